@@ -1,0 +1,106 @@
+"""gradtx: composable gradient transformations for JAX.
+
+An optimizer is a chain of pure ``(init, update)`` blocks; every optimizer here is the line
+``update = -lr(t) * m(t) / sigma(t)`` with different choices of direction ``m``, scale ``sigma`` and schedule
+``lr``. Public names follow Optax wherever the concept is the same. Layers (each imports only from below):
+
+    base <- tree <- transforms <- combine <- optimizers;  schedules (base only);  testing (references: NumPy)
+"""
+
+from gradtx import tree
+from gradtx.base import (
+    EmptyState,
+    GradientTransformation,
+    apply_updates,
+    identity,
+    incremental_update,
+    periodic_update,
+    safe_int32_increment,
+    set_to_zero,
+    stateless,
+    stateless_with_tree_map,
+)
+from gradtx.combine import chain, named_chain
+from gradtx.optimizers import adagrad, adam, adamw, nadam, nadamw, rmsprop, sgd
+from gradtx.transforms import (
+    BiasCorrectionState,
+    EmaState,
+    ScaleByAdamState,
+    ScaleByRmsState,
+    ScaleByRmsWithCountState,
+    ScaleByRssState,
+    ScaleByRStdDevState,
+    ScaleByRStdDevWithCountState,
+    ScaleByScheduleState,
+    TraceState,
+    add_decayed_weights,
+    bias_correction,
+    clip,
+    clip_by_global_norm,
+    ema,
+    scale,
+    scale_by_adam,
+    scale_by_learning_rate,
+    scale_by_rms,
+    scale_by_rss,
+    scale_by_schedule,
+    scale_by_sign,
+    scale_by_stddev,
+    trace,
+)
+from gradtx.tree import global_norm
+
+__version__ = "0.1.0"
+
+__all__ = [
+    # base
+    "EmptyState",
+    "GradientTransformation",
+    "apply_updates",
+    "identity",
+    "incremental_update",
+    "periodic_update",
+    "safe_int32_increment",
+    "set_to_zero",
+    "stateless",
+    "stateless_with_tree_map",
+    # tree
+    "global_norm",
+    "tree",
+    # transforms
+    "BiasCorrectionState",
+    "EmaState",
+    "ScaleByAdamState",
+    "ScaleByRStdDevState",
+    "ScaleByRStdDevWithCountState",
+    "ScaleByRmsState",
+    "ScaleByRmsWithCountState",
+    "ScaleByRssState",
+    "ScaleByScheduleState",
+    "TraceState",
+    "add_decayed_weights",
+    "bias_correction",
+    "clip",
+    "clip_by_global_norm",
+    "ema",
+    "scale",
+    "scale_by_adam",
+    "scale_by_learning_rate",
+    "scale_by_rms",
+    "scale_by_rss",
+    "scale_by_schedule",
+    "scale_by_sign",
+    "scale_by_stddev",
+    "trace",
+    # combine
+    "chain",
+    "named_chain",
+    # optimizers
+    "adagrad",
+    "adam",
+    "adamw",
+    "nadam",
+    "nadamw",
+    "rmsprop",
+    "sgd",
+]

@@ -1,0 +1,487 @@
+"""The protocol every gradtx transformation follows.
+
+A gradient transformation is a pair of pure functions::
+
+    state = tx.init(params)
+    updates, state = tx.update(updates, state, params=None, **extra)
+
+``updates`` are *added* to the parameters (see :func:`apply_updates`); the minus sign of gradient descent
+appears exactly once, in ``scale_by_learning_rate``. Extra keyword arguments (``value``, ``value_fn``, ...)
+are accepted by every block and ignored by those that do not need them. Anything with ``init`` and
+``update`` composes with gradtx blocks, Optax's transformations included.
+
+Transformations are pytrees. Each block is a frozen dataclass registered with
+:func:`jax.tree_util.register_dataclass`: numeric hyperparameters (learning rate, betas, eps, ...) are leaves,
+structural options (``nesterov``, dtypes, masks, plain Python callables) are static. So an optimizer can be
+passed into a jitted step as an argument without retracing when only a hyperparameter changes, and
+``jax.grad`` can differentiate through the hyperparameters. Hyperparameters are validated in the constructor
+when they are concrete numbers; tracers and placeholders used by pytree utilities are not checked.
+
+State is a pytree of arrays whose structure is fixed by ``init``. Counters are ``int32`` scalars that
+saturate at the largest ``int32`` instead of wrapping (:func:`safe_int32_increment`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import math
+import numbers
+from collections.abc import Callable
+from typing import Any, NamedTuple, Protocol, TypeVar, runtime_checkable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+PyTree = Any
+Params = Any
+Updates = Any
+OptState = Any
+Schedule = Callable[[jax.Array], jax.Array]
+ScalarOrSchedule = Any  # float | jax.Array | Schedule
+
+__all__ = [
+    "EmptyState",
+    "GradientTransformation",
+    "TransformationLike",
+    "apply_updates",
+    "check_tree_match",
+    "identity",
+    "incremental_update",
+    "periodic_update",
+    "pytree_class",
+    "safe_int32_increment",
+    "set_to_zero",
+    "static_field",
+    "stateless",
+    "stateless_with_tree_map",
+]
+
+
+@runtime_checkable
+class TransformationLike(Protocol):
+    """Anything with ``init`` and ``update``: a gradtx block, an Optax transformation, a user's own."""
+
+    def init(self, params: Params) -> OptState: ...
+
+    def update(self, updates: Updates, state: OptState, params: Params | None = None) -> Any: ...
+
+
+class EmptyState(NamedTuple):
+    """The state of a stateless transformation."""
+
+
+# --------------------------------------------------------------------------------------------------
+# Pytree classes: frozen dataclasses whose numeric fields are leaves.
+# --------------------------------------------------------------------------------------------------
+
+_T = TypeVar("_T")
+
+
+def static_field(**kwargs: Any) -> Any:
+    """A dataclass field that is part of the tree structure (static under ``jit``), not a leaf."""
+    return dataclasses.field(metadata={"static": True}, **kwargs)
+
+
+def pytree_class(cls: type[_T]) -> type[_T]:
+    """Make ``cls`` a frozen dataclass registered as a pytree (fields are leaves unless static)."""
+    cls = dataclasses.dataclass(frozen=True, repr=False, eq=False)(cls)
+    return jax.tree_util.register_dataclass(cls)
+
+
+def _is_tracer(x: Any) -> bool:
+    return isinstance(x, jax.core.Tracer)
+
+
+def concrete_number(x: Any) -> float | None:
+    """``x`` as a Python number if it is a concrete real scalar, else ``None`` (tracers, placeholders)."""
+    if isinstance(x, bool):
+        return float(x)
+    if isinstance(x, numbers.Real):
+        return float(x)
+    if _is_tracer(x):
+        return None
+    if isinstance(x, (np.ndarray, np.generic, jax.Array)) and np.ndim(x) == 0:
+        try:
+            if np.iscomplexobj(x):
+                return None
+            return float(x)
+        except Exception:  # noqa: BLE001 - abstract or deleted arrays are simply not checked
+            return None
+    return None
+
+
+def format_value(x: Any) -> str:
+    """How a hyperparameter reads in a repr: Python numbers as written, tracers as ``<traced>``."""
+    if _is_tracer(x):
+        return "<traced>"
+    if isinstance(x, (np.ndarray, np.generic, jax.Array)) and np.ndim(x) == 0:
+        v = concrete_number(x)
+        return repr(v) if v is not None else repr(x)
+    if isinstance(x, type) or isinstance(x, np.dtype):
+        return np.dtype(x).name if _is_dtype(x) else repr(x)
+    if callable(x) and hasattr(x, "__qualname__") and not isinstance(x, GradientTransformation):
+        return x.__qualname__
+    return repr(x)
+
+
+def _is_dtype(x: Any) -> bool:
+    try:
+        np.dtype(x)
+        return True
+    except TypeError:
+        return False
+
+
+def fields_repr(obj: Any) -> str:
+    """``name=value, ...`` for every dataclass field of ``obj`` (the body of every gradtx repr)."""
+    parts = []
+    for f in dataclasses.fields(obj):
+        if not f.repr:
+            continue
+        parts.append(f"{f.name}={format_value(getattr(obj, f.name))}")
+    return ", ".join(parts)
+
+
+class ValidationMixin:
+    """Constructor-time checks that name the call, the value and the valid range."""
+
+    def _fail(self, name: str, value: Any, requirement: str) -> None:
+        raise ValueError(f"{type(self).__name__}({name}={value!r}): {name} {requirement}")
+
+    def _check_range(
+        self,
+        name: str,
+        lo: float | None = None,
+        hi: float | None = None,
+        *,
+        lo_open: bool = False,
+        hi_open: bool = False,
+    ) -> None:
+        """Check ``getattr(self, name)`` lies in the interval; skipped for tracers and placeholders."""
+        value = getattr(self, name)
+        v = concrete_number(value)
+        if v is None:
+            if isinstance(value, str):
+                self._fail(name, value, "must be a number")
+            return
+        ok = not math.isnan(v)
+        if lo is not None:
+            ok = ok and (v > lo if lo_open else v >= lo)
+        if hi is not None:
+            ok = ok and (v < hi if hi_open else v <= hi)
+        if lo is None and hi is None:
+            ok = ok and math.isfinite(v)
+        if not ok:
+            if lo is not None and hi is not None:
+                text = f"must be in {'(' if lo_open else '['}{_num(lo)}, {_num(hi)}{')' if hi_open else ']'}"
+            elif lo is not None:
+                text = f"must be {'>' if lo_open else '>='} {_num(lo)}"
+            elif hi is not None:
+                text = f"must be {'<' if hi_open else '<='} {_num(hi)}"
+            else:
+                text = "must be finite"
+            self._fail(name, value, text)
+
+    def _check_finite(self, name: str) -> None:
+        self._check_range(name)
+
+    def _check_choice(self, name: str, choices: tuple[Any, ...]) -> None:
+        value = getattr(self, name)
+        if value not in choices:
+            self._fail(name, value, f"must be one of {', '.join(repr(c) for c in choices)}")
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else repr(x)
+
+
+# --------------------------------------------------------------------------------------------------
+# Callables held by transformations: static wrappers for plain functions and foreign transformations.
+# --------------------------------------------------------------------------------------------------
+
+
+@pytree_class
+class StaticCallable:
+    """A plain Python callable (a user's lambda used as a schedule) held as static, not as a leaf."""
+
+    fn: Callable[..., Any] = static_field()
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.fn(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return format_value(self.fn)
+
+
+def as_pytree_callable(fn: Any) -> Any:
+    """Keep pytree callables (gradtx schedules) and numbers as they are; wrap other callables static."""
+    if isinstance(fn, StaticCallable) or not callable(fn):
+        return fn
+    if jax.tree_util.treedef_is_leaf(jax.tree_util.tree_structure(fn)):
+        return StaticCallable(fn)
+    return fn
+
+
+def hashable_tree(tree: Any) -> Any:
+    """Return ``tree`` if hashable, else a hashable frozen view of it (for static mask trees)."""
+    try:
+        hash(tree)
+        return tree
+    except TypeError:
+        return FrozenTree(tree)
+
+
+class FrozenTree:
+    """A hashable, comparable wrapper around a pytree of Python scalars (a static mask)."""
+
+    def __init__(self, tree: Any):
+        self.tree = tree
+        leaves, self._treedef = jax.tree_util.tree_flatten(tree)
+        try:
+            self._key: Any = (self._treedef, tuple(leaves))
+            hash(self._key)
+        except TypeError:
+            self._key = id(tree)
+
+    def __hash__(self) -> int:
+        return hash(self._key)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, FrozenTree) and self._key == other._key
+
+    def __repr__(self) -> str:
+        return repr(self.tree)
+
+
+# --------------------------------------------------------------------------------------------------
+# The transformation base class.
+# --------------------------------------------------------------------------------------------------
+
+
+class GradientTransformation(ValidationMixin):
+    """Base class of every gradtx transformation, and a constructor for a user's own.
+
+    ``GradientTransformation(init, update)`` builds a transformation from two functions, like Optax's
+    NamedTuple of the same name. gradtx blocks subclass it as frozen pytree dataclasses and define
+    ``init`` and ``update`` as methods. Iterating a transformation yields ``(init, update)``, so gradtx
+    blocks can be placed inside ``optax.chain`` too.
+    """
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        if cls is GradientTransformation:
+            return object.__new__(FunctionTransformation)
+        return object.__new__(cls)
+
+    # Defined by subclasses (as methods, or as fields for FunctionTransformation):
+    #   init(params) -> state
+    #   update(updates, state, params=None, **extra) -> (updates, state)
+
+    def __iter__(self):
+        return iter((self.init, self.update))  # type: ignore[attr-defined]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({fields_repr(self)})"
+
+
+@pytree_class
+class FunctionTransformation(GradientTransformation):
+    """A transformation made from two plain functions; both are static parts of the tree."""
+
+    init: Callable[[Params], OptState] = static_field()
+    update: Callable[..., tuple[Updates, OptState]] = static_field()
+
+    def __repr__(self) -> str:
+        return f"GradientTransformation(init={format_value(self.init)}, update={format_value(self.update)})"
+
+
+def accepts_extra_args(update: Callable[..., Any]) -> bool:
+    """Whether a foreign ``update`` function takes ``**extra`` keyword arguments."""
+    try:
+        sig = inspect.signature(update)
+    except (TypeError, ValueError):
+        return False
+    return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.parameters.values())
+
+
+@pytree_class
+class foreign(GradientTransformation):
+    """A transformation that is not a gradtx pytree (an Optax transformation), held as static.
+
+    Extra keyword arguments are passed only if its ``update`` accepts ``**kwargs``.
+    """
+
+    tx: Any = static_field()
+
+    def init(self, params: Params) -> OptState:
+        return self.tx.init(params)
+
+    def update(self, updates: Updates, state: OptState, params: Params | None = None, **extra: Any):
+        if extra and accepts_extra_args(self.tx.update):
+            return self.tx.update(updates, state, params, **extra)
+        return self.tx.update(updates, state, params)
+
+    def __repr__(self) -> str:
+        return f"foreign({self.tx!r})" if not isinstance(self.tx, tuple) else f"foreign({type(self.tx).__name__})"
+
+
+def as_transformation(tx: Any, where: str = "chain") -> GradientTransformation:
+    """Return ``tx`` as a gradtx transformation (foreign ones wrapped static); reject non-transformations."""
+    if isinstance(tx, GradientTransformation):
+        return tx
+    if hasattr(tx, "init") and hasattr(tx, "update"):
+        return foreign(tx)
+    raise TypeError(f"{where}: expected a transformation with init and update, got {tx!r}")
+
+
+# --------------------------------------------------------------------------------------------------
+# Counters and structure checks.
+# --------------------------------------------------------------------------------------------------
+
+_INT32_MAX = np.iinfo(np.int32).max
+
+
+def safe_int32_increment(count: jax.Array) -> jax.Array:
+    """``count + 1`` for an int32 counter, saturating at the largest int32 instead of wrapping."""
+    count = jnp.asarray(count, jnp.int32)
+    return jnp.where(count < _INT32_MAX, count + 1, count)
+
+
+def zero_count() -> jax.Array:
+    """A fresh int32 step counter."""
+    return jnp.zeros([], jnp.int32)
+
+
+def _paths(tree: Any) -> list[str]:
+    flat, _ = jax.tree_util.tree_flatten_with_path(tree, is_leaf=lambda x: x is None)
+    return [jax.tree_util.keystr(p) or "<root>" for p, _ in flat]
+
+
+def check_tree_match(call: str, expected: Any, got: Any, what: str = "updates") -> None:
+    """Raise ``TypeError`` naming the first differing path when ``got`` does not match ``expected``.
+
+    ``expected`` is a tree made by ``init`` from the parameters (a moment, a mask); ``got`` is what
+    ``update`` received. The check runs at trace time and costs nothing when the structures agree.
+    """
+    te = jax.tree_util.tree_structure(expected, is_leaf=lambda x: x is None)
+    tg = jax.tree_util.tree_structure(got, is_leaf=lambda x: x is None)
+    if te == tg:
+        return
+    pe, pg = _paths(expected), _paths(got)
+    for a, b in zip(pe, pg):
+        if a != b:
+            raise TypeError(
+                f"{call}: the {what} tree does not match the state made by init: first differing path: "
+                f"{what} has {b}, state has {a}"
+            )
+    if len(pg) > len(pe):
+        raise TypeError(f"{call}: the {what} tree has a path the state made by init lacks: {pg[len(pe)]}")
+    if len(pe) > len(pg):
+        raise TypeError(f"{call}: the {what} tree lacks a path the state made by init has: {pe[len(pg)]}")
+    raise TypeError(f"{call}: the {what} tree has container types {tg} but the state made by init has {te}")
+
+
+# --------------------------------------------------------------------------------------------------
+# Elementary transformations.
+# --------------------------------------------------------------------------------------------------
+
+
+@pytree_class
+class identity(GradientTransformation):
+    """Leaves updates unchanged. The empty ``chain()`` equals it."""
+
+    def init(self, params: Params) -> EmptyState:
+        del params
+        return EmptyState()
+
+    def update(self, updates: Updates, state: OptState, params: Params | None = None, **extra: Any):
+        del params, extra
+        return updates, state
+
+
+@pytree_class
+class set_to_zero(GradientTransformation):
+    """Replaces every update with zeros (freezes parameters; use with a partition or mask)."""
+
+    def init(self, params: Params) -> EmptyState:
+        del params
+        return EmptyState()
+
+    def update(self, updates: Updates, state: OptState, params: Params | None = None, **extra: Any):
+        del params, extra
+        return jax.tree.map(jnp.zeros_like, updates), state
+
+
+@pytree_class
+class stateless(GradientTransformation):
+    """A stateless transformation from ``f(updates, params) -> updates`` (``f`` is static)."""
+
+    f: Callable[[Updates, Params | None], Updates] = static_field()
+
+    def init(self, params: Params) -> EmptyState:
+        del params
+        return EmptyState()
+
+    def update(self, updates: Updates, state: OptState, params: Params | None = None, **extra: Any):
+        del extra
+        return self.f(updates, params), state
+
+
+@pytree_class
+class stateless_with_tree_map(GradientTransformation):
+    """A stateless transformation applying ``f(update_leaf, param_leaf_or_None)`` leaf by leaf."""
+
+    f: Callable[[jax.Array, jax.Array | None], jax.Array] = static_field()
+
+    def init(self, params: Params) -> EmptyState:
+        del params
+        return EmptyState()
+
+    def update(self, updates: Updates, state: OptState, params: Params | None = None, **extra: Any):
+        del extra
+        if params is None:
+            return jax.tree.map(lambda u: self.f(u, None), updates), state
+        return jax.tree.map(self.f, updates, params), state
+
+
+# --------------------------------------------------------------------------------------------------
+# Applying updates.
+# --------------------------------------------------------------------------------------------------
+
+
+def apply_updates(params: Params, updates: Updates) -> Params:
+    """``params + updates`` leaf by leaf, cast back to each parameter's dtype; ``None`` leaves skipped.
+
+    A ``None`` parameter stays ``None``; a ``None`` update leaves its parameter unchanged.
+    """
+
+    def add(p: Any, u: Any) -> Any:
+        if p is None or u is None:
+            return p
+        p = jnp.asarray(p)
+        return (p + u).astype(p.dtype)
+
+    return jax.tree.map(add, params, updates, is_leaf=lambda x: x is None)
+
+
+def incremental_update(new_tensors: PyTree, old_tensors: PyTree, step_size: Any) -> PyTree:
+    """Polyak averaging: ``step_size * new + (1 - step_size) * old`` leaf by leaf."""
+
+    def mix(n: Any, o: Any) -> Any:
+        if n is None:
+            return None
+        return (step_size * n + (1.0 - step_size) * o).astype(jnp.result_type(o))
+
+    return jax.tree.map(mix, new_tensors, old_tensors, is_leaf=lambda x: x is None)
+
+
+def periodic_update(new_tensors: PyTree, old_tensors: PyTree, steps: Any, update_period: Any) -> PyTree:
+    """``new`` on steps that are multiples of ``update_period``, else ``old`` (a jit-safe select)."""
+    take_new = jnp.asarray(steps) % update_period == 0
+    return jax.tree.map(
+        lambda n, o: None if n is None else jnp.where(take_new, n, o),
+        new_tensors,
+        old_tensors,
+        is_leaf=lambda x: x is None,
+    )

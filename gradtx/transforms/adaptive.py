@@ -1,0 +1,290 @@
+"""Per-parameter learning rates: divide each coordinate by a running estimate sigma of its gradient size.
+
+The lecture's family (``theta <- theta - eta / sigma * g``), each a block:
+
+    scale_by_rss:     sigma_k = sqrt(s_0 + sum_{j<=k} g_j^2)                 (Adagrad; Duchi et al. 2011)
+    scale_by_rms:     sigma_k^2 = a sigma_{k-1}^2 + (1 - a) g_k^2               (RMSProp; Tieleman & Hinton 2012)
+                      decay=None: sigma_k^2 = (1/k) sum_{j<=k} g_j^2             (the lecture's root mean square)
+                      init_from_first: sigma_1 = |g_1|                           (the lecture's RMSProp)
+    scale_by_stddev:  sigma_k^2 = EMA(g^2) - EMA(g)^2                           (centred RMSProp; Graves 2013)
+    scale_by_adam:    m_hat / (sqrt(v_hat + eps_root) + eps)                    (Kingma & Ba 2015, Algorithm 1)
+
+``k`` is the 1-based step. Arithmetic runs in float32 or wider (see ``gradtx.tree``); the moments are stored
+in the parameter dtype (``mu_dtype`` overrides the first moment's), the output in the update's dtype.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from gradtx import tree
+from gradtx.base import (
+    GradientTransformation,
+    Params,
+    Updates,
+    check_tree_match,
+    concrete_number,
+    pytree_class,
+    safe_int32_increment,
+    static_field,
+    zero_count,
+)
+
+
+class ScaleByRmsState(NamedTuple):
+    """The running mean of squared gradients ``nu``."""
+
+    nu: Updates
+
+
+class ScaleByRmsWithCountState(NamedTuple):
+    """``nu`` and the step count (bias correction, equal-weight mean, or first-gradient initialisation)."""
+
+    count: jax.Array
+    nu: Updates
+
+
+class ScaleByRssState(NamedTuple):
+    """The running sum of squared gradients."""
+
+    sum_of_squares: Updates
+
+
+class ScaleByRStdDevState(NamedTuple):
+    """Running means of the gradient ``mu`` and of its square ``nu``."""
+
+    mu: Updates
+    nu: Updates
+
+
+class ScaleByRStdDevWithCountState(NamedTuple):
+    """``mu``, ``nu`` and the step count used for bias correction."""
+
+    count: jax.Array
+    mu: Updates
+    nu: Updates
+
+
+class ScaleByAdamState(NamedTuple):
+    """Adam's step count, first moment ``mu`` and second moment ``nu``."""
+
+    count: jax.Array
+    mu: Updates
+    nu: Updates
+
+
+def _divide(updates: Updates, denominators: Updates) -> Updates:
+    """``g / d`` leafwise in compute dtype, returned in the dtype of ``g``."""
+    return jax.tree.map(lambda g, d: (tree.up(g) / d).astype(jnp.asarray(g).dtype), updates, denominators)
+
+
+def _denominator(nu_hat: Updates, eps: Any, eps_in_sqrt: bool) -> Updates:
+    if eps_in_sqrt:
+        return jax.tree.map(lambda n: jnp.sqrt(n + tree.hyper(eps, n)), nu_hat)
+    return jax.tree.map(lambda n: jnp.sqrt(n) + tree.hyper(eps, n), nu_hat)
+
+
+@pytree_class
+class scale_by_rms(GradientTransformation):
+    """Divide by the root mean square of past gradients: ``u = g / sqrt(nu_hat + eps)``.
+
+    ``nu_k = decay nu_{k-1} + (1 - decay) g_k^2`` from ``nu_0 = initial_scale`` (RMSProp, Tieleman &
+    Hinton 2012, lecture 6.5); ``bias_correction`` divides by ``1 - decay^k``; ``eps_in_sqrt=False`` gives
+    ``g / (sqrt(nu_hat) + eps)``. gradtx's additions, the lecture's own forms:
+
+    - ``decay=None``: ``nu_k = (1/k) sum_{j<=k} g_j^2``, the root mean square of *all* past gradients with
+      equal weights (the lecture's Adagrad-style sigma; its late "explosions" are what schedules tame).
+    - ``init_from_first=True``: ``nu_1 = g_1^2``, i.e. ``sigma_0 = |g_0|`` in the lecture's 0-based notation,
+      then the exponential average.
+    """
+
+    decay: Any = 0.9
+    eps: Any = 1e-8
+    initial_scale: Any = 0.0
+    eps_in_sqrt: bool = static_field(default=True)
+    bias_correction: bool = static_field(default=False)
+    init_from_first: bool = static_field(default=False, kw_only=True)
+
+    def __post_init__(self) -> None:
+        if self.decay is not None:
+            self._check_range("decay", 0.0, 1.0)
+        self._check_range("eps", 0.0)
+        self._check_range("initial_scale", 0.0)
+        if self.bias_correction and (self.decay is None or self.init_from_first):
+            other = "decay=None" if self.decay is None else "init_from_first=True"
+            self._fail("bias_correction", True, f"must be False with {other} (nothing to correct)")
+        if self.decay is None and (v := concrete_number(self.initial_scale)) is not None and v != 0.0:
+            self._fail("initial_scale", self.initial_scale, "must be 0 with decay=None (an equal-weight mean)")
+
+    @property
+    def _counts(self) -> bool:
+        return self.bias_correction or self.decay is None or self.init_from_first
+
+    def init(self, params: Params) -> ScaleByRmsState | ScaleByRmsWithCountState:
+        nu = tree.full_like(params, self.initial_scale)
+        if self._counts:
+            return ScaleByRmsWithCountState(count=zero_count(), nu=nu)
+        return ScaleByRmsState(nu=nu)
+
+    def update(self, updates: Updates, state: Any, params: Params | None = None, **extra: Any):
+        del params, extra
+        check_tree_match("scale_by_rms.update", state.nu, updates)
+        count = safe_int32_increment(state.count) if self._counts else None
+        if self.decay is None:
+            # Running mean: nu_k = nu_{k-1} + (g_k^2 - nu_{k-1}) / k.
+            def mean(g: Any, n: Any) -> Any:
+                k = jnp.asarray(count).astype(tree.compute_dtype(n.dtype))
+                return (tree.up(n) + (tree.abs_sq(tree.up(g)) - tree.up(n)) / k).astype(n.dtype)
+
+            nu = jax.tree.map(mean, updates, state.nu)
+        else:
+            nu = tree.update_moment_per_elem_norm(updates, state.nu, self.decay, 2)
+            if self.init_from_first:
+                first = jax.tree.map(lambda g, n: tree.abs_sq(tree.up(g)).astype(n.dtype), updates, state.nu)
+                nu = tree.where(state.count == 0, first, nu)
+        if self.bias_correction:
+            nu_hat = tree.bias_correction(nu, self.decay, count)
+        else:
+            nu_hat = jax.tree.map(tree.up, nu)
+        out = _divide(updates, _denominator(nu_hat, self.eps, self.eps_in_sqrt))
+        new_state = ScaleByRmsWithCountState(count=count, nu=nu) if self._counts else ScaleByRmsState(nu=nu)
+        return out, new_state
+
+
+@pytree_class
+class scale_by_rss(GradientTransformation):
+    """Adagrad's scaling (Duchi, Hazan & Singer 2011): divide by the root of the sum of past squares.
+
+    ``s_k = s_{k-1} + g_k^2`` from ``s_0 = initial_accumulator_value``; ``u = g / sqrt(s_k + eps)`` where
+    ``s_k > 0`` and 0 elsewhere.
+    """
+
+    initial_accumulator_value: Any = 0.1
+    eps: Any = 1e-7
+
+    def __post_init__(self) -> None:
+        self._check_range("initial_accumulator_value", 0.0)
+        self._check_range("eps", 0.0)
+
+    def init(self, params: Params) -> ScaleByRssState:
+        return ScaleByRssState(sum_of_squares=tree.full_like(params, self.initial_accumulator_value))
+
+    def update(self, updates: Updates, state: ScaleByRssState, params: Params | None = None, **extra: Any):
+        del params, extra
+        check_tree_match("scale_by_rss.update", state.sum_of_squares, updates)
+        sos = jax.tree.map(
+            lambda g, s: (tree.up(s) + tree.abs_sq(tree.up(g))).astype(s.dtype), updates, state.sum_of_squares
+        )
+
+        def one(g: Any, s: Any) -> Any:
+            s = tree.up(s)
+            inv = jnp.where(s > 0, jax.lax.rsqrt(s + tree.hyper(self.eps, s)), 0.0)
+            return (inv * tree.up(g)).astype(jnp.asarray(g).dtype)
+
+        return jax.tree.map(one, updates, sos), ScaleByRssState(sum_of_squares=sos)
+
+
+@pytree_class
+class scale_by_stddev(GradientTransformation):
+    """Divide by the running standard deviation: ``u = g / sqrt(nu_hat - mu_hat^2 + eps)``.
+
+    Centred RMSProp (Graves 2013, arXiv 1308.0850, eq. 38-41): ``mu`` and ``nu`` are exponential averages
+    of ``g`` and ``g^2`` with the same ``decay``; ``bias_correction`` and ``eps_in_sqrt`` as in
+    ``scale_by_rms``.
+    """
+
+    decay: Any = 0.9
+    eps: Any = 1e-8
+    initial_scale: Any = 0.0
+    eps_in_sqrt: bool = static_field(default=True)
+    bias_correction: bool = static_field(default=False)
+
+    def __post_init__(self) -> None:
+        self._check_range("decay", 0.0, 1.0)
+        self._check_range("eps", 0.0)
+        self._check_range("initial_scale", 0.0)
+
+    def init(self, params: Params) -> ScaleByRStdDevState | ScaleByRStdDevWithCountState:
+        mu = tree.zeros_like(params)
+        nu = tree.full_like(params, self.initial_scale)
+        if self.bias_correction:
+            return ScaleByRStdDevWithCountState(count=zero_count(), mu=mu, nu=nu)
+        return ScaleByRStdDevState(mu=mu, nu=nu)
+
+    def update(self, updates: Updates, state: Any, params: Params | None = None, **extra: Any):
+        del params, extra
+        check_tree_match("scale_by_stddev.update", state.nu, updates)
+        mu = tree.update_moment(updates, state.mu, self.decay, 1)
+        nu = tree.update_moment_per_elem_norm(updates, state.nu, self.decay, 2)
+        if self.bias_correction:
+            count = safe_int32_increment(state.count)
+            mu_hat = tree.bias_correction(mu, self.decay, count)
+            nu_hat = tree.bias_correction(nu, self.decay, count)
+        else:
+            mu_hat, nu_hat = jax.tree.map(tree.up, mu), jax.tree.map(tree.up, nu)
+        variance = jax.tree.map(lambda m, n: n - tree.abs_sq(m), mu_hat, nu_hat)
+        out = _divide(updates, _denominator(variance, self.eps, self.eps_in_sqrt))
+        if self.bias_correction:
+            return out, ScaleByRStdDevWithCountState(count=count, mu=mu, nu=nu)
+        return out, ScaleByRStdDevState(mu=mu, nu=nu)
+
+
+@pytree_class
+class scale_by_adam(GradientTransformation):
+    """Adam's direction (Kingma & Ba 2015, arXiv 1412.6980, Algorithm 1): RMSProp + momentum + bias correction.
+
+    ``m_k = b1 m_{k-1} + (1 - b1) g_k``, ``v_k = b2 v_{k-1} + (1 - b2) g_k^2``,
+    ``m_hat = m_k / (1 - b1^k)``, ``v_hat = v_k / (1 - b2^k)``, ``u = m_hat / (sqrt(v_hat + eps_root) + eps)``.
+    With ``nesterov`` (NAdam, Dozat 2016): ``m_hat = b1 m_k / (1 - b1^(k+1)) + (1 - b1) g_k / (1 - b1^k)``.
+    ``mu_dtype`` stores ``m`` in another dtype. With ``b1 = 0`` this equals
+    ``scale_by_rms(b2, eps, eps_in_sqrt=False, bias_correction=True)``.
+    """
+
+    b1: Any = 0.9
+    b2: Any = 0.999
+    eps: Any = 1e-8
+    eps_root: Any = 0.0
+    mu_dtype: Any = static_field(default=None)
+    nesterov: bool = static_field(default=False, kw_only=True)
+
+    def __post_init__(self) -> None:
+        self._check_range("b1", 0.0, 1.0, hi_open=True)
+        self._check_range("b2", 0.0, 1.0, hi_open=True)
+        self._check_range("eps", 0.0)
+        self._check_range("eps_root", 0.0)
+        if self.mu_dtype is not None:
+            object.__setattr__(self, "mu_dtype", np.dtype(self.mu_dtype))
+
+    def init(self, params: Params) -> ScaleByAdamState:
+        return ScaleByAdamState(
+            count=zero_count(), mu=tree.zeros_like(params, self.mu_dtype), nu=tree.zeros_like(params)
+        )
+
+    def update(self, updates: Updates, state: ScaleByAdamState, params: Params | None = None, **extra: Any):
+        del params, extra
+        check_tree_match("scale_by_adam.update", state.nu, updates)
+        mu = tree.update_moment(updates, state.mu, self.b1, 1)
+        nu = tree.update_moment_per_elem_norm(updates, state.nu, self.b2, 2)
+        count = safe_int32_increment(state.count)
+        if self.nesterov:
+            mu_hat = jax.tree.map(
+                lambda m, g: tree.hyper(self.b1, m) * m + (1 - tree.hyper(self.b1, m)) * g,
+                tree.bias_correction(mu, self.b1, safe_int32_increment(count)),
+                tree.bias_correction(updates, self.b1, count),
+            )
+        else:
+            mu_hat = tree.bias_correction(mu, self.b1, count)
+        nu_hat = tree.bias_correction(nu, self.b2, count)
+        out = jax.tree.map(
+            lambda g, m, v: (m / (jnp.sqrt(v + tree.hyper(self.eps_root, v)) + tree.hyper(self.eps, v))).astype(
+                jnp.asarray(g).dtype
+            ),
+            updates,
+            mu_hat,
+            nu_hat,
+        )
+        return out, ScaleByAdamState(count=count, mu=mu, nu=nu)

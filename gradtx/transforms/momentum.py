@@ -1,0 +1,140 @@
+"""Momentum blocks: weighted sums of past updates, and the bias correction that undoes zero initialisation.
+
+    trace(b):            t_k = g_k + b t_{k-1};        u = t_k   (nesterov: u = g_k + b t_k)
+                         (Polyak 1964 heavy ball; Sutskever et al. 2013 for the Nesterov form)
+    ema(b):              e_k = (1 - b) g_k + b e_{k-1}; u = e_k / (1 - b^k) with debias, else e_k
+    bias_correction(b):  u = g_k / (1 - b^k)             (Kingma & Ba 2015, Algorithm 1)
+
+so ``chain(ema(b, debias=False), bias_correction(b))`` equals ``ema(b)``. ``k`` is the 1-based step.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from gradtx import tree
+from gradtx.base import (
+    GradientTransformation,
+    Params,
+    Updates,
+    check_tree_match,
+    pytree_class,
+    safe_int32_increment,
+    static_field,
+    zero_count,
+)
+
+
+class TraceState(NamedTuple):
+    """The momentum trace ``t`` (one array per parameter)."""
+
+    trace: Updates
+
+
+class EmaState(NamedTuple):
+    """The step count and the (biased) exponential moving average."""
+
+    count: jax.Array
+    ema: Updates
+
+
+class BiasCorrectionState(NamedTuple):
+    """The step count of a bias correction block."""
+
+    count: jax.Array
+
+
+def _dtype_or_none(x: Any) -> Any:
+    return None if x is None else np.dtype(x)
+
+
+@pytree_class
+class trace(GradientTransformation):
+    """Momentum: ``t_k = g_k + decay * t_{k-1}``; output ``t_k`` or, with ``nesterov``, ``g_k + decay * t_k``.
+
+    Polyak (1964) heavy-ball momentum; the Nesterov variant as in Sutskever et al. (2013). Under a
+    constant gradient ``g`` the trace is the geometric series ``g (1 - decay^k) / (1 - decay)``.
+    ``accumulator_dtype`` sets the dtype the trace is stored in (default: the parameter's).
+    """
+
+    decay: Any
+    nesterov: bool = static_field(default=False)
+    accumulator_dtype: Any = static_field(default=None)
+
+    def __post_init__(self) -> None:
+        self._check_range("decay", 0.0, 1.0)
+        object.__setattr__(self, "accumulator_dtype", _dtype_or_none(self.accumulator_dtype))
+
+    def init(self, params: Params) -> TraceState:
+        return TraceState(trace=tree.zeros_like(params, self.accumulator_dtype))
+
+    def update(self, updates: Updates, state: TraceState, params: Params | None = None, **extra: Any):
+        del params, extra
+        check_tree_match("trace.update", state.trace, updates)
+
+        def one(g: Any, t: Any) -> tuple[Any, Any]:
+            d = tree.hyper(self.decay, g)
+            new_t = tree.up(g) + d * tree.up(t)
+            out = tree.up(g) + d * new_t if self.nesterov else new_t
+            return out.astype(jnp.asarray(g).dtype), new_t.astype(jnp.asarray(t).dtype)
+
+        pairs = jax.tree.map(one, updates, state.trace)
+        outer = jax.tree.structure(updates)
+        out, new_trace = jax.tree.transpose(outer, jax.tree.structure((0, 0)), pairs)
+        return out, TraceState(trace=new_trace)
+
+
+@pytree_class
+class ema(GradientTransformation):
+    """Exponential moving average ``e_k = (1 - decay) g_k + decay e_{k-1}``, optionally debiased.
+
+    With ``debias`` the output is ``e_k / (1 - decay^k)`` (Kingma & Ba 2015); the state keeps the
+    biased average, as Optax does.
+    """
+
+    decay: Any
+    debias: bool = static_field(default=True)
+    accumulator_dtype: Any = static_field(default=None)
+
+    def __post_init__(self) -> None:
+        self._check_range("decay", 0.0, 1.0)
+        object.__setattr__(self, "accumulator_dtype", _dtype_or_none(self.accumulator_dtype))
+
+    def init(self, params: Params) -> EmaState:
+        return EmaState(count=zero_count(), ema=tree.zeros_like(params, self.accumulator_dtype))
+
+    def update(self, updates: Updates, state: EmaState, params: Params | None = None, **extra: Any):
+        del params, extra
+        check_tree_match("ema.update", state.ema, updates)
+        new_ema = tree.update_moment(updates, state.ema, self.decay, 1)
+        count = safe_int32_increment(state.count)
+        out = tree.bias_correction(new_ema, self.decay, count) if self.debias else new_ema
+        return tree.cast_like(out, updates), EmaState(count=count, ema=new_ema)
+
+
+@pytree_class
+class bias_correction(GradientTransformation):
+    """Divide by ``1 - decay^k`` (``k`` the 1-based step): the debiasing of a zero-initialised average.
+
+    Kingma & Ba (2015), Algorithm 1, as a block of its own: ``chain(ema(b, debias=False),
+    bias_correction(b))`` is a debiased EMA.
+    """
+
+    decay: Any
+
+    def __post_init__(self) -> None:
+        self._check_range("decay", 0.0, 1.0, hi_open=True)
+
+    def init(self, params: Params) -> BiasCorrectionState:
+        del params
+        return BiasCorrectionState(count=zero_count())
+
+    def update(self, updates: Updates, state: BiasCorrectionState, params: Params | None = None, **extra: Any):
+        del params, extra
+        count = safe_int32_increment(state.count)
+        out = tree.bias_correction(updates, self.decay, count)
+        return tree.cast_like(out, updates), BiasCorrectionState(count=count)
