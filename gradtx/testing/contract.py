@@ -1,0 +1,167 @@
+"""The contract every transformation honours, as one reusable check.
+
+``check_transformation(tx, params)`` runs a transformation a few steps on deterministic pseudo-random
+gradients and raises ``AssertionError`` (with what failed and where) unless:
+
+- ``jit`` equals eager, step by step;
+- a jitted ``update`` taking the transformation as an argument traces once over several steps;
+- the state's structure, shapes and dtypes are the same after every step as after ``init``;
+- the updates have the structure, shapes and dtypes of the gradients, for bfloat16, float32 and (when x64
+  is enabled) float64 parameters;
+- nested trees, ``None`` leaves, scalar leaves and the empty tree work;
+- running the steps under ``lax.scan`` equals a Python loop;
+- the transformation survives a pytree round trip (flatten, unflatten) unchanged in behaviour.
+
+It imports only JAX, NumPy and ``gradtx.base``; use it on your own blocks too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from gradtx.base import apply_updates
+
+__all__ = ["check_transformation", "default_params", "random_like"]
+
+_TOL = {"bfloat16": 2e-2, "float16": 5e-3, "float32": 1e-5, "float64": 1e-12}
+
+
+def default_params(dtype: Any = jnp.float32) -> Any:
+    """A nested tree with a matrix, a vector, a scalar and a ``None`` leaf."""
+    rng = np.random.default_rng(0)
+    return {
+        "w": jnp.asarray(rng.normal(size=(3, 4)), dtype),
+        "b": jnp.asarray(rng.normal(size=(4,)), dtype),
+        "nested": {"s": jnp.asarray(rng.normal(), dtype), "none": None},
+        "t": (jnp.asarray(rng.normal(size=(2,)), dtype),),
+    }
+
+
+def random_like(tree: Any, seed: int) -> Any:
+    """Deterministic pseudo-random arrays shaped and typed like ``tree`` (``None`` leaves kept)."""
+    rng = np.random.default_rng(seed)
+    return jax.tree.map(lambda x: jnp.asarray(rng.normal(size=jnp.shape(x)), jnp.result_type(x)), tree)
+
+
+def _signature(tree: Any) -> tuple[Any, list[tuple[tuple[int, ...], str]]]:
+    leaves, treedef = jax.tree.flatten(tree)
+    return treedef, [(tuple(jnp.shape(x)), str(jnp.result_type(x))) for x in leaves]
+
+
+def _assert_close(a: Any, b: Any, rtol: float, what: str) -> None:
+    ta, tb = jax.tree.structure(a), jax.tree.structure(b)
+    assert ta == tb, f"{what}: structures differ: {ta} vs {tb}"
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+        xa, ya = np.asarray(x, np.float64), np.asarray(y, np.float64)
+        np.testing.assert_allclose(xa, ya, rtol=rtol, atol=rtol, err_msg=what)
+
+
+def _run(tx: Any, params: Any, grads: list[Any], extra: dict[str, Any], jit: bool) -> tuple[list[Any], list[Any]]:
+    update = jax.jit(lambda t, g, s, p: t.update(g, s, p, **extra)) if jit else (
+        lambda t, g, s, p: t.update(g, s, p, **extra)
+    )
+    state = tx.init(params)
+    outs, states = [], [state]
+    p = params
+    for g in grads:
+        u, state = update(tx, g, state, p)
+        outs.append(u)
+        states.append(state)
+        p = apply_updates(p, u)
+    return outs, states
+
+
+def check_transformation(
+    tx: Any,
+    params: Any = None,
+    *,
+    steps: int = 3,
+    extra_args: dict[str, Any] | None = None,
+    dtypes: tuple[Any, ...] | None = None,
+    check_empty: bool = True,
+) -> None:
+    """Check the contract above for ``tx`` (see the module docstring); raises ``AssertionError``.
+
+    ``params``: a float32 tree to use (default :func:`default_params`); it is recast for every dtype in
+    ``dtypes`` (default bfloat16, float32 and float64 when x64 is enabled). ``extra_args`` are passed to
+    every ``update`` (e.g. ``{"value": loss}``).
+    """
+    extra = dict(extra_args or {})
+    base = default_params() if params is None else params
+    if dtypes is None:
+        dtypes = (jnp.bfloat16, jnp.float32) + ((jnp.float64,) if jax.config.jax_enable_x64 else ())
+    name = type(tx).__name__
+
+    # The transformation is a pytree: a round trip rebuilds an equivalent object.
+    leaves, treedef = jax.tree.flatten(tx)
+    rebuilt = jax.tree.unflatten(treedef, leaves)
+    assert type(rebuilt) is type(tx), f"{name}: pytree round trip changed the type"
+    assert repr(rebuilt) == repr(tx), f"{name}: pytree round trip changed the repr"
+
+    for dtype in dtypes:
+        dname = np.dtype(dtype).name
+        tol = _TOL.get(dname, 1e-5)
+        params_d = jax.tree.map(lambda x, dt=dtype: jnp.asarray(x, dt), base)
+        grads = [random_like(params_d, seed=k + 1) for k in range(steps)]
+        where = f"{name} with {dname} params"
+
+        # Eager execution compiles every primitive separately: compare jit with it for the first dtype only,
+        # and with the jitted reference run for the others.
+        eager_out, _ = _run(tx, params_d, grads, extra, jit=dtype is not dtypes[0])
+        traces = 0
+
+        def counted(t: Any, g: Any, s: Any, p: Any) -> Any:
+            nonlocal traces
+            traces += 1
+            return t.update(g, s, p, **extra)
+
+        jitted = jax.jit(counted)
+        state = tx.init(params_d)
+        init_sig = _signature(state)
+        p = params_d
+        for k, g in enumerate(grads):
+            u, state = jitted(tx, g, state, p)
+            _assert_close(u, eager_out[k], tol, f"{where}: jit differs from eager at step {k + 1}")
+            assert _signature(state) == init_sig, (
+                f"{where}: state structure or dtypes changed at step {k + 1}:\n{_signature(state)}\nvs\n{init_sig}"
+            )
+            u_sig, g_sig = _signature(u), _signature(g)
+            assert u_sig == g_sig, f"{where}: updates {u_sig} do not match gradients {g_sig}"
+            p = apply_updates(p, u)
+        assert traces == 1, f"{where}: jitted update traced {traces} times over {steps} steps"
+        rebuilt_out = jax.jit(lambda g, s, p: rebuilt.update(g, s, p, **extra))(grads[0], tx.init(params_d), params_d)
+        _assert_close(rebuilt_out[0], eager_out[0], tol, f"{where}: the rebuilt transformation differs")
+
+        # lax.scan equals the Python loop.
+        def body(carry: Any, g: Any) -> Any:
+            s, p = carry
+            u, s = tx.update(g, s, p, **extra)
+            return (s, apply_updates(p, u)), u
+
+        stacked = jax.tree.map(lambda *xs: jnp.stack(xs), *grads)
+        (_, _), scanned = jax.lax.scan(body, (tx.init(params_d), params_d), stacked)
+        for k in range(steps):
+            _assert_close(jax.tree.map(lambda x, i=k: x[i], scanned), eager_out[k], tol,
+                          f"{where}: lax.scan differs from the Python loop at step {k + 1}")
+
+    if check_empty:
+        state = tx.init({})
+        u, _ = tx.update({}, state, {}, **extra)
+        assert u == {}, f"{name}: the empty tree gave {u!r}"
+
+
+def count_traces(fn: Callable[..., Any]) -> tuple[Callable[..., Any], Callable[[], int]]:
+    """``jax.jit(fn)`` and a function returning how many times it has been traced."""
+    n = 0
+
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        nonlocal n
+        n += 1
+        return fn(*args, **kwargs)
+
+    return jax.jit(wrapped), lambda: n
