@@ -107,7 +107,7 @@ def concrete_number(x: Any) -> float | None:
             if np.iscomplexobj(x):
                 return None
             return float(x)
-        except Exception:  # noqa: BLE001 - abstract or deleted arrays are simply not checked
+        except Exception:
             return None
     return None
 
@@ -119,7 +119,7 @@ def format_value(x: Any) -> str:
     if isinstance(x, (np.ndarray, np.generic, jax.Array)) and np.ndim(x) == 0:
         v = concrete_number(x)
         return repr(v) if v is not None else repr(x)
-    if isinstance(x, type) or isinstance(x, np.dtype):
+    if isinstance(x, (type, np.dtype)):
         return np.dtype(x).name if _is_dtype(x) else repr(x)
     if callable(x) and hasattr(x, "__qualname__") and not isinstance(x, GradientTransformation):
         return x.__qualname__

@@ -89,7 +89,10 @@ def adam(
     nesterov: bool = False,
 ) -> chain:
     """Adam (Kingma & Ba 2015): RMSProp + momentum + bias correction, then the learning rate."""
-    return chain(scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov), scale_by_learning_rate(learning_rate))
+    return chain(
+        scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov),
+        scale_by_learning_rate(learning_rate),
+    )
 
 
 def adamw(

@@ -44,6 +44,7 @@ __all__ = [
     "sum",
     "update_infinity_moment",
     "update_moment",
+    "unzip2",
     "update_moment_per_elem_norm",
     "vdot",
     "where",
@@ -120,6 +121,13 @@ def scale(s: Any, tree: PyTree) -> PyTree:
 def add_scale(a: PyTree, s: Any, b: PyTree) -> PyTree:
     """``a + s * b`` leafwise, in compute dtype, cast back to the dtype of ``a``."""
     return _map(lambda x, y: (up(x) + hyper(s, x) * up(y)).astype(jnp.asarray(x).dtype), a, b)
+
+
+def unzip2(outer: PyTree, pairs: PyTree) -> tuple[PyTree, PyTree]:
+    """Split a tree of pairs (made by mapping a two-output function over ``outer``) into two trees."""
+    first = jax.tree.map(lambda _, p: p[0], outer, pairs)
+    second = jax.tree.map(lambda _, p: p[1], outer, pairs)
+    return first, second
 
 
 def where(cond: Any, a: PyTree, b: PyTree) -> PyTree:

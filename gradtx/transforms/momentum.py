@@ -83,8 +83,7 @@ class trace(GradientTransformation):
             return out.astype(jnp.asarray(g).dtype), new_t.astype(jnp.asarray(t).dtype)
 
         pairs = jax.tree.map(one, updates, state.trace)
-        outer = jax.tree.structure(updates)
-        out, new_trace = jax.tree.transpose(outer, jax.tree.structure((0, 0)), pairs)
+        out, new_trace = tree.unzip2(updates, pairs)
         return out, TraceState(trace=new_trace)
 
 
