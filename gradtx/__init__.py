@@ -7,7 +7,7 @@ An optimizer is a chain of pure ``(init, update)`` blocks; every optimizer here 
     base <- tree <- transforms <- combine <- optimizers;  schedules (base only);  testing (references: NumPy)
 """
 
-from gradtx import tree
+from gradtx import schedules, tree
 from gradtx.base import (
     EmptyState,
     GradientTransformation,
@@ -22,6 +22,22 @@ from gradtx.base import (
 )
 from gradtx.combine import chain, named_chain
 from gradtx.optimizers import adagrad, adam, adamw, nadam, nadamw, rmsprop, sgd
+from gradtx.schedules import (
+    Schedule,
+    constant_schedule,
+    cosine_decay_schedule,
+    exponential_decay,
+    join_schedules,
+    linear_schedule,
+    piecewise_constant_schedule,
+    piecewise_interpolate_schedule,
+    polynomial_schedule,
+    transformer_warmup_schedule,
+    warmup_constant_schedule,
+    warmup_cosine_decay_schedule,
+    warmup_exponential_decay_schedule,
+    warmup_stable_decay_schedule,
+)
 from gradtx.transforms import (
     BiasCorrectionState,
     EmaState,
@@ -103,4 +119,20 @@ __all__ = [
     "nadamw",
     "rmsprop",
     "sgd",
+    # schedules
+    "Schedule",
+    "constant_schedule",
+    "cosine_decay_schedule",
+    "exponential_decay",
+    "join_schedules",
+    "linear_schedule",
+    "piecewise_constant_schedule",
+    "piecewise_interpolate_schedule",
+    "polynomial_schedule",
+    "schedules",
+    "transformer_warmup_schedule",
+    "warmup_constant_schedule",
+    "warmup_cosine_decay_schedule",
+    "warmup_exponential_decay_schedule",
+    "warmup_stable_decay_schedule",
 ]

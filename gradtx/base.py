@@ -27,12 +27,19 @@ import dataclasses
 import inspect
 import math
 import numbers
+import sys
 from collections.abc import Callable
-from typing import Any, NamedTuple, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar, runtime_checkable
+
+if sys.version_info >= (3, 11):
+    from typing import dataclass_transform
+else:  # pragma: no cover - Python 3.10
+    from typing_extensions import dataclass_transform
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax import core as jax_core
 
 PyTree = Any
 Params = Any
@@ -84,14 +91,40 @@ def static_field(**kwargs: Any) -> Any:
     return dataclasses.field(metadata={"static": True}, **kwargs)
 
 
+@dataclass_transform(frozen_default=True, field_specifiers=(dataclasses.field, static_field))
 def pytree_class(cls: type[_T]) -> type[_T]:
-    """Make ``cls`` a frozen dataclass registered as a pytree (fields are leaves unless static)."""
+    """Make ``cls`` a frozen dataclass registered as a pytree (fields are leaves unless static).
+
+    Unflattening rebuilds the object field by field *without* calling the constructor, so validation and
+    normalisation run once, when a user builds the object, never on trees JAX rebuilds (a gradient with
+    respect to an optimizer, a tree of placeholders or ``ShapeDtypeStruct``s).
+    """
     cls = dataclasses.dataclass(frozen=True, repr=False, eq=False)(cls)
-    return jax.tree_util.register_dataclass(cls)
+    fields = dataclasses.fields(cls)  # type: ignore[arg-type]
+    data = tuple(f.name for f in fields if not f.metadata.get("static", False))
+    meta = tuple(f.name for f in fields if f.metadata.get("static", False))
+    keys = tuple(jax.tree_util.GetAttrKey(n) for n in data)
+
+    def flatten_with_keys(obj: Any) -> tuple[list[tuple[Any, Any]], tuple[Any, ...]]:
+        return [(k, getattr(obj, n)) for k, n in zip(keys, data)], tuple(getattr(obj, n) for n in meta)
+
+    def flatten(obj: Any) -> tuple[list[Any], tuple[Any, ...]]:
+        return [getattr(obj, n) for n in data], tuple(getattr(obj, n) for n in meta)
+
+    def unflatten(aux: tuple[Any, ...], children: Any) -> Any:
+        obj = object.__new__(cls)
+        for n, v in zip(data, children):
+            object.__setattr__(obj, n, v)
+        for n, v in zip(meta, aux):
+            object.__setattr__(obj, n, v)
+        return obj
+
+    jax.tree_util.register_pytree_with_keys(cls, flatten_with_keys, unflatten, flatten)
+    return cls
 
 
 def _is_tracer(x: Any) -> bool:
-    return isinstance(x, jax.core.Tracer)
+    return isinstance(x, jax_core.Tracer)
 
 
 def concrete_number(x: Any) -> float | None:
@@ -220,7 +253,7 @@ def as_pytree_callable(fn: Any) -> Any:
     if isinstance(fn, StaticCallable) or not callable(fn):
         return fn
     if jax.tree_util.treedef_is_leaf(jax.tree_util.tree_structure(fn)):
-        return StaticCallable(fn)
+        return StaticCallable(fn)  # type: ignore[call-arg]
     return fn
 
 
@@ -274,12 +307,16 @@ class GradientTransformation(ValidationMixin):
             return object.__new__(FunctionTransformation)
         return object.__new__(cls)
 
-    # Defined by subclasses (as methods, or as fields for FunctionTransformation):
-    #   init(params) -> state
-    #   update(updates, state, params=None, **extra) -> (updates, state)
+    if TYPE_CHECKING:  # defined by subclasses, as methods (or as fields for FunctionTransformation)
+
+        def init(self, params: Params) -> OptState: ...
+
+        def update(
+            self, updates: Updates, state: OptState, params: Params | None = None, **extra: Any
+        ) -> tuple[Updates, OptState]: ...
 
     def __iter__(self):
-        return iter((self.init, self.update))  # type: ignore[attr-defined]
+        return iter((self.init, self.update))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({fields_repr(self)})"

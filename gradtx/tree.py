@@ -12,6 +12,7 @@ block casts its final output to the dtype of the updates it received.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable
 from typing import Any
 
@@ -95,7 +96,7 @@ def abs_sq(x: jax.Array) -> jax.Array:
 
 def add(*trees: PyTree) -> PyTree:
     """Leafwise sum of any number of trees of the same structure."""
-    return _map(lambda *xs: sum(xs[1:], xs[0]), *trees)
+    return _map(lambda *xs: builtins.sum(xs[1:], xs[0]), *trees)
 
 
 def sub(a: PyTree, b: PyTree) -> PyTree:
@@ -177,13 +178,16 @@ def dtype(tree: PyTree) -> Any:
 def vdot(a: PyTree, b: PyTree) -> jax.Array:
     """Inner product of two trees, ``sum_i conj(a_i) . b_i``."""
     parts = jax.tree.leaves(_map(lambda x, y: jnp.vdot(x, y), a, b))
-    return sum(parts[1:], parts[0]) if parts else jnp.zeros([], jnp.float32)
+    total: jax.Array = parts[0] if parts else jnp.zeros([], jnp.float32)
+    for p in parts[1:]:
+        total = total + p
+    return total
 
 
 def sum(tree: PyTree) -> jax.Array:  # noqa: A001 - mirrors Optax's tree.sum
     """Sum of every element of every leaf."""
     parts = [jnp.sum(x) for x in jax.tree.leaves(tree)]
-    total = parts[0] if parts else jnp.zeros([], jnp.float32)
+    total: jax.Array = parts[0] if parts else jnp.zeros([], jnp.float32)
     for p in parts[1:]:
         total = total + p
     return total
@@ -275,8 +279,9 @@ def get(tree: PyTree, key: str, default: Any = ...) -> Any:
     found: list[Any] = []
 
     def visit(node: Any) -> None:
-        if hasattr(node, "_fields") and isinstance(node, tuple):
-            for name, value in zip(node._fields, node):
+        fields = getattr(node, "_fields", None)
+        if fields is not None and isinstance(node, tuple):
+            for name, value in zip(fields, node):
                 if name == key:
                     found.append(value)
                 visit(value)

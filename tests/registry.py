@@ -47,8 +47,7 @@ def _opt_sched() -> Any:
     return optax.warmup_cosine_decay_schedule(0.0, 0.1, 10, 200, 0.001)
 
 
-B = "block"
-O = "optimizer"
+OPT = "optimizer"
 
 ENTRIES: list[Entry] = [
     # --- blocks ---------------------------------------------------------------------------------------
@@ -110,37 +109,37 @@ ENTRIES: list[Entry] = [
           lambda mask=None: ref.add_decayed_weights(0.1, mask=mask), lambda: optax.add_decayed_weights(0.1, WD_MASK),
           needs_params=True, uses_mask=True),
     # --- optimizers -----------------------------------------------------------------------------------
-    Entry("sgd", lambda: gradtx.sgd(0.1), lambda: ref.sgd(0.1), lambda: optax.sgd(0.1), kind=O),
+    Entry("sgd", lambda: gradtx.sgd(0.1), lambda: ref.sgd(0.1), lambda: optax.sgd(0.1), kind=OPT),
     Entry("sgd(momentum)", lambda: gradtx.sgd(0.1, 0.9), lambda: ref.sgd(0.1, 0.9), lambda: optax.sgd(0.1, 0.9),
-          kind=O),
+          kind=OPT),
     Entry("sgd(nesterov, schedule)", lambda: gradtx.sgd(_sched(), 0.9, nesterov=True),
           lambda: ref.sgd(_ref_sched(), 0.9, nesterov=True), lambda: optax.sgd(_opt_sched(), 0.9, nesterov=True),
-          kind=O),
-    Entry("adagrad", lambda: gradtx.adagrad(0.1), lambda: ref.adagrad(0.1), lambda: optax.adagrad(0.1), kind=O),
-    Entry("rmsprop", lambda: gradtx.rmsprop(0.01), lambda: ref.rmsprop(0.01), lambda: optax.rmsprop(0.01), kind=O),
+          kind=OPT),
+    Entry("adagrad", lambda: gradtx.adagrad(0.1), lambda: ref.adagrad(0.1), lambda: optax.adagrad(0.1), kind=OPT),
+    Entry("rmsprop", lambda: gradtx.rmsprop(0.01), lambda: ref.rmsprop(0.01), lambda: optax.rmsprop(0.01), kind=OPT),
     Entry("rmsprop(centered, momentum)", lambda: gradtx.rmsprop(0.01, centered=True, eps=1e-3, momentum=0.9),
           lambda: ref.rmsprop(0.01, centered=True, eps=1e-3, momentum=0.9),
-          lambda: optax.rmsprop(0.01, centered=True, eps=1e-3, momentum=0.9), kind=O),
+          lambda: optax.rmsprop(0.01, centered=True, eps=1e-3, momentum=0.9), kind=OPT),
     Entry("rmsprop(nesterov, bias_correction)",
           lambda: gradtx.rmsprop(0.01, momentum=0.5, nesterov=True, bias_correction=True),
           lambda: ref.rmsprop(0.01, momentum=0.5, nesterov=True, bias_correction=True),
-          lambda: optax.rmsprop(0.01, momentum=0.5, nesterov=True, bias_correction=True), kind=O),
+          lambda: optax.rmsprop(0.01, momentum=0.5, nesterov=True, bias_correction=True), kind=OPT),
     Entry("rmsprop(decay=None)", lambda: gradtx.rmsprop(0.01, decay=None),
-          lambda: ref.rmsprop(0.01, decay=None), kind=O),
+          lambda: ref.rmsprop(0.01, decay=None), kind=OPT),
     Entry("rmsprop(init_from_first)", lambda: gradtx.rmsprop(0.01, 0.9, init_from_first=True),
-          lambda: ref.rmsprop(0.01, 0.9, init_from_first=True), kind=O),
-    Entry("adam", lambda: gradtx.adam(1e-2), lambda: ref.adam(1e-2), lambda: optax.adam(1e-2), kind=O),
+          lambda: ref.rmsprop(0.01, 0.9, init_from_first=True), kind=OPT),
+    Entry("adam", lambda: gradtx.adam(1e-2), lambda: ref.adam(1e-2), lambda: optax.adam(1e-2), kind=OPT),
     Entry("adam(schedule)", lambda: gradtx.adam(_sched()), lambda: ref.adam(_ref_sched()),
-          lambda: optax.adam(_opt_sched()), kind=O),
+          lambda: optax.adam(_opt_sched()), kind=OPT),
     Entry("adamw", lambda: gradtx.adamw(1e-2, weight_decay=0.1), lambda: ref.adamw(1e-2, weight_decay=0.1),
-          lambda: optax.adamw(1e-2, weight_decay=0.1), needs_params=True, kind=O),
+          lambda: optax.adamw(1e-2, weight_decay=0.1), needs_params=True, kind=OPT),
     Entry("adamw(mask)", lambda: gradtx.adamw(1e-2, weight_decay=0.1, mask=WD_MASK),
           lambda mask=None: ref.adamw(1e-2, weight_decay=0.1, mask=mask),
           lambda: optax.adamw(1e-2, weight_decay=0.1, mask=WD_MASK),
-          needs_params=True, uses_mask=True, kind=O),
-    Entry("nadam", lambda: gradtx.nadam(1e-2), lambda: ref.nadam(1e-2), lambda: optax.nadam(1e-2), kind=O),
+          needs_params=True, uses_mask=True, kind=OPT),
+    Entry("nadam", lambda: gradtx.nadam(1e-2), lambda: ref.nadam(1e-2), lambda: optax.nadam(1e-2), kind=OPT),
     Entry("nadamw", lambda: gradtx.nadamw(1e-2, weight_decay=0.1), lambda: ref.nadamw(1e-2, weight_decay=0.1),
-          lambda: optax.nadamw(1e-2, weight_decay=0.1), needs_params=True, kind=O),
+          lambda: optax.nadamw(1e-2, weight_decay=0.1), needs_params=True, kind=OPT),
 ]
 
 ENTRY_IDS = [e.name for e in ENTRIES]

@@ -94,7 +94,8 @@ def check_transformation(
     extra = dict(extra_args or {})
     base = default_params() if params is None else params
     if dtypes is None:
-        dtypes = (jnp.bfloat16, jnp.float32) + ((jnp.float64,) if jax.config.jax_enable_x64 else ())
+        x64 = jax.dtypes.canonicalize_dtype(jnp.float64) == jnp.float64
+        dtypes = (jnp.bfloat16, jnp.float32) + ((jnp.float64,) if x64 else ())
     name = type(tx).__name__
 
     # The transformation is a pytree: a round trip rebuilds an equivalent object.

@@ -206,15 +206,16 @@ def narrow_valley(
       one wall to the other forever, the loss stays flat at ``0.5 steep v0^2 = 100`` while the gradient norm
       stays ``steep v0 = 200``.
     - ``lr = 1e-7``: the factor is ``1 - 2e-5``, no oscillation; after 100,000 steps the wall error is
-      ``exp(-2) = 13.5%`` of where it began and the floor error ``(1 - 2e-10)^1e5`` has not moved at all
-      (in float32 the along-floor step, about 2e-7, is below half an ulp of x = 100, so x stays exactly put).
+      ``exp(-2) = 13.5%`` of where it began and the floor error ``(1 - 2e-10)^1e5`` has not moved at all.
+      (In exact arithmetic x drifts by +0.007, the wall's gradient having an x component; in float32 that
+      step of about 2e-7 is below half an ulp of x = 100, so x stays exactly 100.)
     - ``flat = 0.002`` (condition number 1e5): along the floor the gradient ``flat u`` is tiny, so plain
       gradient descent with any stable learning rate (``lr < 2 / steep = 0.01``) needs ``~1 / (lr flat) >=
       50,000`` steps per e-fold; with ``lr = 1e-2`` the loss moves from 110 to about 108 in 6,000 steps.
     - ``start = (100, 2)``: 100 along the floor from the minimum and 1 up the wall (u0 = 100.015,
       v0 = 0.9999); the starting loss is 110, of which 100 is the wall. An adaptive method's per-coordinate
       step is about its learning rate, so with ``lr = 0.1`` it slides down the wall in ~10 steps and walks
-      the 100 units of floor in ~3,000.
+      the 100 units of floor in 3,000 to 4,000.
     - ``angle = 0.01`` rad: the floor rises 1 unit over the 100 (the valley is almost, not exactly, axis
       aligned). This is what makes the lecture's root-mean-square optimizer (sigma = RMS of all past
       gradients) burst: with an exactly axis-aligned valley the across coordinate converges to the floor

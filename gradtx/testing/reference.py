@@ -27,7 +27,7 @@ def _vec(x):
 
 def _value(v, count):
     """A float or a callable count -> float, evaluated at the 0-based ``count``."""
-    return float(v(count)) if callable(v) else float(v)
+    return float(v(count)) if callable(v) else float(v)  # type: ignore[arg-type]
 
 
 def run(ref, grads, params=None):
@@ -437,10 +437,10 @@ class adam:
         lr = _value(self.lr, self.k)
         self.k += 1
         k, b1, b2 = self.k, self.b1, self.b2
-        if self.m is None:
-            self.m, self.v = np.zeros_like(g), np.zeros_like(g)
-        self.m = b1 * self.m + (1.0 - b1) * g
-        self.v = b2 * self.v + (1.0 - b2) * g**2
+        m_prev = np.zeros_like(g) if self.m is None else self.m
+        v_prev = np.zeros_like(g) if self.v is None else self.v
+        self.m = b1 * m_prev + (1.0 - b1) * g
+        self.v = b2 * v_prev + (1.0 - b2) * g**2
         if self.nesterov:
             m_hat = b1 * self.m / (1.0 - b1 ** (k + 1)) + (1.0 - b1) * g / (1.0 - b1**k)
         else:
@@ -489,10 +489,10 @@ class adamw:
         lr = _value(self.lr, self.k)
         self.k += 1
         k, b1, b2 = self.k, self.b1, self.b2
-        if self.m is None:
-            self.m, self.v = np.zeros_like(g), np.zeros_like(g)
-        self.m = b1 * self.m + (1.0 - b1) * g
-        self.v = b2 * self.v + (1.0 - b2) * g**2
+        m_prev = np.zeros_like(g) if self.m is None else self.m
+        v_prev = np.zeros_like(g) if self.v is None else self.v
+        self.m = b1 * m_prev + (1.0 - b1) * g
+        self.v = b2 * v_prev + (1.0 - b2) * g**2
         if self.nesterov:
             m_hat = b1 * self.m / (1.0 - b1 ** (k + 1)) + (1.0 - b1) * g / (1.0 - b1**k)
         else:

@@ -151,7 +151,7 @@ class scale_by_rms(GradientTransformation):
         else:
             nu_hat = jax.tree.map(tree.up, nu)
         out = _divide(updates, _denominator(nu_hat, self.eps, self.eps_in_sqrt))
-        new_state = ScaleByRmsWithCountState(count=count, nu=nu) if self._counts else ScaleByRmsState(nu=nu)
+        new_state = ScaleByRmsWithCountState(count=count, nu=nu) if count is not None else ScaleByRmsState(nu=nu)
         return out, new_state
 
 
