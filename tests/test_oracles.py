@@ -46,3 +46,37 @@ def test_matches_reference(entry, dtype):
 def test_random_like_is_deterministic():
     a, b = random_like(default_params(), 3), random_like(default_params(), 3)
     assert all(np.array_equal(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+
+
+SCHEDULES = [
+    ("constant", lambda m: m.constant_schedule(0.3)),
+    ("linear", lambda m: m.linear_schedule(1.0, 0.1, 100, 20)),
+    ("polynomial", lambda m: m.polynomial_schedule(1.0, 0.0, 2.0, 150, 10)),
+    ("exponential", lambda m: m.exponential_decay(1.0, 30, 0.5, 5, False, 0.05)),
+    ("exponential(staircase)", lambda m: m.exponential_decay(2.0, 25, 0.7, 0, True)),
+    ("cosine", lambda m: m.cosine_decay_schedule(1.0, 300, 0.1, 2.0)),
+    ("resnet warm-up", lambda m: m.piecewise_constant_schedule(0.01, {50: 10.0, 200: 0.1})),
+    ("piecewise linear", lambda m: m.piecewise_interpolate_schedule("linear", 1.0, {40: 0.5, 120: 0.1})),
+    ("piecewise cosine", lambda m: m.piecewise_interpolate_schedule("cosine", 1.0, {40: 0.5, 120: 0.1})),
+    ("warmup constant", lambda m: m.warmup_constant_schedule(0.0, 1.0, 30)),
+    ("warmup cosine", lambda m: m.warmup_cosine_decay_schedule(0.0, 1.0, 30, 300, 0.01)),
+    ("warmup exponential", lambda m: m.warmup_exponential_decay_schedule(0.0, 1.0, 30, 40, 0.5, 10, True, 0.1)),
+    ("join", lambda m: m.join_schedules([m.constant_schedule(0.5), m.linear_schedule(0.5, 0.0, 100)], [60])),
+    ("transformer d=512", lambda m: m.transformer_warmup_schedule(512, 100)),
+    ("transformer d=64", lambda m: m.transformer_warmup_schedule(64, 40)),
+    ("wsd linear", lambda m: m.warmup_stable_decay_schedule(1.0, 30, 100, 150, 0.0, 0.01, "linear")),
+    ("wsd cosine", lambda m: m.warmup_stable_decay_schedule(1.0, 30, 100, 150, 0.0, 0.01, "cosine")),
+    ("wsd 1-sqrt", lambda m: m.warmup_stable_decay_schedule(1.0, 0, 100, 150, 0.0, 0.0, "1-sqrt")),
+]
+
+
+@pytest.mark.parametrize("name,make", SCHEDULES, ids=[n for n, _ in SCHEDULES])
+def test_schedule_matches_reference(name, make):
+    from gradtx import schedules
+    from gradtx.testing import reference
+
+    ours, oracle = make(schedules), make(reference)
+    counts = np.arange(0, 420)
+    got = np.asarray(jax.jit(jax.vmap(ours))(jnp.asarray(counts)), np.float64)
+    want = np.array([oracle(int(c)) for c in counts])
+    np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12, err_msg=name)

@@ -1,0 +1,74 @@
+"""The layer rule: each module imports only from the layers below it (DESIGN.md §2)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1] / "gradtx"
+
+# module (relative path without .py) -> gradtx modules it may import
+ALLOWED = {
+    "base": set(),
+    "tree": {"base"},
+    "schedules": {"base"},
+    "transforms": {"base", "tree", "transforms"},
+    "combine": {"base", "tree", "transforms"},
+    "optimizers": {"base", "tree", "transforms", "combine", "schedules"},
+    "testing/contract": {"base"},
+    "testing/problems": {"base"},
+    "testing/reference": set(),
+    "testing/__init__": {"testing"},
+}
+TOP = {"__init__", "__main__", "demo"}  # the public API and the programs may import anything
+
+
+def _gradtx_imports(path: Path) -> set[str]:
+    """The first component under ``gradtx`` of every gradtx import (``from gradtx import tree`` -> tree)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            mods = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module == "gradtx":
+            mods = [f"gradtx.{a.name}" for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            mods = [node.module]
+        else:
+            mods = []
+        for m in mods:
+            parts = m.split(".")
+            if parts[0] == "gradtx":
+                found.add(parts[1] if len(parts) > 1 else "gradtx")
+    return found
+
+
+def _layer(rel: str) -> str:
+    return "transforms" if rel.startswith("transforms/") else rel
+
+
+MODULES = sorted(str(p.relative_to(ROOT).with_suffix("")) for p in ROOT.rglob("*.py"))
+
+
+@pytest.mark.parametrize("rel", MODULES)
+def test_imports_respect_layers(rel):
+    if rel in TOP:
+        return
+    layer = _layer(rel)
+    assert layer in ALLOWED, f"gradtx/{rel}.py has no layer in this test: add it to ALLOWED"
+    imported = _gradtx_imports(ROOT / f"{rel}.py")
+    allowed = ALLOWED[layer]
+    bad = imported - allowed
+    assert not bad, f"gradtx/{rel}.py imports {sorted(bad)}; its layer allows only {sorted(allowed)}"
+
+
+def test_reference_imports_only_numpy():
+    tree = ast.parse((ROOT / "testing" / "reference.py").read_text())
+    roots = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            roots |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            roots.add(node.module.split(".")[0])
+    assert roots <= {"numpy", "math", "__future__", "collections", "typing"}, roots
