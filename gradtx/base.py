@@ -145,6 +145,11 @@ def concrete_number(x: Any) -> float | None:
     return None
 
 
+def is_placeholder(x: Any) -> bool:
+    """Whether ``x`` is not a plain Python value to validate (a tracer, an array, None, a sentinel)."""
+    return not isinstance(x, (int, float, complex, str))
+
+
 def format_value(x: Any) -> str:
     """How a hyperparameter reads in a repr: Python numbers as written, tracers as ``<traced>``."""
     if _is_tracer(x):

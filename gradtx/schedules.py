@@ -42,6 +42,7 @@ from gradtx.base import (
     as_pytree_callable,
     concrete_number,
     format_value,
+    is_placeholder,
     pytree_class,
     static_field,
 )
@@ -150,11 +151,6 @@ def _format(x: Any) -> str:
     return format_value(x)
 
 
-def _is_placeholder(x: Any) -> bool:
-    """Values pytree utilities put in leaves while rebuilding a tree (None, sentinels, tracers, arrays)."""
-    return not isinstance(x, (int, float, complex, str))
-
-
 # --------------------------------------------------------------------------------------------------
 # The base class.
 # --------------------------------------------------------------------------------------------------
@@ -184,7 +180,7 @@ class Schedule(ValidationMixin):
             self._check_finite(name)
 
     def _check_callable(self, name: str, fn: Any) -> None:
-        if not callable(fn) and not _is_placeholder(fn):
+        if not callable(fn) and not is_placeholder(fn):
             self._fail(name, getattr(self, name), f"must hold callables count -> value, got {fn!r}")
 
     def _normalise_boundaries(self, name: str, scales_lo: float | None) -> None:

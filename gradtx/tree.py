@@ -61,10 +61,10 @@ def compute_dtype(dtype: Any) -> np.dtype:
     """The dtype arithmetic runs in: ``dtype`` promoted to at least float32 (complex kept)."""
     dtype = np.dtype(dtype)
     if jnp.issubdtype(dtype, jnp.complexfloating):
-        return np.dtype(jnp.promote_types(dtype, jnp.complex64))
+        return dtype if dtype.itemsize >= 8 else np.dtype(np.complex64)
     if jnp.issubdtype(dtype, jnp.floating):
-        return np.dtype(jnp.promote_types(dtype, jnp.float32))
-    return np.dtype(jnp.float32)
+        return dtype if dtype.itemsize >= 4 else np.dtype(np.float32)
+    return np.dtype(np.float32)
 
 
 def _real(dtype: np.dtype) -> np.dtype:

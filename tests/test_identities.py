@@ -121,3 +121,28 @@ def test_lecture_root_mean_square_and_rmsprop_first_steps():
         sigma_prop = np.abs(g) if sigma_prop is None else np.sqrt(0.7 * sigma_prop**2 + 0.3 * g**2)
         np.testing.assert_allclose(u1, g / sigma_rms, rtol=1e-12)
         np.testing.assert_allclose(u2, g / sigma_prop, rtol=1e-12)
+
+
+# --- properties over random hyperparameters ----------------------------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_unit = st.floats(0.0, 0.99)
+
+
+@settings(max_examples=25, deadline=None)
+@given(b1=_unit, b2=_unit, eps=st.floats(1e-8, 1.0), lr=st.floats(1e-4, 10.0),
+       g=st.lists(st.floats(-1e3, 1e3), min_size=1, max_size=5))
+def test_adam_first_step_property(b1, b2, eps, lr, g):
+    gw = np.asarray(g, np.float64)
+    opt = gradtx.adam(lr, b1, b2, eps)
+    u, _ = opt.update(jnp.asarray(gw), opt.init(jnp.asarray(gw)))
+    np.testing.assert_allclose(u, -lr * gw / (np.abs(gw) + eps), rtol=1e-9, atol=1e-300)
+
+
+@settings(max_examples=25, deadline=None)
+@given(decay=_unit, seed=st.integers(0, 2**16))
+def test_ema_then_bias_correction_property(decay, seed):
+    _same(_run(gradtx.ema(decay), steps=5, seed=seed),
+          _run(gradtx.chain(gradtx.ema(decay, debias=False), gradtx.bias_correction(decay)), steps=5, seed=seed))

@@ -27,7 +27,7 @@ def test_ci_runs_exactly_the_readme_test_command():
 def test_training_example_runs_and_learns(capsys):
     (code,) = _blocks("python")
     namespace = {}
-    exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102 - our own README
+    exec(compile(code, "README.md", "exec"), namespace)
     final = float(namespace["loss"](namespace["params"]))
     assert final < 5e-3
     assert "print(loss(params))" in code

@@ -21,6 +21,7 @@ from gradtx.base import (
     Params,
     Updates,
     as_pytree_callable,
+    is_placeholder,
     pytree_class,
     safe_int32_increment,
     static_field,
@@ -64,7 +65,7 @@ class scale_by_schedule(GradientTransformation):
     step_size_fn: Any
 
     def __post_init__(self) -> None:
-        if not callable(self.step_size_fn) and not _is_placeholder(self.step_size_fn):
+        if not callable(self.step_size_fn) and not is_placeholder(self.step_size_fn):
             self._fail("step_size_fn", self.step_size_fn, "must be a callable count -> value")
         object.__setattr__(self, "step_size_fn", as_pytree_callable(self.step_size_fn))
 
@@ -76,11 +77,6 @@ class scale_by_schedule(GradientTransformation):
         del params, extra
         factor = self.step_size_fn(state.count)
         return _scaled(updates, factor), ScaleByScheduleState(count=safe_int32_increment(state.count))
-
-
-def _is_placeholder(x: Any) -> bool:
-    """Values pytree utilities put in leaves while rebuilding (None, sentinels, tracers, arrays)."""
-    return not isinstance(x, (int, float, str, complex))
 
 
 @pytree_class
