@@ -365,7 +365,12 @@ class foreign(GradientTransformation):
         return self.tx.update(updates, state, params)
 
     def __repr__(self) -> str:
-        return f"foreign({self.tx!r})" if not isinstance(self.tx, tuple) else f"foreign({type(self.tx).__name__})"
+        init = getattr(self.tx, "init", None)
+        where = getattr(init, "__qualname__", "").split(".<locals>")[0]
+        module = (getattr(init, "__module__", "") or "").split(".")[0]
+        if where and module:
+            return f"foreign({module}.{where})"  # e.g. foreign(optax.scale_by_adam)
+        return f"foreign({self.tx!r})"
 
 
 def as_transformation(tx: Any, where: str = "chain") -> GradientTransformation:
