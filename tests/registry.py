@@ -23,13 +23,19 @@ WD_MASK = {"w": True, "b": False, "nested": {"s": False, "none": None}, "t": (Tr
 
 @dataclasses.dataclass(frozen=True)
 class Entry:
+    """A registry entry. ``ref`` builds the float64 reference (``step(g, params=None, **extra)``)."""
+
     name: str
     make: Callable[[], Any]
-    ref: Callable[[], Any] | None = None
+    ref: Callable[..., Any] | None = None
     optax: Callable[[], Any] | None = None
     needs_params: bool = False
     uses_mask: bool = False  # built for default_params' structure (WD_MASK); the reference needs it flat
     kind: str = "block"  # block | optimizer
+    extra_args: dict[str, Any] | None = None  # keyword arguments every update receives (e.g. value=...)
+    complex_ok: bool = False  # supports complex parameters (the same conjugation convention as Optax)
+    rtol64: float = 1e-9  # tolerance against the reference in float64
+    steps: int = 200  # steps against the reference and Optax
 
     def __repr__(self) -> str:
         return self.name
@@ -142,6 +148,16 @@ ENTRIES: list[Entry] = [
           lambda: optax.nadamw(1e-2, weight_decay=0.1), needs_params=True, kind=OPT),
 ]
 
+def _collect_family_registries() -> None:
+    """Append the ENTRIES of every tests/registry_<family>.py (one file per family of blocks)."""
+    import importlib
+    from pathlib import Path
+
+    for path in sorted(Path(__file__).parent.glob("registry_*.py")):
+        ENTRIES.extend(importlib.import_module(path.stem).ENTRIES)
+
+
+_collect_family_registries()
 ENTRY_IDS = [e.name for e in ENTRIES]
 
 

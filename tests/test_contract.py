@@ -13,4 +13,4 @@ from gradtx.testing.contract import check_transformation
 @pytest.mark.parametrize("entry", ENTRIES, ids=lambda e: e.name)
 def test_contract(entry):
     with jax.numpy_dtype_promotion("strict"):
-        check_transformation(entry.make(), check_empty=not entry.uses_mask)
+        check_transformation(entry.make(), check_empty=not entry.uses_mask, extra_args=entry.extra_args)

@@ -17,8 +17,6 @@ from registry import ENTRIES
 import gradtx
 from gradtx.testing.contract import default_params
 
-STEPS = 200
-
 
 def _paths(tree):
     flat, _ = jax.tree_util.tree_flatten_with_path(tree)
@@ -33,10 +31,11 @@ def test_same_updates_as_optax(entry):
     ours, theirs = entry.make(), entry.optax()
     s_ours, s_theirs = ours.init(params), theirs.init(params)
     assert _paths(s_ours) == _paths(s_theirs), "state field paths differ from Optax's"
-    step_ours = jax.jit(lambda g, s, p: ours.update(g, s, p))
-    step_theirs = jax.jit(lambda g, s, p: theirs.update(g, s, p))
+    extra = dict(entry.extra_args or {})
+    step_ours = jax.jit(lambda g, s, p: ours.update(g, s, p, **extra))
+    step_theirs = jax.jit(lambda g, s, p: theirs.update(g, s, p, **extra))
     p = params
-    for k in range(STEPS):
+    for k in range(entry.steps):
         g = unravel(jnp.asarray(rng.normal(size=flat.size), jnp.float32))
         u1, s_ours = step_ours(g, s_ours, p)
         u2, s_theirs = step_theirs(g, s_theirs, p)

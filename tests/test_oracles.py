@@ -11,8 +11,6 @@ from registry import ENTRIES, flat_mask
 
 from gradtx.testing.contract import default_params, random_like
 
-STEPS = 200
-
 
 def _stream(params, steps, seed):
     """The same pseudo-random gradients (and params) for gradtx and the reference."""
@@ -27,18 +25,21 @@ def _stream(params, steps, seed):
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_matches_reference(entry, dtype):
     params = default_params(jnp.dtype(dtype))
-    grads, ps, unravel = _stream(params, STEPS, seed=len(entry.name))
+    steps = entry.steps
+    extra = dict(entry.extra_args or {})
+    grads, ps, unravel = _stream(params, steps, seed=len(entry.name))
     tx = entry.make()
     oracle = entry.ref(mask=flat_mask(params)) if entry.uses_mask else entry.ref()
-    update = jax.jit(lambda t, g, s, p: t.update(g, s, p))
+    update = jax.jit(lambda t, g, s, p: t.update(g, s, p, **extra))
     state = tx.init(params)
-    rtol = 1e-9 if dtype == "float64" else 2e-4
-    for k in range(STEPS):
+    rtol = entry.rtol64 if dtype == "float64" else 2e-4
+    for k in range(steps):
         g = jax.tree.map(lambda x: x.astype(dtype), unravel(jnp.asarray(grads[k])))
         p = jax.tree.map(lambda x: x.astype(dtype), unravel(jnp.asarray(ps[k])))
         u, state = update(tx, g, state, p)
         got = np.asarray(ravel_pytree(u)[0], np.float64)
-        want = oracle.step(np.asarray(ravel_pytree(g)[0], np.float64), np.asarray(ravel_pytree(p)[0], np.float64))
+        want = oracle.step(np.asarray(ravel_pytree(g)[0], np.float64), np.asarray(ravel_pytree(p)[0], np.float64),
+                           **extra)
         scale = max(np.max(np.abs(want)), 1e-30)
         np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol * scale, err_msg=f"{entry.name} step {k + 1}")
 
