@@ -36,6 +36,7 @@ class Entry:
     complex_ok: bool = False  # supports complex parameters (the same conjugation convention as Optax)
     rtol64: float = 1e-9  # tolerance against the reference in float64
     steps: int = 200  # steps against the reference and Optax
+    per_leaf: bool = False  # the reference's step takes and returns {leaf path: float64 array}
 
     def __repr__(self) -> str:
         return self.name
