@@ -11,9 +11,14 @@ from gradtx import schedules, tree
 from gradtx.base import (
     EmptyState,
     GradientTransformation,
+    OptState,
+    Params,
+    ScalarOrSchedule,
+    Updates,
     apply_updates,
     identity,
     incremental_update,
+    init_empty_state,
     periodic_update,
     safe_int32_increment,
     set_to_zero,
@@ -64,7 +69,8 @@ from gradtx.transforms import (
     scale_by_stddev,
     trace,
 )
-from gradtx.tree import global_norm
+from gradtx.tree import global_norm, update_infinity_moment, update_moment, update_moment_per_elem_norm
+from gradtx.tree import map_params as tree_map_params
 
 __version__ = "0.1.0"
 
@@ -75,6 +81,11 @@ __all__ = [
     "apply_updates",
     "identity",
     "incremental_update",
+    "init_empty_state",
+    "OptState",
+    "Params",
+    "ScalarOrSchedule",
+    "Updates",
     "periodic_update",
     "safe_int32_increment",
     "set_to_zero",
@@ -83,6 +94,10 @@ __all__ = [
     # tree
     "global_norm",
     "tree",
+    "tree_map_params",
+    "update_infinity_moment",
+    "update_moment",
+    "update_moment_per_elem_norm",
     # transforms
     "BiasCorrectionState",
     "EmaState",

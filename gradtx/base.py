@@ -56,6 +56,7 @@ __all__ = [
     "check_tree_match",
     "identity",
     "incremental_update",
+    "init_empty_state",
     "periodic_update",
     "pytree_class",
     "safe_int32_increment",
@@ -77,6 +78,12 @@ class TransformationLike(Protocol):
 
 class EmptyState(NamedTuple):
     """The state of a stateless transformation."""
+
+
+def init_empty_state(params: Params) -> EmptyState:
+    """An ``init`` for stateless transformations: ignores ``params`` and returns ``EmptyState()``."""
+    del params
+    return EmptyState()
 
 
 # --------------------------------------------------------------------------------------------------

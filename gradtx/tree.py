@@ -13,6 +13,7 @@ block casts its final output to the dtype of the updates it received.
 from __future__ import annotations
 
 import builtins
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -23,29 +24,44 @@ import numpy as np
 from gradtx.base import PyTree
 
 __all__ = [
+    "NamedTupleKey",
     "abs_sq",
     "add",
     "add_scale",
     "allclose",
+    "batch_shape",
     "bias_correction",
     "cast",
     "cast_like",
+    "clip",
     "compute_dtype",
+    "conj",
     "div",
     "dtype",
     "full_like",
     "get",
+    "get_all_with_path",
     "global_norm",
     "hyper",
+    "map_params",
+    "max",
+    "min",
     "mul",
     "norm",
     "ones_like",
+    "random_like",
+    "real",
     "scale",
+    "set",
+    "size",
+    "split_key_like",
     "sub",
     "sum",
+    "unwrap_random_key_data",
+    "unzip2",
+    "up",
     "update_infinity_moment",
     "update_moment",
-    "unzip2",
     "update_moment_per_elem_norm",
     "vdot",
     "where",
@@ -166,10 +182,32 @@ def cast_like(tree: PyTree, other: PyTree) -> PyTree:
     return _map(lambda x, o: jnp.asarray(x).astype(jnp.result_type(o)), tree, other)
 
 
-def dtype(tree: PyTree) -> Any:
-    """The common dtype of the leaves (``None`` for an empty tree)."""
-    leaves = jax.tree.leaves(tree)
-    return jnp.result_type(*leaves) if leaves else None
+def dtype(tree: PyTree, mixed_dtype_handler: str | None = None) -> Any:
+    """The dtype of the leaves: their common dtype (``ValueError`` if mixed, unless ``mixed_dtype_handler``
+    is ``'promote'``, ``'highest'`` or ``'lowest'``); JAX's default float for an empty tree."""
+    dtypes = list(dict.fromkeys(np.dtype(jnp.result_type(x)) for x in jax.tree.leaves(tree)))
+    if not dtypes:
+        return np.dtype(jnp.result_type(float))
+    if len(dtypes) == 1:
+        return dtypes[0]
+    if mixed_dtype_handler is None:
+        raise ValueError(f"tree.dtype(mixed_dtype_handler=None): the leaves have several dtypes {dtypes}")
+    if mixed_dtype_handler == "promote":
+        return np.dtype(jnp.result_type(*dtypes))
+    if mixed_dtype_handler in ("highest", "lowest"):
+        best = dtypes[0]
+        for d in dtypes[1:]:
+            promoted = np.dtype(jnp.promote_types(best, d))
+            if promoted not in (best, d):
+                raise ValueError(f"tree.dtype(mixed_dtype_handler={mixed_dtype_handler!r}): {best} and {d} "
+                                 "are not ordered by promotion")
+            if mixed_dtype_handler == "highest":
+                best = promoted
+            elif promoted == best:  # d promotes to best: d is the lower one
+                best = d
+        return best
+    raise ValueError(f"tree.dtype(mixed_dtype_handler={mixed_dtype_handler!r}): mixed_dtype_handler must be one "
+                     "of None, 'promote', 'highest', 'lowest'")
 
 
 # --- reductions -------------------------------------------------------------------------------------
@@ -184,8 +222,9 @@ def vdot(a: PyTree, b: PyTree) -> jax.Array:
     return total
 
 
-def sum(tree: PyTree) -> jax.Array:  # noqa: A001 - mirrors Optax's tree.sum
-    """Sum of every element of every leaf."""
+def sum(tree: PyTree, associative_reduction: bool = False) -> jax.Array:  # noqa: A001 - Optax's tree.sum
+    """Sum of every element of every leaf (``associative_reduction`` is accepted for Optax parity)."""
+    del associative_reduction
     parts = [jnp.sum(x) for x in jax.tree.leaves(tree)]
     total: jax.Array = parts[0] if parts else jnp.zeros([], jnp.float32)
     for p in parts[1:]:
@@ -193,7 +232,7 @@ def sum(tree: PyTree) -> jax.Array:  # noqa: A001 - mirrors Optax's tree.sum
     return total
 
 
-def norm(tree: PyTree, ord: Any = 2, squared: bool = False) -> jax.Array:  # noqa: A002
+def norm(tree: PyTree, ord: Any = None, squared: bool = False) -> jax.Array:  # noqa: A002
     """The norm of a tree seen as one flat vector: ``ord`` in {1, 2, inf}; sums accumulate in float32+."""
     leaves = [up(x) for x in jax.tree.leaves(tree)]
     if not leaves:
@@ -270,45 +309,214 @@ def bias_correction(moment: PyTree, decay: Any, count: Any) -> PyTree:
 # --- access and comparison ----------------------------------------------------------------------------
 
 
-def get(tree: PyTree, key: str, default: Any = ...) -> Any:
-    """The value of the unique field named ``key`` in a nested state (NamedTuples, dicts, dataclasses).
+@dataclasses.dataclass(frozen=True)
+class NamedTupleKey:
+    """A path entry naming a NamedTuple field and the NamedTuple's class (``ScaleByAdamState.nu``)."""
 
-    Raises ``KeyError`` if no field or several fields have that name (unless ``default`` is given for the
-    not-found case).
+    tuple_name: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.tuple_name}.{self.name}"
+
+
+KeyPath = tuple[Any, ...]
+
+
+def _children(node: Any) -> list[tuple[Any, str | None, Any]] | None:
+    """``[(path entry, matchable name, child)]`` for a container node, ``None`` for a leaf."""
+    fields = getattr(node, "_fields", None)
+    if fields is not None and isinstance(node, tuple):
+        return [(NamedTupleKey(type(node).__name__, f), f, v) for f, v in zip(fields, node)]
+    if isinstance(node, dict):
+        return [(jax.tree_util.DictKey(k), k, v) for k, v in node.items()]
+    if isinstance(node, (list, tuple)):
+        return [(jax.tree_util.SequenceKey(i), None, v) for i, v in enumerate(node)]
+    if dataclasses.is_dataclass(node) and not isinstance(node, type):
+        return [(jax.tree_util.GetAttrKey(f.name), f.name, getattr(node, f.name)) for f in dataclasses.fields(node)]
+    return None
+
+
+def get_all_with_path(
+    tree: PyTree, key: Any, filtering: Callable[[KeyPath, Any], bool] | None = None
+) -> list[tuple[KeyPath, Any]]:
+    """Every ``(path, value)`` whose dict key, NamedTuple field or NamedTuple class name is ``key``.
+
+    Paths are tuples of ``DictKey``, ``SequenceKey``, ``GetAttrKey`` and :class:`NamedTupleKey` entries;
+    ``filtering(path, value)`` keeps a subset.
     """
-    found: list[Any] = []
+    found: list[tuple[KeyPath, Any]] = []
 
-    def visit(node: Any) -> None:
+    def visit(node: Any, path: KeyPath) -> None:
+        is_named = type(node).__name__ == key and getattr(node, "_fields", None) is not None
+        if is_named and (filtering is None or filtering(path, node)):
+            found.append((path, node))
+        for entry, name, child in _children(node) or []:
+            child_path = (*path, entry)
+            if name == key and (filtering is None or filtering(child_path, child)):
+                found.append((child_path, child))
+            visit(child, child_path)
+
+    visit(tree, ())
+    return found
+
+
+def get(tree: PyTree, key: Any, default: Any = None, filtering: Callable[[KeyPath, Any], bool] | None = None) -> Any:
+    """The value whose key, field or NamedTuple name is ``key`` (``default`` if none; ``KeyError`` if several).
+
+    ``tree.get(adam_state, "nu")`` finds Adam's second moment inside any chain or wrapper.
+    """
+    found = get_all_with_path(tree, key, filtering)
+    if not found:
+        return default
+    if len(found) > 1:
+        paths = ", ".join(jax.tree_util.keystr(tuple(_as_jax_key(e) for e in p)) for p, _ in found)
+        raise KeyError(f"tree.get: {len(found)} values named {key!r} ({paths}); pass filtering= to pick one")
+    return found[0][1]
+
+
+def _as_jax_key(entry: Any) -> Any:
+    return jax.tree_util.GetAttrKey(entry.name) if isinstance(entry, NamedTupleKey) else entry
+
+
+def set(tree: PyTree, filtering: Callable[[KeyPath, Any], bool] | None = None, /, **kwargs: Any) -> PyTree:  # noqa: A001
+    """A copy of ``tree`` with the values of the named keys/fields replaced (``KeyError`` if one is absent).
+
+    A value given as a callable is applied to the old value (``tree.set(state, count=lambda c: c + 1)``).
+    """
+    missing = [k for k in kwargs if not get_all_with_path(tree, k, filtering)]
+    if missing:
+        raise KeyError(f"tree.set: no value named {', '.join(repr(m) for m in missing)} in the tree")
+
+    def new_value(name: Any, path: KeyPath, old: Any) -> Any:
+        if name in kwargs and (filtering is None or filtering(path, old)):
+            v = kwargs[name]
+            return v(old) if callable(v) else v
+        return old
+
+    def rebuild(node: Any, path: KeyPath) -> Any:
+        kids = _children(node)
+        if kids is None:
+            return node
+        values = [new_value(name, (*path, e), rebuild(child, (*path, e))) for e, name, child in kids]
         fields = getattr(node, "_fields", None)
         if fields is not None and isinstance(node, tuple):
-            for name, value in zip(fields, node):
-                if name == key:
-                    found.append(value)
-                visit(value)
-        elif isinstance(node, dict):
-            for name, value in node.items():
-                if name == key:
-                    found.append(value)
-                visit(value)
-        elif isinstance(node, (list, tuple)):
-            for value in node:
-                visit(value)
+            return type(node)(*values)
+        if isinstance(node, dict):
+            return type(node)(zip(node.keys(), values))
+        if isinstance(node, (list, tuple)):
+            return type(node)(values)
+        return dataclasses.replace(node, **{e.name: v for (e, _, _), v in zip(kids, values)})
 
-    visit(tree)
-    if len(found) == 1:
-        return found[0]
-    if not found:
-        if default is not ...:
-            return default
-        raise KeyError(f"tree.get: no field named {key!r} in the state")
-    raise KeyError(f"tree.get: {len(found)} fields named {key!r} in the state; ask a sub-state")
+    return rebuild(tree, ())
 
 
-def allclose(a: PyTree, b: PyTree, rtol: float = 1e-5, atol: float = 1e-8) -> bool:
+def allclose(a: PyTree, b: PyTree, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: bool = False) -> bool:
     """Whether two trees have the same structure and all leaves are close."""
     if jax.tree.structure(a) != jax.tree.structure(b):
         return False
     return all(
-        bool(np.allclose(np.asarray(x), np.asarray(y), rtol=rtol, atol=atol))
+        bool(np.allclose(np.asarray(x), np.asarray(y), rtol=rtol, atol=atol, equal_nan=equal_nan))
         for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b))
     )
+
+
+# --- more elementwise maps and reductions ----------------------------------------------------------------
+
+
+def clip(tree: PyTree, min_value: Any = None, max_value: Any = None) -> PyTree:
+    """Every leaf clipped to ``[min_value, max_value]`` (``None``: unbounded on that side)."""
+    return _map(lambda x: jnp.clip(x, min_value, max_value), tree)
+
+
+def conj(tree: PyTree) -> PyTree:
+    """The complex conjugate of every leaf."""
+    return _map(jnp.conj, tree)
+
+
+def real(tree: PyTree) -> PyTree:
+    """The real part of every leaf."""
+    return _map(jnp.real, tree)
+
+
+def max(tree: PyTree) -> jax.Array:  # noqa: A001
+    """The largest element of all leaves (``-inf`` for an empty tree)."""
+    leaves = [jnp.max(x) for x in jax.tree.leaves(tree) if jnp.size(x)]
+    return jnp.max(jnp.stack(leaves)) if leaves else jnp.asarray(-jnp.inf)
+
+
+def min(tree: PyTree) -> jax.Array:  # noqa: A001
+    """The smallest element of all leaves (``inf`` for an empty tree)."""
+    leaves = [jnp.min(x) for x in jax.tree.leaves(tree) if jnp.size(x)]
+    return jnp.min(jnp.stack(leaves)) if leaves else jnp.asarray(jnp.inf)
+
+
+def size(tree: PyTree) -> int:
+    """The total number of elements of all leaves."""
+    return int(builtins.sum(int(np.prod(jnp.shape(x))) for x in jax.tree.leaves(tree)))
+
+
+def batch_shape(tree: PyTree, shape: tuple[int, ...] = ()) -> PyTree:
+    """Abstract leaves (``ShapeDtypeStruct``) with leading batch dimensions ``shape`` added."""
+    return _map(lambda x: jax.ShapeDtypeStruct(tuple(shape) + tuple(jnp.shape(x)), jnp.result_type(x)), tree)
+
+
+def split_key_like(rng_key: jax.Array, target_tree: PyTree) -> PyTree:
+    """One independent PRNG key per leaf of ``target_tree``, in the tree's structure."""
+    treedef = jax.tree.structure(target_tree)
+    keys = jax.random.split(rng_key, treedef.num_leaves)
+    return jax.tree.unflatten(treedef, list(keys))
+
+
+def random_like(
+    rng_key: jax.Array, target_tree: PyTree, sampler: Callable[..., jax.Array] = jax.random.normal, dtype: Any = None
+) -> PyTree:
+    """Random leaves shaped like ``target_tree`` from ``sampler(key, shape, dtype)`` (a key per leaf)."""
+    keys = split_key_like(rng_key, target_tree)
+    return jax.tree.map(
+        lambda k, x: sampler(k, jnp.shape(x), dtype or jnp.result_type(x)), keys, target_tree
+    )
+
+
+def unwrap_random_key_data(input_tree: PyTree) -> PyTree:
+    """Typed PRNG keys replaced by their raw data (so trees with keys can be compared numerically)."""
+
+    def unwrap(x: Any) -> Any:
+        if isinstance(x, jax.Array) and jnp.issubdtype(x.dtype, jax.dtypes.prng_key):
+            return jax.random.key_data(x)
+        return x
+
+    return _map(unwrap, input_tree)
+
+
+class _ParamsMarker:
+    """Stands for "the parameter tree" when ``init`` is called by :func:`map_params`."""
+
+
+jax.tree_util.register_pytree_node(_ParamsMarker, lambda _: ((), None), lambda _, __: _ParamsMarker())
+
+
+def map_params(
+    initable: Any,
+    f: Callable[..., Any],
+    state: PyTree,
+    /,
+    *rest: Any,
+    transform_non_params: Callable[..., Any] | None = None,
+    is_leaf: Callable[[Any], bool] | None = None,
+) -> PyTree:
+    """Apply ``f`` to every parameter-shaped tree in an optimizer ``state`` (moments, traces), leaf by leaf.
+
+    ``initable`` is the transformation (or its ``init``) that made the state: calling it on a marker tells
+    which parts of the state mirror the parameters. Other leaves pass through ``transform_non_params``
+    if given (e.g. to shard counters differently).
+    """
+    init = initable.init if hasattr(initable, "init") else initable
+    marked = init(_ParamsMarker())
+
+    def one(marker: Any, value: Any) -> Any:
+        if isinstance(marker, _ParamsMarker):
+            return jax.tree.map(f, value, *rest, is_leaf=is_leaf)
+        return transform_non_params(value) if transform_non_params is not None else value
+
+    return jax.tree.map(one, marked, state, is_leaf=lambda v: isinstance(v, _ParamsMarker))
