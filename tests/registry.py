@@ -37,6 +37,8 @@ class Entry:
     rtol64: float = 1e-9  # tolerance against the reference in float64
     steps: int = 200  # steps against the reference and Optax
     per_leaf: bool = False  # the reference's step takes and returns {leaf path: float64 array}
+    nonfinite: str = "propagate"  # a NaN/Inf gradient: "propagate" (reaches updates or state), "guard", "any"
+    no_fuzz: bool = False  # excluded from the hypothesis fuzz test (say why where it is set)
 
     def __repr__(self) -> str:
         return self.name
@@ -59,7 +61,7 @@ OPT = "optimizer"
 ENTRIES: list[Entry] = [
     # --- blocks ---------------------------------------------------------------------------------------
     Entry("identity", gradtx.identity, ref.identity, optax.identity),
-    Entry("set_to_zero", gradtx.set_to_zero, ref.set_to_zero, optax.set_to_zero),
+    Entry("set_to_zero", gradtx.set_to_zero, ref.set_to_zero, optax.set_to_zero, nonfinite="guard"),
     Entry("scale", lambda: gradtx.scale(0.5), lambda: ref.scale(0.5), lambda: optax.scale(0.5)),
     Entry("scale_by_learning_rate", lambda: gradtx.scale_by_learning_rate(0.1),
           lambda: ref.scale_by_learning_rate(0.1), lambda: optax.scale_by_learning_rate(0.1)),

@@ -1,0 +1,113 @@
+"""Property-based fuzzing over the whole registry (hypothesis).
+
+Random pytrees (nesting, None leaves, scalars, zero-size arrays, float16/bfloat16/float32/float64 and
+complex64 leaves where the entry supports complex), random gradient streams including NaN and Inf.
+Nothing may crash; updates keep the structure and dtype of the gradients; the state keeps its structure and
+dtypes; finite inputs give finite outputs (for dtypes with float32's range); non-finite inputs give the
+entry's documented behaviour (``nonfinite``: "propagate": a NaN shows up in the updates or the state, an
+Inf may be absorbed, e.g. by a sign or a clip; "guard": the updates stay finite).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from registry import ENTRIES
+
+from gradtx.testing.contract import default_params
+
+FUZZABLE = [e for e in ENTRIES if not getattr(e, "no_fuzz", False)]
+SHAPES = [(), (0,), (3,), (2, 3), (1, 0, 2), (4, 1)]
+REAL = ["float16", "bfloat16", "float32", "float64"]
+
+
+@st.composite
+def leaves(draw, dtypes):
+    shape = draw(st.sampled_from(SHAPES))
+    return jax.ShapeDtypeStruct(shape, jnp.dtype(draw(st.sampled_from(dtypes))))
+
+
+@st.composite
+def trees(draw, dtypes, depth=0):
+    kind = draw(st.sampled_from(["dict", "tuple", "list"] if depth < 2 else ["dict"]))
+    n = draw(st.integers(1, 3))
+    children = []
+    for _ in range(n):
+        choice = draw(st.integers(0, 9))
+        if choice == 0:
+            children.append(None)
+        elif choice == 1 and depth < 2:
+            children.append(draw(trees(dtypes, depth + 1)))
+        else:
+            children.append(draw(leaves(dtypes)))
+    if kind == "dict":
+        return {f"k{i}": c for i, c in enumerate(children)}
+    return tuple(children) if kind == "tuple" else list(children)
+
+
+def _fill(spec, rng, scale=1.0):
+    def one(s):
+        x = rng.normal(size=s.shape) * scale
+        if jnp.issubdtype(s.dtype, jnp.complexfloating):
+            x = x + 1j * rng.normal(size=s.shape) * scale
+        return jnp.asarray(x, s.dtype)
+
+    return jax.tree.map(one, spec, is_leaf=lambda x: isinstance(x, jax.ShapeDtypeStruct))
+
+
+def _signature(tree):
+    leaves_, treedef = jax.tree.flatten(tree)
+    return treedef, [(jnp.shape(x), jnp.result_type(x)) for x in leaves_]
+
+
+def _finite(tree):
+    return all(bool(jnp.all(jnp.isfinite(x))) for x in jax.tree.leaves(tree))
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(data=st.data())
+def test_registry_fuzz(data):
+    entry = data.draw(st.sampled_from(FUZZABLE), label="entry")
+    dtypes = REAL + (["complex64"] if entry.complex_ok else [])
+    if entry.uses_mask:  # masks and labels are built for default_params' structure
+        dtype = data.draw(st.sampled_from(REAL[1:]), label="dtype")
+        spec = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, jnp.dtype(dtype)), default_params())
+    else:
+        spec = data.draw(trees(dtypes), label="tree")
+    seed = data.draw(st.integers(0, 2**16), label="seed")
+    poison = data.draw(st.sampled_from([None, np.nan, np.inf]), label="poison")
+    rng = np.random.default_rng(seed)
+    params = _fill(spec, rng)
+    tx = entry.make()
+    extra = dict(entry.extra_args or {})
+    update = jax.jit(lambda g, s, p: tx.update(g, s, p, **extra))
+    state = tx.init(params)
+    state_sig = _signature(state)
+    dtypes_used = {str(jnp.result_type(x)) for x in jax.tree.leaves(params)}
+    wide = dtypes_used <= {"bfloat16", "float32", "float64", "complex64"}
+    for step in range(3):
+        grads = _fill(spec, rng)
+        poisoned = False
+        if poison is not None and step == 1:
+            flat, treedef = jax.tree.flatten(grads)
+            sized = [i for i, x in enumerate(flat) if jnp.size(x)]
+            if sized:
+                i = sized[0]
+                flat[i] = flat[i].reshape(-1).at[0].set(poison).reshape(flat[i].shape)
+                grads = jax.tree.unflatten(treedef, flat)
+                poisoned = True
+        updates, state = update(grads, state, params)
+        assert _signature(updates) == _signature(grads), f"{entry.name}: updates changed structure or dtype"
+        assert _signature(state) == state_sig, f"{entry.name}: state changed structure or dtype"
+        if poisoned:
+            behaviour = getattr(entry, "nonfinite", "propagate")
+            if behaviour == "guard":
+                assert _finite(updates), f"{entry.name}: a finite-guard let a non-finite update through"
+            elif behaviour == "propagate" and np.isnan(poison):  # an Inf may be absorbed (sign, clip): no claim
+                assert not (_finite(updates) and _finite(state)), f"{entry.name}: a NaN vanished silently"
+            break  # the stream is poisoned from here on for propagating entries
+        if wide and poison is None:
+            assert _finite(updates), f"{entry.name}: finite inputs gave non-finite updates"
