@@ -151,6 +151,47 @@ ENTRIES: list[Entry] = [
           lambda: optax.nadamw(1e-2, weight_decay=0.1), needs_params=True, kind=OPT),
 ]
 
+# Foundation entries that support complex parameters (Optax's convention: |g|^2 = g * conj(g)).
+COMPLEX_OK = {
+    "identity",
+    "set_to_zero",
+    "scale",
+    "scale_by_learning_rate",
+    "scale_by_learning_rate(schedule)",
+    "trace",
+    "trace(nesterov)",
+    "ema",
+    "ema(debias=False)",
+    "scale_by_rms",
+    "scale_by_rms(bias_correction, eps outside)",
+    "scale_by_rms(initial_scale)",
+    "scale_by_rss",
+    "scale_by_rss(0 init)",
+    "scale_by_stddev",
+    "scale_by_adam",
+    "scale_by_adam(nesterov, eps_root)",
+    "clip_by_global_norm",
+    "add_decayed_weights",
+    "sgd",
+    "sgd(momentum)",
+    "sgd(nesterov, schedule)",
+    "adagrad",
+    "rmsprop",
+    "rmsprop(centered, momentum)",
+    "adam",
+    "adam(schedule)",
+    "adamw",
+    "nadam",
+    "nadamw",
+    "bias_correction",
+    "scale_by_rms(decay=None)",
+    "scale_by_rms(init_from_first)",
+    "rmsprop(decay=None)",
+    "rmsprop(init_from_first)",
+}
+ENTRIES[:] = [dataclasses.replace(e, complex_ok=True) if e.name in COMPLEX_OK else e for e in ENTRIES]
+
+
 def _collect_family_registries() -> None:
     """Append the ENTRIES of every tests/registry_<family>.py (one file per family of blocks)."""
     import importlib

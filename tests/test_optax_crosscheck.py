@@ -46,3 +46,26 @@ def test_same_updates_as_optax(entry):
     for x, y in zip(jax.tree.leaves(s_ours), jax.tree.leaves(s_theirs)):
         assert jnp.result_type(x) == jnp.result_type(y)
         np.testing.assert_allclose(np.asarray(x, np.float64), np.asarray(y, np.float64), rtol=1e-3, atol=1e-5)
+
+
+@pytest.mark.parametrize("entry", [e for e in ENTRIES if e.optax is not None and e.complex_ok], ids=lambda e: e.name)
+def test_same_updates_as_optax_on_complex_params(entry):
+    """Complex parameters: same conjugation convention as Optax (second moments use |g|^2 = g conj(g))."""
+    params = jax.tree.map(lambda x: (x + 0.5j * x).astype(jnp.complex64), default_params(jnp.float32))
+    flat, unravel = ravel_pytree(params)
+    rng = np.random.default_rng(11)
+    ours, theirs = entry.make(), entry.optax()
+    s_ours, s_theirs = ours.init(params), theirs.init(params)
+    extra = dict(entry.extra_args or {})
+    step_ours = jax.jit(lambda g, s, p: ours.update(g, s, p, **extra))
+    step_theirs = jax.jit(lambda g, s, p: theirs.update(g, s, p, **extra))
+    p = params
+    for k in range(50):
+        g = unravel(jnp.asarray(rng.normal(size=flat.size) + 1j * rng.normal(size=flat.size), jnp.complex64))
+        u1, s_ours = step_ours(g, s_ours, p)
+        u2, s_theirs = step_theirs(g, s_theirs, p)
+        a, b = np.asarray(ravel_pytree(u1)[0]), np.asarray(ravel_pytree(u2)[0])
+        assert a.dtype == np.complex64
+        scale = max(np.max(np.abs(b)), 1e-30)
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5 * scale, err_msg=f"{entry.name} step {k + 1}")
+        p = gradtx.apply_updates(p, u1)
