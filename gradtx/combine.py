@@ -1,26 +1,73 @@
-"""Combinators (N transformations -> 1): ``chain`` and ``named_chain``.
+"""Combinators (N transformations -> 1): chain, named_chain, masked, partition, freeze, conditionals.
 
 ``chain(a, b, c)`` feeds the updates through ``a``, then ``b``, then ``c``; its state is the tuple of their
 states. The empty chain is the identity and chaining is associative. Any object with ``init`` and
 ``update`` can be chained: an Optax transformation is held as a static ``foreign`` block (its closures are
 not pytree leaves), and receives extra keyword arguments only if its ``update`` accepts them.
+
+Selecting parameters (Optax's names, state classes and semantics):
+
+    masked(tx, mask)                 tx on the leaves where mask is True, the others pass through unchanged
+    partition({label: tx}, labels)   each label's tx on the leaves with that label (alias multi_transform)
+    freeze(mask)                     zero updates where mask is True      = masked(set_to_zero(), mask)
+    selective_transform(tx, freeze_mask=m)   tx on the unfrozen leaves, zeros on the frozen ones
+    conditionally_transform(tx, fn)  tx at steps where fn(step) holds, else updates and inner state pass through
+    conditionally_mask(tx, fn)       tx at steps where fn(step) holds, else zero updates, inner state kept
+
+A mask is a tree of booleans with the structure of the params or a prefix of it (a boolean at a node selects
+that whole subtree), or a callable returning one; labels likewise, with hashable labels at the leaves.
+Callables are applied to the params in ``init`` and to the updates in ``update``, as in Optax. Masks and
+labels are static: their values must be known when tracing. The inner transformation sees only the selected
+subtree: the left-out parts are replaced by :class:`MaskedNode` (a node without leaves, skipped by every
+tree map), so its state has Optax's structure and ``masked`` nests inside ``masked`` (Optax issue #271).
 """
 
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+import dataclasses
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
 
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import core as jax_core
+
+from gradtx import tree
 from gradtx.base import (
+    FrozenTree,
     GradientTransformation,
     OptState,
     Params,
     Updates,
     as_transformation,
+    format_value,
+    hashable_tree,
     pytree_class,
+    safe_int32_increment,
+    set_to_zero,
     static_field,
+    zero_count,
 )
 
-__all__ = ["chain", "named_chain"]
+__all__ = [
+    "ConditionallyMaskState",
+    "ConditionallyTransformState",
+    "MaskedNode",
+    "MaskedState",
+    "MultiTransformState",
+    "PartitionState",
+    "chain",
+    "conditionally_mask",
+    "conditionally_transform",
+    "freeze",
+    "masked",
+    "multi_transform",
+    "named_chain",
+    "partition",
+    "selective_transform",
+]
 
 
 def _indent(text: str) -> str:
@@ -97,3 +144,451 @@ class named_chain(GradientTransformation):
     def __repr__(self) -> str:
         body = ",\n".join(_indent(f"({n!r}, {t!r})") for n, t in zip(self.names, self.transforms))
         return "named_chain(\n" + body + ",\n)" if body else "named_chain()"
+
+
+# --------------------------------------------------------------------------------------------------
+# States.
+# --------------------------------------------------------------------------------------------------
+
+
+class MaskedNode(NamedTuple):
+    """Stands in for a subtree a mask leaves out: a node without leaves, so every tree map skips it."""
+
+
+class MaskedState(NamedTuple):
+    """The inner transformation's state, made from the selected parameters only."""
+
+    inner_state: Any
+
+
+class PartitionState(NamedTuple):
+    """``{label: MaskedState}``: the state of each label's transformation."""
+
+    inner_states: Any
+
+
+MultiTransformState = PartitionState  # Optax's older name, the same class
+
+
+class ConditionallyTransformState(NamedTuple):
+    """The inner state and the number of previous ``update`` calls (the ``step`` the condition sees)."""
+
+    inner_state: Any
+    step: jax.Array
+
+
+class ConditionallyMaskState(NamedTuple):
+    """The number of previous ``update`` calls (the ``step`` the condition sees) and the inner state."""
+
+    step: jax.Array
+    inner_state: Any
+
+
+# --------------------------------------------------------------------------------------------------
+# Masks and labels: static prefix trees of the params.
+# --------------------------------------------------------------------------------------------------
+
+
+class _NoLabel:
+    """The label of a position an outer mask already left out (equal to no transformation's label)."""
+
+    def __repr__(self) -> str:
+        return "<no label>"
+
+
+_NO_LABEL = _NoLabel()
+
+
+def _is_leaf(x: Any) -> bool:
+    return jax.tree_util.all_leaves([x])
+
+
+def _is_childless(x: Any) -> bool:
+    """``None``, ``MaskedNode()``, ``EmptyState()``, ``{}``: a pytree node without children."""
+    return not _is_leaf(x) and jax.tree.structure(x).num_nodes == 1
+
+
+def _is_mask_fn(mask: Any) -> bool:
+    """Optax's rule: a callable whose leaves are all callable (a callable pytree of booleans is a tree)."""
+    if isinstance(mask, FrozenTree) or not callable(mask):
+        return False
+    flags = jax.tree.leaves(jax.tree.map(callable, mask))
+    return bool(flags) and all(flags)
+
+
+def _unfreeze(x: Any) -> Any:
+    return x.tree if isinstance(x, FrozenTree) else x
+
+
+def _is_bool(x: Any) -> bool:
+    """A boolean known before tracing: a Python or NumPy bool, or a concrete 0-d boolean array."""
+    if isinstance(x, (bool, np.bool_)):
+        return True
+    if isinstance(x, jax_core.Tracer) or not isinstance(x, (np.ndarray, jax.Array)):
+        return False
+    return x.shape == () and x.dtype == np.bool_
+
+
+def _truth(m: Any, call: str) -> bool:
+    if not _is_bool(m):
+        raise TypeError(
+            f"{call}: mask values must be booleans known before tracing (Python, NumPy or concrete 0-d arrays); "
+            f"got {m!r}"
+        )
+    return bool(m)
+
+
+def _check_mask(obj: GradientTransformation, name: str, allow_fn: bool = True) -> None:
+    """Validate a mask field at construction and store it hashable (callables are kept as they are)."""
+    value = getattr(obj, name)
+    if _is_mask_fn(value):
+        if not allow_fn:
+            obj._fail(name, value, "must be a boolean or a tree of booleans, not a callable")
+        return
+    if not all(_is_bool(x) for x in jax.tree.leaves(_unfreeze(value))):
+        obj._fail(name, value, "must be a boolean, a tree of booleans (a prefix of the params) or a callable")
+    object.__setattr__(obj, name, hashable_tree(value))
+
+
+def _children(node: Any) -> tuple[list[Any], list[Any], Any]:
+    """The path entries and children of one pytree node, and the treedef that rebuilds it from them."""
+    flat, treedef = jax.tree_util.tree_flatten_with_path(node, is_leaf=lambda x: x is not node)
+    return [p[0] for p, _ in flat], [c for _, c in flat], treedef
+
+
+def _prune(prefix: Any, target: Any, fill: Any) -> Any:
+    """``prefix`` with ``fill`` in place of each subtree lying where ``target`` has a childless node.
+
+    An outer ``masked`` replaces what it leaves out by ``MaskedNode()``; an inner mask (or partition labels)
+    finer than the outer one then meets that node, and only the part the outer mask passed is selected.
+    Mismatches are left as they are for :func:`_coverage` to report.
+    """
+    if _is_leaf(prefix):
+        return prefix
+    if _is_childless(target):
+        same = jax.tree.structure(prefix) == jax.tree.structure(target)
+        return prefix if same else fill
+    if _is_childless(prefix) or _is_leaf(target):
+        return prefix
+    keys, kids, treedef = _children(prefix)
+    target_keys, target_kids, _ = _children(target)
+    if keys != target_keys:
+        return prefix
+    return jax.tree_util.tree_unflatten(treedef, [_prune(a, b, fill) for a, b in zip(kids, target_kids)])
+
+
+def _coverage(prefix: Any, target: Any) -> tuple[list[Any], list[Any]]:
+    """Paths of ``target``'s leaves no leaf of ``prefix`` covers; paths of ``prefix``'s leaves not in ``target``."""
+    positions, _ = jax.tree_util.tree_flatten_with_path(target, is_leaf=_is_childless)
+    marks, _ = jax.tree_util.tree_flatten_with_path(prefix)
+    marked = {tuple(p) for p, _ in marks}
+    uncovered = [
+        p for p, x in positions if _is_leaf(x) and not any(tuple(p[:i]) in marked for i in range(len(p) + 1))
+    ]
+    exists = {tuple(p[:i]) for p, _ in positions for i in range(len(p) + 1)}
+    stray = [p for p, _ in marks if tuple(p) not in exists]
+    return uncovered, stray
+
+
+def _path(p: Any) -> str:
+    return jax.tree_util.keystr(tuple(p)) or "<root>"
+
+
+def _paths(ps: list[Any]) -> str:
+    return ", ".join(_path(p) for p in ps)
+
+
+def _split(mask: Any, target: Any, call: str) -> Any:
+    """``target`` with ``MaskedNode()`` wherever ``mask`` is False."""
+    return jax.tree.map(lambda m, x: x if _truth(m, call) else MaskedNode(), mask, target)
+
+
+def _merge(mask: Any, new: Any, old: Any, call: str) -> Any:
+    """``new`` where ``mask`` is True, ``old`` elsewhere."""
+    return jax.tree.map(lambda m, n, o: n if _truth(m, call) else o, mask, new, old)
+
+
+def _is_params_marker(params: Any) -> bool:
+    """Whether ``init`` is called by ``tree.map_params`` (which passes a marker for the whole params)."""
+    return isinstance(params, tree.ParamsMarker)
+
+
+# --------------------------------------------------------------------------------------------------
+# The combinators.
+# --------------------------------------------------------------------------------------------------
+
+
+def _field_text(value: Any) -> str:
+    if isinstance(value, GradientTransformation):
+        return repr(value)
+    if isinstance(value, dict) and value and all(isinstance(v, GradientTransformation) for v in value.values()):
+        return "{\n" + ",\n".join(_indent(f"{k!r}: {v!r}") for k, v in value.items()) + ",\n}"
+    return format_value(value)
+
+
+class _Combinator(GradientTransformation):
+    """Reprs on one line when short, else one field per line with the inner transformations indented."""
+
+    def __repr__(self) -> str:
+        name = type(self).__name__
+        parts = [f"{f.name}={_field_text(getattr(self, f.name))}" for f in dataclasses.fields(self)]  # type: ignore[arg-type]
+        line = f"{name}({', '.join(parts)})"
+        if "\n" not in line and len(line) <= 100:
+            return line
+        return f"{name}(\n" + ",\n".join(_indent(p) for p in parts) + ",\n)"
+
+
+@pytree_class
+class masked(_Combinator):
+    """Apply ``inner`` to the leaves where ``mask`` is True; the other updates pass through unchanged.
+
+    ``mask``: a tree of booleans with the structure of the params or a prefix of it, or a callable returning
+    one (applied to the params in ``init`` and to the updates in ``update``). ``inner`` sees the updates, the
+    params, its state and every extra keyword argument restricted to the selected leaves: the others are
+    ``MaskedNode()``, so its state holds only selected leaves (Optax's structure) and ``masked`` nests (an
+    inner mask applies to what the outer one passes). With ``mask_compatible_extra_args`` an extra argument
+    shaped like the updates is masked too. ``masked(tx, True)`` is ``tx``; ``masked(tx, False)`` the identity.
+    """
+
+    inner: Any
+    mask: Any = static_field()
+    mask_compatible_extra_args: bool = static_field(default=False, kw_only=True)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "inner", as_transformation(self.inner, "masked"))
+        _check_mask(self, "mask")
+
+    def _mask_for(self, target: Any, call: str) -> Any:
+        mask = self.mask(target) if _is_mask_fn(self.mask) else _unfreeze(self.mask)
+        mask = _prune(mask, target, False)
+        uncovered, stray = _coverage(mask, target)
+        if uncovered or stray:
+            lines = [f"{call}: the mask must have the structure of the params or a prefix of it"]
+            if uncovered:
+                lines.append(f"parameters without a mask value: {_paths(uncovered)}")
+            if stray:
+                lines.append(f"mask entries at no parameter: {_paths(stray)}")
+            raise ValueError(";\n  ".join(lines))
+        return mask
+
+    def init(self, params: Params) -> MaskedState:
+        if _is_params_marker(params):
+            return MaskedState(inner_state=self.inner.init(params))
+        mask = self._mask_for(params, "masked.init")
+        return MaskedState(inner_state=self.inner.init(_split(mask, params, "masked.init")))
+
+    def update(self, updates: Updates, state: MaskedState, params: Params | None = None, **extra: Any):
+        call = "masked.update"
+        mask = self._mask_for(updates, call)
+        if self.mask_compatible_extra_args:
+            structure = jax.tree.structure(updates)
+            extra = {k: _split(mask, v, call) if jax.tree.structure(v) == structure else v for k, v in extra.items()}
+        inner_params = None if params is None else _split(mask, params, call)
+        new, inner_state = self.inner.update(_split(mask, updates, call), state.inner_state, inner_params, **extra)
+        return _merge(mask, new, updates, call), MaskedState(inner_state=inner_state)
+
+
+@pytree_class
+class partition(_Combinator):
+    """Apply ``transforms[label]`` to the leaves labelled ``label``: ``partition({"adam": adam(1e-3), "sgd":
+    sgd(1e-2)}, labels)``.
+
+    ``param_labels``: a tree of hashable labels with the structure of the params or a prefix of it, or a
+    callable returning one (applied to the params in ``init`` and to the updates in ``update``). Each label's
+    transformation runs as ``masked(tx, labels == label)``, so it sees only its leaves and extra keyword
+    arguments are passed through (masked too with ``mask_compatible_extra_args``). The state is
+    ``PartitionState(inner_states={label: MaskedState(...)})``. A parameter without a label or a label
+    without a transformation is a ``ValueError`` listing every such path and label. Also named
+    ``multi_transform``.
+    """
+
+    transforms: Any
+    param_labels: Any = static_field()
+    mask_compatible_extra_args: bool = static_field(default=False, kw_only=True)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.transforms, Mapping):
+            self._fail("transforms", self.transforms, "must be a mapping {label: transformation}")
+        items = [(k, as_transformation(v, "partition")) for k, v in self.transforms.items()]
+        with contextlib.suppress(TypeError):  # the order pytrees flatten dicts in: a rebuilt partition reads the same
+            items.sort(key=lambda kv: kv[0])
+        object.__setattr__(self, "transforms", dict(items))
+        if not callable(self.param_labels):
+            object.__setattr__(self, "param_labels", hashable_tree(self.param_labels))
+
+    def _labels_for(self, target: Any, call: str) -> Any:
+        labels = self.param_labels(target) if callable(self.param_labels) else _unfreeze(self.param_labels)
+        labels = _prune(labels, target, _NO_LABEL)
+        uncovered, stray = _coverage(labels, target)
+        unknown: dict[str, list[Any]] = {}  # repr(label) -> its paths
+        for p, label in jax.tree_util.tree_flatten_with_path(labels)[0]:
+            try:
+                known = label is _NO_LABEL or label in self.transforms
+            except TypeError:  # an unhashable label
+                known = False
+            if not known:
+                unknown.setdefault(repr(label), []).append(p)
+        if uncovered or stray or unknown:
+            lines = [f"{call}: every parameter needs a label and every label a transformation"]
+            if uncovered:
+                lines.append(f"parameters without a label: {_paths(uncovered)}")
+            if unknown:
+                text = ", ".join(f"{label} (at {_paths(where)})" for label, where in unknown.items())
+                lines.append(f"labels without a transformation: {text}")
+            if stray:
+                lines.append(f"labels at no parameter: {_paths(stray)}")
+            lines.append(f"transformations are given for: {', '.join(repr(k) for k in self.transforms) or 'none'}")
+            raise ValueError(";\n  ".join(lines))
+        return labels
+
+    def _group(self, label: Any, tx: GradientTransformation, labels: Any) -> masked:
+        mask = jax.tree.map(lambda x: x is not _NO_LABEL and bool(x == label), labels)
+        return masked(tx, mask, mask_compatible_extra_args=self.mask_compatible_extra_args)
+
+    def init(self, params: Params) -> PartitionState:
+        if _is_params_marker(params):
+            return PartitionState(inner_states={k: MaskedState(tx.init(params)) for k, tx in self.transforms.items()})
+        labels = self._labels_for(params, "partition.init")
+        return PartitionState(
+            inner_states={k: self._group(k, tx, labels).init(params) for k, tx in self.transforms.items()}
+        )
+
+    def update(self, updates: Updates, state: PartitionState, params: Params | None = None, **extra: Any):
+        have, want = list(state.inner_states), list(self.transforms)
+        if sorted(map(repr, have)) != sorted(map(repr, want)):
+            raise TypeError(f"partition.update: the state has labels {have} but the transformations are for {want}")
+        labels = self._labels_for(updates, "partition.update")
+        inner_states = {}
+        for k, tx in self.transforms.items():
+            updates, inner_states[k] = self._group(k, tx, labels).update(
+                updates, state.inner_states[k], params, **extra
+            )
+        return updates, PartitionState(inner_states=inner_states)
+
+
+multi_transform = partition  # Optax's older name, the same class
+
+
+@pytree_class
+class freeze(_Combinator):
+    """Zero the updates where ``mask`` is True (those parameters stay constant): ``masked(set_to_zero(), mask)``.
+
+    ``mask``: a boolean (freeze everything or nothing), a tree of booleans (a prefix of the params), or a
+    callable returning one. The state is ``MaskedState(inner_state=EmptyState())``, as Optax's.
+    """
+
+    mask: Any = static_field()
+
+    def __post_init__(self) -> None:
+        _check_mask(self, "mask")
+
+    def _masked(self) -> masked:
+        return masked(set_to_zero(), self.mask)
+
+    def init(self, params: Params) -> MaskedState:
+        return self._masked().init(params)
+
+    def update(self, updates: Updates, state: MaskedState, params: Params | None = None, **extra: Any):
+        return self._masked().update(updates, state, params, **extra)
+
+
+@pytree_class
+class selective_transform(_Combinator):
+    """Run ``optimizer`` on the parameters ``freeze_mask`` leaves trainable (False) and zero the frozen ones.
+
+    ``partition({"train": optimizer, "freeze": set_to_zero()}, labels)`` with ``labels`` "freeze" where
+    ``freeze_mask`` is True and "train" elsewhere; the state is that partition's. ``freeze_mask``: a boolean or
+    a tree of booleans (a prefix of the params).
+    """
+
+    optimizer: Any
+    freeze_mask: Any = static_field(kw_only=True)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "optimizer", as_transformation(self.optimizer, "selective_transform"))
+        _check_mask(self, "freeze_mask", allow_fn=False)
+
+    def _partition(self) -> partition:
+        call = "selective_transform"
+        labels = jax.tree.map(lambda m: "freeze" if _truth(m, call) else "train", _unfreeze(self.freeze_mask))
+        return partition({"train": self.optimizer, "freeze": set_to_zero()}, labels)
+
+    def init(self, params: Params) -> PartitionState:
+        return self._partition().init(params)
+
+    def update(self, updates: Updates, state: PartitionState, params: Params | None = None, **extra: Any):
+        return self._partition().update(updates, state, params, **extra)
+
+
+def _condition(fn: Callable[..., Any], step: jax.Array, kwargs: dict[str, Any], call: str) -> jax.Array:
+    pred = jnp.asarray(fn(step, **kwargs))
+    if pred.shape != ():
+        raise TypeError(f"{call}: should_transform_fn must return a scalar boolean, got shape {pred.shape}")
+    return pred.astype(bool)
+
+
+@pytree_class
+class conditionally_transform(_Combinator):
+    """Apply ``inner`` when ``should_transform_fn(step)`` is True; otherwise updates and inner state pass through.
+
+    ``step`` counts the previous ``update`` calls (int32, from 0, saturating), whether or not ``inner`` ran.
+    The choice is a ``lax.cond``, so it is jit-safe. With ``forward_extra_args`` the extra keyword arguments
+    are passed to ``should_transform_fn`` too; ``inner`` always receives them. ``inner`` must keep the dtypes
+    of the updates and of its state (both branches of the ``cond`` must agree).
+    """
+
+    inner: Any
+    should_transform_fn: Callable[..., Any] = static_field()
+    forward_extra_args: bool = static_field(default=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "inner", as_transformation(self.inner, "conditionally_transform"))
+        if not callable(self.should_transform_fn):
+            self._fail("should_transform_fn", self.should_transform_fn, "must be a callable step -> bool")
+
+    def init(self, params: Params) -> ConditionallyTransformState:
+        return ConditionallyTransformState(inner_state=self.inner.init(params), step=zero_count())
+
+    def update(
+        self, updates: Updates, state: ConditionallyTransformState, params: Params | None = None, **extra: Any
+    ):
+        kwargs = extra if self.forward_extra_args else {}
+        pred = _condition(self.should_transform_fn, state.step, kwargs, "conditionally_transform.update")
+        new, inner_state = jax.lax.cond(
+            pred,
+            lambda: self.inner.update(updates, state.inner_state, params, **extra),
+            lambda: (updates, state.inner_state),
+        )
+        return new, ConditionallyTransformState(inner_state=inner_state, step=safe_int32_increment(state.step))
+
+
+@pytree_class
+class conditionally_mask(_Combinator):
+    """Apply ``inner`` when ``should_transform_fn(step)`` is True; otherwise zero updates, inner state kept.
+
+    ``step`` counts the previous ``update`` calls (int32, from 0, saturating), whether or not ``inner`` ran.
+    The choice is a ``lax.cond``, so it is jit-safe. With ``forward_extra_args`` the extra keyword arguments
+    are passed to ``should_transform_fn`` too; ``inner`` always receives them.
+    """
+
+    inner: Any
+    should_transform_fn: Callable[..., Any] = static_field()
+    forward_extra_args: bool = static_field(default=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "inner", as_transformation(self.inner, "conditionally_mask"))
+        if not callable(self.should_transform_fn):
+            self._fail("should_transform_fn", self.should_transform_fn, "must be a callable step -> bool")
+
+    def init(self, params: Params) -> ConditionallyMaskState:
+        return ConditionallyMaskState(step=zero_count(), inner_state=self.inner.init(params))
+
+    def update(self, updates: Updates, state: ConditionallyMaskState, params: Params | None = None, **extra: Any):
+        kwargs = extra if self.forward_extra_args else {}
+        pred = _condition(self.should_transform_fn, state.step, kwargs, "conditionally_mask.update")
+        new, inner_state = jax.lax.cond(
+            pred,
+            lambda: self.inner.update(updates, state.inner_state, params, **extra),
+            lambda: (tree.zeros_like(updates), state.inner_state),
+        )
+        return new, ConditionallyMaskState(step=safe_int32_increment(state.step), inner_state=inner_state)

@@ -25,6 +25,7 @@ from gradtx.base import PyTree
 
 __all__ = [
     "NamedTupleKey",
+    "ParamsMarker",
     "abs_sq",
     "add",
     "add_scale",
@@ -263,12 +264,23 @@ def global_norm(updates: PyTree) -> jax.Array:
 # --- moments ------------------------------------------------------------------------------------------
 
 
+def _pair(g: Any, m: Any) -> tuple[jax.Array, jax.Array, np.dtype]:
+    """``g`` and ``m`` in one compute dtype (the wider of theirs), without implicit promotion."""
+    g, m = jnp.asarray(g), jnp.asarray(m)
+    dg, dm = compute_dtype(g.dtype), compute_dtype(m.dtype)
+    cdt = dg if (dg.itemsize, dg.kind == "c") > (dm.itemsize, dm.kind == "c") else dm
+    if dg.kind == "c" and cdt.kind != "c":
+        cdt = np.dtype(np.complex128 if cdt.itemsize >= 8 else np.complex64)
+    return g.astype(cdt), m.astype(cdt), cdt
+
+
 def update_moment(updates: PyTree, moments: PyTree, decay: Any, order: int) -> PyTree:
     """``decay * m + (1 - decay) * g**order``, in compute dtype, stored in each moment's dtype."""
 
     def one(g: Any, m: Any) -> Any:
-        d = hyper(decay, m)
-        return (d * up(m) + (1 - d) * up(g) ** order).astype(jnp.asarray(m).dtype)
+        g32, m32, cdt = _pair(g, m)
+        d = hyper(decay, cdt)
+        return (d * m32 + (1 - d) * g32**order).astype(jnp.asarray(m).dtype)
 
     return _map(one, updates, moments)
 
@@ -277,10 +289,10 @@ def update_moment_per_elem_norm(updates: PyTree, moments: PyTree, decay: Any, or
     """``decay * m + (1 - decay) * |g|**order`` (real for complex ``g``), stored in each moment's dtype."""
 
     def one(g: Any, m: Any) -> Any:
-        d = hyper(decay, m)
-        g = up(g)
-        mag = abs_sq(g) if order == 2 else jnp.abs(g) ** order
-        return (d * up(m) + (1 - d) * mag).astype(jnp.asarray(m).dtype)
+        g32, m32, cdt = _pair(g, m)
+        d = hyper(decay, cdt)
+        mag = abs_sq(g32) if order == 2 else jnp.abs(g32) ** order
+        return (d * m32 + (1 - d) * mag.astype(cdt)).astype(jnp.asarray(m).dtype)
 
     return _map(one, updates, moments)
 
@@ -289,8 +301,9 @@ def update_infinity_moment(updates: PyTree, moments: PyTree, decay: Any, eps: An
     """``max(decay * m, |g| + eps)`` (Adamax's infinity norm), stored in each moment's dtype."""
 
     def one(g: Any, m: Any) -> Any:
-        d = hyper(decay, m)
-        return jnp.maximum(d * up(m), jnp.abs(up(g)) + hyper(eps, m)).astype(jnp.asarray(m).dtype)
+        g32, m32, cdt = _pair(g, m)
+        d = hyper(decay, cdt)
+        return jnp.maximum(d * m32, jnp.abs(g32) + hyper(eps, cdt)).astype(jnp.asarray(m).dtype)
 
     return _map(one, updates, moments)
 
@@ -489,11 +502,12 @@ def unwrap_random_key_data(input_tree: PyTree) -> PyTree:
     return _map(unwrap, input_tree)
 
 
-class _ParamsMarker:
-    """Stands for "the parameter tree" when ``init`` is called by :func:`map_params`."""
+class ParamsMarker:
+    """Stands for "the parameter tree" when ``init`` is called by :func:`map_params` (combinators that
+    restructure the params, like ``masked``, pass it through unchanged)."""
 
 
-jax.tree_util.register_pytree_node(_ParamsMarker, lambda _: ((), None), lambda _, __: _ParamsMarker())
+jax.tree_util.register_pytree_node(ParamsMarker, lambda _: ((), None), lambda _, __: ParamsMarker())
 
 
 def map_params(
@@ -512,11 +526,11 @@ def map_params(
     if given (e.g. to shard counters differently).
     """
     init = initable.init if hasattr(initable, "init") else initable
-    marked = init(_ParamsMarker())
+    marked = init(ParamsMarker())
 
     def one(marker: Any, value: Any) -> Any:
-        if isinstance(marker, _ParamsMarker):
+        if isinstance(marker, ParamsMarker):
             return jax.tree.map(f, value, *rest, is_leaf=is_leaf)
         return transform_non_params(value) if transform_non_params is not None else value
 
-    return jax.tree.map(one, marked, state, is_leaf=lambda v: isinstance(v, _ParamsMarker))
+    return jax.tree.map(one, marked, state, is_leaf=lambda v: isinstance(v, ParamsMarker))
