@@ -24,6 +24,9 @@ constructor (``ValueError`` naming the call, the value and the valid range), not
     join_schedules                     one schedule after another, each restarted at its boundary
     transformer_warmup_schedule        inverse-square-root schedule of Vaswani et al. 2017
     warmup_stable_decay_schedule       warm-up, plateau, cool-down (WSD; Hu et al. 2024, Hägele et al. 2024)
+    linear_onecycle_schedule           one-cycle policy, three linear phases (Smith & Topin 2017)
+    cosine_onecycle_schedule           one-cycle policy, two cosine phases (Smith & Topin 2017)
+    sgdr_schedule                      warm restarts: warmup_cosine_decay cycles joined (Loshchilov & Hutter 2017)
 """
 
 from __future__ import annotations
@@ -51,12 +54,15 @@ __all__ = [
     "Schedule",
     "constant_schedule",
     "cosine_decay_schedule",
+    "cosine_onecycle_schedule",
     "exponential_decay",
     "join_schedules",
+    "linear_onecycle_schedule",
     "linear_schedule",
     "piecewise_constant_schedule",
     "piecewise_interpolate_schedule",
     "polynomial_schedule",
+    "sgdr_schedule",
     "transformer_warmup_schedule",
     "warmup_constant_schedule",
     "warmup_cosine_decay_schedule",
@@ -676,3 +682,170 @@ class warmup_stable_decay_schedule(Schedule):
             root = jnp.where(f > 0, jnp.sqrt(jnp.where(f > 0, f, 1)), 0)  # no inf gradient at f = 0
             after = end + (peak - end) * (1 - root)
         return _linear_warmup(c, _f(self.init_value, dt), peak, warmup, after)
+
+
+# --------------------------------------------------------------------------------------------------
+# One-cycle and warm-restart schedules.
+# --------------------------------------------------------------------------------------------------
+
+
+class _OneCycle(Schedule):
+    """Shared validation of the one-cycle schedules: a piecewise interpolation whose knots are static."""
+
+    transition_steps: int
+    pct_start: float
+    peak_value: Scalar
+    div_factor: Scalar
+    final_div_factor: Scalar
+
+    def _check_onecycle(self) -> None:
+        steps = self.transition_steps
+        v = concrete_number(steps)
+        if isinstance(steps, (bool, str)) or v is None or not v.is_integer() or v <= 0:
+            self._fail("transition_steps", steps, "must be an integer > 0 (a concrete step count)")
+        object.__setattr__(self, "transition_steps", int(cast(float, v)))
+        self._check_finite("peak_value")
+        self._check_pct("pct_start", 0.0)
+        self._check_range("div_factor", 0, lo_open=True)
+        self._check_finite("div_factor")
+        self._check_range("final_div_factor", 0, lo_open=True)
+        self._check_finite("final_div_factor")
+
+    def _check_pct(self, name: str, lo: float) -> None:
+        value = getattr(self, name)
+        v = concrete_number(value)
+        if isinstance(value, (bool, str)) or v is None:
+            self._fail(name, value, "must be a concrete number in [0, 1] (it places a knot)")
+        self._check_range(name, lo, 1.0)
+        object.__setattr__(self, name, float(cast(float, v)))
+
+    def _knot(self, pct: float) -> int:
+        return int(pct * self.transition_steps)  # truncation, as Optax does
+
+
+@pytree_class
+class linear_onecycle_schedule(_OneCycle):
+    """The one-cycle policy with three linear phases (Smith & Topin 2017, "Super-Convergence", arXiv 1708.07120)::
+
+        T = transition_steps, v0 = peak_value / div_factor
+        0 -> int(pct_start T):              v0 -> peak_value                 (linear)
+        int(pct_start T) -> int(pct_final T):  peak_value -> v0
+        int(pct_final T) -> T:              v0 -> v0 / final_div_factor
+        after T:                            v0 / final_div_factor
+
+    It is ``piecewise_interpolate_schedule('linear', v0, {int(pct_start T): div_factor,
+    int(pct_final T): 1 / div_factor, T: 1 / final_div_factor})``; as in Optax, knots that coincide keep the
+    later scale. The knots are static (``transition_steps`` a positive integer, ``0 <= pct_start <=
+    pct_final <= 1``); ``peak_value``, ``div_factor > 0`` and ``final_div_factor > 0`` are leaves.
+    """
+
+    transition_steps: int = static_field()
+    peak_value: Scalar
+    pct_start: float = static_field(default=0.3)
+    pct_final: float = static_field(default=0.85)
+    div_factor: Scalar = 25.0
+    final_div_factor: Scalar = 1e4
+
+    def __post_init__(self) -> None:
+        self._check_onecycle()
+        self._check_pct("pct_final", self.pct_start)
+
+    def __call__(self, count: Any) -> jax.Array:
+        dt = _compute_dtype(self)
+        peak, div = _f(self.peak_value, dt), _f(self.div_factor, dt)
+        knots = {
+            self._knot(self.pct_start): div,
+            self._knot(self.pct_final): 1 / div,
+            self.transition_steps: 1 / _f(self.final_div_factor, dt),
+        }
+        return piecewise_interpolate_schedule("linear", peak / div, knots)(count)
+
+
+@pytree_class
+class cosine_onecycle_schedule(_OneCycle):
+    """The one-cycle policy with cosine phases (Smith & Topin 2017, "Super-Convergence", arXiv 1708.07120)::
+
+        T = transition_steps, v0 = peak_value / div_factor
+        0 -> int(pct_start T):  v0 -> peak_value                                  (half cosine)
+        int(pct_start T) -> T:  peak_value -> v0 / final_div_factor               (half cosine)
+        after T:                v0 / final_div_factor
+
+    It is ``piecewise_interpolate_schedule('cosine', v0, {int(pct_start T): div_factor,
+    T: 1 / (div_factor * final_div_factor)})``. The knots are static (``transition_steps`` a positive
+    integer, ``0 <= pct_start <= 1``); ``peak_value``, ``div_factor > 0`` and ``final_div_factor > 0`` are
+    leaves.
+    """
+
+    transition_steps: int = static_field()
+    peak_value: Scalar
+    pct_start: float = static_field(default=0.3)
+    div_factor: Scalar = 25.0
+    final_div_factor: Scalar = 1e4
+
+    def __post_init__(self) -> None:
+        self._check_onecycle()
+
+    def __call__(self, count: Any) -> jax.Array:
+        dt = _compute_dtype(self)
+        peak, div = _f(self.peak_value, dt), _f(self.div_factor, dt)
+        knots = {
+            self._knot(self.pct_start): div,
+            self.transition_steps: 1 / (div * _f(self.final_div_factor, dt)),
+        }
+        return piecewise_interpolate_schedule("cosine", peak / div, knots)(count)
+
+
+_WARMUP_COSINE_ARGS = ("init_value", "peak_value", "warmup_steps", "decay_steps", "end_value", "exponent")
+
+
+@pytree_class
+class sgdr_schedule(Schedule):
+    """SGD with warm restarts (Loshchilov & Hutter 2017, "SGDR", arXiv 1608.03983): cosine cycles joined.
+
+    ``cosine_kwargs`` is a sequence of dicts of ``warmup_cosine_decay_schedule`` arguments, one per cycle.
+    Cycle ``i`` starts at ``B_i = sum_{j<i} decay_steps_j`` and runs its own warm-up and cosine decay on
+    ``count - B_i``; the last cycle goes on after its end (at its ``end_value``)::
+
+        value = warmup_cosine_decay_schedule(**cosine_kwargs[i])(count - B_i)   for B_i <= count < B_{i+1}
+
+    The dict values are leaves (a jitted step taking the schedule does not recompile when they change).
+    """
+
+    cosine_kwargs: Sequence[dict[str, Scalar]]
+
+    def __post_init__(self) -> None:
+        raw = self.cosine_kwargs
+        if isinstance(raw, (str, bytes, dict)) or not hasattr(raw, "__iter__"):
+            self._fail("cosine_kwargs", raw, "must be a sequence of dicts of warmup_cosine_decay_schedule arguments")
+        cycles = tuple(raw)
+        if not cycles:
+            self._fail("cosine_kwargs", raw, "must hold at least one dict (one cosine cycle)")
+        for i, kwargs in enumerate(cycles):
+            if not isinstance(kwargs, dict):
+                self._fail("cosine_kwargs", raw, f"entries must be dicts; cosine_kwargs[{i}] is {kwargs!r}")
+            if "decay_steps" not in kwargs:
+                self._fail("cosine_kwargs", raw, f"cosine_kwargs[{i}] lacks 'decay_steps' (the cycle's length)")
+            unknown = sorted(set(kwargs) - set(_WARMUP_COSINE_ARGS))
+            if unknown:
+                self._fail("cosine_kwargs", raw, f"cosine_kwargs[{i}] has keys {unknown} that "
+                           f"warmup_cosine_decay_schedule does not take (it takes {list(_WARMUP_COSINE_ARGS)})")
+            try:
+                warmup_cosine_decay_schedule(**kwargs)
+            except TypeError as e:
+                self._fail("cosine_kwargs", raw, f"cosine_kwargs[{i}] is not a full set of arguments: {e}")
+            except ValueError as e:
+                self._fail("cosine_kwargs", raw, f"cosine_kwargs[{i}] is invalid: {e}")
+        object.__setattr__(self, "cosine_kwargs", tuple(dict(kwargs) for kwargs in cycles))
+
+    def __call__(self, count: Any) -> jax.Array:
+        schedules, starts, start = [], [], 0
+        for kwargs in self.cosine_kwargs:
+            schedules.append(warmup_cosine_decay_schedule(**kwargs))
+            start = start + kwargs["decay_steps"]
+            starts.append(start)
+        return join_schedules(schedules, starts[:-1])(count)
+
+    def __repr__(self) -> str:
+        # Each dict in warmup_cosine_decay_schedule's argument order (a pytree round trip sorts dict keys).
+        cycles = [{k: kwargs[k] for k in _WARMUP_COSINE_ARGS if k in kwargs} for kwargs in self.cosine_kwargs]
+        return f"sgdr_schedule(cosine_kwargs={_format(tuple(cycles))})"

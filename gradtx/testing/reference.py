@@ -715,3 +715,34 @@ def warmup_stable_decay_schedule(
         return float(end_value + (peak_value - end_value) * (1.0 - math.sqrt(f)))
 
     return schedule
+
+
+# --------------------------------------------------------------------------------------------------
+# The other families' references (NumPy only, one module per family), reachable from here too:
+# ``reference.scale_by_yogi`` is ``reference_adam_family.scale_by_yogi``. A name defined above wins.
+# --------------------------------------------------------------------------------------------------
+
+from gradtx.testing import (  # noqa: E402
+    reference_adam_family,
+    reference_combine,
+    reference_factored,
+    reference_linesearch,
+    reference_normalization,
+    reference_schedules_extra,
+    reference_sign_family,
+    reference_wrappers,
+)
+
+FAMILIES = (
+    reference_adam_family,
+    reference_sign_family,
+    reference_normalization,
+    reference_factored,
+    reference_schedules_extra,
+    reference_combine,
+    reference_wrappers,
+    reference_linesearch,
+)
+for _family in FAMILIES:
+    for _name in getattr(_family, "__all__", [n for n in vars(_family) if not n.startswith("_")]):
+        globals().setdefault(_name, getattr(_family, _name))

@@ -1,0 +1,334 @@
+"""Numerics: safe norms and counters, gradient scaling, and the small linear algebra optimizers use.
+
+A layer beside ``gradtx.tree`` (it imports only ``gradtx.base`` and ``gradtx.tree``)::
+
+    safe_norm(x, min_norm)               max(||x||, min_norm) whose gradient is finite (0) where ||x|| <= min_norm
+    safe_root_mean_squares(x, min_rms)   max(rms(x), min_rms), the same way
+    safe_increment(count)                count + 1, saturating at the largest value of its dtype
+    safe_int32_increment(count)          the int32 counter of every gradtx state (from gradtx.base)
+    scale_gradient(inputs, scale)        identity forward, cotangent times ``scale`` backward
+    power_iteration(matrix, ...)         the dominant eigenvalue and eigenvector (a matrix or a matvec on trees)
+    matrix_inverse_pth_root(matrix, p)   A^(-1/p) of a symmetric PSD matrix, coupled Newton iteration (Higham)
+    nnls(A, b, iters)                    min ||A x - b|| subject to x >= 0, fast projected gradient (Polyak 2015)
+
+Names, signatures and defaults are Optax's (``optax.safe_norm``, ..., ``optax.nnls``). Arithmetic runs in the
+input's dtype promoted to at least float32 (``gradtx.tree.compute_dtype``); explicit casts keep everything
+valid under ``jax.numpy_dtype_promotion("strict")``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from gradtx import tree
+from gradtx.base import PyTree, concrete_number, safe_int32_increment
+
+__all__ = [
+    "matrix_inverse_pth_root",
+    "nnls",
+    "power_iteration",
+    "safe_increment",
+    "safe_int32_increment",
+    "safe_norm",
+    "safe_root_mean_squares",
+    "scale_gradient",
+]
+
+
+def _as(value: Any, like: jax.Array) -> jax.Array:
+    """``value`` as an array of ``like``'s dtype (an explicit cast, safe under strict promotion)."""
+    return jnp.asarray(value).astype(like.dtype)
+
+
+# --------------------------------------------------------------------------------------------------
+# Safe norms and counters.
+# --------------------------------------------------------------------------------------------------
+
+
+def safe_norm(
+    x: Any,
+    min_norm: Any,
+    ord: int | float | str | None = None,  # noqa: A002 - NumPy's and Optax's name
+    axis: tuple[int, ...] | int | None = None,
+    keepdims: bool = False,
+) -> jax.Array:
+    """``max(jnp.linalg.norm(x, ord, axis), min_norm)`` with a finite gradient where the norm is small.
+
+    The naive form has a NaN gradient at ``x = 0`` (the norm's derivative there is 0/0, and ``maximum``
+    differentiates both branches). Here, where ``norm <= min_norm``, the norm is recomputed on ones (a
+    point where it is smooth) and discarded, so the gradient is exactly 0 there. ``ord``, ``axis`` and
+    ``keepdims`` are those of ``jnp.linalg.norm``.
+    """
+    x = tree.up(x)
+    norm = jnp.linalg.norm(x, ord=ord, axis=axis, keepdims=True)
+    small = norm <= _as(min_norm, norm)
+    masked = jnp.linalg.norm(jnp.where(small, jnp.ones_like(x), x), ord=ord, axis=axis, keepdims=keepdims)
+    if not keepdims:
+        small = jnp.squeeze(small, axis=axis)
+    return jnp.where(small, _as(min_norm, masked), masked)
+
+
+def safe_root_mean_squares(x: Any, min_rms: Any) -> jax.Array:
+    """``max(sqrt(mean(|x|^2)), min_rms)`` with a finite (zero) gradient where the RMS is at most ``min_rms``."""
+    x = tree.up(x)
+    rms = jnp.sqrt(jnp.mean(tree.abs_sq(x)))
+    small = rms <= _as(min_rms, rms)
+    masked = jnp.sqrt(jnp.mean(tree.abs_sq(jnp.where(small, jnp.ones_like(x), x))))
+    return jnp.where(small, _as(min_rms, masked), masked)
+
+
+def safe_increment(count: Any) -> jax.Array:
+    """``count + 1`` in the dtype of ``count``, staying at the dtype's largest value instead of overflowing.
+
+    Integer counters stop at ``iinfo(dtype).max``, floating ones at ``finfo(dtype).max``; other dtypes raise
+    ``ValueError``. gradtx's own states use :func:`safe_int32_increment` (int32 counters).
+    """
+    count = jnp.asarray(count)
+    dt = count.dtype
+    if jnp.issubdtype(dt, jnp.integer):
+        top = np.iinfo(dt).max
+    elif jnp.issubdtype(dt, jnp.floating):
+        top = jnp.finfo(dt).max
+    else:
+        raise ValueError(f"safe_increment(count of dtype {dt}): count must have an integer or floating dtype")
+    top_arr, one = jnp.asarray(top, dt), jnp.asarray(1, dt)
+    return jnp.where(count < top_arr, count + one, top_arr)
+
+
+# --------------------------------------------------------------------------------------------------
+# Gradient scaling.
+# --------------------------------------------------------------------------------------------------
+
+
+@jax.custom_vjp
+def _scaled_backward(inputs: PyTree, scale: Any) -> PyTree:
+    del scale  # used by the backward pass only
+    return inputs
+
+
+def _scaled_backward_fwd(inputs: PyTree, scale: Any) -> tuple[PyTree, Any]:
+    return inputs, scale
+
+
+def _scaled_backward_bwd(scale: Any, cotangent: PyTree) -> tuple[PyTree, None]:
+    def one(c: Any) -> Any:
+        return (tree.hyper(scale, c) * tree.up(c)).astype(jnp.asarray(c).dtype)
+
+    return jax.tree.map(one, cotangent), None  # no gradient with respect to ``scale``, as in Optax
+
+
+_scaled_backward.defvjp(_scaled_backward_fwd, _scaled_backward_bwd)
+
+
+def scale_gradient(inputs: PyTree, scale: Any) -> PyTree:
+    """Return ``inputs`` unchanged; on the backward pass multiply their cotangents by ``scale``.
+
+    The forward value is the identity; ``jax.grad`` through it sees ``scale * g`` (no gradient flows to
+    ``scale``). A concrete ``scale`` of 1 returns ``inputs`` as they are and 0 stops the gradient.
+    """
+    s = concrete_number(scale)
+    if s == 1.0:
+        return inputs
+    if s == 0.0:
+        return lax.stop_gradient(inputs)
+    return _scaled_backward(inputs, scale)
+
+
+# --------------------------------------------------------------------------------------------------
+# Linear algebra.
+# --------------------------------------------------------------------------------------------------
+
+
+def _normalized(v: PyTree) -> PyTree:
+    """``v / ||v||`` (the l2 norm of the whole tree)."""
+    return tree.scale(1.0 / tree.norm(v), v)
+
+
+def power_iteration(
+    matrix: Any,
+    *,
+    v0: PyTree | None = None,
+    num_iters: Any = 100,
+    error_tolerance: Any = 1e-6,
+    precision: lax.Precision = lax.Precision.HIGHEST,
+    key: jax.Array | None = None,
+) -> tuple[jax.Array, PyTree]:
+    """The dominant eigenvalue and its unit eigenvector, ``(eigenvalue, eigenvector)``, by power iteration.
+
+    ``matrix`` is a square array or a callable ``v -> M v`` on pytrees (then ``v0``, a tree of the callable's
+    input structure, is required). From ``v = v0 / ||v0||`` (default: uniform in [-1, 1] drawn with ``key``,
+    ``PRNGKey(0)`` if None) it repeats ``v <- M v / ||M v||``, ``lambda = <v, M v>`` until
+    ``||M v - lambda v|| / |lambda| < error_tolerance`` or ``num_iters`` iterations, and returns ``lambda``
+    with ``M v / ||M v||``. The eigenvalue is the one of largest magnitude (with its sign) when it is unique.
+    """
+    if callable(matrix):
+        if v0 is None:
+            raise ValueError("power_iteration(v0=None): v0 must be provided when matrix is a callable")
+        mvp: Callable[[PyTree], PyTree] = matrix
+    else:  # a square array: its matrix-vector product
+        matrix = jnp.asarray(matrix)
+        if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
+            raise ValueError(f"power_iteration(matrix of shape {matrix.shape}): matrix must be square")
+        square = matrix
+        mvp = lambda v: jnp.matmul(square, v, precision=precision)  # noqa: E731
+
+        if v0 is None:
+            key = jax.random.PRNGKey(0) if key is None else key
+            v0 = jax.random.uniform(key, shape=matrix.shape[-1:], dtype=matrix.dtype, minval=-1.0, maxval=1.0)
+
+    v0 = _normalized(v0)
+    z0 = mvp(v0)
+    eig_dtype = jnp.result_type(tree.vdot(v0, z0))
+
+    def not_done(carry: tuple[Any, Any, Any, Any]) -> jax.Array:
+        v, z, eig, it = carry
+        residual = tree.norm(tree.sub(z, tree.scale(eig, v)))
+        converged = jnp.abs(residual / eig.astype(residual.dtype)) < _as(error_tolerance, residual)
+        return ~converged & (it < _as(num_iters, it))
+
+    def body(carry: tuple[Any, Any, Any, Any]) -> tuple[Any, Any, Any, Any]:
+        _, z, _, it = carry
+        v = _normalized(z)
+        z = mvp(v)
+        return v, z, tree.vdot(v, z).astype(eig_dtype), it + 1
+
+    init = (v0, z0, jnp.zeros([], eig_dtype), jnp.zeros([], jnp.int32))
+    _, z, eig, _ = lax.while_loop(not_done, body, init)
+    return eig, _normalized(z)
+
+
+def _positive_int(call: str, name: str, value: Any) -> int:
+    v = concrete_number(value)
+    if v is None or isinstance(value, bool) or not v.is_integer() or v < 1:
+        raise ValueError(f"{call}({name}={value!r}): {name} must be a concrete integer >= 1")
+    return int(v)
+
+
+def _matrix_power(m: jax.Array, p: int, precision: lax.Precision) -> jax.Array:
+    """``m ** p`` for an integer ``p >= 1`` by repeated squaring."""
+    result, base = None, m
+    while True:
+        if p & 1:
+            result = base if result is None else jnp.matmul(result, base, precision=precision)
+        p >>= 1
+        if not p:
+            return result  # type: ignore[return-value]
+        base = jnp.matmul(base, base, precision=precision)
+
+
+def matrix_inverse_pth_root(
+    matrix: Any,
+    p: Any,
+    num_iters: Any = 100,
+    ridge_epsilon: Any = 1e-6,
+    error_tolerance: Any = 1e-6,
+    precision: lax.Precision = lax.Precision.HIGHEST,
+) -> tuple[jax.Array, jax.Array]:
+    """``(A + r I) ** (-1/p)`` of a symmetric positive semi-definite ``A`` and the final error.
+
+    Coupled Newton iteration (Higham 2008, "Functions of Matrices", eq. 7.18), as in Shampoo: with the
+    ridge ``r = ridge_epsilon * max(lambda_max(A), 1e-16)`` (``lambda_max`` by :func:`power_iteration`),
+    ``D = A + r I``, ``z = (1 + p) / (2 ||D||_F)``, ``M_0 = z D``, ``H_0 = z^(1/p) I``, and
+    ``T = (1 - alpha) I + alpha M`` with ``alpha = -1/p``::
+
+        M_{i+1} = T^p M_i,    H_{i+1} = H_i T
+
+    until ``max|M - I| <= error_tolerance``, ``num_iters`` steps, or the error grows by more than 1.2x (then
+    the previous ``H`` is returned). ``H`` converges to ``D^(-1/p)``. Returns ``(H, max|M - I|)``; for a 1x1
+    matrix ``((A + r) ** (-1/p), 0)``. ``p`` is a concrete integer >= 1 (any, not only 1, 2, 4 and 8).
+    """
+    p_int = _positive_int("matrix_inverse_pth_root", "p", p)
+    matrix = jnp.asarray(matrix)
+    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
+        raise ValueError(f"matrix_inverse_pth_root(matrix of shape {matrix.shape}): matrix must be square")
+    a = tree.up(matrix)
+    dt, n = a.dtype, a.shape[0]
+    alpha = jnp.asarray(-1.0 / p_int, dt)
+    eye = jnp.eye(n, dtype=dt)
+    max_ev, _ = power_iteration(a, num_iters=100, error_tolerance=1e-6, precision=precision)
+    ridge = _as(ridge_epsilon, a) * jnp.maximum(max_ev.astype(dt), jnp.asarray(1e-16, dt))
+    if n == 1:
+        return ((a + ridge) ** alpha).astype(matrix.dtype), jnp.zeros([], dt)
+    damped = a + ridge * eye
+    z = jnp.asarray(1 + p_int, dt) / (2 * jnp.linalg.norm(damped))
+    m0 = damped * z
+    h0 = eye * z ** jnp.asarray(1.0 / p_int, dt)
+    tol = jnp.asarray(error_tolerance).astype(dt)
+
+    def not_done(state: tuple[Any, ...]) -> jax.Array:
+        i, _, _, _, error, improving = state
+        return (i < _as(num_iters, i)) & (error > tol) & improving
+
+    def body(state: tuple[Any, ...]) -> tuple[Any, ...]:
+        i, m, h, _, error, _ = state
+        t = (1 - alpha) * eye + alpha * m
+        new_m = jnp.matmul(_matrix_power(t, p_int, precision), m, precision=precision)
+        new_h = jnp.matmul(h, t, precision=precision)
+        new_error = jnp.max(jnp.abs(new_m - eye))
+        # The error may rise for a step before it falls; more than 1.2x is taken as divergence.
+        return i + 1, new_m, new_h, h, new_error, new_error < error * 1.2
+
+    init = (jnp.zeros([], jnp.int32), m0, h0, h0, jnp.max(jnp.abs(m0 - eye)), jnp.asarray(True))
+    _, m, h, old_h, _, improving = lax.while_loop(not_done, body, init)
+    error = jnp.max(jnp.abs(m - eye))
+    result = jnp.where(improving, h, old_h)
+    return result.astype(matrix.dtype), error
+
+
+def _spectral_radius_bound(q: jax.Array) -> jax.Array:
+    """An upper bound on the spectral radius of ``q``: min(Frobenius norm, max absolute column sum)."""
+    if q.size == 0:
+        return jnp.zeros([], q.dtype)
+    return jnp.minimum(jnp.linalg.norm(q, "fro"), jnp.max(jnp.sum(jnp.abs(q), axis=0)))
+
+
+def nnls(
+    A: Any,  # Optax's (and NumPy's) name
+    b: Any,
+    iters: int,
+    unroll: int | bool = 1,
+    L: Any = None,  # Optax's name
+) -> jax.Array:
+    """Solve ``min ||A x - b||_2`` subject to ``x >= 0`` by the fast projected gradient method.
+
+    Polyak 2015, "Projected gradient method for non-negative least square" (Contemporary Mathematics 636).
+    With ``Q = A^T A``, ``q = A^T b``, ``L`` an upper bound on the spectral radius of ``Q`` (default
+    ``min(||Q||_F, ||Q||_1)``), ``x_0 = p_0 = 0``, ``c_0 = 0``, each of the ``iters`` steps is::
+
+        c' = (1 + sqrt(1 + 4 c^2)) / 2,   s = (c - 1) / c'
+        x' = max(p - (Q p - q) / L, 0),   p' = x' + s (x' - x)
+
+    ``A`` is ``(M, N)``, ``b`` is ``(M,)`` or ``(M, K)`` (K problems at once); returns ``x`` of shape ``(N,)``
+    or ``(N, K)``. ``unroll`` is passed to ``lax.scan``.
+    """
+    A, b = jnp.asarray(A), jnp.asarray(b)
+    if A.ndim != 2:
+        raise ValueError(f"nnls(A of shape {A.shape}): A must be a matrix (M, N)")
+    if b.ndim not in (1, 2) or b.shape[0] != A.shape[0]:
+        raise ValueError(f"nnls(b of shape {b.shape}): b must be ({A.shape[0]},) or ({A.shape[0]}, K) for A of "
+                         f"shape {A.shape}")
+    steps = concrete_number(iters)
+    if steps is None or isinstance(iters, bool) or not steps.is_integer() or steps < 0:
+        raise ValueError(f"nnls(iters={iters!r}): iters must be a concrete integer >= 0")
+    dt = jnp.result_type(tree.compute_dtype(A.dtype), tree.compute_dtype(b.dtype))
+    A, b = A.astype(dt), b.astype(dt)
+    q_mat, q_vec = A.T @ A, A.T @ b
+    bound = _spectral_radius_bound(q_mat) if L is None else jnp.asarray(L).astype(dt)
+    bound = jnp.where(bound == 0, jnp.ones_like(bound), bound)
+
+    def step(carry: tuple[Any, Any, Any], _: Any) -> tuple[tuple[Any, Any, Any], None]:
+        x, p, c = carry
+        c_next = (1 + jnp.sqrt(1 + 4 * c**2)) / 2
+        s = (c - 1) / c_next
+        x_next = jnp.maximum(p - (q_mat @ p - q_vec) / bound, jnp.zeros_like(p))
+        return (x_next, x_next + s * (x_next - x), c_next), None
+
+    x0 = jnp.zeros(A.shape[-1:] + b.shape[1:], dt)
+    (x, _, _), _ = lax.scan(step, (x0, x0, jnp.zeros([], dt)), length=int(steps), unroll=unroll)
+    return x

@@ -1,0 +1,276 @@
+"""Memory-efficient second moments: a factored estimate (Adafactor) and a cover of maxima (SM3).
+
+Both replace Adam's per-coordinate ``nu`` by statistics that take sublinear memory:
+
+    scale_by_factored_rms:  V_hat = R C / sum(R)  from row sums R and column sums of G^2 + eps,
+                            u = g / sqrt(V_hat)                       (Shazeer & Stern 2018, arXiv 1804.04235)
+    scale_by_sm3:           nu(i) = min over the slices r covering i of mu(r) + g(i)^2,
+                            mu(r) = max over slice r of nu,  u = g / sqrt(nu)   (Anil et al. 2019, arXiv 1901.11150)
+
+Both are per-leaf (the statistics of a matrix depend on its rows and columns), so they act on each
+parameter array separately. Arithmetic runs in float32 or wider (``gradtx.tree``); the statistics are
+stored in the parameter's (real) dtype, the output in the dtype of the incoming updates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from gradtx import tree
+from gradtx.base import (
+    GradientTransformation,
+    Params,
+    Updates,
+    check_tree_match,
+    concrete_number,
+    pytree_class,
+    safe_int32_increment,
+    static_field,
+    zero_count,
+)
+
+__all__ = ["FactoredState", "ScaleBySM3State", "scale_by_factored_rms", "scale_by_sm3"]
+
+
+class FactoredState(NamedTuple):
+    """The step count and, per parameter, the row and column statistics (``v_row``, ``v_col``) of a factored
+    leaf or the full statistic ``v`` of a leaf that is not factored (the unused ones hold one zero)."""
+
+    count: jax.Array
+    v_row: Updates
+    v_col: Updates
+    v: Updates
+
+
+class ScaleBySM3State(NamedTuple):
+    """Per parameter, ``mu``: a list of accumulators, one vector per axis (one full-shape array for vectors
+    and scalars); ``nu``: the momentum of the scaled updates."""
+
+    mu: Updates
+    nu: Updates
+
+
+def _real_dtype(x: Any) -> np.dtype:
+    """The real dtype of ``x`` (``float32`` for ``complex64``); statistics of squares are real."""
+    dt = np.dtype(jnp.result_type(x))
+    return np.dtype(jnp.finfo(dt).dtype) if jnp.issubdtype(dt, jnp.inexact) else dt
+
+
+def _unzip(outer: Any, results: Any, n: int) -> tuple[Any, ...]:
+    """Split a tree of ``n``-tuples (a function of ``n`` outputs mapped over ``outer``) into ``n`` trees."""
+    return tuple(jax.tree.map(lambda _, r, i=i: r[i], outer, results) for i in range(n))
+
+
+# --------------------------------------------------------------------------------------------------
+# Adafactor's factored second moment.
+# --------------------------------------------------------------------------------------------------
+
+
+def _decay_rate_pow(i: Any, exponent: Any = 0.8) -> jax.Array:
+    """Adafactor's second-moment decay ``1 - (i + 1) ** -exponent`` at the 0-based step ``i``.
+
+    Computed in the dtype of ``exponent`` when it is a float array (float32 otherwise), so a float64
+    exponent gives a float64 decay.
+    """
+    exponent = jnp.asarray(exponent)
+    dt = exponent.dtype if jnp.issubdtype(exponent.dtype, jnp.floating) else np.dtype(np.float32)
+    t = jnp.asarray(i).astype(dt) + 1
+    return 1 - t ** (-exponent.astype(dt))
+
+
+def _factored_dims(shape: tuple[int, ...], factored: bool, min_dim_size_to_factor: int) -> tuple[int, int] | None:
+    """``(d1, d0)``: the second largest and the largest axis of ``shape``, or None if the leaf is not factored.
+
+    A leaf is factored when ``factored`` is set, it has rank >= 2 and its second largest axis has at least
+    ``min_dim_size_to_factor`` entries. Ties are broken by position (a stable sort), as Optax's argsort does.
+    """
+    if not factored or len(shape) < 2:
+        return None
+    order = np.argsort(np.asarray(shape), kind="stable")
+    if shape[order[-2]] < min_dim_size_to_factor:
+        return None
+    return int(order[-2]), int(order[-1])
+
+
+@pytree_class
+class scale_by_factored_rms(GradientTransformation):
+    """Divide by a factored estimate of the root mean square of past gradients (Adafactor's scaling).
+
+    Shazeer & Stern 2018, "Adafactor: Adaptive Learning Rates with Sublinear Memory Cost" (arXiv 1804.04235),
+    Algorithms 4 and 5 (without the update clipping and relative step size, which are separate blocks).
+    With ``k`` the 0-based step and ``beta_k = decay_rate_fn(k - step_offset, decay_rate)`` (default
+    ``1 - (k - step_offset + 1) ** -decay_rate``, the paper's ``1 - t^-0.8``; 0 at the first step)::
+
+        factored leaf (d0 = largest axis, d1 = second largest):
+            R_k = beta_k R_{k-1} + (1 - beta_k) mean_{d0}(g^2 + epsilon)
+            C_k = beta_k C_{k-1} + (1 - beta_k) mean_{d1}(g^2 + epsilon)
+            V_hat = R_k C_k / mean_{d1}(R_k)                (= the paper's R C / (1^T R) with sums)
+        other leaves:
+            V_hat = v_k = beta_k v_{k-1} + (1 - beta_k) (g^2 + epsilon)
+        u = g / sqrt(V_hat)
+
+    A leaf is factored if ``factored`` and its two largest axes have at least ``min_dim_size_to_factor``
+    entries; axes beyond the two largest are batch axes (each slice is factored on its own). For a rank-1
+    ``g^2`` the factored estimate is exact. ``v_row`` holds ``R`` (``d0`` reduced), ``v_col`` holds ``C``
+    (``d1`` reduced). Conventions: Optax's means instead of the paper's sums (the same ``V_hat``), and
+    ``epsilon`` added to ``g^2`` before averaging. Params are not needed (the shapes are the updates').
+    """
+
+    factored: bool = static_field(default=True)
+    decay_rate: Any = 0.8
+    step_offset: Any = 0
+    min_dim_size_to_factor: int = static_field(default=128)
+    epsilon: Any = 1e-30
+    decay_rate_fn: Callable[[Any, Any], Any] = static_field(default=_decay_rate_pow)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.factored, (bool, np.bool_)):
+            self._fail("factored", self.factored, "must be a bool")
+        self._check_range("decay_rate", 0.0)
+        self._check_finite("decay_rate")
+        self._check_finite("step_offset")
+        offset = concrete_number(self.step_offset)
+        if offset is not None and not offset.is_integer():
+            self._fail("step_offset", self.step_offset, "must be an integer step count")
+        size = self.min_dim_size_to_factor
+        if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 0:
+            self._fail("min_dim_size_to_factor", size, "must be an integer >= 0")
+        self._check_range("epsilon", 0.0)
+        self._check_finite("epsilon")
+        if not callable(self.decay_rate_fn):
+            self._fail("decay_rate_fn", self.decay_rate_fn, "must be a callable (step, decay_rate) -> decay")
+
+    def _dims(self, x: Any) -> tuple[int, int] | None:
+        return _factored_dims(tuple(jnp.shape(x)), bool(self.factored), int(self.min_dim_size_to_factor))
+
+    def init(self, params: Params) -> FactoredState:
+        def one(p: Any) -> tuple[Any, Any, Any]:
+            shape, dt = tuple(jnp.shape(p)), _real_dtype(p)
+            dims = self._dims(p)
+            placeholder = jnp.zeros((1,), dt)
+            if dims is None:
+                return placeholder, placeholder, jnp.zeros(shape, dt)
+            d1, d0 = dims
+            row = tuple(n for a, n in enumerate(shape) if a != d0)
+            col = tuple(n for a, n in enumerate(shape) if a != d1)
+            return jnp.zeros(row, dt), jnp.zeros(col, dt), placeholder
+
+        v_row, v_col, v = _unzip(params, jax.tree.map(one, params), 3)
+        return FactoredState(count=zero_count(), v_row=v_row, v_col=v_col, v=v)
+
+    def update(self, updates: Updates, state: FactoredState, params: Params | None = None, **extra: Any):
+        del params, extra
+        check_tree_match("scale_by_factored_rms.update", state.v, updates)
+        step = state.count - jnp.asarray(self.step_offset).astype(jnp.int32)
+
+        def one(g: Any, v_row: Any, v_col: Any, v: Any) -> tuple[Any, Any, Any, Any]:
+            g32 = tree.up(g)
+            real = _real_dtype(g32)
+            decay = tree.hyper(self.decay_rate_fn(step, tree.hyper(self.decay_rate, real)), real)
+            g_sq = tree.abs_sq(g32) + tree.hyper(self.epsilon, real)
+            dims = self._dims(g)
+            if dims is None:
+                new_v = (decay * tree.up(v) + (1 - decay) * g_sq).astype(v.dtype)
+                out = g32 * jax.lax.rsqrt(tree.up(new_v)).astype(g32.dtype)
+                return out.astype(jnp.asarray(g).dtype), v_row, v_col, new_v
+            d1, d0 = dims
+            new_row = (decay * tree.up(v_row) + (1 - decay) * jnp.mean(g_sq, axis=d0)).astype(v_row.dtype)
+            new_col = (decay * tree.up(v_col) + (1 - decay) * jnp.mean(g_sq, axis=d1)).astype(v_col.dtype)
+            row, col = tree.up(new_row), tree.up(new_col)
+            row_axis_of_d1 = d1 - 1 if d1 > d0 else d1  # where d1 sits once d0 is reduced
+            row_factor = jax.lax.rsqrt(row / jnp.mean(row, axis=row_axis_of_d1, keepdims=True))
+            col_factor = jax.lax.rsqrt(col)
+            factor = jnp.expand_dims(row_factor, d0) * jnp.expand_dims(col_factor, d1)
+            out = g32 * factor.astype(g32.dtype)
+            return out.astype(jnp.asarray(g).dtype), new_row, new_col, v
+
+        results = jax.tree.map(one, updates, state.v_row, state.v_col, state.v)
+        out, v_row, v_col, v = _unzip(updates, results, 4)
+        return out, FactoredState(count=safe_int32_increment(state.count), v_row=v_row, v_col=v_col, v=v)
+
+
+# --------------------------------------------------------------------------------------------------
+# SM3.
+# --------------------------------------------------------------------------------------------------
+
+
+@pytree_class
+class scale_by_sm3(GradientTransformation):
+    """SM3-II (Anil, Gupta, Koren & Singer 2019, "Memory-Efficient Adaptive Optimization", arXiv 1901.11150).
+
+    The cover of a leaf of rank >= 2 is the set of its slices along each axis (rows, columns, ...), one
+    accumulator ``mu_a`` (a vector) per axis ``a``; vectors and scalars are covered by their single
+    elements (diagonal Adagrad). With ``c = 1 if b2 == 1 else 1 - b2``::
+
+        nu'(i) = c g(i)^2 + b2 min_a mu_a(i_a)          (the accumulator of each element, from the cover)
+        mu_a(j) = max_{i : i_a = j} nu'(i)               (stored for the next step)
+        s = g / sqrt(nu' + eps) where nu' > 0, else 0
+        nu_k = b1 nu_{k-1} + (1 - b1) s                  (momentum), u = nu_k
+
+    ``b2 = 1`` (the default) is the paper's SM3-II; ``b1 = 0`` disables momentum. Real parameters only.
+    Conventions that differ from Optax: scalar leaves are supported (Optax's ``scale_by_sm3`` fails on them)
+    and hold one scalar accumulator.
+    """
+
+    b1: Any = 0.9
+    b2: Any = 1.0
+    eps: Any = 1e-8
+
+    def __post_init__(self) -> None:
+        self._check_range("b1", 0.0, 1.0)
+        self._check_range("b2", 0.0, 1.0)
+        self._check_range("eps", 0.0)
+        self._check_finite("eps")
+
+    def init(self, params: Params) -> ScaleBySM3State:
+        for p in jax.tree.leaves(params):
+            if jnp.iscomplexobj(p):
+                raise ValueError("scale_by_sm3.init: complex parameters are not supported (SM3 needs a real order)")
+
+        def cover(p: Any) -> list[Any]:
+            shape, dt = tuple(jnp.shape(p)), jnp.result_type(p)
+            if len(shape) < 2:
+                return [jnp.zeros(shape, dt)]
+            return [jnp.zeros((n,), dt) for n in shape]
+
+        return ScaleBySM3State(mu=jax.tree.map(cover, params), nu=tree.zeros_like(params))
+
+    def update(self, updates: Updates, state: ScaleBySM3State, params: Params | None = None, **extra: Any):
+        del params, extra
+        check_tree_match("scale_by_sm3.update", state.nu, updates)
+
+        def one(g: Any, mu: list[Any], nu: Any) -> tuple[Any, list[Any], Any]:
+            g32 = tree.up(g)
+            b1, b2, eps = (tree.hyper(h, g32) for h in (self.b1, self.b2, self.eps))
+            rank = g32.ndim
+            if rank < 2:
+                prev = tree.up(mu[0])
+            else:
+                expanded = [
+                    jnp.reshape(tree.up(m), [1] * a + [g32.shape[a]] + [1] * (rank - a - 1)) for a, m in enumerate(mu)
+                ]
+                prev = expanded[0]
+                for e in expanded[1:]:
+                    prev = jnp.minimum(prev, e)
+            coef = jnp.where(b2 == 1, jnp.ones_like(b2), 1 - b2)
+            acc = coef * tree.abs_sq(g32) + b2 * prev
+            scaled = g32 * jnp.where(acc > 0, jax.lax.rsqrt(acc + eps), jnp.zeros_like(acc))
+            new_nu = b1 * tree.up(nu) + (1 - b1) * scaled
+            if rank < 2:
+                new_mu = [acc.astype(mu[0].dtype)]
+            else:
+                others = [tuple(b for b in range(rank) if b != a) for a in range(rank)]
+                new_mu = [jnp.max(acc, axis=axes).astype(m.dtype) for axes, m in zip(others, mu)]
+            return new_nu.astype(jnp.asarray(g).dtype), new_mu, new_nu.astype(nu.dtype)
+
+        # ``mu`` holds a list under each leaf: map over the leaves of ``updates`` (a prefix of ``mu``).
+        results = jax.tree.map(one, updates, state.mu, state.nu)
+        out, mu, nu = _unzip(updates, results, 3)
+        return out, ScaleBySM3State(mu=mu, nu=nu)
+
+

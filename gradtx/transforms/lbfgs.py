@@ -1,0 +1,179 @@
+"""L-BFGS: multiply the updates by a limited-memory BFGS approximation of the inverse Hessian.
+
+    scale_by_lbfgs(memory_size, scale_init_precond):   u = P_k g_k
+
+``P_k`` is built from the last ``m = memory_size`` pairs ``s_j = w_{j+1} - w_j`` (parameters) and
+``y_j = g_{j+1} - g_j`` (incoming updates, i.e. gradients) by the BFGS update of the inverse Hessian,
+applied to ``gamma_k I``, and ``P_k g_k`` is computed without forming a matrix by the two-loop recursion
+(Nocedal & Wright 2006, *Numerical Optimization*, Algorithm 7.4; Liu & Nocedal 1989, Math. Prog. 45).
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from gradtx import tree
+from gradtx.base import (
+    GradientTransformation,
+    Params,
+    Updates,
+    check_tree_match,
+    pytree_class,
+    safe_int32_increment,
+    static_field,
+    zero_count,
+)
+from gradtx.transforms.linesearch import check_int, value_dtype
+
+__all__ = ["ScaleByLBFGSState", "scale_by_lbfgs"]
+
+
+class ScaleByLBFGSState(NamedTuple):
+    """The step count, the last params and updates, and the ring buffers of the last ``memory_size`` pairs.
+
+    ``diff_params_memory`` and ``diff_updates_memory`` stack ``s_j`` and ``y_j`` along a new leading axis of
+    length ``memory_size`` (slot ``j mod memory_size``); ``weights_memory[j mod m] = rho_j = 1 / <y_j, s_j>``
+    (0 for an empty slot or a pair with ``<y_j, s_j> = 0``, which then has no effect).
+    """
+
+    count: jax.Array
+    params: Params
+    updates: Updates
+    diff_params_memory: Any
+    diff_updates_memory: Any
+    weights_memory: jax.Array
+
+
+def _inner(a: Any, b: Any, dtype: Any) -> jax.Array:
+    """``Re <a, b> = Re sum(conj(a) b)`` over all leaves, accumulated in ``dtype``."""
+    total = jnp.zeros([], dtype)
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+        x, y = tree.up(x), tree.up(y)
+        total = total + jnp.real(jnp.sum(jnp.conj(x) * y)).astype(dtype)
+    return total
+
+
+def _axpy(alpha: jax.Array, x: Any, y: Any) -> Any:
+    """``y + alpha x`` leafwise, in the dtype of ``y`` (``alpha`` a real scalar)."""
+    return jax.tree.map(lambda a, b: b + tree.hyper(alpha, b) * tree.up(a).astype(b.dtype), x, y)
+
+
+@pytree_class
+class scale_by_lbfgs(GradientTransformation):
+    """Precondition the updates with the L-BFGS inverse-Hessian approximation (Nocedal & Wright, Alg. 7.4).
+
+    On update ``k`` (0-based) with params ``w_k`` and incoming updates ``g_k`` (the gradient), the pair
+    ``s = w_k - w_{k-1}``, ``y = g_k - g_{k-1}``, ``rho = 1 / <y, s>`` (0 if ``<y, s> = 0``) enters the
+    memory (from ``k = 1``; the oldest pair leaves once ``memory_size`` are stored). With the pairs
+    ``j = k-m .. k-1``, oldest first,
+
+        P_{k, k-m} = gamma_k I,    P_{k, j+1} = V_j^T P_{k, j} V_j + rho_j s_j s_j^T,    V_j = I - rho_j y_j s_j^T
+
+    and ``u = P_{k, k} g_k``, computed by the two-loop recursion (newest to oldest
+    ``alpha_j = rho_j <s_j, q>``, ``q -= alpha_j y_j``; then ``r = gamma_k q`` and oldest to newest
+    ``beta_j = rho_j <y_j, r>``, ``r += (alpha_j - beta_j) s_j``). ``gamma_k = <s, y> / <y, y>`` for the
+    newest pair (1 if ``y = 0``) with ``scale_init_precond`` (Nocedal & Wright eq. 7.20), else 1; on the
+    first update ``gamma_0 = min(1, 1 / ||g_0||)`` (Optax's heuristic: the first step has length at most 1).
+
+    The output is the quasi-Newton direction, not yet negated: chain a negative scaling and a line search
+    (see :func:`gradtx.optimizers.lbfgs.lbfgs`). Requires ``params``. Inner products are Hermitian
+    (``Re sum(conj(a) b)``) so complex parameters work as in Optax. The recursion runs in float32 or wider;
+    the memory is stored in the params' dtypes and ``weights_memory`` in JAX's default float dtype
+    (float64 under x64), as in Optax.
+    """
+
+    memory_size: int = static_field(default=10)
+    scale_init_precond: bool = static_field(default=True)
+
+    def __post_init__(self) -> None:
+        check_int(self, "memory_size", 1)
+        if not isinstance(self.scale_init_precond, (bool, np.bool_)):
+            self._fail("scale_init_precond", self.scale_init_precond, "must be a bool")
+
+    def init(self, params: Params) -> ScaleByLBFGSState:
+        m = int(self.memory_size)
+        stacked = jax.tree.map(lambda p: jnp.zeros((m, *jnp.shape(p)), jnp.result_type(p)), params)
+        return ScaleByLBFGSState(
+            count=zero_count(),
+            params=tree.zeros_like(params),
+            updates=tree.zeros_like(params),
+            diff_params_memory=stacked,
+            diff_updates_memory=stacked,
+            weights_memory=jnp.zeros([m], jax.dtypes.canonicalize_dtype(jnp.float64)),
+        )
+
+    def update(self, updates: Updates, state: ScaleByLBFGSState, params: Params | None = None, **extra: Any):
+        del extra
+        if params is None:
+            raise ValueError("scale_by_lbfgs.update: params are required (call update(updates, state, params))")
+        check_tree_match("scale_by_lbfgs.update", state.updates, updates)
+        check_tree_match("scale_by_lbfgs.update", state.params, params, "params")
+        m = int(self.memory_size)
+        cdt = value_dtype(params)
+        count = state.count
+        first = count == 0
+
+        # 1. The newest pair (zero on the first update: there is no previous point yet) enters slot k-1.
+        def diff(new: Any, old: Any) -> Any:
+            def one(a: Any, b: Any) -> Any:
+                a, b = tree.up(a), tree.up(b)
+                cd = np.promote_types(a.dtype, b.dtype)
+                return jnp.where(first, jnp.zeros([], cd), a.astype(cd) - b.astype(cd))
+
+            return jax.tree.map(one, new, old)
+
+        s, y = diff(params, state.params), diff(updates, state.updates)
+        ys = _inner(y, s, cdt)
+        rho = jnp.where(ys == 0.0, 0.0, 1.0 / jnp.where(ys == 0.0, 1.0, ys))
+        slot = (count - 1) % m
+
+        def write(memory: Any, new: Any) -> Any:
+            return jax.tree.map(lambda buf, x: buf.at[slot].set(x.astype(buf.dtype)), memory, new)
+
+        s_memory, y_memory = write(state.diff_params_memory, s), write(state.diff_updates_memory, y)
+        weights = state.weights_memory.at[slot].set(rho.astype(state.weights_memory.dtype))
+
+        # 2. The initial matrix gamma I.
+        if self.scale_init_precond:
+            yy = _inner(y, y, cdt)
+            gamma = jnp.where(yy > 0.0, ys / jnp.where(yy > 0.0, yy, 1.0), 1.0)
+            first_gamma = jnp.minimum(1.0, 1.0 / jnp.sqrt(_inner(updates, updates, cdt)))
+            gamma = jnp.where(first, jax.lax.stop_gradient(first_gamma), gamma)
+        else:
+            gamma = jnp.ones([], cdt)
+
+        # 3. The two-loop recursion over the slots, oldest (slot k mod m) to newest (slot k-1 mod m).
+        rhos = weights.astype(cdt)
+        order = (count + jnp.arange(m, dtype=count.dtype)) % m
+
+        def pair(i: jax.Array) -> tuple[Any, Any]:
+            return jax.tree.map(lambda buf: buf[i], s_memory), jax.tree.map(lambda buf: buf[i], y_memory)
+
+        def newest_to_oldest(q: Any, i: jax.Array) -> tuple[Any, jax.Array]:
+            s_i, y_i = pair(i)
+            alpha = rhos[i] * _inner(s_i, q, cdt)
+            return _axpy(-alpha, y_i, q), alpha
+
+        def oldest_to_newest(r: Any, i_alpha: tuple[jax.Array, jax.Array]) -> tuple[Any, None]:
+            i, alpha = i_alpha
+            s_i, y_i = pair(i)
+            beta = rhos[i] * _inner(y_i, r, cdt)
+            return _axpy(alpha - beta, s_i, r), None
+
+        q, alphas = jax.lax.scan(newest_to_oldest, jax.tree.map(tree.up, updates), order, reverse=True)
+        r = jax.tree.map(lambda x: tree.hyper(gamma, x) * x, q)
+        r, _ = jax.lax.scan(oldest_to_newest, r, (order, alphas))
+
+        new_state = ScaleByLBFGSState(
+            count=safe_int32_increment(count),
+            params=tree.cast_like(params, state.params),
+            updates=tree.cast_like(updates, state.updates),
+            diff_params_memory=s_memory,
+            diff_updates_memory=y_memory,
+            weights_memory=weights,
+        )
+        return tree.cast_like(r, updates), new_state

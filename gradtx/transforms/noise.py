@@ -1,0 +1,170 @@
+"""Blocks that change *when* or *how noisily* updates arrive: annealed Gaussian gradient noise, and
+accumulation applied every k steps.
+
+    add_noise(eta, gamma, key):  u_k = g_k + sigma_k n_k,  n_k ~ N(0, I),  sigma_k^2 = eta / k^gamma
+                                 (k the 1-based step: eta / (1 + t)^gamma with t the 0-based count;
+                                 Neelakantan et al. 2015, arXiv 1511.06807)
+    apply_every(k):              a_j = sum of the gradients since the last emission;
+                                 u = a_j on every k-th step, 0 on the others
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from gradtx import tree
+from gradtx.base import (
+    FrozenTree,
+    GradientTransformation,
+    Params,
+    Updates,
+    check_tree_match,
+    concrete_number,
+    hashable_tree,
+    pytree_class,
+    safe_int32_increment,
+    static_field,
+    zero_count,
+)
+
+__all__ = ["AddNoiseState", "ApplyEvery", "add_noise", "apply_every"]
+
+
+class AddNoiseState(NamedTuple):
+    """The step count (for the annealing) and the PRNG key the next noise is drawn from."""
+
+    count: jax.Array
+    rng_key: jax.Array
+
+
+class ApplyEvery(NamedTuple):
+    """The position in the current window of ``k`` steps (0..k-1) and the gradients accumulated in it."""
+
+    count: jax.Array
+    grad_acc: Updates
+
+
+def _is_typed_key(x: Any) -> bool:
+    return isinstance(x, jax.Array) and jnp.issubdtype(x.dtype, jax.dtypes.prng_key)
+
+
+def _is_raw_key(x: Any) -> bool:
+    """A legacy ``jax.random.PRNGKey``: a uint32 array of shape (2,)."""
+    return isinstance(x, (jax.Array, np.ndarray)) and x.dtype == np.uint32 and x.shape == (2,)
+
+
+def _is_seed(x: Any) -> bool:
+    return isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_))
+
+
+def _as_key(key: Any) -> jax.Array:
+    """A typed PRNG key from an int seed (``jax.random.key(seed)``, as Optax), a typed key, or a raw key."""
+    if isinstance(key, FrozenTree):
+        key = key.tree
+    if _is_typed_key(key):
+        return key
+    if _is_raw_key(key):
+        return jax.random.wrap_key_data(jnp.asarray(key))
+    return jax.random.key(key)
+
+
+@pytree_class
+class add_noise(GradientTransformation):
+    """Add annealed Gaussian noise (Neelakantan et al. 2015, "Adding Gradient Noise Improves Learning for Very
+    Deep Networks", arXiv 1511.06807): ``u = g + sigma_k n`` with ``sigma_k^2 = eta / k^gamma``.
+
+    ``k`` is the 1-based step, so the paper's ``eta / (1 + t)^gamma`` with ``t`` the 0-based count; the
+    paper uses ``eta`` in {0.01, 0.3, 1.0} and ``gamma = 0.55``.
+
+    Randomness: ``key`` is an int seed (``jax.random.key(seed)``), a typed key (``jax.random.key``) or a
+    legacy raw key (``jax.random.PRNGKey``); it must be given (Optax 0.2.8 warns and falls back to 0; gradtx
+    refuses). ``seed`` is Optax's older name for an int key, accepted for compatibility; give one of the two.
+    The key is static (only ``init`` reads it); the state carries the key the next noise comes from. Each
+    update splits it into the next state key and a sample key, and the sample key into one key per leaf in
+    tree order, as Optax does: the same key gives Optax's noise stream for float32 and float64 leaves.
+    Noise for narrower leaves (bfloat16, float16) is drawn in float32 and rounded once with the sum.
+    """
+
+    eta: Any
+    gamma: Any
+    key: Any = static_field(default=None)
+    seed: Any = static_field(default=None, kw_only=True)
+
+    def __post_init__(self) -> None:
+        self._check_range("eta", 0.0)
+        self._check_finite("gamma")
+        if self.seed is not None:
+            if self.key is not None:
+                self._fail("seed", self.seed, "must not be given with key (seed is the old name of an int key)")
+            if not _is_seed(self.seed):
+                self._fail("seed", self.seed, "must be an int")
+        elif self.key is None:
+            self._fail("key", None, "must be given: an int seed or a jax.random key")
+        elif not (_is_seed(self.key) or _is_typed_key(self.key) or _is_raw_key(self.key)):
+            self._fail("key", self.key, "must be an int seed or a jax.random key")
+        if self.key is not None:
+            object.__setattr__(self, "key", hashable_tree(self.key))
+
+    def init(self, params: Params) -> AddNoiseState:
+        del params
+        return AddNoiseState(count=zero_count(), rng_key=_as_key(self.key if self.key is not None else self.seed))
+
+    def update(self, updates: Updates, state: AddNoiseState, params: Params | None = None, **extra: Any):
+        del params, extra
+        count = safe_int32_increment(state.count)
+        rng_key, sample_key = jax.random.split(state.rng_key)
+        keys = tree.split_key_like(sample_key, updates)
+
+        def one(g: Any, k: Any) -> Any:
+            g = jnp.asarray(g)
+            dt = tree.compute_dtype(g.dtype)
+            t = count.astype(tree.hyper(0.0, g).dtype)
+            std = jnp.sqrt(tree.hyper(self.eta, g) / t ** tree.hyper(self.gamma, g))
+            noise = jax.random.normal(k, g.shape, dt)
+            return (tree.up(g) + std * noise).astype(g.dtype)
+
+        return jax.tree.map(one, updates, keys), AddNoiseState(count=count, rng_key=rng_key)
+
+
+@pytree_class
+class apply_every(GradientTransformation):
+    """Accumulate updates and emit their sum every ``k`` steps, zeros in between.
+
+    On steps ``k, 2k, ...`` (1-based) the output is the sum of the last ``k`` updates; on the others it is 0
+    and the sum grows in ``grad_acc`` (stored in the parameter dtype). Blocks chained before it still run,
+    and update their state, on every step; for true gradient accumulation (an optimizer stepping once per
+    ``k`` micro-batches) use ``MultiSteps``.
+    """
+
+    k: Any = 1
+
+    def __post_init__(self) -> None:
+        self._check_range("k", 1.0)
+        v = concrete_number(self.k)
+        if v is not None and not float(v).is_integer():
+            self._fail("k", self.k, "must be an integer >= 1")
+
+    def init(self, params: Params) -> ApplyEvery:
+        return ApplyEvery(count=zero_count(), grad_acc=tree.zeros_like(params))
+
+    def update(self, updates: Updates, state: ApplyEvery, params: Params | None = None, **extra: Any):
+        del params, extra
+        check_tree_match("apply_every.update", state.grad_acc, updates)
+        k = jnp.asarray(self.k).astype(jnp.int32)
+        position = state.count % k
+        keep = position != 0
+        emit = position == k - 1
+
+        def accumulate(g: Any, a: Any) -> Any:
+            prev = jnp.where(keep, tree.up(a), jnp.zeros_like(tree.up(a)))
+            return (prev + tree.up(g).astype(prev.dtype)).astype(jnp.asarray(a).dtype)
+
+        grad_acc = jax.tree.map(accumulate, updates, state.grad_acc)
+        out = jax.tree.map(
+            lambda g, a: jnp.where(emit, a, jnp.zeros_like(a)).astype(jnp.asarray(g).dtype), updates, grad_acc
+        )
+        return out, ApplyEvery(count=safe_int32_increment(state.count) % k, grad_acc=grad_acc)

@@ -1,0 +1,602 @@
+"""Normalisation blocks: clip, rescale or centre each update by a norm of its block (a leaf), its units, or
+the whole tree; trust ratios; distance over gradients; non-negativity and NaN guards.
+
+A *block* is one leaf of the pytree (a weight matrix, a bias vector). ``||x||`` is the l2 (Frobenius) norm of
+a whole leaf, ``rms(x) = sqrt(mean(|x|^2))``; norms accumulate in float32 or wider whatever the dtype.
+
+    clip_by_block_rms(c):              u = g / max(1, rms(g) / c)                            per leaf
+    adaptive_grad_clip(l, eps, axis):  u = g                          where ||g||_unit <  l max(||p||_unit, eps)
+                                       u = g l max(||p||_unit, eps) / ||g||_unit   elsewhere  (Brock et al. 2021)
+    normalize_by_update_norm(s, e):    u = s g / (||g||_tree + e)                           the whole tree
+    centralize():                      u = g - mean(g over axes 1..ndim-1)                  (Yong et al. 2020)
+    scale_by_param_block_norm(m):      u = g max(||p||, m)
+    scale_by_param_block_rms(m):       u = g max(rms(p), m)
+    scale_by_trust_ratio(m, c, e):     u = g c max(||p||, m) / (max(||g||, m) + e)   (u = g where a norm is 0)
+    scale_by_distance_over_gradients:  u = s rbar_k / sqrt(G_k + eps) g                     (layer-wise DoG)
+    keep_params_nonnegative():         u = -p where p + g < 0, else g
+    zero_nans():                       u = 0 where g is NaN, else g
+
+Functions (not transformations, as in Optax): ``unitwise_norm``, ``unitwise_clip`` (the pieces of
+``adaptive_grad_clip``), ``per_example_global_norm_clip`` and ``per_example_layer_norm_clip`` (differential
+privacy's per-example clipping: gradients with a leading batch axis in, the summed clipped gradient out).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from gradtx import tree
+from gradtx.base import (
+    EmptyState,
+    GradientTransformation,
+    OptState,
+    Params,
+    Updates,
+    check_tree_match,
+    concrete_number,
+    pytree_class,
+    static_field,
+)
+
+__all__ = [
+    "NonNegativeParamsState",
+    "ScaleByDistanceOverGradientsState",
+    "ZeroNansState",
+    "adaptive_grad_clip",
+    "centralize",
+    "clip_by_block_rms",
+    "keep_params_nonnegative",
+    "normalize_by_update_norm",
+    "per_example_global_norm_clip",
+    "per_example_layer_norm_clip",
+    "scale_by_distance_over_gradients",
+    "scale_by_param_block_norm",
+    "scale_by_param_block_rms",
+    "scale_by_trust_ratio",
+    "unitwise_clip",
+    "unitwise_norm",
+    "zero_nans",
+]
+
+
+NonNegativeParamsState = EmptyState  # Optax's name for the (empty) state of keep_params_nonnegative
+
+
+class ZeroNansState(NamedTuple):
+    """``found_nan``: one boolean scalar per parameter leaf, True iff the last update had a NaN there."""
+
+    found_nan: Any
+
+
+class ScaleByDistanceOverGradientsState(NamedTuple):
+    """DoG's per-leaf running maximum distance ``max_dist`` (rbar), the running sum of squared gradient norms
+    ``grad_sum_of_squares`` (G) and the initial parameters ``init_params`` (x_0, stored in ``param_dtype``)."""
+
+    max_dist: Any
+    grad_sum_of_squares: Any
+    init_params: Any
+
+
+# --------------------------------------------------------------------------------------------------
+# Helpers: per-leaf norms in the compute dtype.
+# --------------------------------------------------------------------------------------------------
+
+
+def _real_dtype(x: Any) -> np.dtype:
+    """The real compute dtype of an array (float32 or wider; float32 for complex64)."""
+    return np.dtype(jnp.finfo(tree.compute_dtype(jnp.result_type(x))).dtype)
+
+
+def _sq_norm(x: Any) -> jax.Array:
+    """``sum |x|^2`` over the whole leaf, in its real compute dtype."""
+    return jnp.sum(tree.abs_sq(tree.up(x)))
+
+
+def _norm(x: Any) -> jax.Array:
+    return jnp.sqrt(_sq_norm(x))
+
+
+def _rms(x: Any) -> jax.Array:
+    return jnp.sqrt(jnp.mean(tree.abs_sq(tree.up(x))))
+
+
+def _floor(value: jax.Array, floor: Any) -> jax.Array:
+    """``floor`` where ``value <= floor``, else ``value`` (Optax's safe_norm: NaN stays NaN)."""
+    floor = jnp.asarray(floor, value.dtype)
+    return jnp.where(value <= floor, floor, value)
+
+
+def _requires_params(name: str, params: Any) -> None:
+    if params is None:
+        raise ValueError(f"{name}.update: params are required (call update(updates, state, params))")
+
+
+def _unit_axes(x: jax.Array, axis: Any, where: str) -> Any:
+    """The axes ``unitwise_norm`` sums over (``None``: all of them), by Optax's rank conventions."""
+    if axis is not None:
+        return axis
+    if jnp.squeeze(x).ndim <= 1:  # scalars and vectors (size-1 axes ignored): the whole array
+        return None
+    if x.ndim in (2, 3):  # linear kernels (in, out) and multi-head kernels: one unit per trailing index
+        return (0,)
+    if x.ndim == 4:  # conv kernels HWIO
+        return (0, 1, 2)
+    if x.ndim == 5:  # 3-D conv kernels DHWIO
+        return (0, 1, 2, 3)
+    raise ValueError(
+        f"{where}: expected an array of rank at most 5 without axis, got shape {tuple(x.shape)}; "
+        "pass axis= to name the reduction axes"
+    )
+
+
+def _unitwise_norm(x: Any, axis: Any, where: str) -> jax.Array:
+    """Per-unit l2 norms broadcast to ``x.shape``, in the real compute dtype of ``x``."""
+    x = jnp.asarray(x)
+    sq = jnp.sum(tree.abs_sq(tree.up(x)), axis=_unit_axes(x, axis, where), keepdims=True)
+    return jnp.broadcast_to(jnp.sqrt(sq), x.shape)
+
+
+def _normalize_axis(axis: Any) -> Any:
+    if isinstance(axis, list):
+        return tuple(axis)
+    return axis
+
+
+def _valid_axis(axis: Any) -> bool:
+    def is_int(a: Any) -> bool:
+        return isinstance(a, (int, np.integer)) and not isinstance(a, bool)
+
+    return axis is None or is_int(axis) or (isinstance(axis, tuple) and all(is_int(a) for a in axis))
+
+
+# --------------------------------------------------------------------------------------------------
+# Functions: unit-wise norms and clipping, per-example clipping.
+# --------------------------------------------------------------------------------------------------
+
+
+def unitwise_norm(x: Any, axis: int | tuple[int, ...] | None = None) -> jax.Array:
+    """The l2 norm of each *unit* of ``x``, broadcast back to ``x.shape``.
+
+    A unit is a slice of ``x`` along ``axis``. With ``axis=None`` the axes follow layer conventions (as in
+    Optax): scalars and vectors (after squeezing size-1 axes) are one unit; rank 2 and 3 (linear ``(in, out)``
+    and multi-head kernels) sum over axis 0; rank 4 (``HWIO`` conv kernels) over ``(0, 1, 2)``; rank 5
+    (``DHWIO``) over ``(0, 1, 2, 3)``; other ranks need ``axis`` (``ValueError``). The norm is returned in
+    the real compute dtype of ``x`` (float32 or wider).
+    """
+    return _unitwise_norm(x, axis, "unitwise_norm")
+
+
+def unitwise_clip(g_norm: Any, max_norm: Any, grad: Any, div_eps: Any = 1e-6) -> jax.Array:
+    """``grad`` where ``g_norm < max_norm``, else ``grad * max_norm / max(g_norm, div_eps)``.
+
+    All three arrays must have the same shape (``ValueError`` otherwise); ``div_eps`` only guards the
+    division. The result has the dtype of ``grad``.
+    """
+    shapes = {"g_norm": jnp.shape(g_norm), "max_norm": jnp.shape(max_norm), "grad": jnp.shape(grad)}
+    if len(set(shapes.values())) != 1:
+        raise ValueError(f"unitwise_clip: the shapes differ: {shapes}")
+    grad = jnp.asarray(grad)
+    x = tree.up(grad)
+    dt = _real_dtype(grad)
+    gn, mx = jnp.asarray(g_norm).astype(dt), jnp.asarray(max_norm).astype(dt)
+    clipped = x * (mx / jnp.maximum(gn, jnp.asarray(div_eps, dt)))
+    return jnp.where(gn < mx, x, clipped).astype(grad.dtype)
+
+
+def _check_clip_value(call: str, name: str, value: Any) -> None:
+    v = concrete_number(value)
+    if v is not None and (math.isnan(v) or v < 0):
+        raise ValueError(f"{call}({name}={value!r}): {name} must be >= 0")
+
+
+def _check_batch(call: str, leaves: list[Any]) -> None:
+    shapes = [tuple(jnp.shape(g)) for g in leaves]
+    if any(len(s) == 0 for s in shapes) or len({s[0] for s in shapes}) > 1:
+        raise ValueError(
+            f"{call}: every array of grads must have the same leading batch axis (per-example gradients); "
+            f"got shapes {shapes}"
+        )
+
+
+def _out_dtype(g: jax.Array) -> np.dtype:
+    """The dtype a summed gradient is returned in: the input's if inexact, float32 for integer input."""
+    dt = np.dtype(g.dtype)
+    return dt if jnp.issubdtype(dt, jnp.inexact) else tree.compute_dtype(dt)
+
+
+def per_example_global_norm_clip(grads: Any, l2_norm_clip: Any) -> tuple[Any, jax.Array]:
+    """Clip each example's gradient to global l2 norm ``l2_norm_clip`` and sum over the batch.
+
+    ``grads`` holds per-example gradients: every leaf has the same leading batch axis ``B``. For example
+    ``i``, ``n_i = ||(g_leaf[i])_leaves||`` over all leaves and ``m_i = min(1, l2_norm_clip / n_i)`` (1 when
+    that is NaN, i.e. ``0 / 0``). Returns ``(sum_i m_i g[i], number of i with m_i < 1)`` as in DP-SGD (Abadi
+    et al. 2016, arXiv 1607.00133); the count is an int32 scalar, the sums keep each leaf's dtype (float32
+    for integer input). An empty tree gives ``(grads, 0)``.
+    """
+    call = "per_example_global_norm_clip"
+    _check_clip_value(call, "l2_norm_clip", l2_norm_clip)
+    leaves, treedef = jax.tree.flatten(grads)
+    if not leaves:
+        return grads, jnp.zeros([], jnp.int32)
+    leaves = [jnp.asarray(g) for g in leaves]
+    _check_batch(call, leaves)
+    batch = leaves[0].shape[0]
+    acc = np.dtype(np.float64) if any(_real_dtype(g) == np.float64 for g in leaves) else np.dtype(np.float32)
+    sq = jnp.zeros([batch], acc)
+    for g in leaves:
+        sq = sq + jnp.sum(tree.abs_sq(tree.up(g)).reshape(batch, -1), axis=1).astype(acc)
+    ratio = jnp.minimum(jnp.asarray(l2_norm_clip, acc) / jnp.sqrt(sq), jnp.ones([], acc))
+    multipliers = jnp.where(jnp.isnan(ratio), jnp.ones([], acc), ratio)
+    num_clipped = jnp.sum(multipliers < 1.0, dtype=jnp.int32)
+
+    def clipped_sum(g: jax.Array) -> jax.Array:
+        x = tree.up(g)
+        return jnp.tensordot(multipliers.astype(_real_dtype(g)), x, axes=1).astype(_out_dtype(g))
+
+    return jax.tree.unflatten(treedef, [clipped_sum(g) for g in leaves]), num_clipped
+
+
+def per_example_layer_norm_clip(
+    grads: Any, global_l2_norm_clip: Any, uniform: bool = True
+) -> tuple[Any, Any]:
+    """Per-example clipping with one clip norm per layer (leaf), then the sum over the batch.
+
+    With ``K`` leaves and ``C = global_l2_norm_clip``, leaf ``i`` is clipped (as by
+    :func:`per_example_global_norm_clip`) to ``C / sqrt(K)`` if ``uniform``, else to ``C sqrt(D_i / D)``
+    where ``D_i`` is the per-example size of the leaf and ``D`` their total (McMahan et al. 2017, arXiv
+    1710.06963). Either way the clipped per-example global norm is at most ``C``. Returns the tree of
+    summed clipped gradients and the tree of per-leaf int32 clip counts.
+    """
+    call = "per_example_layer_norm_clip"
+    _check_clip_value(call, "global_l2_norm_clip", global_l2_norm_clip)
+    leaves, treedef = jax.tree.flatten(grads)
+    leaves = [jnp.asarray(g) for g in leaves]
+    if leaves:
+        _check_batch(call, leaves)
+    if uniform:
+        clips = [global_l2_norm_clip * (1.0 / len(leaves)) ** 0.5 for _ in leaves]
+    else:
+        sizes = [int(np.prod(g.shape[1:])) for g in leaves]
+        total = sum(sizes)
+        clips = [global_l2_norm_clip * (d / total) ** 0.5 if total else global_l2_norm_clip for d in sizes]
+    pairs = [per_example_global_norm_clip(g, c) for g, c in zip(leaves, clips)]
+    return jax.tree.unflatten(treedef, [s for s, _ in pairs]), jax.tree.unflatten(treedef, [n for _, n in pairs])
+
+
+# --------------------------------------------------------------------------------------------------
+# Blocks.
+# --------------------------------------------------------------------------------------------------
+
+
+@pytree_class
+class clip_by_block_rms(GradientTransformation):
+    """Rescale each block (leaf) so its root mean square is at most ``threshold``.
+
+    ``u = g / max(1, rms(g) / threshold)``: blocks under the threshold pass unchanged, the others are
+    scaled down to exactly ``rms(u) = threshold``.
+    """
+
+    threshold: Any
+
+    def __post_init__(self) -> None:
+        self._check_range("threshold", 0.0, lo_open=True)
+
+    def init(self, params: Params) -> EmptyState:
+        del params
+        return EmptyState()
+
+    def update(self, updates: Updates, state: OptState, params: Params | None = None, **extra: Any):
+        del params, extra
+
+        def one(g: Any) -> Any:
+            rms = _rms(g)
+            denom = jnp.maximum(jnp.ones([], rms.dtype), rms / tree.hyper(self.threshold, g))
+            return (tree.up(g) / denom).astype(jnp.asarray(g).dtype)
+
+        return jax.tree.map(one, updates), state
+
+
+@pytree_class
+class adaptive_grad_clip(GradientTransformation):
+    """Adaptive gradient clipping (AGC; Brock, De, Smith & Simonyan 2021, arXiv 2102.06171, eq. 3).
+
+    For each unit (see :func:`unitwise_norm`; ``axis`` overrides the conventions), with
+    ``||W||* = max(||W||_unit, eps)``: ``u = g`` if ``||g||_unit < clipping ||W||*``, else
+    ``u = g clipping ||W||* / ||g||_unit`` (the division guarded by ``max(., 1e-6)``). ``eps`` keeps
+    zero-initialised parameters (biases) from freezing. As in Optax, with the default conventions a linear
+    kernel ``(in, out)`` has one unit per output column; the paper's "unit-wise" rows of ``W`` in its
+    ``(out, in)`` layout are the same units.
+    """
+
+    clipping: Any
+    eps: Any = 1e-3
+    axis: Any = static_field(default=None)
+
+    def __post_init__(self) -> None:
+        self._check_range("clipping", 0.0)
+        self._check_range("eps", 0.0)
+        object.__setattr__(self, "axis", _normalize_axis(self.axis))
+        if not _valid_axis(self.axis):
+            self._fail("axis", self.axis, "must be None, an int or a tuple of ints")
+
+    def init(self, params: Params) -> EmptyState:
+        del params
+        return EmptyState()
+
+    def update(self, updates: Updates, state: OptState, params: Params | None = None, **extra: Any):
+        del extra
+        _requires_params("adaptive_grad_clip", params)
+        check_tree_match("adaptive_grad_clip.update", params, updates, what="updates (against params)")
+
+        def one(g: Any, p: Any) -> Any:
+            where = "adaptive_grad_clip.update"
+            g_norm = _unitwise_norm(g, self.axis, where)
+            p_norm = _unitwise_norm(p, self.axis, where).astype(g_norm.dtype)
+            max_norm = tree.hyper(self.clipping, g) * jnp.maximum(p_norm, tree.hyper(self.eps, g))
+            return unitwise_clip(g_norm, max_norm, g)
+
+        return jax.tree.map(one, updates, params), state
+
+
+@pytree_class
+class normalize_by_update_norm(GradientTransformation):
+    """Divide by the global norm of the update: ``u = scale_factor * g / (||g|| + eps)``.
+
+    ``||g||`` is the l2 norm of all leaves together; ``scale_factor=-1`` gives normalised gradient descent
+    with step 1 (then scale by a learning rate with ``flip_sign=False``).
+    """
+
+    scale_factor: Any = 1.0
+    eps: Any = 1e-6
+
+    def __post_init__(self) -> None:
+        self._check_finite("scale_factor")
+        self._check_range("eps", 0.0)
+
+    def init(self, params: Params) -> EmptyState:
+        del params
+        return EmptyState()
+
+    def update(self, updates: Updates, state: OptState, params: Params | None = None, **extra: Any):
+        del params, extra
+        g_norm = tree.norm(updates)
+
+        def one(g: Any) -> Any:
+            factor = tree.hyper(self.scale_factor, g) / (tree.hyper(g_norm, g) + tree.hyper(self.eps, g))
+            return (tree.up(g) * factor).astype(jnp.asarray(g).dtype)
+
+        return jax.tree.map(one, updates), state
+
+
+@pytree_class
+class centralize(GradientTransformation):
+    """Gradient centralization (Yong, Huang, Hua & Zhang 2020, arXiv 2004.01461, eq. 4).
+
+    Leaves of rank >= 2 lose their mean over every axis but the first: ``u = g - mean(g, axes 1..ndim-1)``;
+    vectors and scalars pass unchanged. Convention (Optax's): the first axis indexes the units (PyTorch's
+    ``(out, in)`` layout, the paper's columns of ``W``). For a Flax ``(in, out)`` kernel the paper's
+    centring per output neuron would be over all axes but the *last*; transpose, or write that block, then.
+    """
+
+    def init(self, params: Params) -> EmptyState:
+        del params
+        return EmptyState()
+
+    def update(self, updates: Updates, state: OptState, params: Params | None = None, **extra: Any):
+        del params, extra
+
+        def one(g: Any) -> Any:
+            g = jnp.asarray(g)
+            if g.ndim <= 1:
+                return g
+            x = tree.up(g)
+            return (x - jnp.mean(x, axis=tuple(range(1, g.ndim)), keepdims=True)).astype(g.dtype)
+
+        return jax.tree.map(one, updates), state
+
+
+@pytree_class
+class scale_by_param_block_norm(GradientTransformation):
+    """Scale each block's update by the norm of its parameters: ``u = g max(||p||, min_scale)``."""
+
+    min_scale: Any = 1e-3
+
+    def __post_init__(self) -> None:
+        self._check_range("min_scale", 0.0)
+
+    def init(self, params: Params) -> EmptyState:
+        del params
+        return EmptyState()
+
+    def update(self, updates: Updates, state: OptState, params: Params | None = None, **extra: Any):
+        del extra
+        _requires_params("scale_by_param_block_norm", params)
+        check_tree_match("scale_by_param_block_norm.update", params, updates, what="updates (against params)")
+
+        def one(u: Any, p: Any) -> Any:
+            s = tree.hyper(_floor(_norm(p), self.min_scale), u)
+            return (tree.up(u) * s).astype(jnp.asarray(u).dtype)
+
+        return jax.tree.map(one, updates, params), state
+
+
+@pytree_class
+class scale_by_param_block_rms(GradientTransformation):
+    """Scale each block's update by the rms of its parameters: ``u = g max(rms(p), min_scale)``."""
+
+    min_scale: Any = 1e-3
+
+    def __post_init__(self) -> None:
+        self._check_range("min_scale", 0.0)
+
+    def init(self, params: Params) -> EmptyState:
+        del params
+        return EmptyState()
+
+    def update(self, updates: Updates, state: OptState, params: Params | None = None, **extra: Any):
+        del extra
+        _requires_params("scale_by_param_block_rms", params)
+        check_tree_match("scale_by_param_block_rms.update", params, updates, what="updates (against params)")
+
+        def one(u: Any, p: Any) -> Any:
+            s = tree.hyper(_floor(_rms(p), self.min_scale), u)
+            return (tree.up(u) * s).astype(jnp.asarray(u).dtype)
+
+        return jax.tree.map(one, updates, params), state
+
+
+@pytree_class
+class scale_by_trust_ratio(GradientTransformation):
+    """Scale each block by its trust ratio, the layer-wise step of LARS, LAMB and Fromage.
+
+    ``r = trust_coefficient * max(||p||, min_norm) / (max(||g||, min_norm) + eps)`` and ``u = r g``, with
+    ``r = 1`` where either clipped norm is 0 (a zero parameter block or a zero update would never move
+    otherwise). With the defaults ``||u|| = ||p||``: each layer moves by a step proportional to its own size
+    (You, Gitman & Ginsburg 2017, arXiv 1708.03888; You et al. 2019, arXiv 1904.00962).
+    """
+
+    min_norm: Any = 0.0
+    trust_coefficient: Any = 1.0
+    eps: Any = 0.0
+
+    def __post_init__(self) -> None:
+        self._check_range("min_norm", 0.0)
+        self._check_finite("trust_coefficient")
+        self._check_range("eps", 0.0)
+
+    def init(self, params: Params) -> EmptyState:
+        del params
+        return EmptyState()
+
+    def update(self, updates: Updates, state: OptState, params: Params | None = None, **extra: Any):
+        del extra
+        _requires_params("scale_by_trust_ratio", params)
+        check_tree_match("scale_by_trust_ratio.update", params, updates, what="updates (against params)")
+
+        def one(u: Any, p: Any) -> Any:
+            x = tree.up(u)
+            p_norm = tree.hyper(_floor(_norm(p), self.min_norm), u)
+            u_norm = _floor(_norm(x), tree.hyper(self.min_norm, u))
+            ratio = tree.hyper(self.trust_coefficient, u) * p_norm / (u_norm + tree.hyper(self.eps, u))
+            ratio = jnp.where((p_norm == 0) | (u_norm == 0), jnp.ones([], ratio.dtype), ratio)
+            return (x * ratio).astype(jnp.asarray(u).dtype)
+
+        return jax.tree.map(one, updates, params), state
+
+
+def _dtype_or_none(x: Any) -> Any:
+    return None if x is None else np.dtype(x)
+
+
+@pytree_class
+class scale_by_distance_over_gradients(GradientTransformation):
+    """Distance over gradients, layer-wise (LDoG; Ivgi, Hinder & Carmon 2023, arXiv 2302.12022).
+
+    Per leaf, with ``x_0`` the parameters given to ``init`` and ``k`` the 1-based step::
+
+        rbar_0 = reps_rel (1 + ||x_0||)
+        rbar_k = max(rbar_{k-1}, ||x_k - x_0||)          (x_k: the params passed to this update)
+        G_k    = G_{k-1} + ||g_k||^2,  G_0 = 0
+        u      = global_scale * rbar_k / sqrt(G_k + eps) * g_k
+
+    ``u`` is a step size times the gradient, to be followed by ``scale_by_learning_rate(1.0)`` (or use
+    ``global_scale=-1``). ``x_0`` is stored in ``param_dtype`` (``None``: the parameter dtype); ``rbar`` and
+    ``G`` are scalars per leaf in the parameters' compute dtype (float32 or wider). The authors recommend
+    averaging the iterates.
+    """
+
+    reps_rel: Any = 1e-6
+    eps: Any = 1e-8
+    param_dtype: Any = static_field(default=jnp.float32)
+    global_scale: Any = 1.0
+
+    def __post_init__(self) -> None:
+        self._check_range("reps_rel", 0.0, lo_open=True)
+        self._check_range("eps", 0.0)
+        self._check_finite("global_scale")
+        object.__setattr__(self, "param_dtype", _dtype_or_none(self.param_dtype))
+
+    def init(self, params: Params) -> ScaleByDistanceOverGradientsState:
+        def first_distance(p: Any) -> Any:
+            return tree.hyper(self.reps_rel, p) * (1 + _norm(p))
+
+        return ScaleByDistanceOverGradientsState(
+            max_dist=jax.tree.map(first_distance, params),
+            grad_sum_of_squares=jax.tree.map(lambda p: jnp.zeros([], _real_dtype(p)), params),
+            init_params=tree.cast(params, self.param_dtype),
+        )
+
+    def update(
+        self, updates: Updates, state: ScaleByDistanceOverGradientsState, params: Params | None = None, **extra: Any
+    ):
+        del extra
+        _requires_params("scale_by_distance_over_gradients", params)
+        check_tree_match("scale_by_distance_over_gradients.update", state.max_dist, updates)
+        check_tree_match("scale_by_distance_over_gradients.update", state.max_dist, params, what="params")
+
+        def one(g: Any, d: Any, s: Any, p: Any, x0: Any) -> tuple[Any, Any, Any]:
+            dt = d.dtype
+            dist = jnp.sqrt(jnp.sum(tree.abs_sq(tree.up(p).astype(dt) - tree.up(x0).astype(dt))))
+            new_d = jnp.maximum(d, dist)
+            new_s = s + _sq_norm(g).astype(s.dtype)
+            eta = jnp.asarray(self.global_scale, dt) * new_d / jnp.sqrt(new_s.astype(dt) + jnp.asarray(self.eps, dt))
+            u = (tree.up(g) * tree.hyper(eta, g)).astype(jnp.asarray(g).dtype)
+            return u, new_d, new_s
+
+        triples = jax.tree.map(one, updates, state.max_dist, state.grad_sum_of_squares, params, state.init_params)
+
+        def part(i: int) -> Any:
+            return jax.tree.map(lambda _, t: t[i], updates, triples)
+
+        new_state = ScaleByDistanceOverGradientsState(
+            max_dist=part(1), grad_sum_of_squares=part(2), init_params=state.init_params
+        )
+        return part(0), new_state
+
+
+@pytree_class
+class keep_params_nonnegative(GradientTransformation):
+    """Keep parameters non-negative: ``u = -p`` where ``p + g < 0``, else ``g`` (so ``p + u >= 0``).
+
+    Put it last in a chain. Parameters that are already negative are moved to 0.
+    """
+
+    def init(self, params: Params) -> EmptyState:
+        del params
+        return EmptyState()
+
+    def update(self, updates: Updates, state: OptState, params: Params | None = None, **extra: Any):
+        del extra
+        _requires_params("keep_params_nonnegative", params)
+        check_tree_match("keep_params_nonnegative.update", params, updates, what="updates (against params)")
+
+        def one(u: Any, p: Any) -> Any:
+            x = tree.up(u)
+            q = tree.up(p).astype(x.dtype)
+            return jnp.where(q + x < 0, -q, x).astype(jnp.asarray(u).dtype)
+
+        return jax.tree.map(one, updates, params), state
+
+
+@pytree_class
+class zero_nans(GradientTransformation):
+    """Replace NaNs in the updates by 0; the state records, per leaf, whether the last update had one.
+
+    ``found_nan`` is a tree of boolean scalars shaped like the parameters; it is not used by the block, only
+    reported. Infinities pass through (guard them with ``clip`` or ``apply_if_finite``).
+    """
+
+    def init(self, params: Params) -> ZeroNansState:
+        return ZeroNansState(found_nan=jax.tree.map(lambda _: jnp.zeros([], jnp.bool_), params))
+
+    def update(self, updates: Updates, state: ZeroNansState, params: Params | None = None, **extra: Any):
+        del params, extra
+        check_tree_match("zero_nans.update", state.found_nan, updates)
+        found = jax.tree.map(lambda g: jnp.any(jnp.isnan(g)), updates)
+        out = jax.tree.map(lambda g: jnp.where(jnp.isnan(g), jnp.zeros_like(g), g), updates)
+        return out, ZeroNansState(found_nan=found)

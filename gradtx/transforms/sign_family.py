@@ -1,0 +1,482 @@
+"""Sign-based and step-size-adaptive blocks: the direction is a sign, or the step is set by the data.
+
+``k`` is the 1-based step, ``g_k`` the incoming update (the gradient); every block returns a *positive*
+direction, the descent sign is added by ``scale_by_learning_rate`` in the recipes
+(``gradtx.optimizers.sign_family``).
+
+    scale_by_lion:                 c_k = b1 m_{k-1} + (1 - b1) g_k;  u = sign(c_k);  m_k = b2 m_{k-1} + (1 - b2) g_k
+                                   (Chen et al. 2023, arXiv 2302.06675)
+    scale_by_adadelta:             E[g^2]_k = rho E[g^2]_{k-1} + (1 - rho) g_k^2
+                                   u = sqrt(E[dx^2]_{k-1} + eps) / sqrt(E[g^2]_k + eps) * g_k
+                                   E[dx^2]_k = rho E[dx^2]_{k-1} + (1 - rho) u^2      (Zeiler 2012, arXiv 1212.5701)
+    scale_by_rprop:                per coordinate step sizes, times eta_plus while the gradient keeps its sign,
+                                   times eta_minus (and no move) when it flips; u = step * sign(g)
+                                   (Riedmiller & Braun 1993; the iRprop- variant of Igel & Huesken 2000)
+    scale_by_optimistic_gradient:  u = (alpha + beta) g_k - beta g_{k-1},  g_0 := g_1
+                                   (Daskalakis et al. 2018, arXiv 1711.00141; Mokhtari et al. 2019, 1901.08511)
+    scale_by_novograd:             per layer: v_k = b2 v_{k-1} + (1 - b2) ||g_k||^2 (v_1 = ||g_1||^2),
+                                   m_k = b1 m_{k-1} + g_k / (sqrt(v_k + eps_root) + eps) + wd * p;  u = m_k
+                                   (Ginsburg et al. 2019, arXiv 1905.11286)
+    scale_by_polyak:               u = min((f - f*) / (||g||^2 + eps), max_learning_rate) * g
+                                   (Loizou et al. 2021, arXiv 2002.10542); needs ``value=f`` in ``update``
+
+Arithmetic runs in float32 or wider (``gradtx.tree``); state is stored in the parameter dtype (``mu_dtype``
+overrides Lion's and NovoGrad's first moment), outputs in the dtype of the incoming updates.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from gradtx import tree
+from gradtx.base import (
+    EmptyState,
+    GradientTransformation,
+    OptState,
+    Params,
+    Updates,
+    check_tree_match,
+    concrete_number,
+    pytree_class,
+    safe_int32_increment,
+    static_field,
+    zero_count,
+)
+
+__all__ = [
+    "ScaleByAdaDeltaState",
+    "ScaleByLionState",
+    "ScaleByNovogradState",
+    "ScaleByOptimisticGradientState",
+    "ScaleByRpropState",
+    "scale_by_adadelta",
+    "scale_by_lion",
+    "scale_by_novograd",
+    "scale_by_optimistic_gradient",
+    "scale_by_polyak",
+    "scale_by_rprop",
+]
+
+# A squared gradient norm (plus eps) at or below this gives a zero Polyak step instead of a division by ~0.
+# It is the float64 machine epsilon, Optax's threshold (``jnp.finfo(float).eps``) whatever the dtype.
+_POLYAK_TINY = float(np.finfo(np.float64).eps)
+
+
+class ScaleByLionState(NamedTuple):
+    """Lion's step count and its momentum ``mu`` (the ``b2`` average of past gradients)."""
+
+    count: jax.Array
+    mu: Updates
+
+
+class ScaleByAdaDeltaState(NamedTuple):
+    """Adadelta's running averages of squared gradients ``e_g`` and of squared (unscaled) updates ``e_x``."""
+
+    e_g: Updates
+    e_x: Updates
+
+
+class ScaleByRpropState(NamedTuple):
+    """Rprop's per-coordinate ``step_sizes`` and the previous signed steps (0 after a sign flip)."""
+
+    step_sizes: Updates
+    prev_updates: Updates
+
+
+class ScaleByOptimisticGradientState(NamedTuple):
+    """Whether no update has happened yet (a boolean scalar) and the previous raw gradient."""
+
+    is_initial_step: jax.Array
+    previous_gradient: Updates
+
+
+class ScaleByNovogradState(NamedTuple):
+    """NovoGrad's step count, first moment ``mu`` (per parameter) and second moment ``nu`` (one scalar per leaf)."""
+
+    count: jax.Array
+    mu: Updates
+    nu: Updates
+
+
+def _dtype_or_none(x: Any) -> Any:
+    return None if x is None else np.dtype(x)
+
+
+def _c(x: Any) -> Any:
+    """The compute dtype of an array (float32 or wider)."""
+    return tree.compute_dtype(jnp.result_type(x))
+
+
+def _at(x: Any, dtype: Any) -> jax.Array:
+    """``x`` (a state or update leaf) cast explicitly to ``dtype`` (no implicit promotion)."""
+    return jnp.asarray(x).astype(dtype)
+
+
+class _Block(GradientTransformation):
+    """The blocks below: their numeric hyperparameters are numbers, never schedules."""
+
+    def _check_number(self, name: str, lo: float | None = None, hi: float | None = None, **kw: Any) -> None:
+        """``_check_range`` that also rejects a callable (Optax would fail later, inside ``update``)."""
+        value = getattr(self, name)
+        if callable(value):
+            self._fail(name, value, "must be a number (a schedule is not supported here)")
+        self._check_range(name, lo, hi, **kw)
+
+
+# --------------------------------------------------------------------------------------------------
+# Lion
+# --------------------------------------------------------------------------------------------------
+
+
+@pytree_class
+class scale_by_lion(_Block):
+    """Lion's direction (Chen et al. 2023, "Symbolic Discovery of Optimization Algorithms", arXiv 2302.06675).
+
+    ``c_k = b1 m_{k-1} + (1 - b1) g_k``, ``u = sign(c_k)``, then ``m_k = b2 m_{k-1} + (1 - b2) g_k`` from
+    ``m_0 = 0``: the interpolation ``b1`` shapes the step, the slower ``b2`` keeps the momentum. ``mode``
+    picks the sign function: ``'hard'`` (the paper's ``sign``), ``'smooth'`` (``tanh(smooth_beta * c)``) or
+    ``'refined'`` (``c`` where ``|c| < 1``, else ``sign(c)``, i.e. ``clip(c, -1, 1)``). ``mu_dtype`` stores
+    ``m`` in another dtype. With ``mode='hard'`` every coordinate of the output is -1, 0 or +1.
+    """
+
+    b1: Any = 0.9
+    b2: Any = 0.99
+    mu_dtype: Any = static_field(default=None)
+    mode: str = static_field(default="hard", kw_only=True)
+    smooth_beta: Any = dataclasses.field(default=1.0, kw_only=True)
+
+    def __post_init__(self) -> None:
+        self._check_number("b1", 0.0, 1.0)
+        self._check_number("b2", 0.0, 1.0)
+        self._check_choice("mode", ("hard", "smooth", "refined"))
+        self._check_number("smooth_beta", 0.0, lo_open=True)
+        object.__setattr__(self, "mu_dtype", _dtype_or_none(self.mu_dtype))
+
+    def init(self, params: Params) -> ScaleByLionState:
+        return ScaleByLionState(count=zero_count(), mu=tree.zeros_like(params, self.mu_dtype))
+
+    def update(self, updates: Updates, state: ScaleByLionState, params: Params | None = None, **extra: Any):
+        del params, extra
+        check_tree_match("scale_by_lion.update", state.mu, updates)
+
+        def one(g: Any, m: Any) -> tuple[Any, Any]:
+            dt = _c(g)
+            b1, b2 = tree.hyper(self.b1, dt), tree.hyper(self.b2, dt)
+            gu, mu = _at(g, dt), _at(m, dt)
+            c = b1 * mu + (1 - b1) * gu
+            if self.mode == "hard":
+                out = jnp.sign(c)
+            elif self.mode == "smooth":
+                out = jnp.tanh(tree.hyper(self.smooth_beta, dt) * c)
+            else:  # refined: linear near 0, the sign beyond 1
+                out = jnp.where(jnp.abs(c) < 1, c, jnp.sign(c))
+            new_m = b2 * mu + (1 - b2) * gu
+            return out.astype(jnp.result_type(g)), new_m.astype(jnp.result_type(m))
+
+        out, mu = tree.unzip2(updates, jax.tree.map(one, updates, state.mu))
+        return out, ScaleByLionState(count=safe_int32_increment(state.count), mu=mu)
+
+
+# --------------------------------------------------------------------------------------------------
+# Adadelta
+# --------------------------------------------------------------------------------------------------
+
+
+@pytree_class
+class scale_by_adadelta(_Block):
+    """Adadelta's rescaling (Zeiler 2012, "ADADELTA: An Adaptive Learning Rate Method", arXiv 1212.5701).
+
+    Algorithm 1 of the paper, with ``RMS[y]_k = sqrt(E[y^2]_k + eps)``::
+
+        E[g^2]_k  = rho E[g^2]_{k-1} + (1 - rho) g_k^2
+        u_k       = RMS[dx]_{k-1} / RMS[g]_k * g_k
+        E[dx^2]_k = rho E[dx^2]_{k-1} + (1 - rho) u_k^2
+
+    from ``E[g^2]_0 = E[dx^2]_0 = 0``. Sign convention: the paper's step is ``dx_k = -u_k`` (eq. 14); this
+    block returns ``+u_k`` like every gradtx block, and the descent sign comes from
+    ``scale_by_learning_rate`` after it (``adadelta(learning_rate=None)`` uses a learning rate of 1 and so
+    is exactly the paper's method). The accumulator ``E[dx^2]`` sees the unscaled ``u_k``, as in Optax:
+    a learning rate other than 1 scales the step, not the statistics. ``eps`` must be positive: with
+    ``eps = 0`` the first step is 0 and the method never moves.
+    """
+
+    rho: Any = 0.9
+    eps: Any = 1e-6
+
+    def __post_init__(self) -> None:
+        self._check_number("rho", 0.0, 1.0)
+        self._check_number("eps", 0.0, lo_open=True)
+
+    def init(self, params: Params) -> ScaleByAdaDeltaState:
+        return ScaleByAdaDeltaState(e_g=tree.zeros_like(params), e_x=tree.zeros_like(params))
+
+    def update(self, updates: Updates, state: ScaleByAdaDeltaState, params: Params | None = None, **extra: Any):
+        del params, extra
+        check_tree_match("scale_by_adadelta.update", state.e_g, updates)
+
+        def one(g: Any, e_g: Any, e_x: Any) -> tuple[Any, tuple[Any, Any]]:
+            dt = _c(g)
+            rho, eps = tree.hyper(self.rho, dt), tree.hyper(self.eps, dt)
+            gu = _at(g, dt)
+            new_e_g = rho * _at(e_g, dt) + (1 - rho) * tree.abs_sq(gu)
+            u = jnp.sqrt(_at(e_x, dt) + eps) / jnp.sqrt(new_e_g + eps) * gu
+            new_e_x = rho * _at(e_x, dt) + (1 - rho) * tree.abs_sq(u)
+            return u.astype(jnp.result_type(g)), (
+                new_e_g.astype(jnp.result_type(e_g)),
+                new_e_x.astype(jnp.result_type(e_x)),
+            )
+
+        out, pairs = tree.unzip2(updates, jax.tree.map(one, updates, state.e_g, state.e_x))
+        e_g, e_x = tree.unzip2(updates, pairs)
+        return out, ScaleByAdaDeltaState(e_g=e_g, e_x=e_x)
+
+
+# --------------------------------------------------------------------------------------------------
+# Rprop
+# --------------------------------------------------------------------------------------------------
+
+
+@pytree_class
+class scale_by_rprop(_Block):
+    """Resilient backpropagation (Riedmiller & Braun 1993), in the iRprop- form Optax implements.
+
+    Each coordinate ``i`` keeps a step size ``d_i`` (initially ``learning_rate``) and its previous step
+    ``s_i`` (``sign(g_i) d_i``, or 0 after a sign flip). With ``q_i = sign(g_i) sign(s_i)``::
+
+        q_i > 0:  d_i <- clip(d_i * eta_plus,  min_step_size, max_step_size);  u_i = d_i sign(g_i)
+        q_i < 0:  d_i <- clip(d_i * eta_minus, min_step_size, max_step_size);  u_i = 0   (and s_i <- 0)
+        q_i = 0:  d_i unchanged;                                               u_i = d_i sign(g_i)
+
+    Only the sign of the gradient is used (Igel & Huesken 2000, "Improving the Rprop learning algorithm":
+    iRprop- forgets the gradient after a sign change, so the next step neither grows nor shrinks). The
+    output is the positive step; ``rprop`` flips the sign. The paper bounds growth by ``max_step_size`` and
+    shrinkage by ``min_step_size``; clipping into both bounds is the same while ``learning_rate`` lies in
+    ``[min_step_size, max_step_size]``.
+
+    Difference from Optax 0.2.8: Optax's ``scale_by_rprop`` returns the *previous* step (the stale
+    ``state.prev_updates``), so its first update is 0 and every later one lags a step (a known defect, its
+    pull request #1725). This block returns the step it has just computed, as the paper and
+    ``torch.optim.Rprop`` do; the state (step sizes and ``prev_updates``) is the same as Optax's.
+    """
+
+    learning_rate: Any
+    eta_minus: Any = 0.5
+    eta_plus: Any = 1.2
+    min_step_size: Any = 1e-6
+    max_step_size: Any = 50.0
+
+    def __post_init__(self) -> None:
+        self._check_number("learning_rate", 0.0, lo_open=True)
+        self._check_number("eta_minus", 0.0, 1.0, lo_open=True)
+        self._check_number("eta_plus", 1.0)
+        self._check_number("min_step_size", 0.0)
+        self._check_number("max_step_size", 0.0, lo_open=True)
+        lo, hi = concrete_number(self.min_step_size), concrete_number(self.max_step_size)
+        if lo is not None and hi is not None and lo > hi:
+            self._fail("max_step_size", self.max_step_size, f"must be >= min_step_size={self.min_step_size!r}")
+
+    def init(self, params: Params) -> ScaleByRpropState:
+        return ScaleByRpropState(
+            step_sizes=tree.full_like(params, self.learning_rate), prev_updates=tree.zeros_like(params)
+        )
+
+    def update(self, updates: Updates, state: ScaleByRpropState, params: Params | None = None, **extra: Any):
+        del params, extra
+        check_tree_match("scale_by_rprop.update", state.step_sizes, updates)
+
+        def one(g: Any, d: Any, s: Any) -> tuple[Any, tuple[Any, Any]]:
+            dt = _c(g)
+            gu, du = _at(g, dt), _at(d, dt)
+            sign_g = jnp.sign(gu)
+            q = sign_g * jnp.sign(_at(s, dt))  # the sign of g * s without its underflow
+            factor = jnp.where(q > 0, tree.hyper(self.eta_plus, dt), tree.hyper(self.eta_minus, dt))
+            lo, hi = tree.hyper(self.min_step_size, dt), tree.hyper(self.max_step_size, dt)
+            new_d = jnp.where(q == 0, du, jnp.clip(du * factor, lo, hi))
+            step = jnp.where(q < 0, jnp.zeros_like(gu), new_d * sign_g)
+            return step.astype(jnp.result_type(g)), (
+                new_d.astype(jnp.result_type(d)),
+                step.astype(jnp.result_type(s)),
+            )
+
+        out, pairs = tree.unzip2(updates, jax.tree.map(one, updates, state.step_sizes, state.prev_updates))
+        step_sizes, prev_updates = tree.unzip2(updates, pairs)
+        return out, ScaleByRpropState(step_sizes=step_sizes, prev_updates=prev_updates)
+
+
+# --------------------------------------------------------------------------------------------------
+# Optimistic gradient
+# --------------------------------------------------------------------------------------------------
+
+
+@pytree_class
+class scale_by_optimistic_gradient(_Block):
+    """Generalised optimistic gradient: ``u_k = (alpha + beta) g_k - beta g_{k-1}``.
+
+    Optimistic mirror descent (Daskalakis, Ilyas, Syrgkanis & Zeng 2018, "Training GANs with Optimism",
+    arXiv 1711.00141) is ``alpha = beta = 1``: ``x <- x - lr (2 g_k - g_{k-1})``, a one-call approximation of
+    extra-gradient that converges in last iterate on bilinear games; ``alpha``/``beta`` as in Mokhtari,
+    Ozdaglar & Pattathil (2019, arXiv 1901.08511). There is no ``g_0``: the first step uses ``g_0 := g_1``
+    (so ``u_1 = alpha g_1``), Optax's convention (its issue #1082). The state keeps the raw gradient.
+    """
+
+    alpha: Any = 1.0
+    beta: Any = 1.0
+
+    def __post_init__(self) -> None:
+        self._check_number("alpha")
+        self._check_number("beta")
+
+    def init(self, params: Params) -> ScaleByOptimisticGradientState:
+        return ScaleByOptimisticGradientState(
+            is_initial_step=jnp.ones([], bool), previous_gradient=tree.zeros_like(params)
+        )
+
+    def update(
+        self, updates: Updates, state: ScaleByOptimisticGradientState, params: Params | None = None, **extra: Any
+    ):
+        del params, extra
+        check_tree_match("scale_by_optimistic_gradient.update", state.previous_gradient, updates)
+
+        def one(g: Any, prev: Any) -> Any:
+            dt = _c(g)
+            alpha, beta = tree.hyper(self.alpha, dt), tree.hyper(self.beta, dt)
+            gu = _at(g, dt)
+            prev = jnp.where(state.is_initial_step, gu, _at(prev, dt))
+            return ((alpha + beta) * gu - beta * prev).astype(jnp.result_type(g))
+
+        out = jax.tree.map(one, updates, state.previous_gradient)
+        previous = jax.tree.map(lambda g, p: _at(g, jnp.result_type(p)), updates, state.previous_gradient)
+        return out, ScaleByOptimisticGradientState(is_initial_step=jnp.zeros([], bool), previous_gradient=previous)
+
+
+# --------------------------------------------------------------------------------------------------
+# NovoGrad
+# --------------------------------------------------------------------------------------------------
+
+
+@pytree_class
+class scale_by_novograd(_Block):
+    """NovoGrad's layer-wise direction (Ginsburg et al. 2019, arXiv 1905.11286, Algorithm 1).
+
+    Per leaf ``l`` (a layer), with one scalar second moment ``v^l``::
+
+        v^l_1 = ||g^l_1||^2,            v^l_k = b2 v^l_{k-1} + (1 - b2) ||g^l_k||^2
+        m^l_k = b1 m^l_{k-1} + g^l_k / (sqrt(v^l_k + eps_root) + eps) + weight_decay * p^l,   m^l_0 = 0
+        u = m_k
+
+    The first moment has no ``(1 - b1)`` factor, as in the paper. The update needs ``params`` (the weight
+    decay term), like Optax's. ``mu_dtype`` stores ``m`` in another dtype; the output is always in the
+    dtype of the incoming updates.
+    """
+
+    b1: Any = 0.9
+    b2: Any = 0.25
+    eps: Any = 1e-8
+    eps_root: Any = 0.0
+    weight_decay: Any = 0.0
+    mu_dtype: Any = static_field(default=None)
+
+    def __post_init__(self) -> None:
+        self._check_number("b1", 0.0, 1.0)
+        self._check_number("b2", 0.0, 1.0)
+        self._check_number("eps", 0.0)
+        self._check_number("eps_root", 0.0)
+        self._check_number("weight_decay")
+        object.__setattr__(self, "mu_dtype", _dtype_or_none(self.mu_dtype))
+
+    def init(self, params: Params) -> ScaleByNovogradState:
+        return ScaleByNovogradState(
+            count=zero_count(),
+            mu=tree.zeros_like(params, self.mu_dtype),
+            nu=jax.tree.map(lambda p: jnp.zeros([], jnp.result_type(p)), params),
+        )
+
+    def update(self, updates: Updates, state: ScaleByNovogradState, params: Params | None = None, **extra: Any):
+        del extra
+        if params is None:
+            raise ValueError("scale_by_novograd.update: params are required (call update(updates, state, params))")
+        check_tree_match("scale_by_novograd.update", state.mu, updates)
+        check_tree_match("scale_by_novograd.update", state.mu, params, what="params")
+        first = state.count == 0
+
+        def one(g: Any, m: Any, n: Any, p: Any) -> tuple[Any, tuple[Any, Any]]:
+            dt = _c(g)
+            b1, b2 = tree.hyper(self.b1, dt), tree.hyper(self.b2, dt)
+            gu = _at(g, dt)
+            sq = jnp.sum(tree.abs_sq(gu))
+            new_n = jnp.where(first, sq, b2 * _at(n, dt) + (1 - b2) * sq)
+            denom = jnp.sqrt(new_n + tree.hyper(self.eps_root, dt)) + tree.hyper(self.eps, dt)
+            new_m = b1 * _at(m, dt) + gu / denom + tree.hyper(self.weight_decay, dt) * _at(p, dt)
+            return new_m.astype(jnp.result_type(g)), (
+                new_m.astype(jnp.result_type(m)),
+                new_n.astype(jnp.result_type(n)),
+            )
+
+        out, pairs = tree.unzip2(updates, jax.tree.map(one, updates, state.mu, state.nu, params))
+        mu, nu = tree.unzip2(updates, pairs)
+        return out, ScaleByNovogradState(count=safe_int32_increment(state.count), mu=mu, nu=nu)
+
+
+# --------------------------------------------------------------------------------------------------
+# Polyak step size
+# --------------------------------------------------------------------------------------------------
+
+
+@pytree_class
+class scale_by_polyak(_Block):
+    """Scale by Polyak's step size: ``u = gamma * g`` with ``gamma = min((f - f_min) / (||g||^2 + eps), max_lr)``.
+
+    The stochastic Polyak step SPS_max of Loizou, Vaswani, Laradji & Lacoste-Julien (2021, "Stochastic
+    Polyak Step-size for SGD", arXiv 2002.10542) with ``c = 1``: ``f`` is the loss at the current
+    parameters, ``f_min`` a lower bound on it (0 for models that interpolate the data), ``max_learning_rate``
+    the cap ``gamma_b``. ``||g||`` is the norm of the whole update tree. ``variant='sps+'`` uses the
+    positive part ``max(f - f_min, 0)`` (Garrigos et al. 2023, arXiv 2307.14528); with ``'sps'`` a loss
+    below ``f_min`` gives a negative step. When ``||g||^2 + eps`` is at most the float64 machine epsilon
+    the step is 0 (no division by zero).
+
+    ``update`` needs the loss as the extra keyword argument ``value``:
+    ``tx.update(grads, state, params, value=loss)``; chains pass it through. Without it ``update`` raises
+    ``ValueError`` naming this block. The output is the positive step; ``polyak_sgd`` flips the sign.
+    """
+
+    f_min: Any = 0.0
+    max_learning_rate: Any = 1.0
+    eps: Any = 0.0
+    variant: str = static_field(default="sps")
+
+    def __post_init__(self) -> None:
+        self._check_number("f_min")
+        self._check_number("max_learning_rate", 0.0, lo_open=True)
+        self._check_number("eps", 0.0)
+        self._check_choice("variant", ("sps", "sps+"))
+
+    def init(self, params: Params) -> EmptyState:
+        del params
+        return EmptyState()
+
+    def update(self, updates: Updates, state: OptState, params: Params | None = None, **extra: Any):
+        del params
+        value = extra.get("value")
+        if value is None:
+            raise ValueError(
+                "scale_by_polyak.update: the loss value is required as a keyword argument: "
+                "call update(updates, state, params, value=loss) (chains such as polyak_sgd pass it on)"
+            )
+        sq = tree.norm(updates, squared=True)  # float32 or wider
+        dt = sq.dtype
+        gap = tree.hyper(value, dt) - tree.hyper(self.f_min, dt)
+        if self.variant == "sps+":
+            gap = jnp.maximum(gap, 0)
+        denom = sq + tree.hyper(self.eps, dt)
+        tiny = denom <= _POLYAK_TINY
+        step = jnp.where(
+            tiny, jnp.zeros_like(denom),
+            jnp.minimum(gap / jnp.where(tiny, jnp.ones_like(denom), denom), tree.hyper(self.max_learning_rate, dt)),
+        )
+        out = jax.tree.map(lambda g: (_at(step, _c(g)) * _at(g, _c(g))).astype(jnp.result_type(g)), updates)
+        return out, state
