@@ -41,8 +41,8 @@ def _typical_optax_training_loop(optax):
     for _ in range(600):
         params, opt_state, loss = train_step(params, opt_state, x, y)
         losses.append(float(loss))
-    lr = optax.tree.get(opt_state, "learning_rate")
-    return params, np.array(losses), float(lr), optax.global_norm(params)
+    lr = opt_state.inner_opt_state[1].hyperparams["learning_rate"]
+    return params, np.array(losses), float(lr), optax.tree.norm(params)
 
 
 def test_import_gradtx_as_optax_runs_a_typical_loop_unchanged():
