@@ -94,6 +94,12 @@ def hyper(value: Any, like: Any) -> jax.Array:
     return jnp.asarray(value, dtype=_real(compute_dtype(dt)))
 
 
+def like(a: Any, x: jax.Array) -> jax.Array:
+    """A real array ``a`` in the dtype of ``x`` (complex when ``x`` is): strict promotion multiplies only equal
+    dtypes, and a real factor times a complex leaf is the one mixed product the blocks need."""
+    return jnp.asarray(a).astype(jnp.asarray(x).dtype)
+
+
 def up(x: jax.Array) -> jax.Array:
     """``x`` in its compute dtype (a no-op for float32 and wider)."""
     x = jnp.asarray(x)
@@ -279,7 +285,7 @@ def update_moment(updates: PyTree, moments: PyTree, decay: Any, order: int) -> P
 
     def one(g: Any, m: Any) -> Any:
         g32, m32, cdt = _pair(g, m)
-        d = hyper(decay, cdt)
+        d = hyper(decay, cdt).astype(cdt)
         return (d * m32 + (1 - d) * g32**order).astype(jnp.asarray(m).dtype)
 
     return _map(one, updates, moments)
@@ -289,10 +295,11 @@ def update_moment_per_elem_norm(updates: PyTree, moments: PyTree, decay: Any, or
     """``decay * m + (1 - decay) * |g|**order`` (real for complex ``g``), stored in each moment's dtype."""
 
     def one(g: Any, m: Any) -> Any:
-        g32, m32, cdt = _pair(g, m)
-        d = hyper(decay, cdt)
-        mag = abs_sq(g32) if order == 2 else jnp.abs(g32) ** order
-        return (d * m32 + (1 - d) * mag.astype(cdt)).astype(jnp.asarray(m).dtype)
+        g32 = up(g)
+        mag = abs_sq(g32) if order == 2 else jnp.abs(g32) ** order  # real, also for complex g
+        mag, m32, cdt = _pair(mag, m)
+        d = hyper(decay, cdt).astype(cdt)
+        return (d * m32 + (1 - d) * mag).astype(jnp.asarray(m).dtype)
 
     return _map(one, updates, moments)
 
@@ -314,7 +321,8 @@ def bias_correction(moment: PyTree, decay: Any, count: Any) -> PyTree:
     def one(m: Any) -> Any:
         d = hyper(decay, m)
         t = jnp.asarray(count).astype(d.dtype)
-        return up(m) / (1 - d**t)
+        m = up(m)
+        return m / like(1 - d**t, m)
 
     return _map(one, moment)
 

@@ -17,23 +17,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import jax
-import jax.numpy as jnp
-import numpy as np
-
 from gradtx.base import (
-    FrozenTree,
-    GradientTransformation,
-    OptState,
-    Params,
-    Updates,
     as_pytree_callable,
     format_value,
-    hashable_tree,
     pytree_class,
-    static_field,
 )
-from gradtx.combine import chain
+from gradtx.combine import chain, masked
 from gradtx.transforms.adaptive import scale_by_adam
 from gradtx.transforms.momentum import trace
 from gradtx.transforms.noise import add_noise
@@ -45,44 +34,8 @@ __all__ = ["fromage", "lamb", "lars", "noisy_sgd"]
 
 
 # --------------------------------------------------------------------------------------------------
-# Private pieces: a mask for a stateless per-leaf block (lars) and Fromage's step-size schedules.
+# Private pieces: Fromage's step-size schedules.
 # --------------------------------------------------------------------------------------------------
-
-
-@pytree_class
-class _masked(GradientTransformation):
-    """Apply a *stateless, per-leaf* block only to the leaves ``mask`` selects; pass the others unchanged.
-
-    Equivalent to Optax's ``masked`` for such blocks (a leaf's output depends on that leaf alone, so
-    running the block on every leaf and keeping the selected outputs is the same thing). ``mask`` is a
-    pytree of booleans shaped like the updates (or a prefix), or a callable ``updates -> mask`` as in Optax.
-    Replace with a general ``masked`` combinator when gradtx has one.
-    """
-
-    inner: Any
-    mask: Any = static_field()
-
-    def __post_init__(self) -> None:
-        if not callable(self.mask):
-            object.__setattr__(self, "mask", hashable_tree(self.mask))
-
-    def init(self, params: Params) -> OptState:
-        return self.inner.init(params)
-
-    def update(self, updates: Updates, state: OptState, params: Params | None = None, **extra: Any):
-        mask = self.mask.tree if isinstance(self.mask, FrozenTree) else self.mask
-        mask_tree = mask(updates) if callable(mask) else mask
-        full, state = self.inner.update(updates, state, params, **extra)
-
-        def select(m: Any, old: Any, new: Any) -> Any:
-            if isinstance(m, (bool, np.bool_)):
-                return new if m else old
-            return jax.tree.map(lambda o, n: jnp.where(m, n, o), old, new)
-
-        return jax.tree.map(select, mask_tree, updates, full, is_leaf=lambda x: x is None), state
-
-    def __repr__(self) -> str:
-        return f"masked(inner={self.inner!r}, mask={format_value(self.mask)})"
 
 
 def _fromage_multiplier(lr: Any) -> Any:
@@ -189,7 +142,7 @@ def lars(
     """
     return chain(
         add_decayed_weights(weight_decay, mask=weight_decay_mask),
-        _masked(scale_by_trust_ratio(trust_coefficient=trust_coefficient, eps=eps), trust_ratio_mask),
+        masked(scale_by_trust_ratio(trust_coefficient=trust_coefficient, eps=eps), trust_ratio_mask),
         scale_by_learning_rate(learning_rate),
         trace(decay=momentum, nesterov=nesterov),
     )

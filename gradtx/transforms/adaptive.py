@@ -79,13 +79,14 @@ class ScaleByAdamState(NamedTuple):
 
 def _divide(updates: Updates, denominators: Updates) -> Updates:
     """``g / d`` leafwise in compute dtype, returned in the dtype of ``g``."""
-    return jax.tree.map(lambda g, d: (tree.up(g) / d).astype(jnp.asarray(g).dtype), updates, denominators)
+    return jax.tree.map(lambda g, d: (tree.up(g) / tree.like(d, tree.up(g))).astype(jnp.asarray(g).dtype), updates,
+                        denominators)
 
 
 def _denominator(nu_hat: Updates, eps: Any, eps_in_sqrt: bool) -> Updates:
     if eps_in_sqrt:
-        return jax.tree.map(lambda n: jnp.sqrt(n + tree.hyper(eps, n)), nu_hat)
-    return jax.tree.map(lambda n: jnp.sqrt(n) + tree.hyper(eps, n), nu_hat)
+        return jax.tree.map(lambda n: jnp.sqrt(jnp.real(n) + tree.hyper(eps, n)), nu_hat)
+    return jax.tree.map(lambda n: jnp.sqrt(jnp.real(n)) + tree.hyper(eps, n), nu_hat)
 
 
 @pytree_class
@@ -137,8 +138,9 @@ class scale_by_rms(GradientTransformation):
         if self.decay is None:
             # Running mean: nu_k = nu_{k-1} + (g_k^2 - nu_{k-1}) / k.
             def mean(g: Any, n: Any) -> Any:
-                k = jnp.asarray(count).astype(tree.compute_dtype(n.dtype))
-                return (tree.up(n) + (tree.abs_sq(tree.up(g)) - tree.up(n)) / k).astype(n.dtype)
+                n32 = jnp.real(tree.up(n))  # a complex parameter's nu is stored complex (as in Optax), real-valued
+                k = jnp.asarray(count).astype(n32.dtype)
+                return (n32 + (tree.abs_sq(tree.up(g)) - n32) / k).astype(n.dtype)
 
             nu = jax.tree.map(mean, updates, state.nu)
         else:
@@ -177,13 +179,13 @@ class scale_by_rss(GradientTransformation):
         del params, extra
         check_tree_match("scale_by_rss.update", state.sum_of_squares, updates)
         sos = jax.tree.map(
-            lambda g, s: (tree.up(s) + tree.abs_sq(tree.up(g))).astype(s.dtype), updates, state.sum_of_squares
+            lambda g, s: (jnp.real(tree.up(s)) + tree.abs_sq(tree.up(g))).astype(s.dtype), updates, state.sum_of_squares
         )
 
         def one(g: Any, s: Any) -> Any:
-            s = tree.up(s)
-            inv = jnp.where(s > 0, jax.lax.rsqrt(s + tree.hyper(self.eps, s)), 0.0)
-            return (inv * tree.up(g)).astype(jnp.asarray(g).dtype)
+            s = jnp.real(tree.up(s))
+            inv = jnp.where(s > 0, jax.lax.rsqrt(s + tree.hyper(self.eps, s)), jnp.zeros_like(s))
+            return (tree.like(inv, tree.up(g)) * tree.up(g)).astype(jnp.asarray(g).dtype)
 
         return jax.tree.map(one, updates, sos), ScaleByRssState(sum_of_squares=sos)
 
@@ -226,7 +228,7 @@ class scale_by_stddev(GradientTransformation):
             nu_hat = tree.bias_correction(nu, self.decay, count)
         else:
             mu_hat, nu_hat = jax.tree.map(tree.up, mu), jax.tree.map(tree.up, nu)
-        variance = jax.tree.map(lambda m, n: n - tree.abs_sq(m), mu_hat, nu_hat)
+        variance = jax.tree.map(lambda m, n: jnp.real(n) - tree.abs_sq(m), mu_hat, nu_hat)
         out = _divide(updates, _denominator(variance, self.eps, self.eps_in_sqrt))
         if self.bias_correction:
             return out, ScaleByRStdDevWithCountState(count=count, mu=mu, nu=nu)
@@ -272,7 +274,7 @@ class scale_by_adam(GradientTransformation):
         count = safe_int32_increment(state.count)
         if self.nesterov:
             mu_hat = jax.tree.map(
-                lambda m, g: tree.hyper(self.b1, m) * m + (1 - tree.hyper(self.b1, m)) * g,
+                lambda m, g: tree.like(tree.hyper(self.b1, m), m) * m + tree.like(1 - tree.hyper(self.b1, m), g) * g,
                 tree.bias_correction(mu, self.b1, safe_int32_increment(count)),
                 tree.bias_correction(updates, self.b1, count),
             )
@@ -280,9 +282,9 @@ class scale_by_adam(GradientTransformation):
             mu_hat = tree.bias_correction(mu, self.b1, count)
         nu_hat = tree.bias_correction(nu, self.b2, count)
         out = jax.tree.map(
-            lambda g, m, v: (m / (jnp.sqrt(v + tree.hyper(self.eps_root, v)) + tree.hyper(self.eps, v))).astype(
-                jnp.asarray(g).dtype
-            ),
+            lambda g, m, v: (
+                m / tree.like(jnp.sqrt(jnp.real(v) + tree.hyper(self.eps_root, v)) + tree.hyper(self.eps, v), m)
+            ).astype(jnp.asarray(g).dtype),
             updates,
             mu_hat,
             nu_hat,

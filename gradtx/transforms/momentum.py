@@ -77,9 +77,9 @@ class trace(GradientTransformation):
         check_tree_match("trace.update", state.trace, updates)
 
         def one(g: Any, t: Any) -> tuple[Any, Any]:
-            d = tree.hyper(self.decay, g)
-            new_t = tree.up(g) + d * tree.up(t)
-            out = tree.up(g) + d * new_t if self.nesterov else new_t
+            g32, t32 = tree.up(g), tree.up(t)
+            new_t = g32 + tree.like(tree.hyper(self.decay, t32), t32) * t32
+            out = g32 + tree.like(tree.hyper(self.decay, new_t), new_t) * new_t if self.nesterov else new_t
             return out.astype(jnp.asarray(g).dtype), new_t.astype(jnp.asarray(t).dtype)
 
         pairs = jax.tree.map(one, updates, state.trace)

@@ -87,7 +87,7 @@ class add_decayed_weights(GradientTransformation):
             wd = self.weight_decay
 
         def decay(u: Any, p: Any) -> Any:
-            return (tree.up(u) + tree.hyper(wd, u) * tree.up(p)).astype(jnp.asarray(u).dtype)
+            return (tree.up(u) + tree.like(tree.hyper(wd, u), tree.up(p)) * tree.up(p)).astype(jnp.asarray(u).dtype)
 
         if self.mask is None:
             return jax.tree.map(decay, updates, params), state

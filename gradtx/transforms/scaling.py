@@ -37,7 +37,12 @@ class ScaleByScheduleState(NamedTuple):
 
 def _scaled(updates: Updates, factor: Any) -> Updates:
     """``factor * g`` in each leaf's compute dtype, returned in the leaf's dtype."""
-    return jax.tree.map(lambda g: (tree.hyper(factor, g) * tree.up(g)).astype(jnp.asarray(g).dtype), updates)
+
+    def one(g: Any) -> jax.Array:
+        x = tree.up(g)  # a real factor times a complex leaf: cast explicitly (strict dtype promotion)
+        return (tree.like(tree.hyper(factor, x), x) * x).astype(jnp.asarray(g).dtype)
+
+    return jax.tree.map(one, updates)
 
 
 @pytree_class
