@@ -1,7 +1,9 @@
 """Property-based fuzzing over the whole registry (hypothesis).
 
 Random pytrees (nesting, None leaves, scalars, zero-size arrays, float16/bfloat16/float32/float64 and
-complex64 leaves where the entry supports complex), random gradient streams including NaN and Inf.
+complex64 leaves where the entry supports complex), random hyperparameters inside their valid ranges (every
+floating-point hyperparameter of the entry's transformation redrawn, the constructors deciding what is valid:
+see ``tests/hyperparams.py``), random gradient streams including NaN and Inf.
 Nothing may crash; updates keep the structure and dtype of the gradients; the state keeps its structure and
 dtypes; finite inputs give finite outputs (for dtypes with float32's range); non-finite inputs give the
 entry's documented behaviour (``nonfinite``: "propagate": a NaN shows up in the updates or the state, an
@@ -10,13 +12,17 @@ Inf may be absorbed, e.g. by a sign or a clip; "guard": the updates stay finite)
 
 from __future__ import annotations
 
+import os
+
 import jax
 import jax.numpy as jnp
 import numpy as np
+from hyperparams import hyperparameters, randomize
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from registry import ENTRIES
 
+import gradtx
 from gradtx.testing.contract import default_params
 
 FUZZABLE = [e for e in ENTRIES if not getattr(e, "no_fuzz", False)]
@@ -67,7 +73,11 @@ def _finite(tree):
     return all(bool(jnp.all(jnp.isfinite(x))) for x in jax.tree.leaves(tree))
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=int(os.environ.get("GRADTX_FUZZ_EXAMPLES", "150")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(data=st.data())
 def test_registry_fuzz(data):
     entry = data.draw(st.sampled_from(FUZZABLE), label="entry")
@@ -81,7 +91,7 @@ def test_registry_fuzz(data):
     poison = data.draw(st.sampled_from([None, np.nan, np.inf]), label="poison")
     rng = np.random.default_rng(seed)
     params = _fill(spec, rng)
-    tx = entry.make()
+    tx = randomize(entry.make(), data.draw)
     extra = dict(entry.extra_args or {})
     update = jax.jit(lambda g, s, p: tx.update(g, s, p, **extra))
     state = tx.init(params)
@@ -111,3 +121,18 @@ def test_registry_fuzz(data):
             break  # the stream is poisoned from here on for propagating entries
         if wide and poison is None:
             assert _finite(updates), f"{entry.name}: finite inputs gave non-finite updates"
+
+
+def test_randomize_keeps_only_values_the_constructor_accepts():
+    """A draw the constructor rejects (b1=5) falls back to the original value; accepted draws are kept."""
+    tx = randomize(gradtx.scale_by_adam(), lambda strategy, label: 5.0)
+    assert hyperparameters(tx) == {
+        "scale_by_adam.b1": 0.9,
+        "scale_by_adam.b2": 0.999,
+        "scale_by_adam.eps": 5.0,
+        "scale_by_adam.eps_root": 5.0,
+    }
+    opt = randomize(gradtx.adamw(1e-3), lambda strategy, label: 0.5)
+    values = hyperparameters(opt)
+    assert values and all(v == 0.5 for v in values.values()), values
+    assert float(opt.init({"w": jnp.zeros(2)})[0].count) == 0  # still a working transformation
