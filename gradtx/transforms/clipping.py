@@ -37,6 +37,18 @@ class clip(GradientTransformation):
 
         return jax.tree.map(one, updates), state
 
+    def clips(self, updates: Updates, params: Params | None = None) -> jax.Array:
+        """Whether ``update`` would change ``updates`` now: some coordinate lies outside ``[-max_delta, max_delta]``
+        (a boolean scalar; NaN coordinates do not count)."""
+        del params
+        out = jnp.zeros([], jnp.bool_)
+        for g in jax.tree.leaves(updates):
+            x = tree.up(g)
+            m = tree.hyper(self.max_delta, g)
+            c = jnp.clip(x, -m, m)
+            out = jnp.logical_or(out, jnp.any(jnp.logical_and(c != x, jnp.logical_not(jnp.isnan(x)))))
+        return out
+
 
 @pytree_class
 class clip_by_global_norm(GradientTransformation):
@@ -63,6 +75,13 @@ class clip_by_global_norm(GradientTransformation):
             m = tree.hyper(self.max_norm, g)
             n = g_norm.astype(m.dtype)
             factor = jnp.where(n < m, jnp.ones_like(m), m / jnp.where(n < m, jnp.ones_like(n), n))
-            return (factor * tree.up(g)).astype(jnp.asarray(g).dtype)
+            return (tree.like(factor, tree.up(g)) * tree.up(g)).astype(jnp.asarray(g).dtype)
 
         return jax.tree.map(one, updates), state
+
+    def clips(self, updates: Updates, params: Params | None = None) -> jax.Array:
+        """Whether ``update`` would change ``updates`` now: their global norm exceeds ``max_norm`` (a boolean
+        scalar; False for a NaN norm)."""
+        del params
+        g_norm = tree.global_norm(updates)
+        return g_norm > tree.hyper(self.max_norm, g_norm).astype(g_norm.dtype)

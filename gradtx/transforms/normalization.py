@@ -300,6 +300,16 @@ class clip_by_block_rms(GradientTransformation):
 
         return jax.tree.map(one, updates), state
 
+    def clips(self, updates: Updates, params: Params | None = None) -> jax.Array:
+        """Whether ``update`` would change ``updates`` now: some block's rms exceeds ``threshold`` (a boolean
+        scalar; NaN does not count)."""
+        del params
+        out = jnp.zeros([], jnp.bool_)
+        for g in jax.tree.leaves(updates):
+            rms = _rms(g)
+            out = jnp.logical_or(out, rms > tree.hyper(self.threshold, g).astype(rms.dtype))
+        return out
+
 
 @pytree_class
 class adaptive_grad_clip(GradientTransformation):
@@ -341,6 +351,20 @@ class adaptive_grad_clip(GradientTransformation):
             return unitwise_clip(g_norm, max_norm, g)
 
         return jax.tree.map(one, updates, params), state
+
+    def clips(self, updates: Updates, params: Params | None = None) -> jax.Array:
+        """Whether ``update`` would change ``updates`` now: some unit's norm exceeds ``clipping * max(||p||_unit,
+        eps)`` (a boolean scalar; NaN does not count). Needs ``params``, as ``update`` does."""
+        _requires_params("adaptive_grad_clip", params)
+        check_tree_match("adaptive_grad_clip.clips", params, updates, what="updates (against params)")
+        where = "adaptive_grad_clip.clips"
+        out = jnp.zeros([], jnp.bool_)
+        for g, p in zip(jax.tree.leaves(updates), jax.tree.leaves(params)):
+            g_norm = _unitwise_norm(g, self.axis, where)
+            p_norm = _unitwise_norm(p, self.axis, where).astype(g_norm.dtype)
+            max_norm = tree.hyper(self.clipping, g) * jnp.maximum(p_norm, tree.hyper(self.eps, g))
+            out = jnp.logical_or(out, jnp.any(g_norm > max_norm.astype(g_norm.dtype)))
+        return out
 
 
 @pytree_class
