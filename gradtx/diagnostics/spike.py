@@ -1,0 +1,320 @@
+"""Spike guard: skip (or scale down) the steps whose loss or gradient norm is an outlier.
+
+Large runs see sudden loss spikes; PaLM's authors restarted from a checkpoint before each one and skipped the
+few hundred batches around it (Chowdhery et al. 2022, "PaLM: Scaling Language Modeling with Pathways",
+arXiv 2204.02311, section 5.1), and spikes go with a sudden growth of the gradient norm (Takase, Kiyono,
+Kobayashi & Suzuki, "Spike No More: Stabilizing the Pre-training of Large Language Models", arXiv 2312.16903).
+``spike_guard(tx)`` does the skipping inside the optimizer, inside ``jit``, with no host synchronisation: it
+keeps running statistics of the loss and of the global gradient norm, and treats a step whose z-score is above
+a threshold as a spike. Z-scores of an exponentially weighted mean and variance of the gradient norm are also
+the detector of ZClip (Kumar, Owen, Roy Chowdhury & Güra 2025, "ZClip: Adaptive Spike Mitigation for LLM
+Pre-Training", arXiv 2504.02507), which clips instead of skipping (``mode="scale"`` here).
+
+The statistics, for each watched signal ``x_t`` (the loss ``value`` and the norm ``||g_t||_2``)::
+
+    alpha_n = max(1 - decay, 1 / (n + 1))          n: steps already absorbed into the statistics
+    delta   = x_t - m
+    m      <- m + alpha_n delta
+    v      <- (1 - alpha_n) (v + alpha_n delta^2)
+    z_t     = (x_t - m) / (sqrt(v) + eps)          with m, v before the update
+
+While ``1 / (n + 1) > 1 - decay`` these are exactly the mean and the population variance of the ``n + 1``
+absorbed values (Welford 1962, "Note on a method for calculating corrected sums of squares and products",
+Technometrics 4(3)); afterwards they are the exponentially weighted mean and variance with weight ``1 - decay``
+(West 1979, "Updating mean and variance estimates: an improved method", CACM 22(9); Finch 2009, "Incremental
+calculation of weighted mean and variance"). So there is no bias toward the zero initial value and no bias
+correction is needed.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import core as jax_core
+
+from gradtx import tree
+from gradtx.base import (
+    FunctionTransformation,
+    GradientTransformation,
+    Params,
+    Updates,
+    accepts_extra_args,
+    as_transformation,
+    concrete_number,
+    foreign,
+    pytree_class,
+    safe_int32_increment,
+    static_field,
+    zero_count,
+)
+
+__all__ = ["SpikeGuardState", "spike_guard"]
+
+
+class SpikeGuardState(NamedTuple):
+    """State of :class:`spike_guard`.
+
+    - ``num_observed``: int32, steps absorbed into the statistics so far (warm-up lasts while it is below
+      ``warmup_steps``); spikes that were skipped or scaled are not absorbed.
+    - ``loss_mean``, ``loss_var``: running mean and variance of the loss (``value``); zeros when no ``value``
+      is passed.
+    - ``grad_norm_mean``, ``grad_norm_var``: running mean and variance of the global l2 norm of the incoming
+      updates.
+    - ``last_loss_z``, ``last_grad_norm_z``: the z-scores of the last step: 0 during warm-up (and for the loss
+      when no ``value`` is passed), ``+inf`` for a non-finite observation.
+    - ``last_scale``: the factor the last gradient was multiplied by before the inner transformation: 1 on a
+      normal step (or when the guard gave up), 0 on a skipped step, in (0, 1) on a scaled step.
+    - ``total_spikes``: int32, spike steps since ``init`` (never reset; includes those the guard gave up on).
+    - ``consecutive_spikes``: int32, spike steps in a row (reset to 0 by a normal step).
+    - ``inner_state``: the inner transformation's state (unchanged by skipped steps).
+
+    The statistics and z-scores are stored in the widest floating dtype of the parameters, at least float32.
+    """
+
+    num_observed: Any
+    loss_mean: Any
+    loss_var: Any
+    grad_norm_mean: Any
+    grad_norm_var: Any
+    last_loss_z: Any
+    last_grad_norm_z: Any
+    last_scale: Any
+    total_spikes: Any
+    consecutive_spikes: Any
+    inner_state: Any
+
+
+_MODES = ("skip", "scale")
+
+
+def _stats_dtype(params: Params) -> np.dtype:
+    """The widest real floating dtype among the parameters, at least float32 (complex: its real part)."""
+    dt = np.dtype(np.float32)
+    for leaf in jax.tree.leaves(params):
+        d = getattr(leaf, "dtype", None)
+        if d is None:
+            continue
+        d = np.dtype(tree.compute_dtype(d))
+        if jnp.issubdtype(d, jnp.complexfloating):
+            d = np.dtype(jnp.finfo(d).dtype)
+        if d.itemsize > dt.itemsize:
+            dt = d
+    return dt
+
+
+def _is_int(x: Any) -> bool:
+    v = concrete_number(x)
+    return v is not None and not isinstance(x, (bool, np.bool_)) and float(v).is_integer()
+
+
+@pytree_class
+class spike_guard(GradientTransformation):
+    """Skip (``mode="skip"``) or scale down (``mode="scale"``) the steps whose loss or gradient norm spikes.
+
+    Watched signals: the global l2 norm of the incoming updates (before ``tx``, so before any clipping in it)
+    and the loss, passed as the ``value`` extra keyword argument (``tx.update(g, state, params, value=loss)``,
+    a real scalar). Without ``value`` only the gradient norm is watched; pass ``value`` at every step or at
+    none. The statistics are the running mean ``m`` and variance ``v`` of the module docstring, and a step
+    is a **spike** when, for either signal, ``z = (x - m) / (sqrt(v) + eps) > threshold`` after the warm-up
+    (one-sided: a sudden drop is not a spike), or when the signal is not finite (an inf or NaN loss or
+    gradient is a spike even during the warm-up).
+
+    - ``mode="skip"``: a spike returns zero updates and leaves the inner state unchanged, as if the step had
+      not happened (``tx`` does not run: the choice is a ``lax.cond`` on device, never a host sync).
+    - ``mode="scale"``: the gradient is multiplied by ``s = min(s_norm, s_loss)`` before ``tx`` sees it, and
+      ``tx``'s update of the scaled gradient is applied (its state advances). ``s_norm = (m + threshold
+      (sqrt(v) + eps)) / ||g||`` when the norm spiked: the scaled norm lies exactly on the threshold, so its
+      z-score is ``threshold`` (the clipping of ZClip with a fixed multiple); ``s_loss = threshold / z_loss``
+      when the loss spiked (the loss has no scale of its own to clip to). A signal that did not spike
+      contributes 1. A non-finite signal cannot be scaled and is skipped as in ``"skip"``.
+
+    Spikes (skipped or scaled) are never absorbed into the statistics, which describe normal steps. After
+    more than ``max_consecutive_spikes`` spikes in a row the guard gives up, as ``apply_if_finite`` does: the
+    update is applied unchanged and, if finite, absorbed, until a normal step resets the count; so a genuine
+    change of regime (a new data mixture, a learning-rate restart) is learned within a few steps instead of
+    being skipped forever. ``None`` never gives up.
+
+    Arguments:
+
+    - ``tx``: the inner transformation; it receives every extra keyword argument (``value`` included).
+    - ``threshold``: the z-score above which a step is a spike, in (0, inf). Default 6: with normally
+      distributed fluctuations a false alarm has a probability of about 1e-9 per signal and step (real
+      gradient norms have heavier tails; ZClip clips from 2.5 on).
+    - ``mode``: ``"skip"`` or ``"scale"`` (static).
+    - ``decay``: the weight of the past in the statistics, in [0, 1); ``1 / (1 - decay)`` steps is the memory
+      (default 0.99: about 100 steps).
+    - ``warmup_steps``: the number of absorbed steps before z-scores are trusted, an int >= 2 (default 20).
+    - ``max_consecutive_spikes``: an int >= 0 or ``None`` (default 10).
+    - ``eps``: added to the standard deviation so a constant signal does not divide by zero, in (0, inf).
+
+    The state is :class:`SpikeGuardState`: the statistics, the last z-scores and scale, and the counts.
+
+    Steps that are not spikes are bit for bit the steps of ``tx`` alone: under ``jit`` each case (normal,
+    scaled, skipped) is its own ``lax.cond``/``lax.switch`` branch, so no select is fused into ``tx``'s kernels
+    (``tx.update`` is traced once per branch plus once by ``jax.eval_shape``); eagerly, where every operation
+    runs on its own, ``tx`` runs once and ``where`` selects the result.
+    """
+
+    tx: Any
+    threshold: Any = 6.0
+    mode: str = static_field(default="skip")
+    decay: Any = 0.99
+    warmup_steps: Any = 20
+    max_consecutive_spikes: Any = 10
+    eps: Any = 1e-8
+
+    def __post_init__(self) -> None:
+        tx = self.tx
+        if isinstance(tx, FunctionTransformation) and not accepts_extra_args(tx.update):
+            tx = foreign(tx)  # type: ignore[call-arg]  # drops extra arguments its update cannot take
+        object.__setattr__(self, "tx", as_transformation(tx, "spike_guard"))
+        self._check_range("threshold", 0.0, float("inf"), lo_open=True, hi_open=True)
+        self._check_choice("mode", _MODES)
+        self._check_range("decay", 0.0, 1.0, hi_open=True)
+        self._check_int("warmup_steps", 2, "must be an int >= 2")
+        if self.max_consecutive_spikes is not None:
+            self._check_int("max_consecutive_spikes", 0, "must be None or an int >= 0")
+        self._check_range("eps", 0.0, float("inf"), lo_open=True, hi_open=True)
+
+    def _check_int(self, name: str, lo: int, text: str) -> None:
+        value = getattr(self, name)
+        v = concrete_number(value)
+        if v is None:
+            if isinstance(value, str):
+                self._fail(name, value, text)
+            return  # a tracer or placeholder
+        if not _is_int(value) or v < lo:
+            self._fail(name, value, text)
+
+    def init(self, params: Params) -> SpikeGuardState:
+        dt = _stats_dtype(params)
+        zero = jnp.zeros([], dt)
+        return SpikeGuardState(
+            num_observed=zero_count(),
+            loss_mean=zero,
+            loss_var=zero,
+            grad_norm_mean=zero,
+            grad_norm_var=zero,
+            last_loss_z=zero,
+            last_grad_norm_z=zero,
+            last_scale=jnp.ones([], dt),
+            total_spikes=zero_count(),
+            consecutive_spikes=zero_count(),
+            inner_state=self.tx.init(params),
+        )
+
+    def update(self, updates: Updates, state: SpikeGuardState, params: Params | None = None, **extra: Any):
+        dt = jnp.result_type(state.grad_norm_mean)
+        threshold = tree.hyper(self.threshold, dt)
+        eps = tree.hyper(self.eps, dt)
+        warm = state.num_observed >= jnp.asarray(self.warmup_steps).astype(jnp.int32)
+        inf = jnp.asarray(np.inf, dt)
+
+        def zscore(x: jax.Array, mean: jax.Array, var: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+            finite = jnp.isfinite(x)
+            scale = jnp.sqrt(var) + eps
+            z = jnp.where(finite, jnp.where(warm, (x - mean) / scale, jnp.zeros_like(x)), inf)
+            return z, finite, jnp.logical_not(z <= threshold)  # a NaN z-score is a spike too
+
+        norm = tree.norm(updates).astype(dt)
+        z_norm, finite_norm, spike_norm = zscore(norm, state.grad_norm_mean, state.grad_norm_var)
+
+        value = extra.get("value")
+        if value is not None:
+            value = jnp.asarray(value)
+            if value.shape != () or jnp.issubdtype(value.dtype, jnp.complexfloating):
+                raise ValueError(
+                    "spike_guard.update: value must be the loss, a real scalar; "
+                    f"got shape {value.shape} and dtype {value.dtype}"
+                )
+            loss = value.astype(dt)
+            z_loss, finite_loss, spike_loss = zscore(loss, state.loss_mean, state.loss_var)
+        else:
+            loss = jnp.zeros([], dt)
+            z_loss, finite_loss, spike_loss = jnp.zeros([], dt), jnp.array(True), jnp.array(False)
+
+        spike = jnp.logical_or(spike_norm, spike_loss)
+        finite = jnp.logical_and(finite_norm, finite_loss)
+        consecutive = jnp.where(spike, safe_int32_increment(state.consecutive_spikes), zero_count())
+        if self.max_consecutive_spikes is None:
+            give_up = jnp.array(False)
+        else:
+            give_up = consecutive > jnp.asarray(self.max_consecutive_spikes).astype(jnp.int32)
+        normal = jnp.logical_or(jnp.logical_not(spike), give_up)  # applied unchanged and absorbed (if finite)
+
+        one, zero = jnp.ones([], dt), jnp.zeros([], dt)
+        if self.mode == "scale":
+            scaled = jnp.logical_and(jnp.logical_not(normal), finite)
+            bound = state.grad_norm_mean + threshold * (jnp.sqrt(state.grad_norm_var) + eps)
+            s_norm = jnp.where(spike_norm, bound / norm, one)
+            s_loss = jnp.where(spike_loss, threshold / z_loss, one)
+            s = jnp.minimum(s_norm, s_loss)
+        else:
+            scaled, s = jnp.array(False), one
+        last_scale = jnp.where(normal, one, jnp.where(scaled, s, zero))
+
+        def run(grads: Updates) -> Any:
+            return self.tx.update(grads, state.inner_state, params, **extra)
+
+        def scale(grads: Updates) -> Updates:
+            return jax.tree.map(lambda g: (tree.up(g) * tree.like(s, tree.up(g))).astype(g.dtype), grads)
+
+        if isinstance(normal, jax_core.Tracer):
+            # Traced (jit, scan, vmap): each case is its own branch, so a normal step computes exactly what tx
+            # alone computes (a select after tx would let XLA fuse it into tx's kernels and round differently)
+            # and a skipped step does not run tx at all.
+            out_shape = jax.eval_shape(run, updates)
+
+            def skip() -> Any:  # zero updates, inner state untouched: the step never happened for tx
+                return jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), out_shape[0]), state.inner_state
+
+            if self.mode == "scale":
+                branch = jnp.where(normal, 0, jnp.where(scaled, 1, 2)).astype(jnp.int32)
+                out, inner_state = jax.lax.switch(branch, [lambda: run(updates), lambda: run(scale(updates)), skip])
+            else:
+                out, inner_state = jax.lax.cond(normal, lambda: run(updates), skip)
+        else:
+            # Eager: every operation runs on its own, so selects give the same bits (and lax.cond would compile
+            # its branches again at every eager call).
+            fed = jax.tree.map(lambda a, g: jnp.where(scaled, a, g), scale(updates), updates)
+            out, inner_state = run(fed)
+            accept = jnp.logical_or(normal, scaled)
+            out = jax.tree.map(lambda u: jnp.where(accept, u, jnp.zeros_like(u)), out)
+            inner_state = jax.tree.map(
+                lambda n, o: jnp.where(accept, n, o).astype(jnp.result_type(o)), inner_state, state.inner_state
+            )
+
+        absorb = jnp.logical_and(normal, finite)
+        alpha = jnp.maximum(
+            tree.hyper(1.0, dt) - tree.hyper(self.decay, dt),
+            jnp.ones([], dt) / (state.num_observed.astype(dt) + jnp.ones([], dt)),
+        )
+
+        def absorbed(x: jax.Array, mean: jax.Array, var: jax.Array) -> tuple[jax.Array, jax.Array]:
+            delta = x - mean
+            new_mean = mean + alpha * delta
+            new_var = (jnp.ones([], dt) - alpha) * (var + alpha * delta * delta)
+            return jnp.where(absorb, new_mean, mean), jnp.where(absorb, new_var, var)
+
+        grad_norm_mean, grad_norm_var = absorbed(norm, state.grad_norm_mean, state.grad_norm_var)
+        if value is not None:
+            loss_mean, loss_var = absorbed(loss, state.loss_mean, state.loss_var)
+        else:
+            loss_mean, loss_var = state.loss_mean, state.loss_var
+
+        return out, SpikeGuardState(
+            num_observed=jnp.where(absorb, safe_int32_increment(state.num_observed), state.num_observed),
+            loss_mean=loss_mean,
+            loss_var=loss_var,
+            grad_norm_mean=grad_norm_mean,
+            grad_norm_var=grad_norm_var,
+            last_loss_z=z_loss,
+            last_grad_norm_z=z_norm,
+            last_scale=last_scale,
+            total_spikes=jnp.where(spike, safe_int32_increment(state.total_spikes), state.total_spikes),
+            consecutive_spikes=consecutive,
+            inner_state=inner_state,
+        )
