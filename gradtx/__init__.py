@@ -5,9 +5,12 @@ An optimizer is a chain of pure ``(init, update)`` blocks; every optimizer here 
 ``lr``. Public names follow Optax wherever the concept is the same. Layers (each imports only from below):
 
     base <- tree <- transforms <- combine <- optimizers;  schedules (base only);  testing (references: NumPy)
+    diagnostics (base, tree): metrics in the state, curvature, plateaus, spike guard, checkpoints;  plot
+
+``gradtx.diagnostics`` and ``gradtx.plot`` are namespaces; ``spike_guard`` is also here, beside the wrappers.
 """
 
-from gradtx import numerics, schedules, tree
+from gradtx import diagnostics, numerics, plot, schedules, tree
 from gradtx.base import (  # the protocol
     EmptyState,
     GradientTransformation,
@@ -46,6 +49,7 @@ from gradtx.combine import (  # N -> 1 combinators
     partition,
     selective_transform,
 )
+from gradtx.diagnostics import SpikeGuardState, spike_guard  # a wrapper that lives with the diagnostics
 from gradtx.numerics import (  # numerics
     matrix_inverse_pth_root,
     nnls,
@@ -229,6 +233,10 @@ from gradtx.wrappers import (  # 1 -> 1 wrappers
 __version__ = "0.1.0"
 
 __all__ = [
+    "diagnostics",
+    "plot",
+    "SpikeGuardState",
+    "spike_guard",
     "AccumulationType",
     "Accumulator",
     "adabelief",

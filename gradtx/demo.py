@@ -34,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import gradtx
-from gradtx import schedules
+from gradtx import diagnostics, schedules
 from gradtx.testing.problems import NarrowValley, narrow_valley
 
 __all__ = [
@@ -45,7 +45,9 @@ __all__ = [
     "Run",
     "Summary",
     "count_bursts",
+    "diagnostics_figure",
     "format_table",
+    "lecture_saddle",
     "lecture_runs",
     "main",
     "plot",
@@ -65,6 +67,12 @@ TOLERANCE = 1e-3
 
 LEARNING_RATE = 0.1
 """The adaptive runs' learning rate: each coordinate moves about this far per step, ~3,000 steps of floor."""
+
+PLATEAU_WINDOW = 100
+"""``diagnose_plateau`` judges the last this-many steps: "flat" = fell by < 0.1% of the loss scale in them."""
+
+CRITICAL_GRAD_TOL = 1e-3
+"""``classify_critical_point``'s gradient tolerance at a run's end (float32 gradients near the minimum)."""
 
 DECAY_BEGIN = 1500
 """The rms_decay run keeps lr constant for this many steps (the walk down the valley), then lr sqrt(T/t)."""
@@ -129,9 +137,7 @@ def lecture_runs(steps: int = DEFAULT_STEPS, tiny_steps: int = TINY_LR_STEPS) ->
             gradtx.rmsprop(inverse_sqrt_decay(lr, DECAY_BEGIN), decay=None),
             steps,
         ),
-        Run(
-            "rmsprop", f"RMSProp a=0.9 lr={lr:g}", gradtx.rmsprop(lr, decay=0.9, init_from_first=True), steps
-        ),
+        Run("rmsprop", f"RMSProp a=0.9 lr={lr:g}", gradtx.rmsprop(lr, decay=0.9, init_from_first=True), steps),
         Run("adam", f"Adam lr={lr:g}", gradtx.adam(lr), steps),
         Run(
             "adam_warmup_cosine",
@@ -235,11 +241,11 @@ class Summary:
     final_grad_norm: float
     bursts: int
     verdict: str
+    plateau: str = ""  # gradtx.diagnostics.diagnose_plateau on the last PLATEAU_WINDOW steps
+    second_order: str = ""  # gradtx.diagnostics.classify_critical_point at the final iterate
 
 
-def _verdict(
-    h: History, distance: float, start_distance: float, reached: int | None, bursts: int, tol: float
-) -> str:
+def _verdict(h: History, distance: float, start_distance: float, reached: int | None, bursts: int, tol: float) -> str:
     """A short reading of a run, from these rules in order:
 
     - reached the tolerance and ends below it: "converged" (", N bursts" if any);
@@ -279,6 +285,11 @@ def summarize(
         hits = np.nonzero(h.loss <= tol)[0]
         reached = int(hits[0]) if len(hits) else None
         bursts, _ = count_bursts(h.params)
+        window = min(PLATEAU_WINDOW, len(h.loss))
+        plateau = diagnostics.diagnose_plateau(h.loss, h.grad_norm, window, params=h.params).verdict
+        second = diagnostics.classify_critical_point(
+            problem.loss, jnp.asarray(h.params[-1]), tol=1e-6, grad_tol=CRITICAL_GRAD_TOL
+        ).verdict
         rows.append(
             Summary(
                 name,
@@ -290,6 +301,8 @@ def summarize(
                 float(h.grad_norm[-1]),
                 bursts,
                 _verdict(h, distance, start_distance, reached, bursts, tol),
+                plateau,
+                second,
             )
         )
     return rows
@@ -297,7 +310,17 @@ def summarize(
 
 def format_table(rows: Sequence[Summary], tol: float = TOLERANCE) -> str:
     """The rows as a fixed-width text table."""
-    head = ("run", "steps", "final loss", "dist to min", f"steps to loss<={tol:g}", "final |grad|", "verdict")
+    head = (
+        "run",
+        "steps",
+        "final loss",
+        "dist to min",
+        f"steps to loss<={tol:g}",
+        "final |grad|",
+        "verdict",
+        f"last {PLATEAU_WINDOW} steps",
+        "2nd-order test at the end",
+    )
     body = [
         (
             r.label,
@@ -307,6 +330,8 @@ def format_table(rows: Sequence[Summary], tol: float = TOLERANCE) -> str:
             "never" if r.steps_to_tolerance is None else f"{r.steps_to_tolerance:,}",
             f"{r.final_grad_norm:.3e}",
             r.verdict,
+            r.plateau,
+            r.second_order,
         )
         for r in rows
     ]
@@ -431,6 +456,76 @@ def plot(
     return path
 
 
+def lecture_saddle(w: Any) -> jax.Array:
+    """The lecture's saddle: ``y = w1 w2 x`` fitted to ``(x, y) = (1, 1)``, ``L = (1 - w1 w2)^2``.
+
+    At the origin the gradient vanishes and the Hessian ``[[0, -2], [-2, 0]]`` has eigenvalues -2 and 2.
+    """
+    return (1.0 - w[0] * w[1]) ** 2
+
+
+@functools.partial(jax.jit, static_argnames=("loss_fn", "steps"))
+def _monitored_run(optimizer: Any, w0: jax.Array, *, loss_fn: Callable[[jax.Array], jax.Array], steps: int):
+    """``steps`` updates of ``optimizer`` (a ``monitored`` one) in one scan; returns the final state."""
+    grad = jax.grad(loss_fn)
+
+    def step(carry: Any, _: Any) -> tuple[Any, None]:
+        w, state = carry
+        updates, state = optimizer.update(grad(w), state, w)
+        return (gradtx.apply_updates(w, updates), state), None
+
+    (_, state), _ = jax.lax.scan(step, (w0, optimizer.init(w0)), length=steps)
+    return state
+
+
+def diagnostics_figure(path: str, steps: int = DEFAULT_STEPS, problem: NarrowValley | None = None) -> str:
+    """Write ``path`` (PNG), drawn with :mod:`gradtx.plot`: the two schedules of the runs, the metrics that
+    ``gradtx.diagnostics.monitored`` recorded inside Adam's jitted scan on the valley (gradient norm, update
+    norm and the effective per-parameter step ``|u_i| / |g_i|``, Adam's ``lr / sigma``), and gradient descent
+    leaving the lecture's saddle point (classified by ``classify_critical_point``) for the valley
+    ``w1 w2 = 1``."""
+    from gradtx import plot as gplot
+
+    problem = problem or narrow_valley()
+    fig = gplot._figure((16, 8.5))
+    left, right = fig.subfigures(1, 2, width_ratios=[1, 1.35])
+    ax_sched, ax_saddle = left.subplots(2, 1)
+    warmup = max(1, min(200, steps // 10))
+    wc = schedules.warmup_cosine_decay_schedule(0.0, 2 * LEARNING_RATE, warmup, max(steps, warmup + 1), 0.0)
+    gplot.schedule(wc, steps, ax=ax_sched, label="Adam: linear warm-up + cosine decay")
+    gplot.schedule(inverse_sqrt_decay(LEARNING_RATE, DECAY_BEGIN), steps, ax=ax_sched, label="RMS: 1/sqrt(t) decay")
+    ax_sched.set_title("learning-rate schedules (gradtx.plot.schedule)", fontsize=10)
+
+    w0 = jnp.asarray(problem.start, jnp.float32)
+    opt = diagnostics.monitored(gradtx.adam(LEARNING_RATE), history=steps)
+    state = _monitored_run(opt, w0, loss_fn=problem.loss, steps=int(steps))
+    gplot.metrics(state, ["grad_norm", "update_norm", "effective_lr_median", "update_param_ratio"], fig=right, ncols=2)
+    right.suptitle("Adam on the valley: gradtx.diagnostics.monitored, read by gradtx.plot.metrics", fontsize=10)
+
+    origin = jnp.zeros(2, jnp.float32)
+    verdict = diagnostics.classify_critical_point(lecture_saddle, origin)
+    w = jnp.asarray([0.02, 0.005], jnp.float32)  # near the saddle: GD leaves along the eigenvector of -2
+    path_ = [np.asarray(w)]
+    for _ in range(60):
+        w = w - 0.1 * jax.grad(lecture_saddle)(w)
+        path_.append(np.asarray(w))
+    gplot.trajectory(
+        lecture_saddle,
+        np.stack(path_),
+        xlim=(-1.5, 1.5),
+        ylim=(-1.5, 1.5),
+        ax=ax_saddle,
+        label="GD lr 0.1 from (0.02, 0.005)",
+    )
+    ax_saddle.set_title(
+        f"L = (1 - w1 w2)^2 at the origin: |g| = {verdict.grad_norm:.0f}, eigenvalues "
+        f"{verdict.min_eigenvalue:.3g} and {verdict.max_eigenvalue:.3g}: {verdict.verdict}",
+        fontsize=9,
+    )
+    fig.savefig(path, dpi=80)
+    return path
+
+
 # --------------------------------------------------------------------------------------------------
 # The command.
 # --------------------------------------------------------------------------------------------------
@@ -457,9 +552,16 @@ def main(
     )
     print()
     print(format_table(rows, tol))
+    saddle = diagnostics.classify_critical_point(lecture_saddle, jnp.zeros(2, jnp.float32))
+    print()
+    print(
+        f"The lecture's L = (1 - w1 w2)^2 at the origin: gradient norm {saddle.grad_norm:g}, Hessian eigenvalues "
+        f"{saddle.min_eigenvalue:g} and {saddle.max_eigenvalue:g}: {saddle.verdict}"
+    )
     if make_plot:
         os.makedirs(out, exist_ok=True)
         path = plot(histories, rows, os.path.join(out, "narrow_valley.png"), problem, tol)
+        path2 = diagnostics_figure(os.path.join(out, "diagnostics.png"), steps, problem)
         print()
-        print(f"figure: {path}")
+        print(f"figures: {path}, {path2}")
     return 0

@@ -123,6 +123,15 @@ def test_table_rows_and_verdicts(rows):
     assert all(len(line) <= len(lines[1]) for line in lines)
 
 
+def test_diagnostics_read_the_runs(rows):
+    """gradtx.diagnostics on the lecture's runs: the large-lr run is oscillating and not at a critical point;
+    the tiny-lr run is still descending (its steps keep their direction); Adam stopped at a local minimum."""
+    assert (rows["gd_large"].plateau, rows["gd_large"].second_order) == ("oscillating", "not critical")
+    assert (rows["gd_tiny"].plateau, rows["gd_tiny"].second_order) == ("still descending", "not critical")
+    assert (rows["adam"].plateau, rows["adam"].second_order) == ("stuck at a critical point", "local minimum")
+    assert "2nd-order test" in demo.format_table(list(rows.values()))
+
+
 def test_optimizer_is_a_jit_argument(problem):
     # Same structure, different learning rate: traced once.
     traces = []
@@ -165,9 +174,11 @@ def test_cli_demo_writes_table_and_png(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "verdict" in proc.stdout and "oscillating" in proc.stdout and "crawling" in proc.stdout
     assert "20,000" in proc.stdout and "2,500" in proc.stdout
-    png = out / "narrow_valley.png"
-    assert png.is_file()
-    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for name in ("narrow_valley.png", "diagnostics.png"):
+        png = out / name
+        assert png.is_file()
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "Hessian eigenvalues -2 and 2: saddle point" in proc.stdout
 
 
 def test_cli_help_and_errors(capsys):

@@ -19,6 +19,8 @@ ALLOWED = {
     "combine": {"base", "tree", "numerics", "transforms"},
     "optimizers": {"base", "tree", "numerics", "transforms", "combine", "wrappers", "schedules", "optimizers"},
     "wrappers": {"base", "tree", "numerics", "transforms", "combine"},
+    "diagnostics": {"base", "tree", "diagnostics"},
+    "plot": {"base", "tree", "diagnostics", "schedules"},
     "testing/contract": {"base"},
     "testing/problems": {"base"},
     "testing/reference": {"testing"},  # it re-exports the family references, which import NumPy only
@@ -47,7 +49,7 @@ def _gradtx_imports(path: Path) -> set[str]:
 
 
 def _layer(rel: str) -> str:
-    for package in ("transforms", "optimizers"):
+    for package in ("transforms", "optimizers", "diagnostics"):
         if rel.startswith(package + "/"):
             return package
     if rel.startswith("testing/reference"):

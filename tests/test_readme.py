@@ -25,7 +25,7 @@ def test_ci_runs_exactly_the_readme_test_command():
 
 
 def test_training_example_runs_and_learns(capsys):
-    (code,) = _blocks("python")
+    code = _blocks("python")[0]
     namespace = {}
     exec(compile(code, "README.md", "exec"), namespace)
     final = float(namespace["loss"](namespace["params"]))
@@ -43,6 +43,18 @@ def test_training_example_runs_and_learns(capsys):
             assert head in actual
         else:
             assert line in actual
+
+
+def test_diagnostics_example_runs_and_tells_the_truth(capsys):
+    code = _blocks("python")[1]
+    assert "diagnostics.monitored(" in code
+    namespace = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "saddle point" and lines[-1] == "degenerate"
+    grad_norm, eff_lr, clip_fraction = (float(x) for x in lines[1].split())
+    assert grad_norm < 1e-4 and eff_lr > 0 and 0 < clip_fraction < 1  # converged; the first steps were clipped
+    assert float(lines[2]) == 0.05  # the learning rate actually used
 
 
 def test_every_name_in_the_tables_exists():
