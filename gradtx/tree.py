@@ -88,6 +88,22 @@ def _real(dtype: np.dtype) -> np.dtype:
     return np.dtype(jnp.finfo(dtype).dtype)
 
 
+def widest_real_dtype(tree: PyTree) -> np.dtype:
+    """The widest real floating dtype among the leaves of ``tree`` (complex: its real part), at least float32
+    (the dtype of scalar statistics and hyperparameters kept beside parameters of mixed dtypes)."""
+    dt = np.dtype(np.float32)
+    for leaf in jax.tree.leaves(tree):
+        d = getattr(leaf, "dtype", None)
+        if d is None:
+            continue
+        d = np.dtype(d)
+        if jnp.issubdtype(d, jnp.complexfloating):
+            d = np.dtype(jnp.finfo(d).dtype)
+        if jnp.issubdtype(d, jnp.floating) and d.itemsize > dt.itemsize:
+            dt = d
+    return dt
+
+
 def hyper(value: Any, like: Any) -> jax.Array:
     """A scalar hyperparameter as a real array of the compute dtype of ``like`` (an array or dtype)."""
     dt = like.dtype if hasattr(like, "dtype") else like

@@ -161,21 +161,6 @@ def _select(cond: Any, new: PyTree, old: PyTree) -> PyTree:
     return jax.tree.map(lambda n, o: jnp.where(cond, n, o).astype(jnp.result_type(o)), new, old)
 
 
-def _widest_float(tree_: Any) -> np.dtype:
-    """The widest floating dtype among the leaves of ``tree_``, at least float32 (complex: its real part)."""
-    dt = np.dtype(np.float32)
-    for leaf in jax.tree.leaves(tree_):
-        d = getattr(leaf, "dtype", None)
-        if d is None:
-            continue
-        d = np.dtype(d)
-        if jnp.issubdtype(d, jnp.complexfloating):
-            d = np.dtype(jnp.finfo(d).dtype)
-        if jnp.issubdtype(d, jnp.floating) and d.itemsize > dt.itemsize:
-            dt = d
-    return dt
-
-
 def _canonical_dtype(dtype: Any) -> Any:
     return None if dtype is None else np.dtype(jax.dtypes.canonicalize_dtype(dtype))
 
@@ -807,7 +792,7 @@ class injected_hyperparams(GradientTransformation):
 
     def _dtype(self, tree_: Any) -> np.dtype:
         dt = self.factory.hyperparam_dtype
-        return np.dtype(dt) if dt is not None else _widest_float(tree_)
+        return np.dtype(dt) if dt is not None else tree.widest_real_dtype(tree_)
 
     def init(self, params: Params) -> InjectStatefulHyperparamsState:
         dtype = self._dtype(params)

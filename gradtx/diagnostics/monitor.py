@@ -205,21 +205,6 @@ def _run(tx: Any, updates: Updates, state: OptState, params: Params | None, extr
 # --------------------------------------------------------------------------------------------------
 
 
-def _metric_dtype(params: Any) -> np.dtype:
-    """The widest real floating dtype of the leaves (complex: its real part), at least float32."""
-    dt = np.dtype(np.float32)
-    for leaf in jax.tree.leaves(params):
-        d = getattr(leaf, "dtype", None)
-        if d is None:
-            continue
-        d = np.dtype(d)
-        if jnp.issubdtype(d, jnp.complexfloating):
-            d = np.dtype(jnp.finfo(d).dtype)
-        if jnp.issubdtype(d, jnp.floating) and d.itemsize > dt.itemsize:
-            dt = d
-    return dt
-
-
 def _group_name(entry: Any) -> str:
     for attr in ("key", "idx", "name"):
         if hasattr(entry, attr):
@@ -396,7 +381,7 @@ class monitored(GradientTransformation):
         if isinstance(params, tree.ParamsMarker):  # tree.map_params asks which parts mirror the params: none
             clipped: Any = zero_count() if self._clips() else None
             return MonitoredState(zero_count(), inner_state, 0, 0, clipped)  # type: ignore[arg-type]
-        dt = _metric_dtype(params)
+        dt = tree.widest_real_dtype(params)
         names = self._names(params)
         return MonitoredState(
             count=zero_count(),

@@ -90,21 +90,6 @@ class SpikeGuardState(NamedTuple):
 _MODES = ("skip", "scale")
 
 
-def _stats_dtype(params: Params) -> np.dtype:
-    """The widest real floating dtype among the parameters, at least float32 (complex: its real part)."""
-    dt = np.dtype(np.float32)
-    for leaf in jax.tree.leaves(params):
-        d = getattr(leaf, "dtype", None)
-        if d is None:
-            continue
-        d = np.dtype(tree.compute_dtype(d))
-        if jnp.issubdtype(d, jnp.complexfloating):
-            d = np.dtype(jnp.finfo(d).dtype)
-        if d.itemsize > dt.itemsize:
-            dt = d
-    return dt
-
-
 def _is_int(x: Any) -> bool:
     v = concrete_number(x)
     return v is not None and not isinstance(x, (bool, np.bool_)) and float(v).is_integer()
@@ -190,7 +175,7 @@ class spike_guard(GradientTransformation):
             self._fail(name, value, text)
 
     def init(self, params: Params) -> SpikeGuardState:
-        dt = _stats_dtype(params)
+        dt = tree.widest_real_dtype(params)
         zero = jnp.zeros([], dt)
         return SpikeGuardState(
             num_observed=zero_count(),
