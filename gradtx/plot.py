@@ -167,7 +167,8 @@ def trajectory(
     else:
         lv = int(levels)
     ax.contour(X, Y, Z, levels=lv, colors="0.6", linewidths=0.5)
-    ax.plot(w[:, 0], w[:, 1], "-", lw=0.9, label=label, **line_kwargs)
+    line_kwargs.setdefault("lw", line_kwargs.pop("linewidth", 0.9))
+    ax.plot(w[:, 0], w[:, 1], "-", label=label, **line_kwargs)
     ax.plot(w[0, 0], w[0, 1], "o", color="k", ms=4)
     ax.plot(w[-1, 0], w[-1, 1], "x", color="k", ms=6)
     ax.set_xlim(*xlim)

@@ -107,6 +107,36 @@ def test_lecture_origin_is_a_saddle_point():
     assert cp.max_eigenvalue == pytest.approx(2.0, abs=1e-12)
 
 
+def test_repeated_calls_with_the_same_loss_compile_once():
+    traces = []
+
+    def loss(w):
+        traces.append(1)  # runs only while JAX traces the loss
+        return _lecture_loss(w)
+
+    points = [jnp.zeros(2), jnp.ones(2), jnp.asarray([2.0, 0.5])]
+    verdicts = [classify_critical_point(loss, w).verdict for w in points]
+    assert verdicts == [SADDLE_POINT, DEGENERATE, DEGENERATE]
+    after_classify = len(traces)
+    assert after_classify > 0
+    lows = [float(hessian_eigenvalues(loss, w, k=1).smallest[0]) for w in points]
+    traces_per_program = len(traces) - after_classify
+    np.testing.assert_allclose(lows, [-2.0, 0.0, -0.0], atol=1e-5)
+    for w in points:
+        hutchinson_trace(loss, w, num_samples=4)
+    # three programs, each traced for its first point only; other points reuse it
+    assert traces_per_program == after_classify
+    assert len(traces) - after_classify - traces_per_program == after_classify
+    # an unhashable loss still works, compiled per call
+    class Unhashable:
+        __hash__ = None
+
+        def __call__(self, w):
+            return _lecture_loss(w)
+
+    assert classify_critical_point(Unhashable(), jnp.zeros(2)).verdict == SADDLE_POINT
+
+
 def test_lecture_valley_point_is_degenerate_although_a_global_minimum_in_float32():
     # At (1, 1): gradient 0, H = [[2 w2^2, 4 w1 w2 - 2], [4 w1 w2 - 2, 2 w1^2]] = [[2, 2], [2, 2]]: eigenvalues
     # 0 (along (1, -1), the tangent of the hyperbola w1 w2 = 1 of minima) and 4 (along (1, 1)).

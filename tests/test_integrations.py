@@ -23,12 +23,9 @@ second of compilation per framework on 2 CPU cores, and ``lbfgs`` about five (it
 ``GRADTX_ALL_INTEGRATIONS=1`` to run every optimizer in Equinox too, ``lbfgs`` with ``value_fn`` through
 ``eqx.combine`` included (all pass, as measured when this file was written).
 
-Known failure, marked ``xfail(strict=True)``: ``sm3`` under ``nnx.Optimizer``. Flax stores the optimizer
-state through ``nnx.state``, which turns a Python list inside it into an ``nnx.State`` keyed ``0, 1, ...``;
-``scale_by_sm3`` keeps a list of per-axis accumulators under each leaf and iterates it with ``enumerate``,
-which on a ``State`` yields the keys, so the second update raises ``TypeError`` (Optax's ``sm3`` survives).
-The fix belongs in ``gradtx/transforms/factored.py`` (read the accumulators as ``jax.tree.leaves(mu)``); the
-strict marker turns into a failure once it is fixed, as a reminder to drop it.
+``sm3`` keeps a list of per-axis accumulators under each leaf; ``nnx.Optimizer`` stores that list as an
+``nnx.State`` keyed ``0, 1, ...``. ``scale_by_sm3`` reads the accumulators as tree leaves, so it survives the
+round trip (it once iterated the list and failed from the second update; this test found it).
 
 Extra arguments: ``polyak_sgd`` needs ``value=`` (the loss); ``lbfgs`` needs ``value=``, ``grad=`` and
 ``value_fn=`` (its zoom line search evaluates the loss at trial parameters, merged back into a model with
@@ -91,7 +88,7 @@ OPTIMIZERS: dict[str, tuple[Callable[[], Any], int, str | None]] = {
     "sgd": (lambda: gradtx.sgd(0.1, momentum=0.9), STEPS, None),  # 98.0 / 98.0
     "sign_sgd": (lambda: gradtx.sign_sgd(3e-3), STEPS, None),  # 98.2 / 98.2
     "signum": (lambda: gradtx.signum(3e-3), STEPS, None),  # 98.0 / 98.0
-    "sm3": (lambda: gradtx.sm3(0.1), STEPS, None),  # xfail / 97.6
+    "sm3": (lambda: gradtx.sm3(0.1), STEPS, None),
     "yogi": (lambda: gradtx.yogi(1e-2), STEPS, None),  # 98.0 / 98.0
 }
 
@@ -108,14 +105,7 @@ EQUINOX_NAMES = NAMES if os.environ.get("GRADTX_ALL_INTEGRATIONS") else [
     "sm3",  # a list of accumulators under each leaf
 ]
 
-_SM3_UNDER_NNX = (
-    "scale_by_sm3 iterates its per-leaf list of accumulators with enumerate(); nnx.Optimizer stores that list as "
-    "an nnx.State keyed 0, 1, ..., whose iteration yields the keys (fix: jax.tree.leaves(mu) in factored.py)"
-)
-FLAX_PARAMS = [
-    pytest.param(n, marks=pytest.mark.xfail(raises=TypeError, strict=True, reason=_SM3_UNDER_NNX)) if n == "sm3" else n
-    for n in NAMES
-]
+FLAX_PARAMS = list(NAMES)
 
 
 def test_every_named_optimizer_is_covered():

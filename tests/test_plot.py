@@ -52,6 +52,14 @@ def test_trajectory_on_a_loss_with_jax_arrays():
     assert ax.get_xlim() == (-2.0, 2.0)
 
 
+def test_trajectory_line_style_is_the_callers():
+    path = np.asarray([[1.0, 1.0], [0.5, 0.25]])
+    loss = lambda w: jnp.sum(w**2)  # noqa: E731
+    assert plot.trajectory(loss, path, n=10).get_lines()[0].get_linewidth() == 0.9  # the default
+    assert plot.trajectory(loss, path, n=10, lw=2.5).get_lines()[0].get_linewidth() == 2.5
+    assert plot.trajectory(loss, path, n=10, linewidth=3.0, color="r").get_lines()[0].get_linewidth() == 3.0
+
+
 def test_metrics_draws_each_history_at_its_steps():
     from gradtx import diagnostics
 

@@ -38,6 +38,7 @@ converges in far fewer Hessian-vector products, and gives an error bound for eac
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -87,6 +88,21 @@ the second-order test is inconclusive (higher-order terms decide)."""
 VERDICTS = (NOT_CRITICAL, LOCAL_MINIMUM, LOCAL_MAXIMUM, SADDLE_POINT, DEGENERATE)
 
 _HIGHEST = lax.Precision.HIGHEST
+
+
+def _program(impl: Callable[..., Any], loss_fn: Callable[[PyTree], jax.Array], **static: Any) -> Callable[..., Any]:
+    """``impl(params, key)`` jitted with ``loss_fn`` and ``static`` fixed, compiled once per distinct set.
+
+    A hashable ``loss_fn`` (a function, a ``functools.partial``) goes through one module-level ``jax.jit`` with
+    static arguments, so a second call with the same ``loss_fn``, options and parameter shapes reuses the
+    compiled program instead of tracing and compiling again (seconds on a CPU). An unhashable one is compiled
+    per call. Data the loss closes over is baked into the program, as in any ``jax.jit`` of a closure.
+    """
+    try:
+        hash(loss_fn)
+    except TypeError:
+        return jax.jit(functools.partial(impl, loss_fn=loss_fn, **static))
+    return functools.partial(_JITTED[impl], loss_fn=loss_fn, **static)
 
 _BREAKDOWN = 32.0
 """Lanczos breakdown: ``beta_j <= _BREAKDOWN * eps * ||T||`` (an invariant subspace was found)."""
@@ -307,8 +323,9 @@ def hessian_eigenvalues(
     with ``beta_j = 0`` (``T`` gets a new decoupled block): no NaN appears and every step still contributes.
     With ``num_iters >= n`` the basis is complete and the result is exact (up to rounding).
 
-    Called outside ``jit``, each call traces and compiles one XLA program (about a second on a CPU); inside
-    a jitted function it is part of that function's program. ``loss_fn`` may close over data (a batch).
+    Called outside ``jit``, the first call with a given ``loss_fn`` (by identity), options and parameter
+    shapes traces and compiles one XLA program (about a second on a CPU); later calls reuse it. Inside a
+    jitted function it is part of that function's program. ``loss_fn`` may close over data (a batch).
 
     Args:
       loss_fn: ``params -> scalar`` loss.
@@ -326,12 +343,14 @@ def hessian_eigenvalues(
     dtype, n = _compute_dtype(call, params)
     k, m = _lanczos_args(call, n, k, which, num_iters)
 
-    def run(params: PyTree, key: Any) -> HessianEigenvalues:
-        x0, f = _flat_problem(loss_fn, params, dtype)
-        _, lin = jax.linearize(jax.grad(f), x0)
-        return _extremes(lin, x0, k, which, m, key)
+    # One program, compiled once per loss_fn and options (inlined when called under an outer jit).
+    return _program(_eigenvalues_impl, loss_fn, dtype=dtype, k=k, which=which, m=m)(params, key)
 
-    return jax.jit(run)(params, key)  # one program (inlined when called under an outer jit)
+
+def _eigenvalues_impl(params: PyTree, key: Any, *, loss_fn: Any, dtype: Any, k: int, which: str, m: int):
+    x0, f = _flat_problem(loss_fn, params, dtype)
+    _, lin = jax.linearize(jax.grad(f), x0)
+    return _extremes(lin, x0, k, which, m, key)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -359,19 +378,20 @@ def hutchinson_trace(
     dtype, n = _compute_dtype(call, params)
     s = _static_int(call, "num_samples", num_samples, 1)
 
-    def run(params: PyTree, key: Any) -> jax.Array:
-        key = jax.random.PRNGKey(0) if key is None else key
-        x0, f = _flat_problem(loss_fn, params, dtype)
-        _, lin = jax.linearize(jax.grad(f), x0)
+    return _program(_trace_impl, loss_fn, dtype=dtype, n=n, s=s)(params, key)
 
-        def body(i: jax.Array, total: jax.Array) -> jax.Array:
-            z = jax.random.rademacher(jax.random.fold_in(key, i), (n,), jnp.int32).astype(dtype)
-            return total + jnp.dot(z, lin(z), precision=_HIGHEST)
 
-        total = lax.fori_loop(0, s, body, jnp.zeros((), dtype))
-        return total / jnp.asarray(s, dtype)
+def _trace_impl(params: PyTree, key: Any, *, loss_fn: Any, dtype: Any, n: int, s: int) -> jax.Array:
+    key = jax.random.PRNGKey(0) if key is None else key
+    x0, f = _flat_problem(loss_fn, params, dtype)
+    _, lin = jax.linearize(jax.grad(f), x0)
 
-    return jax.jit(run)(params, key)
+    def body(i: jax.Array, total: jax.Array) -> jax.Array:
+        z = jax.random.rademacher(jax.random.fold_in(key, i), (n,), jnp.int32).astype(dtype)
+        return total + jnp.dot(z, lin(z), precision=_HIGHEST)
+
+    total = lax.fori_loop(0, s, body, jnp.zeros((), dtype))
+    return total / jnp.asarray(s, dtype)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -477,12 +497,21 @@ def classify_critical_point(
     dtype, n = _compute_dtype(call, params)
     _, m = _lanczos_args(call, n, 1, "both", num_iters)
 
-    def run(params: PyTree, key: Any) -> jax.Array:
-        x0, f = _flat_problem(loss_fn, params, dtype)
-        g, lin = jax.linearize(jax.grad(f), x0)
-        eig = _extremes(lin, x0, 1, "both", m, key)
-        assert eig.smallest is not None and eig.largest is not None
-        return jnp.stack([jnp.sqrt(jnp.dot(g, g, precision=_HIGHEST)), eig.smallest[0], eig.largest[0]])
-
-    grad_norm, lo, hi = (float(x) for x in np.asarray(jax.jit(run)(params, key)))
+    numbers = _program(_critical_impl, loss_fn, dtype=dtype, m=m)(params, key)
+    grad_norm, lo, hi = (float(x) for x in np.asarray(numbers))
     return CriticalPoint(grad_norm, lo, hi, critical_point_verdict(grad_norm, lo, hi, tol_f, grad_tol_f))
+
+
+def _critical_impl(params: PyTree, key: Any, *, loss_fn: Any, dtype: Any, m: int) -> jax.Array:
+    x0, f = _flat_problem(loss_fn, params, dtype)
+    g, lin = jax.linearize(jax.grad(f), x0)
+    eig = _extremes(lin, x0, 1, "both", m, key)
+    assert eig.smallest is not None and eig.largest is not None
+    return jnp.stack([jnp.sqrt(jnp.dot(g, g, precision=_HIGHEST)), eig.smallest[0], eig.largest[0]])
+
+
+_JITTED: dict[Callable[..., Any], Callable[..., Any]] = {
+    _eigenvalues_impl: jax.jit(_eigenvalues_impl, static_argnames=("loss_fn", "dtype", "k", "which", "m")),
+    _trace_impl: jax.jit(_trace_impl, static_argnames=("loss_fn", "dtype", "n", "s")),
+    _critical_impl: jax.jit(_critical_impl, static_argnames=("loss_fn", "dtype", "m")),
+}

@@ -154,7 +154,7 @@ class scale_by_factored_rms(GradientTransformation):
             dims = self._dims(p)
             placeholder = jnp.zeros((1,), dt)
             if dims is None:
-                return placeholder, placeholder, jnp.zeros(shape, dt)
+                return placeholder, placeholder, jnp.zeros_like(p, dtype=dt)  # keeps p's sharding
             d1, d0 = dims
             row = tuple(n for a, n in enumerate(shape) if a != d0)
             col = tuple(n for a, n in enumerate(shape) if a != d1)
@@ -235,7 +235,7 @@ class scale_by_sm3(GradientTransformation):
         def cover(p: Any) -> list[Any]:
             shape, dt = tuple(jnp.shape(p)), jnp.result_type(p)
             if len(shape) < 2:
-                return [jnp.zeros(shape, dt)]
+                return [jnp.zeros_like(p, dtype=dt)]  # keeps p's sharding
             return [jnp.zeros((n,), dt) for n in shape]
 
         return ScaleBySM3State(mu=jax.tree.map(cover, params), nu=tree.zeros_like(params))
@@ -244,7 +244,10 @@ class scale_by_sm3(GradientTransformation):
         del params, extra
         check_tree_match("scale_by_sm3.update", state.nu, updates)
 
-        def one(g: Any, mu: list[Any], nu: Any) -> tuple[Any, list[Any], Any]:
+        def one(g: Any, mu: Any, nu: Any) -> tuple[Any, list[Any], Any]:
+            # Read the accumulators as leaves, not by iterating ``mu``: a framework may hand the list back as
+            # another container (Flax's ``nnx.Optimizer`` stores it as an ``nnx.State`` keyed 0, 1, ...).
+            mu = jax.tree.leaves(mu)
             g32 = tree.up(g)
             b1, b2, eps = (tree.hyper(h, g32) for h in (self.b1, self.b2, self.eps))
             rank = g32.ndim
