@@ -6,11 +6,13 @@ An optimizer is a chain of pure ``(init, update)`` blocks; every optimizer here 
 
     base <- tree <- transforms <- combine <- optimizers;  schedules (base only);  testing (references: NumPy)
     diagnostics (base, tree): metrics in the state, curvature, plateaus, spike guard, checkpoints;  plot
+    sharding (base, tree): state layouts on a mesh, ZeRO-1, per-device memory
 
-``gradtx.diagnostics`` and ``gradtx.plot`` are namespaces; ``spike_guard`` is also here, beside the wrappers.
+``gradtx.diagnostics``, ``gradtx.plot`` and ``gradtx.sharding`` are namespaces; ``spike_guard`` is also here,
+beside the wrappers.
 """
 
-from gradtx import diagnostics, numerics, plot, schedules, tree
+from gradtx import diagnostics, numerics, plot, schedules, sharding, tree
 from gradtx.base import (  # the protocol
     EmptyState,
     GradientTransformation,
@@ -91,6 +93,13 @@ from gradtx.optimizers import (  # named optimizers
     signum,
     sm3,
     yogi,
+)
+from gradtx.precision import (  # precision policies for low-precision parameters
+    KahanSummationState,
+    StochasticRoundingState,
+    kahan_summation,
+    stochastic_round,
+    stochastic_rounding,
 )
 from gradtx.schedules import (  # schedules
     Schedule,
@@ -233,10 +242,6 @@ from gradtx.wrappers import (  # 1 -> 1 wrappers
 __version__ = "0.1.0"
 
 __all__ = [
-    "diagnostics",
-    "plot",
-    "SpikeGuardState",
-    "spike_guard",
     "AccumulationType",
     "Accumulator",
     "adabelief",
@@ -274,6 +279,7 @@ __all__ = [
     "constant_schedule",
     "cosine_decay_schedule",
     "cosine_onecycle_schedule",
+    "diagnostics",
     "ema",
     "EmaState",
     "EmptyState",
@@ -294,6 +300,8 @@ __all__ = [
     "InjectHyperparamsState",
     "InjectStatefulHyperparamsState",
     "join_schedules",
+    "kahan_summation",
+    "KahanSummationState",
     "keep_params_nonnegative",
     "lamb",
     "lars",
@@ -337,6 +345,7 @@ __all__ = [
     "periodic_update",
     "piecewise_constant_schedule",
     "piecewise_interpolate_schedule",
+    "plot",
     "polyak_sgd",
     "polynomial_schedule",
     "power_iteration",
@@ -406,6 +415,7 @@ __all__ = [
     "set_to_zero",
     "sgd",
     "sgdr_schedule",
+    "sharding",
     "ShouldSkipUpdateFunction",
     "sign_sgd",
     "signum",
@@ -414,9 +424,14 @@ __all__ = [
     "sm3",
     "snapshot",
     "SnapshotState",
+    "spike_guard",
+    "SpikeGuardState",
     "stateless",
     "stateless_with_tree_map",
     "static_field",
+    "stochastic_round",
+    "stochastic_rounding",
+    "StochasticRoundingState",
     "trace",
     "TraceState",
     "TransformationLike",

@@ -179,18 +179,23 @@ def where(cond: Any, a: PyTree, b: PyTree) -> PyTree:
 
 
 def zeros_like(tree: PyTree, dtype: Any = None) -> PyTree:
-    """Zeros shaped like each leaf (``dtype`` overrides the leaf dtype when given)."""
-    return _map(lambda x: jnp.zeros(jnp.shape(x), dtype or jnp.result_type(x)), tree)
+    """Zeros shaped like each leaf (``dtype`` overrides the leaf dtype when given).
+
+    Each leaf is built *from* the leaf (``jnp.zeros_like``), not from its shape, so it inherits the leaf's
+    sharding: eagerly, and under ``jit`` for meshes with explicit axes (DESIGN.md section 7). This also holds
+    for :func:`ones_like` and :func:`full_like`. Abstract leaves (``jax.eval_shape``) work too.
+    """
+    return _map(lambda x: jnp.zeros_like(x, dtype=dtype or jnp.result_type(x)), tree)
 
 
 def ones_like(tree: PyTree, dtype: Any = None) -> PyTree:
-    """Ones shaped like each leaf."""
-    return _map(lambda x: jnp.ones(jnp.shape(x), dtype or jnp.result_type(x)), tree)
+    """Ones shaped like each leaf (with the leaf's sharding, see :func:`zeros_like`)."""
+    return _map(lambda x: jnp.ones_like(x, dtype=dtype or jnp.result_type(x)), tree)
 
 
 def full_like(tree: PyTree, fill_value: Any, dtype: Any = None) -> PyTree:
-    """``fill_value`` shaped like each leaf."""
-    return _map(lambda x: jnp.full(jnp.shape(x), fill_value, dtype or jnp.result_type(x)), tree)
+    """``fill_value`` shaped like each leaf (with the leaf's sharding, see :func:`zeros_like`)."""
+    return _map(lambda x: jnp.full_like(x, fill_value, dtype=dtype or jnp.result_type(x)), tree)
 
 
 def cast(tree: PyTree, dtype: Any) -> PyTree:

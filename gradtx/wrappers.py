@@ -328,7 +328,7 @@ class MultiSteps(GradientTransformation):
         if self._constant_k == 1:
             acc = jax.tree.map(lambda p: jnp.zeros([], self._acc_dtype(p)), params)
         else:
-            acc = jax.tree.map(lambda p: jnp.zeros(jnp.shape(p), self._acc_dtype(p)), params)
+            acc = jax.tree.map(lambda p: jnp.zeros_like(p, dtype=self._acc_dtype(p)), params)  # keeps p's sharding
         gradient_step = zero_count()
         skip_state: Any = ()
         if self.should_skip_update_fn is not None:

@@ -359,7 +359,10 @@ def test_signature_is_optax(ours, theirs):
     def shape(fn):
         return [(p.name, p.kind, p.default) for p in inspect.signature(fn).parameters.values()]
 
-    assert shape(ours) == shape(theirs)
+    o, t = shape(ours), shape(theirs)
+    assert o[: len(t)] == t  # Optax's parameters, in Optax's order, with Optax's defaults
+    # then only gradtx's own options (nu_dtype, ...): keyword-only, with defaults
+    assert all(k is inspect.Parameter.KEYWORD_ONLY and d is not inspect.Parameter.empty for _, k, d in o[len(t) :])
 
 
 def test_state_classes_have_optax_names_and_fields():

@@ -19,8 +19,13 @@ ALLOWED = {
     "combine": {"base", "tree", "numerics", "transforms"},
     "optimizers": {"base", "tree", "numerics", "transforms", "combine", "wrappers", "schedules", "optimizers"},
     "wrappers": {"base", "tree", "numerics", "transforms", "combine"},
+    "precision": {"base", "tree"},
+    "flat": set(),
+    "step": {"base", "flat"},
+    "bench": {"base", "combine", "flat", "optimizers", "step", "transforms"},  # a program: measures, exports nothing
     "diagnostics": {"base", "tree", "diagnostics"},
     "plot": {"base", "tree", "diagnostics", "schedules"},
+    "sharding": {"base", "tree"},
     "testing/contract": {"base"},
     "testing/problems": {"base"},
     "testing/reference": {"testing"},  # it re-exports the family references, which import NumPy only

@@ -254,7 +254,7 @@ def test_inject_hyperparams_repr_reads_like_the_call():
     opt = inject_hyperparams(gradtx.adam)(learning_rate=1e-3, b1=0.8)
     assert repr(opt) == (
         "inject_hyperparams(adam)(learning_rate=0.001, b1=0.8, b2=0.999, eps=1e-08, eps_root=0.0, "
-        "mu_dtype=None, nesterov=False)"
+        "mu_dtype=None, nesterov=False, nu_dtype=None)"
     )
 
 

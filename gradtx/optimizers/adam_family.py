@@ -10,7 +10,8 @@ radam      scale_by_radam -> scale_by_learning_rate                           (L
 adan       scale_by_adan -> add_decayed_weights -> scale_by_learning_rate     (Xie et al. 2022)
 =========  =========================================================================================
 
-``learning_rate`` (and ``weight_decay``) is a number or a schedule of the 0-based step count. Weight decay is
+``learning_rate`` (and ``weight_decay``) is a number or a schedule of the 0-based step count. ``mu_dtype``
+(where Optax has none) and ``nu_dtype`` are gradtx's keyword-only state dtypes, passed to the block. Weight decay is
 decoupled and multiplied by the learning rate, as in Optax: ``u = -lr (direction + wd * params)``. Adan's
 paper applies it proximally, ``theta / (1 + wd lr)``; Optax and gradtx add it like AdamW.
 """
@@ -33,9 +34,13 @@ from gradtx.transforms.adam_family import (
 __all__ = ["adabelief", "adamax", "adamaxw", "adan", "amsgrad", "radam", "yogi"]
 
 
-def adamax(learning_rate: Any, b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8) -> chain:
+def adamax(
+    learning_rate: Any, b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8, *, mu_dtype: Any = None, nu_dtype: Any = None
+) -> chain:
     """Adamax (Kingma & Ba 2015, §7.1): Adam with the infinity norm of past gradients as the scale."""
-    return chain(scale_by_adamax(b1, b2, eps), scale_by_learning_rate(learning_rate))
+    return chain(
+        scale_by_adamax(b1, b2, eps, mu_dtype=mu_dtype, nu_dtype=nu_dtype), scale_by_learning_rate(learning_rate)
+    )
 
 
 def adamaxw(
@@ -45,10 +50,13 @@ def adamaxw(
     eps: Any = 1e-8,
     weight_decay: Any = 1e-4,
     mask: Any = None,
+    *,
+    mu_dtype: Any = None,
+    nu_dtype: Any = None,
 ) -> chain:
     """Adamax with decoupled weight decay (Loshchilov & Hutter 2019), scaled by the learning rate."""
     return chain(
-        scale_by_adamax(b1, b2, eps),
+        scale_by_adamax(b1, b2, eps, mu_dtype=mu_dtype, nu_dtype=nu_dtype),
         add_decayed_weights(weight_decay, mask),
         scale_by_learning_rate(learning_rate),
     )
@@ -63,13 +71,15 @@ def amsgrad(
     mu_dtype: Any = None,
     bias_correction_mu: bool = True,
     bias_correction_nu: bool = True,
+    *,
+    nu_dtype: Any = None,
 ) -> chain:
     """AMSGrad (Reddi, Kale & Kumar 2018): Adam dividing by the running maximum of the second moment.
 
     Both bias corrections off give the paper's algorithm; on (default) is Optax's variant.
     """
     return chain(
-        scale_by_amsgrad(b1, b2, eps, eps_root, mu_dtype, bias_correction_mu, bias_correction_nu),
+        scale_by_amsgrad(b1, b2, eps, eps_root, mu_dtype, bias_correction_mu, bias_correction_nu, nu_dtype=nu_dtype),
         scale_by_learning_rate(learning_rate),
     )
 
@@ -82,17 +92,26 @@ def adabelief(
     eps_root: Any = 1e-16,
     *,
     nesterov: bool = False,
+    mu_dtype: Any = None,
+    nu_dtype: Any = None,
 ) -> chain:
     """AdaBelief (Zhuang et al. 2020): Adam whose second moment is that of ``g - m``, the prediction error.
 
     Optax's defaults ``eps = eps_root = 1e-16`` (the paper: ``eps=1e-8``, ``eps_root=0``).
     """
-    return chain(scale_by_belief(b1, b2, eps, eps_root, nesterov=nesterov), scale_by_learning_rate(learning_rate))
+    return chain(
+        scale_by_belief(b1, b2, eps, eps_root, nesterov=nesterov, mu_dtype=mu_dtype, nu_dtype=nu_dtype),
+        scale_by_learning_rate(learning_rate),
+    )
 
 
-def yogi(learning_rate: Any, b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-3) -> chain:
+def yogi(
+    learning_rate: Any, b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-3, *, mu_dtype: Any = None, nu_dtype: Any = None
+) -> chain:
     """Yogi (Zaheer et al. 2018): an additive, sign-controlled second moment (moments start at 1e-6)."""
-    return chain(scale_by_yogi(b1, b2, eps), scale_by_learning_rate(learning_rate))
+    return chain(
+        scale_by_yogi(b1, b2, eps, mu_dtype=mu_dtype, nu_dtype=nu_dtype), scale_by_learning_rate(learning_rate)
+    )
 
 
 def radam(
@@ -104,10 +123,12 @@ def radam(
     threshold: Any = 5.0,
     *,
     nesterov: bool = False,
+    mu_dtype: Any = None,
+    nu_dtype: Any = None,
 ) -> chain:
     """Rectified Adam (Liu et al. 2020): SGD with momentum while ``rho_k < threshold``, then rectified Adam."""
     return chain(
-        scale_by_radam(b1, b2, eps, eps_root, threshold, nesterov=nesterov),
+        scale_by_radam(b1, b2, eps, eps_root, threshold, nesterov=nesterov, mu_dtype=mu_dtype, nu_dtype=nu_dtype),
         scale_by_learning_rate(learning_rate),
     )
 
@@ -121,6 +142,9 @@ def adan(
     eps_root: Any = 1e-8,
     weight_decay: Any = 0.0,
     mask: Any = None,
+    *,
+    mu_dtype: Any = None,
+    nu_dtype: Any = None,
 ) -> chain:
     """Adan (Xie et al. 2022), Optax's convention (see ``scale_by_adan``), with decoupled weight decay.
 
@@ -128,7 +152,7 @@ def adan(
     default ``weight_decay=0``; note ``eps_root=1e-8`` here against ``0`` in ``scale_by_adan``.
     """
     return chain(
-        scale_by_adan(b1, b2, b3, eps, eps_root),
+        scale_by_adan(b1, b2, b3, eps, eps_root, mu_dtype=mu_dtype, nu_dtype=nu_dtype),
         add_decayed_weights(weight_decay, mask),
         scale_by_learning_rate(learning_rate),
     )

@@ -87,10 +87,13 @@ def adam(
     mu_dtype: Any = None,
     *,
     nesterov: bool = False,
+    nu_dtype: Any = None,
 ) -> chain:
-    """Adam (Kingma & Ba 2015): RMSProp + momentum + bias correction, then the learning rate."""
+    """Adam (Kingma & Ba 2015): RMSProp + momentum + bias correction, then the learning rate.
+
+    ``mu_dtype`` and ``nu_dtype`` store the two moments in other dtypes (see ``scale_by_adam``)."""
     return chain(
-        scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov),
+        scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov, nu_dtype=nu_dtype),
         scale_by_learning_rate(learning_rate),
     )
 
@@ -106,10 +109,11 @@ def adamw(
     mask: Any = None,
     *,
     nesterov: bool = False,
+    nu_dtype: Any = None,
 ) -> chain:
     """AdamW (Loshchilov & Hutter 2019): Adam with weight decay decoupled from the adaptive scaling."""
     return chain(
-        scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov),
+        scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov, nu_dtype=nu_dtype),
         add_decayed_weights(weight_decay, mask),
         scale_by_learning_rate(learning_rate),
     )
@@ -124,9 +128,10 @@ def nadam(
     mu_dtype: Any = None,
     *,
     nesterov: bool = True,
+    nu_dtype: Any = None,
 ) -> chain:
     """NAdam (Dozat 2016): Adam with a Nesterov look-ahead first moment."""
-    return adam(learning_rate, b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov)
+    return adam(learning_rate, b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov, nu_dtype=nu_dtype)
 
 
 def nadamw(
@@ -140,6 +145,9 @@ def nadamw(
     mask: Any = None,
     *,
     nesterov: bool = True,
+    nu_dtype: Any = None,
 ) -> chain:
     """NAdamW: NAdam with decoupled weight decay (Dozat 2016; Loshchilov & Hutter 2019)."""
-    return adamw(learning_rate, b1, b2, eps, eps_root, mu_dtype, weight_decay, mask, nesterov=nesterov)
+    return adamw(
+        learning_rate, b1, b2, eps, eps_root, mu_dtype, weight_decay, mask, nesterov=nesterov, nu_dtype=nu_dtype
+    )

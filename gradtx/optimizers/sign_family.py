@@ -154,6 +154,7 @@ def optimistic_adam(
     mu_dtype: Any = None,
     *,
     nesterov: bool = True,
+    nu_dtype: Any = None,
 ) -> chain:
     """Optimistic Adam (Daskalakis et al. 2018, arXiv 1711.00141): ``u = -(lr r_k + optimism (r_k - r_{k-1}))``.
 
@@ -169,7 +170,7 @@ def optimistic_adam(
             "(for a schedule use optimistic_adam_v2)"
         )
     return chain(
-        scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov),
+        scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov, nu_dtype=nu_dtype),
         scale_by_optimistic_gradient(learning_rate, learning_rate if optimism is None else optimism),
         scale_by_learning_rate(1.0),
     )
@@ -186,13 +187,14 @@ def optimistic_adam_v2(
     eps_root: Any = 0.0,
     mu_dtype: Any = None,
     nesterov: bool = True,
+    nu_dtype: Any = None,
 ) -> chain:
     """Optimistic Adam with a learning rate: ``u = -lr ((alpha + beta) r_k - beta r_{k-1})``, ``r_0 := r_1``.
 
     ``r_k`` is Adam's direction (NAdam's with ``nesterov``); ``learning_rate`` may be a schedule.
     """
     return chain(
-        scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov),
+        scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov, nu_dtype=nu_dtype),
         scale_by_optimistic_gradient(alpha, beta),
         scale_by_learning_rate(learning_rate),
     )

@@ -107,14 +107,18 @@ def lamb(
     eps_root: Any = 0.0,
     weight_decay: Any = 0.0,
     mask: Any = None,
+    *,
+    mu_dtype: Any = None,
+    nu_dtype: Any = None,
 ) -> chain:
     """LAMB (You et al. 2019, "Large Batch Optimization for Deep Learning: Training BERT in 76 minutes",
     arXiv 1904.00962, Algorithm 2): Adam's direction plus decoupled weight decay, ``r = m_hat / (sqrt(v_hat
     + eps_root) + eps) + weight_decay p``, then per layer ``u = -lr ||p|| / ||r|| r`` (the paper's phi is the
-    identity; the ratio is 1 where a norm is 0). ``mask`` selects the parameters that decay.
+    identity; the ratio is 1 where a norm is 0). ``mask`` selects the parameters that decay. ``mu_dtype`` and
+    ``nu_dtype`` (gradtx's) store Adam's moments in other dtypes.
     """
     return chain(
-        scale_by_adam(b1=b1, b2=b2, eps=eps, eps_root=eps_root),
+        scale_by_adam(b1=b1, b2=b2, eps=eps, eps_root=eps_root, mu_dtype=mu_dtype, nu_dtype=nu_dtype),
         add_decayed_weights(weight_decay, mask),
         scale_by_trust_ratio(),
         scale_by_learning_rate(learning_rate),

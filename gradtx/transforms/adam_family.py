@@ -11,7 +11,11 @@ With ``k`` the 1-based step, ``m_k = b1 m_{k-1} + (1 - b1) g_k`` and ``hat`` the
     scale_by_adan:     moments of g, of g_k - g_{k-1} and of the Nesterov-corrected g (three decays)
 
 Precision: every leaf is computed in its compute dtype (float32 or wider, ``gradtx.tree``); state is stored
-in its own dtype (the parameter's; ``mu_dtype`` where offered) and the output in the update's dtype.
+in its own dtype (the parameter's unless ``mu_dtype`` / ``nu_dtype`` say otherwise: every block has both, for
+its first-moment and second-moment state) and the output in the update's dtype. Each step's output uses the
+unrounded new moments; they are rounded only to be stored (see ``gradtx.transforms.adaptive`` on bfloat16
+second moments). ``nu_dtype``, and ``mu_dtype`` where Optax has none, are keyword-only, after Optax's
+parameters, and shown in the ``repr`` only when set.
 
 Complex parameters (all blocks but ``scale_by_adan``, as in Optax): ``g`` is the *conjugated* gradient, the
 update to add to the parameters (Optax's convention,
@@ -42,7 +46,12 @@ from gradtx.base import (
     static_field,
     zero_count,
 )
-from gradtx.transforms.adaptive import ScaleByAdamState
+from gradtx.transforms.adaptive import (
+    ScaleByAdamState,
+    checked_state_dtype,
+    repr_with_state_dtypes,
+    state_dtype_field,
+)
 
 __all__ = [
     "ScaleByAdamState",
@@ -155,20 +164,29 @@ class scale_by_adamax(GradientTransformation):
     ``m_k = b1 m_{k-1} + (1 - b1) g_k``, ``v_k = max(b2 v_{k-1}, |g_k| + eps)``,
     ``u = m_k / ((1 - b1^k) v_k)``; ``v`` needs no bias correction. As in Optax, ``eps`` sits inside the
     maximum (the paper has ``u_k = max(b2 u_{k-1}, |g_k|)`` and no ``eps``), so ``v_k >= eps``. The state
-    is ``ScaleByAdamState(count, mu=m, nu=v)``.
+    is ``ScaleByAdamState(count, mu=m, nu=v)``; ``mu_dtype`` and ``nu_dtype`` store ``m`` and ``v``.
     """
 
     b1: Any = 0.9
     b2: Any = 0.999
     eps: Any = 1e-8
+    mu_dtype: Any = state_dtype_field()
+    nu_dtype: Any = state_dtype_field()
 
     def __post_init__(self) -> None:
         self._check_range("b1", 0.0, 1.0, hi_open=True)
         self._check_range("b2", 0.0, 1.0)
         self._check_range("eps", 0.0)
+        checked_state_dtype(self, "mu_dtype")
+        checked_state_dtype(self, "nu_dtype", real=True)
+
+    def __repr__(self) -> str:
+        return repr_with_state_dtypes(self)
 
     def init(self, params: Params) -> ScaleByAdamState:
-        return ScaleByAdamState(count=zero_count(), mu=tree.zeros_like(params), nu=tree.zeros_like(params))
+        return ScaleByAdamState(
+            count=zero_count(), mu=tree.zeros_like(params, self.mu_dtype), nu=tree.zeros_like(params, self.nu_dtype)
+        )
 
     def update(self, updates: Updates, state: ScaleByAdamState, params: Params | None = None, **extra: Any):
         del params, extra
@@ -194,7 +212,7 @@ class scale_by_amsgrad(GradientTransformation):
     ``u = m_eff / (sqrt(vmax_k + eps_root) + eps)``. Optax's variant, the default here: ``m_eff = m_hat`` and
     ``v_eff = v_hat`` are bias corrected *before* the maximum. ``bias_correction_mu=False`` and
     ``bias_correction_nu=False`` give the paper's ``m_k / (sqrt(max_j v_j) + eps)``. ``mu_dtype`` stores ``m``
-    in another dtype.
+    in another dtype, ``nu_dtype`` both ``v`` and its running maximum.
     """
 
     b1: Any = 0.9
@@ -204,21 +222,25 @@ class scale_by_amsgrad(GradientTransformation):
     mu_dtype: Any = static_field(default=None)
     bias_correction_mu: bool = static_field(default=True)
     bias_correction_nu: bool = static_field(default=True)
+    nu_dtype: Any = state_dtype_field()
 
     def __post_init__(self) -> None:
         self._check_range("b1", 0.0, 1.0, hi_open=self.bias_correction_mu)
         self._check_range("b2", 0.0, 1.0, hi_open=self.bias_correction_nu)
         self._check_range("eps", 0.0)
         self._check_range("eps_root", 0.0)
-        if self.mu_dtype is not None:
-            object.__setattr__(self, "mu_dtype", np.dtype(self.mu_dtype))
+        checked_state_dtype(self, "mu_dtype")
+        checked_state_dtype(self, "nu_dtype", real=True)
+
+    def __repr__(self) -> str:
+        return repr_with_state_dtypes(self)
 
     def init(self, params: Params) -> ScaleByAmsgradState:
         return ScaleByAmsgradState(
             count=zero_count(),
             mu=tree.zeros_like(params, self.mu_dtype),
-            nu=tree.zeros_like(params),
-            nu_max=tree.zeros_like(params),
+            nu=tree.zeros_like(params, self.nu_dtype),
+            nu_max=tree.zeros_like(params, self.nu_dtype),
         )
 
     def update(self, updates: Updates, state: ScaleByAmsgradState, params: Params | None = None, **extra: Any):
@@ -250,7 +272,8 @@ class scale_by_belief(GradientTransformation):
     prediction error ``g_k - m_k``, small when the gradient is where the momentum expected it. The paper's one
     ``eps`` is split in two (``eps_root`` added to ``s``, stored, and ``eps`` in the denominator); Optax's
     defaults are ``1e-16`` for both (the paper's: ``eps=1e-8``, ``eps_root=0``). With ``nesterov``, NAdam's
-    ``m_hat = b1 m_k / (1 - b1^(k+1)) + (1 - b1) g_k / (1 - b1^k)``.
+    ``m_hat = b1 m_k / (1 - b1^(k+1)) + (1 - b1) g_k / (1 - b1^k)``. ``mu_dtype`` and ``nu_dtype`` store ``m``
+    and ``s``.
     """
 
     b1: Any = 0.9
@@ -258,15 +281,24 @@ class scale_by_belief(GradientTransformation):
     eps: Any = 1e-16
     eps_root: Any = 1e-16
     nesterov: bool = static_field(default=False, kw_only=True)
+    mu_dtype: Any = state_dtype_field()
+    nu_dtype: Any = state_dtype_field()
 
     def __post_init__(self) -> None:
         self._check_range("b1", 0.0, 1.0, hi_open=True)
         self._check_range("b2", 0.0, 1.0, hi_open=True)
         self._check_range("eps", 0.0)
         self._check_range("eps_root", 0.0)
+        checked_state_dtype(self, "mu_dtype")
+        checked_state_dtype(self, "nu_dtype", real=True)
+
+    def __repr__(self) -> str:
+        return repr_with_state_dtypes(self)
 
     def init(self, params: Params) -> ScaleByBeliefState:
-        return ScaleByBeliefState(count=zero_count(), mu=tree.zeros_like(params), nu=tree.zeros_like(params))
+        return ScaleByBeliefState(
+            count=zero_count(), mu=tree.zeros_like(params, self.mu_dtype), nu=tree.zeros_like(params, self.nu_dtype)
+        )
 
     def update(self, updates: Updates, state: ScaleByBeliefState, params: Params | None = None, **extra: Any):
         del params, extra
@@ -299,7 +331,7 @@ class scale_by_yogi(GradientTransformation):
     ``u = m_hat / (sqrt(v_hat + eps_root) + eps)``. Optax's conventions, kept here: *both* moments start at
     ``initial_accumulator_value`` (the paper initialises ``v_0`` to a small constant, ``m_0 = 0``) and both
     are bias corrected by ``1 - b^k`` (the paper has no bias correction). The state is
-    ``ScaleByAdamState(count, mu=m, nu=v)``.
+    ``ScaleByAdamState(count, mu=m, nu=v)``; ``mu_dtype`` and ``nu_dtype`` store ``m`` and ``v``.
     """
 
     b1: Any = 0.9
@@ -307,6 +339,8 @@ class scale_by_yogi(GradientTransformation):
     eps: Any = 1e-3
     eps_root: Any = 0.0
     initial_accumulator_value: Any = 1e-6
+    mu_dtype: Any = state_dtype_field()
+    nu_dtype: Any = state_dtype_field()
 
     def __post_init__(self) -> None:
         self._check_range("b1", 0.0, 1.0, hi_open=True)
@@ -314,10 +348,19 @@ class scale_by_yogi(GradientTransformation):
         self._check_range("eps", 0.0)
         self._check_range("eps_root", 0.0)
         self._check_range("initial_accumulator_value", 0.0)
+        checked_state_dtype(self, "mu_dtype")
+        checked_state_dtype(self, "nu_dtype", real=True)
+
+    def __repr__(self) -> str:
+        return repr_with_state_dtypes(self)
 
     def init(self, params: Params) -> ScaleByAdamState:
         start = self.initial_accumulator_value
-        return ScaleByAdamState(count=zero_count(), mu=tree.full_like(params, start), nu=tree.full_like(params, start))
+        return ScaleByAdamState(
+            count=zero_count(),
+            mu=tree.full_like(params, start, self.mu_dtype),
+            nu=tree.full_like(params, start, self.nu_dtype),
+        )
 
     def update(self, updates: Updates, state: ScaleByAdamState, params: Params | None = None, **extra: Any):
         del params, extra
@@ -396,7 +439,8 @@ class scale_by_radam(GradientTransformation):
     has ``rho_k > 4``, its code ``>= 5``); ``eps`` outside the root (the paper's ``l_k = sqrt((1 - b2^k)/v_k)``
     has none). ``nesterov`` uses NAdam's ``m_hat``. ``rho_k`` is computed without cancellation (see
     :func:`radam_rho`), so float32 gives the float64 rectifier. ``threshold`` must be >= 4 (the
-    rectifier is not real for ``2 < rho < 4``). The state is ``ScaleByAdamState``.
+    rectifier is not real for ``2 < rho < 4``). The state is ``ScaleByAdamState``; ``mu_dtype`` and
+    ``nu_dtype`` store ``m`` and ``v``.
     """
 
     b1: Any = 0.9
@@ -405,6 +449,8 @@ class scale_by_radam(GradientTransformation):
     eps_root: Any = 0.0
     threshold: Any = 5.0
     nesterov: bool = static_field(default=False, kw_only=True)
+    mu_dtype: Any = state_dtype_field()
+    nu_dtype: Any = state_dtype_field()
 
     def __post_init__(self) -> None:
         self._check_range("b1", 0.0, 1.0, hi_open=True)
@@ -412,9 +458,16 @@ class scale_by_radam(GradientTransformation):
         self._check_range("eps", 0.0)
         self._check_range("eps_root", 0.0)
         self._check_range("threshold", 4.0)
+        checked_state_dtype(self, "mu_dtype")
+        checked_state_dtype(self, "nu_dtype", real=True)
+
+    def __repr__(self) -> str:
+        return repr_with_state_dtypes(self)
 
     def init(self, params: Params) -> ScaleByAdamState:
-        return ScaleByAdamState(count=zero_count(), mu=tree.zeros_like(params), nu=tree.zeros_like(params))
+        return ScaleByAdamState(
+            count=zero_count(), mu=tree.zeros_like(params, self.mu_dtype), nu=tree.zeros_like(params, self.nu_dtype)
+        )
 
     def update(self, updates: Updates, state: ScaleByAdamState, params: Params | None = None, **extra: Any):
         del params, extra
@@ -454,6 +507,8 @@ class scale_by_adan(GradientTransformation):
     moments start at zero with bias correction instead of ``m_0 = g_0``, ``n_0 = g_0^2``. Note that Optax
     weights the gradient difference by ``1 - b2`` (0.08) in ``n`` and in ``u``, where the paper writes
     ``(1 - beta_2) = b2`` (0.92), as does the authors' code. Real parameters only, as in Optax.
+    ``mu_dtype`` stores the two first-order moments ``m`` and ``v``, ``nu_dtype`` the second moment ``n``; the
+    previous gradient ``g`` keeps the parameter dtype.
     """
 
     b1: Any = 0.98
@@ -461,6 +516,8 @@ class scale_by_adan(GradientTransformation):
     b3: Any = 0.99
     eps: Any = 1e-8
     eps_root: Any = 0.0
+    mu_dtype: Any = state_dtype_field()
+    nu_dtype: Any = state_dtype_field()
 
     def __post_init__(self) -> None:
         self._check_range("b1", 0.0, 1.0, hi_open=True)
@@ -468,10 +525,16 @@ class scale_by_adan(GradientTransformation):
         self._check_range("b3", 0.0, 1.0, hi_open=True)
         self._check_range("eps", 0.0)
         self._check_range("eps_root", 0.0)
+        checked_state_dtype(self, "mu_dtype")
+        checked_state_dtype(self, "nu_dtype", real=True)
+
+    def __repr__(self) -> str:
+        return repr_with_state_dtypes(self)
 
     def init(self, params: Params) -> ScaleByAdanState:
         z = tree.zeros_like
-        return ScaleByAdanState(m=z(params), v=z(params), n=z(params), g=z(params), t=zero_count())
+        mu, nu = self.mu_dtype, self.nu_dtype
+        return ScaleByAdanState(m=z(params, mu), v=z(params, mu), n=z(params, nu), g=z(params), t=zero_count())
 
     def update(self, updates: Updates, state: ScaleByAdanState, params: Params | None = None, **extra: Any):
         del params, extra

@@ -10,11 +10,24 @@ The lecture's family (``theta <- theta - eta / sigma * g``), each a block:
     scale_by_adam:    m_hat / (sqrt(v_hat + eps_root) + eps)                    (Kingma & Ba 2015, Algorithm 1)
 
 ``k`` is the 1-based step. Arithmetic runs in float32 or wider (see ``gradtx.tree``); the moments are stored
-in the parameter dtype (``mu_dtype`` overrides the first moment's), the output in the update's dtype.
+in the parameter dtype (``mu_dtype`` and ``nu_dtype`` override the first and second moment's), the output in
+the update's dtype.
+
+State dtypes (``mu_dtype``, ``nu_dtype``; every Adam-family block has both): each step computes the new moments
+in the compute dtype, uses those unrounded values for its output, and rounds them only to store them (Optax's
+order for ``mu_dtype``). ``nu_dtype=bfloat16`` halves the second moment's memory; its cost is that an EMA
+increment ``(1 - b2) (g^2 - nu)`` below half an ulp of ``nu`` (``2^-9 nu`` to ``2^-8 nu``) is rounded away: a
+bfloat16 ``nu`` ignores changes of ``g^2`` up to ``2^-9 / (1 - b2)`` to ``2^-8 / (1 - b2)`` times ``nu``, i.e.
+2 to 4 times ``nu`` for ``b2 = 0.999`` (a constant ``|g| = 1`` leaves ``nu`` frozen at exactly 1/4, not 1;
+tests/test_precision.py), 0.2 to 0.4 times for ``b2 = 0.99``. Keep ``nu`` in float32 for ``b2`` near 1.
+The options Optax lacks (``nu_dtype``; ``mu_dtype`` on the blocks where Optax has none) are keyword-only,
+after Optax's parameters, and appear in the ``repr`` only when set, so the ``repr`` of an Optax-compatible call
+reads like that call.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, NamedTuple
 
 import jax
@@ -28,6 +41,8 @@ from gradtx.base import (
     Updates,
     check_tree_match,
     concrete_number,
+    fields_repr,
+    format_value,
     pytree_class,
     safe_int32_increment,
     static_field,
@@ -75,6 +90,51 @@ class ScaleByAdamState(NamedTuple):
     count: jax.Array
     mu: Updates
     nu: Updates
+
+
+def state_dtype_field() -> Any:
+    """A keyword-only, static state-dtype option gradtx adds after Optax's parameters (``nu_dtype``; ``mu_dtype``
+    where Optax has none): default ``None`` (the parameter dtype), shown in the ``repr`` only when set."""
+    return static_field(default=None, kw_only=True, repr=False)
+
+
+def checked_state_dtype(obj: Any, name: str, real: bool = False) -> None:
+    """Normalise the dtype option ``name`` of ``obj`` to a ``np.dtype`` (``None`` kept); ``ValueError`` unless it
+    is a floating dtype (real when ``real``: a second moment is real-valued, also for complex parameters)."""
+    value = getattr(obj, name)
+    if value is None:
+        return
+    try:
+        dt = np.dtype(value)
+    except TypeError:
+        dt = None
+    kinds = (jnp.floating,) if real else (jnp.floating, jnp.complexfloating)
+    if dt is None or not any(jnp.issubdtype(dt, k) for k in kinds):
+        obj._fail(name, value, f"must be None or a {'real ' if real else ''}floating dtype (e.g. jnp.bfloat16)")
+    object.__setattr__(obj, name, dt)
+
+
+def repr_with_state_dtypes(obj: Any) -> str:
+    """``Name(field=value, ...)`` with the hidden state-dtype options (:func:`state_dtype_field`) that are set."""
+    body = fields_repr(obj)
+    hidden = [
+        f"{f.name}={format_value(getattr(obj, f.name))}"
+        for f in dataclasses.fields(obj)
+        if not f.repr and getattr(obj, f.name) is not None
+    ]
+    return f"{type(obj).__name__}({', '.join([body, *hidden] if body else hidden)})"
+
+
+def _upcast(state: Any, g: Any) -> jax.Array:
+    """A state leaf in the compute dtype of itself and its gradient ``g`` (kept real if it is real): the
+    moment updates then store their result unrounded (a bfloat16 or float32 state beside float64 gradients
+    is updated in float64)."""
+    state = jnp.asarray(state)
+    ds, dg = tree.compute_dtype(state.dtype), tree.compute_dtype(jnp.result_type(g))
+    width = max(ds.itemsize // (2 if ds.kind == "c" else 1), dg.itemsize // (2 if dg.kind == "c" else 1))
+    if ds.kind == "c":
+        return state.astype(np.complex128 if width >= 8 else np.complex64)
+    return state.astype(np.float64 if width >= 8 else np.float32)
 
 
 def _divide(updates: Updates, denominators: Updates) -> Updates:
@@ -242,7 +302,8 @@ class scale_by_adam(GradientTransformation):
     ``m_k = b1 m_{k-1} + (1 - b1) g_k``, ``v_k = b2 v_{k-1} + (1 - b2) g_k^2``,
     ``m_hat = m_k / (1 - b1^k)``, ``v_hat = v_k / (1 - b2^k)``, ``u = m_hat / (sqrt(v_hat + eps_root) + eps)``.
     With ``nesterov`` (NAdam, Dozat 2016): ``m_hat = b1 m_k / (1 - b1^(k+1)) + (1 - b1) g_k / (1 - b1^k)``.
-    ``mu_dtype`` stores ``m`` in another dtype. With ``b1 = 0`` this equals
+    ``mu_dtype`` and ``nu_dtype`` store ``m`` and ``v`` in other dtypes (``u`` uses the unrounded ``m_k``,
+    ``v_k``; see the module docstring for bfloat16 ``v``). With ``b1 = 0`` this equals
     ``scale_by_rms(b2, eps, eps_in_sqrt=False, bias_correction=True)``.
     """
 
@@ -252,25 +313,30 @@ class scale_by_adam(GradientTransformation):
     eps_root: Any = 0.0
     mu_dtype: Any = static_field(default=None)
     nesterov: bool = static_field(default=False, kw_only=True)
+    nu_dtype: Any = state_dtype_field()
 
     def __post_init__(self) -> None:
         self._check_range("b1", 0.0, 1.0, hi_open=True)
         self._check_range("b2", 0.0, 1.0, hi_open=True)
         self._check_range("eps", 0.0)
         self._check_range("eps_root", 0.0)
-        if self.mu_dtype is not None:
-            object.__setattr__(self, "mu_dtype", np.dtype(self.mu_dtype))
+        checked_state_dtype(self, "mu_dtype")
+        checked_state_dtype(self, "nu_dtype", real=True)
+
+    def __repr__(self) -> str:
+        return repr_with_state_dtypes(self)
 
     def init(self, params: Params) -> ScaleByAdamState:
         return ScaleByAdamState(
-            count=zero_count(), mu=tree.zeros_like(params, self.mu_dtype), nu=tree.zeros_like(params)
+            count=zero_count(), mu=tree.zeros_like(params, self.mu_dtype), nu=tree.zeros_like(params, self.nu_dtype)
         )
 
     def update(self, updates: Updates, state: ScaleByAdamState, params: Params | None = None, **extra: Any):
         del params, extra
         check_tree_match("scale_by_adam.update", state.nu, updates)
-        mu = tree.update_moment(updates, state.mu, self.b1, 1)
-        nu = tree.update_moment_per_elem_norm(updates, state.nu, self.b2, 2)
+        # The new moments in the compute dtype (the state upcast first): the output uses them unrounded.
+        mu = tree.update_moment(updates, jax.tree.map(_upcast, state.mu, updates), self.b1, 1)
+        nu = tree.update_moment_per_elem_norm(updates, jax.tree.map(_upcast, state.nu, updates), self.b2, 2)
         count = safe_int32_increment(state.count)
         if self.nesterov:
             mu_hat = jax.tree.map(
@@ -289,4 +355,4 @@ class scale_by_adam(GradientTransformation):
             mu_hat,
             nu_hat,
         )
-        return out, ScaleByAdamState(count=count, mu=mu, nu=nu)
+        return out, ScaleByAdamState(count=count, mu=tree.cast_like(mu, state.mu), nu=tree.cast_like(nu, state.nu))

@@ -1,0 +1,42 @@
+"""Registry entries of the precision policies (gradtx.precision) and of the Adam family's state dtypes.
+
+The oracle tier feeds float32 and float64 parameters, which ``stochastic_rounding`` passes through (its
+reference is the inner optimizer's) and ``kahan_summation`` compensates (float64 Kahan reference). Their
+bfloat16 behaviour (unbiased rounding, exact landing, the stalled quadratic) is tested in
+tests/test_precision.py.
+
+State dtypes: the bfloat16 variant is contract and fuzz only (no ``ref``): at float32 parameters a float32
+rounding difference of ~1e-7 flips a bfloat16 rounding now and then, and the outputs then differ by a bfloat16
+ulp, beyond the tier's float32 tolerance. tests/test_precision.py compares every Adam-family block with the
+bfloat16-rounding reference at float64 parameters (the tiers cost 5 to 15 s per entry: one entry stands for all).
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+from registry import Entry
+
+import gradtx
+from gradtx.precision import kahan_summation, stochastic_rounding
+from gradtx.testing import reference as ref
+from gradtx.testing import reference_precision as rp
+
+OPT = "optimizer"
+
+
+def _kahan_chain():
+    return gradtx.chain(gradtx.clip_by_global_norm(2.0), gradtx.sgd(0.1, 0.9))
+
+
+def _ref_kahan_chain():
+    return ref.chain(ref.clip_by_global_norm(2.0), ref.sgd(0.1, 0.9))
+
+
+ENTRIES = [
+    Entry("stochastic_rounding(sgd momentum)", lambda: stochastic_rounding(gradtx.sgd(0.1, 0.9), 0),
+          lambda: rp.stochastic_rounding(ref.sgd(0.1, 0.9), 0), needs_params=True, kind=OPT, complex_ok=True),
+    Entry("kahan_summation(chain(clip_by_global_norm, sgd momentum))", lambda: kahan_summation(_kahan_chain()),
+          lambda: rp.kahan_summation(_ref_kahan_chain()), needs_params=True, kind=OPT, complex_ok=True),
+    Entry("adam(mu_dtype=bfloat16, nu_dtype=bfloat16)",
+          lambda: gradtx.adam(1e-2, mu_dtype=jnp.bfloat16, nu_dtype=jnp.bfloat16), kind=OPT),
+]
