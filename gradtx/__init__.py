@@ -7,12 +7,13 @@ An optimizer is a chain of pure ``(init, update)`` blocks; every optimizer here 
     base <- tree <- transforms <- combine <- optimizers;  schedules (base only);  testing (references: NumPy)
     diagnostics (base, tree): metrics in the state, curvature, plateaus, spike guard, checkpoints;  plot
     sharding (base, tree): state layouts on a mesh, ZeRO-1, per-device memory
+    flat (nothing): a pytree held as one buffer per dtype;  step (base, flat): make_step, a donated train step
 
-``gradtx.diagnostics``, ``gradtx.plot`` and ``gradtx.sharding`` are namespaces; ``spike_guard`` is also here,
-beside the wrappers.
+``gradtx.diagnostics``, ``gradtx.plot``, ``gradtx.sharding`` and ``gradtx.flat`` are namespaces; ``spike_guard``
+is also here, beside the wrappers.
 """
 
-from gradtx import diagnostics, numerics, plot, schedules, sharding, tree
+from gradtx import diagnostics, flat, numerics, plot, schedules, sharding, tree
 from gradtx.base import (  # the protocol
     EmptyState,
     GradientTransformation,
@@ -52,6 +53,7 @@ from gradtx.combine import (  # N -> 1 combinators
     selective_transform,
 )
 from gradtx.diagnostics import SpikeGuardState, spike_guard  # a wrapper that lives with the diagnostics
+from gradtx.flat import FlatTree  # the flat multi-tensor path: gradtx.flat.pack / unpack
 from gradtx.numerics import (  # numerics
     matrix_inverse_pth_root,
     nnls,
@@ -120,6 +122,7 @@ from gradtx.schedules import (  # schedules
     warmup_exponential_decay_schedule,
     warmup_stable_decay_schedule,
 )
+from gradtx.step import make_step  # a jitted, donated train step
 from gradtx.transforms import (  # building blocks
     AddNoiseState,
     ApplyEvery,
@@ -285,7 +288,9 @@ __all__ = [
     "EmptyState",
     "exponential_decay",
     "FactoredState",
+    "flat",
     "flatten",
+    "FlatTree",
     "freeze",
     "fromage",
     "global_norm",
@@ -312,6 +317,7 @@ __all__ = [
     "lookahead",
     "LookaheadParams",
     "LookaheadState",
+    "make_step",
     "masked",
     "MaskedNode",
     "MaskedState",

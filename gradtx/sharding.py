@@ -67,7 +67,9 @@ def _uses(entry: Any, names: tuple[str, ...]) -> bool:
     return any(n in used for n in names)
 
 
-def zero1_shardings(state: PyTree, mesh: jax.sharding.Mesh, axis: str | Sequence[str] = "data") -> PyTree:
+def zero1_shardings(
+    state: PyTree, mesh: jax.sharding.Mesh | jax.sharding.AbstractMesh, axis: str | Sequence[str] = "data"
+) -> PyTree:
     """The ZeRO-1 layout of an optimizer state: a ``NamedSharding`` per leaf (see the module docstring).
 
     ``state`` is the state or its abstract twin ``jax.eval_shape(opt.init, params)``. Each leaf of rank >= 1

@@ -297,6 +297,19 @@ def test_sm3_momentum_and_scalars():
     assert float(u["s"]) == pytest.approx(0.5 * 0.5 + 0.5 * (-1.0 / np.sqrt(5.0)))
 
 
+def test_sm3_zero_size_leaf_beside_a_matrix():
+    # a (1, 0, 2) leaf has accumulators of sizes 1, 0 and 2 and nothing to reduce over (found by the fuzz test)
+    tx = scale_by_sm3(b1=0.0, eps=0.0)
+    params = {"empty": jnp.zeros((1, 0, 2)), "w": jnp.zeros((2, 2))}
+    state = tx.init(params)
+    g = {"empty": jnp.zeros((1, 0, 2)), "w": jnp.asarray([[3.0, 0.0], [0.0, 4.0]])}
+    u, state = jax.jit(tx.update)(g, state)
+    assert u["empty"].shape == (1, 0, 2)
+    np.testing.assert_array_equal([m.shape for m in state.mu["empty"]], [(1,), (0,), (2,)])
+    np.testing.assert_array_equal(state.mu["empty"][0], [0.0])  # the max over no entries of squares >= 0
+    np.testing.assert_allclose(u["w"], [[1.0, 0.0], [0.0, 1.0]])  # g / sqrt(g^2) where g != 0
+
+
 def test_sm3_rejects_complex_parameters():
     with pytest.raises(ValueError, match=r"scale_by_sm3\.init: complex parameters are not supported"):
         scale_by_sm3().init({"c": jnp.ones(2, jnp.complex64)})

@@ -22,7 +22,8 @@ ALLOWED = {
     "precision": {"base", "tree"},
     "flat": set(),
     "step": {"base", "flat"},
-    "bench": {"base", "combine", "flat", "optimizers", "step", "transforms"},  # a program: measures, exports nothing
+    # a program: measures, exports nothing
+    "bench": {"base", "combine", "flat", "optimizers", "sharding", "step", "transforms"},
     "diagnostics": {"base", "tree", "diagnostics"},
     "plot": {"base", "tree", "diagnostics", "schedules"},
     "sharding": {"base", "tree"},

@@ -109,13 +109,16 @@ def test_lbfgs_rosenbrock_same_point_and_iterations_as_optax(dtype):
     assert abs(n_ours - n_theirs) <= 2, (n_ours, n_theirs)
     np.testing.assert_allclose(_f64(ours[0][-1]), ROSEN.minimum, atol=1e-6 if dtype == "float64" else 2e-3)
     np.testing.assert_allclose(_f64(ours[0][-1]), _f64(theirs[0][-1]), atol=1e-8 if dtype == "float64" else 2e-3)
-    # Step by step: the same iterates and accepted step sizes while the path is well conditioned.
+    # Step by step: the same iterates and accepted step sizes while the path is well conditioned. Rounding
+    # differences (where XLA fuses a multiply-add) grow along Rosenbrock's curved valley: in float64 the 25
+    # steps agree to 1e-9 relative under XLA's default flags, to ~3e-7 under the suite's cheap compile flags
+    # (conftest.py); hence 1e-6.
     k = 25 if dtype == "float64" else 8
     for a, b in zip(ours[0][:k], theirs[0][:k]):
-        np.testing.assert_allclose(_f64(a), _f64(b), rtol=1e-9 if dtype == "float64" else 1e-4, atol=1e-12)
+        np.testing.assert_allclose(_f64(a), _f64(b), rtol=1e-6 if dtype == "float64" else 1e-4, atol=1e-12)
     lr_ours = [float(s[2].learning_rate) for s in ours[1][1:k]]
     lr_theirs = [float(s[2].learning_rate) for s in theirs[1][1:k]]
-    np.testing.assert_allclose(lr_ours, lr_theirs, rtol=1e-8 if dtype == "float64" else 1e-3)
+    np.testing.assert_allclose(lr_ours, lr_theirs, rtol=1e-6 if dtype == "float64" else 1e-3)
 
 
 @pytest.mark.parametrize("n", [4, 10])

@@ -29,7 +29,8 @@ def test_two_process_data_parallel_step_equals_single_process(tmp_path):
     ZeRO-1 (Adam state split over the 4 devices of both processes) both give the parameters of the same steps
     run here in one process on the whole batch (float32 tolerance); both processes hold the same parameters,
     and each device holds a quarter of the moments (plus the replicated int32 counter)."""
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu")
+    flags = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count=2".strip()  # keep conftest's
+    env = dict(os.environ, XLA_FLAGS=flags, JAX_PLATFORMS="cpu")
     env.pop("JAX_ENABLE_X64", None)
     port = _free_port()
     outs = [tmp_path / f"process{i}.npz" for i in range(NUM_PROCESSES)]

@@ -88,7 +88,10 @@ def test_signatures_match_optax(module, name):
         return [(p.name, p.kind, p.default) for p in inspect.signature(fn).parameters.values()]
 
     theirs = getattr(optax, name, None) or getattr(optax.transforms, name)
-    assert params(getattr(module, name)) == params(theirs)
+    o, t = params(getattr(module, name)), params(theirs)
+    assert o[: len(t)] == t  # Optax's parameters, in Optax's order, with Optax's defaults
+    # then only gradtx's own options (lamb's nu_dtype): keyword-only, with defaults
+    assert all(k is inspect.Parameter.KEYWORD_ONLY and d is not inspect.Parameter.empty for _, k, d in o[len(t) :])
 
 
 def test_nonnegative_state_is_empty():

@@ -50,7 +50,8 @@ def test_sharded_state_on_eight_devices():
     - ZeRO-1: replicated params, state split on "data" (8 ways): equal results, per-device state bytes
       = total / 8 (plus the replicated counter), also planned from ``eval_shape`` before allocation.
     """
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8", JAX_PLATFORMS="cpu")
+    flags = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count=8".strip()  # keep conftest's
+    env = dict(os.environ, XLA_FLAGS=flags, JAX_PLATFORMS="cpu")
     env.pop("JAX_ENABLE_X64", None)
     proc = subprocess.run([sys.executable, "-W", "error", str(WORKER)], env=env, capture_output=True, text=True,
                           timeout=300, cwd=WORKER.parent)

@@ -268,7 +268,8 @@ class scale_by_sm3(GradientTransformation):
                 new_mu = [acc.astype(mu[0].dtype)]
             else:
                 others = [tuple(b for b in range(rank) if b != a) for a in range(rank)]
-                new_mu = [jnp.max(acc, axis=axes).astype(m.dtype) for axes, m in zip(others, mu)]
+                # acc >= 0, so initial=0 changes no value and lets a zero-size leaf reduce
+                new_mu = [jnp.max(acc, axis=axes, initial=0.0).astype(m.dtype) for axes, m in zip(others, mu)]
             return new_nu.astype(jnp.asarray(g).dtype), new_mu, new_nu.astype(nu.dtype)
 
         # ``mu`` holds a list under each leaf: map over the leaves of ``updates`` (a prefix of ``mu``).

@@ -1,0 +1,191 @@
+"""The flat (multi-tensor) path: a pytree held as a few contiguous buffers, one per dtype.
+
+A model with hundreds of leaves pays per leaf twice: every array crossing the ``jit`` boundary costs a fixed
+overhead (about 10 us on CPU), and every leaf's update is its own small kernel. :func:`pack` turns a tree into
+a :class:`FlatTree`, whose pytree *leaves are the buffers*: every leaf of one dtype raveled and concatenated
+(in tree order) into one 1-D array. Because a ``FlatTree`` is an ordinary pytree, every gradtx optimizer runs
+on it unchanged, and everything it returns is made of the same few buffers::
+
+    flat = pack(params)                                   # {"w": f32[3, 4], "b": f32[4], "e": bf16[8]}
+    state = opt.init(flat)                                # mu, nu: FlatTrees of two buffers (f32, bf16)
+    updates, state = opt.update(pack(grads), state, flat)
+    flat = apply_updates(flat, updates)
+    params = unpack(flat)                                 # the original tree, by slices and reshapes
+
+Layout. A ``FlatTree`` has children ``buffers`` (a tuple of 1-D arrays, one per distinct leaf dtype in order of
+first appearance) and static aux data ``(treedef, layout)``, ``layout[i] = (buffer index, offset, shape)`` for
+leaf ``i``. Leaves of size 0 take no room; scalars take one element; ``None`` leaves are empty subtrees in
+JAX and stay in the treedef (no room, and ``unpack`` gives ``None`` back). The empty tree packs to zero
+buffers. Two FlatTrees combine in ``jax.tree.map`` when their layouts are equal (``pack`` of trees with the
+same structure, shapes and dtypes); a buffer's dtype is not part of the layout, so a state stored in another
+dtype (``mu_dtype``) is a FlatTree of the same layout whose buffers have that dtype.
+
+Which optimizers give the per-leaf result on a FlatTree. Elementwise maths (sgd, momentum, the Adam family,
+RMSProp, Adagrad, Lion, sign methods, schedules, weight decay without a mask) sees the same numbers in a
+different arrangement, so the results are equal; global reductions (``clip_by_global_norm``) sum the same
+squares in another order, so they agree to rounding. Transformations with per-leaf statistics do *not* give
+the per-leaf result, because each buffer is one leaf to them: trust ratios (LAMB, LARS, Fromage), factored
+second moments (Adafactor, SM3), per-leaf norms (NovoGrad, ``clip_by_block_rms``, adaptive gradient clipping,
+centralisation), and masks or partitions written for the original tree (they do not match a FlatTree).
+
+Gradients. :func:`unpack` slices each buffer with ``lax.split``, whose transpose is a concatenation: so
+``jax.grad`` of ``loss(unpack(flat))`` with respect to ``flat`` is a FlatTree built by one concatenate per
+buffer, not by a scatter per leaf. ``gradtx.step.make_step`` calls the loss on ``unpack(params)`` for you.
+
+Unlike ``gradtx.flatten`` (a wrapper that ravels inside every update, in one common dtype), the flat layout
+here is kept across steps, so the buffers themselves cross the ``jit`` boundary and are donated.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+__all__ = ["FlatTree", "pack", "unpack"]
+
+Layout = tuple[tuple[int, int, tuple[int, ...]], ...]
+
+
+class FlatTree:
+    """A pytree stored as a few 1-D buffers, one per leaf dtype; its pytree leaves are the buffers.
+
+    ``buffers``: the tuple of 1-D arrays (children). ``treedef`` and ``layout`` (static aux data): the
+    structure of the original tree and, per original leaf, ``(buffer index, offset, shape)``. Build one with
+    :func:`pack`; get the tree back with :meth:`unpack`. JAX rebuilds FlatTrees with any children (tracers,
+    ``ShapeDtypeStruct``s, ``None``), so the constructor checks nothing.
+    """
+
+    __slots__ = ("buffers", "layout", "treedef")
+
+    def __init__(self, buffers: Any, treedef: Any, layout: Layout):
+        self.buffers = tuple(buffers)
+        self.treedef = treedef
+        self.layout = layout
+
+    @property
+    def num_leaves(self) -> int:
+        """How many leaves the original tree has (``None`` excluded)."""
+        return len(self.layout)
+
+    def sizes(self) -> tuple[int, ...]:
+        """The length of each buffer, from the layout."""
+        out = [0] * len(self.buffers)
+        for b, off, shape in self.layout:
+            out[b] = max(out[b], off + _size(shape))
+        return tuple(out)
+
+    def fits(self) -> bool:
+        """Whether every buffer is a stack of vectors of the layout's length (shape ``(..., size)``), so that
+        :meth:`unpack` can cut it. Per-buffer statistics (a norm per buffer, a factored row) do not fit."""
+        sizes = self.sizes()
+        return all(
+            hasattr(buf, "shape") and len(buf.shape) >= 1 and buf.shape[-1] == n for buf, n in zip(self.buffers, sizes)
+        )
+
+    def unpack(self) -> Any:
+        """The tree this FlatTree holds: slices of the buffers reshaped to the original leaves.
+
+        A buffer of shape ``(*batch, size)`` (a stack of flat vectors, such as an L-BFGS memory) gives leaves of
+        shape ``(*batch, *leaf_shape)``. Raises ``ValueError`` when a buffer does not fit the layout.
+        """
+        if not self.fits():
+            got = [getattr(b, "shape", b) for b in self.buffers]
+            raise ValueError(
+                f"FlatTree.unpack: buffers of shapes {got} do not fit the layout (vectors of lengths {self.sizes()}); "
+                "a per-buffer statistic, not a flat copy of the tree"
+            )
+        pieces = [
+            _split(buf, [_size(shape) for b, _, shape in self.layout if b == i]) for i, buf in enumerate(self.buffers)
+        ]
+        cursor = [0] * len(self.buffers)
+        leaves = []
+        for b, _, shape in self.layout:
+            piece = pieces[b][cursor[b]]
+            leaves.append(jnp.reshape(piece, (*piece.shape[:-1], *shape)))
+            cursor[b] += 1
+        return jax.tree.unflatten(self.treedef, leaves)
+
+    def __repr__(self) -> str:
+        bufs = ", ".join(
+            f"{np.dtype(b.dtype).name}[{b.shape[0]}]" if hasattr(b, "dtype") and hasattr(b, "shape") else repr(b)
+            for b in self.buffers
+        )
+        return f"FlatTree({self.num_leaves} leaves in ({bufs}))"
+
+
+def _size(shape: tuple[int, ...]) -> int:
+    return int(np.prod(shape, dtype=np.int64))
+
+
+def _split(buf: Any, sizes: list[int]) -> list[Any]:
+    """``buf`` cut into consecutive pieces of ``sizes`` (laid out in order, no gaps, by construction)."""
+    if len(sizes) == 1:
+        return [buf]
+    return list(lax.split(buf, sizes, axis=buf.ndim - 1))
+
+
+def _flatten_with_keys(flat: FlatTree) -> tuple[list[tuple[Any, Any]], tuple[Any, Layout]]:
+    keys = [jax.tree_util.GetAttrKey(f"buffers[{i}]") for i in range(len(flat.buffers))]
+    return list(zip(keys, flat.buffers)), (flat.treedef, flat.layout)
+
+
+def _flatten(flat: FlatTree) -> tuple[tuple[Any, ...], tuple[Any, Layout]]:
+    return flat.buffers, (flat.treedef, flat.layout)
+
+
+def _unflatten(aux: tuple[Any, Layout], children: Any) -> FlatTree:
+    obj = object.__new__(FlatTree)
+    obj.buffers = tuple(children)
+    obj.treedef, obj.layout = aux
+    return obj
+
+
+jax.tree_util.register_pytree_with_keys(FlatTree, _flatten_with_keys, _unflatten, _flatten)
+
+
+def pack(tree: Any) -> FlatTree:
+    """``tree`` as a :class:`FlatTree`: the leaves of each dtype raveled and concatenated into one buffer.
+
+    Buffers follow the order in which their dtypes first appear among the leaves (tree order). ``None``
+    leaves stay ``None`` (they are empty subtrees), scalars take one element, 0-size leaves none; the empty
+    tree packs to a FlatTree without buffers. Works inside ``jit`` (one concatenate per dtype).
+    """
+    if isinstance(tree, FlatTree):
+        return tree
+    leaves, treedef = jax.tree.flatten(tree)
+    leaves = [jnp.asarray(x) for x in leaves]
+    dtypes: list[np.dtype] = []
+    parts: list[list[Any]] = []
+    offsets: list[int] = []
+    layout = []
+    for x in leaves:
+        dt = np.dtype(x.dtype)
+        if dt not in dtypes:
+            dtypes.append(dt)
+            parts.append([])
+            offsets.append(0)
+        b = dtypes.index(dt)
+        shape = tuple(int(d) for d in x.shape)
+        layout.append((b, offsets[b], shape))
+        offsets[b] += _size(shape)
+        parts[b].append(jnp.reshape(x, (-1,)))
+    buffers = tuple(p[0] if len(p) == 1 else jnp.concatenate(p) for p in parts)
+    return FlatTree(buffers, treedef, tuple(layout))
+
+
+def unpack(tree: Any) -> Any:
+    """The original tree of a :class:`FlatTree`; for any other pytree (an optimizer state), every FlatTree
+    inside it that fits its layout unpacked (so ``unpack(opt.init(pack(params)))`` has per-leaf moments) and
+    the others (per-buffer statistics of leaf-structured transformations) left as they are. Slices and
+    reshapes: cheap inside ``jit``, and differentiable (the gradient is one concatenate per buffer)."""
+    if isinstance(tree, FlatTree):
+        return tree.unpack()
+    return jax.tree.map(
+        lambda x: x.unpack() if isinstance(x, FlatTree) and x.fits() else x,
+        tree,
+        is_leaf=lambda x: isinstance(x, FlatTree),
+    )
