@@ -23,7 +23,7 @@ def _is_node(x: Any) -> bool:
     return dataclasses.is_dataclass(x) and not isinstance(x, type) and hasattr(type(x), "__dataclass_fields__")
 
 
-def _float_strategy(v: float) -> st.SearchStrategy[float]:
+def _float_strategy(v: float, label: str = "") -> st.SearchStrategy[float]:
     mag = abs(v)
     sign = -1.0 if v < 0 else 1.0
     if not math.isfinite(v):
@@ -31,6 +31,10 @@ def _float_strategy(v: float) -> st.SearchStrategy[float]:
     if mag == 0.0:
         return st.one_of(st.just(0.0), st.floats(0.0, 1.0, allow_subnormal=False))
     near = st.floats(-2.0 if mag < 1 else -1.0, 2.0 if mag < 1 else 1.0).map(lambda e: v * 10.0**e)
+    if label.rsplit(".", 1)[-1].startswith("eps"):
+        # A positive eps stays positive: eps = 0 is valid, but then a vanishing statistic (the variance of
+        # scale_by_stddev with decay 0) divides by zero, and the fuzz test claims finite updates.
+        return near
     if mag < 1.0:
         return st.one_of(near, st.floats(0.0, FRACTION_MAX, allow_subnormal=False).map(lambda u: sign * u))
     return near
@@ -43,7 +47,7 @@ def _is_hyper(v: Any) -> bool:
 def randomize(obj: Any, draw: Any, label: str = "") -> Any:
     """``obj`` rebuilt with random valid hyperparameters (see the module docstring)."""
     if _is_hyper(obj):
-        return draw(_float_strategy(obj), label=label)
+        return draw(_float_strategy(obj, label), label=label)
     if isinstance(obj, tuple) and not hasattr(obj, "_fields"):
         return tuple(randomize(x, draw, f"{label}[{i}]") for i, x in enumerate(obj))
     if isinstance(obj, list):

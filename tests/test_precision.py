@@ -362,3 +362,20 @@ def test_errors():
         stochastic_rounding(gradtx.identity()).update(f8, stochastic_rounding(gradtx.identity()).init(f8), f8)
     assert repr(stochastic_rounding(gradtx.sgd(0.1), 2)).startswith("stochastic_rounding(inner=chain(")
     assert jax.eval_shape(kahan_summation(gradtx.adam(1e-3)).init, p).compensation["w"].dtype == BF16
+
+
+def test_stddev_variance_rounded_below_zero_is_clamped():
+    # decay 0: mu = g and nu = g^2 exactly, so the variance is 0; bfloat16 state rounds nu = g^2 (and mu^2 is
+    # formed in float32 from the rounded mu), which leaves nu - mu^2 negative for g = 1.01 -> NaN unclamped.
+    g = jnp.asarray([1.01, -3.3, 0.7], jnp.bfloat16)
+    g32 = np.asarray(g, np.float32)
+    nu_b = np.asarray(jnp.asarray(g32 * g32, jnp.bfloat16), np.float32)
+    assert (nu_b - g32 * g32).min() < 0  # the hazard is real for these values
+    tx = gradtx.scale_by_stddev(decay=0.0, eps=1e-12)
+    u, _ = jax.jit(tx.update)(g, tx.init(g))
+    assert np.all(np.isfinite(np.asarray(u, np.float32)))
+    # where the rounded variance is >= 0 the clamp changes nothing: the output is g / sqrt(var + eps)
+    var = np.maximum(nu_b - g32 * g32, 0)
+    expected = g32 / np.sqrt(var + 1e-12)
+    expected_bf16 = np.asarray(jnp.asarray(expected, jnp.bfloat16), np.float32)
+    np.testing.assert_allclose(np.asarray(u, np.float32), expected_bf16, rtol=1e-2)

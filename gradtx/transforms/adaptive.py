@@ -252,11 +252,12 @@ class scale_by_rss(GradientTransformation):
 
 @pytree_class
 class scale_by_stddev(GradientTransformation):
-    """Divide by the running standard deviation: ``u = g / sqrt(nu_hat - mu_hat^2 + eps)``.
+    """Divide by the running standard deviation: ``u = g / sqrt(max(nu_hat - mu_hat^2, 0) + eps)``.
 
     Centred RMSProp (Graves 2013, arXiv 1308.0850, eq. 38-41): ``mu`` and ``nu`` are exponential averages
     of ``g`` and ``g^2`` with the same ``decay``; ``bias_correction`` and ``eps_in_sqrt`` as in
-    ``scale_by_rms``.
+    ``scale_by_rms``. The variance is clamped at 0: exact averages never go below it, rounded ones can
+    (bfloat16 state, ``decay=0``), and Optax then returns NaN.
     """
 
     decay: Any = 0.9
@@ -288,7 +289,9 @@ class scale_by_stddev(GradientTransformation):
             nu_hat = tree.bias_correction(nu, self.decay, count)
         else:
             mu_hat, nu_hat = jax.tree.map(tree.up, mu), jax.tree.map(tree.up, nu)
-        variance = jax.tree.map(lambda m, n: jnp.real(n) - tree.abs_sq(m), mu_hat, nu_hat)
+        # E[g^2] - E[g]^2 >= 0 for the exact averages; rounding (low-precision state, decay 0) can push it
+        # below 0, where the square root would give NaN: clamp at 0 (no effect on a non-negative value).
+        variance = jax.tree.map(lambda m, n: jnp.maximum(jnp.real(n) - tree.abs_sq(m), 0), mu_hat, nu_hat)
         out = _divide(updates, _denominator(variance, self.eps, self.eps_in_sqrt))
         if self.bias_correction:
             return out, ScaleByRStdDevWithCountState(count=count, mu=mu, nu=nu)
