@@ -301,13 +301,33 @@ def _pair(g: Any, m: Any) -> tuple[jax.Array, jax.Array, np.dtype]:
     return g.astype(cdt), m.astype(cdt), cdt
 
 
+class _DecayWeights:
+    """``(decay, 1 - decay)`` as arrays of a compute dtype, built once per dtype for a whole tree.
+
+    Inside ``jit`` every ``jnp`` operation is traced, constants included: computing ``1 - decay`` per leaf
+    gives a tree of N leaves N copies of the same scalar ops to trace and to compile. The numbers are the same.
+    """
+
+    def __init__(self, decay: Any) -> None:
+        self.decay = decay
+        self.cache: dict[Any, tuple[jax.Array, jax.Array]] = {}
+
+    def __call__(self, cdt: Any) -> tuple[jax.Array, jax.Array]:
+        if cdt not in self.cache:
+            d = hyper(self.decay, cdt).astype(cdt)
+            self.cache[cdt] = (d, 1 - d)
+        return self.cache[cdt]
+
+
 def update_moment(updates: PyTree, moments: PyTree, decay: Any, order: int) -> PyTree:
     """``decay * m + (1 - decay) * g**order``, in compute dtype, stored in each moment's dtype."""
 
+    weights = _DecayWeights(decay)
+
     def one(g: Any, m: Any) -> Any:
         g32, m32, cdt = _pair(g, m)
-        d = hyper(decay, cdt).astype(cdt)
-        return (d * m32 + (1 - d) * g32**order).astype(jnp.asarray(m).dtype)
+        d, one_minus_d = weights(cdt)
+        return (d * m32 + one_minus_d * g32**order).astype(jnp.asarray(m).dtype)
 
     return _map(one, updates, moments)
 
@@ -315,12 +335,14 @@ def update_moment(updates: PyTree, moments: PyTree, decay: Any, order: int) -> P
 def update_moment_per_elem_norm(updates: PyTree, moments: PyTree, decay: Any, order: int) -> PyTree:
     """``decay * m + (1 - decay) * |g|**order`` (real for complex ``g``), stored in each moment's dtype."""
 
+    weights = _DecayWeights(decay)
+
     def one(g: Any, m: Any) -> Any:
         g32 = up(g)
         mag = abs_sq(g32) if order == 2 else jnp.abs(g32) ** order  # real, also for complex g
         mag, m32, cdt = _pair(mag, m)
-        d = hyper(decay, cdt).astype(cdt)
-        return (d * m32 + (1 - d) * mag).astype(jnp.asarray(m).dtype)
+        d, one_minus_d = weights(cdt)
+        return (d * m32 + one_minus_d * mag).astype(jnp.asarray(m).dtype)
 
     return _map(one, updates, moments)
 
@@ -339,11 +361,16 @@ def update_infinity_moment(updates: PyTree, moments: PyTree, decay: Any, eps: An
 def bias_correction(moment: PyTree, decay: Any, count: Any) -> PyTree:
     """``m / (1 - decay**count)`` in compute dtype (Kingma & Ba 2015, Algorithm 1)."""
 
+    # The scalar 1 - decay**count is computed once per compute dtype, not once per leaf: the same numbers,
+    # and a tree of many leaves traces (and gives XLA) one power instead of one per leaf.
+    corrections: dict[Any, jax.Array] = {}
+
     def one(m: Any) -> Any:
         d = hyper(decay, m)
-        t = jnp.asarray(count).astype(d.dtype)
+        if d.dtype not in corrections:
+            corrections[d.dtype] = 1 - d ** jnp.asarray(count).astype(d.dtype)
         m = up(m)
-        return m / like(1 - d**t, m)
+        return m / like(corrections[d.dtype], m)
 
     return _map(one, moment)
 
