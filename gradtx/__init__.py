@@ -8,12 +8,13 @@ An optimizer is a chain of pure ``(init, update)`` blocks; every optimizer here 
     diagnostics (base, tree): metrics in the state, curvature, plateaus, spike guard, checkpoints;  plot
     sharding (base, tree): state layouts on a mesh, ZeRO-1, per-device memory
     flat (nothing): a pytree held as one buffer per dtype;  step (base, flat): make_step, a donated train step
+    contrib (everything below it): research optimizers, names as in optax.contrib
 
-``gradtx.diagnostics``, ``gradtx.plot``, ``gradtx.sharding`` and ``gradtx.flat`` are namespaces; ``spike_guard``
-is also here, beside the wrappers.
+``gradtx.contrib``, ``gradtx.diagnostics``, ``gradtx.plot``, ``gradtx.sharding`` and ``gradtx.flat`` are
+namespaces; ``spike_guard`` is also here, beside the wrappers.
 """
 
-from gradtx import diagnostics, flat, numerics, plot, schedules, sharding, tree
+from gradtx import contrib, diagnostics, flat, numerics, plot, schedules, sharding, tree
 from gradtx.base import (  # the protocol
     EmptyState,
     GradientTransformation,
@@ -280,6 +281,7 @@ __all__ = [
     "ConditionallyMaskState",
     "ConditionallyTransformState",
     "constant_schedule",
+    "contrib",
     "cosine_decay_schedule",
     "cosine_onecycle_schedule",
     "diagnostics",

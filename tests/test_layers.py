@@ -20,6 +20,8 @@ ALLOWED = {
     "optimizers": {"base", "tree", "numerics", "transforms", "combine", "wrappers", "schedules", "optimizers"},
     "wrappers": {"base", "tree", "numerics", "transforms", "combine"},
     "precision": {"base", "tree"},
+    "contrib": {"base", "tree", "numerics", "transforms", "combine", "wrappers", "schedules", "optimizers", "contrib",
+                "diagnostics"},
     "flat": set(),
     "step": {"base", "flat"},
     # a program: measures, exports nothing
@@ -55,7 +57,7 @@ def _gradtx_imports(path: Path) -> set[str]:
 
 
 def _layer(rel: str) -> str:
-    for package in ("transforms", "optimizers", "diagnostics"):
+    for package in ("transforms", "optimizers", "diagnostics", "contrib"):
         if rel.startswith(package + "/"):
             return package
     if rel.startswith("testing/reference"):

@@ -1,0 +1,109 @@
+"""Differentially private SGD (Abadi, Chu, Goodfellow, McMahan, Mironov, Talwar & Zhang 2016, "Deep Learning with
+Differential Privacy", arXiv 1607.00133, Algorithm 1).
+
+``differentially_private_aggregate`` takes *per-example* gradients (every leaf has a leading batch axis of size
+``B``, e.g. from ``jax.vmap(jax.grad(loss))``) and returns their private mean::
+
+    n_i   = ||(g_leaf[i])_leaves||                         (global l2 norm of example i over all leaves)
+    g~_i  = g_i / max(1, n_i / C)                          (clip each example to norm C = l2_norm_clip)
+    u     = (sum_i g~_i + sigma C N(0, I)) / B              (sigma = noise_multiplier)
+
+``dpsgd`` chains it with optional (Nesterov) momentum and the learning rate. It must come first in a chain
+(its output has no batch axis); accumulation wrappers (``MultiSteps``, ``apply_every``) do not compose with it.
+
+Randomness: ``key`` is an int seed (``jax.random.key(seed)``), a typed key or a legacy raw key, and must be
+given (Optax 0.2.8 warns and falls back to key 0; gradtx refuses, as ``add_noise`` does); ``seed`` is Optax's
+older name for an int key. Each update splits the state key into the next key and one key per leaf, in tree
+order, and draws the noise in each leaf's compute dtype (float32 or wider), so for float32 and float64 leaves
+the noise is Optax's. Names, arguments and the state field are those of ``optax.contrib``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from gradtx import tree
+from gradtx.base import GradientTransformation, Params, Updates, hashable_tree, identity, pytree_class, static_field
+from gradtx.combine import chain
+from gradtx.transforms import per_example_global_norm_clip, scale_by_learning_rate, trace
+from gradtx.transforms.noise import _as_key, _is_raw_key, _is_seed, _is_typed_key
+
+__all__ = ["DifferentiallyPrivateAggregateState", "differentially_private_aggregate", "dpsgd"]
+
+
+class DifferentiallyPrivateAggregateState(NamedTuple):
+    """The PRNG key the next noise is drawn from."""
+
+    rng_key: jax.Array
+
+
+@pytree_class
+class differentially_private_aggregate(GradientTransformation):
+    """Clip per-example gradients to global norm ``l2_norm_clip``, sum them, add Gaussian noise of standard
+    deviation ``l2_norm_clip * noise_multiplier`` and divide by the batch size (Abadi et al. 2016, Algorithm 1;
+    see the module docstring). The updates received have a leading batch axis; the updates returned do not.
+    """
+
+    l2_norm_clip: Any
+    noise_multiplier: Any
+    key: Any = static_field(default=None)
+    seed: Any = static_field(default=None, kw_only=True)
+
+    def __post_init__(self) -> None:
+        self._check_range("l2_norm_clip", 0.0, lo_open=True)
+        self._check_range("noise_multiplier", 0.0)
+        if self.seed is not None:
+            if self.key is not None:
+                self._fail("seed", self.seed, "must not be given with key (seed is the old name of an int key)")
+            if not _is_seed(self.seed):
+                self._fail("seed", self.seed, "must be an int")
+        elif self.key is None:
+            self._fail("key", None, "must be given: an int seed or a jax.random key")
+        elif not (_is_seed(self.key) or _is_typed_key(self.key) or _is_raw_key(self.key)):
+            self._fail("key", self.key, "must be an int seed or a jax.random key")
+        if self.key is not None:
+            object.__setattr__(self, "key", hashable_tree(self.key))
+
+    def init(self, params: Params) -> DifferentiallyPrivateAggregateState:
+        del params
+        return DifferentiallyPrivateAggregateState(rng_key=_as_key(self.key if self.key is not None else self.seed))
+
+    def update(
+        self, updates: Updates, state: DifferentiallyPrivateAggregateState, params: Params | None = None, **extra: Any
+    ):
+        del params, extra
+        leaves, treedef = jax.tree.flatten(updates)
+        if not leaves:
+            return updates, state
+        batch = jnp.shape(leaves[0])[0]
+        clipped, _ = per_example_global_norm_clip(leaves, self.l2_norm_clip)
+        new_key, *keys = jax.random.split(state.rng_key, len(leaves) + 1)
+
+        def one(s: Any, k: Any) -> Any:
+            x = tree.up(s)
+            std = tree.hyper(self.l2_norm_clip, x) * tree.hyper(self.noise_multiplier, x)
+            noise = jax.random.normal(k, x.shape, x.dtype)
+            return ((x + tree.like(std, x) * noise) / batch).astype(jnp.asarray(s).dtype)
+
+        out = [one(s, k) for s, k in zip(clipped, keys)]
+        return jax.tree.unflatten(treedef, out), DifferentiallyPrivateAggregateState(rng_key=new_key)
+
+
+def dpsgd(
+    learning_rate: Any,
+    l2_norm_clip: Any,
+    noise_multiplier: Any,
+    seed: Any,
+    momentum: Any = None,
+    nesterov: bool = False,
+) -> chain:
+    """DP-SGD (Abadi et al. 2016): ``differentially_private_aggregate`` -> [``trace(momentum)``] ->
+    ``scale_by_learning_rate``. Takes per-example gradients; ``seed`` is an int or a jax.random key."""
+    return chain(
+        differentially_private_aggregate(l2_norm_clip, noise_multiplier, seed),
+        trace(momentum, nesterov) if momentum is not None else identity(),
+        scale_by_learning_rate(learning_rate),
+    )

@@ -1,0 +1,194 @@
+"""Sharpness-Aware Minimization (SAM) and the gradient normalisation it ascends with.
+
+SAM (Foret, Kleiner, Mobahi & Neyshabur 2021, "Sharpness-Aware Minimization for Efficiently Improving
+Generalization", arXiv 2010.01412, Algorithm 1) minimises ``max_{||e|| <= rho} L(w + e)`` with one ascent step
+and one descent step per update of the weights::
+
+    e_hat = rho g(w) / ||g(w)||          (the first-order solution of the inner maximisation)
+    w    <- w - lr g(w + e_hat)          (the outer step, any optimizer)
+
+``sam(optimizer, adv_optimizer, sync_period)`` generalises the ascent to ``sync_period - 1`` steps of any
+*adversarial* optimizer whose update is negated (``adv_optimizer = chain(normalize(), sgd(rho))`` gives the
+paper's ``+rho g / ||g||``), followed by one step of the outer ``optimizer`` taken from the weights ``w`` saved
+at the start of the period (``cache``) with the last adversarial gradient. In the default transparent mode each
+call of ``update`` is one of these steps: calls ``1 .. sync_period - 1`` return the ascent updates and the
+last call returns ``cache - params + u_outer``, which lands the parameters on ``w + u_outer``. With
+``opaque_mode=True`` one call runs the whole period internally, calling ``grad_fn(params, i)`` for the
+adversarial gradients. Names, arguments and state fields are those of ``optax.contrib.sam``.
+
+Deviations from Optax: the phase selections are ``where`` selections, not ``cond * a + (1 - cond) * b``, so a
+non-finite value in the branch that is not taken does not leak into the result; and the outer step starts from
+the weights saved on the *current* period's first step, which for ``sync_period=1`` (first and last step at
+once) are the current parameters (Optax uses the previous call's parameters there, so with ``sync_period=1``
+every update undoes the one before it instead of being a plain step of ``optimizer``). For
+``sync_period >= 2`` the two agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from gradtx import tree
+from gradtx.base import (
+    EmptyState,
+    GradientTransformation,
+    OptState,
+    Params,
+    Updates,
+    apply_updates,
+    pytree_class,
+    safe_int32_increment,
+    static_field,
+    zero_count,
+)
+from gradtx.wrappers import with_extra_args_support
+
+__all__ = ["NormalizeState", "SAMState", "normalize", "sam"]
+
+NormalizeState = EmptyState
+"""``normalize`` keeps no state (Optax's name for its ``EmptyState``)."""
+
+
+def _global_norm(updates: Updates) -> jax.Array:
+    """``sqrt(sum |g|^2)`` over every leaf, accumulated in the widest real dtype of the leaves (>= float32)."""
+    dt = tree.widest_real_dtype(updates)
+    total = jnp.zeros([], dt)
+    for g in jax.tree.leaves(updates):
+        total = total + jnp.sum(tree.abs_sq(tree.up(g))).astype(dt)
+    return jnp.sqrt(total)
+
+
+@pytree_class
+class normalize(GradientTransformation):
+    """Divide the updates by their global l2 norm: ``u = g / ||g||`` (SAM's ascent direction).
+
+    A zero gradient gives a zero update (Optax returns ``0 / 0 = NaN``; the issue asks for a finite update);
+    a NaN or an infinity in ``g`` still propagates. The norm is accumulated in float32 or wider.
+    """
+
+    def init(self, params: Params) -> EmptyState:
+        del params
+        return NormalizeState()
+
+    def update(self, updates: Updates, state: OptState, params: Params | None = None, **extra: Any):
+        del params, extra
+        norm = _global_norm(updates)
+        inv = jnp.where(norm == 0, jnp.zeros_like(norm), 1 / jnp.where(norm == 0, jnp.ones_like(norm), norm))
+
+        def one(g: Any) -> Any:
+            x = tree.up(g)
+            return (x * tree.like(inv.astype(tree.hyper(0.0, x).dtype), x)).astype(jnp.asarray(g).dtype)
+
+        return jax.tree.map(one, updates), state
+
+
+class SAMState(NamedTuple):
+    """``sam``'s state: adversarial steps since the last outer step, both optimizers' states and the weights
+    saved at the start of the period (``None`` in opaque mode)."""
+
+    steps_since_sync: jax.Array
+    opt_state: OptState
+    adv_state: OptState
+    cache: Params | None
+
+
+def _select(cond: Any, a: Any, b: Any) -> Any:
+    """``where(cond, a, b)`` leaf by leaf, in the dtype of ``b``."""
+    return jax.tree.map(lambda x, y: jnp.where(cond, x, y).astype(jnp.result_type(y)), a, b)
+
+
+def _negate(updates: Updates) -> Updates:
+    return jax.tree.map(lambda u: -u, updates)
+
+
+@pytree_class
+class sam(GradientTransformation):
+    """Sharpness-Aware Minimization (Foret et al. 2021, arXiv 2010.01412); see the module docstring.
+
+    ``sync_period - 1`` adversarial steps (the negated updates of ``adv_optimizer``), then one step of
+    ``optimizer`` from the saved weights. ``reset_state`` re-initialises the adversarial optimizer after each
+    outer step. ``opaque_mode=True`` runs a whole period per call and needs ``grad_fn(params, i)`` as an extra
+    argument of ``update`` (``batch_axis_name``: the adversarial gradients are ``pmean``-ed over that axis).
+    Updates must be applied unchanged (``apply_updates``); ``sync_period`` is an integer >= 1.
+    """
+
+    optimizer: Any
+    adv_optimizer: Any
+    sync_period: int = static_field(default=2)
+    reset_state: bool = static_field(default=True)
+    opaque_mode: bool = static_field(default=False)
+    batch_axis_name: str | None = static_field(default=None)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "optimizer", with_extra_args_support(self.optimizer))
+        object.__setattr__(self, "adv_optimizer", with_extra_args_support(self.adv_optimizer))
+        if not isinstance(self.sync_period, (int, np.integer)) or isinstance(self.sync_period, bool):
+            self._fail("sync_period", self.sync_period, "must be an integer >= 1")
+        if self.sync_period < 1:
+            self._fail("sync_period", self.sync_period, "must be an integer >= 1")
+
+    def init(self, params: Params) -> SAMState:
+        return SAMState(
+            steps_since_sync=zero_count(),
+            opt_state=self.optimizer.init(params),
+            adv_state=self.adv_optimizer.init(params),
+            cache=None if self.opaque_mode else jax.tree.map(jnp.asarray, params),
+        )
+
+    def update(self, updates: Updates, state: SAMState, params: Params | None = None, **extra: Any):
+        if params is None:
+            raise ValueError("sam.update: params are required (call update(updates, state, params))")
+        grad_fn = extra.pop("grad_fn", None)
+        if self.opaque_mode:
+            return self._opaque(updates, state, params, grad_fn, extra)
+        return self._transparent(updates, state, params, extra)
+
+    def _transparent(self, updates: Updates, state: SAMState, params: Params, extra: dict[str, Any]):
+        first = state.steps_since_sync == 0
+        last = state.steps_since_sync == self.sync_period - 1
+        adv_u, adv_state = self.adv_optimizer.update(updates, state.adv_state, params, **extra)
+        adv_u = _negate(adv_u)
+        cache = _select(first, params, state.cache)  # the weights w of this period (saved on its first step)
+        opt_u, opt_state = self.optimizer.update(updates, state.opt_state, cache, **extra)
+
+        def outer(c: Any, p: Any, u: Any) -> Any:  # cache - params + u: lands params on cache + u
+            dt = jnp.result_type(u)
+            x = tree.up(u)
+            return (tree.up(c).astype(x.dtype) - tree.up(p).astype(x.dtype) + x).astype(dt)
+
+        opt_u = jax.tree.map(outer, cache, params, opt_u)
+        new_updates = _select(last, opt_u, adv_u)
+        if self.reset_state:
+            adv_state = _select(last, self.adv_optimizer.init(params), adv_state)
+        else:
+            adv_state = _select(last, state.adv_state, adv_state)
+        opt_state = _select(last, opt_state, state.opt_state)
+        steps = safe_int32_increment(state.steps_since_sync) % self.sync_period
+        return new_updates, SAMState(steps_since_sync=steps, opt_state=opt_state, adv_state=adv_state, cache=cache)
+
+    def _opaque(
+        self,
+        updates: Updates,
+        state: SAMState,
+        params: Params,
+        grad_fn: Callable[[Params, int], Updates] | None,
+        extra: dict[str, Any],
+    ):
+        if grad_fn is None:
+            raise ValueError("sam.update: grad_fn(params, i) must be given as an extra argument when opaque_mode=True")
+        adv_params, adv_grads, adv_state = params, updates, state.adv_state
+        for i in range(self.sync_period - 1):
+            adv_u, adv_state = self.adv_optimizer.update(adv_grads, adv_state, adv_params, **extra)
+            adv_params = apply_updates(adv_params, _negate(adv_u))
+            adv_grads = grad_fn(adv_params, i)
+            if self.batch_axis_name is not None:
+                adv_grads = jax.lax.pmean(adv_grads, axis_name=self.batch_axis_name)
+        if self.reset_state:
+            adv_state = self.adv_optimizer.init(params)
+        out, opt_state = self.optimizer.update(adv_grads, state.opt_state, params, **extra)
+        return out, SAMState(steps_since_sync=zero_count(), opt_state=opt_state, adv_state=adv_state, cache=None)

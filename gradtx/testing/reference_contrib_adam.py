@@ -1,0 +1,417 @@
+"""Float64 NumPy references for the Adam-like research optimizers of ``gradtx.contrib`` (ADOPT, AdEMAMix and its
+simplified form, MADGRAD, ACProp, Cautious, AdaBound/AMSBound, MARS-AdamW, Adam-mini), written from the papers'
+pseudo-code. The executable spec of ``gradtx/contrib/_adam_like.py``; imports only numpy and shares no code
+with gradtx.
+
+Interface as in ``gradtx.testing.reference``: a class per block and per optimizer, named like the gradtx name,
+same arguments and defaults (dtype arguments accepted and ignored); ``u = ref.step(g, params=None)`` on 1-D
+float64 vectors, or on ``{leaf path: array}`` dicts for the per-leaf ones (``cautious``, ``scale_by_mars``,
+``mars_adamw``, ``scale_by_adam_mini``, ``adam_mini``: their statistics are per leaf). ``k`` is the 1-based
+step; a callable learning rate (or ``b3``, ``alpha``, ``final_lr``) is evaluated at ``k - 1``. ``mask`` is a
+boolean vector (True where weight decay applies) or None. Optimizers are monolithic loops (learning rate and
+weight decay inside), not compositions of the blocks.
+"""
+
+import math
+from typing import Any
+
+import numpy as np
+
+
+def _vec(x):
+    return np.array(x, dtype=np.float64, copy=True)
+
+
+def _value(v, count):
+    return float(v(count)) if callable(v) else float(v)  # type: ignore[arg-type]
+
+
+def _decay(wd, p, mask):
+    d = wd * p
+    return d if mask is None else np.where(np.asarray(mask, bool), d, 0.0)
+
+
+def _default_clip(count):
+    return count**0.25
+
+
+# ----------------------------------------------------------------------------------------------------
+# ADOPT (Taniguchi et al. 2024, arXiv 2411.02853, Algorithm 2 with clipping)
+# ----------------------------------------------------------------------------------------------------
+
+
+class scale_by_adopt:
+    """v_0 = g_0^2 and a zero first step; then d = clip(g / max(sqrt(v_{k-1}), eps), c(t)), c(t) = t^(1/4) with
+    t the 0-based step; m = b1 m + (1 - b1) d; v = b2 v + (1 - b2) g^2; out = m (nesterov: b1 m + (1 - b1) d)."""
+
+    def __init__(self, b1=0.9, b2=0.9999, eps=1e-6, mu_dtype=None, *, nesterov=False, use_clipping=True,
+                 clip_value_fn=_default_clip):
+        self.b1, self.b2, self.eps = float(b1), float(b2), float(eps)
+        self.nesterov, self.use_clipping, self.clip = nesterov, use_clipping, clip_value_fn
+        self.m: Any = None
+        self.v: Any = None
+        self.t = 0
+
+    def step(self, g, params=None):
+        g = _vec(g)
+        t = self.t
+        self.t += 1
+        if t == 0:
+            self.v, self.m = g * g, np.zeros_like(g)
+            return np.zeros_like(g)
+        d = g / np.maximum(np.sqrt(self.v), self.eps)
+        if self.use_clipping:
+            c = float(self.clip(float(t)))
+            d = np.clip(d, -c, c)
+        self.m = self.b1 * self.m + (1.0 - self.b1) * d
+        self.v = self.b2 * self.v + (1.0 - self.b2) * g * g
+        return self.b1 * self.m + (1.0 - self.b1) * d if self.nesterov else self.m.copy()
+
+
+class adopt:
+    def __init__(self, learning_rate, b1=0.9, b2=0.9999, eps=1e-6, mu_dtype=None, *, nesterov=False,
+                 use_clipping=True, clip_value_fn=_default_clip):
+        self.lr, self.k = learning_rate, 0
+        self.inner = scale_by_adopt(b1, b2, eps, nesterov=nesterov, use_clipping=use_clipping,
+                                    clip_value_fn=clip_value_fn)
+
+    def step(self, g, params=None):
+        lr = _value(self.lr, self.k)
+        self.k += 1
+        return -lr * self.inner.step(g)
+
+
+# ----------------------------------------------------------------------------------------------------
+# AdEMAMix (Pagliardini et al. 2024, arXiv 2409.03137, Algorithm 1) and Simplified AdEMAMix (Morwani et al.
+# 2025, arXiv 2502.02431)
+# ----------------------------------------------------------------------------------------------------
+
+
+class ademamix:
+    """m1 = b1 m1 + (1-b1) g; m2 = b3 m2 + (1-b3) g; nu = b2 nu + (1-b2) g^2;
+    theta -= lr ((m1 / (1-b1^k) + alpha m2) / (sqrt(nu / (1-b2^k) + eps_root) + eps) + wd theta)."""
+
+    def __init__(self, learning_rate, b1=0.9, b2=0.999, b3=0.9999, alpha=5.0, eps=1e-8, eps_root=0.0,
+                 mu_dtype=None, weight_decay=0.0, mask=None):
+        self.lr, self.b1, self.b2, self.b3, self.alpha = learning_rate, float(b1), float(b2), b3, alpha
+        self.eps, self.eps_root, self.wd, self.mask = float(eps), float(eps_root), float(weight_decay), mask
+        self.m1 = self.m2 = self.nu = None
+        self.k = 0
+
+    def direction(self, g):
+        g = _vec(g)
+        t = self.k
+        self.k += 1
+        k = self.k
+        b3, alpha = _value(self.b3, t), _value(self.alpha, t)
+        z = np.zeros_like(g)
+        self.m1 = self.b1 * (z if self.m1 is None else self.m1) + (1 - self.b1) * g
+        self.m2 = b3 * (z if self.m2 is None else self.m2) + (1 - b3) * g
+        self.nu = self.b2 * (z if self.nu is None else self.nu) + (1 - self.b2) * g * g
+        num = self.m1 / (1 - self.b1**k) + alpha * self.m2
+        return num / (np.sqrt(self.nu / (1 - self.b2**k) + self.eps_root) + self.eps)
+
+    def step(self, g, params=None):
+        lr = _value(self.lr, self.k)
+        d = self.direction(g)
+        if self.wd:
+            d = d + _decay(self.wd, _vec(params), self.mask)
+        return -lr * d
+
+
+class scale_by_ademamix(ademamix):
+    def __init__(self, b1=0.9, b2=0.999, b3=0.9999, alpha=6.0, eps=1e-8, eps_root=0.0, mu_dtype=None):
+        super().__init__(1.0, b1, b2, b3, alpha, eps, eps_root)
+
+    def step(self, g, params=None):
+        return self.direction(g)
+
+
+class simplified_ademamix:
+    """m = b1 m + g; n = b2 n + (1-b2) g^2; theta -= lr ((m + alpha g) / (sqrt(n/(1-b2^k) + eps_root) + eps)
+    + wd theta)."""
+
+    def __init__(self, learning_rate, b1=0.99, b2=0.95, alpha=0.0, eps=1e-8, eps_root=0.0, weight_decay=0.0,
+                 mask=None):
+        self.lr, self.b1, self.b2, self.alpha = learning_rate, float(b1), float(b2), alpha
+        self.eps, self.eps_root, self.wd, self.mask = float(eps), float(eps_root), float(weight_decay), mask
+        self.m = self.n = None
+        self.k = 0
+
+    def direction(self, g):
+        g = _vec(g)
+        alpha = _value(self.alpha, self.k)
+        self.k += 1
+        z = np.zeros_like(g)
+        self.m = self.b1 * (z if self.m is None else self.m) + g
+        self.n = self.b2 * (z if self.n is None else self.n) + (1 - self.b2) * g * g
+        n_hat = self.n / (1 - self.b2**self.k)
+        return (self.m + alpha * g) / (np.sqrt(n_hat + self.eps_root) + self.eps)
+
+    def step(self, g, params=None):
+        lr = _value(self.lr, self.k)
+        d = self.direction(g)
+        if self.wd:
+            d = d + _decay(self.wd, _vec(params), self.mask)
+        return -lr * d
+
+
+class scale_by_simplified_ademamix(simplified_ademamix):
+    def __init__(self, b1=0.99, b2=0.95, alpha=0.0, eps=1e-8, eps_root=0.0):
+        super().__init__(1.0, b1, b2, alpha, eps, eps_root)
+
+    def step(self, g, params=None):
+        return self.direction(g)
+
+
+# ----------------------------------------------------------------------------------------------------
+# MADGRAD (Defazio & Jelassi 2021, arXiv 2101.11075, Algorithm 1)
+# ----------------------------------------------------------------------------------------------------
+
+
+class madgrad:
+    """lambda_k = (lr + eps) sqrt(k); s += lambda g; nu += lambda g^2; z = x0 - s / (cbrt(nu) + eps);
+    x_{k+1} = (1 - c) x_k + c z with c = 1 - momentum; the update is x_{k+1} - x_k. L2 decay: g += wd x.
+    ``x0`` is the parameter vector given to ``init`` (the test supplies it)."""
+
+    def __init__(self, learning_rate, momentum=0.9, weight_decay=0.0, eps=1e-6, *, x0):
+        self.lr, self.c, self.wd, self.eps = learning_rate, 1.0 - float(momentum), float(weight_decay), float(eps)
+        self.x0 = _vec(x0)
+        self.s = np.zeros_like(self.x0)
+        self.nu = np.zeros_like(self.x0)
+        self.k = 0
+
+    def step(self, g, params=None):
+        x = _vec(params)
+        g = _vec(g) + self.wd * x
+        lam = (_value(self.lr, self.k) + self.eps) * math.sqrt(self.k + 1)
+        self.k += 1
+        self.s = self.s + lam * g
+        self.nu = self.nu + lam * g * g
+        z = self.x0 - self.s / (np.cbrt(self.nu) + self.eps)
+        x_new = (1.0 - self.c) * x + self.c * z
+        return x_new - x
+
+
+class scale_by_madgrad(madgrad):
+    def __init__(self, learning_rate, momentum=0.9, eps=1e-6, *, x0):
+        super().__init__(learning_rate, momentum, 0.0, eps, x0=x0)
+
+
+# ----------------------------------------------------------------------------------------------------
+# ACProp (Zhuang et al. 2021, arXiv 2110.05454, Algorithm 2)
+# ----------------------------------------------------------------------------------------------------
+
+
+class acprop:
+    """The step uses the previous statistics: theta -= lr (g / (sqrt(s_{k-1} / (1 - b2^(k-1))) + eps) + wd theta)
+    (k = 1: g / (1 + eps)); then m_k = b1 m + (1-b1) g, s_k = b2 s + (1-b2) (g - m_{k-1})^2 + eps_root (the
+    prediction error against the momentum before this step, as in Optax's code)."""
+
+    def __init__(self, learning_rate, b1=0.9, b2=0.999, eps=1e-16, eps_root=1e-16, weight_decay=0.0, mask=None):
+        self.lr, self.b1, self.b2, self.eps, self.eps_root = learning_rate, float(b1), float(b2), float(eps), float(
+            eps_root)
+        self.wd, self.mask = float(weight_decay), mask
+        self.m: Any = None
+        self.s: Any = None
+        self.k = 0
+
+    def direction(self, g):
+        g = _vec(g)
+        if self.m is None:
+            self.m, self.s = np.zeros_like(g), np.zeros_like(g)
+        if self.k == 0:
+            d = g / (1.0 + self.eps)
+        else:
+            d = g / (np.sqrt(self.s / (1 - self.b2**self.k)) + self.eps)
+        self.s = self.b2 * self.s + (1 - self.b2) * (g - self.m) ** 2 + self.eps_root
+        self.m = self.b1 * self.m + (1 - self.b1) * g
+        self.k += 1
+        return d
+
+    def step(self, g, params=None):
+        lr = _value(self.lr, self.k)
+        d = self.direction(g)
+        if self.wd:
+            d = d + _decay(self.wd, _vec(params), self.mask)
+        return -lr * d
+
+
+class scale_by_acprop(acprop):
+    def __init__(self, b1=0.9, b2=0.999, eps=1e-16, eps_root=1e-16):
+        super().__init__(1.0, b1, b2, eps, eps_root)
+
+    def step(self, g, params=None):
+        return self.direction(g)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Cautious (Liang et al. 2024, arXiv 2411.16085, Algorithm 1) -- per leaf
+# ----------------------------------------------------------------------------------------------------
+
+
+class cautious:
+    """Runs the flat reference ``inner`` on the concatenated leaves, then per leaf keeps the coordinates where
+    the update opposes the gradient, scaled by n / (number kept + 1)."""
+
+    def __init__(self, inner, normalize=True):
+        self.inner, self.normalize = inner, normalize
+
+    def step(self, g, params=None):
+        keys = list(g)
+        flat_g = np.concatenate([np.ravel(g[k]) for k in keys]) if keys else np.zeros(0)
+        flat_p = None if params is None else np.concatenate([np.ravel(params[k]) for k in keys])
+        u = self.inner.step(flat_g, flat_p)
+        out, i = {}, 0
+        for k in keys:
+            n = np.size(g[k])
+            uk, gk = u[i:i + n], np.ravel(g[k])
+            i += n
+            phi = (uk * gk < 0).astype(np.float64)
+            if self.normalize:
+                phi = phi * n / (phi.sum() + 1.0)
+            out[k] = (uk * phi).reshape(np.shape(g[k]))
+        return out
+
+
+# ----------------------------------------------------------------------------------------------------
+# AdaBound / AMSBound (Luo et al. 2019, arXiv 1902.09843, Algorithms 2-3, the authors' code)
+# ----------------------------------------------------------------------------------------------------
+
+
+class adabound:
+    """g += wd theta (L2); m, v as Adam (amsbound: v_max = max(v_max, v)); step = lr sqrt(1-b2^k)/(1-b1^k);
+    eta = clip(step / (sqrt(v) + eps), final (1 - 1/(gamma k + 1)), final (1 + 1/(gamma k))); update -eta m."""
+
+    def __init__(self, learning_rate, b1=0.9, b2=0.999, final_lr=0.1, gamma=1e-3, eps=1e-8, weight_decay=0.0,
+                 mask=None, *, amsbound=False):
+        self.lr, self.b1, self.b2, self.final = learning_rate, float(b1), float(b2), final_lr
+        self.gamma, self.eps, self.wd = float(gamma), float(eps), float(weight_decay)
+        self.mask, self.ams = mask, amsbound
+        self.m: Any = None
+        self.v: Any = None
+        self.vmax: Any = None
+        self.k = 0
+
+    def step(self, g, params=None):
+        g = _vec(g)
+        if self.wd:
+            g = g + _decay(self.wd, _vec(params), self.mask)
+        lr, final = _value(self.lr, self.k), _value(self.final, self.k)
+        self.k += 1
+        k = self.k
+        if self.m is None:
+            self.m, self.v, self.vmax = np.zeros_like(g), np.zeros_like(g), np.zeros_like(g)
+        self.m = self.b1 * self.m + (1 - self.b1) * g
+        self.v = self.b2 * self.v + (1 - self.b2) * g * g
+        self.vmax = np.maximum(self.vmax, self.v)
+        denom = np.sqrt(self.vmax if self.ams else self.v) + self.eps
+        step = lr * math.sqrt(1 - self.b2**k) / (1 - self.b1**k)
+        lower, upper = final * (1 - 1 / (self.gamma * k + 1)), final * (1 + 1 / (self.gamma * k))
+        return -np.clip(step / denom, lower, upper) * self.m
+
+
+class amsbound(adabound):
+    def __init__(self, learning_rate, b1=0.9, b2=0.999, final_lr=0.1, gamma=1e-3, eps=1e-8, weight_decay=0.0,
+                 mask=None):
+        super().__init__(learning_rate, b1, b2, final_lr, gamma, eps, weight_decay, mask, amsbound=True)
+
+
+class scale_by_adabound(adabound):
+    def __init__(self, learning_rate=1e-3, b1=0.9, b2=0.999, final_lr=0.1, gamma=1e-3, eps=1e-8, *, amsbound=False):
+        super().__init__(learning_rate, b1, b2, final_lr, gamma, eps, amsbound=amsbound)
+
+
+# ----------------------------------------------------------------------------------------------------
+# MARS-AdamW (Yuan et al. 2024, arXiv 2411.10438, Algorithm 2, approximate form) -- per leaf
+# ----------------------------------------------------------------------------------------------------
+
+
+class scale_by_mars:
+    """c = g + gamma b1/(1-b1) (g - g_prev), g_prev = 0 at first; per leaf c *= max_norm/||c|| if ||c|| > max_norm."""
+
+    def __init__(self, b1=0.95, gamma=0.025, max_norm=1.0):
+        self.b1, self.gamma, self.max_norm = float(b1), float(gamma), max_norm
+        self.prev: Any = None
+
+    def step(self, g, params=None):
+        g = {k: _vec(v) for k, v in g.items()}
+        prev = self.prev or {k: np.zeros_like(v) for k, v in g.items()}
+        out = {}
+        for k, v in g.items():
+            c = v + self.gamma * self.b1 / (1 - self.b1) * (v - prev[k])
+            n = math.sqrt(float(np.sum(c * c)))
+            if self.max_norm is not None and n > self.max_norm:
+                c = c * (self.max_norm / n)
+            out[k] = c
+        self.prev = g
+        return out
+
+
+class mars_adamw:
+    """AdamW (bias-corrected, eps outside the root) on the clipped c of :class:`scale_by_mars`, per leaf."""
+
+    def __init__(self, learning_rate, b1=0.95, b2=0.99, eps=1e-8, gamma=0.025, weight_decay=0.0, mask=None,
+                 max_norm=1.0):
+        self.lr, self.b1, self.b2, self.eps = learning_rate, float(b1), float(b2), float(eps)
+        self.wd, self.mask = float(weight_decay), mask
+        self.c = scale_by_mars(b1, gamma, max_norm)
+        self.m, self.v, self.k = {}, {}, 0
+
+    def step(self, g, params=None):
+        c = self.c.step(g)
+        lr = _value(self.lr, self.k)
+        self.k += 1
+        k, out = self.k, {}
+        for key, ck in c.items():
+            self.m[key] = self.b1 * self.m.get(key, 0.0) + (1 - self.b1) * ck
+            self.v[key] = self.b2 * self.v.get(key, 0.0) + (1 - self.b2) * ck * ck
+            d = (self.m[key] / (1 - self.b1**k)) / (np.sqrt(self.v[key] / (1 - self.b2**k)) + self.eps)
+            if self.wd:
+                d = d + self.wd * _vec(params[key])  # type: ignore[index]
+            out[key] = -lr * d
+        return out
+
+
+# ----------------------------------------------------------------------------------------------------
+# Adam-mini (Zhang et al. 2024, arXiv 2406.16793, Algorithm 1) -- per leaf
+# ----------------------------------------------------------------------------------------------------
+
+
+def _mini_axes(blocks, shape):
+    if callable(blocks):
+        chosen: Any = blocks(np.zeros(shape))
+        return tuple(int(a) % max(len(shape), 1) for a in chosen)
+    if blocks == "leaf" or len(shape) < 2:
+        return tuple(range(len(shape)))
+    return tuple(range(1, len(shape)))
+
+
+class adam_mini:
+    """m = b1 m + (1-b1) g per coordinate; v_B = b2 v_B + (1-b2) mean_B g^2 per block B (rows of a matrix by
+    default); theta -= lr ((m/(1-b1^k)) / (sqrt(v_B/(1-b2^k)) + eps) + wd theta)."""
+
+    def __init__(self, learning_rate, b1=0.9, b2=0.999, eps=1e-8, weight_decay=0.0, mask=None, *, blocks="row"):
+        self.lr, self.b1, self.b2, self.eps, self.wd, self.blocks = learning_rate, float(b1), float(b2), float(
+            eps), float(weight_decay), blocks
+        self.m, self.v, self.k = {}, {}, 0
+
+    def step(self, g, params=None):
+        lr = _value(self.lr, self.k)
+        self.k += 1
+        k, out = self.k, {}
+        for key, gk in g.items():
+            gk = _vec(gk)
+            axes = _mini_axes(self.blocks, gk.shape)
+            self.m[key] = self.b1 * self.m.get(key, 0.0) + (1 - self.b1) * gk
+            self.v[key] = self.b2 * self.v.get(key, 0.0) + (1 - self.b2) * np.mean(gk * gk, axis=axes, keepdims=True)
+            d = (self.m[key] / (1 - self.b1**k)) / (np.sqrt(self.v[key] / (1 - self.b2**k)) + self.eps)
+            if self.wd:
+                d = d + self.wd * _vec(params[key])  # type: ignore[index]
+            out[key] = -lr * d
+        return out
+
+
+class scale_by_adam_mini(adam_mini):
+    def __init__(self, b1=0.9, b2=0.999, eps=1e-8, blocks="row"):
+        super().__init__(-1.0, b1, b2, eps, blocks=blocks)

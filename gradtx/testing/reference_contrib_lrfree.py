@@ -1,0 +1,436 @@
+"""Float64 NumPy references for the learning-rate-free optimizers of ``gradtx.contrib`` (reduce_on_plateau,
+DoG, DoWG, Prodigy, D-Adaptation AdamW), written from the papers' pseudo-code.
+
+Interface as in ``gradtx.testing.reference``: a class per block and per optimizer, named like the gradtx name,
+with the same arguments and defaults; ``u = ref.step(g, params=None, **extra)`` on 1-D float64 vectors,
+keeping its own state and never mutating its inputs. ``k`` is the 1-based number of the current step; a
+callable learning rate is evaluated at ``k - 1``. ``mask`` is a boolean vector (True where weight decay
+applies) or None. Optimizers that remember the initial parameters ``x_0`` take them through ``init(params)``
+(returns the reference); without it, the parameters of the first ``step`` are used.
+
+Conventions written down where the implementations (the authors' code, Optax) depart from the papers:
+Optax's ``eps`` guards (DoG: inside the root; DoWG: beside the root), Prodigy's and D-Adaptation's
+normalisations (below). ``reduce_on_plateau`` uses the margin ``rtol |best|`` (Optax PR #1767), not
+``(1 - rtol) best``. This module imports only numpy and math and shares no code with gradtx.
+"""
+
+import math
+
+import numpy as np
+
+
+def _vec(x):
+    """A float64 copy of ``x``."""
+    return np.array(x, dtype=np.float64, copy=True)
+
+
+def _value(v, count):
+    """A float or a callable count -> float, evaluated at the 0-based ``count``."""
+    return float(v(count)) if callable(v) else float(v)  # type: ignore[arg-type]
+
+
+def _decay(wd, p, mask):
+    d = wd * p
+    return d if mask is None else np.where(mask, d, 0.0)
+
+
+_TINY = float(np.finfo(np.float64).eps)  # MoMo: below this squared norm the model step is 0
+
+
+def _need(params):
+    if params is None:
+        raise ValueError("this reference needs params")
+    return _vec(params)
+
+
+# ----------------------------------------------------------------------------------------------------
+# reduce_on_plateau
+# ----------------------------------------------------------------------------------------------------
+
+
+class reduce_on_plateau:
+    """ReduceLROnPlateau (Keras / PyTorch, mode 'min'): the mean ``a`` of every ``accumulation_size`` values is
+    an improvement iff ``a < best - rtol |best| - atol``. Otherwise the plateau count grows; at ``patience``
+    (outside a cooldown) the scale is multiplied by ``factor`` (then floored at ``min_scale``), the count
+    restarts and ``cooldown`` evaluations follow with the count held at 0. ``u = scale * g``."""
+
+    def __init__(self, factor=0.1, patience=10, rtol=1e-4, atol=0.0, cooldown=0, accumulation_size=1,
+                 min_scale=0.0):
+        self.factor, self.rtol, self.atol, self.min_scale = float(factor), float(rtol), float(atol), float(min_scale)
+        self.patience, self.cooldown, self.accumulation_size = int(patience), int(cooldown), int(accumulation_size)
+        self.scale, self.best = 1.0, math.inf
+        self.plateau = self.cooling = 0
+        self.values = []
+
+    def evaluate(self, a):
+        improved = a < self.best - self.rtol * abs(self.best) - self.atol if math.isfinite(self.best) else a < math.inf
+        if improved:
+            self.best = a
+        if self.cooling > 0:
+            self.cooling -= 1
+            self.plateau = 0
+            return
+        self.plateau = 0 if improved else self.plateau + 1
+        if self.plateau >= self.patience:
+            self.scale *= self.factor
+            self.plateau = 0
+            self.cooling = self.cooldown
+        self.scale = max(self.scale, self.min_scale)
+
+    def step(self, g, params=None, value=None):
+        del params
+        self.values.append(float(value))  # type: ignore[arg-type]
+        if len(self.values) == self.accumulation_size:
+            self.evaluate(sum(self.values) / len(self.values))
+            self.values = []
+        return self.scale * _vec(g)
+
+
+# ----------------------------------------------------------------------------------------------------
+# DoG and DoWG
+# ----------------------------------------------------------------------------------------------------
+
+
+class scale_by_dog:
+    """DoG (Ivgi, Hinder & Carmon 2023, arXiv 2302.12022, Algorithm 1): eta_k = rbar_k / sqrt(G_k + eps) with
+    rbar_k = max(r_eps, max_{i<=k} ||x_i - x_0||), G_k = sum_{i<=k} ||g_i||^2; u = eta_k g_k. r_eps: ('distance',
+    r) -> r; ('heuristic', a) -> a (1 + ||x_0||); ('learning_rate', eta) -> 0 and eta_1 = eta."""
+
+    def __init__(self, init_step, eps=1e-8):
+        self.kind, self.value = init_step[0], float(init_step[1])
+        self.eps = float(eps)
+        self.x0 = None
+        self.rbar = self.G = 0.0
+        self.k = 0
+
+    def init(self, params):
+        self.x0 = _vec(params)
+        if self.kind == "distance":
+            self.rbar = self.value
+        elif self.kind == "heuristic":
+            self.rbar = self.value * (1.0 + float(np.linalg.norm(self.x0)))
+        else:
+            self.rbar = 0.0
+        return self
+
+    def step(self, g, params=None):
+        x = _need(params)
+        if self.x0 is None:
+            self.init(x)
+        assert self.x0 is not None
+        g = _vec(g)
+        self.k += 1
+        self.rbar = max(self.rbar, float(np.linalg.norm(x - self.x0)))
+        self.G += float(g @ g)
+        eta = self.rbar / math.sqrt(self.G + self.eps)
+        if self.kind == "learning_rate" and self.k == 1:
+            eta = self.value
+        return eta * g
+
+
+class dog:
+    """x_{k+1} = x_k - lr_k eta_k (g_k + wd x_k) with DoG's eta_k (see scale_by_dog)."""
+
+    def __init__(self, learning_rate=1.0, init_step=("heuristic", 1e-6), eps=1e-8, weight_decay=None, mask=None):
+        self.lr, self.wd, self.mask = learning_rate, weight_decay, mask
+        self.inner = scale_by_dog(init_step, eps)
+        self.k = 0
+
+    def init(self, params):
+        self.inner.init(params)
+        return self
+
+    def step(self, g, params=None):
+        x = _need(params)
+        g = _vec(g)
+        if self.wd is not None:
+            g = g + _decay(float(self.wd), x, self.mask)
+        u = -_value(self.lr, self.k) * self.inner.step(g, x)
+        self.k += 1
+        return u
+
+
+class scale_by_dowg:
+    """DoWG (Khaled, Mishchenko & Jin 2023, arXiv 2305.16284, Algorithm 1): rbar_k^2 = max(rbar_{k-1}^2,
+    ||x_k - x_0||^2) from rbar_0^2 = init_estim_sq_dist (None: eps); v_k = v_{k-1} + rbar_k^2 ||g_k||^2;
+    u = rbar_k^2 / (sqrt(v_k) + eps) g_k."""
+
+    def __init__(self, init_estim_sq_dist=None, eps=1e-4):
+        self.eps = float(eps)
+        self.r2 = self.eps if init_estim_sq_dist is None else float(init_estim_sq_dist)
+        self.v = 0.0
+        self.x0 = None
+
+    def init(self, params):
+        self.x0 = _vec(params)
+        return self
+
+    def step(self, g, params=None):
+        x = _need(params)
+        if self.x0 is None:
+            self.init(x)
+        assert self.x0 is not None
+        g = _vec(g)
+        d = x - self.x0
+        self.r2 = max(self.r2, float(d @ d))
+        self.v += self.r2 * float(g @ g)
+        return self.r2 / (math.sqrt(self.v) + self.eps) * g
+
+
+class dowg(dog):
+    """x_{k+1} = x_k - lr_k eta_k (g_k + wd x_k) with DoWG's eta_k (see scale_by_dowg)."""
+
+    def __init__(self, learning_rate=1.0, init_estim_sq_dist=None, eps=1e-4, weight_decay=None, mask=None):
+        self.lr, self.wd, self.mask = learning_rate, weight_decay, mask
+        self.inner = scale_by_dowg(init_estim_sq_dist, eps)  # type: ignore[assignment]
+        self.k = 0
+
+
+# ----------------------------------------------------------------------------------------------------
+# Prodigy and D-Adaptation AdamW
+# ----------------------------------------------------------------------------------------------------
+
+
+class prodigy:
+    """Prodigy (Mishchenko & Defazio 2023, arXiv 2306.06101, Algorithm 4, Adam version), as in the authors'
+    PyTorch code: the paper's (1 - b3) factors of r and s are dropped (they cancel in r / ||s||_1) and both are
+    divided by d_1 = estim_lr0; the Adam bias correction c_k = sqrt(1 - b2^k) / (1 - b1^k) multiplies the step
+    dlr_k = d_k lr_k c_k; the new estimate d_{k+1} multiplies eps.
+
+        m = b1 m + (1 - b1) d_k g;   v = b2 v + (1 - b2) d_k^2 g^2
+        r = b3 r + (d_k / d_1) dlr_k <g, x_0 - x>;   s = b3 s + (d_k / d_1) (dlr_k or d_k if safeguard) g
+        d_{k+1} = max(d_k, coef r / ||s||_1)   (kept when ||s||_1 = 0)
+        u = -dlr_k m / (sqrt(v) + d_{k+1} eps) - wd dlr_k x
+    """
+
+    def __init__(self, learning_rate=1.0, betas=(0.9, 0.999), beta3=None, eps=1e-8, estim_lr0=1e-6,
+                 estim_lr_coef=1.0, weight_decay=0.0, safeguard_warmup=False):
+        self.lr = learning_rate
+        self.b1, self.b2 = float(betas[0]), float(betas[1])
+        self.b3 = math.sqrt(self.b2) if beta3 is None else float(beta3)
+        self.eps, self.d0, self.coef, self.wd = float(eps), float(estim_lr0), float(estim_lr_coef), float(weight_decay)
+        self.safeguard = safeguard_warmup
+        self.d, self.r = self.d0, 0.0
+        self.m = self.v = self.s = self.x0 = None
+        self.k = 0
+
+    def init(self, params):
+        self.x0 = _vec(params)
+        return self
+
+    def step(self, g, params=None):
+        x = _need(params)
+        if self.x0 is None:
+            self.init(x)
+        assert self.x0 is not None
+        g = _vec(g)
+        if self.m is None:
+            self.m, self.v, self.s = np.zeros_like(g), np.zeros_like(g), np.zeros_like(g)
+        assert self.v is not None and self.s is not None
+        lr = _value(self.lr, self.k)
+        self.k += 1
+        k, d = self.k, self.d
+        dlr = d * lr * math.sqrt(1 - self.b2**k) / (1 - self.b1**k)
+        self.m = self.b1 * self.m + (1 - self.b1) * d * g
+        self.v = self.b2 * self.v + (1 - self.b2) * (d * g) ** 2
+        self.r = self.b3 * self.r + (d / self.d0) * dlr * float(g @ (self.x0 - x))
+        self.s = self.b3 * self.s + (d / self.d0) * (d if self.safeguard else dlr) * g
+        denom = float(np.sum(np.abs(self.s)))
+        if denom > 0:
+            self.d = max(d, self.coef * self.r / denom)
+        return -dlr * self.m / (np.sqrt(self.v) + self.d * self.eps) - self.wd * dlr * x
+
+
+class dadapt_adamw:
+    """D-Adaptation AdamW (Defazio & Mishchenko 2023, arXiv 2301.07733, Adam variant), as in the authors'
+    PyTorch code: with sb2 = sqrt(b2), dlr_k = d_k lr_k sqrt(1 - b2^k) / (1 - b1^k),
+
+        r = sb2 r + (1 - sb2) dlr_k <g, s / (sqrt(v) + eps)>     (s, v before this step; 0 where s = 0)
+        m = b1 m + (1 - b1) dlr_k g;  v = b2 v + (1 - b2) g^2;  s = sb2 s + (1 - sb2) dlr_k g
+        d_{k+1} = max(d_k, r / ((1 - sb2) ||s||_1))   (kept when ||s||_1 = 0)
+        u = -m / (sqrt(v) + eps) - wd dlr_k x
+    """
+
+    def __init__(self, learning_rate=1.0, betas=(0.9, 0.999), eps=1e-8, estim_lr0=1e-6, weight_decay=0.0):
+        self.lr = learning_rate
+        self.b1, self.b2 = float(betas[0]), float(betas[1])
+        self.eps, self.d, self.wd = float(eps), float(estim_lr0), float(weight_decay)
+        self.r = 0.0
+        self.m = self.v = self.s = None
+        self.k = 0
+
+    def step(self, g, params=None):
+        x = _need(params)
+        g = _vec(g)
+        if self.m is None:
+            self.m, self.v, self.s = np.zeros_like(g), np.zeros_like(g), np.zeros_like(g)
+        assert self.v is not None and self.s is not None
+        lr = _value(self.lr, self.k)
+        self.k += 1
+        k, d, sb2 = self.k, self.d, math.sqrt(self.b2)
+        dlr = d * lr * math.sqrt(1 - self.b2**k) / (1 - self.b1**k)
+        nonzero = self.s != 0
+        weighted = np.zeros_like(self.s)
+        weighted[nonzero] = self.s[nonzero] / (np.sqrt(self.v[nonzero]) + self.eps)
+        self.r = sb2 * self.r + (1 - sb2) * dlr * float(g @ weighted)
+        self.m = self.b1 * self.m + (1 - self.b1) * dlr * g
+        self.v = self.b2 * self.v + (1 - self.b2) * g * g
+        self.s = sb2 * self.s + (1 - sb2) * dlr * g
+        denom = (1 - sb2) * float(np.sum(np.abs(self.s)))
+        if denom > 0:
+            self.d = max(d, self.r / denom)
+        return -self.m / (np.sqrt(self.v) + self.eps) - self.wd * dlr * x
+
+
+# ----------------------------------------------------------------------------------------------------
+# COCOB, MoMo, Mechanic
+# ----------------------------------------------------------------------------------------------------
+
+
+class scale_by_cocob:
+    """COCOB-Backprop (Orabona & Tommasi 2017, arXiv 1705.07795, Algorithm 2), per coordinate: L = max(L, |g|)
+    from L_0 = eps; G += |g|; R = max(R - g (w - w_1), 0); theta -= g; w_next = w_1 + theta / (L max(G + L,
+    alpha L)) (L + R); u = w_next - w."""
+
+    def __init__(self, alpha=100.0, eps=1e-8):
+        self.alpha, self.eps = float(alpha), float(eps)
+        self.w1 = None
+
+    def init(self, params):
+        self.w1 = _vec(params)
+        self.L = np.full_like(self.w1, self.eps)
+        self.G, self.R, self.theta = np.zeros_like(self.w1), np.zeros_like(self.w1), np.zeros_like(self.w1)
+        return self
+
+    def step(self, g, params=None):
+        w = _need(params)
+        if self.w1 is None:
+            self.init(w)
+        assert self.w1 is not None
+        g = _vec(g)
+        self.L = np.maximum(self.L, np.abs(g))
+        self.G = self.G + np.abs(g)
+        self.R = np.maximum(self.R - g * (w - self.w1), 0.0)
+        self.theta = self.theta - g
+        w_next = self.w1 + self.theta / (self.L * np.maximum(self.G + self.L, self.alpha * self.L)) * (self.L + self.R)
+        return w_next - w
+
+
+class cocob:
+    """COCOB on the gradient plus weight decay, scaled by the learning rate: g' = lr_k (g + wd x)."""
+
+    def __init__(self, learning_rate=1.0, alpha=100.0, eps=1e-8, weight_decay=0.0, mask=None):
+        self.lr, self.wd, self.mask = learning_rate, float(weight_decay), mask
+        self.inner = scale_by_cocob(alpha, eps)
+        self.k = 0
+
+    def init(self, params):
+        self.inner.init(params)
+        return self
+
+    def step(self, g, params=None):
+        x = _need(params)
+        g = (_vec(g) + _decay(self.wd, x, self.mask)) * _value(self.lr, self.k)
+        self.k += 1
+        return self.inner.step(g, x)
+
+
+class momo:
+    """MoMo (Schaipp et al. 2023, arXiv 2305.07583, Algorithm 1, decoupled weight decay), rho = 0 at step 1:
+    d = rho d + (1 - rho) g; fbar = rho fbar + (1 - rho) f; gam = rho gam + (1 - rho) <g, x>; c = 1 + alpha wd;
+    tau = min(alpha, max(c (fbar - lb - gam) + <d, x>, 0) / ||d||^2) (0 if ||d||^2 <= 2^-52);
+    u = -(alpha wd / c) x - tau d. adapt_lower_bound: Optax's rule before and after the step."""
+
+    def __init__(self, learning_rate=1.0, beta=0.9, lower_bound=0.0, weight_decay=0.0, adapt_lower_bound=False):
+        self.lr, self.beta, self.floor, self.wd = learning_rate, float(beta), float(lower_bound), float(weight_decay)
+        self.adapt = adapt_lower_bound
+        self.lb, self.fbar, self.gam, self.d, self.k = self.floor, 0.0, 0.0, None, 0
+
+    def step(self, g, params=None, value=None):
+        x, g = _need(params), _vec(g)
+        rho = 0.0 if self.k == 0 else self.beta
+        alpha = _value(self.lr, self.k)
+        self.k += 1
+        self.d = (1 - rho) * g if self.d is None else rho * self.d + (1 - rho) * g
+        self.fbar = rho * self.fbar + (1 - rho) * float(value)  # type: ignore[arg-type]
+        self.gam = rho * self.gam + (1 - rho) * float(g @ x)
+        d_sq, iprod, c = float(self.d @ self.d), float(self.d @ x), 1 + alpha * self.wd
+        if self.adapt:
+            cap = c * (self.fbar - self.gam) + iprod
+            if cap < c * self.lb:
+                self.lb = max(cap / (2 * c), self.floor)
+        t1 = max(c * (self.fbar - self.lb - self.gam) + iprod, 0.0) / d_sq if d_sq > _TINY else 0.0
+        tau = min(alpha, t1)
+        if self.adapt:
+            self.lb = max(self.fbar + iprod - self.gam - 0.5 * tau * d_sq, self.floor)
+        return -(alpha * self.wd / c) * x - tau * self.d
+
+
+class momo_adam:
+    """MoMo-Adam (Schaipp et al. 2023, Algorithm 2, decoupled weight decay): m, v Adam's moments; D = eps +
+    sqrt(v / (1 - b2^k)); q = 1 - b1^k; fbar, gam averaged with b1 (no first-step special case);
+    tau = min(alpha / q, max(c (fbar - q lb - gam) + <m, x>, 0) / <m, m / D>); u = -(alpha wd / c) x - tau m / D."""
+
+    def __init__(self, learning_rate=1e-2, b1=0.9, b2=0.999, eps=1e-8, lower_bound=0.0, weight_decay=0.0,
+                 adapt_lower_bound=False):
+        self.lr, self.b1, self.b2, self.eps = learning_rate, float(b1), float(b2), float(eps)
+        self.floor, self.wd, self.adapt = float(lower_bound), float(weight_decay), adapt_lower_bound
+        self.lb, self.fbar, self.gam, self.m, self.v, self.k = self.floor, 0.0, 0.0, None, None, 0
+
+    def step(self, g, params=None, value=None):
+        x, g = _need(params), _vec(g)
+        if self.m is None:
+            self.m, self.v = np.zeros_like(g), np.zeros_like(g)
+        assert self.v is not None
+        alpha = _value(self.lr, self.k)
+        self.k += 1
+        b1, b2, k = self.b1, self.b2, self.k
+        self.fbar = b1 * self.fbar + (1 - b1) * float(value)  # type: ignore[arg-type]
+        self.m = b1 * self.m + (1 - b1) * g
+        self.v = b2 * self.v + (1 - b2) * g * g
+        D = self.eps + np.sqrt(self.v / (1 - b2**k))
+        m_sq = float(self.m @ (self.m / D))
+        self.gam = b1 * self.gam + (1 - b1) * float(g @ x)
+        iprod, c, q = float(self.m @ x), 1 + alpha * self.wd, 1 - b1**k
+        if self.adapt:
+            cap = c * (self.fbar - self.gam) + iprod
+            if cap < c * q * self.lb:
+                self.lb = max(cap / (2 * q * c), self.floor)
+        t1 = max(c * (self.fbar - q * self.lb - self.gam) + iprod, 0.0) / m_sq if m_sq > _TINY else 0.0
+        tau = min(alpha / q, t1)
+        if self.adapt:
+            self.lb = max((self.fbar + iprod - self.gam - 0.5 * tau * m_sq) / q, self.floor)
+        return -(alpha * self.wd / c) * x - tau * self.m / D
+
+
+class mechanize:
+    """Mechanic (Cutkosky, Defazio & Mehta 2023, arXiv 2306.00144, Algorithm 1) around a base reference ``base``
+    (an object with ``step(g, params)``): with S = sum(s), beta_i = 1 - 10^-i,
+    g' = g + wd S ||g|| / (||x|| + eps) x; delta = (x0 - x) / (S + eps); h = <g', delta>;
+    m = max(beta m, |h| + eps); v = beta^2 v + h^2; r = beta r + clip(h, -m_old, m_old) s;
+    s = ((s_init / n) m + max(r, 0)) / (sqrt(v) + eps); x_next = x0 - sum(s) (delta - b) with b the base
+    update; u = x_next - x. x0 = the params of the first step."""
+
+    def __init__(self, base, weight_decay=1e-2, eps=1e-8, s_init=1e-6, num_betas=6):
+        self.base, self.wd, self.eps, self.s_init = base, float(weight_decay), float(eps), float(s_init)
+        self.n = num_betas
+        self.betas = np.array([1.0 - 0.1 ** (i + 1) for i in range(num_betas)])
+        self.r, self.m, self.v = np.zeros(num_betas), np.zeros(num_betas), np.zeros(num_betas)
+        self.s = np.full(num_betas, self.s_init)
+        self.x0 = None
+
+    def step(self, g, params=None):
+        x, g = _need(params), _vec(g)
+        b = self.base.step(g, x)
+        if self.x0 is None:
+            self.x0 = x.copy()
+        S = float(np.sum(self.s))
+        g_wd = g + self.wd * S * float(np.linalg.norm(g)) / (float(np.linalg.norm(x)) + self.eps) * x
+        delta = (self.x0 - x) / (S + self.eps)
+        h = float(g_wd @ delta)
+        clipped = np.clip(h, -self.m, self.m)
+        self.m = np.maximum(self.betas * self.m, abs(h) + self.eps)
+        self.v = self.betas**2 * self.v + h * h
+        self.r = self.betas * self.r + clipped * self.s
+        self.s = (self.s_init / self.n * self.m + np.maximum(self.r, 0.0)) / (np.sqrt(self.v) + self.eps)
+        return self.x0 - float(np.sum(self.s)) * (delta - b) - x

@@ -1,0 +1,288 @@
+"""gradtx.contrib's Adam-like optimizers: closed forms, special cases and convergence on the problem zoo.
+
+The registry tiers (tests/registry_contrib_adam.py) compare each with its float64 reference for 200 steps, with
+Optax where Optax has it, and run the contract, flat, fuzz and sharding tiers; here: what a formula says exactly.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import gradtx
+from gradtx.contrib import _adam_like as c
+from gradtx.testing import problems
+
+
+def _steps(tx, grads, params=None):
+    """Updates of ``tx`` for a list of gradients (params fixed), as float64 arrays."""
+    p = grads[0] * 0 if params is None else params
+    state, out = tx.init(p), []
+    for g in grads:
+        u, state = tx.update(g, state, p)
+        out.append(jax.tree.map(lambda x: np.asarray(x, np.float64), u))
+    return out, state
+
+
+G = jnp.asarray([0.5, -2.0, 3.0, -0.01], jnp.float64)
+
+
+def test_adopt_constant_gradient_closed_form():
+    """v_0 = g^2, so d = g / |g| = sign(g) at every later step (c(t) = t^0.25 >= 1 never clips it):
+    the first update is 0, then m_k = (1 - b1^(k-1)) sign(g); nesterov: b1 m_k + (1 - b1) sign(g)."""
+    b1 = 0.8
+    outs, state = _steps(c.scale_by_adopt(b1, 0.99), [G] * 8)
+    np.testing.assert_array_equal(outs[0], 0.0)
+    for k, u in enumerate(outs[1:], start=2):
+        np.testing.assert_allclose(u, (1 - b1 ** (k - 1)) * np.sign(G), rtol=1e-12)
+    np.testing.assert_allclose(state.nu, np.asarray(G) ** 2, rtol=1e-12)
+    nest, _ = _steps(c.scale_by_adopt(b1, 0.99, nesterov=True), [G] * 4)
+    for k, u in enumerate(nest[1:], start=2):
+        np.testing.assert_allclose(u, (b1 * (1 - b1 ** (k - 1)) + 1 - b1) * np.sign(G), rtol=1e-12)
+
+
+def test_adopt_clipping_bound_is_applied():
+    """After a tiny first gradient, d = g / max(|g_0|, eps) is huge and is clipped to +-t^0.25 (t = 1, 2)."""
+    g0, g = jnp.full((3,), 1e-3), jnp.asarray([5.0, -5.0, 0.0])
+    outs, _ = _steps(c.scale_by_adopt(0.0, 0.5), [g0, g, g])  # b1 = 0: u = d
+    np.testing.assert_allclose(outs[1], [1.0, -1.0, 0.0], rtol=1e-12)
+    np.testing.assert_allclose(outs[2], [2**0.25, -(2**0.25), 0.0], rtol=1e-7)
+    free, _ = _steps(c.scale_by_adopt(0.0, 0.5, use_clipping=False), [g0, g])
+    np.testing.assert_allclose(free[1], np.asarray(g) / 1e-3, rtol=1e-12)
+
+
+def test_ademamix_constant_gradient_and_alpha_zero_is_adam():
+    """Constant g: m1_hat = g, nu_hat = g^2, m2_k = (1 - b3^k) g, so u = (1 + alpha (1 - b3^k)) g / (|g| + eps);
+    alpha = 0 is Adam exactly."""
+    b3, alpha, eps = 0.9, 2.0, 1e-8
+    outs, _ = _steps(c.scale_by_ademamix(0.8, 0.99, b3, alpha, eps), [G] * 6)
+    for k, u in enumerate(outs, start=1):
+        want = (1 + alpha * (1 - b3**k)) * np.asarray(G) / (np.abs(np.asarray(G)) + eps)
+        np.testing.assert_allclose(u, want, rtol=1e-12)
+    rng = np.random.default_rng(0)
+    grads = [jnp.asarray(rng.normal(size=4)) for _ in range(5)]
+    mix, _ = _steps(c.scale_by_ademamix(0.9, 0.999, 0.999, 0.0), grads)
+    adam, _ = _steps(gradtx.scale_by_adam(0.9, 0.999), grads)
+    np.testing.assert_allclose(np.stack(mix), np.stack(adam), rtol=1e-12)
+
+
+def test_simplified_ademamix_constant_gradient_closed_form():
+    """m_k = (1 - b1^k) / (1 - b1) g (undamped), n_hat = g^2: u = ((1 - b1^k) / (1 - b1) + alpha) sign(g)."""
+    b1, alpha = 0.9, 3.0
+    outs, _ = _steps(c.scale_by_simplified_ademamix(b1, 0.95, alpha, eps=0.0), [G] * 5)
+    for k, u in enumerate(outs, start=1):
+        np.testing.assert_allclose(u, ((1 - b1**k) / (1 - b1) + alpha) * np.sign(G), rtol=1e-12)
+
+
+def test_madgrad_first_steps_closed_form_and_needs_params():
+    """Step 1 from x0 with momentum 0: lambda = lr + eps, x_1 = x0 - lambda g / (cbrt(lambda g^2) + eps).
+    Step 2 (momentum m, gradient h): z = x0 - (l1 g + l2 h) / (cbrt(l1 g^2 + l2 h^2) + eps), u = (1 - m)(z - x_1)."""
+    lr, eps, mom = 0.1, 1e-6, 0.7
+    x0 = jnp.asarray([1.0, -1.0, 2.0, 0.0])
+    h = jnp.asarray([0.3, 0.2, -1.0, 4.0])
+    tx = c.scale_by_madgrad(lr, 0.0, eps)
+    u1, state = tx.update(G, tx.init(x0), x0)
+    lam = lr + eps
+    g, hn, x0n = np.asarray(G), np.asarray(h), np.asarray(x0)
+    np.testing.assert_allclose(u1, -lam * g / (np.cbrt(lam * g**2) + eps), rtol=1e-12)
+    tx = c.scale_by_madgrad(lr, mom, eps)
+    state = tx.init(x0)
+    u1, state = tx.update(G, state, x0)
+    x1 = x0 + u1
+    u2, _ = tx.update(h, state, x1)
+    l1, l2 = lam, lam * np.sqrt(2)
+    z = x0n - (l1 * g + l2 * hn) / (np.cbrt(l1 * g**2 + l2 * hn**2) + eps)
+    np.testing.assert_allclose(u2, (1 - mom) * (z - np.asarray(x1)), rtol=1e-10, atol=1e-14)
+    with pytest.raises(ValueError, match=r"scale_by_madgrad\.update: params are required"):
+        tx.update(G, state)
+
+
+def test_acprop_is_asynchronous():
+    """Step 1 divides by 1 + eps; step 2 by sqrt(s_1 / (1 - b2)) + eps with s_1 = (1 - b2) g^2 + eps_root (the
+    prediction error against m_0 = 0), whatever the second gradient is."""
+    b2, eps, eps_root = 0.99, 1e-8, 1e-10
+    h = jnp.asarray([7.0, 1.0, -1.0, 2.0])
+    outs, _ = _steps(c.scale_by_acprop(0.9, b2, eps, eps_root), [G, h])
+    np.testing.assert_allclose(outs[0], np.asarray(G) / (1 + eps), rtol=1e-12)
+    s1 = (1 - b2) * np.asarray(G) ** 2 + eps_root
+    np.testing.assert_allclose(outs[1], np.asarray(h) / (np.sqrt(s1 / (1 - b2)) + eps), rtol=1e-12)
+
+
+def test_cautious_masks_and_rescales_per_leaf():
+    """u' = u 1[u g < 0] n / (kept + 1) per leaf: a descent update is kept (scaled by n / (n + 1)), an ascent
+    update is zeroed, a mixed one keeps its descent coordinates."""
+    g = {"a": jnp.asarray([1.0, -2.0, 3.0]), "b": jnp.asarray([1.0, 1.0])}
+    descent = c.cautious(gradtx.scale(-0.5))
+    u, _ = descent.update(g, descent.init(g))
+    np.testing.assert_allclose(u["a"], -0.5 * np.asarray(g["a"]) * 3 / 4, rtol=1e-12)
+    np.testing.assert_allclose(u["b"], -0.5 * np.asarray(g["b"]) * 2 / 3, rtol=1e-12)
+    ascent = c.cautious(gradtx.scale(2.0))
+    u, _ = ascent.update(g, ascent.init(g))
+    assert all(np.all(np.asarray(x) == 0) for x in jax.tree.leaves(u))
+    fixed = {"a": jnp.asarray([-1.0, -1.0, -1.0]), "b": jnp.asarray([5.0, -5.0])}
+    mixed = c.cautious(gradtx.stateless(lambda updates, params: fixed))
+    u, _ = mixed.update(g, mixed.init(g))
+    np.testing.assert_allclose(u["a"], [-1.0 * 3 / 3, 0.0, -1.0 * 3 / 3], rtol=1e-12)
+    np.testing.assert_allclose(u["b"], [0.0, -5.0 * 2 / 2], rtol=1e-12)
+    plain = c.cautious(gradtx.stateless(lambda updates, params: fixed), normalize=False)
+    u, _ = plain.update(g, plain.init(g))
+    np.testing.assert_allclose(u["a"], [-1.0, 0.0, -1.0])
+
+
+def test_cautious_passes_extra_args_and_keeps_the_inner_state():
+    inner = gradtx.adam(1e-2)
+    tx = c.cautious(inner)
+    params = {"w": jnp.ones(3)}
+    assert jax.tree.structure(tx.init(params)) == jax.tree.structure(inner.init(params))
+    u, _ = tx.update({"w": jnp.ones(3)}, tx.init(params), params, value=jnp.asarray(1.0))
+    assert np.all(np.asarray(u["w"]) < 0)
+
+
+def test_adabound_turns_into_sgd_with_momentum():
+    """With a large gamma both bounds are final_lr within 1 / (gamma k): u = -final_lr m_k, m_k = (1 - b1^k) g;
+    with gamma small the bounds are wide and the first step is Adam's, -lr g / (|g| + eps / sqrt(1 - b2)) (the
+    authors' code adds eps to sqrt(v_k) before the bias correction)."""
+    b1, final = 0.9, 0.05
+    outs, _ = _steps(c.scale_by_adabound(1e-3, b1, 0.999, final, gamma=1e9), [G] * 5)
+    for k, u in enumerate(outs, start=1):
+        np.testing.assert_allclose(u, -final * (1 - b1**k) * np.asarray(G), rtol=1e-8)
+    outs, _ = _steps(c.scale_by_adabound(1e-3, b1, 0.999, final, gamma=1e-6), [G])
+    want = -1e-3 * np.asarray(G) / (np.abs(np.asarray(G)) + 1e-8 / np.sqrt(1 - 0.999))
+    np.testing.assert_allclose(outs[0], want, rtol=1e-7)
+
+
+def test_amsbound_keeps_the_running_maximum():
+    big, small = jnp.full((2,), 10.0), jnp.full((2,), 0.1)
+    _, state = _steps(c.scale_by_adabound(amsbound=True), [big, small, small])
+    assert isinstance(state, c.ScaleByAmsBoundState)
+    # v_1 = (1 - b2) 100 = 0.1 is the largest: v_2 = b2 v_1 + (1 - b2) 0.01 < v_1, v_3 < v_2.
+    np.testing.assert_allclose(state.nu_max, 0.001 * 100, rtol=1e-12)
+    v3 = 0.999 * (0.999 * 0.1 + 1e-5) + 1e-5
+    np.testing.assert_allclose(state.nu, v3, rtol=1e-12)
+
+
+def test_mars_correction_and_clip():
+    """c_1 = g (1 + gamma b1 / (1 - b1)) (g_0 = 0), c_2 = h + gamma b1/(1-b1) (h - g); each leaf's c is scaled
+    to norm max_norm when longer. gamma = 0, no clipping: mars_adamw is adamw."""
+    b1, gamma = 0.9, 0.1
+    f = gamma * b1 / (1 - b1)
+    g, h = jnp.asarray([0.1, -0.2]), jnp.asarray([0.05, 0.3])
+    outs, _ = _steps(c.scale_by_mars(b1, gamma, None), [g, h])
+    np.testing.assert_allclose(outs[0], (1 + f) * np.asarray(g), rtol=1e-12)
+    np.testing.assert_allclose(outs[1], np.asarray(h) + f * (np.asarray(h) - np.asarray(g)), rtol=1e-12)
+    clipped, _ = _steps(c.scale_by_mars(b1, gamma, 0.1), [g])
+    np.testing.assert_allclose(np.linalg.norm(clipped[0]), 0.1, rtol=1e-12)
+    np.testing.assert_allclose(clipped[0] / np.linalg.norm(clipped[0]), np.asarray(g) / np.linalg.norm(g), rtol=1e-12)
+    rng = np.random.default_rng(1)
+    grads = [jnp.asarray(rng.normal(size=4)) for _ in range(5)]
+    p = jnp.asarray(rng.normal(size=4))
+    mars, _ = _steps(c.mars_adamw(1e-2, gamma=0.0, weight_decay=0.1, max_norm=None), grads, p)
+    adamw, _ = _steps(gradtx.adamw(1e-2, 0.95, 0.99, weight_decay=0.1), grads, p)
+    np.testing.assert_allclose(np.stack(mars), np.stack(adamw), rtol=1e-12)
+
+
+def test_adam_mini_blocks():
+    """One nu per row of a matrix by default (shape (rows, 1)), one per leaf for vectors or blocks='leaf';
+    singleton blocks (average over no axis) are Adam; a constant row gives Adam's update on it."""
+    params = {"w": jnp.ones((3, 4)), "b": jnp.ones(4)}
+    st = c.scale_by_adam_mini().init(params)
+    assert st.nu["w"].shape == (3, 1) and st.nu["b"].shape == (1,)
+    assert c.scale_by_adam_mini(blocks="leaf").init(params).nu["w"].shape == (1, 1)
+    assert c.scale_by_adam_mini(blocks=lambda p: (0,)).init(params).nu["w"].shape == (1, 4)
+    rng = np.random.default_rng(2)
+    grads = [jax.tree.map(lambda x: jnp.asarray(rng.normal(size=x.shape)), params) for _ in range(4)]
+    mini, _ = _steps(c.scale_by_adam_mini(blocks=lambda p: ()), grads, params)
+    adam, _ = _steps(gradtx.scale_by_adam(), grads, params)
+    for a, b in zip(mini, adam):
+        for key in a:
+            np.testing.assert_allclose(a[key], b[key], rtol=1e-12)
+    # Rows of one magnitude each: the block mean of g^2 is that magnitude squared; u = sign(g) at step 1.
+    g = jnp.asarray([[1.0, -1.0], [3.0, 3.0]])
+    tx = c.scale_by_adam_mini(eps=0.0)
+    u, _ = tx.update(g, tx.init(g))
+    np.testing.assert_allclose(u, np.sign(np.asarray(g)), rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "name,opt",
+    [
+        ("adopt", lambda: c.adopt(0.02)),
+        ("ademamix", lambda: c.ademamix(0.02, b3=0.999)),
+        ("simplified_ademamix", lambda: c.simplified_ademamix(0.002, 0.9, 0.99, alpha=1.0)),
+        ("madgrad", lambda: c.madgrad(0.05)),
+        ("acprop", lambda: c.acprop(0.02)),
+        ("cautious(adam)", lambda: c.cautious(gradtx.adam(0.05))),
+        ("adabound", lambda: c.adabound(0.02, final_lr=0.005)),
+        ("amsbound", lambda: c.amsbound(0.02, final_lr=0.005)),
+        ("mars_adamw", lambda: c.mars_adamw(0.02)),
+        ("adam_mini", lambda: c.adam_mini(0.02)),
+    ],
+)
+def test_converges_on_the_narrow_valley(name, opt):
+    """1,500 steps from (3, 1) reduce the narrow valley's loss (condition number 1e5) a thousandfold."""
+    valley = problems.narrow_valley()
+    tx = opt()
+    w0 = jnp.asarray([3.0, 1.0], jnp.float64)
+
+    def body(carry, _):
+        w, s = carry
+        u, s = tx.update(jax.grad(valley.loss)(w), s, w)
+        return (gradtx.apply_updates(w, u), s), None
+
+    (w, _), _ = jax.jit(lambda w: jax.lax.scan(body, (w, tx.init(w)), None, length=1500))(w0)
+    assert float(valley.loss(w)) < 1e-3 * float(valley.loss(w0)), name
+
+
+@pytest.mark.parametrize(
+    "make,message",
+    [
+        (lambda: c.scale_by_adopt(b2=1.0), r"scale_by_adopt\(b2=1.0\): b2 must be in \[0, 1\)"),
+        (lambda: c.scale_by_ademamix(b3=1.5), r"scale_by_ademamix\(b3=1.5\): b3 must be in \[0, 1\)"),
+        (lambda: c.scale_by_madgrad(0.1, momentum=-0.1), r"scale_by_madgrad\(momentum=-0.1\): momentum must be"),
+        (lambda: c.scale_by_adabound(gamma=0.0), r"scale_by_adabound\(gamma=0.0\): gamma must be > 0"),
+        (lambda: c.scale_by_mars(max_norm=0.0), r"scale_by_mars\(max_norm=0.0\): max_norm must be > 0"),
+        (lambda: c.scale_by_adam_mini(blocks="col"), r"scale_by_adam_mini\(blocks='col'\): blocks must be one of"),
+    ],
+)
+def test_validation_messages(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+def test_schedules_are_leaves_and_repr_reads_like_the_call():
+    """b3/alpha schedules and hyperparameters are pytree leaves: changing lr does not change the structure."""
+    a, b = c.ademamix(1e-3), c.ademamix(2e-3)
+    assert jax.tree.structure(a) == jax.tree.structure(b)
+    assert "scale_by_adopt(b1=0.9, b2=0.9999, eps=1e-06" in repr(c.adopt(1e-3))
+    assert "clip_value_fn=quarter_power" in repr(c.adopt(1e-3))
+
+
+@pytest.mark.parametrize(
+    "block,dtypes,exact_first",
+    [
+        (c.scale_by_adopt, {"nu_dtype": jnp.bfloat16}, False),
+        (c.scale_by_ademamix, {"mu_dtype": jnp.bfloat16, "nu_dtype": jnp.bfloat16}, True),
+        (c.scale_by_adam_mini, {"mu_dtype": jnp.bfloat16, "nu_dtype": jnp.bfloat16}, True),
+    ],
+    ids=["adopt", "ademamix", "adam_mini"],
+)
+def test_state_dtypes(block, dtypes, exact_first):
+    """mu_dtype / nu_dtype store the moments in bfloat16; a step uses the unrounded new moments (the first update
+    equals the float32 run's where it reads no stored moment) and later ones stay within bfloat16 rounding."""
+    params = {"w": jnp.ones((2, 3), jnp.float32), "b": jnp.ones(3, jnp.float32)}
+    rng = np.random.default_rng(3)
+    grads = [jax.tree.map(lambda x: jnp.asarray(rng.normal(size=x.shape), jnp.float32), params) for _ in range(3)]
+    low, full = block(**dtypes), block()
+    assert "nu_dtype=bfloat16" in repr(low)
+    s_low, s_full = low.init(params), full.init(params)
+    assert {str(x.dtype) for x in jax.tree.leaves(s_low.nu)} == {"bfloat16"}
+    for k, g in enumerate(grads):
+        u_low, s_low = low.update(g, s_low, params)
+        u_full, s_full = full.update(g, s_full, params)
+        rtol = 1e-6 if (k == 0 and exact_first) else 2e-2
+        for a, b in zip(jax.tree.leaves(u_low), jax.tree.leaves(u_full)):
+            assert a.dtype == jnp.float32
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=rtol, atol=rtol * 1e-2)
+    assert {str(x.dtype) for x in jax.tree.leaves(s_low.nu)} == {"bfloat16"}
