@@ -87,6 +87,10 @@ from gradtx.contrib._sophia import (
     scale_by_sophia,
     sophia,
 )
+from gradtx.contrib._swats import (
+    ScaleBySwatsState,
+    swats,
+)
 
 __all__ = [
     "acprop",
@@ -144,6 +148,7 @@ __all__ = [
     "ScaleByAmsBoundState",
     "ScaleByMarsState",
     "ScaleBySimplifiedAdEMAMixState",
+    "ScaleBySwatsState",
     "schedule_free",
     "schedule_free_adamw",
     "schedule_free_eval_params",
@@ -155,4 +160,5 @@ __all__ = [
     "split_real_and_imaginary",
     "SplitRealAndImaginaryArrays",
     "SplitRealAndImaginaryState",
+    "swats",
 ]

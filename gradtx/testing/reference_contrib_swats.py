@@ -1,0 +1,44 @@
+"""Float64 NumPy reference of SWATS (Keskar & Socher 2017, arXiv 1712.07628, Algorithm 1), written from the paper.
+
+Same interface as ``gradtx.testing.reference``: ``swats(...).step(g)`` on the raveled float64 vector returns the
+update (the learning rate is inside); ``k`` is the 1-based step; a callable learning rate is evaluated at the
+0-based count. NumPy and the standard library only.
+"""
+
+import math
+
+import numpy as np
+
+
+class swats:
+    def __init__(self, learning_rate=1e-3, b1=0.9, b2=0.999, eps=1e-9, switch_tol=1e-9):
+        self.lr, self.b1, self.b2 = learning_rate, float(b1), float(b2)
+        self.eps, self.tol = float(eps), float(switch_tol)
+        self.m = self.a = self.v = None
+        self.lam = 0.0
+        self.sgd_lr = 0.0
+        self.switched = False
+        self.k = 0
+
+    def step(self, g, params=None):
+        g = np.array(g, dtype=np.float64, copy=True)
+        if self.m is None:
+            self.m, self.a, self.v = np.zeros_like(g), np.zeros_like(g), np.zeros_like(g)
+        lr = float(self.lr(self.k)) if callable(self.lr) else float(self.lr)
+        self.k += 1
+        k = self.k
+        if self.switched:
+            self.v = self.b1 * self.v + g
+            return -(1 - self.b1) * self.sgd_lr * self.v
+        self.m = self.b1 * self.m + (1 - self.b1) * g
+        self.a = self.b2 * self.a + (1 - self.b2) * g * g
+        p = -lr * math.sqrt(1 - self.b2**k) / (1 - self.b1**k) * self.m / (np.sqrt(self.a) + self.eps)
+        pg = float(p @ g)
+        if pg != 0:
+            gamma = float(p @ p) / -pg
+            self.lam = self.b2 * self.lam + (1 - self.b2) * gamma
+            lam_hat = self.lam / (1 - self.b2**k)
+            if k > 1 and abs(lam_hat - gamma) < self.tol:
+                self.switched = True
+                self.sgd_lr = lam_hat
+        return p
