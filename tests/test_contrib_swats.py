@@ -23,7 +23,7 @@ def test_constant_gradient_switches_at_step_two_to_the_closed_form_rate():
     tx = swats(lr, b1, b2, eps=0.0, switch_tol=1e-12)
     state = tx.init(g)
     update = jax.jit(tx.update)
-    for k in (1, 2):
+    for _ in (1, 2):  # steps 1 and 2: Adam
         u, state = update(g, state)
         np.testing.assert_allclose(u["w"], -lr * np.sign([0.5, -2.0, 4.0]), rtol=1e-12)
     assert bool(state.switched) and float(state.sgd_lr) == pytest.approx(n * lr / l1, rel=1e-12)
