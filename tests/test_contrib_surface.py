@@ -18,10 +18,7 @@ import gradtx.contrib as gc
 OPTAX_NAMES = sorted(n for n in dir(oc) if not n.startswith("_"))
 # Names of optax.contrib not yet in gradtx.contrib: issue 7's remaining work (this set must shrink to empty;
 # the test fails when a name lands without being removed here, or when one goes missing).
-NOT_YET: set[str] = {
-    "GaLoreDimensionNumbers", "GaLoreState", "MuonDimensionNumbers", "MuonState", "galore", "muon", "scale_by_galore",
-    "scale_by_muon",
-}
+NOT_YET: set[str] = set()
 # Defaults that differ on purpose: {(name, parameter): why}.
 OTHER_DEFAULTS = {
     ("sophia", "hessian_diagonal_fn"): "None builds hutchinson_estimator_diag_hessian() per call; Optax's default "

@@ -39,6 +39,12 @@ from gradtx.contrib._complex_valued import (
     SplitRealAndImaginaryState,
     split_real_and_imaginary,
 )
+from gradtx.contrib._galore import (
+    GaLoreDimensionNumbers,
+    GaLoreState,
+    galore,
+    scale_by_galore,
+)
 from gradtx.contrib._lrfree import (
     COCOBState,
     DAdaptAdamWState,
@@ -62,6 +68,17 @@ from gradtx.contrib._lrfree import (
     scale_by_dog,
     scale_by_dowg,
 )
+from gradtx.contrib._muon import (
+    DION_NS_COEFFS,
+    MUON_NS_COEFFS,
+    NS_COEFFS_PRESETS,
+    MuonDimensionNumbers,
+    MuonState,
+    muon,
+    orthogonalize_via_newton_schulz,
+    scale_by_muon,
+    scale_by_shape,
+)
 from gradtx.contrib._privacy import (
     DifferentiallyPrivateAggregateState,
     differentially_private_aggregate,
@@ -79,6 +96,11 @@ from gradtx.contrib._schedule_free import (
     schedule_free_adamw,
     schedule_free_eval_params,
     schedule_free_sgd,
+)
+from gradtx.contrib._soap import (
+    ScaleBySoapState,
+    scale_by_soap,
+    soap,
 )
 from gradtx.contrib._sophia import (
     HutchinsonState,
@@ -106,11 +128,15 @@ __all__ = [
     "DAdaptAdamWState",
     "differentially_private_aggregate",
     "DifferentiallyPrivateAggregateState",
+    "DION_NS_COEFFS",
     "dog",
     "DoGState",
     "dowg",
     "DoWGState",
     "dpsgd",
+    "galore",
+    "GaLoreDimensionNumbers",
+    "GaLoreState",
     "hutchinson_estimator_diag_hessian",
     "HutchinsonState",
     "madgrad",
@@ -122,8 +148,14 @@ __all__ = [
     "momo_adam",
     "MomoAdamState",
     "MomoState",
+    "muon",
+    "MUON_NS_COEFFS",
+    "MuonDimensionNumbers",
+    "MuonState",
     "normalize",
     "NormalizeState",
+    "NS_COEFFS_PRESETS",
+    "orthogonalize_via_newton_schulz",
     "prodigy",
     "ProdigyState",
     "reduce_on_plateau",
@@ -138,9 +170,13 @@ __all__ = [
     "scale_by_cocob",
     "scale_by_dog",
     "scale_by_dowg",
+    "scale_by_galore",
     "scale_by_madgrad",
     "scale_by_mars",
+    "scale_by_muon",
+    "scale_by_shape",
     "scale_by_simplified_ademamix",
+    "scale_by_soap",
     "scale_by_sophia",
     "ScaleByAdaBoundState",
     "ScaleByAdamMiniState",
@@ -148,6 +184,7 @@ __all__ = [
     "ScaleByAmsBoundState",
     "ScaleByMarsState",
     "ScaleBySimplifiedAdEMAMixState",
+    "ScaleBySoapState",
     "ScaleBySwatsState",
     "schedule_free",
     "schedule_free_adamw",
@@ -155,6 +192,7 @@ __all__ = [
     "schedule_free_sgd",
     "ScheduleFreeState",
     "simplified_ademamix",
+    "soap",
     "sophia",
     "SophiaState",
     "split_real_and_imaginary",

@@ -1,0 +1,559 @@
+"""Muon: momentum orthogonalized by Newton-Schulz (Jordan et al. 2024), with AdamW for non-matrix parameters.
+
+For a matrix parameter ``W`` (``fan_in x fan_out``, ``x W = y``) with gradient ``G_k`` (``k`` the 1-based step):
+
+    M_k   = beta M_{k-1} + (1 - beta) G_k                                   (M_0 = 0)
+    M_hat = M_k / (1 - beta^k)                        (nesterov=False)
+    M_hat = beta M_k / (1 - beta^(k+1)) + (1 - beta) G_k / (1 - beta^k)     (nesterov=True, the default)
+    O     = NS(M_hat):  X_0 = M_hat / (||M_hat||_F + eps),
+                        X_{i+1} = a_i X_i + (b_i A_i + c_i A_i^2) X_i,  A_i = X_i X_i^H,  i < ns_steps
+    u     = s O  with  s = sqrt(max(1, fan_out / fan_in))                     (width scaling, Jordan's Muon)
+              or   s = consistent_rms * sqrt(max(fan_in, fan_out))            (Liu et al. 2025, arXiv 2502.16982)
+
+The quintic Newton-Schulz map drives every singular value of ``X_0`` towards ~1 (Jordan's coefficients
+``(3.4445, -4.7750, 2.0315)`` maximise the slope at zero and leave the singular values in about [0.7, 1.2]),
+so ``O ~ U V^H`` for ``M_hat = U S V^H``: steepest descent under the spectral norm (Bernstein & Newhouse
+2024, arXiv 2409.20325). ``ns_coeffs`` of shape ``(n, 3)`` give one ``(a, b, c)`` per iteration (the
+``'dion'`` preset, Ahn et al. 2025, arXiv 2504.05295); ``ns_steps`` is then ignored. The iteration runs on
+the wide orientation (``X^T`` when ``X`` has more rows than columns; the map commutes with transposition).
+``preconditioning`` replaces the Frobenius scaling of ``X_0``: ``'spectral'`` divides by ``||X||_2 + eps``;
+``'aol'`` (Boissin et al. 2025, arXiv 2512.04632) starts the first iteration from ``D X`` and ``D A D`` with
+``D = diag(1 / sqrt(max(sum_j |A_ij|, eps)))``; ``'schatten'`` (Grishina et al. 2025, arXiv 2506.10935)
+from ``X / sqrt(max(||A||_F, eps))`` (the Schatten-4 norm). ``adaptive`` multiplies ``O`` by
+``<M_hat, O>`` (the dual norm of ``M_hat``, Bernstein & Newhouse 2024).
+
+Tensors of rank > 2 (Optax issue #1271): :class:`MuonDimensionNumbers` names the reduction (fan-in) and output
+(fan-out) axes of a leaf; the remaining axes are batch axes, each slice orthogonalized on its own. A conv kernel
+``(h, w, c_in, c_out)`` is one matrix with ``MuonDimensionNumbers((0, 1, 2), 3)`` or ``h * w`` matrices with
+``MuonDimensionNumbers(2, 3)``. Matrices of the same shape, from one leaf or many, go through the
+Newton-Schulz iteration together as one batch (one batched matmul chain per shape, not one per leaf).
+
+``muon`` is the recipe: ``partition`` sends the matrices (rank-2 leaves, or the leaves with dimension numbers)
+to ``chain(scale_by_muon, scale_by_shape, add_decayed_weights, scale_by_learning_rate)`` and every other leaf to
+``adamw`` (``adam_*`` arguments, the same ``eps``, ``mu_dtype`` and ``nesterov``), as in ``optax.contrib.muon``.
+
+Conventions and deviations from ``optax.contrib`` 0.2.8 (same names, signatures, defaults, state fields):
+arithmetic in float32 or wider (Optax iterates in the parameter dtype: bfloat16 matmuls for bfloat16
+parameters); with 2-D ``ns_coeffs`` Optax raises when they have more rows than ``ns_steps`` although its
+docstring says ``ns_steps`` is ignored: here it is ignored; ``scale_by_muon`` accepts a preset name too; a leaf
+whose dimension numbers are ``None`` (or, without dimension numbers, a leaf of rank 0 or 1) keeps the
+momentum ``M_hat`` unorthogonalized instead of failing; a leaf of rank > 2 without dimension numbers is a
+``ValueError`` that says to pass them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from gradtx import tree
+from gradtx.base import (
+    FrozenTree,
+    GradientTransformation,
+    Params,
+    Updates,
+    check_tree_match,
+    hashable_tree,
+    pytree_class,
+    safe_int32_increment,
+    static_field,
+    zero_count,
+)
+from gradtx.combine import chain, partition
+from gradtx.optimizers.classic import adamw
+from gradtx.transforms import add_decayed_weights, scale_by_learning_rate
+from gradtx.transforms.adaptive import checked_state_dtype
+
+__all__ = [
+    "DION_NS_COEFFS",
+    "MUON_NS_COEFFS",
+    "NS_COEFFS_PRESETS",
+    "MuonDimensionNumbers",
+    "MuonState",
+    "muon",
+    "orthogonalize_via_newton_schulz",
+    "scale_by_muon",
+    "scale_by_shape",
+]
+
+MUON_NS_COEFFS = (3.4445, -4.7750, 2.0315)
+"""Jordan's quintic coefficients ``(a, b, c)`` (modded-nanogpt), used at every iteration."""
+
+DION_NS_COEFFS = (
+    (4.0848, -6.8946, 2.9270),
+    (3.9505, -6.3029, 2.6377),
+    (3.7418, -5.5913, 2.3037),
+    (2.8769, -3.1427, 1.2046),
+    (2.8366, -3.0525, 1.2012),
+)
+"""Five per-iteration coefficient triples from Dion (Ahn et al. 2025, arXiv 2504.05295)."""
+
+NS_COEFFS_PRESETS = {"standard": MUON_NS_COEFFS, "dion": DION_NS_COEFFS}
+"""Preset names accepted for ``ns_coeffs`` (Optax's names)."""
+
+PRECONDITIONINGS = ("frobenius", "spectral", "aol", "schatten")
+
+
+class MuonDimensionNumbers(NamedTuple):
+    """Which axes of a leaf form the matrix: ``reduction_axis`` (fan-in) and ``output_axis`` (fan-out), each
+    an int or a sequence of ints (negative counts from the end); every other axis is a batch axis."""
+
+    reduction_axis: Sequence[int] | int = 0
+    output_axis: Sequence[int] | int = 1
+
+
+class MuonState(NamedTuple):
+    """The step count, the momentum ``mu`` and the Newton-Schulz coefficients (shape ``(3,)`` or ``(n, 3)``)."""
+
+    count: jax.Array
+    mu: Updates
+    ns_coeffs: jax.Array
+
+
+# --------------------------------------------------------------------------------------------------
+# Dimension numbers: which leaves are matrices, and how they reshape to (batch, fan_in, fan_out).
+# --------------------------------------------------------------------------------------------------
+
+
+class _Layout(NamedTuple):
+    """A leaf's matrix layout: the transposition to (batch, reduction, output) axes and the flat sizes."""
+
+    perm: tuple[int, ...]
+    batch: int
+    fan_in: int
+    fan_out: int
+
+
+def _is_dims(x: Any) -> bool:
+    """A MuonDimensionNumbers, or any NamedTuple with its two fields (``optax.contrib.MuonDimensionNumbers``)."""
+    return isinstance(x, tuple) and getattr(x, "_fields", None) == ("reduction_axis", "output_axis")
+
+
+def _axes(ax: Sequence[int] | int, ndim: int) -> tuple[int, ...]:
+    return tuple(int(a) % ndim for a in ((ax,) if isinstance(ax, (int, np.integer)) else ax))
+
+
+def _layout(shape: tuple[int, ...], dims: MuonDimensionNumbers, where: str) -> _Layout:
+    ndim = len(shape)
+    if ndim < 2:
+        raise ValueError(f"{where}: a leaf with dimension numbers {dims} must have rank >= 2, got shape {shape}")
+    red, out = _axes(dims.reduction_axis, ndim), _axes(dims.output_axis, ndim)
+    if set(red) & set(out) or len(set(red)) != len(red) or len(set(out)) != len(out) or not red or not out:
+        raise ValueError(f"{where}: dimension numbers {dims} for shape {shape} must name disjoint, non-empty, "
+                         "distinct reduction and output axes")
+    batch = tuple(a for a in range(ndim) if a not in red and a not in out)
+    size = lambda axes: math.prod(shape[a] for a in axes)  # noqa: E731
+    return _Layout(batch + red + out, size(batch), size(red), size(out))
+
+
+class _Slot:
+    """Holds one leaf's dimension numbers (or None) while a spec is broadcast over the updates."""
+
+    __slots__ = ("dims",)
+
+    def __init__(self, dims: Any):
+        self.dims = dims
+
+
+def _unfreeze(x: Any) -> Any:
+    return x.tree if isinstance(x, FrozenTree) else x
+
+
+def _leaf_dims(spec: Any, updates: Updates, where: str) -> list[MuonDimensionNumbers | None]:
+    """The dimension numbers of every leaf of ``updates`` (in ``jax.tree.leaves`` order), ``None`` for leaves
+    that are not matrices. ``spec``: None (rank-2 leaves are ``(0, 1)`` matrices), one MuonDimensionNumbers for
+    every leaf, a tree of them (None for non-matrices) with the structure of the params or a prefix of it, or
+    a callable returning such a tree from the updates."""
+    if callable(spec) and not _is_dims(spec):
+        spec = spec(updates)
+    spec = _unfreeze(spec)
+    paths_leaves = jax.tree_util.tree_flatten_with_path(updates)[0]
+    if spec is None:
+        out: list[MuonDimensionNumbers | None] = []
+        for path, x in paths_leaves:
+            ndim = jnp.ndim(x)
+            if ndim > 2:
+                raise ValueError(f"{where}: the leaf at {jax.tree_util.keystr(path)} has shape {jnp.shape(x)}; "
+                                 "pass weight_dimension_numbers (MuonDimensionNumbers) for leaves of rank > 2")
+            out.append(MuonDimensionNumbers() if ndim == 2 else None)
+        return out
+    if _is_dims(spec):
+        return [spec] * len(paths_leaves)
+    try:
+        slots = jax.tree.map(lambda d, sub: jax.tree.map(lambda _: _Slot(d), sub), spec, updates,
+                             is_leaf=lambda x: x is None or _is_dims(x))
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"{where}: the dimension numbers must have the structure of the params or a prefix of "
+                         f"it ({err})") from None
+    found = jax.tree.leaves(slots, is_leaf=lambda x: isinstance(x, _Slot))
+    if len(found) != len(paths_leaves):
+        raise ValueError(f"{where}: the dimension numbers do not cover every parameter")
+    for s in found:
+        if s.dims is not None and not _is_dims(s.dims):
+            raise ValueError(f"{where}: dimension numbers must be MuonDimensionNumbers or None, got {s.dims!r}")
+    return [s.dims for s in found]
+
+
+# --------------------------------------------------------------------------------------------------
+# The Newton-Schulz iteration on a batch of wide matrices (B, m, n), m <= n.
+# --------------------------------------------------------------------------------------------------
+
+
+def _mh(x: jax.Array) -> jax.Array:
+    """The conjugate transpose of the last two axes."""
+    return jnp.conj(jnp.swapaxes(x, -1, -2))
+
+
+def _real_of(x: jax.Array, value: Any) -> jax.Array:
+    return tree.like(tree.hyper(value, x), x)
+
+
+def _newton_schulz(x: jax.Array, coeffs: jax.Array, steps: int, preconditioning: str, eps: Any) -> jax.Array:
+    """``steps`` quintic Newton-Schulz iterations on each matrix of ``x`` (B, m, n) with m <= n, in the dtype of
+    ``x``; ``coeffs`` is ``(3,)`` (every iteration) or ``(steps, 3)`` (one row per iteration)."""
+    rdt = jnp.finfo(x.dtype).dtype
+    e = tree.hyper(eps, rdt).astype(rdt)
+    if preconditioning == "frobenius":
+        nrm = jnp.sqrt(jnp.sum(tree.abs_sq(x), axis=(-2, -1), keepdims=True))
+        x = x / tree.like(nrm + e, x)
+    elif preconditioning == "spectral":
+        if x.size:
+            nrm = jnp.linalg.norm(x, ord=2, axis=(-2, -1), keepdims=True)
+        else:
+            nrm = jnp.zeros((*x.shape[:1], 1, 1), rdt)
+        x = x / tree.like(nrm + e, x)
+    c = coeffs.astype(x.dtype)
+    for i in range(steps):
+        a_, b_, c_ = (c[i, 0], c[i, 1], c[i, 2]) if c.ndim == 2 else (c[0], c[1], c[2])
+        a = x @ _mh(x)
+        if i == 0 and preconditioning == "aol":
+            s = jax.lax.rsqrt(jnp.maximum(jnp.sum(jnp.abs(a), axis=-1, keepdims=True), e))  # (B, m, 1), real
+            s = tree.like(s, x)
+            x, a = x * s, a * s * jnp.swapaxes(s, -1, -2)
+        elif i == 0 and preconditioning == "schatten":
+            f = jnp.sqrt(jnp.sum(tree.abs_sq(a), axis=(-2, -1), keepdims=True))
+            s = tree.like(jax.lax.rsqrt(jnp.maximum(f, e)), x)
+            x, a = x * s, a * s * s
+        b = b_ * a + c_ * (a @ a)
+        x = a_ * x + b @ x
+    return x
+
+
+def _check_coeffs(coeffs: Any, where: str) -> np.ndarray:
+    arr = np.asarray(coeffs, dtype=np.float64)
+    if arr.ndim not in (1, 2) or arr.shape[-1] != 3 or (arr.ndim == 2 and arr.shape[0] == 0):
+        raise ValueError(f"{where}: ns_coeffs must have shape (3,) or (n, 3), got {arr.shape}")
+    return arr
+
+
+def _resolve_coeffs(ns_coeffs: Any, where: str) -> Any:
+    """A preset name or coefficients as a hashable tuple (of floats, or of triples)."""
+    if isinstance(ns_coeffs, str):
+        if ns_coeffs not in NS_COEFFS_PRESETS:
+            raise ValueError(f"{where}(ns_coeffs={ns_coeffs!r}): ns_coeffs must be one of "
+                             f"{', '.join(repr(k) for k in NS_COEFFS_PRESETS)} or coefficients")
+        ns_coeffs = NS_COEFFS_PRESETS[ns_coeffs]
+    arr = _check_coeffs(ns_coeffs, where)
+    return tuple(float(v) for v in arr) if arr.ndim == 1 else tuple(tuple(float(v) for v in row) for row in arr)
+
+
+def orthogonalize_via_newton_schulz(
+    x: jax.Array,
+    ns_coeffs: Any = MUON_NS_COEFFS,
+    ns_steps: int = 5,
+    preconditioning: str = "frobenius",
+    eps: Any = 1e-8,
+    dimension_numbers: MuonDimensionNumbers | None = None,
+) -> jax.Array:
+    """``NS(x)`` for one array (see the module docstring): a matrix, or a tensor with ``dimension_numbers``
+    (each batch slice orthogonalized). Computed in float32 or wider, returned in the dtype of ``x``."""
+    x = jnp.asarray(x)
+    if dimension_numbers is None:
+        if x.ndim != 2:
+            raise ValueError(f"orthogonalize_via_newton_schulz: x must be a matrix or dimension_numbers given, got "
+                             f"shape {x.shape}")
+        dimension_numbers = MuonDimensionNumbers()
+    if preconditioning not in PRECONDITIONINGS:
+        raise ValueError(f"orthogonalize_via_newton_schulz(preconditioning={preconditioning!r}): preconditioning "
+                         f"must be one of {', '.join(map(repr, PRECONDITIONINGS))}")
+    coeffs = jnp.asarray(ns_coeffs)
+    if coeffs.ndim not in (1, 2) or coeffs.shape[-1] != 3:
+        raise ValueError(f"orthogonalize_via_newton_schulz: ns_coeffs must have shape (3,) or (n, 3), got "
+                         f"{coeffs.shape}")
+    steps = coeffs.shape[0] if coeffs.ndim == 2 else int(ns_steps)
+    lay = _layout(tuple(x.shape), dimension_numbers, "orthogonalize_via_newton_schulz")
+    m = _to_matrices(tree.up(x), lay)
+    wide = m if lay.fan_in <= lay.fan_out else jnp.swapaxes(m, -1, -2)
+    o = _newton_schulz(wide, coeffs, steps, preconditioning, eps)
+    o = o if lay.fan_in <= lay.fan_out else jnp.swapaxes(o, -1, -2)
+    return _from_matrices(o, lay, tuple(x.shape)).astype(x.dtype)
+
+
+def _to_matrices(x: jax.Array, lay: _Layout) -> jax.Array:
+    return jnp.transpose(x, lay.perm).reshape(lay.batch, lay.fan_in, lay.fan_out)
+
+
+def _from_matrices(o: jax.Array, lay: _Layout, shape: tuple[int, ...]) -> jax.Array:
+    permuted = tuple(shape[a] for a in lay.perm)
+    return jnp.transpose(o.reshape(permuted), tuple(int(a) for a in np.argsort(lay.perm)))
+
+
+def _orthogonalize_all(
+    leaves: list[jax.Array], dims: list[MuonDimensionNumbers | None], coeffs: jax.Array, steps: int,
+    preconditioning: str, eps: Any, where: str,
+) -> list[jax.Array]:
+    """NS of every leaf with dimension numbers; matrices of one (wide) shape and dtype run as one batch."""
+    out = list(leaves)
+    groups: dict[tuple[int, int, str], list[tuple[int, _Layout, bool]]] = {}
+    mats: dict[int, jax.Array] = {}
+    for i, (x, d) in enumerate(zip(leaves, dims)):
+        if d is None:
+            continue
+        lay = _layout(tuple(jnp.shape(x)), d, where)
+        m = _to_matrices(x, lay)
+        tall = lay.fan_in > lay.fan_out
+        if tall:
+            m = jnp.swapaxes(m, -1, -2)
+        mats[i] = m
+        groups.setdefault((m.shape[1], m.shape[2], str(m.dtype)), []).append((i, lay, tall))
+    for members in groups.values():
+        batch = [mats[i] for i, _, _ in members]
+        stacked = batch[0] if len(batch) == 1 else jnp.concatenate(batch, axis=0)
+        o = _newton_schulz(stacked, coeffs, steps, preconditioning, eps)
+        start = 0
+        for i, lay, tall in members:
+            piece = o[start:start + lay.batch]
+            start += lay.batch
+            if tall:
+                piece = jnp.swapaxes(piece, -1, -2)
+            out[i] = _from_matrices(piece, lay, tuple(jnp.shape(leaves[i])))
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# Blocks
+# --------------------------------------------------------------------------------------------------
+
+
+def _spec_field() -> Any:
+    return static_field(default=None, kw_only=True)
+
+
+def _hashable_spec(obj: Any, name: str) -> None:
+    value = getattr(obj, name)
+    if value is not None and not callable(value):
+        object.__setattr__(obj, name, hashable_tree(value))
+
+
+@pytree_class
+class scale_by_muon(GradientTransformation):
+    """Muon's direction (Jordan et al. 2024; equations in the module docstring): Nesterov momentum with bias
+    correction, orthogonalized by a quintic Newton-Schulz iteration, batched over matrices of the same shape.
+
+    ``weight_dimension_numbers``: None (rank-2 leaves are ``(fan_in, fan_out)`` matrices, rank 0 and 1 leaves
+    keep their momentum), a :class:`MuonDimensionNumbers` for every leaf, a tree of them (None for leaves that
+    are not matrices) shaped like the params or a prefix of them, or a callable returning one from the updates.
+    ``ns_coeffs`` (a ``(3,)`` triple, ``(n, 3)`` rows or a preset name) is static: it fixes the number of
+    iterations; the state holds it as an array (``MuonState.ns_coeffs``), which is what ``update`` uses.
+    """
+
+    ns_coeffs: Any = static_field(default=MUON_NS_COEFFS)
+    ns_steps: int = static_field(default=5)
+    beta: Any = 0.95
+    eps: Any = 1e-8
+    mu_dtype: Any = static_field(default=None)
+    nesterov: bool = static_field(default=True, kw_only=True)
+    adaptive: bool = static_field(default=False, kw_only=True)
+    preconditioning: str = static_field(default="frobenius", kw_only=True)
+    weight_dimension_numbers: Any = _spec_field()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ns_coeffs", _resolve_coeffs(self.ns_coeffs, "scale_by_muon"))
+        if not isinstance(self.ns_steps, (int, np.integer)) or isinstance(self.ns_steps, bool) or self.ns_steps < 1:
+            self._fail("ns_steps", self.ns_steps, "must be an int >= 1")
+        self._check_range("beta", 0.0, 1.0, hi_open=True)
+        self._check_range("eps", 0.0)
+        self._check_choice("preconditioning", PRECONDITIONINGS)
+        checked_state_dtype(self, "mu_dtype")
+        _hashable_spec(self, "weight_dimension_numbers")
+
+    @property
+    def _steps(self) -> int:
+        return len(self.ns_coeffs) if isinstance(self.ns_coeffs[0], tuple) else int(self.ns_steps)
+
+    def init(self, params: Params) -> MuonState:
+        return MuonState(
+            count=zero_count(),
+            mu=tree.zeros_like(params, self.mu_dtype),
+            ns_coeffs=jnp.asarray(self.ns_coeffs, dtype=jnp.result_type(float)),
+        )
+
+    def update(self, updates: Updates, state: MuonState, params: Params | None = None, **extra: Any):
+        del params, extra
+        check_tree_match("scale_by_muon.update", state.mu, updates)
+        count = safe_int32_increment(state.count)
+        # Scalars in the widest float available (float64 under x64), rounded once to each leaf's compute dtype:
+        # 1 - beta in float32 is off by 2e-7 relative, which the Newton-Schulz iteration amplifies.
+        b = jnp.asarray(self.beta, dtype=jnp.result_type(float))
+        t = count.astype(b.dtype)
+        scalars = (b, 1 - b, 1 - b**t, 1 - b ** (t + 1))
+
+        def moment(g: Any, m: Any) -> tuple[Any, Any]:
+            g32, m32 = tree.up(g), _upcast(m, g)
+            beta, one_minus, bc, bc_next = (tree.like(x.astype(jnp.finfo(m32.dtype).dtype), m32) for x in scalars)
+            new = beta * m32 + one_minus * tree.like(g32, m32)
+            if self.nesterov:
+                return new, beta * (new / bc_next) + one_minus * (tree.like(g32, m32) / bc)
+            return new, new / bc
+
+        mu, mu_hat = tree.unzip2(updates, jax.tree.map(moment, updates, state.mu))
+        leaves, treedef = jax.tree.flatten(mu_hat)
+        dims = _leaf_dims(_unfreeze(self.weight_dimension_numbers), updates, "scale_by_muon.update")
+        ortho = _orthogonalize_all(leaves, dims, state.ns_coeffs, self._steps, self.preconditioning, self.eps,
+                                   "scale_by_muon.update")
+        if self.adaptive:
+            ortho = [o if d is None else tree.like(jnp.real(jnp.vdot(m, o)), o) * o
+                     for m, o, d in zip(leaves, ortho, dims)]
+        out = jax.tree.map(lambda g, o: o.astype(jnp.asarray(g).dtype), updates, jax.tree.unflatten(treedef, ortho))
+        return out, MuonState(count=count, mu=tree.cast_like(mu, state.mu), ns_coeffs=state.ns_coeffs)
+
+
+def _upcast(state: Any, g: Any) -> jax.Array:
+    """A state leaf in the wider compute dtype of itself and its gradient."""
+    state = jnp.asarray(state)
+    ds, dg = tree.compute_dtype(state.dtype), tree.compute_dtype(jnp.result_type(g))
+    return state.astype(ds if ds.itemsize >= dg.itemsize else (dg if ds.kind == dg.kind else ds))
+
+
+@pytree_class
+class scale_by_shape(GradientTransformation):
+    """Scale each matrix update by a factor of its shape (``fan_in``: the product of the reduction axes,
+    ``fan_out``: of the output axes): ``sqrt(max(1, fan_out / fan_in))`` (Jordan's width scaling), or with
+    ``consistent_rms`` ``consistent_rms * sqrt(max(fan_in, fan_out))`` (Liu et al. 2025, arXiv 2502.16982:
+    an orthogonal update then has the RMS ``consistent_rms``, like AdamW's; 0.2 is their value).
+    ``weight_dimension_numbers`` as in :class:`scale_by_muon`; leaves that are not matrices pass unchanged."""
+
+    weight_dimension_numbers: Any = static_field(default=None)
+    consistent_rms: Any = None
+
+    def __post_init__(self) -> None:
+        _hashable_spec(self, "weight_dimension_numbers")
+        if self.consistent_rms is not None:
+            self._check_range("consistent_rms", 0.0)
+
+    def init(self, params: Params) -> Any:
+        from gradtx.base import EmptyState
+
+        del params
+        return EmptyState()
+
+    def update(self, updates: Updates, state: Any, params: Params | None = None, **extra: Any):
+        del params, extra
+        leaves, treedef = jax.tree.flatten(updates)
+        dims = _leaf_dims(_unfreeze(self.weight_dimension_numbers), updates, "scale_by_shape.update")
+        out = []
+        for x, d in zip(leaves, dims):
+            if d is None:
+                out.append(x)
+                continue
+            lay = _layout(tuple(jnp.shape(x)), d, "scale_by_shape.update")
+            x32 = tree.up(x)
+            if self.consistent_rms is None:
+                s = tree.hyper(math.sqrt(max(1.0, lay.fan_out / max(lay.fan_in, 1))), x32)
+            else:
+                s = tree.hyper(self.consistent_rms, x32) * tree.hyper(math.sqrt(max(lay.fan_in, lay.fan_out)), x32)
+            out.append((tree.like(s, x32) * x32).astype(jnp.asarray(x).dtype))
+        return jax.tree.unflatten(treedef, out), state
+
+
+# --------------------------------------------------------------------------------------------------
+# The recipe
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class muon_labels:
+    """``params -> tree of 'muon' | 'adam'``: 'muon' for rank-2 leaves (``spec`` None) or for leaves whose
+    dimension numbers are not None."""
+
+    spec: Any = None
+
+    def _spec(self, params: Any) -> Any:
+        spec = _unfreeze(self.spec)
+        return spec(params) if callable(spec) and not _is_dims(spec) else spec
+
+    def __call__(self, params: Any) -> Any:
+        spec = self._spec(params)
+        if spec is None:
+            return jax.tree.map(lambda x: "muon" if jnp.ndim(x) == 2 else "adam", params)
+        if _is_dims(spec):
+            return jax.tree.map(lambda _: "muon", params)
+        return jax.tree.map(lambda d, sub: jax.tree.map(lambda _: "adam" if d is None else "muon", sub), spec, params,
+                            is_leaf=lambda x: x is None or _is_dims(x))
+
+
+@dataclasses.dataclass(frozen=True)
+class muon_dimension_numbers(muon_labels):
+    """``updates -> tree of MuonDimensionNumbers | None``: the dimension numbers of the 'muon' leaves."""
+
+    def __call__(self, params: Any) -> Any:
+        spec = self._spec(params)
+        if spec is None:
+            return jax.tree.map(lambda x: MuonDimensionNumbers() if jnp.ndim(x) == 2 else None, params)
+        return spec
+
+
+def muon(
+    learning_rate: Any,
+    ns_coeffs: Any = MUON_NS_COEFFS,
+    ns_steps: int = 5,
+    beta: Any = 0.95,
+    eps: Any = 1e-8,
+    weight_decay: Any = 0.0,
+    weight_decay_mask: Any = None,
+    mu_dtype: Any = None,
+    *,
+    nesterov: bool = True,
+    adaptive: bool = False,
+    preconditioning: str = "frobenius",
+    adam_b1: Any = 0.9,
+    adam_b2: Any = 0.999,
+    adam_eps_root: Any = 0.0,
+    adam_weight_decay: Any = 0.0,
+    adam_learning_rate: Any = None,
+    muon_weight_dimension_numbers: Any = None,
+    consistent_rms: Any = None,
+) -> partition:
+    """Muon (Jordan et al. 2024) on the matrices, AdamW on every other leaf (``optax.contrib.muon``'s recipe).
+
+    Matrices: ``chain(scale_by_muon, scale_by_shape(consistent_rms), add_decayed_weights(weight_decay,
+    weight_decay_mask), scale_by_learning_rate(learning_rate))``; other leaves: ``adamw(adam_learning_rate or
+    learning_rate, adam_b1, adam_b2, eps, adam_eps_root, mu_dtype, adam_weight_decay, nesterov=nesterov)``.
+    ``muon_weight_dimension_numbers``: None (rank-2 leaves are matrices), or a tree of
+    :class:`MuonDimensionNumbers` (None: an AdamW leaf), or a callable ``params -> such a tree``; rank > 2
+    parameters take the Muon side through it (Optax issue #1271). ``ns_coeffs``: a triple, ``(n, 3)`` rows or a
+    preset (``'standard'``, ``'dion'``).
+    """
+    spec = muon_weight_dimension_numbers
+    frozen = hashable_tree(spec) if spec is not None and not callable(spec) else spec
+    dims = muon_dimension_numbers(frozen)
+    return partition(
+        {
+            "muon": chain(
+                scale_by_muon(_resolve_coeffs(ns_coeffs, "muon"), ns_steps, beta, eps, mu_dtype, nesterov=nesterov,
+                              adaptive=adaptive, preconditioning=preconditioning, weight_dimension_numbers=dims),
+                scale_by_shape(dims, consistent_rms),
+                add_decayed_weights(weight_decay, weight_decay_mask),
+                scale_by_learning_rate(learning_rate),
+            ),
+            "adam": adamw(learning_rate if adam_learning_rate is None else adam_learning_rate, adam_b1, adam_b2, eps,
+                          adam_eps_root, mu_dtype, adam_weight_decay, nesterov=nesterov),
+        },
+        muon_labels(frozen),
+    )

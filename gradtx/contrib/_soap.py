@@ -1,0 +1,187 @@
+"""SOAP: Adam in the eigenbasis of Shampoo's preconditioner (Vyas et al. 2024, arXiv 2409.11321, Algorithm 1).
+
+For a matrix parameter with gradient ``G_k`` (``k`` the 1-based call) Shampoo's Kronecker factors are
+
+    L_k = s L_{k-1} + (1 - s) G_k G_k^T,   R_k = s R_{k-1} + (1 - s) G_k^T G_k     (s = shampoo_beta, default b2)
+
+and ``Q_L``, ``Q_R`` are their eigenvectors (descending eigenvalues). Adam runs in the rotated coordinates
+``X' = Q_L^T X Q_R``: with ``t = k - 1`` Adam steps,
+
+    M_t = b1 M_{t-1} + (1 - b1) G_k                (first moment, kept in the original coordinates)
+    V_t = b2 V_{t-1} + (1 - b2) (Q_L^T G_k Q_R)^2  (second moment, in the rotated coordinates)
+    u   = sqrt(1 - b2^t) / (1 - b1^t) * Q_L [ (Q_L^T M_t Q_R) / (sqrt(V_t) + eps) ] Q_R^T
+
+then ``L``, ``R`` take ``G_k``, and the eigenbases are recomputed every ``precondition_frequency`` Adam steps.
+A tensor of any rank has one factor per axis (``G`` contracted with itself over the other axes), rotated
+axis by axis; an axis longer than ``max_precond_dim`` (or of length 1), the axis of a vector unless
+``precondition_1d``, and scalars are not rotated (plain Adam along them).
+
+Conventions, those of the authors' implementation (github.com/nikhilvyas/SOAP): the first call only builds
+``L``, ``R`` and the eigenbases from ``G_1`` and returns a zero update ("so that we never use the current
+gradient in the projection"); ``eps`` is added to ``sqrt(V_t)`` before the bias correction (their
+``step_size = lr sqrt(1 - b2^t) / (1 - b1^t)``). Deviations: the eigenbasis is refreshed by an exact
+symmetric eigendecomposition (their code runs one power iteration with a QR decomposition from the previous
+basis, Section 4 of the paper, and reorders ``V`` by the estimated eigenvalues; ``eigh`` returns them ordered
+already); ``merge_dims`` and ``normalize_grads`` are not offered; ``soap``'s weight decay is gradtx's
+decoupled ``add_decayed_weights`` before the learning rate (theirs multiplies the already updated
+parameters, a difference of order ``lr^2 wd``, and skips the decay on the first call).
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from gradtx import tree
+from gradtx.base import (
+    GradientTransformation,
+    Params,
+    Updates,
+    check_tree_match,
+    pytree_class,
+    safe_int32_increment,
+    static_field,
+    zero_count,
+)
+from gradtx.combine import chain
+from gradtx.transforms import add_decayed_weights, scale_by_learning_rate
+
+__all__ = ["ScaleBySoapState", "scale_by_soap", "soap"]
+
+
+class ScaleBySoapState(NamedTuple):
+    """The call count; Adam's ``mu`` (original coordinates) and ``nu`` (rotated coordinates); per parameter, a
+    tuple with one Kronecker factor (``preconditioners``) and its eigenbasis (``eigenbases``) per rotated axis."""
+
+    count: jax.Array
+    mu: Updates
+    nu: Updates
+    preconditioners: Any
+    eigenbases: Any
+
+
+def _factor(g: jax.Array, axis: int) -> jax.Array:
+    """``G`` contracted with itself over every axis but ``axis`` (``G G^T`` for axis 0 of a matrix)."""
+    others = [a for a in range(g.ndim) if a != axis]
+    return jnp.tensordot(g, g, axes=(others, others))
+
+
+def _rotate(x: jax.Array, bases: tuple[jax.Array, ...], axes: tuple[int, ...], back: bool) -> jax.Array:
+    """``Q^T`` (or ``Q`` when ``back``) applied along each rotated axis."""
+    for q, a in zip(bases, axes):
+        x = jnp.moveaxis(jnp.tensordot(x, q, axes=([a], [1 if back else 0])), -1, a)
+    return x
+
+
+def _eigenbasis(factor: jax.Array) -> jax.Array:
+    """Eigenvectors of a symmetric factor, columns by descending eigenvalue."""
+    _, vectors = jnp.linalg.eigh(factor)
+    return vectors[:, ::-1]
+
+
+@pytree_class
+class scale_by_soap(GradientTransformation):
+    """SOAP's direction (Vyas et al. 2024; equations and conventions in the module docstring).
+
+    ``shampoo_beta=None`` uses ``b2`` for the Kronecker factors (the authors' default). ``precondition_frequency``
+    counts Adam steps between eigenbasis refreshes. Arithmetic and the factors are float32 or wider; ``mu`` and
+    ``nu`` are stored in the parameter dtype.
+    """
+
+    b1: Any = 0.95
+    b2: Any = 0.95
+    shampoo_beta: Any = None
+    eps: Any = 1e-8
+    precondition_frequency: int = static_field(default=10)
+    max_precond_dim: int = static_field(default=10000)
+    precondition_1d: bool = static_field(default=False)
+
+    def __post_init__(self) -> None:
+        self._check_range("b1", 0.0, 1.0, hi_open=True)
+        self._check_range("b2", 0.0, 1.0, hi_open=True)
+        if self.shampoo_beta is not None:
+            self._check_range("shampoo_beta", 0.0, 1.0, hi_open=True)
+        self._check_range("eps", 0.0)
+        for name in ("precondition_frequency", "max_precond_dim"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
+                self._fail(name, v, "must be an int >= 1")
+
+    def _axes(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        if len(shape) == 0 or (len(shape) == 1 and not self.precondition_1d):
+            return ()
+        return tuple(a for a, n in enumerate(shape) if 1 < n <= self.max_precond_dim)
+
+    def init(self, params: Params) -> ScaleBySoapState:
+        def factors(p: Any) -> tuple[Any, ...]:
+            dt = tree.compute_dtype(np.dtype(jnp.result_type(p)))
+            return tuple(jnp.zeros((p.shape[a], p.shape[a]), dt) for a in self._axes(tuple(jnp.shape(p))))
+
+        def bases(p: Any) -> tuple[Any, ...]:
+            dt = tree.compute_dtype(np.dtype(jnp.result_type(p)))
+            return tuple(jnp.eye(p.shape[a], dtype=dt) for a in self._axes(tuple(jnp.shape(p))))
+
+        for p in jax.tree.leaves(params):
+            if jnp.iscomplexobj(p):
+                raise ValueError("scale_by_soap.init: complex parameters are not supported")
+        return ScaleBySoapState(
+            count=zero_count(),
+            mu=tree.zeros_like(params),
+            nu=tree.zeros_like(params),
+            preconditioners=jax.tree.map(factors, params),
+            eigenbases=jax.tree.map(bases, params),
+        )
+
+    def update(self, updates: Updates, state: ScaleBySoapState, params: Params | None = None, **extra: Any):
+        del params, extra
+        check_tree_match("scale_by_soap.update", state.mu, updates)
+        count = safe_int32_increment(state.count)
+        first = state.count == 0
+        adam_step = jnp.maximum(count - 1, 1)  # the Adam step t (the first call makes none)
+        refresh = first | ((count - 1) % self.precondition_frequency == 0)
+        shampoo_beta = self.b2 if self.shampoo_beta is None else self.shampoo_beta
+
+        def one(g: Any, m: Any, v: Any, ggs: tuple[Any, ...], qs: tuple[Any, ...]) -> tuple[Any, ...]:
+            axes = self._axes(tuple(jnp.shape(g)))
+            g32 = tree.up(g)
+            cdt = g32.dtype
+            b1, b2, sb, eps = (tree.hyper(h, cdt) for h in (self.b1, self.b2, shampoo_beta, self.eps))
+            t = adam_step.astype(cdt)
+            m_new = b1 * m.astype(cdt) + (1 - b1) * g32
+            v_new = b2 * v.astype(cdt) + (1 - b2) * jnp.square(_rotate(g32, qs, axes, back=False))
+            step = jnp.sqrt(1 - b2**t) / (1 - b1**t)
+            direction = _rotate(_rotate(m_new, qs, axes, back=False) / (jnp.sqrt(v_new) + eps), qs, axes, back=True)
+            out = jnp.where(first, jnp.zeros_like(g32), step * direction)
+            m_new, v_new = jnp.where(first, m.astype(cdt), m_new), jnp.where(first, v.astype(cdt), v_new)
+            ggs_new = tuple(sb * f + (1 - sb) * _factor(g32, a).astype(f.dtype) for f, a in zip(ggs, axes))
+            qs_new = jax.lax.cond(refresh, lambda: tuple(_eigenbasis(f) for f in ggs_new), lambda: tuple(qs))
+            return out.astype(g.dtype), m_new.astype(m.dtype), v_new.astype(v.dtype), ggs_new, qs_new
+
+        results = jax.tree.map(one, updates, state.mu, state.nu, state.preconditioners, state.eigenbases)
+        pick = lambda i: jax.tree.map(lambda _, r: r[i], updates, results)  # noqa: E731
+        return pick(0), ScaleBySoapState(count=count, mu=pick(1), nu=pick(2), preconditioners=pick(3),
+                                         eigenbases=pick(4))
+
+
+def soap(
+    learning_rate: Any = 3e-3,
+    b1: Any = 0.95,
+    b2: Any = 0.95,
+    shampoo_beta: Any = None,
+    eps: Any = 1e-8,
+    weight_decay: Any = 0.01,
+    mask: Any = None,
+    *,
+    precondition_frequency: int = 10,
+    max_precond_dim: int = 10000,
+    precondition_1d: bool = False,
+) -> chain:
+    """SOAP (Vyas et al. 2024, arXiv 2409.11321) with decoupled weight decay; the authors' defaults."""
+    return chain(
+        scale_by_soap(b1, b2, shampoo_beta, eps, precondition_frequency, max_precond_dim, precondition_1d),
+        add_decayed_weights(weight_decay, mask),
+        scale_by_learning_rate(learning_rate),
+    )
