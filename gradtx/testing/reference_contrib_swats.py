@@ -22,17 +22,20 @@ class swats:
 
     def step(self, g, params=None):
         g = np.array(g, dtype=np.float64, copy=True)
-        if self.m is None:
-            self.m, self.a, self.v = np.zeros_like(g), np.zeros_like(g), np.zeros_like(g)
+        zeros = np.zeros_like(g)
+        m = zeros if self.m is None else self.m
+        a = zeros if self.a is None else self.a
+        v = zeros if self.v is None else self.v
         lr = float(self.lr(self.k)) if callable(self.lr) else float(self.lr)
         self.k += 1
         k = self.k
         if self.switched:
-            self.v = self.b1 * self.v + g
+            self.v = self.b1 * v + g
             return -(1 - self.b1) * self.sgd_lr * self.v
-        self.m = self.b1 * self.m + (1 - self.b1) * g
-        self.a = self.b2 * self.a + (1 - self.b2) * g * g
-        p = -lr * math.sqrt(1 - self.b2**k) / (1 - self.b1**k) * self.m / (np.sqrt(self.a) + self.eps)
+        self.m = m = self.b1 * m + (1 - self.b1) * g
+        self.a = a = self.b2 * a + (1 - self.b2) * g * g
+        self.v = v
+        p = -lr * math.sqrt(1 - self.b2**k) / (1 - self.b1**k) * m / (np.sqrt(a) + self.eps)
         pg = float(p @ g)
         if pg != 0:
             gamma = float(p @ p) / -pg
