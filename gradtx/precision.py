@@ -313,7 +313,7 @@ class kahan_summation(GradientTransformation):
         return self.compensation_dtype
 
     def init(self, params: Params) -> KahanSummationState:
-        comp = jax.tree.map(lambda p: jnp.zeros(jnp.shape(p), self._dtype(p)), params)
+        comp = jax.tree.map(lambda p: jnp.zeros_like(p, dtype=self._dtype(p)), params)  # keeps p's sharding
         return KahanSummationState(compensation=comp, inner_state=self.inner.init(params))
 
     def update(self, updates: Updates, state: KahanSummationState, params: Params | None = None, **extra: Any):
