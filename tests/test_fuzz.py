@@ -74,7 +74,7 @@ def _finite(tree):
 
 
 @settings(
-    max_examples=int(os.environ.get("GRADTX_FUZZ_EXAMPLES", "150")),
+    max_examples=int(os.environ.get("GRADTX_FUZZ_EXAMPLES", "60")),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
