@@ -26,10 +26,10 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import tree
-from gradtx.base import GradientTransformation, Params, Updates, hashable_tree, identity, pytree_class, static_field
+from gradtx.base import GradientTransformation, Params, Updates, identity, pytree_class, static_field
 from gradtx.combine import chain
 from gradtx.transforms import per_example_global_norm_clip, scale_by_learning_rate, trace
-from gradtx.transforms.noise import _as_key, _is_raw_key, _is_seed, _is_typed_key
+from gradtx.transforms.noise import _as_key, check_key_or_seed
 
 __all__ = ["DifferentiallyPrivateAggregateState", "differentially_private_aggregate", "dpsgd"]
 
@@ -55,17 +55,7 @@ class differentially_private_aggregate(GradientTransformation):
     def __post_init__(self) -> None:
         self._check_range("l2_norm_clip", 0.0, lo_open=True)
         self._check_range("noise_multiplier", 0.0)
-        if self.seed is not None:
-            if self.key is not None:
-                self._fail("seed", self.seed, "must not be given with key (seed is the old name of an int key)")
-            if not _is_seed(self.seed):
-                self._fail("seed", self.seed, "must be an int")
-        elif self.key is None:
-            self._fail("key", None, "must be given: an int seed or a jax.random key")
-        elif not (_is_seed(self.key) or _is_typed_key(self.key) or _is_raw_key(self.key)):
-            self._fail("key", self.key, "must be an int seed or a jax.random key")
-        if self.key is not None:
-            object.__setattr__(self, "key", hashable_tree(self.key))
+        check_key_or_seed(self)
 
     def init(self, params: Params) -> DifferentiallyPrivateAggregateState:
         del params

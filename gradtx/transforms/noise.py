@@ -72,6 +72,24 @@ def _as_key(key: Any) -> jax.Array:
     return jax.random.key(key)
 
 
+def check_key_or_seed(obj: Any) -> None:
+    """Validate ``obj.key`` / ``obj.seed`` (exactly one: an int seed, or a jax.random key) and freeze the key.
+
+    Shared by every block that draws noise from a static key (``add_noise``, ``contrib.dpsgd``'s aggregate).
+    """
+    if obj.seed is not None:
+        if obj.key is not None:
+            obj._fail("seed", obj.seed, "must not be given with key (seed is the old name of an int key)")
+        if not _is_seed(obj.seed):
+            obj._fail("seed", obj.seed, "must be an int")
+    elif obj.key is None:
+        obj._fail("key", None, "must be given: an int seed or a jax.random key")
+    elif not (_is_seed(obj.key) or _is_typed_key(obj.key) or _is_raw_key(obj.key)):
+        obj._fail("key", obj.key, "must be an int seed or a jax.random key")
+    if obj.key is not None:
+        object.__setattr__(obj, "key", hashable_tree(obj.key))
+
+
 @pytree_class
 class add_noise(GradientTransformation):
     """Add annealed Gaussian noise (Neelakantan et al. 2015, "Adding Gradient Noise Improves Learning for Very
@@ -97,17 +115,7 @@ class add_noise(GradientTransformation):
     def __post_init__(self) -> None:
         self._check_range("eta", 0.0)
         self._check_finite("gamma")
-        if self.seed is not None:
-            if self.key is not None:
-                self._fail("seed", self.seed, "must not be given with key (seed is the old name of an int key)")
-            if not _is_seed(self.seed):
-                self._fail("seed", self.seed, "must be an int")
-        elif self.key is None:
-            self._fail("key", None, "must be given: an int seed or a jax.random key")
-        elif not (_is_seed(self.key) or _is_typed_key(self.key) or _is_raw_key(self.key)):
-            self._fail("key", self.key, "must be an int seed or a jax.random key")
-        if self.key is not None:
-            object.__setattr__(self, "key", hashable_tree(self.key))
+        check_key_or_seed(self)
 
     def init(self, params: Params) -> AddNoiseState:
         del params
