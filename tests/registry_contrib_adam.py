@@ -107,18 +107,22 @@ ENTRIES = [
           per_leaf=True, leaf_structured=True),
     Entry("cautious(sgd momentum, normalize=False)", lambda: c.cautious(sgd(0.1, 0.9), normalize=False),
           lambda: ref.cautious(ref_base.sgd(0.1, 0.9), normalize=False), kind=OPT, per_leaf=True),
+    Entry("cautious_adamw(weight_decay, mask)", lambda: c.cautious_adamw(1e-2, weight_decay=0.5, mask=WD_MASK),
+          lambda mask=None: ref.cautious_adamw(1e-2, weight_decay=0.5, mask=mask), needs_params=True,
+          uses_mask=True, kind=OPT, per_leaf=True, leaf_structured=True),
     # --- AdaBound / AMSBound ------------------------------------------------------------------------------
     Entry("adabound(weight_decay)", lambda: c.adabound(1e-2, final_lr=0.05, gamma=0.05, weight_decay=0.01),
           lambda: ref.adabound(1e-2, final_lr=0.05, gamma=0.05, weight_decay=0.01), needs_params=True, kind=OPT),
     Entry("amsbound(schedule)", lambda: c.amsbound(_sched(), gamma=0.05),
           lambda: ref.amsbound(_ref_sched(), gamma=0.05), kind=OPT),
     # --- MARS ---------------------------------------------------------------------------------------------
-    Entry("mars_adamw(weight_decay)", lambda: c.mars_adamw(1e-2, gamma=0.1, weight_decay=0.1),
-          lambda: ref.mars_adamw(1e-2, gamma=0.1, weight_decay=0.1), needs_params=True, kind=OPT, per_leaf=True,
-          leaf_structured=True),
+    Entry("mars_adamw(weight_decay, mask)", lambda: c.mars_adamw(1e-2, gamma=0.1, weight_decay=0.1, mask=WD_MASK),
+          lambda mask=None: ref.mars_adamw(1e-2, gamma=0.1, weight_decay=0.1, mask=mask), needs_params=True,
+          uses_mask=True, kind=OPT, per_leaf=True, leaf_structured=True),
     # --- Adam-mini ----------------------------------------------------------------------------------------
     Entry("scale_by_adam_mini", c.scale_by_adam_mini, ref.scale_by_adam_mini, per_leaf=True, leaf_structured=True),
-    Entry("adam_mini(blocks=leaf, weight_decay)", lambda: c.adam_mini(1e-2, weight_decay=0.1, blocks="leaf"),
-          lambda: ref.adam_mini(1e-2, weight_decay=0.1, blocks="leaf"), needs_params=True, kind=OPT, per_leaf=True,
-          leaf_structured=True),
+    Entry("adam_mini(blocks=leaf, weight_decay, mask)",
+          lambda: c.adam_mini(1e-2, weight_decay=0.1, mask=WD_MASK, blocks="leaf"),
+          lambda mask=None: ref.adam_mini(1e-2, weight_decay=0.1, mask=mask, blocks="leaf"), needs_params=True,
+          uses_mask=True, kind=OPT, per_leaf=True, leaf_structured=True),
 ]

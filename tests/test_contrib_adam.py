@@ -140,6 +140,42 @@ def test_cautious_passes_extra_args_and_keeps_the_inner_state():
     assert np.all(np.asarray(u["w"]) < 0)
 
 
+def test_cautious_on_a_block_with_descent_false_equals_cautious_on_the_optimizer():
+    """chain(cautious(scale_by_adam(), descent=False), scale_by_learning_rate(lr)) is cautious(adam(lr)) step by
+    step; with the default descent=True the block's uphill direction is masked away entirely (step 1: u = g / (|g|
+    + eps) agrees with g everywhere)."""
+    rng = np.random.default_rng(3)
+    p = {"w": jnp.zeros((2, 3)), "b": jnp.zeros(3)}
+    block = gradtx.chain(c.cautious(gradtx.scale_by_adam(), descent=False), gradtx.scale_by_learning_rate(0.1))
+    whole = c.cautious(gradtx.adam(0.1))
+    s1, s2 = block.init(p), whole.init(p)
+    for _ in range(6):
+        g = jax.tree.map(lambda x: jnp.asarray(rng.normal(size=x.shape)), p)
+        u1, s1 = block.update(g, s1)
+        u2, s2 = whole.update(g, s2)
+        for a, b in zip(jax.tree.leaves(u1), jax.tree.leaves(u2)):
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
+    uphill = c.cautious(gradtx.scale_by_adam())
+    u, _ = uphill.update(g, uphill.init(p))
+    assert all(np.all(np.asarray(x) == 0) for x in jax.tree.leaves(u))
+
+
+def test_cautious_adamw_decays_every_coordinate_unlike_cautious_of_adamw():
+    """One step from theta = (1, 1), g = (0.1, -0.1), lr = 1, wd = 10 (closed forms; Adam's first direction is
+    g / (|g| + eps) ~ sign g). cautious(adamw): u = -(sign g + 10 theta) = (-11, -9); the second coordinate agrees
+    with g, so it is masked: (-11 * 2 / 2, 0). C-AdamW masks the Adam step only (both kept, scale 2 / 3) and
+    decays both: -(sign g * 2 / 3 + 10)."""
+    theta = jnp.asarray([1.0, 1.0])
+    g = jnp.asarray([0.1, -0.1])
+    a = np.asarray(g) / (np.abs(np.asarray(g)) + 1e-8)
+    masked_decay = c.cautious(gradtx.adamw(1.0, weight_decay=10.0))
+    u, _ = masked_decay.update(g, masked_decay.init(theta), theta)
+    np.testing.assert_allclose(u, [-(a[0] + 10.0), 0.0], rtol=1e-12)
+    c_adamw = c.cautious_adamw(1.0, weight_decay=10.0)
+    u, _ = c_adamw.update(g, c_adamw.init(theta), theta)
+    np.testing.assert_allclose(u, -(a * 2 / 3 + 10.0), rtol=1e-12)
+
+
 def test_adabound_turns_into_sgd_with_momentum():
     """With a large gamma both bounds are final_lr within 1 / (gamma k): u = -final_lr m_k, m_k = (1 - b1^k) g;
     with gamma small the bounds are wide and the first step is Adam's, -lr g / (|g| + eps / sqrt(1 - b2)) (the
@@ -191,6 +227,13 @@ def test_adam_mini_blocks():
     assert st.nu["w"].shape == (3, 1) and st.nu["b"].shape == (1,)
     assert c.scale_by_adam_mini(blocks="leaf").init(params).nu["w"].shape == (1, 1)
     assert c.scale_by_adam_mini(blocks=lambda p: (0,)).init(params).nu["w"].shape == (1, 4)
+    # The docstring's per-head partition of a (d, heads, head_dim) weight: one block per head, its mean of g^2
+    # over d * head_dim entries.
+    qk = jnp.asarray(np.random.default_rng(0).normal(size=(4, 2, 3)))
+    heads = c.scale_by_adam_mini(b2=0.5, blocks=lambda p: (0, 2))
+    _, st = heads.update(qk, heads.init(qk))
+    assert st.nu.shape == (1, 2, 1)
+    np.testing.assert_allclose(st.nu[0, :, 0], 0.5 * np.mean(np.asarray(qk) ** 2, axis=(0, 2)), rtol=1e-12)
     rng = np.random.default_rng(2)
     grads = [jax.tree.map(lambda x: jnp.asarray(rng.normal(size=x.shape)), params) for _ in range(4)]
     mini, _ = _steps(c.scale_by_adam_mini(blocks=lambda p: ()), grads, params)
@@ -203,6 +246,27 @@ def test_adam_mini_blocks():
     tx = c.scale_by_adam_mini(eps=0.0)
     u, _ = tx.update(g, tx.init(g))
     np.testing.assert_allclose(u, np.sign(np.asarray(g)), rtol=1e-12)
+
+
+def test_mars_keeps_its_state_dtype_and_clips_complex_leaves_by_modulus():
+    """float32 parameters with bfloat16 gradients: the previous gradient is stored in float32 (the state's dtype
+    does not change, so lax.scan accepts the step). A complex leaf is clipped to |c| = max_norm (the modulus,
+    not sum(c * c))."""
+    p = {"w": jnp.zeros((2, 3), jnp.float32)}
+    tx = c.mars_adamw(1e-2)
+    gs = {"w": jnp.ones((3, 2, 3), jnp.bfloat16)}
+
+    def body(state, g):
+        u, state = tx.update(g, state, p)
+        return state, u
+
+    state, us = jax.lax.scan(body, tx.init(p), gs)
+    assert state[0].last_grad["w"].dtype == jnp.float32 and us["w"].dtype == jnp.bfloat16
+    z = jnp.asarray([3.0 + 4.0j, 0.0], jnp.complex128)  # |z| = 5, sum(z * z) = -7 + 24i
+    u, _ = c.scale_by_mars(max_norm=1.0).update(z, c.scale_by_mars(max_norm=1.0).init(z))
+    ratio = 1 + 0.025 * 0.95 / 0.05  # c_1 = (1 + gamma b1 / (1 - b1)) g_1 before the clip
+    assert ratio * 5 > 1
+    np.testing.assert_allclose(np.asarray(u), np.asarray(z) / 5, rtol=1e-12)
 
 
 @pytest.mark.parametrize(

@@ -85,14 +85,18 @@ def _contrib_names() -> set[str]:
     ids=lambda e: e.name,
 )
 def test_same_updates_as_optax_in_float64_for_200_steps(entry, monkeypatch):
-    """gradtx.contrib's entries whose float32 comparison above stops before 200 steps (a running maximum or sum of float32
-    ratios, rounded differently by the two implementations, drifts ~1e-5 relative per hundred steps; the
-    registry says why at each entry): in float64 the same gradient stream gives the same updates and states for
+    """gradtx.contrib's entries whose float32 comparison above stops before 200 steps (a running maximum or sum
+    of float32 ratios, rounded differently by the two implementations, drifts ~1e-5 relative per hundred steps;
+    the registry says why at each entry): in float64 the same gradient stream gives the same updates and states for
     200 steps. Optax evaluates a schedule at its int32 count in float32 (gradtx in float64): the Optax schedule
     is given an int64 count here, so both learning rates are float64."""
     real = optax.warmup_cosine_decay_schedule
-    monkeypatch.setattr(optax, "warmup_cosine_decay_schedule",
-                        lambda *a, **k: (lambda count, f=real(*a, **k): f(jnp.asarray(count, jnp.int64))))
+
+    def float64_schedule(*args, **kwargs):
+        schedule = real(*args, **kwargs)
+        return lambda count: schedule(jnp.asarray(count, jnp.int64))
+
+    monkeypatch.setattr(optax, "warmup_cosine_decay_schedule", float64_schedule)
     params = default_params(jnp.float64)
     flat, unravel = ravel_pytree(params)
     rng = np.random.default_rng(8)

@@ -72,6 +72,7 @@ __all__ = [
     "adopt",
     "amsbound",
     "cautious",
+    "cautious_adamw",
     "madgrad",
     "mars_adamw",
     "scale_by_acprop",
@@ -580,10 +581,19 @@ class cautious(GradientTransformation):
     The rescaling is that of the authors' code (``kyleliang919/C-Optim``: ``numel / (sum + 1)`` per tensor); the
     paper's Algorithm 1 writes ``1 / (mean(phi) + eps)``, the same with ``eps = 1 / n``. ``normalize=False``
     keeps the mask alone. The state is ``tx``'s state, unchanged. Real parameters only.
+
+    ``descent=False`` wraps a block whose output a later ``scale_by_learning_rate`` negates (``scale_by_adam()``
+    and the other ``scale_by_*`` directions): the mask is then ``1[u * g > 0]``. With the default
+    ``descent=True`` such a block points uphill everywhere and every coordinate would be masked.
+
+    Weight decay: everything ``tx`` outputs is masked, so ``cautious(adamw(lr, weight_decay=wd))`` masks and
+    rescales the decay term too. The authors' C-AdamW decays every coordinate and masks only the Adam step:
+    that is :func:`cautious_adamw`.
     """
 
     inner: Any
     normalize: bool = static_field(default=True, kw_only=True)
+    descent: bool = static_field(default=True, kw_only=True)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "inner", with_extra_args_support(self.inner))
@@ -596,12 +606,36 @@ class cautious(GradientTransformation):
 
         def one(u: Any, g: Any) -> jax.Array:
             x = tree.up(u)
-            keep = (x * tree.up(g).astype(x.dtype) < 0).astype(x.dtype)
+            agree = x * tree.up(g).astype(x.dtype)
+            keep = ((agree < 0) if self.descent else (agree > 0)).astype(x.dtype)
             if self.normalize:
                 keep = keep * (jnp.asarray(jnp.size(keep), x.dtype) / (jnp.sum(keep) + 1))
             return (x * keep).astype(jnp.result_type(u))
 
         return jax.tree.map(one, out, updates), state
+
+
+def cautious_adamw(
+    learning_rate: Any,
+    b1: Any = 0.9,
+    b2: Any = 0.999,
+    eps: Any = 1e-8,
+    weight_decay: Any = 1e-4,
+    mask: Any = None,
+    normalize: bool = True,
+) -> chain:
+    """C-AdamW (Liang et al. 2024, arXiv 2411.16085, Algorithm 2; ``kyleliang919/C-Optim``): AdamW whose Adam step
+    is masked to the coordinates where it agrees in sign with the gradient (:class:`cautious`), while the decoupled
+    weight decay ``-lr wd theta`` reaches every coordinate::
+
+        u = -lr (cautious(m_hat / (sqrt(v_hat) + eps)) + wd theta)
+
+    Defaults as :func:`gradtx.adamw`'s."""
+    return chain(
+        cautious(scale_by_adam(b1, b2, eps), normalize=normalize, descent=False),
+        add_decayed_weights(weight_decay, mask),
+        scale_by_learning_rate(learning_rate),
+    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -636,7 +670,7 @@ class scale_by_adabound(GradientTransformation):
     correcting bias)::
 
         m_k = b1 m + (1 - b1) g,   v_k = b2 v + (1 - b2) g^2    (amsbound: vmax_k = max(vmax_{k-1}, v_k))
-        eta = clip(lr (sqrt(1 - b2^k) / (1 - b1^k)) / (sqrt(v_k) + eps), lower_k, upper_k)
+        eta = clip(lr (sqrt(1 - b2^k) / (1 - b1^k)) / (sqrt(v_k) + eps), lower_k, upper_k)   (amsbound: vmax_k)
         lower_k = final_lr (1 - 1 / (gamma k + 1)),   upper_k = final_lr (1 + 1 / (gamma k))
         u = -eta m_k
 
@@ -775,12 +809,14 @@ class scale_by_mars(GradientTransformation):
             ratio = tree.hyper(self.b1, x) / _one_minus(self.b1, x)
             c = x + tree.hyper(self.gamma, x) * ratio * (x - _wide(last, g).astype(x.dtype))
             if self.max_norm is not None:
-                norm = jnp.sqrt(jnp.sum(c * c))
+                norm = jnp.sqrt(jnp.sum(tree.abs_sq(c)))  # |c|^2: the modulus for complex leaves
                 cap = tree.hyper(self.max_norm, x)
                 c = c * jnp.where(norm > cap, cap / jnp.where(norm > cap, norm, 1), 1).astype(x.dtype)
             return c.astype(jnp.result_type(g))
 
-        return jax.tree.map(one, updates, state.last_grad), ScaleByMarsState(last_grad=updates)
+        # The previous gradient is kept in the state's dtype (the parameters'), whatever the gradient's dtype.
+        last = jax.tree.map(lambda g, old: jnp.asarray(g).astype(jnp.result_type(old)), updates, state.last_grad)
+        return jax.tree.map(one, updates, state.last_grad), ScaleByMarsState(last_grad=last)
 
 
 def mars_adamw(
@@ -843,7 +879,13 @@ class scale_by_adam_mini(GradientTransformation):
       ``(out, in)`` weight, an output neuron; the paper's partition for most layers), other leaves one block;
     - ``"leaf"``: one block per leaf;
     - a callable ``leaf -> axes``: the axes averaged over (the block is everything sharing the other indices,
-      e.g. ``lambda p: (2,)`` for per-head blocks of a ``(d, heads, head_dim)`` weight).
+      e.g. ``lambda p: (0, 2)`` for one block per head of a ``(d, heads, head_dim)`` query/key weight, the
+      paper's partition for attention).
+
+    Layouts: "row" is one block per output neuron for PyTorch's ``(out, in)`` weights. Flax and Haiku kernels
+    are ``(in, out)``: there ``lambda p: tuple(range(p.ndim - 1))`` (everything but the last axis) gives one block
+    per output neuron, while "row" gives one per input neuron. The authors' code gives biases plain Adam; here a
+    vector is one block unless ``blocks`` says otherwise.
     """
 
     b1: Any = 0.9

@@ -31,6 +31,18 @@ def _decay(wd, p, mask):
     return d if mask is None else np.where(np.asarray(mask, bool), d, 0.0)
 
 
+def _leaf_masks(mask, g):
+    """A flat weight-decay mask (the tree's ravel order) cut into the leaves of the per-leaf dict ``g``."""
+    if mask is None:
+        return {k: None for k in g}
+    out, i = {}, 0
+    for k, v in g.items():
+        n = np.size(v)
+        out[k] = np.asarray(mask[i:i + n], bool).reshape(np.shape(v))
+        i += n
+    return out
+
+
 def _default_clip(count):
     return count**0.25
 
@@ -274,6 +286,36 @@ class cautious:
         return out
 
 
+class cautious_adamw:
+    """C-AdamW (Liang et al. 2024, Algorithm 2; the authors' c_adamw.py), per leaf: Adam's moments m, v;
+    phi = 1[m * g > 0] (m_hat / (sqrt(v_hat) + eps) has m's sign), scaled by n / (sum(phi) + 1);
+    theta -= lr (phi * m_hat / (sqrt(v_hat) + eps) + wd theta): the decay is not masked. eps outside the
+    bias-corrected root (Optax's Adam convention; the authors' PyTorch code scales eps by sqrt(1 - b2^k))."""
+
+    def __init__(self, learning_rate, b1=0.9, b2=0.999, eps=1e-8, weight_decay=1e-4, mask=None, normalize=True):
+        self.lr, self.b1, self.b2, self.eps, self.wd = learning_rate, float(b1), float(b2), float(eps), float(
+            weight_decay)
+        self.mask, self.normalize = mask, normalize
+        self.m, self.v, self.k = {}, {}, 0
+
+    def step(self, g, params=None):
+        masks = _leaf_masks(self.mask, g)
+        lr = _value(self.lr, self.k)
+        self.k += 1
+        k, out = self.k, {}
+        for key, gk in g.items():
+            gk = _vec(gk)
+            self.m[key] = self.b1 * self.m.get(key, 0.0) + (1 - self.b1) * gk
+            self.v[key] = self.b2 * self.v.get(key, 0.0) + (1 - self.b2) * gk * gk
+            phi = (self.m[key] * gk > 0).astype(np.float64)
+            if self.normalize:
+                phi = phi * np.size(gk) / (phi.sum() + 1.0)
+            d = phi * (self.m[key] / (1 - self.b1**k)) / (np.sqrt(self.v[key] / (1 - self.b2**k)) + self.eps)
+            d = d + _decay(self.wd, _vec(params[key]), masks[key])  # type: ignore[index]
+            out[key] = -lr * d
+        return out
+
+
 # ----------------------------------------------------------------------------------------------------
 # AdaBound / AMSBound (Luo et al. 2019, arXiv 1902.09843, Algorithms 2-3, the authors' code)
 # ----------------------------------------------------------------------------------------------------
@@ -360,6 +402,7 @@ class mars_adamw:
 
     def step(self, g, params=None):
         c = self.c.step(g)
+        masks = _leaf_masks(self.mask, g)
         lr = _value(self.lr, self.k)
         self.k += 1
         k, out = self.k, {}
@@ -368,7 +411,7 @@ class mars_adamw:
             self.v[key] = self.b2 * self.v.get(key, 0.0) + (1 - self.b2) * ck * ck
             d = (self.m[key] / (1 - self.b1**k)) / (np.sqrt(self.v[key] / (1 - self.b2**k)) + self.eps)
             if self.wd:
-                d = d + self.wd * _vec(params[key])  # type: ignore[index]
+                d = d + _decay(self.wd, _vec(params[key]), masks[key])  # type: ignore[index]
             out[key] = -lr * d
         return out
 
@@ -394,9 +437,11 @@ class adam_mini:
     def __init__(self, learning_rate, b1=0.9, b2=0.999, eps=1e-8, weight_decay=0.0, mask=None, *, blocks="row"):
         self.lr, self.b1, self.b2, self.eps, self.wd, self.blocks = learning_rate, float(b1), float(b2), float(
             eps), float(weight_decay), blocks
+        self.mask = mask  # flat, in the tree's ravel order (None: decay every coordinate)
         self.m, self.v, self.k = {}, {}, 0
 
     def step(self, g, params=None):
+        masks = _leaf_masks(self.mask, g)
         lr = _value(self.lr, self.k)
         self.k += 1
         k, out = self.k, {}
@@ -407,7 +452,7 @@ class adam_mini:
             self.v[key] = self.b2 * self.v.get(key, 0.0) + (1 - self.b2) * np.mean(gk * gk, axis=axes, keepdims=True)
             d = (self.m[key] / (1 - self.b1**k)) / (np.sqrt(self.v[key] / (1 - self.b2**k)) + self.eps)
             if self.wd:
-                d = d + self.wd * _vec(params[key])  # type: ignore[index]
+                d = d + _decay(self.wd, _vec(params[key]), masks[key])  # type: ignore[index]
             out[key] = -lr * d
         return out
 
