@@ -343,17 +343,22 @@ def _soap_adam(gs, b1, b2, eps):
     return outs
 
 
-def test_soap_is_adam_in_a_shared_eigenbasis():
+@pytest.mark.parametrize("ranks", ["fixed", "swapping"])
+def test_soap_is_adam_in_a_shared_eigenbasis(ranks):
     """Gradients G_k = U diag(d_k) V^T with fixed orthogonal U, V: every L and R has eigenvectors U and V, so
     SOAP is Adam on the diagonal d_k, rotated back: u_k = U diag(adam(d)_k) V^T; vectors and scalars get
-    the same Adam without rotation."""
+    the same Adam without rotation. "swapping": the scales of d reverse at step 10, so the eigenvalues of L and
+    R change rank between refreshes and the new basis orders its columns differently: V must follow its
+    eigenvectors (without the re-ordering at refresh this is off by ~0.3 from step 14 on)."""
     rng = np.random.default_rng(20)
     u, _ = np.linalg.qr(rng.normal(size=(4, 4)))
     v, _ = np.linalg.qr(rng.normal(size=(4, 4)))
     scales = np.array([3.0, 1.5, 0.5, 0.2])  # distinct eigenvalues of L = U diag(d^2) U^T and R = V diag(d^2) V^T
-    ds = [scales * (1 + 0.2 * rng.normal(size=4)) * rng.choice([-1, 1], size=4) for _ in range(25)]
+    n = 25 if ranks == "fixed" else 40
+    ds = [(scales if ranks == "fixed" or k < 10 else scales[::-1]) * (1 + 0.2 * rng.normal(size=4))
+          * rng.choice([-1, 1], size=4) for k in range(n)]
     gs = [u @ np.diag(d) @ v.T for d in ds]
-    vecs = [rng.normal(size=4) for _ in range(25)]
+    vecs = [rng.normal(size=4) for _ in range(n)]
     # eps = 1e-3: rounding leaves ~1e-16 off the diagonal of U^T G V, which m' / (sqrt(v') + eps) would
     # scale up to ~1e-16 / eps; the closed form includes eps exactly.
     tx = scale_by_soap(0.9, 0.95, eps=1e-3, precondition_frequency=4)
@@ -361,7 +366,7 @@ def test_soap_is_adam_in_a_shared_eigenbasis():
     state, step = tx.init(params), jax.jit(tx.update)
     want_d = _soap_adam(ds, 0.9, 0.95, 1e-3)
     want_b = _soap_adam(vecs, 0.9, 0.95, 1e-3)
-    for k in range(25):
+    for k in range(n):
         out, state = step({"w": jnp.asarray(gs[k]), "b": jnp.asarray(vecs[k])}, state)
         np.testing.assert_allclose(np.asarray(out["w"]), u @ np.diag(want_d[k]) @ v.T, atol=1e-10,
                                    err_msg=f"step {k + 1}")

@@ -21,8 +21,10 @@ Conventions, those of the authors' implementation (github.com/nikhilvyas/SOAP): 
 gradient in the projection"); ``eps`` is added to ``sqrt(V_t)`` before the bias correction (their
 ``step_size = lr sqrt(1 - b2^t) / (1 - b1^t)``). Deviations: the eigenbasis is refreshed by an exact
 symmetric eigendecomposition (their code runs one power iteration with a QR decomposition from the previous
-basis, Section 4 of the paper, and reorders ``V`` by the estimated eigenvalues; ``eigh`` returns them ordered
-already); ``merge_dims`` and ``normalize_grads`` are not offered; ``soap``'s weight decay is gradtx's
+basis); ``V`` is re-ordered at each refresh as theirs is: along each rotated axis its entries belong to the old
+eigenvectors, so they are sorted by those vectors' eigenvalue estimates under the new factor,
+``diag(Q_old^T L Q_old)``, descending, the order of the new basis's columns (without this, an eigenvalue that
+changes rank between refreshes would pair ``V`` with another eigenvector's direction); ``merge_dims`` and ``normalize_grads`` are not offered; ``soap``'s weight decay is gradtx's
 decoupled ``add_decayed_weights`` before the learning rate (theirs multiplies the already updated
 parameters, a difference of order ``lr^2 wd``, and skips the decay on the first call).
 """
@@ -157,7 +159,17 @@ class scale_by_soap(GradientTransformation):
             out = jnp.where(first, jnp.zeros_like(g32), step * direction)
             m_new, v_new = jnp.where(first, m.astype(cdt), m_new), jnp.where(first, v.astype(cdt), v_new)
             ggs_new = tuple(sb * f + (1 - sb) * _factor(g32, a).astype(f.dtype) for f, a in zip(ggs, axes))
-            qs_new = jax.lax.cond(refresh, lambda: tuple(_eigenbasis(f) for f in ggs_new), lambda: tuple(qs))
+
+            def refreshed() -> tuple[Any, ...]:
+                # V's entries belong to the old eigenvectors: order them by those vectors' eigenvalue estimates
+                # under the new factor, diag(Q_old^T L Q_old), descending, the order of the new basis's columns.
+                vv = v_new
+                for q, f, a in zip(qs, ggs_new, axes):
+                    estimates = jnp.einsum("ij,ik,kj->j", q, f.astype(q.dtype), q)
+                    vv = jnp.take(vv, jnp.argsort(-estimates, stable=True), axis=a)
+                return tuple(_eigenbasis(f) for f in ggs_new), vv
+
+            qs_new, v_new = jax.lax.cond(refresh, refreshed, lambda: (tuple(qs), v_new))
             return out.astype(g.dtype), m_new.astype(m.dtype), v_new.astype(v.dtype), ggs_new, qs_new
 
         results = jax.tree.map(one, updates, state.mu, state.nu, state.preconditioners, state.eigenbases)

@@ -214,7 +214,8 @@ class scale_by_soap:
     """SOAP per leaf. Call 1: L_a = (1 - s) G_(a) G_(a)^T per rotated axis a, Q_a = eigenvectors (descending),
     zero output. Call k >= 2, t = k - 1: M = b1 M + (1 - b1) G; V = b2 V + (1 - b2) (G rotated)^2;
     out = sqrt(1 - b2^t) / (1 - b1^t) * unrotate(rotate(M) / (sqrt(V) + eps)); then L_a = s L_a + (1 - s) G_(a)
-    G_(a)^T, and Q_a = eigenvectors(L_a) when t % precondition_frequency == 0."""
+    G_(a)^T, and when t % precondition_frequency == 0: V re-ordered along each axis by diag(Q_a^T L_a Q_a)
+    (descending), then Q_a = eigenvectors(L_a)."""
 
     def __init__(self, b1=0.95, b2=0.95, shampoo_beta=None, eps=1e-8, precondition_frequency=10,
                  max_precond_dim=10000, precondition_1d=False):
@@ -252,6 +253,9 @@ class scale_by_soap:
             others = [i for i in range(g.ndim) if i != a]
             st["L"][a] = self.s * st["L"][a] + (1 - self.s) * np.tensordot(g, g, axes=(others, others))
         if t % self.f == 0:
+            for a in axes:  # the authors' code: V follows its eigenvectors, ranked by diag(Q_old^T L Q_old)
+                estimate = np.diag(st["Q"][a].T @ st["L"][a] @ st["Q"][a])
+                st["v"] = np.take(st["v"], np.argsort(-estimate, kind="stable"), axis=a)
             st["Q"] = {a: self._basis(st["L"][a]) for a in axes}
         return out
 
