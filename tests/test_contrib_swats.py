@@ -46,6 +46,21 @@ def test_no_switch_at_the_first_step_nor_without_movement():
     assert bool(state.switched)
 
 
+def test_a_settled_negative_rate_does_not_switch():
+    """b2 = 0: lambda_k = gamma_k, so the estimate settles at every step k > 1. Step 2's gradient opposes the
+    momentum (m_2 = 0.9 * 0.1 g_1 + 0.1 g_2 = 0.04 (1, 1) with g_2 = -0.5 (1, 1)): Adam's step has a positive
+    component along g_2, gamma_2 = |p|^2 / (-p.g) < 0, and switching would give SGD a negative rate."""
+    tx = swats(0.1, b1=0.9, b2=0.0, switch_tol=1e-6)
+    state = tx.init(jnp.zeros(2))
+    _, state = tx.update(jnp.asarray([1.0, 1.0]), state)
+    u, state = tx.update(jnp.asarray([-0.5, -0.5]), state)
+    assert float(state.lam) < 0 and not bool(state.switched)
+    # still Adam: -lr m_2 / ((1 - b1^2) sqrt(a_2)), a_2 = g_2^2 (b2 = 0)
+    np.testing.assert_allclose(u, [-0.1 * 0.04 / (0.19 * 0.5)] * 2, rtol=1e-6)
+    _, state = tx.update(jnp.asarray([1.0, 1.0]), state)
+    assert bool(state.switched) and float(state.sgd_lr) > 0
+
+
 def test_matches_the_reference_across_the_switch_in_float64():
     rng = np.random.default_rng(0)
     grads = rng.normal(size=(60, 5))

@@ -9,12 +9,16 @@ generalisation (the other is AdaBound, :func:`gradtx.contrib.adabound`). With ``
                   if p_k . g_k != 0:
                       gamma_k = (p_k . p_k) / (-p_k . g_k)     (the SGD rate whose step along g projects to p)
                       lambda_k = b2 lambda + (1 - b2) gamma_k
-                      if k > 1 and |lambda_k / (1 - b2^k) - gamma_k| < switch_tol:
+                      if k > 1 and |lambda_k / (1 - b2^k) - gamma_k| < switch_tol and lambda_k > 0:
                           switch; sgd_lr = lambda_k / (1 - b2^k)
     SGD phase:    v_k = b1 v + g,   u = -(1 - b1) sgd_lr v_k
 
-The dot products run over the whole parameter tree (one global estimate, as in the paper's Algorithm 1; the
-authors' code also offers per-layer switching, not done here). The switch happens inside the step that
+The dot products run over the whole parameter tree: one global estimate and one switch, as in the paper's
+Algorithm 1 (third-party implementations such as ``Mrpatekful/swats`` estimate per parameter tensor and switch
+a whole parameter group when one tensor's estimate settles; not offered here). One deviation from Algorithm 1:
+the switch also needs a positive rate (``lambda_k > 0``, as those implementations require): ``gamma_k`` is
+negative when Adam's step has a positive component along the gradient (momentum overshooting), and a settled
+negative estimate would make the SGD phase climb. The switch happens inside the step that
 triggers it (that step is still Adam's); ``momentum`` starts from zero at the switch. Statistics and the
 learning rates are kept in the widest real dtype of the parameters, at least float32. The defaults are the
 paper's (``eps = switch_tol = 1e-9``); in float32 a tolerance that small rarely triggers, so pass a larger
@@ -122,7 +126,7 @@ class swats(GradientTransformation):
         gamma = jnp.where(moves, pp / jnp.where(moves, -pg, 1), 0)
         lam = jnp.where(moves, b2 * state.lam + (1 - b2) * gamma, state.lam)
         lam_hat = lam / (1 - b2**k)
-        settle = moves & (count > 1) & (jnp.abs(lam_hat - gamma) < jnp.asarray(self.switch_tol, dt))
+        settle = moves & (count > 1) & (jnp.abs(lam_hat - gamma) < jnp.asarray(self.switch_tol, dt)) & (lam > 0)
 
         was = state.switched
 

@@ -41,7 +41,7 @@ class swats:
             gamma = float(p @ p) / -pg
             self.lam = self.b2 * self.lam + (1 - self.b2) * gamma
             lam_hat = self.lam / (1 - self.b2**k)
-            if k > 1 and abs(lam_hat - gamma) < self.tol:
+            if k > 1 and abs(lam_hat - gamma) < self.tol and lam_hat > 0:  # a positive rate (see gradtx's docs)
                 self.switched = True
                 self.sgd_lr = lam_hat
         return p
