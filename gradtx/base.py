@@ -412,6 +412,14 @@ def _paths(tree: Any) -> list[str]:
     return [jax.tree_util.keystr(p) or "<root>" for p, _ in flat]
 
 
+def require_params(call: str, params: Any, why: str = "") -> None:
+    """Raise a ``ValueError`` naming ``call`` (e.g. ``"sam.update"``) when an update that reads the parameters
+    was called without them; ``why`` says what they are needed for."""
+    if params is None:
+        reason = f": {why}" if why else ""
+        raise ValueError(f"{call}: params are required (call update(updates, state, params)){reason}")
+
+
 def check_tree_match(call: str, expected: Any, got: Any, what: str = "updates") -> None:
     """Raise ``TypeError`` naming the first differing path when ``got`` does not match ``expected``.
 

@@ -49,6 +49,7 @@ from gradtx.base import (
     check_tree_match,
     hashable_tree,
     pytree_class,
+    require_params,
     static_field,
 )
 
@@ -147,9 +148,7 @@ def _landed(p: jax.Array, d: jax.Array) -> jax.Array:
 
 
 def _needs_params(call: str, params: Any) -> None:
-    if params is None:
-        raise ValueError(f"{call}: params are required (call update(updates, state, params)): the new "
-                         "parameter is rounded from params + updates")
+    require_params(call, params, "the new parameter is rounded from params + updates")
 
 
 def _is_typed_key(x: Any) -> bool:

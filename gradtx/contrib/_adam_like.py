@@ -42,13 +42,14 @@ from gradtx.base import (
     as_pytree_callable,
     check_tree_match,
     pytree_class,
+    require_params,
     safe_int32_increment,
     static_field,
     zero_count,
 )
 from gradtx.combine import chain
 from gradtx.transforms import add_decayed_weights, scale_by_adam, scale_by_learning_rate
-from gradtx.transforms.adam_family import ScaleByBeliefState, _Leaf
+from gradtx.transforms.adam_family import ScaleByBeliefState, _Leaf, _map
 from gradtx.transforms.adaptive import (
     ScaleByAdamState,
     checked_state_dtype,
@@ -92,15 +93,6 @@ __all__ = [
 # --------------------------------------------------------------------------------------------------
 
 
-def _split(updates: Updates, out: Any, n: int) -> tuple[Any, ...]:
-    return tuple(jax.tree.map(lambda _, o, i=i: o[i], updates, out) for i in range(n))
-
-
-def _map(fn: Callable[..., tuple[Any, ...]], n: int, updates: Updates, *trees: Any) -> tuple[Any, ...]:
-    """``fn`` leaf by leaf over ``updates`` and state trees; ``n`` outputs per leaf returned as ``n`` trees."""
-    return _split(updates, jax.tree.map(fn, updates, *trees), n)
-
-
 def _wide(x: Any, like: Any) -> jax.Array:
     """``x`` (a state leaf) in the wider of its own and ``like``'s real compute dtype (no implicit promotion)."""
     a, b = tree.compute_dtype(jnp.result_type(x)), tree.compute_dtype(jnp.result_type(like))
@@ -116,11 +108,6 @@ def _check_unit(obj: Any, name: str) -> None:
     """``name`` in [0, 1) unless it is a schedule."""
     if not callable(getattr(obj, name)):
         obj._check_range(name, 0.0, 1.0, hi_open=True)
-
-
-def _needs_params(name: str, params: Params | None) -> None:
-    if params is None:
-        raise ValueError(f"{name}.update: params are required (call update(updates, state, params))")
 
 
 def _one_minus(b: Any, x: Any) -> jax.Array:
@@ -469,7 +456,7 @@ class scale_by_madgrad(GradientTransformation):
 
     def update(self, updates: Updates, state: MadgradState, params: Params | None = None, **extra: Any):
         del extra
-        _needs_params("scale_by_madgrad", params)
+        require_params("scale_by_madgrad.update", params)
         check_tree_match("scale_by_madgrad.update", state.s, updates)
         lr = _scheduled(self.learning_rate, state.count)
 

@@ -40,6 +40,7 @@ from gradtx.base import (
     format_value,
     identity,
     pytree_class,
+    require_params,
     safe_int32_increment,
     static_field,
     zero_count,
@@ -111,11 +112,6 @@ def _at(s: jax.Array, x: jax.Array) -> jax.Array:
 def _scaled(updates: Updates, s: jax.Array) -> Updates:
     """``s * g`` leafwise in the compute dtype, returned in each update's dtype."""
     return jax.tree.map(lambda g: (tree.up(g) * _at(s, tree.up(g))).astype(jnp.asarray(g).dtype), updates)
-
-
-def _requires_params(name: str, params: Any) -> None:
-    if params is None:
-        raise ValueError(f"{name}.update: params are required (call update(updates, state, params))")
 
 
 def _schedule_value(learning_rate: Any, count: jax.Array) -> Any:
@@ -327,7 +323,7 @@ class scale_by_dog(GradientTransformation):
 
     def update(self, updates: Updates, state: DoGState, params: Params | None = None, **extra: Any):
         del extra
-        _requires_params("scale_by_dog", params)
+        require_params("scale_by_dog.update", params)
         check_tree_match("scale_by_dog.update", state.init_params, updates)
         check_tree_match("scale_by_dog.update", state.init_params, params, what="params")
         dt = state.max_dist.dtype
@@ -400,7 +396,7 @@ class scale_by_dowg(GradientTransformation):
 
     def update(self, updates: Updates, state: DoWGState, params: Params | None = None, **extra: Any):
         del extra
-        _requires_params("scale_by_dowg", params)
+        require_params("scale_by_dowg.update", params)
         check_tree_match("scale_by_dowg.update", state.init_params, updates)
         check_tree_match("scale_by_dowg.update", state.init_params, params, what="params")
         dt = state.estim_sq_dist.dtype
@@ -531,7 +527,7 @@ class prodigy(_AdaptiveAdamW):
 
     def update(self, updates: Updates, state: ProdigyState, params: Params | None = None, **extra: Any):
         del extra
-        _requires_params("prodigy", params)
+        require_params("prodigy.update", params)
         check_tree_match("prodigy.update", state.exp_avg, updates)
         check_tree_match("prodigy.update", state.exp_avg, params, what="params")
         dt = state.estim_lr.dtype
@@ -622,7 +618,7 @@ class dadapt_adamw(_AdaptiveAdamW):
 
     def update(self, updates: Updates, state: DAdaptAdamWState, params: Params | None = None, **extra: Any):
         del extra
-        _requires_params("dadapt_adamw", params)
+        require_params("dadapt_adamw.update", params)
         check_tree_match("dadapt_adamw.update", state.exp_avg, updates)
         check_tree_match("dadapt_adamw.update", state.exp_avg, params, what="params")
         dt = state.estim_lr.dtype
@@ -723,7 +719,7 @@ class scale_by_cocob(GradientTransformation):
 
     def update(self, updates: Updates, state: COCOBState, params: Params | None = None, **extra: Any):
         del extra
-        _requires_params("scale_by_cocob", params)
+        require_params("scale_by_cocob.update", params)
         check_tree_match("scale_by_cocob.update", state.scale, updates)
         check_tree_match("scale_by_cocob.update", state.scale, params, what="params")
 
@@ -853,7 +849,7 @@ class momo(_MomoBase):
 
     def update(self, updates: Updates, state: MomoState, params: Params | None = None, **extra: Any):
         value = _need_value("momo", extra)
-        _requires_params("momo", params)
+        require_params("momo.update", params)
         check_tree_match("momo.update", state.exp_avg, updates)
         check_tree_match("momo.update", state.exp_avg, params, what="params")
         dt = state.barf.dtype
@@ -921,7 +917,7 @@ class momo_adam(_MomoBase):
 
     def update(self, updates: Updates, state: MomoAdamState, params: Params | None = None, **extra: Any):
         value = _need_value("momo_adam", extra)
-        _requires_params("momo_adam", params)
+        require_params("momo_adam.update", params)
         check_tree_match("momo_adam.update", state.exp_avg, updates)
         check_tree_match("momo_adam.update", state.exp_avg, params, what="params")
         dt = state.barf.dtype
@@ -1026,7 +1022,7 @@ class mechanize(GradientTransformation):
                              x0=jax.tree.map(jnp.asarray, params))
 
     def update(self, updates: Updates, state: MechanicState, params: Params | None = None, **extra: Any):
-        _requires_params("mechanize", params)
+        require_params("mechanize.update", params)
         check_tree_match("mechanize.update", state.x0, updates)
         check_tree_match("mechanize.update", state.x0, params, what="params")
         base_updates, base_state = self.base_optimizer.update(updates, state.base_optimizer_state, params, **extra)

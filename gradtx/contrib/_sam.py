@@ -42,6 +42,7 @@ from gradtx.base import (
     Updates,
     apply_updates,
     pytree_class,
+    require_params,
     safe_int32_increment,
     static_field,
     zero_count,
@@ -141,8 +142,7 @@ class sam(GradientTransformation):
         )
 
     def update(self, updates: Updates, state: SAMState, params: Params | None = None, **extra: Any):
-        if params is None:
-            raise ValueError("sam.update: params are required (call update(updates, state, params))")
+        require_params("sam.update", params)
         grad_fn = extra.pop("grad_fn", None)
         if self.opaque_mode:
             return self._opaque(updates, state, params, grad_fn, extra)

@@ -41,6 +41,7 @@ from gradtx.base import (
     as_pytree_callable,
     check_tree_match,
     pytree_class,
+    require_params,
     safe_int32_increment,
     static_field,
 )
@@ -144,8 +145,7 @@ class schedule_free(GradientTransformation):
         )
 
     def update(self, updates: Updates, state: ScheduleFreeState, params: Params | None = None, **extra: Any):
-        if params is None:
-            raise ValueError("schedule_free.update: params are required (call update(updates, state, params))")
+        require_params("schedule_free.update", params)
         check_tree_match("schedule_free.update", state.z, params, what="params")
         sdt = state.max_lr.dtype
         lr = self.learning_rate(state.step_count) if callable(self.learning_rate) else self.learning_rate

@@ -24,9 +24,10 @@ symmetric eigendecomposition (their code runs one power iteration with a QR deco
 basis); ``V`` is re-ordered at each refresh as theirs is: along each rotated axis its entries belong to the old
 eigenvectors, so they are sorted by those vectors' eigenvalue estimates under the new factor,
 ``diag(Q_old^T L Q_old)``, descending, the order of the new basis's columns (without this, an eigenvalue that
-changes rank between refreshes would pair ``V`` with another eigenvector's direction); ``merge_dims`` and ``normalize_grads`` are not offered; ``soap``'s weight decay is gradtx's
-decoupled ``add_decayed_weights`` before the learning rate (theirs multiplies the already updated
-parameters, a difference of order ``lr^2 wd``, and skips the decay on the first call).
+changes rank between refreshes would pair ``V`` with another eigenvector's direction); ``merge_dims`` and
+``normalize_grads`` are not offered; ``soap``'s weight decay is gradtx's decoupled ``add_decayed_weights``
+before the learning rate (theirs multiplies the already updated parameters, a difference of order
+``lr^2 wd``, and skips the decay on the first call).
 """
 
 from __future__ import annotations

@@ -38,6 +38,7 @@ from gradtx.base import (
     concrete_number,
     hashable_tree,
     pytree_class,
+    require_params,
     safe_int32_increment,
     static_field,
     zero_count,
@@ -77,8 +78,7 @@ class hutchinson_estimator_diag_hessian(GradientTransformation):
     def update(self, updates: Updates, state: HutchinsonState, params: Params | None = None, **extra: Any):
         del updates
         obj_fn: Callable[[Params], Any] | None = extra.get("obj_fn")
-        if params is None:
-            raise ValueError("hutchinson_estimator_diag_hessian.update: params are required")
+        require_params("hutchinson_estimator_diag_hessian.update", params)
         if obj_fn is None:
             raise ValueError("hutchinson_estimator_diag_hessian.update: obj_fn(params) -> loss must be given as an "
                              "extra argument (update(updates, state, params, obj_fn=...))")
@@ -145,8 +145,7 @@ class scale_by_sophia(GradientTransformation):
         )
 
     def update(self, updates: Updates, state: SophiaState, params: Params | None = None, **extra: Any):
-        if params is None:
-            raise ValueError("scale_by_sophia.update: params are required (call update(updates, state, params))")
+        require_params("scale_by_sophia.update", params)
         check_tree_match("scale_by_sophia.update", state.nu, updates)
         count = safe_int32_increment(state.count)
         mu = tree.update_moment(updates, jax.tree.map(lambda m: tree.up(m), state.mu), self.b1, 1)

@@ -23,6 +23,7 @@ from gradtx.base import (
     Updates,
     check_tree_match,
     pytree_class,
+    require_params,
     safe_int32_increment,
     static_field,
     zero_count,
@@ -108,8 +109,7 @@ class scale_by_lbfgs(GradientTransformation):
 
     def update(self, updates: Updates, state: ScaleByLBFGSState, params: Params | None = None, **extra: Any):
         del extra
-        if params is None:
-            raise ValueError("scale_by_lbfgs.update: params are required (call update(updates, state, params))")
+        require_params("scale_by_lbfgs.update", params)
         check_tree_match("scale_by_lbfgs.update", state.updates, updates)
         check_tree_match("scale_by_lbfgs.update", state.params, params, "params")
         m = int(self.memory_size)

@@ -40,6 +40,7 @@ from gradtx.base import (
     check_tree_match,
     concrete_number,
     pytree_class,
+    require_params,
     static_field,
 )
 
@@ -109,11 +110,6 @@ def _floor(value: jax.Array, floor: Any) -> jax.Array:
     """``floor`` where ``value <= floor``, else ``value`` (Optax's safe_norm: NaN stays NaN)."""
     floor = jnp.asarray(floor, value.dtype)
     return jnp.where(value <= floor, floor, value)
-
-
-def _requires_params(name: str, params: Any) -> None:
-    if params is None:
-        raise ValueError(f"{name}.update: params are required (call update(updates, state, params))")
 
 
 def _unit_axes(x: jax.Array, axis: Any, where: str) -> Any:
@@ -340,7 +336,7 @@ class adaptive_grad_clip(GradientTransformation):
 
     def update(self, updates: Updates, state: OptState, params: Params | None = None, **extra: Any):
         del extra
-        _requires_params("adaptive_grad_clip", params)
+        require_params("adaptive_grad_clip.update", params)
         check_tree_match("adaptive_grad_clip.update", params, updates, what="updates (against params)")
 
         def one(g: Any, p: Any) -> Any:
@@ -355,7 +351,7 @@ class adaptive_grad_clip(GradientTransformation):
     def clips(self, updates: Updates, params: Params | None = None) -> jax.Array:
         """Whether ``update`` would change ``updates`` now: some unit's norm exceeds ``clipping * max(||p||_unit,
         eps)`` (a boolean scalar; NaN does not count). Needs ``params``, as ``update`` does."""
-        _requires_params("adaptive_grad_clip", params)
+        require_params("adaptive_grad_clip.update", params)
         check_tree_match("adaptive_grad_clip.clips", params, updates, what="updates (against params)")
         where = "adaptive_grad_clip.clips"
         out = jnp.zeros([], jnp.bool_)
@@ -439,7 +435,7 @@ class scale_by_param_block_norm(GradientTransformation):
 
     def update(self, updates: Updates, state: OptState, params: Params | None = None, **extra: Any):
         del extra
-        _requires_params("scale_by_param_block_norm", params)
+        require_params("scale_by_param_block_norm.update", params)
         check_tree_match("scale_by_param_block_norm.update", params, updates, what="updates (against params)")
 
         def one(u: Any, p: Any) -> Any:
@@ -464,7 +460,7 @@ class scale_by_param_block_rms(GradientTransformation):
 
     def update(self, updates: Updates, state: OptState, params: Params | None = None, **extra: Any):
         del extra
-        _requires_params("scale_by_param_block_rms", params)
+        require_params("scale_by_param_block_rms.update", params)
         check_tree_match("scale_by_param_block_rms.update", params, updates, what="updates (against params)")
 
         def one(u: Any, p: Any) -> Any:
@@ -499,7 +495,7 @@ class scale_by_trust_ratio(GradientTransformation):
 
     def update(self, updates: Updates, state: OptState, params: Params | None = None, **extra: Any):
         del extra
-        _requires_params("scale_by_trust_ratio", params)
+        require_params("scale_by_trust_ratio.update", params)
         check_tree_match("scale_by_trust_ratio.update", params, updates, what="updates (against params)")
 
         def one(u: Any, p: Any) -> Any:
@@ -559,7 +555,7 @@ class scale_by_distance_over_gradients(GradientTransformation):
         self, updates: Updates, state: ScaleByDistanceOverGradientsState, params: Params | None = None, **extra: Any
     ):
         del extra
-        _requires_params("scale_by_distance_over_gradients", params)
+        require_params("scale_by_distance_over_gradients.update", params)
         check_tree_match("scale_by_distance_over_gradients.update", state.max_dist, updates)
         check_tree_match("scale_by_distance_over_gradients.update", state.max_dist, params, what="params")
 
@@ -596,7 +592,7 @@ class keep_params_nonnegative(GradientTransformation):
 
     def update(self, updates: Updates, state: OptState, params: Params | None = None, **extra: Any):
         del extra
-        _requires_params("keep_params_nonnegative", params)
+        require_params("keep_params_nonnegative.update", params)
         check_tree_match("keep_params_nonnegative.update", params, updates, what="updates (against params)")
 
         def one(u: Any, p: Any) -> Any:

@@ -25,6 +25,7 @@ from gradtx.base import (
     check_tree_match,
     hashable_tree,
     pytree_class,
+    require_params,
     safe_int32_increment,
     static_field,
     zero_count,
@@ -77,8 +78,7 @@ class add_decayed_weights(GradientTransformation):
 
     def update(self, updates: Updates, state: Any, params: Params | None = None, **extra: Any):
         del extra
-        if params is None:
-            raise ValueError("add_decayed_weights.update: params are required (call update(updates, state, params))")
+        require_params("add_decayed_weights.update", params)
         check_tree_match("add_decayed_weights.update", params, updates, what="updates (against params)")
         if callable(self.weight_decay):
             wd = self.weight_decay(state.count)

@@ -43,6 +43,7 @@ from gradtx.base import (
     check_tree_match,
     concrete_number,
     pytree_class,
+    require_params,
     safe_int32_increment,
     static_field,
     zero_count,
@@ -398,8 +399,7 @@ class scale_by_novograd(_Block):
 
     def update(self, updates: Updates, state: ScaleByNovogradState, params: Params | None = None, **extra: Any):
         del extra
-        if params is None:
-            raise ValueError("scale_by_novograd.update: params are required (call update(updates, state, params))")
+        require_params("scale_by_novograd.update", params)
         check_tree_match("scale_by_novograd.update", state.mu, updates)
         check_tree_match("scale_by_novograd.update", state.mu, params, what="params")
         first = state.count == 0
