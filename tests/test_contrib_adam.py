@@ -315,6 +315,51 @@ def test_validation_messages(make, message):
         make()
 
 
+def test_ademamix_b3_schedule_interpolates_the_half_life():
+    """The paper's b3 warm-up: b3(0) = b3_start (+1e-8, the authors' guard inside the log), b3(count >= warmup)
+    = b3, and in between the half-life log(0.5) / log(b3) - 1 is linear in the count; equal to the float64
+    transcription of the authors' scheduler at every count, also under jit."""
+    from gradtx.testing import reference_contrib_adam as ref
+
+    sched = c.ademamix_b3_schedule(0.9999, 100, b3_start=0.9)
+    want = ref.ademamix_b3_schedule(0.9999, 100, 0.9)
+    counts = np.arange(0, 130)
+    got = np.asarray(jax.jit(jax.vmap(sched))(jnp.asarray(counts)), np.float64)
+    np.testing.assert_allclose(got, [want(int(k)) for k in counts], rtol=1e-12)
+    np.testing.assert_allclose(got[0], 0.9 + 1e-8, rtol=1e-14)
+    assert np.all(got[100:] == 0.9999) and np.all(np.diff(got[:101]) > 0)
+    half_life = np.log(0.5) / np.log(got[:100]) - 1  # the inverse map has no guard
+    np.testing.assert_allclose(np.diff(half_life), (half_life[-1] - half_life[0]) / 99, rtol=1e-7)
+    with pytest.raises(ValueError, match=r"ademamix_b3_schedule\(b3=1.0\): b3 must be in \[0, 1\)"):
+        c.ademamix_b3_schedule(1.0, 10)
+
+
+def test_ademamix_with_the_papers_warm_ups_matches_optax_and_the_reference():
+    """ademamix with b3 = ademamix_b3_schedule and alpha = linear_schedule(0, alpha, T) (the paper's recipe):
+    150 float64 steps equal the reference run with the NumPy schedules, and optax.contrib.ademamix given the
+    same schedules."""
+    import optax
+
+    from gradtx.testing import reference_contrib_adam as ref
+
+    b3, alpha = c.ademamix_b3_schedule(0.999, 100, 0.9), gradtx.schedules.linear_schedule(0.0, 5.0, 100)
+    ours = c.ademamix(1e-2, b3=b3, alpha=alpha, weight_decay=0.1)
+    theirs = optax.contrib.ademamix(1e-2, b3=b3, alpha=alpha, weight_decay=0.1)
+    oracle = ref.ademamix(1e-2, b3=ref.ademamix_b3_schedule(0.999, 100, 0.9),
+                          alpha=lambda k: 5.0 * min(k, 100) / 100, weight_decay=0.1)
+    rng = np.random.default_rng(4)
+    p = jnp.asarray(rng.normal(size=5))
+    s1, s2 = ours.init(p), theirs.init(p)
+    for k in range(150):
+        g = jnp.asarray(rng.normal(size=5))
+        u1, s1 = ours.update(g, s1, p)
+        u2, s2 = theirs.update(g, s2, p)
+        want = oracle.step(np.asarray(g), np.asarray(p))
+        np.testing.assert_allclose(u1, want, rtol=1e-10, err_msg=f"step {k + 1}")
+        np.testing.assert_allclose(u1, u2, rtol=1e-10, err_msg=f"step {k + 1}")
+        p = gradtx.apply_updates(p, u1)
+
+
 def test_schedules_are_leaves_and_repr_reads_like_the_call():
     """b3/alpha schedules and hyperparameters are pytree leaves: changing lr does not change the structure."""
     a, b = c.ademamix(1e-3), c.ademamix(2e-3)

@@ -48,6 +48,8 @@ from gradtx.base import (
     zero_count,
 )
 from gradtx.combine import chain
+from gradtx.schedules import Schedule
+from gradtx.schedules import _compute_dtype as _schedule_dtype
 from gradtx.transforms import add_decayed_weights, scale_by_adam, scale_by_learning_rate
 from gradtx.transforms.adam_family import ScaleByBeliefState, _Leaf, _map
 from gradtx.transforms.adaptive import (
@@ -70,6 +72,7 @@ __all__ = [
     "adabound",
     "adam_mini",
     "ademamix",
+    "ademamix_b3_schedule",
     "adopt",
     "amsbound",
     "cautious",
@@ -305,6 +308,42 @@ class scale_by_ademamix(GradientTransformation):
         out, m1, m2, nu = _map(one, 4, updates, state.m1, state.m2, state.nu)
         return out, ScaleByAdemamixState(count=count, count_m2=safe_int32_increment(state.count_m2), m1=m1, m2=m2,
                                          nu=nu)
+
+
+@pytree_class
+class ademamix_b3_schedule(Schedule):
+    """AdEMAMix's warm-up of the slow EMA rate ``b3`` (Pagliardini et al. 2024, arXiv 2409.03137, Section 3 and
+    Appendix; ``linear_hl_warmup_scheduler`` in the authors' ``apple/ml-ademamix``): the *half-life* of the
+    EMA grows linearly from that of ``b3_start`` to that of ``b3`` over ``warmup`` steps, then ``b3`` stays::
+
+        hl(b) = log(0.5) / log(b + 1e-8) - 1,      hl^-1(t) = 0.5 ** (1 / (t + 1))
+        a = count / warmup;   b3(count) = hl^-1((1 - a) hl(b3_start) + a hl(b3))   for count < warmup
+
+    (``count`` 0-based; a linear ramp of ``b3`` itself would leave the half-life short for most of the warm-up).
+    The paper warms ``b3`` up from ``b3_start = b1`` and ``alpha`` linearly from 0 over the same number of
+    steps, both usually the whole run: ``alpha = gradtx.schedules.linear_schedule(0.0, alpha, warmup)``.
+    """
+
+    b3: Any
+    warmup: Any
+    b3_start: Any = 0.9
+
+    def __post_init__(self) -> None:
+        self._check_range("b3", 0.0, 1.0, hi_open=True)
+        self._check_range("b3_start", 0.0, 1.0, hi_open=True)
+        self._check_range("warmup", 0.0, lo_open=True)
+
+    def __call__(self, count: Any) -> jax.Array:
+        dt = _schedule_dtype(self)
+        half = jnp.log(jnp.asarray(0.5, dt))
+
+        def hl(b: Any) -> jax.Array:
+            return half / jnp.log(jnp.asarray(b, dt) + jnp.asarray(1e-8, dt)) - 1
+
+        a = jnp.asarray(count, dt) / jnp.asarray(self.warmup, dt)
+        mixed = (1 - a) * hl(self.b3_start) + a * hl(self.b3)
+        return jnp.where(a < 1, jnp.asarray(0.5, dt) ** (1 / (jnp.where(a < 1, mixed, 0) + 1)),
+                         jnp.asarray(self.b3, dt))
 
 
 def ademamix(

@@ -99,6 +99,22 @@ class adopt:
 # ----------------------------------------------------------------------------------------------------
 
 
+def ademamix_b3_schedule(b3, warmup, b3_start=0.9):
+    """The authors' linear_hl_warmup_scheduler (apple/ml-ademamix) at a 0-based count: the half-life
+    log(0.5) / log(b + 1e-8) - 1 interpolated linearly, mapped back by 0.5 ** (1 / (t + 1))."""
+
+    def half_life(b):
+        return math.log(0.5) / math.log(b + 1e-8) - 1
+
+    def schedule(count):
+        if count >= warmup:
+            return b3
+        a = count / warmup
+        return 0.5 ** (1 / ((1 - a) * half_life(b3_start) + a * half_life(b3) + 1))
+
+    return schedule
+
+
 class ademamix:
     """m1 = b1 m1 + (1-b1) g; m2 = b3 m2 + (1-b3) g; nu = b2 nu + (1-b2) g^2;
     theta -= lr ((m1 / (1-b1^k) + alpha m2) / (sqrt(nu / (1-b2^k) + eps_root) + eps) + wd theta)."""
