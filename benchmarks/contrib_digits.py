@@ -27,6 +27,7 @@ import numpy as np
 
 import gradtx
 from gradtx import contrib
+from gradtx.testing.digits import digits, initial_weights
 
 STEPS = 100
 
@@ -66,32 +67,11 @@ RECIPES: dict[str, tuple[Callable[[], Any], str | None]] = {
 }
 
 
-def digits() -> dict[str, jax.Array]:
-    """The digits data set, standardised with the training split's statistics (scikit-learn needed)."""
-    from sklearn import datasets, model_selection
-
-    x, y = datasets.load_digits(return_X_y=True)
-    x_tr, x_te, y_tr, y_te = model_selection.train_test_split(
-        x / 16.0, y, test_size=0.25, random_state=0, stratify=y
-    )
-    mean, std = x_tr.mean(0), x_tr.std(0) + 0.1
-    return {
-        "x_train": jnp.asarray((x_tr - mean) / std, jnp.float32),
-        "y_train": jnp.asarray(y_tr, jnp.int32),
-        "x_test": jnp.asarray((x_te - mean) / std, jnp.float32),
-        "y_test": jnp.asarray(y_te, jnp.int32),
-    }
-
-
 def initial_params() -> dict[str, jax.Array]:
-    """LeCun-normal kernels drawn with NumPy (seed 0), zero biases: the same start for every optimizer."""
-    rng = np.random.default_rng(0)
-    return {
-        "w1": jnp.asarray(rng.normal(size=(64, 64)) / 8.0, jnp.float32),
-        "b1": jnp.zeros(64, jnp.float32),
-        "w2": jnp.asarray(rng.normal(size=(64, 10)) / 8.0, jnp.float32),
-        "b2": jnp.zeros(10, jnp.float32),
-    }
+    """The integration tests' initial kernels (NumPy seed 0) and zero biases: the same start for every optimizer."""
+    w = initial_weights()
+    return {"w1": jnp.asarray(w["w1"]), "b1": jnp.zeros(64, jnp.float32),
+            "w2": jnp.asarray(w["w2"]), "b2": jnp.zeros(10, jnp.float32)}
 
 
 def logits(params: dict[str, jax.Array], x: jax.Array) -> jax.Array:

@@ -51,6 +51,8 @@ import pytest
 
 import gradtx
 from gradtx import optimizers as named_optimizers
+from gradtx.testing.digits import digits as load_digits
+from gradtx.testing.digits import initial_weights
 
 STEPS = 100
 ACCURACY = 0.95
@@ -115,30 +117,12 @@ def test_every_named_optimizer_is_covered():
 
 @pytest.fixture(scope="module")
 def digits() -> dict[str, jax.Array]:
-    """The digits data set, standardised with the training split's statistics, float32 and int32."""
-    datasets = pytest.importorskip("sklearn.datasets")
-    model_selection = pytest.importorskip("sklearn.model_selection")
-    x, y = datasets.load_digits(return_X_y=True)
-    x_tr, x_te, y_tr, y_te = model_selection.train_test_split(
-        x / 16.0, y, test_size=0.25, random_state=0, stratify=y
-    )
-    mean, std = x_tr.mean(0), x_tr.std(0) + 0.1
-    return {
-        "x_train": jnp.asarray((x_tr - mean) / std, jnp.float32),
-        "y_train": jnp.asarray(y_tr, jnp.int32),
-        "x_test": jnp.asarray((x_te - mean) / std, jnp.float32),
-        "y_test": jnp.asarray(y_te, jnp.int32),
-    }
+    """The digits data set (gradtx.testing.digits: standardised, float32 inputs, int32 labels)."""
+    pytest.importorskip("sklearn")
+    return load_digits()
 
 
-def _initial_weights() -> dict[str, np.ndarray]:
-    """The same LeCun-normal initial kernels for both frameworks (biases start at 0), drawn with NumPy: no
-    PRNG program to compile."""
-    rng = np.random.default_rng(0)
-    return {
-        "w1": (rng.normal(size=(64, 64)) / 8.0).astype(np.float32),
-        "w2": (rng.normal(size=(64, 10)) / 8.0).astype(np.float32),
-    }
+_initial_weights = initial_weights
 
 
 def _cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
