@@ -47,6 +47,7 @@ from gradtx.base import (
 )
 from gradtx.combine import chain
 from gradtx.transforms import add_decayed_weights, scale_by_learning_rate
+from gradtx.transforms.adam_family import _map
 
 __all__ = [
     "COCOBState",
@@ -454,8 +455,40 @@ class DAdaptAdamWState(NamedTuple):
     count: jax.Array
 
 
+class _Step(NamedTuple):
+    """The scalars a D-Adaptation step starts from, in the statistics dtype ``dt``."""
+
+    dt: Any
+    count: jax.Array
+    b1: jax.Array
+    b2: jax.Array
+    d: jax.Array
+    dlr: jax.Array
+
+
 class _AdaptiveAdamW(GradientTransformation):
-    """Shared validation of the D-Adaptation family."""
+    """Shared validation, state and step preamble of the D-Adaptation family (Prodigy, D-Adaptation AdamW)."""
+
+    def _fresh(self, params: Params) -> dict[str, Any]:
+        """The state fields both start with: zero moments and gradient sum, ``d = estim_lr0``, ``r = 0``."""
+        dt = tree.widest_real_dtype(params)
+        return {"exp_avg": tree.zeros_like(params), "exp_avg_sq": tree.zeros_like(params),
+                "grad_sum": tree.zeros_like(params), "estim_lr": tree.hyper(self.estim_lr0, dt),  # type: ignore[attr-defined]
+                "numerator_weighted": jnp.zeros([], dt), "count": zero_count()}
+
+    def _start(self, name: str, updates: Updates, state: Any, params: Params | None) -> _Step:
+        """Checks the call, then ``dlr_k = d_k lr_k sqrt(1 - b2^k) / (1 - b1^k)`` with ``lr_k`` the schedule at
+        the 0-based count."""
+        require_params(f"{name}.update", params)
+        check_tree_match(f"{name}.update", state.exp_avg, updates)
+        check_tree_match(f"{name}.update", state.exp_avg, params, what="params")
+        dt = state.estim_lr.dtype
+        count = safe_int32_increment(state.count)
+        t = count.astype(dt)
+        b1, b2 = tree.hyper(self.betas[0], dt), tree.hyper(self.betas[1], dt)  # type: ignore[attr-defined]
+        lr = jnp.asarray(_schedule_value(self.learning_rate, state.count)).astype(dt)  # type: ignore[attr-defined]
+        d = state.estim_lr
+        return _Step(dt, count, b1, b2, d, d * lr * jnp.sqrt(1 - b2**t) / (1 - b1**t))
 
     def _check_common(self) -> None:
         object.__setattr__(self, "learning_rate", as_pytree_callable(self.learning_rate))  # type: ignore[attr-defined]
@@ -472,11 +505,6 @@ class _AdaptiveAdamW(GradientTransformation):
         self._check_range("eps", 0.0)
         self._check_range("estim_lr0", 0.0, lo_open=True)
         self._check_range("weight_decay", 0.0)
-
-
-def _bias_factor(b1: jax.Array, b2: jax.Array, t: jax.Array) -> jax.Array:
-    """``sqrt(1 - b2^t) / (1 - b1^t)``: Adam's bias correction folded into the step size."""
-    return jnp.sqrt(1 - b2**t) / (1 - b1**t)
 
 
 @pytree_class
@@ -514,30 +542,13 @@ class prodigy(_AdaptiveAdamW):
         self._check_range("estim_lr_coef", 0.0)
 
     def init(self, params: Params) -> ProdigyState:
-        dt = tree.widest_real_dtype(params)
-        return ProdigyState(
-            exp_avg=tree.zeros_like(params),
-            exp_avg_sq=tree.zeros_like(params),
-            grad_sum=tree.zeros_like(params),
-            params0=jax.tree.map(jnp.asarray, params),
-            estim_lr=tree.hyper(self.estim_lr0, dt),
-            numerator_weighted=jnp.zeros([], dt),
-            count=zero_count(),
-        )
+        return ProdigyState(params0=jax.tree.map(jnp.asarray, params), **self._fresh(params))
 
     def update(self, updates: Updates, state: ProdigyState, params: Params | None = None, **extra: Any):
         del extra
-        require_params("prodigy.update", params)
-        check_tree_match("prodigy.update", state.exp_avg, updates)
-        check_tree_match("prodigy.update", state.exp_avg, params, what="params")
-        dt = state.estim_lr.dtype
-        count = safe_int32_increment(state.count)
-        t = count.astype(dt)
-        b1, b2 = tree.hyper(self.betas[0], dt), tree.hyper(self.betas[1], dt)
+        dt, count, b1, b2, d, dlr = self._start("prodigy", updates, state, params)
         b3 = jnp.sqrt(b2) if self.beta3 is None else tree.hyper(self.beta3, dt)
-        lr = jnp.asarray(_schedule_value(self.learning_rate, state.count)).astype(dt)
-        d, d0 = state.estim_lr, tree.hyper(self.estim_lr0, dt)
-        dlr = d * lr * _bias_factor(b1, b2, t)
+        d0 = tree.hyper(self.estim_lr0, dt)
         numerator = _dot(updates, jax.tree.map(lambda x0, p: tree.up(x0) - tree.up(p).astype(tree.up(x0).dtype),
                                                state.params0, params), dt)
         s_coef = (d if self.safeguard_warmup else dlr) * d / d0
@@ -550,10 +561,7 @@ class prodigy(_AdaptiveAdamW):
             s32 = _at(b3, x) * tree.up(s).astype(x.dtype) + _at(s_coef, x) * x
             return m32, v32, s32
 
-        triples = jax.tree.map(moments, updates, state.exp_avg, state.exp_avg_sq, state.grad_sum)
-        m_new = jax.tree.map(lambda _, t3: t3[0], updates, triples)
-        v_new = jax.tree.map(lambda _, t3: t3[1], updates, triples)
-        s_new = jax.tree.map(lambda _, t3: t3[2], updates, triples)
+        m_new, v_new, s_new = _map(moments, 3, updates, state.exp_avg, state.exp_avg_sq, state.grad_sum)
         numerator_weighted = b3 * state.numerator_weighted + (d / d0) * dlr * numerator
         denominator = _l1(s_new, dt)
         safe = denominator > 0
@@ -606,30 +614,13 @@ class dadapt_adamw(_AdaptiveAdamW):
         self._check_common()
 
     def init(self, params: Params) -> DAdaptAdamWState:
-        dt = tree.widest_real_dtype(params)
-        return DAdaptAdamWState(
-            exp_avg=tree.zeros_like(params),
-            exp_avg_sq=tree.zeros_like(params),
-            grad_sum=tree.zeros_like(params),
-            estim_lr=tree.hyper(self.estim_lr0, dt),
-            numerator_weighted=jnp.zeros([], dt),
-            count=zero_count(),
-        )
+        return DAdaptAdamWState(**self._fresh(params))
 
     def update(self, updates: Updates, state: DAdaptAdamWState, params: Params | None = None, **extra: Any):
         del extra
-        require_params("dadapt_adamw.update", params)
-        check_tree_match("dadapt_adamw.update", state.exp_avg, updates)
-        check_tree_match("dadapt_adamw.update", state.exp_avg, params, what="params")
-        dt = state.estim_lr.dtype
-        count = safe_int32_increment(state.count)
-        t = count.astype(dt)
-        b1, b2 = tree.hyper(self.betas[0], dt), tree.hyper(self.betas[1], dt)
+        dt, count, b1, b2, d, dlr = self._start("dadapt_adamw", updates, state, params)
         sb2 = jnp.sqrt(b2)
         eps = tree.hyper(self.eps, dt)
-        lr = jnp.asarray(_schedule_value(self.learning_rate, state.count)).astype(dt)
-        d = state.estim_lr
-        dlr = d * lr * _bias_factor(b1, b2, t)
 
         def weighted(s: Any, v: Any) -> Any:
             s32 = tree.up(s)
@@ -645,10 +636,7 @@ class dadapt_adamw(_AdaptiveAdamW):
             s32 = _at(sb2, x) * tree.up(s).astype(x.dtype) + _at((1 - sb2) * dlr, x) * x
             return m32, v32, s32
 
-        triples = jax.tree.map(moments, updates, state.exp_avg, state.exp_avg_sq, state.grad_sum)
-        m_new = jax.tree.map(lambda _, t3: t3[0], updates, triples)
-        v_new = jax.tree.map(lambda _, t3: t3[1], updates, triples)
-        s_new = jax.tree.map(lambda _, t3: t3[2], updates, triples)
+        m_new, v_new, s_new = _map(moments, 3, updates, state.exp_avg, state.exp_avg_sq, state.grad_sum)
         numerator_weighted = sb2 * state.numerator_weighted + (1 - sb2) * dlr * numerator
         denominator = (1 - sb2) * _l1(s_new, dt)
         safe = denominator > 0
@@ -736,20 +724,16 @@ class scale_by_cocob(GradientTransformation):
                 big_l + r)
             return (w_next - w32).astype(jnp.asarray(g).dtype), theta, big_l, big_g, r
 
-        out = jax.tree.map(one, updates, params, state.init_particles, state.cumulative_gradients, state.scale,
-                           state.subgradients, state.reward)
-
-        def part(i: int, like: Any) -> Any:
-            return tree.cast_like(jax.tree.map(lambda _, t5: t5[i], updates, out), like)
-
+        out, theta, big_l, big_g, r = _map(one, 5, updates, params, state.init_particles,
+                                           state.cumulative_gradients, state.scale, state.subgradients, state.reward)
         new_state = COCOBState(
             init_particles=state.init_particles,
-            cumulative_gradients=part(1, state.cumulative_gradients),
-            scale=part(2, state.scale),
-            subgradients=part(3, state.subgradients),
-            reward=part(4, state.reward),
+            cumulative_gradients=tree.cast_like(theta, state.cumulative_gradients),
+            scale=tree.cast_like(big_l, state.scale),
+            subgradients=tree.cast_like(big_g, state.subgradients),
+            reward=tree.cast_like(r, state.reward),
         )
-        return jax.tree.map(lambda _, t5: t5[0], updates, out), new_state
+        return out, new_state
 
 
 def cocob(
