@@ -216,6 +216,9 @@ def _is_mask_fn(mask: Any) -> bool:
     return bool(flags) and all(flags)
 
 
+_mask_callable = _is_mask_fn  # Optax's private name for the same rule (its tests call it)
+
+
 def _unfreeze(x: Any) -> Any:
     return x.tree if isinstance(x, FrozenTree) else x
 
@@ -294,6 +297,34 @@ def _path(p: Any) -> str:
     return jax.tree_util.keystr(tuple(p)) or "<root>"
 
 
+def _first_mismatch(prefix: Any, target: Any, name: str, path: tuple[Any, ...] = ()) -> str | None:
+    """Where ``prefix`` (a mask or labels, called ``name``) first stops being a prefix of ``target`` (the params),
+    in JAX's words (``Dict key mismatch``, ...) with the path and both sides; ``None`` if it is a prefix."""
+    if _is_leaf(prefix):
+        return None
+    where = _path(path)
+    if _is_leaf(target):
+        return f"Node mismatch at {where}: {name} has a {type(prefix).__name__}, params have a leaf"
+    if type(prefix) is not type(target):
+        return (
+            f"Custom node type mismatch at {where}: {name} has a {type(prefix).__name__}, "
+            f"params have a {type(target).__name__}"
+        )
+    keys, kids, _ = _children(prefix)
+    target_keys, target_kids, _ = _children(target)
+    if keys != target_keys:
+        if isinstance(prefix, Mapping):
+            mine = [getattr(k, "key", k) for k in keys]
+            theirs = [getattr(k, "key", k) for k in target_keys]
+            return f"Dict key mismatch at {where}: {name} has keys {mine}, params have keys {theirs}"
+        return f"Arity mismatch at {where}: {name} has {len(keys)} children, params have {len(target_keys)}"
+    for k, x, y in zip(keys, kids, target_kids):
+        found = _first_mismatch(x, y, name, (*path, k))
+        if found is not None:
+            return found
+    return None
+
+
 def _paths(ps: list[Any]) -> str:
     return ", ".join(_path(p) for p in ps)
 
@@ -362,12 +393,15 @@ class masked(_Combinator):
         mask = self.mask(target) if _is_mask_fn(self.mask) else _unfreeze(self.mask)
         mask = _prune(mask, target, False)
         uncovered, stray = _coverage(mask, target)
-        if uncovered or stray:
+        first = _first_mismatch(mask, target, "the mask")
+        if uncovered or stray or first:
             lines = [f"{call}: the mask must have the structure of the params or a prefix of it"]
             if uncovered:
                 lines.append(f"parameters without a mask value: {_paths(uncovered)}")
             if stray:
                 lines.append(f"mask entries at no parameter: {_paths(stray)}")
+            if first:
+                lines.append(f"first difference: {first}")
             raise ValueError(";\n  ".join(lines))
         return mask
 
@@ -428,7 +462,8 @@ class partition(_Combinator):
                 known = False
             if not known:
                 unknown.setdefault(repr(label), []).append(p)
-        if uncovered or stray or unknown:
+        first = _first_mismatch(labels, target, "the labels tree")
+        if uncovered or stray or unknown or first:
             lines = [f"{call}: every parameter needs a label and every label a transformation"]
             if uncovered:
                 lines.append(f"parameters without a label: {_paths(uncovered)}")
@@ -438,6 +473,8 @@ class partition(_Combinator):
             if stray:
                 lines.append(f"labels at no parameter: {_paths(stray)}")
             lines.append(f"transformations are given for: {', '.join(repr(k) for k in self.transforms) or 'none'}")
+            if first:
+                lines.append(f"first difference: {first}")
             raise ValueError(";\n  ".join(lines))
         return labels
 

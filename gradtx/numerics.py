@@ -30,7 +30,11 @@ from gradtx import tree
 from gradtx.base import PyTree, concrete_number, safe_int32_increment
 
 __all__ = [
+    "MultiNormalDiagFromLogScale",
+    "canonicalize_dtype",
+    "canonicalize_key",
     "matrix_inverse_pth_root",
+    "multi_normal",
     "nnls",
     "power_iteration",
     "safe_increment",
@@ -332,3 +336,115 @@ def nnls(
     x0 = jnp.zeros(A.shape[-1:] + b.shape[1:], dt)
     (x, _, _), _ = lax.scan(step, (x0, x0, jnp.zeros([], dt)), length=int(steps), unroll=unroll)
     return x
+
+
+# --------------------------------------------------------------------------------------------------
+# Small utilities Optax exports at its top level (``optax.multi_normal``, ``optax._src.utils``).
+# --------------------------------------------------------------------------------------------------
+
+
+def canonicalize_dtype(dtype: Any) -> Any:
+    """The dtype JAX would actually use for ``dtype`` (``float64`` -> ``float32`` unless x64 is on); ``None`` kept.
+
+    Args:
+      dtype: anything ``jnp.dtype`` accepts, or ``None``.
+
+    Returns:
+      ``jax.dtypes.canonicalize_dtype(dtype)``, or ``None`` for ``None``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradtx.numerics import canonicalize_dtype
+      >>> canonicalize_dtype(jnp.float32), canonicalize_dtype(None)
+      (dtype('float32'), None)
+    """
+    return None if dtype is None else jax.dtypes.canonicalize_dtype(dtype)
+
+
+def canonicalize_key(key_or_seed: Any) -> jax.Array:
+    """A typed PRNG key: ``key_or_seed`` itself if it is one, else ``jax.random.key(key_or_seed)`` (an int seed).
+
+    Args:
+      key_or_seed: a typed key (``jax.random.key``) or an integer seed.
+
+    Returns:
+      A typed PRNG key array.
+
+    Example:
+      >>> from gradtx.numerics import canonicalize_key
+      >>> k = canonicalize_key(0)
+      >>> canonicalize_key(k) is k
+      True
+    """
+    if isinstance(key_or_seed, jax.Array) and jnp.issubdtype(key_or_seed.dtype, jax.dtypes.prng_key):
+        return key_or_seed
+    return jax.random.key(key_or_seed)
+
+
+class MultiNormalDiagFromLogScale:
+    """A multivariate normal with diagonal covariance, parameterised by its mean and the log of its scale.
+
+    ``x ~ N(loc, diag(exp(log_scale))^2)``; ``loc`` and ``log_scale`` broadcast to the parameter shape. Used for
+    Gaussian perturbations and variational parameters (the two parameters are exposed as ``params``).
+
+    Args:
+      loc: the mean.
+      log_scale: the log of the standard deviation (broadcast against ``loc``).
+
+    Raises:
+      ValueError: if the shapes of ``loc`` and ``log_scale`` do not broadcast.
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> from gradtx.numerics import multi_normal
+      >>> d = multi_normal(jnp.zeros(3), jnp.zeros(3))
+      >>> d.sample((5,), jax.random.key(0)).shape
+      (5, 3)
+      >>> round(float(d.log_prob(jnp.zeros(3))), 4)  # 3 * log(1 / sqrt(2 pi))
+      -2.7568
+    """
+
+    def __init__(self, loc: Any, log_scale: Any) -> None:
+        self._mean = jnp.asarray(loc)
+        self._log_scale = jnp.asarray(log_scale)
+        self._scale = jnp.exp(self._log_scale)
+        self._param_shape = jax.lax.broadcast_shapes(self._mean.shape, self._scale.shape)
+
+    def sample(self, shape: Any, key: jax.Array) -> jax.Array:
+        """``shape + param_shape`` draws: ``loc + exp(log_scale) * z`` with ``z`` standard normal under ``key``."""
+        z = jax.random.normal(key, shape=(*tuple(shape), *self._param_shape))
+        return z * self._scale + self._mean
+
+    def log_prob(self, x: Any) -> jax.Array:
+        """``log N(x; loc, diag(scale^2))``, summed over the parameter axes (one value per leading sample)."""
+        log_prob = jax.scipy.stats.norm.logpdf(x, loc=self._mean, scale=self._scale)
+        return jnp.sum(log_prob, axis=tuple(-(i + 1) for i in range(len(self._param_shape))))
+
+    @property
+    def log_scale(self) -> jax.Array:
+        """The log of the standard deviation."""
+        return self._log_scale
+
+    @property
+    def params(self) -> list[jax.Array]:
+        """``[loc, log_scale]``."""
+        return [self._mean, self._log_scale]
+
+
+def multi_normal(loc: Any, log_scale: Any) -> MultiNormalDiagFromLogScale:
+    """A :class:`MultiNormalDiagFromLogScale` with mean ``loc`` and log standard deviation ``log_scale``.
+
+    Args:
+      loc: the mean.
+      log_scale: the log of the standard deviation.
+
+    Returns:
+      The distribution (``sample(shape, key)``, ``log_prob(x)``, ``params``).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradtx.numerics import multi_normal
+      >>> multi_normal(jnp.ones(2), jnp.zeros(2)).params[0].tolist()
+      [1.0, 1.0]
+    """
+    return MultiNormalDiagFromLogScale(loc=loc, log_scale=log_scale)

@@ -374,7 +374,7 @@ def test_dpsgd_contract_dtypes_and_recipe():
         g = _per_example(2, dtype=dtype)
         u, _ = jax.jit(opt.update)(g, opt.init(params))
         assert all(x.dtype == dtype for x in jax.tree.leaves(u))
-    with pytest.raises(ValueError, match="key must be given"):
+    with pytest.warns(UserWarning, match="key"):  # as in Optax: no key means key 0, with a warning
         differentially_private_aggregate(1.0, 1.0)
     with pytest.raises(ValueError, match=r"l2_norm_clip=0.0\): l2_norm_clip must be > 0"):
         differentially_private_aggregate(0.0, 1.0, key=0)

@@ -33,7 +33,7 @@ CASES = [
      "scale_by_rss(initial_accumulator_value=-1.0): initial_accumulator_value must be >= 0"),
     (lambda: gradtx.scale_by_stddev(decay=1.1), "scale_by_stddev(decay=1.1): decay must be in [0, 1]"),
     (lambda: gradtx.clip(-1.0), "clip(max_delta=-1.0): max_delta must be >= 0"),
-    (lambda: gradtx.clip_by_global_norm(0.0), "clip_by_global_norm(max_norm=0.0): max_norm must be > 0"),
+    (lambda: gradtx.clip_by_global_norm(-1.0), "clip_by_global_norm(max_norm=-1.0): max_norm must be >= 0"),
     (lambda: gradtx.scale(math.nan), "scale(step_size=nan): step_size must be finite"),
     (lambda: gradtx.adamw(1e-3, weight_decay=math.inf),
      "add_decayed_weights(weight_decay=inf): weight_decay must be finite"),

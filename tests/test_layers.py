@@ -29,6 +29,15 @@ ALLOWED = {
     "diagnostics": {"base", "tree", "diagnostics"},
     "plot": {"base", "tree", "diagnostics", "schedules"},
     "sharding": {"base", "tree"},
+    # the rest of Optax's public surface
+    "tree_utils": {"base", "tree"},
+    "projections": {"base", "tree"},
+    "losses": {"base", "tree", "numerics", "projections", "losses"},
+    "perturbations": {"base", "tree"},
+    "assignment": {"base"},
+    "second_order": {"base", "tree"},
+    "microbatching": {"base", "tree", "wrappers"},
+    "experimental": {"base", "tree", "numerics", "transforms", "combine", "wrappers", "experimental"},
     "testing/contract": {"base"},
     "testing/problems": {"base"},
     "testing/digits": set(),  # a data set: NumPy, JAX and (when called) scikit-learn
@@ -58,7 +67,7 @@ def _gradtx_imports(path: Path) -> set[str]:
 
 
 def _layer(rel: str) -> str:
-    for package in ("transforms", "optimizers", "diagnostics", "contrib"):
+    for package in ("transforms", "optimizers", "diagnostics", "contrib", "losses", "experimental"):
         if rel.startswith(package + "/"):
             return package
     if rel.startswith("testing/reference"):
@@ -92,3 +101,19 @@ def test_references_import_only_numpy(path):
             roots.add(node.module.split(".")[0])
     roots.discard("gradtx")  # reference.py re-exports gradtx.testing.reference_<family> modules
     assert roots <= {"numpy", "math", "__future__", "collections", "typing", "dataclasses"}, roots
+
+
+@pytest.mark.parametrize("namespace", ["gradtx.transforms", "gradtx.schedules"])
+def test_optax_spellings_served_lazily_come_only_from_the_allowed_modules(namespace):
+    """``gradtx.transforms`` and ``gradtx.schedules`` serve Optax's spellings of upper-layer objects by name
+    (PEP 562) instead of importing them: the table may point only at these modules, and each name resolves to
+    the one canonical object there."""
+    import importlib
+
+    module = importlib.import_module(namespace)
+    allowed = {"gradtx.transforms": {"gradtx.combine", "gradtx.wrappers", "gradtx.base"},
+               "gradtx.schedules": {"gradtx.wrappers", "gradtx.base"}}[namespace]
+    table = module._OPTAX_SPELLINGS
+    assert set(table.values()) <= allowed
+    for name, source in table.items():
+        assert getattr(module, name) is getattr(importlib.import_module(source), name), name

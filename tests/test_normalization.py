@@ -126,7 +126,6 @@ ERRORS = [
      "scale_by_distance_over_gradients(global_scale=nan): global_scale must be finite"),
     (lambda: add_noise(-0.1, 0.55, key=0), "add_noise(eta=-0.1): eta must be >= 0"),
     (lambda: add_noise(0.01, math.inf, key=0), "add_noise(gamma=inf): gamma must be finite"),
-    (lambda: add_noise(0.01, 0.55), "add_noise(key=None): key must be given"),
     (lambda: add_noise(0.01, 0.55, 0, seed=1), "add_noise(seed=1): seed must not be given with key"),
     (lambda: add_noise(0.01, 0.55, seed=1.5), "add_noise(seed=1.5): seed must be an int"),
     (lambda: add_noise(0.01, 0.55, key="0"), "add_noise(key='0'): key must be an int seed or a jax.random key"),
@@ -138,7 +137,6 @@ ERRORS = [
     (lambda: lars(0.1, momentum=1.5), "trace(decay=1.5): decay must be in [0, 1]"),
     (lambda: lars(0.1, eps=-1.0), "scale_by_trust_ratio(eps=-1.0): eps must be >= 0"),
     (lambda: fromage(0.1, min_norm=-1.0), "scale_by_trust_ratio(min_norm=-1.0): min_norm must be >= 0"),
-    (lambda: noisy_sgd(0.1), "add_noise(key=None): key must be given"),
     (lambda: noisy_sgd(0.1, eta=-1.0, key=0), "add_noise(eta=-1.0): eta must be >= 0"),
 ]
 

@@ -11,8 +11,8 @@ Differential Privacy", arXiv 1607.00133, Algorithm 1).
 ``dpsgd`` chains it with optional (Nesterov) momentum and the learning rate. It must come first in a chain
 (its output has no batch axis); accumulation wrappers (``MultiSteps``, ``apply_every``) do not compose with it.
 
-Randomness: ``key`` is an int seed (``jax.random.key(seed)``), a typed key or a legacy raw key, and must be
-given (Optax 0.2.8 warns and falls back to key 0; gradtx refuses, as ``add_noise`` does); ``seed`` is Optax's
+Randomness: ``key`` is an int seed (``jax.random.key(seed)``), a typed key or a legacy raw key; without one,
+gradtx does what Optax 0.2.8 does (a ``UserWarning``, then key 0), as ``add_noise`` does; ``seed`` is Optax's
 older name for an int key. Each update splits the state key into the next key and one key per leaf, in tree
 order, and draws the noise in each leaf's compute dtype (float32 or wider), so for float32 and float64 leaves
 the noise is Optax's. Names, arguments and the state field are those of ``optax.contrib``.

@@ -187,3 +187,65 @@ __all__ = [
     "ZeroNansState",
     "ZoomLinesearchInfo",
 ]
+
+
+# Optax also spells the combinators and wrappers under ``optax.transforms`` (``optax.transforms.chain``,
+# ``optax.transforms.MultiSteps``, ...). They live in layers above this package (gradtx.combine, gradtx.wrappers),
+# which import from it, so they are served lazily by name (PEP 562): the one canonical object, no second
+# definition. ``tests/test_layers.py`` checks that this table points only at those two modules.
+_OPTAX_SPELLINGS = {
+    **dict.fromkeys(
+        [
+            "ConditionallyMaskState",
+            "ConditionallyTransformState",
+            "MaskedNode",
+            "MaskedState",
+            "PartitionState",
+            "chain",
+            "conditionally_mask",
+            "conditionally_transform",
+            "freeze",
+            "masked",
+            "named_chain",
+            "partition",
+            "selective_transform",
+            "MultiTransformState",
+            "multi_transform",
+        ],
+        "gradtx.combine",
+    ),
+    **dict.fromkeys(
+        [
+            "ApplyIfFiniteState",
+            "MonitorState",
+            "MultiSteps",
+            "MultiStepsState",
+            "ShouldSkipUpdateFunction",
+            "SnapshotState",
+            "apply_if_finite",
+            "flatten",
+            "measure_with_ema",
+            "monitor",
+            "skip_large_updates",
+            "skip_not_finite",
+            "snapshot",
+        ],
+        "gradtx.wrappers",
+    ),
+    "ConditionFn": "gradtx.base",
+}
+
+
+def __getattr__(name: str):
+    module = _OPTAX_SPELLINGS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'gradtx.transforms' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_OPTAX_SPELLINGS})

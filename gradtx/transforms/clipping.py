@@ -1,7 +1,8 @@
 """Clipping blocks: bound each coordinate, or rescale the whole update to a maximum global norm.
 
     clip(d):                 u = clip(g, -d, d)
-    clip_by_global_norm(n):  u = g * min(1, n / ||g||)    (Pascanu, Mikolov & Bengio 2013, arXiv 1211.5063)
+    clip_by_global_norm(n):  u = g * min(1, n / ||g||)    (Pascanu, Mikolov & Bengio 2013, arXiv 1211.5063;
+                                                         n = 0 gives zeros, also for g = 0)
 """
 
 from __future__ import annotations
@@ -17,7 +18,27 @@ from gradtx.base import EmptyState, GradientTransformation, OptState, Params, Up
 
 @pytree_class
 class clip(GradientTransformation):
-    """Clip every coordinate into ``[-max_delta, max_delta]``."""
+    """Clip every coordinate into ``[-max_delta, max_delta]``: ``u_i = min(max(g_i, -max_delta), max_delta)``.
+
+    ``max_delta = 0`` gives zero updates. NaN coordinates stay NaN. Stateless.
+
+    Args:
+      max_delta: the largest absolute value of a coordinate, a number >= 0 (or a scalar array; inside
+        ``inject_hyperparams`` it may come from a schedule).
+
+    Returns:
+      A gradient transformation with state ``EmptyState()``.
+
+    Raises:
+      ValueError: at construction, if ``max_delta`` is a negative, NaN or non-numeric constant.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> tx = gradtx.clip(1.0)
+      >>> tx.update(jnp.array([-3.0, 0.5, 2.0]), tx.init(None))[0].tolist()
+      [-1.0, 0.5, 1.0]
+    """
 
     max_delta: Any
 
@@ -52,16 +73,44 @@ class clip(GradientTransformation):
 
 @pytree_class
 class clip_by_global_norm(GradientTransformation):
-    """Rescale all updates together so their global l2 norm is at most ``max_norm``.
+    """Rescale all updates together so that their global l2 norm is at most ``max_norm``.
 
-    ``u = g`` if ``||g|| < max_norm`` else ``g * max_norm / ||g||`` (Pascanu et al. 2013). The norm is
-    accumulated in float32 or wider whatever the update dtype.
+    With ``||g||`` the l2 norm of all leaves of ``g`` concatenated (Pascanu, Mikolov & Bengio 2013, "On the
+    difficulty of training recurrent neural networks", arXiv 1211.5063)::
+
+        u = g                          if ||g|| <= max_norm
+        u = g * max_norm / ||g||       otherwise
+
+    The norm is accumulated in float32 or wider whatever the update dtype. ``max_norm = 0`` gives zero
+    updates (also for a zero gradient, where Optax computes ``0 / 0`` and returns NaN); a NaN norm gives NaN
+    updates, as in Optax. Stateless.
+
+    Args:
+      max_norm: the largest global norm of the output, a number >= 0 (or a scalar array; inside
+        ``inject_hyperparams`` it may come from a schedule).
+
+    Returns:
+      A gradient transformation with state ``EmptyState()``.
+
+    Raises:
+      ValueError: at construction, if ``max_norm`` is a negative, NaN or non-numeric constant.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> tx = gradtx.clip_by_global_norm(1.0)
+      >>> u, _ = tx.update({"a": jnp.array([3.0]), "b": jnp.array([4.0])}, tx.init(None))
+      >>> [round(float(u[k][0]), 3) for k in ("a", "b")]
+      [0.6, 0.8]
+      >>> tx0 = gradtx.clip_by_global_norm(0.0)
+      >>> tx0.update(jnp.array([3.0, 4.0]), tx0.init(None))[0].tolist()
+      [0.0, 0.0]
     """
 
     max_norm: Any
 
     def __post_init__(self) -> None:
-        self._check_range("max_norm", 0.0, lo_open=True)
+        self._check_range("max_norm", 0.0)
 
     def init(self, params: Params) -> EmptyState:
         del params
@@ -74,7 +123,8 @@ class clip_by_global_norm(GradientTransformation):
         def one(g: Any) -> Any:
             m = tree.hyper(self.max_norm, g)
             n = g_norm.astype(m.dtype)
-            factor = jnp.where(n < m, jnp.ones_like(m), m / jnp.where(n < m, jnp.ones_like(n), n))
+            keep = n <= m  # also n == m == 0: nothing to scale (Optax: 0 / 0)
+            factor = jnp.where(keep, jnp.ones_like(m), m / jnp.where(keep, jnp.ones_like(n), n))
             return (tree.like(factor, tree.up(g)) * tree.up(g)).astype(jnp.asarray(g).dtype)
 
         return jax.tree.map(one, updates), state

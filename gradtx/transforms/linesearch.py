@@ -236,9 +236,10 @@ class scale_by_backtracking_linesearch(GradientTransformation):
 
     def __post_init__(self) -> None:
         check_int(self, "max_backtracking_steps", 0)
-        self._check_range("slope_rtol", 0.0, 1.0, lo_open=True, hi_open=True)
+        self._check_range("slope_rtol", 0.0, 1.0, hi_open=True)  # 0: plain decrease
         self._check_range("decrease_factor", 0.0, 1.0, lo_open=True, hi_open=True)
-        self._check_range("increase_factor", 1.0)  # math.inf: start from max_learning_rate every time
+        # > 1 lets the step size grow back; math.inf starts from max_learning_rate every time; < 1 shrinks it
+        self._check_range("increase_factor", 0.0, lo_open=True)
         self._check_range("max_learning_rate", 0.0, lo_open=True)
         self._check_range("atol", 0.0)
         self._check_range("rtol", 0.0)
@@ -275,7 +276,8 @@ class scale_by_backtracking_linesearch(GradientTransformation):
         def fn(p: Params) -> jax.Array:
             return value_fn(p, **kwargs)
 
-        vdt = state.learning_rate.dtype
+        vdt = value_dtype(params)  # the state's dtype; a user may have set a Python float into it
+        previous_learning_rate = jnp.asarray(state.learning_rate).astype(vdt)
 
         def h(x: Any) -> jax.Array:
             return tree.hyper(x, vdt)
@@ -311,7 +313,7 @@ class scale_by_backtracking_linesearch(GradientTransformation):
             return _Backtrack(learning_rate, new_value, new_grad, error, safe_int32_increment(s.iter_num))
 
         start = _Backtrack(
-            learning_rate=jnp.minimum(h(self.increase_factor) * state.learning_rate, h(self.max_learning_rate)),
+            learning_rate=jnp.minimum(h(self.increase_factor) * previous_learning_rate, h(self.max_learning_rate)),
             new_value=value0,
             new_grad=tree.zeros_like(params),
             decrease_error=jnp.full([], jnp.inf, vdt),
@@ -467,12 +469,11 @@ class scale_by_zoom_linesearch(GradientTransformation):
         if self.max_learning_rate is not None:
             self._check_range("max_learning_rate", 0.0, lo_open=True)
         self._check_range("tol", 0.0)
-        self._check_range("increase_factor", 1.0, lo_open=True)
-        self._check_range("slope_rtol", 0.0, 1.0, lo_open=True, hi_open=True)
-        c1, c2 = concrete_number(self.slope_rtol), concrete_number(self.curv_rtol)
-        if c2 is not None and not (c2 == np.inf or (c2 < 1.0 and c2 > (c1 if c1 is not None else 0.0))):
-            low = f"slope_rtol={self.slope_rtol!r}" if c1 is not None else "0"
-            self._fail("curv_rtol", self.curv_rtol, f"must be in ({low}, 1) or inf (Wolfe: 0 < c1 < c2 < 1)")
+        self._check_range("increase_factor", 0.0, lo_open=True)
+        self._check_range("slope_rtol", 0.0, 1.0, hi_open=True)
+        c2 = concrete_number(self.curv_rtol)
+        if c2 is not None and not (c2 == np.inf or 0.0 < c2 < 1.0):
+            self._fail("curv_rtol", self.curv_rtol, "must be in (0, 1) or inf (Wolfe: 0 <= c1 < c2 < 1)")
         elif c2 is None and isinstance(self.curv_rtol, str):
             self._fail("curv_rtol", self.curv_rtol, "must be a number")
         if self.approx_dec_rtol is not None:
@@ -508,8 +509,9 @@ class scale_by_zoom_linesearch(GradientTransformation):
         check_tree_match(call, state.grad, grad, "grad")
         kwargs = value_fn_kwargs(value_fn, extra)
         value_and_grad = jax.value_and_grad(lambda p: value_fn(p, **kwargs))
-        vdt = state.learning_rate.dtype
-        guess = jnp.ones([], vdt) if self.initial_guess_strategy == "one" else state.learning_rate
+        vdt = value_dtype(params)  # the state's dtype; a user may have set a Python float into it
+        previous = jnp.asarray(state.learning_rate).astype(vdt)
+        guess = jnp.ones([], vdt) if self.initial_guess_strategy == "one" else previous
         s = self._search(params, updates, jnp.asarray(value).astype(vdt), tree.cast_like(grad, state.grad),
                          guess, value_and_grad, vdt)
         new_state = ScaleByZoomLinesearchState(

@@ -10,6 +10,7 @@ accumulation applied every k steps.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, NamedTuple
 
 import jax
@@ -73,7 +74,9 @@ def _as_key(key: Any) -> jax.Array:
 
 
 def check_key_or_seed(obj: Any) -> None:
-    """Validate ``obj.key`` / ``obj.seed`` (exactly one: an int seed, or a jax.random key) and freeze the key.
+    """Validate ``obj.key`` / ``obj.seed`` (at most one: an int seed, or a jax.random key) and freeze the key.
+
+    Neither given: a ``UserWarning``, then key 0, as Optax 0.2.8 does.
 
     Shared by every block that draws noise from a static key (``add_noise``, ``contrib.dpsgd``'s aggregate).
     """
@@ -82,8 +85,14 @@ def check_key_or_seed(obj: Any) -> None:
             obj._fail("seed", obj.seed, "must not be given with key (seed is the old name of an int key)")
         if not _is_seed(obj.seed):
             obj._fail("seed", obj.seed, "must be an int")
-    elif obj.key is None:
-        obj._fail("key", None, "must be given: an int seed or a jax.random key")
+    elif obj.key is None:  # Optax 0.2.8's fallback: warn, then draw from key 0 (the same noise in every run)
+        warnings.warn(
+            f"{type(obj).__name__}: no key given, so the noise is drawn from key 0 (Optax's default) and is the same "
+            "in every run; pass key=<int seed or jax.random key> to choose the stream",
+            UserWarning,
+            stacklevel=4,
+        )
+        object.__setattr__(obj, "key", 0)
     elif not (_is_seed(obj.key) or _is_typed_key(obj.key) or _is_raw_key(obj.key)):
         obj._fail("key", obj.key, "must be an int seed or a jax.random key")
     if obj.key is not None:
@@ -93,18 +102,41 @@ def check_key_or_seed(obj: Any) -> None:
 @pytree_class
 class add_noise(GradientTransformation):
     """Add annealed Gaussian noise (Neelakantan et al. 2015, "Adding Gradient Noise Improves Learning for Very
-    Deep Networks", arXiv 1511.06807): ``u = g + sigma_k n`` with ``sigma_k^2 = eta / k^gamma``.
+    Deep Networks", arXiv 1511.06807): ``u = g + sigma_k n`` with ``n ~ N(0, I)`` and ``sigma_k^2 = eta / k^gamma``.
 
     ``k`` is the 1-based step, so the paper's ``eta / (1 + t)^gamma`` with ``t`` the 0-based count; the
     paper uses ``eta`` in {0.01, 0.3, 1.0} and ``gamma = 0.55``.
 
     Randomness: ``key`` is an int seed (``jax.random.key(seed)``), a typed key (``jax.random.key``) or a
-    legacy raw key (``jax.random.PRNGKey``); it must be given (Optax 0.2.8 warns and falls back to 0; gradtx
-    refuses). ``seed`` is Optax's older name for an int key, accepted for compatibility; give one of the two.
-    The key is static (only ``init`` reads it); the state carries the key the next noise comes from. Each
-    update splits it into the next state key and a sample key, and the sample key into one key per leaf in
-    tree order, as Optax does: the same key gives Optax's noise stream for float32 and float64 leaves.
-    Noise for narrower leaves (bfloat16, float16) is drawn in float32 and rounded once with the sum.
+    legacy raw key (``jax.random.PRNGKey``). Without a key, as in Optax 0.2.8, a ``UserWarning`` is issued
+    and key 0 is used (so every run draws the same noise). ``seed`` is Optax's older name for an int key,
+    accepted for compatibility (Optax also warns that it is deprecated; gradtx does not). The key is static
+    (only ``init`` reads it); the state carries the key the next noise comes from. Each update splits it into
+    the next state key and a sample key, and the sample key into one key per leaf in tree order, as Optax
+    does: the same key gives Optax's noise stream for float32 and float64 leaves. Noise for narrower leaves
+    (bfloat16, float16) is drawn in float32 and rounded once with the sum.
+
+    Args:
+      eta: the variance at the first step, a number >= 0 (0 adds no noise).
+      gamma: the annealing exponent, a finite number (0 keeps the variance constant).
+      key: an int seed or a jax.random key; default ``None``: key 0 with a warning.
+      seed: keyword only, Optax's deprecated name for an int ``key``; give at most one of the two.
+
+    Returns:
+      A gradient transformation with state ``AddNoiseState(count, rng_key)``.
+
+    Raises:
+      ValueError: at construction, for a negative or NaN ``eta``, a non-finite ``gamma``, a ``key`` that is
+        neither an int nor a jax.random key, a non-int ``seed``, or both ``key`` and ``seed``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> tx = gradtx.add_noise(eta=0.01, gamma=0.55, key=0)
+      >>> g = jnp.zeros(1000)
+      >>> u, state = tx.update(g, tx.init(g))
+      >>> int(state.count), bool(abs(float(u.std()) - 0.1) < 0.01)  # sigma_1 = sqrt(0.01)
+      (1, True)
     """
 
     eta: Any
