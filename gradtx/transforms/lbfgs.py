@@ -30,7 +30,7 @@ from gradtx.base import (
 )
 from gradtx.transforms.linesearch import check_int, value_dtype
 
-__all__ = ["ScaleByLBFGSState", "scale_by_lbfgs"]
+__all__ = ["ScaleByLBFGSState", "precondition_by_lbfgs", "scale_by_lbfgs"]
 
 
 class ScaleByLBFGSState(NamedTuple):
@@ -61,6 +61,76 @@ def _inner(a: Any, b: Any, dtype: Any) -> jax.Array:
 def _axpy(alpha: jax.Array, x: Any, y: Any) -> Any:
     """``y + alpha x`` leafwise, in the dtype of ``y`` (``alpha`` a real scalar)."""
     return jax.tree.map(lambda a, b: b + tree.hyper(alpha, b) * tree.up(a).astype(b.dtype), x, y)
+
+
+def precondition_by_lbfgs(
+    updates: Updates,
+    diff_params_memory: Any,
+    diff_updates_memory: Any,
+    weights_memory: Any,
+    identity_scale: Any,
+    memory_idx: Any,
+    dtype: Any = None,
+) -> Updates:
+    """``P u``: the L-BFGS inverse-Hessian approximation times ``updates`` (two-loop recursion; Nocedal & Wright
+    2006, *Numerical Optimization*, Algorithm 7.4).
+
+    With the memory slots visited oldest first from ``memory_idx`` (slot ``(memory_idx + i) mod m``),
+    ``s_j`` = ``diff_params_memory[j]``, ``y_j`` = ``diff_updates_memory[j]``, ``rho_j`` = ``weights_memory[j]``:
+    newest to oldest ``alpha_j = rho_j <s_j, q>``, ``q -= alpha_j y_j`` (from ``q = u``); then
+    ``r = identity_scale * q`` and oldest to newest ``beta_j = rho_j <y_j, r>``, ``r += (alpha_j - beta_j) s_j``.
+    Inner products are Hermitian (``Re sum(conj(a) b)``). :class:`scale_by_lbfgs` calls it every step; Optax's
+    private ``_precondition_by_lbfgs`` has the same arguments.
+
+    Args:
+      updates: the vector ``u`` (a pytree).
+      diff_params_memory: past parameter differences, each leaf stacked on a leading axis of size ``m``.
+      diff_updates_memory: past gradient differences, stacked the same way.
+      weights_memory: the ``m`` weights ``rho_j = 1 / <y_j, s_j>`` (0 for an empty slot).
+      identity_scale: ``gamma``, the scale of the initial matrix ``gamma I``.
+      memory_idx: the slot of the oldest pair, in ``[0, m)``.
+      dtype: the real dtype of the inner products; default: float32, or float64 if a leaf of ``updates`` is
+        64-bit.
+
+    Returns:
+      ``P u``, with the structure and dtypes of ``updates``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradtx.transforms.lbfgs import precondition_by_lbfgs
+      >>> s, y = jnp.array([[1.0, 0.0]]), jnp.array([[2.0, 0.0]])  # one pair: curvature 2 along x
+      >>> precondition_by_lbfgs(jnp.array([2.0, 1.0]), s, y, jnp.array([0.5]), 1.0, 0).tolist()
+      [1.0, 1.0]
+    """
+    cdt = value_dtype(updates) if dtype is None else dtype
+    rhos = jnp.asarray(weights_memory).astype(cdt)
+    m = rhos.shape[0]
+    order = (jnp.asarray(memory_idx) + jnp.arange(m, dtype=jnp.asarray(memory_idx).dtype)) % m
+
+    def pair(i: jax.Array) -> tuple[Any, Any]:
+        def at(memory: Any) -> Any:
+            return jax.tree.map(lambda buf: buf[i], memory)
+
+        return at(diff_params_memory), at(diff_updates_memory)
+
+    def newest_to_oldest(q: Any, i: jax.Array) -> tuple[Any, jax.Array]:
+        s_i, y_i = pair(i)
+        alpha = rhos[i] * _inner(s_i, q, cdt)
+        return _axpy(-alpha, y_i, q), alpha
+
+    def oldest_to_newest(r: Any, i_alpha: tuple[jax.Array, jax.Array]) -> tuple[Any, None]:
+        i, alpha = i_alpha
+        s_i, y_i = pair(i)
+        beta = rhos[i] * _inner(y_i, r, cdt)
+        return _axpy(alpha - beta, s_i, r), None
+
+    q, alphas = jax.lax.scan(newest_to_oldest, updates, order, reverse=True)
+    r = jax.tree.map(lambda x: tree.hyper(identity_scale, x) * x, q)
+    r, _ = jax.lax.scan(oldest_to_newest, r, (order, alphas))
+    return tree.cast_like(r, updates)
+
+
+_precondition_by_lbfgs = precondition_by_lbfgs  # Optax's private spelling, which its own tests call
 
 
 @pytree_class
@@ -147,26 +217,9 @@ class scale_by_lbfgs(GradientTransformation):
             gamma = jnp.ones([], cdt)
 
         # 3. The two-loop recursion over the slots, oldest (slot k mod m) to newest (slot k-1 mod m).
-        rhos = weights.astype(cdt)
-        order = (count + jnp.arange(m, dtype=count.dtype)) % m
-
-        def pair(i: jax.Array) -> tuple[Any, Any]:
-            return jax.tree.map(lambda buf: buf[i], s_memory), jax.tree.map(lambda buf: buf[i], y_memory)
-
-        def newest_to_oldest(q: Any, i: jax.Array) -> tuple[Any, jax.Array]:
-            s_i, y_i = pair(i)
-            alpha = rhos[i] * _inner(s_i, q, cdt)
-            return _axpy(-alpha, y_i, q), alpha
-
-        def oldest_to_newest(r: Any, i_alpha: tuple[jax.Array, jax.Array]) -> tuple[Any, None]:
-            i, alpha = i_alpha
-            s_i, y_i = pair(i)
-            beta = rhos[i] * _inner(y_i, r, cdt)
-            return _axpy(alpha - beta, s_i, r), None
-
-        q, alphas = jax.lax.scan(newest_to_oldest, jax.tree.map(tree.up, updates), order, reverse=True)
-        r = jax.tree.map(lambda x: tree.hyper(gamma, x) * x, q)
-        r, _ = jax.lax.scan(oldest_to_newest, r, (order, alphas))
+        r = precondition_by_lbfgs(
+            jax.tree.map(tree.up, updates), s_memory, y_memory, weights.astype(cdt), gamma, count % m, cdt
+        )
 
         new_state = ScaleByLBFGSState(
             count=safe_int32_increment(count),
