@@ -23,12 +23,14 @@ saturate at the largest ``int32`` instead of wrapping (:func:`safe_int32_increme
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
 import inspect
 import math
 import numbers
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar, runtime_checkable
 
 if sys.version_info >= (3, 11):
@@ -41,12 +43,66 @@ import jax.numpy as jnp
 import numpy as np
 from jax import core as jax_core
 
+# Type aliases, spelled as Optax spells them (``optax.Shape``, ``optax.PRNGKey``, ...), for annotations.
 PyTree = Any
+ArrayTree = Any  # an array, or nested lists, tuples, dicts and pytree nodes of arrays
 Params = Any
 Updates = Any
 OptState = Any
+Shape = Sequence[int]
+PRNGKey = jax.Array
 Schedule = Callable[[jax.Array], jax.Array]
+ScheduleState = Any
 ScalarOrSchedule = Any  # float | jax.Array | Schedule
+MaskOrFn = Any  # None, a pytree of bools (or a prefix of one), or a function params -> such a pytree
+
+NO_PARAMS_MSG = (
+    "You are using a transformation that requires the current value of parameters, but you are not passing "
+    "`params` when calling `update`."
+)
+
+
+@runtime_checkable
+class StatefulSchedule(Protocol):
+    """A schedule with state (Optax's ``StatefulSchedule``): ``init() -> state``,
+    ``update(state, **extra) -> state`` and ``__call__(state, **extra) -> value``.
+
+    ``inject_stateful_hyperparams`` accepts such objects as hyperparameters.
+    """
+
+    def init(self) -> ScheduleState: ...
+
+    def update(self, state: ScheduleState, **extra_args: Any) -> ScheduleState: ...
+
+    def __call__(self, state: ScheduleState, **extra_args: Any) -> Any: ...
+
+
+class ConditionFn(Protocol):
+    """The type of ``conditionally_transform``'s condition: ``fn(step, **extra_args) -> bool`` (a 0-d array)."""
+
+    def __call__(self, step: Any, **extra_args: Any) -> Any: ...
+
+
+class TransformInitFn(Protocol):
+    """The type of ``init``: ``init(params) -> state``."""
+
+    def __call__(self, params: Params) -> OptState: ...
+
+
+class TransformUpdateFn(Protocol):
+    """The type of ``update``: ``update(updates, state, params=None) -> (updates, state)``."""
+
+    def __call__(self, updates: Updates, state: OptState, params: Params | None = None) -> tuple[Any, Any]: ...
+
+
+class TransformUpdateExtraArgsFn(Protocol):
+    """The type of ``update`` with extra keyword arguments (every gradtx ``update`` is one):
+    ``update(updates, state, params=None, **extra_args) -> (updates, state)``."""
+
+    def __call__(
+        self, updates: Updates, state: OptState, params: Params | None = None, **extra_args: Any
+    ) -> tuple[Updates, OptState]: ...
+
 
 __all__ = [
     "EmptyState",
@@ -134,6 +190,24 @@ def _is_tracer(x: Any) -> bool:
     return isinstance(x, jax_core.Tracer)
 
 
+_RUN_TIME_VALUES = contextvars.ContextVar("gradtx_run_time_values", default=False)
+
+
+@contextlib.contextmanager
+def run_time_values() -> Iterator[None]:
+    """Within this block, JAX arrays count as values computed at run time: range validation
+    (``ValidationMixin._check_range``) skips them as it skips tracers, so a transformation rebuilt from such
+    values behaves the same eagerly and under ``jit``. ``inject_hyperparams`` rebuilds its inner
+    transformation in one at every step from schedule values and state entries; Python and NumPy numbers are
+    still validated.
+    """
+    token = _RUN_TIME_VALUES.set(True)
+    try:
+        yield
+    finally:
+        _RUN_TIME_VALUES.reset(token)
+
+
 def concrete_number(x: Any) -> float | None:
     """``x`` as a Python number if it is a concrete real scalar, else ``None`` (tracers, placeholders)."""
     if isinstance(x, bool):
@@ -206,7 +280,7 @@ class ValidationMixin:
     ) -> None:
         """Check ``getattr(self, name)`` lies in the interval; skipped for tracers and placeholders."""
         value = getattr(self, name)
-        v = concrete_number(value)
+        v = None if isinstance(value, jax.Array) and _RUN_TIME_VALUES.get() else concrete_number(value)
         if v is None:
             if isinstance(value, str):
                 self._fail(name, value, "must be a number")
@@ -305,6 +379,39 @@ class FrozenTree:
 # --------------------------------------------------------------------------------------------------
 
 
+_NNX_DATA_TYPES: set[type] = set()
+
+
+def _subclasses(cls: type) -> list[type]:
+    out = [cls]
+    for sub in cls.__subclasses__():
+        out.extend(_subclasses(sub))
+    return out
+
+
+def _declare_to_nnx(cls: type) -> None:
+    """Tell Flax NNX, if it is loaded, that transformations are data (pytrees that may hold arrays).
+
+    ``flax.nnx.Optimizer`` stores its ``tx`` as an attribute of an ``nnx.Pytree``, and NNX (>= 0.12) rejects
+    a *static* attribute whose pytree leaves include arrays. An Optax transformation hides an array learning
+    rate in a closure; a gradtx transformation exposes it as a leaf, so NNX must see the transformation as
+    data (``nnx.register_data_type``, keyed by exact type). Python-number hyperparameters stay static under
+    NNX, as with Optax; array hyperparameters become part of ``nnx.state(optimizer)`` and are traced, not
+    baked in, by ``nnx.jit``. NNX is never imported here: classes are declared once it is loaded, on the
+    first construction of a transformation afterwards (every class defined so far at once).
+    """
+    if cls in _NNX_DATA_TYPES:
+        return
+    nnx = sys.modules.get("flax.nnx")
+    register = getattr(nnx, "register_data_type", None)
+    if register is None:
+        return
+    for sub in _subclasses(GradientTransformation):
+        if sub not in _NNX_DATA_TYPES:
+            register(sub)
+            _NNX_DATA_TYPES.add(sub)
+
+
 class GradientTransformation(ValidationMixin):
     """Base class of every gradtx transformation, and a constructor for a user's own.
 
@@ -316,7 +423,9 @@ class GradientTransformation(ValidationMixin):
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:
         if cls is GradientTransformation:
-            return object.__new__(FunctionTransformation)
+            cls = FunctionTransformation
+        if cls not in _NNX_DATA_TYPES:
+            _declare_to_nnx(cls)
         return object.__new__(cls)
 
     if TYPE_CHECKING:  # defined by subclasses, as methods (or as fields for FunctionTransformation)
@@ -329,6 +438,10 @@ class GradientTransformation(ValidationMixin):
 
     def __iter__(self):
         return iter((self.init, self.update))
+
+    def __getitem__(self, index: Any) -> Any:
+        """``tx[0]`` is ``init``, ``tx[1]`` is ``update``: indexing as Optax's NamedTuple allows."""
+        return (self.init, self.update)[index]
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({fields_repr(self)})"
@@ -382,6 +495,8 @@ class foreign(GradientTransformation):
 
 def as_transformation(tx: Any, where: str = "chain") -> GradientTransformation:
     """Return ``tx`` as a gradtx transformation (foreign ones wrapped static); reject non-transformations."""
+    if isinstance(tx, FunctionTransformation) and not accepts_extra_args(tx.update):
+        return foreign(tx)  # type: ignore[call-arg]  # its update takes no **kwargs: extra arguments are dropped
     if isinstance(tx, GradientTransformation):
         return tx
     if hasattr(tx, "init") and hasattr(tx, "update"):

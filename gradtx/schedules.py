@@ -849,3 +849,36 @@ class sgdr_schedule(Schedule):
         # Each dict in warmup_cosine_decay_schedule's argument order (a pytree round trip sorts dict keys).
         cycles = [{k: kwargs[k] for k in _WARMUP_COSINE_ARGS if k in kwargs} for kwargs in self.cosine_kwargs]
         return f"sgdr_schedule(cosine_kwargs={_format(tuple(cycles))})"
+
+
+# Optax also spells the hyperparameter injection wrappers under ``optax.schedules``. They live in gradtx.wrappers
+# (a layer above this module), so they are served lazily by name (PEP 562): the one canonical object, no second
+# definition. ``tests/test_layers.py`` checks that this table points only at gradtx.wrappers and gradtx.base.
+_OPTAX_SPELLINGS = {
+    **dict.fromkeys(
+        [
+            "InjectHyperparamsState",
+            "InjectStatefulHyperparamsState",
+            "WrappedSchedule",
+            "inject_hyperparams",
+            "inject_stateful_hyperparams",
+        ],
+        "gradtx.wrappers",
+    ),
+    "StatefulSchedule": "gradtx.base",
+}
+
+
+def __getattr__(name: str):
+    module = _OPTAX_SPELLINGS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'gradtx.schedules' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_OPTAX_SPELLINGS})
