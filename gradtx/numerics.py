@@ -309,9 +309,11 @@ def nnls(
         x' = max(p - (Q p - q) / L, 0),   p' = x' + s (x' - x)
 
     ``A`` is ``(M, N)``, ``b`` is ``(M,)`` or ``(M, K)`` (K problems at once); returns ``x`` of shape ``(N,)``
-    or ``(N, K)``. ``unroll`` is passed to ``lax.scan``.
+    or ``(N, K)``, in the dtype of ``A`` and ``b`` (promoted together; the iteration itself runs in float32 or
+    wider, so bfloat16 inputs get a bfloat16 answer computed in float32). ``unroll`` is passed to ``lax.scan``.
     """
     A, b = jnp.asarray(A), jnp.asarray(b)
+    out_dtype = jnp.promote_types(A.dtype, b.dtype)  # integer inputs: the float compute dtype below
     if A.ndim != 2:
         raise ValueError(f"nnls(A of shape {A.shape}): A must be a matrix (M, N)")
     if b.ndim not in (1, 2) or b.shape[0] != A.shape[0]:
@@ -321,6 +323,8 @@ def nnls(
     if steps is None or isinstance(iters, bool) or not steps.is_integer() or steps < 0:
         raise ValueError(f"nnls(iters={iters!r}): iters must be a concrete integer >= 0")
     dt = jnp.result_type(tree.compute_dtype(A.dtype), tree.compute_dtype(b.dtype))
+    if not jnp.issubdtype(out_dtype, jnp.inexact):
+        out_dtype = dt
     A, b = A.astype(dt), b.astype(dt)
     q_mat, q_vec = A.T @ A, A.T @ b
     bound = _spectral_radius_bound(q_mat) if L is None else jnp.asarray(L).astype(dt)
@@ -335,7 +339,7 @@ def nnls(
 
     x0 = jnp.zeros(A.shape[-1:] + b.shape[1:], dt)
     (x, _, _), _ = lax.scan(step, (x0, x0, jnp.zeros([], dt)), length=int(steps), unroll=unroll)
-    return x
+    return x.astype(out_dtype)
 
 
 # --------------------------------------------------------------------------------------------------

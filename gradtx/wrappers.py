@@ -688,6 +688,12 @@ def _is_stateful_schedule(x: Any) -> bool:
     return callable(x) and callable(getattr(x, "init", None)) and callable(getattr(x, "update", None))
 
 
+# A PRNG key or seed is not a hyperparameter: it is passed to the factory unchanged (static), so that blocks which
+# hold their key static (add_noise, noisy_sgd, dpsgd) can be injected. Optax injects an int seed as an int32 array in
+# ``state.hyperparams``; the updates and inner state are the same.
+_RANDOMNESS_ARGS = ("key", "seed", "rng_key")
+
+
 def _is_numeric(x: Any) -> bool:
     if isinstance(x, bool):
         return False
@@ -723,9 +729,9 @@ class inject_hyperparams(ValidationMixin):
     changed between steps by replacing entries of ``state.hyperparams``; callable arguments are schedules of
     the 0-based step count (stateful schedules with ``init``/``update``/``__call__`` are used as they are),
     evaluated every step and recorded in ``state.hyperparams`` (overriding those entries has no effect).
-    Booleans, ``None``, strings, dtypes, masks and the arguments named in ``static_args`` are passed
-    unchanged. Float hyperparameters are stored in ``hyperparam_dtype``, or (``None``) in the widest float
-    dtype of the parameters but at least float32. The trajectory equals the un-injected optimizer's exactly.
+    Booleans, ``None``, strings, dtypes, masks, random keys and seeds (``key``, ``seed``, ``rng_key``) and the
+    arguments named in ``static_args`` are passed unchanged. Float hyperparameters are stored in
+    ``hyperparam_dtype``, or (``None``) in the widest float dtype of the parameters but at least float32. The trajectory equals the un-injected optimizer's exactly.
     """
 
     inner_factory: Callable[..., Any] = static_field()
@@ -751,7 +757,7 @@ class inject_hyperparams(ValidationMixin):
         schedules: dict[str, Any] = {}
         others: list[tuple[str, Any]] = []
         for name, value in bound.arguments.items():
-            if name in self.static_args or isinstance(value, bool):
+            if name in self.static_args or isinstance(value, bool) or name in _RANDOMNESS_ARGS:
                 others.append((name, hashable_tree(value)))
             elif _is_stateful_schedule(value):
                 leaf = jax.tree_util.treedef_is_leaf(jax.tree_util.tree_structure(value))

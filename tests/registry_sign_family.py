@@ -53,9 +53,15 @@ def _optax_rprop_current(learning_rate, *args):
 
 
 def _optax_optimistic_adam(*args, **kwargs):
-    with warnings.catch_warnings():  # Optax deprecates this interface; gradtx keeps it without a warning
+    with warnings.catch_warnings():  # Optax deprecates this interface (gradtx warns the same way)
         warnings.simplefilter("ignore", DeprecationWarning)
         return optax.optimistic_adam(*args, **kwargs)
+
+
+def _gradtx_optimistic_adam(*args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return opt.optimistic_adam(*args, **kwargs)
 
 
 ENTRIES = [
@@ -128,9 +134,9 @@ ENTRIES = [
           lambda: opt.optimistic_gradient_descent(_sched(), 0.5, 2.0),
           lambda: ref.optimistic_gradient_descent(_ref_sched(), 0.5, 2.0),
           lambda: optax.optimistic_gradient_descent(_opt_sched(), 0.5, 2.0), kind=OPT),
-    Entry("optimistic_adam", lambda: opt.optimistic_adam(1e-2), lambda: ref.optimistic_adam(1e-2),
+    Entry("optimistic_adam", lambda: _gradtx_optimistic_adam(1e-2), lambda: ref.optimistic_adam(1e-2),
           lambda: _optax_optimistic_adam(1e-2), kind=OPT),
-    Entry("optimistic_adam(optimism, no nesterov)", lambda: opt.optimistic_adam(1e-2, 0.5, nesterov=False),
+    Entry("optimistic_adam(optimism, no nesterov)", lambda: _gradtx_optimistic_adam(1e-2, 0.5, nesterov=False),
           lambda: ref.optimistic_adam(1e-2, 0.5, nesterov=False),
           lambda: _optax_optimistic_adam(1e-2, 0.5, nesterov=False), kind=OPT),
     Entry("optimistic_adam_v2", lambda: opt.optimistic_adam_v2(1e-2), lambda: ref.optimistic_adam_v2(1e-2),

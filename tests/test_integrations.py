@@ -80,7 +80,7 @@ OPTIMIZERS: dict[str, tuple[Callable[[], Any], int, str | None]] = {
     "nadamw": (lambda: gradtx.nadamw(1e-2), STEPS, None),  # 98.2 / 98.2
     "noisy_sgd": (lambda: gradtx.noisy_sgd(0.5, eta=1e-3, key=jax.random.key(0, impl="rbg")), STEPS, None),  # 96.9/97.1
     "novograd": (lambda: gradtx.novograd(1e-2), STEPS, None),  # 98.0 / 98.0
-    "optimistic_adam": (lambda: gradtx.optimistic_adam(1e-2), STEPS, None),  # 98.0 / 98.0
+    "optimistic_adam": (lambda: gradtx.optimistic_adam_v2(1.0, alpha=1e-2, beta=1e-2), STEPS, None),  # 98.0 / 98.0
     "optimistic_adam_v2": (lambda: gradtx.optimistic_adam_v2(1e-2), STEPS, None),  # 98.0 / 98.0
     "optimistic_gradient_descent": (lambda: gradtx.optimistic_gradient_descent(0.5), STEPS, None),  # 97.3 / 97.3
     "polyak_sgd": (lambda: gradtx.polyak_sgd(), STEPS, "value"),  # 98.0 / 98.0

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import warnings
 
 import jax
 import jax.numpy as jnp
@@ -244,18 +243,24 @@ def test_optimistic_gradient_descent_is_omd_and_reduces_to_sgd():
           _steps(gradtx.sgd(0.1), grads, params)[0])
 
 
+def _optimistic_adam(*args, **kwargs):
+    with pytest.warns(DeprecationWarning, match="use `optimistic_adam_v2` instead"):
+        return optimistic_adam(*args, **kwargs)
+
+
 def test_optimistic_adam_is_v2_with_unit_learning_rate():
     grads, params = _random_grads()
-    _same(_steps(optimistic_adam(0.01, 0.3), grads, params)[0],
+    _same(_steps(_optimistic_adam(0.01, 0.3), grads, params)[0],
           _steps(optimistic_adam_v2(1.0, alpha=0.01, beta=0.3), grads, params)[0])
-    _same(_steps(optimistic_adam(0.01), grads, params)[0],
+    _same(_steps(_optimistic_adam(0.01), grads, params)[0],
           _steps(optimistic_adam_v2(1.0, alpha=0.01, beta=0.01), grads, params)[0])
 
 
-def test_optimistic_adam_keeps_optax_signature_without_the_deprecation_warning():
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        optimistic_adam(0.01)  # no DeprecationWarning in gradtx
+def test_optimistic_adam_warns_that_it_is_deprecated_as_optax_does():
+    with pytest.warns(DeprecationWarning, match="use `optimistic_adam_v2` instead"):
+        optimistic_adam(0.01)
+    with pytest.warns(DeprecationWarning, match="use `optimistic_adam_v2` instead"):
+        optax.optimistic_adam(0.01)
 
 
 # --- NovoGrad (per layer) ---------------------------------------------------------------------------------------
@@ -453,7 +458,7 @@ ERRORS = [
     (lambda: scale_by_optimistic_gradient(alpha=math.inf),
      "scale_by_optimistic_gradient(alpha=inf): alpha must be finite"),
     (lambda: optimistic_gradient_descent(0.1, beta=_schedule), "scale_by_optimistic_gradient(beta=<function _schedule"),
-    (lambda: optimistic_adam(_schedule), "optimistic_adam(learning_rate=<function _schedule"),
+    (lambda: _optimistic_adam(_schedule), "optimistic_adam(learning_rate=<function _schedule"),
     (lambda: optimistic_adam_v2(0.1, b1=1.0), "scale_by_adam(b1=1.0): b1 must be in [0, 1)"),
     (lambda: scale_by_novograd(b2=2.0), "scale_by_novograd(b2=2.0): b2 must be in [0, 1]"),
     (lambda: novograd(0.1, eps=-1.0), "scale_by_novograd(eps=-1.0): eps must be >= 0"),
@@ -480,7 +485,7 @@ def test_schedule_rejections_say_why():
     with pytest.raises(ValueError, match=r"learning_rate must be a number \(a schedule is not supported here\)"):
         rprop(_schedule)
     with pytest.raises(ValueError, match=r"learning_rate must be a number \(for a schedule use optimistic_adam_v2\)"):
-        optimistic_adam(_schedule)
+        _optimistic_adam(_schedule)
 
 
 def test_update_with_a_mismatched_tree_names_the_block():

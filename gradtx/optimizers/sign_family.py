@@ -22,6 +22,7 @@ documents (Optax's code applies ``s`` before the Polyak step, which divides an u
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from gradtx.combine import chain
@@ -161,9 +162,18 @@ def optimistic_adam(
     ``r_k`` is Adam's direction (NAdam's with ``nesterov``, the default), ``r_0 := r_1``; ``optimism``
     defaults to ``learning_rate``. ``learning_rate`` must be a number (it is the ``alpha`` of
     ``scale_by_optimistic_gradient``); for a schedule use ``optimistic_adam_v2``, which this equals as
-    ``optimistic_adam_v2(1.0, alpha=learning_rate, beta=optimism)``. Optax deprecates this interface with a
-    warning; gradtx keeps it without one (no deprecation layers before 1.0).
+    ``optimistic_adam_v2(1.0, alpha=learning_rate, beta=optimism)``.
+
+    Warns:
+      DeprecationWarning: always, as Optax 0.2.8 does (this interface is deprecated there in favour of
+        ``optimistic_adam_v2``, and gradtx follows Optax's names).
     """
+    warnings.warn(
+        "`optimistic_adam` is deprecated (as in Optax), please use `optimistic_adam_v2` instead: "
+        "optimistic_adam(lr, optimism) == optimistic_adam_v2(1.0, alpha=lr, beta=optimism)",
+        DeprecationWarning,
+        stacklevel=2,
+    )
     if callable(learning_rate):
         raise ValueError(
             f"optimistic_adam(learning_rate={learning_rate!r}): learning_rate must be a number "
