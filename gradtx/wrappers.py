@@ -731,7 +731,8 @@ class inject_hyperparams(ValidationMixin):
     evaluated every step and recorded in ``state.hyperparams`` (overriding those entries has no effect).
     Booleans, ``None``, strings, dtypes, masks, random keys and seeds (``key``, ``seed``, ``rng_key``) and the
     arguments named in ``static_args`` are passed unchanged. Float hyperparameters are stored in
-    ``hyperparam_dtype``, or (``None``) in the widest float dtype of the parameters but at least float32. The trajectory equals the un-injected optimizer's exactly.
+    ``hyperparam_dtype``, or (``None``) in the widest float dtype of the parameters but at least float32. The
+    trajectory equals the un-injected optimizer's exactly.
     """
 
     inner_factory: Callable[..., Any] = static_field()
