@@ -330,15 +330,19 @@ def nnls(
     bound = _spectral_radius_bound(q_mat) if L is None else jnp.asarray(L).astype(dt)
     bound = jnp.where(bound == 0, jnp.ones_like(bound), bound)
 
+    # The momentum scalars c_k grow like k/2; they are kept in JAX's widest float (float64 under x64), as Optax's
+    # Python-float start makes them, and only s is cast to the iterate's dtype.
+    cdt = jax.dtypes.canonicalize_dtype(jnp.float64)
+
     def step(carry: tuple[Any, Any, Any], _: Any) -> tuple[tuple[Any, Any, Any], None]:
         x, p, c = carry
         c_next = (1 + jnp.sqrt(1 + 4 * c**2)) / 2
-        s = (c - 1) / c_next
+        s = ((c - 1) / c_next).astype(dt)
         x_next = jnp.maximum(p - (q_mat @ p - q_vec) / bound, jnp.zeros_like(p))
         return (x_next, x_next + s * (x_next - x), c_next), None
 
     x0 = jnp.zeros(A.shape[-1:] + b.shape[1:], dt)
-    (x, _, _), _ = lax.scan(step, (x0, x0, jnp.zeros([], dt)), length=int(steps), unroll=unroll)
+    (x, _, _), _ = lax.scan(step, (x0, x0, jnp.zeros([], cdt)), length=int(steps), unroll=unroll)
     return x.astype(out_dtype)
 
 
