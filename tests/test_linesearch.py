@@ -684,3 +684,24 @@ def test_verbose_reports_failure(capsys):
     out = capsys.readouterr().out
     assert "scale_by_backtracking_linesearch: no step size with sufficient decrease" in out
     assert "scale_by_zoom_linesearch: no step size with the strong Wolfe conditions" in out
+
+
+def test_verbose_zoom_names_the_reason(capsys):
+    """phi(s) = |w + s u|^2 from w = -60 u: the strong Wolfe step sizes (curv_rtol=0.5) are [30, 90]."""
+    from gradtx.transforms import linesearch as ls
+
+    f = lambda x: jnp.dot(x, x)  # noqa: E731
+    u, w = jnp.asarray([1.0, 0.0]), jnp.asarray([-60.0, 0.0])
+    v, g = jax.value_and_grad(f)(w)
+    capped = scale_by_zoom_linesearch(10, curv_rtol=0.5, max_learning_rate=10.0, verbose=True)
+    _, state = capped.update(u, capped.init(w), w, value=v, grad=g, value_fn=f)
+    jax.effects_barrier()
+    printed = capsys.readouterr().out
+    assert float(state.learning_rate) == 10.0  # the cap: sufficient decrease, no curvature
+    assert ls.FLAG_INTERVAL_NOT_FOUND in printed and ls.FLAG_CURVATURE_COND_NOT_SATISFIED in printed
+    assert ls.FLAG_NOT_A_DESCENT_DIRECTION not in printed
+    ascent = scale_by_zoom_linesearch(5, verbose=True)
+    ascent.update(-u, ascent.init(w), w, value=v, grad=g, value_fn=f)
+    jax.effects_barrier()
+    printed = capsys.readouterr().out
+    assert ls.FLAG_NOT_A_DESCENT_DIRECTION in printed and ls.FLAG_NO_STEPSIZE_FOUND in printed

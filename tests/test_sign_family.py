@@ -355,7 +355,7 @@ def test_polyak_sgd_scaling_multiplies_the_whole_step_unlike_optax():
 def test_missing_value_raises_a_clear_error():
     g = {"a": jnp.ones(2)}
     for tx in (scale_by_polyak(), polyak_sgd(), gradtx.chain(gradtx.scale(1.0), scale_by_polyak())):
-        with pytest.raises(ValueError, match=r"scale_by_polyak\.update: the loss value is required.*value=loss"):
+        with pytest.raises(TypeError, match=r"scale_by_polyak\.update: the loss value is required.*value=loss"):
             tx.update(g, tx.init(g), g)
 
 

@@ -32,7 +32,7 @@ params); the gradients are stored in the params' dtypes and the counters are int
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import jax
@@ -60,6 +60,7 @@ __all__ = [
     "ZoomLinesearchInfo",
     "scale_by_backtracking_linesearch",
     "scale_by_zoom_linesearch",
+    "extract_fns_kwargs",
     "value_and_grad_from_state",
 ]
 
@@ -119,25 +120,59 @@ def _positive_or_inf(x: jax.Array) -> jax.Array:
     return jnp.where(jnp.isnan(x), jnp.inf, jnp.maximum(x, 0.0))
 
 
+def extract_fns_kwargs(
+    fns: Sequence[Callable[..., Any]], kwargs: dict[str, Any]
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Split ``kwargs`` among functions by their signatures: for each function, the entries its signature names
+    (all of them if it has ``**kwargs``), and the entries no function names.
+
+    Args:
+      fns: the functions.
+      kwargs: the keyword arguments to distribute.
+
+    Returns:
+      ``([kwargs of fns[0], kwargs of fns[1], ...], remaining)``. A function without a signature (a builtin)
+      takes none.
+
+    Example:
+      >>> from gradtx.transforms.linesearch import extract_fns_kwargs
+      >>> def f(a, b): return a + b
+      >>> def g(c, d): return c * d
+      >>> extract_fns_kwargs((f, g), {"b": 1.0, "d": 2.0, "e": 3.0})
+      ([{'b': 1.0}, {'d': 2.0}], {'e': 3.0})
+    """
+    taken: list[dict[str, Any]] = []
+    used: set[str] = set()
+    for fn in fns:
+        try:
+            parameters = list(inspect.signature(fn).parameters.values())
+        except (TypeError, ValueError):  # a builtin without a signature
+            taken.append({})
+            continue
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+            names = set(kwargs)
+        else:
+            kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+            names = {p.name for p in parameters if p.kind in kinds}
+        taken.append({k: v for k, v in kwargs.items() if k in names})
+        used |= names
+    return taken, {k: v for k, v in kwargs.items() if k not in used}
+
+
+_extract_fns_kwargs = extract_fns_kwargs  # Optax's private spelling (its tests call it)
+
+
 def value_fn_kwargs(value_fn: Callable[..., Any], extra: dict[str, Any]) -> dict[str, Any]:
     """The extra keyword arguments ``value_fn`` takes: those its signature names after the params, or all of
     them if it has ``**kwargs``. The others are left for the blocks that need them (and ignored here)."""
     try:
-        signature = inspect.signature(value_fn)
+        first = next(iter(inspect.signature(value_fn).parameters.values()), None)
     except (TypeError, ValueError):  # a builtin without a signature: it takes the params only
         return {}
-    parameters = list(signature.parameters.values())
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
-        return dict(extra)
     positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    if parameters and parameters[0].kind in positional:
-        parameters = parameters[1:]  # the params themselves
-    names = {
-        p.name
-        for p in parameters
-        if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-    }
-    return {k: v for k, v in extra.items() if k in names}
+    params_name = first.name if first is not None and first.kind in positional else None
+    (taken,), _ = extract_fns_kwargs((value_fn,), {k: v for k, v in extra.items() if k != params_name})
+    return taken
 
 
 def _require(call: str, params: Any, value: Any, grad: Any, value_fn: Any) -> None:
@@ -345,6 +380,21 @@ class scale_by_backtracking_linesearch(GradientTransformation):
 # --------------------------------------------------------------------------------------------------
 # Zoom line search (strong Wolfe conditions).
 # --------------------------------------------------------------------------------------------------
+
+
+# What ``scale_by_zoom_linesearch(verbose=True)`` prints when the search ends without meeting the strong Wolfe
+# conditions (the same texts as Optax's, which tools and tests match on).
+FLAG_INTERVAL_NOT_FOUND = (
+    "No interval satisfying curvature condition. Consider increasing maximal possible stepsize of the linesearch."
+)
+FLAG_INTERVAL_TOO_SMALL = "Length of searched interval has been reduced below threshold."
+FLAG_CURVATURE_COND_NOT_SATISFIED = (
+    "Returning stepsize with sufficient decrease but curvature condition not satisfied."
+)
+FLAG_NO_STEPSIZE_FOUND = "Linesearch failed, no stepsize satisfying sufficient decrease found."
+FLAG_NOT_A_DESCENT_DIRECTION = (
+    "The linesearch failed because the provided direction is not a descent direction. "
+)
 
 
 class ZoomLinesearchInfo(NamedTuple):
@@ -655,18 +705,32 @@ class scale_by_zoom_linesearch(GradientTransformation):
         )  # fmt: skip
         s = jax.lax.while_loop(lambda s: ~(s.done | s.failed), step, start)
         if self.verbose:
-            _report(
-                s.failed,
-                "scale_by_zoom_linesearch: no step size with the strong Wolfe conditions found; value {value}, "
-                "slope {slope} (must be < 0), step size taken {stepsize}, decrease error {decrease}, curvature "
-                "error {curvature}",
-                value=value0,
-                slope=slope0,
-                stepsize=s.stepsize,
-                decrease=s.decrease_error,
-                curvature=s.curvature_error,
-            )
+            self._diagnose(s, value0, slope0, tol)
         return s
+
+    def _diagnose(self, s: _Zoom, value0: jax.Array, slope0: jax.Array, tol: jax.Array) -> None:
+        """With ``verbose``: print why the search did not meet the strong Wolfe conditions (the FLAG_* texts)."""
+        unmet = s.error > tol
+        took_safe = s.failed & ((s.safe_stepsize > 0.0) | jnp.isinf(s.decrease_error))
+        has_decrease = took_safe | (s.decrease_error <= tol)
+        width = jnp.abs(s.high - s.low)
+        _report(slope0 >= 0.0, FLAG_NOT_A_DESCENT_DIRECTION + " Slope along the updates: {slope}.", slope=slope0)
+        _report(unmet & ~s.interval_found, FLAG_INTERVAL_NOT_FOUND)
+        _report(s.failed & s.interval_found & (width <= tree.hyper(self.stepsize_precision, width)),
+                FLAG_INTERVAL_TOO_SMALL + " Interval length: {width}.", width=width)
+        _report(unmet & has_decrease, FLAG_CURVATURE_COND_NOT_SATISFIED)
+        _report(unmet & ~has_decrease, FLAG_NO_STEPSIZE_FOUND)
+        _report(
+            unmet,
+            "scale_by_zoom_linesearch: no step size with the strong Wolfe conditions found; value {value}, "
+            "slope {slope} (must be < 0), step size taken {stepsize}, decrease error {decrease}, curvature "
+            "error {curvature}",
+            value=value0,
+            slope=slope0,
+            stepsize=s.stepsize,
+            decrease=s.decrease_error,
+            curvature=s.curvature_error,
+        )
 
 
 # --------------------------------------------------------------------------------------------------

@@ -462,8 +462,8 @@ class scale_by_polyak(_Block):
     def update(self, updates: Updates, state: OptState, params: Params | None = None, **extra: Any):
         del params
         value = extra.get("value")
-        if value is None:
-            raise ValueError(
+        if value is None:  # a missing argument: TypeError, as in Optax (whose update has value as a parameter)
+            raise TypeError(
                 "scale_by_polyak.update: the loss value is required as a keyword argument: "
                 "call update(updates, state, params, value=loss) (chains such as polyak_sgd pass it on)"
             )
