@@ -286,3 +286,11 @@ def test_invalid_lion_mode_raises_valueerror_like_optax():
             tx.update(g, tx.init(g))
     with pytest.raises(ValueError, match=r"scale_by_lion\(mode='hardd'\): mode must be one of"):
         gradtx.scale_by_lion(mode="hardd")
+
+
+def test_add_decayed_weights_passes_none_updates_through_as_optax():
+    weights = (jnp.ones((2,), jnp.float32), {"a": jnp.ones((2,), jnp.float32)})
+    for lib in (optax, gradtx):
+        tf = lib.add_decayed_weights(0.1)
+        out, _ = tf.update(None, tf.init(weights), weights)
+        assert out is None

@@ -79,6 +79,8 @@ class add_decayed_weights(GradientTransformation):
     def update(self, updates: Updates, state: Any, params: Params | None = None, **extra: Any):
         del extra
         require_params("add_decayed_weights.update", params)
+        if updates is None:  # no updates at all (Optax returns None too)
+            return None, state
         check_tree_match("add_decayed_weights.update", params, updates, what="updates (against params)")
         if callable(self.weight_decay):
             wd = self.weight_decay(state.count)
