@@ -524,3 +524,17 @@ def test_galore_converges_on_a_quadratic():
     _, loss, p0 = _matrix_quadratic()
     p = _run(galore(0.05, rank=2, update_proj_gap=20), loss, p0, 400)
     assert float(loss(p)) < 1e-2 * float(loss(p0)), (float(loss(p)), float(loss(p0)))
+
+
+def test_compute_muon_reshape_puts_batch_then_fan_in_then_fan_out_and_inverts():
+    from gradtx.contrib import MuonDimensionNumbers
+    from gradtx.contrib._muon import compute_muon_reshape
+
+    x = jnp.arange(2 * 3 * 4 * 5, dtype=jnp.float32).reshape(2, 3, 4, 5)
+    fwd, inv = compute_muon_reshape(x, MuonDimensionNumbers(reduction_axis=(-1, 1), output_axis=2))
+    y = fwd(x)
+    want = np.transpose(np.asarray(x), (0, 3, 1, 2)).reshape(2, 15, 4)  # batch (0), fan-in (3, 1), fan-out (2)
+    np.testing.assert_array_equal(np.asarray(y), want)
+    np.testing.assert_array_equal(np.asarray(inv(y)), np.asarray(x))
+    with pytest.raises(ValueError, match="disjoint"):
+        compute_muon_reshape(x, MuonDimensionNumbers(reduction_axis=1, output_axis=1))

@@ -304,6 +304,39 @@ def _from_matrices(o: jax.Array, lay: _Layout, shape: tuple[int, ...]) -> jax.Ar
     return jnp.transpose(o.reshape(permuted), tuple(int(a) for a in np.argsort(lay.perm)))
 
 
+def compute_muon_reshape(x: jax.Array, dim_nums: MuonDimensionNumbers) -> tuple[Any, Any]:
+    """The reshape of a leaf to Muon's stack of matrices ``(batch, fan_in, fan_out)`` and its inverse.
+
+    Axes not named by ``dim_nums`` are batch axes (moved first, in order), then the reduction axes (fan-in),
+    then the output axes (fan-out).
+
+    Args:
+      x: an array of rank >= 2.
+      dim_nums: its :class:`MuonDimensionNumbers` (``reduction_axis``, ``output_axis``; negative axes allowed).
+
+    Returns:
+      ``(reshape_fn, inverse_fn)``: ``reshape_fn(x)`` has shape ``(batch, fan_in, fan_out)`` and
+      ``inverse_fn(reshape_fn(x))`` equals ``x``.
+
+    Raises:
+      ValueError: if ``x`` has rank < 2 or the axes are not disjoint, non-empty and distinct.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradtx.contrib import MuonDimensionNumbers
+      >>> from gradtx.contrib._muon import compute_muon_reshape
+      >>> fwd, inv = compute_muon_reshape(jnp.zeros((4, 2, 3)), MuonDimensionNumbers(reduction_axis=1, output_axis=2))
+      >>> fwd(jnp.zeros((4, 2, 3))).shape
+      (4, 2, 3)
+    """
+    shape = tuple(jnp.shape(x))
+    lay = _layout(shape, dim_nums, "compute_muon_reshape")
+    return (lambda y: _to_matrices(y, lay)), (lambda o: _from_matrices(o, lay, shape))
+
+
+_compute_muon_reshape = compute_muon_reshape  # Optax's private spelling (its tests call it)
+
+
 def _orthogonalize_all(
     leaves: list[jax.Array], dims: list[MuonDimensionNumbers | None], coeffs: jax.Array, steps: int,
     preconditioning: str, eps: Any, where: str,
