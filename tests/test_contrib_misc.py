@@ -486,3 +486,13 @@ def test_sophia_contract_with_a_dense_objective_and_validation():
         scale_by_sophia(update_interval=2.5)
     with pytest.raises(ValueError, match="params are required"):
         sophia(0.1).update({"w": jnp.ones(2)}, sophia(0.1).init({"w": jnp.ones(2)}))
+
+
+def test_schedule_free_step_that_moves_nothing_is_exactly_zero_under_jit():
+    """Warm-up from 0: the first base step is 0 and y = z, so y does not move; the update is exactly 0 (a formula
+    with a division by b1 left 1.9e-8 under jit, where Optax gives 0)."""
+    opt = gradtx.contrib.schedule_free_sgd(learning_rate=0.01, warmup_steps=5000)
+    params = [-jnp.ones((2, 3)), jnp.ones((2, 5, 2))]
+    grads = [jnp.ones((2, 3)), -jnp.ones((2, 5, 2))]
+    updates, _ = jax.jit(opt.update)(grads, jax.jit(opt.init)(params), params)
+    assert all(float(jnp.max(jnp.abs(u))) == 0.0 for u in updates)

@@ -162,16 +162,18 @@ class schedule_free(GradientTransformation):
                          state.z, base_updates)
 
         def step(y: Any, z_old: Any, z_new: Any) -> Any:
-            # y_{t+1} - y_t = b1 (x_{t+1} - x_t) + (1 - b1) (z_{t+1} - z_t) with x_{t+1} - x_t = c (z_{t+1} - x_t):
+            # y_{t+1} - y_t = b1 (x_{t+1} - x_t) + (1 - b1) (z_{t+1} - z_t) with x_{t+1} - x_t = c (z_{t+1} - x_t)
+            # and x_t = (y_t - (1 - b1) z_t) / b1, i.e. z_{t+1} - x_t = (z_{t+1} - z_t) + (z_t - y_t) / b1:
+            #     y_{t+1} - y_t = (b1 c + 1 - b1) (z_{t+1} - z_t) + c (z_t - y_t),
             # the same number as b1 x_{t+1} + (1 - b1) z_{t+1} - y_t without its cancellation (an O(1) difference
-            # of parameters rounded to float32 would cost 1e-7 absolute on updates of any size).
+            # of parameters rounded to float32 would cost 1e-7 absolute on updates of any size), and without a
+            # division by b1: a step that moves nothing (z_{t+1} = z_t = y_t) gives exactly 0.
             dt = np.dtype(jnp.promote_types(tree.compute_dtype(jnp.result_type(y)),
                                             tree.compute_dtype(jnp.result_type(z_old))))
             y32, zo, zn = tree.up(y).astype(dt), tree.up(z_old).astype(dt), tree.up(z_new).astype(dt)
             b1, one_minus_b1 = tree.hyper(self.b1, dt), tree.hyper(1 - self.b1, dt)  # 1 - b1 rounded once
             c = ck.astype(dt)
-            x_prev = (y32 - one_minus_b1 * zo) / b1
-            return (b1 * c * (zn - x_prev) + one_minus_b1 * (zn - zo)).astype(jnp.result_type(y))
+            return ((b1 * c + one_minus_b1) * (zn - zo) + c * (zo - y32)).astype(jnp.result_type(y))
 
         out = jax.tree.map(step, params, state.z, z)
         new_state = ScheduleFreeState(
