@@ -3,10 +3,11 @@
 Each script in ``tests/dropin_scripts/`` is written the way Optax's examples and the Flax NNX / Equinox
 tutorials write training code, with ``import optax``. It runs twice in float32 (x64 off), once with Optax and
 once with every ``optax`` import line rewritten to ``gradtx`` (nothing else changes), and the two loss
-trajectories (the script's ``losses`` list) must agree to 1e-6 relative. A guarded ``__import__`` makes sure
-the gradtx run cannot reach Optax (and the Optax run cannot reach gradtx). The scripts assert a few facts of
-their own (frozen parameters stay put, the meta-learned learning rate grows) and the test checks that every
-run really trains (the final loss is well below the first).
+trajectories (the script's ``losses`` list) must agree to 1e-6 relative, or, for optimizers whose decay rates
+Optax rounds in float32 (Adam's ``b2 = 0.999``), to 1e-4 and to 1e-6 once gradtx uses Optax's decay
+rounding. A guarded ``__import__`` makes sure the gradtx run cannot reach Optax (and the Optax run cannot
+reach gradtx). The scripts assert a few facts of their own (frozen parameters stay put, the meta-learned
+learning rate grows) and the test checks that every run really trains (the final loss is well below the first).
 
 Also here: ``flax.nnx.Optimizer`` holding a gradtx transformation whose learning rate is an array, which NNX
 (0.12) rejects for any pytree holding arrays in a static attribute unless the type is declared as data
@@ -16,6 +17,8 @@ Also here: ``flax.nnx.Optimizer`` holding a gradtx transformation whose learning
 from __future__ import annotations
 
 import builtins
+import contextlib
+import math
 import re
 import sys
 import types
@@ -23,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -148,17 +152,51 @@ def test_guard_blocks_the_other_library():
 # --------------------------------------------------------------------------------------------------
 
 
+def _first_difference(name: str, got: np.ndarray, ref: np.ndarray, rtol: float) -> str | None:
+    bad = np.flatnonzero(~np.isclose(got, ref, rtol=rtol, atol=0.0))
+    if bad.size == 0:
+        return None
+    i = bad[0]
+    return (f"{name}: gradtx's loss differs from optax's first at step {i}: {got[i]!r} vs {ref[i]!r} "
+            f"(relative {abs(got[i] / ref[i] - 1):.2e}); {bad.size} of 100 steps differ beyond {rtol:g}")
+
+
+@contextlib.contextmanager
+def _optax_decay_rounding():
+    """gradtx with Optax's float32 decay arithmetic: the decay multiplied as ``float32(b)`` (not ``1 - c`` for the
+    exact complement ``c``) and the bias correction ``1 - float32(b)^k`` (not ``-expm1(k log1p(-c))``). These two
+    are gradtx's only documented departures from Optax's numbers (README, "Coming from Optax"; gradtx's are
+    closer to float64, tests/test_float32_numbers.py)."""
+    import gradtx.tree as gt
+
+    def optax_debias(decay, count, like):
+        d = gt.decay_parts(decay, like)[1]
+        return 1 - d ** jnp.asarray(count).astype(d.dtype)
+
+    saved = gt._EXACT_ULPS, gt.debias
+    gt._EXACT_ULPS, gt.debias = math.inf, optax_debias
+    try:
+        yield
+    finally:
+        gt._EXACT_ULPS, gt.debias = saved
+
+
 @pytest.mark.parametrize("name", SCRIPT_NAMES)
 def test_script_gives_optax_loss_trajectory(name):
+    """The loss trajectories agree to 1e-6 relative over 100 float32 steps. Where a script's optimizer decays
+    with a rate whose float32 complement Optax rounds (Adam's ``b2 = 0.999``), gradtx's own numbers differ by the
+    documented amount (at most 1e-4 here) and, run with Optax's decay rounding, agree to 1e-6: nothing else
+    differs."""
     ref = np.asarray(run_script(name, "optax")["losses"])
     got = np.asarray(run_script(name, "gradtx")["losses"])
     assert ref.dtype == np.float64 and ref.shape == (100,), "each script records 100 losses as Python floats"
     assert ref[-1] * _MIN_IMPROVEMENT < ref[0], f"{name} does not train with optax: {ref[0]} -> {ref[-1]}"
-    bad = np.flatnonzero(~np.isclose(got, ref, rtol=1e-6, atol=0.0))
-    assert bad.size == 0, (
-        f"{name}: gradtx's loss differs from optax's first at step {bad[0]}: {got[bad[0]]!r} vs {ref[bad[0]]!r} "
-        f"(relative {abs(got[bad[0]] / ref[bad[0]] - 1):.2e}); {bad.size} of 100 steps differ beyond 1e-6"
-    )
+    if _first_difference(name, got, ref, 1e-6) is None:
+        return
+    assert (problem := _first_difference(name, got, ref, 1e-4)) is None, problem
+    with _optax_decay_rounding():
+        emulated = np.asarray(run_script(name, "gradtx")["losses"])
+    assert (problem := _first_difference(name, emulated, ref, 1e-6)) is None, problem
 
 
 # --------------------------------------------------------------------------------------------------
@@ -198,7 +236,7 @@ def test_nnx_optimizer_accepts_array_learning_rate(recipe):
     attribute 'tx'". The array learning rate is a leaf of the transformation, so NNX now holds the transformation
     as data: the learning rate is traced by ``nnx.jit`` and appears in ``nnx.state(optimizer)``; a Python float
     learning rate stays in the graph definition, as with Optax. Both give the numbers of the float run exactly
-    and Optax's to 1e-6 (for adamw that needs Optax's float32 decay complements, see the module notes).
+    and Optax's to 1e-6 (for adamw: with Optax's float32 decay rounding, see the module notes).
     """
     import optax
     from flax import nnx
@@ -224,7 +262,13 @@ def test_nnx_optimizer_accepts_array_learning_rate(recipe):
     merged = nnx.merge(*nnx.split(optimizer))
     assert repr(merged.tx) == repr(optimizer.tx)
     assert jax.tree.structure(merged.tx) == jax.tree.structure(optimizer_float.tx)
-    np.testing.assert_allclose(got, ref, rtol=1e-6)
+    if recipe == "sgd":
+        np.testing.assert_allclose(got, ref, rtol=1e-6)
+    else:  # adamw's b2 = 0.999: Optax's float32 decay rounding is the one difference (see the scripts' test)
+        np.testing.assert_allclose(got, ref, rtol=1e-4)
+        with _optax_decay_rounding():
+            emulated, _ = _nnx_training(gradtx, recipe, array_lr=True)
+        np.testing.assert_allclose(emulated, ref, rtol=1e-6)
 
 
 def test_declare_to_nnx_covers_classes_defined_later():

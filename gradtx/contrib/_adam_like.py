@@ -113,23 +113,6 @@ def _check_unit(obj: Any, name: str) -> None:
         obj._check_range(name, 0.0, 1.0, hi_open=True)
 
 
-def _one_minus(b: Any, x: Any) -> jax.Array:
-    """``1 - b`` in the real compute dtype of ``x``, computed *before* the cast: ``b = 0.9999`` gives ``1e-4``, not
-    float32's ``1 - fl(0.9999) = 1.00017e-4`` (a 1.7e-4 relative error in every EMA increment)."""
-    return tree.hyper(1 - b, x)
-
-
-def _debias(b: Any, k: Any, x: Any) -> jax.Array:
-    """``1 - b^k`` as ``-expm1(k log1p(-(1 - b)))``: accurate to the compute dtype for ``b`` near 1."""
-    om = _one_minus(b, x)
-    return -jnp.expm1(jnp.asarray(k).astype(om.dtype) * jnp.log1p(-om))
-
-
-def _lema(x: _Leaf, decay: Any, old: Any, new: Any) -> jax.Array:
-    """``decay old + (1 - decay) new`` for a :class:`_Leaf` (complex kept), ``1 - decay`` as in :func:`_one_minus`."""
-    return x.c(x.h(decay)) * x.c(old) + x.c(_one_minus(decay, x.rt)) * x.c(new)
-
-
 def quarter_power(count: Any) -> jax.Array:
     """``count ** 0.25``: ADOPT's default clipping bound ``c_k`` (Taniguchi et al. 2024, §4)."""
     return jnp.asarray(count) ** 0.25
@@ -194,16 +177,14 @@ class scale_by_adopt(GradientTransformation):
             x = tree.up(g)
             v_old, m_old = _wide(nu, g), _wide(mu, g)
             x, v_old, m_old = (a.astype(np.result_type(x.dtype, v_old.dtype, m_old.dtype)) for a in (x, v_old, m_old))
-            b1, b2 = tree.hyper(self.b1, x), tree.hyper(self.b2, x)
-            c1, c2 = _one_minus(self.b1, x), _one_minus(self.b2, x)
             sq = x * x
-            v = jnp.where(first, sq, b2 * v_old + c2 * sq)
+            v = jnp.where(first, sq, tree.ema(self.b2, v_old, sq))
             d = x / jnp.maximum(jnp.sqrt(v_old), tree.hyper(self.eps, x))
             if bound is not None:
                 c = jnp.asarray(bound).astype(x.dtype)
                 d = jnp.clip(d, -c, c)
-            m = jnp.where(first, m_old, b1 * m_old + c1 * d)
-            u = jnp.where(first, m, b1 * m + c1 * d) if self.nesterov else m
+            m = jnp.where(first, m_old, tree.ema(self.b1, m_old, d))
+            u = jnp.where(first, m, tree.ema(self.b1, m, d)) if self.nesterov else m
             return u.astype(jnp.result_type(g)), m.astype(mu.dtype), v.astype(nu.dtype)
 
         out, mu, nu = _map(one, 3, updates, state.mu, state.nu)
@@ -299,10 +280,10 @@ class scale_by_ademamix(GradientTransformation):
 
         def one(g: Any, m1: Any, m2: Any, nu: Any) -> tuple[Any, ...]:
             x = _Leaf(g)
-            a1, a2 = _lema(x, self.b1, m1, g), _lema(x, b3, m2, g)
-            v = x.h(self.b2) * x.r(nu) + _one_minus(self.b2, x.rt) * x.sq(g)
-            num = a1 / x.c(_debias(self.b1, count, x.rt)) + x.c(x.h(alpha)) * a2
-            den = jnp.sqrt(v / _debias(self.b2, count, x.rt) + x.h(self.eps_root)) + x.h(self.eps)
+            a1, a2 = x.ema(self.b1, m1, g), x.ema(b3, m2, g)
+            v = x.rema(self.b2, nu, x.sq(g))
+            num = a1 / x.c(tree.debias(self.b1, count, x.rt)) + x.c(x.h(alpha)) * a2
+            den = jnp.sqrt(v / tree.debias(self.b2, count, x.rt) + x.h(self.eps_root)) + x.h(self.eps)
             return (num / x.c(den)).astype(x.dtype), a1.astype(m1.dtype), a2.astype(m2.dtype), v.astype(nu.dtype)
 
         out, m1, m2, nu = _map(one, 4, updates, state.m1, state.m2, state.nu)
@@ -417,10 +398,9 @@ class scale_by_simplified_ademamix(GradientTransformation):
         def one(g: Any, m: Any, n: Any) -> tuple[Any, ...]:
             x = tree.up(g)
             mw, nw = _wide(m, g).astype(x.dtype), _wide(n, g).astype(x.dtype)
-            b1, b2 = tree.hyper(self.b1, x), tree.hyper(self.b2, x)
-            m_new = b1 * mw + x
-            n_new = b2 * nw + _one_minus(self.b2, x) * x * x
-            n_hat = n_new / _debias(self.b2, t, x)
+            m_new = tree.hyper(self.b1, x) * mw + x
+            n_new = tree.ema(self.b2, nw, x * x)
+            n_hat = n_new / tree.debias(self.b2, t, x)
             u = (m_new + tree.hyper(alpha, x) * x) / (jnp.sqrt(n_hat + tree.hyper(self.eps_root, x))
                                                       + tree.hyper(self.eps, x))
             return u.astype(jnp.result_type(g)), m_new.astype(m.dtype), n_new.astype(n.dtype)
@@ -505,7 +485,7 @@ class scale_by_madgrad(GradientTransformation):
             eps = tree.hyper(self.eps, x)
             lam = (tree.hyper(lr, x) + eps) * jnp.sqrt((state.count + 1).astype(x.dtype))
             gss_new, s_new = gw + lam * x * x, sw + lam * x
-            u = _one_minus(self.momentum, x) * ((x0w - pw) - s_new / (jnp.cbrt(gss_new) + eps))
+            u = tree.complement(self.momentum, x) * ((x0w - pw) - s_new / (jnp.cbrt(gss_new) + eps))
             return u.astype(jnp.result_type(g)), gss_new.astype(gss.dtype), s_new.astype(s.dtype)
 
         out, gss, s = _map(one, 3, updates, state.grad_sum_sq, state.s, state.x0, params)
@@ -560,10 +540,10 @@ class scale_by_acprop(GradientTransformation):
 
         def one(g: Any, mu: Any, nu: Any) -> tuple[Any, ...]:
             x = _Leaf(g)
-            m = _lema(x, self.b1, mu, g)
+            m = x.ema(self.b1, mu, g)
             s_old = x.r(nu)
-            s = x.h(self.b2) * s_old + _one_minus(self.b2, x.rt) * x.sq(x.c(g) - x.c(mu)) + x.h(self.eps_root)
-            s_hat = jnp.where(first, jnp.ones_like(s_old), s_old / _debias(self.b2, prev, x.rt))
+            s = x.rema(self.b2, s_old, x.sq(x.c(g) - x.c(mu))) + x.h(self.eps_root)
+            s_hat = jnp.where(first, jnp.ones_like(s_old), s_old / tree.debias(self.b2, prev, x.rt))
             u = x.c(g) / x.c(jnp.sqrt(s_hat) + x.h(self.eps))
             return u.astype(x.dtype), m.astype(mu.dtype), s.astype(nu.dtype)
 
@@ -741,12 +721,11 @@ class scale_by_adabound(GradientTransformation):
         def one(g: Any, mu: Any, nu: Any, vmax: Any) -> tuple[Any, ...]:
             x = tree.up(g)
             mw, vw, vmw = (_wide(a, g).astype(x.dtype) for a in (mu, nu, vmax))
-            b1, b2 = tree.hyper(self.b1, x), tree.hyper(self.b2, x)
             k = count.astype(x.dtype)
-            m = b1 * mw + _one_minus(self.b1, x) * x
-            v = b2 * vw + _one_minus(self.b2, x) * x * x
+            m = tree.ema(self.b1, mw, x)
+            v = tree.ema(self.b2, vw, x * x)
             vm = jnp.maximum(vmw, v) if self.amsbound else v
-            step = tree.hyper(lr, x) * jnp.sqrt(_debias(self.b2, k, x)) / _debias(self.b1, k, x)
+            step = tree.hyper(lr, x) * jnp.sqrt(tree.debias(self.b2, k, x)) / tree.debias(self.b1, k, x)
             f, gamma = tree.hyper(final, x), tree.hyper(self.gamma, x)
             lower, upper = f * (1 - 1 / (gamma * k + 1)), f * (1 + 1 / (gamma * k))
             eta = jnp.clip(step / (jnp.sqrt(vm) + tree.hyper(self.eps, x)), lower, upper)
@@ -832,7 +811,7 @@ class scale_by_mars(GradientTransformation):
 
         def one(g: Any, last: Any) -> jax.Array:
             x = tree.up(g)
-            ratio = tree.hyper(self.b1, x) / _one_minus(self.b1, x)
+            ratio = tree.hyper(self.b1, x) / tree.complement(self.b1, x)
             c = x + tree.hyper(self.gamma, x) * ratio * (x - _wide(last, g).astype(x.dtype))
             if self.max_norm is not None:
                 norm = jnp.sqrt(jnp.sum(tree.abs_sq(c)))  # |c|^2: the modulus for complex leaves
@@ -951,13 +930,12 @@ class scale_by_adam_mini(GradientTransformation):
         def one(g: Any, mu: Any, nu: Any) -> tuple[Any, ...]:
             x = tree.up(g)
             mw, vw = _wide(mu, g).astype(x.dtype), _wide(nu, g).astype(x.dtype)
-            b1, b2 = tree.hyper(self.b1, x), tree.hyper(self.b2, x)
             k = count.astype(x.dtype)
-            m = b1 * mw + _one_minus(self.b1, x) * x
+            m = tree.ema(self.b1, mw, x)
             axes = _block_axes(self.blocks, g)
             mean_sq = jnp.mean(x * x, axis=axes, keepdims=True) if x.size else jnp.zeros(vw.shape, x.dtype)
-            v = b2 * vw + _one_minus(self.b2, x) * mean_sq
-            u = (m / _debias(self.b1, k, x)) / (jnp.sqrt(v / _debias(self.b2, k, x)) + tree.hyper(self.eps, x))
+            v = tree.ema(self.b2, vw, mean_sq)
+            u = (m / tree.debias(self.b1, k, x)) / (jnp.sqrt(v / tree.debias(self.b2, k, x)) + tree.hyper(self.eps, x))
             return u.astype(jnp.result_type(g)), m.astype(mu.dtype), v.astype(nu.dtype)
 
         out, mu, nu = _map(one, 3, updates, state.mu, state.nu)

@@ -21,6 +21,7 @@ parameter's dtype and computed in float32 or wider.
 
 from __future__ import annotations
 
+import math
 from typing import Any, NamedTuple
 
 import jax
@@ -103,6 +104,13 @@ def _dot(a: Any, b: Any, dt: Any) -> jax.Array:
         return jnp.sum(x * tree.up(y).astype(x.dtype))
 
     return _total(jax.tree.leaves(jax.tree.map(one, a, b)), dt)
+
+
+def _sqrt_decay(b: Any) -> Any:
+    """``sqrt(b)``: a Python float for a Python number (so that ``1 - sqrt(b)`` is formed exactly), else an array."""
+    if isinstance(b, (int, float, np.integer, np.floating)) and not isinstance(b, bool):
+        return math.sqrt(float(b))
+    return jnp.sqrt(tree.up(jnp.asarray(b)))
 
 
 def _at(s: jax.Array, x: jax.Array) -> jax.Array:
@@ -488,7 +496,9 @@ class _AdaptiveAdamW(GradientTransformation):
         b1, b2 = tree.hyper(self.betas[0], dt), tree.hyper(self.betas[1], dt)  # type: ignore[attr-defined]
         lr = jnp.asarray(_schedule_value(self.learning_rate, state.count)).astype(dt)  # type: ignore[attr-defined]
         d = state.estim_lr
-        return _Step(dt, count, b1, b2, d, d * lr * jnp.sqrt(1 - b2**t) / (1 - b1**t))
+        betas = self.betas  # type: ignore[attr-defined]
+        bias = jnp.sqrt(tree.debias(betas[1], t, dt)) / tree.debias(betas[0], t, dt)  # gradtx.tree's one correction
+        return _Step(dt, count, b1, b2, d, d * lr * bias)
 
     def _check_common(self) -> None:
         object.__setattr__(self, "learning_rate", as_pytree_callable(self.learning_rate))  # type: ignore[attr-defined]
@@ -546,7 +556,7 @@ class prodigy(_AdaptiveAdamW):
 
     def update(self, updates: Updates, state: ProdigyState, params: Params | None = None, **extra: Any):
         del extra
-        dt, count, b1, b2, d, dlr = self._start("prodigy", updates, state, params)
+        dt, count, _, b2, d, dlr = self._start("prodigy", updates, state, params)
         b3 = jnp.sqrt(b2) if self.beta3 is None else tree.hyper(self.beta3, dt)
         d0 = tree.hyper(self.estim_lr0, dt)
         numerator = _dot(updates, jax.tree.map(lambda x0, p: tree.up(x0) - tree.up(p).astype(tree.up(x0).dtype),
@@ -556,8 +566,8 @@ class prodigy(_AdaptiveAdamW):
         def moments(g: Any, m: Any, v: Any, s: Any) -> tuple[Any, Any, Any]:
             x = tree.up(g)
             dg = _at(d, x) * x
-            m32 = _at(b1, x) * tree.up(m).astype(x.dtype) + _at(1 - b1, x) * dg
-            v32 = _at(b2, x) * tree.up(v).astype(x.dtype) + _at(1 - b2, x) * dg * dg
+            m32 = tree.ema(self.betas[0], tree.up(m).astype(x.dtype), dg)  # exact complements (gradtx.tree.ema)
+            v32 = tree.ema(self.betas[1], tree.up(v).astype(x.dtype), dg * dg)
             s32 = _at(b3, x) * tree.up(s).astype(x.dtype) + _at(s_coef, x) * x
             return m32, v32, s32
 
@@ -618,8 +628,8 @@ class dadapt_adamw(_AdaptiveAdamW):
 
     def update(self, updates: Updates, state: DAdaptAdamWState, params: Params | None = None, **extra: Any):
         del extra
-        dt, count, b1, b2, d, dlr = self._start("dadapt_adamw", updates, state, params)
-        sb2 = jnp.sqrt(b2)
+        dt, count, _, _, d, dlr = self._start("dadapt_adamw", updates, state, params)
+        sb2 = _sqrt_decay(self.betas[1])  # a Python number stays one: its complement is then exact
         eps = tree.hyper(self.eps, dt)
 
         def weighted(s: Any, v: Any) -> Any:
@@ -631,14 +641,15 @@ class dadapt_adamw(_AdaptiveAdamW):
 
         def moments(g: Any, m: Any, v: Any, s: Any) -> tuple[Any, Any, Any]:
             x = tree.up(g)
-            m32 = _at(b1, x) * tree.up(m).astype(x.dtype) + _at((1 - b1) * dlr, x) * x
-            v32 = _at(b2, x) * tree.up(v).astype(x.dtype) + _at(1 - b2, x) * x * x
-            s32 = _at(sb2, x) * tree.up(s).astype(x.dtype) + _at((1 - sb2) * dlr, x) * x
+            dx = _at(dlr, x) * x
+            m32 = tree.ema(self.betas[0], tree.up(m).astype(x.dtype), dx)  # exact complements (gradtx.tree.ema)
+            v32 = tree.ema(self.betas[1], tree.up(v).astype(x.dtype), x * x)
+            s32 = tree.ema(sb2, tree.up(s).astype(x.dtype), dx)
             return m32, v32, s32
 
         m_new, v_new, s_new = _map(moments, 3, updates, state.exp_avg, state.exp_avg_sq, state.grad_sum)
-        numerator_weighted = sb2 * state.numerator_weighted + (1 - sb2) * dlr * numerator
-        denominator = (1 - sb2) * _l1(s_new, dt)
+        numerator_weighted = tree.ema(sb2, state.numerator_weighted, dlr * numerator)
+        denominator = tree.complement(sb2, dt) * _l1(s_new, dt)
         safe = denominator > 0
         d_new = jnp.where(safe, jnp.maximum(d, numerator_weighted / jnp.where(safe, denominator, 1)), d)
 
@@ -837,11 +848,14 @@ class momo(_MomoBase):
         check_tree_match("momo.update", state.exp_avg, updates)
         check_tree_match("momo.update", state.exp_avg, params, what="params")
         dt = state.barf.dtype
-        rho = jnp.where(state.count == 0, jnp.zeros([], dt), tree.hyper(self.beta, dt))
-        barf = rho * state.barf + (1 - rho) * jnp.asarray(value).astype(dt)
-        d = jax.tree.map(lambda g, m: _at(rho, tree.up(g)) * tree.up(m).astype(tree.up(g).dtype)
-                         + _at(1 - rho, tree.up(g)) * tree.up(g), updates, state.exp_avg)
-        gamma = rho * state.gamma + (1 - rho) * _dot(updates, params, dt)
+        first = state.count == 0  # the averages start from their first values (rho = 0 at the first step)
+
+        def average(old: Any, new: Any) -> Any:  # rho old + (1 - rho) new, the exact complement (gradtx.tree.ema)
+            return jnp.where(first, new, tree.ema(self.beta, old, new))
+
+        barf = average(state.barf, jnp.asarray(value).astype(dt))
+        d = jax.tree.map(lambda g, m: average(tree.up(m).astype(tree.up(g).dtype), tree.up(g)), updates, state.exp_avg)
+        gamma = average(state.gamma, _dot(updates, params, dt))
         d_sq = _sq_norm(d, dt)
         iprod = _dot(d, params, dt)
         alpha = jnp.asarray(_schedule_value(self.learning_rate, state.count)).astype(dt)
@@ -907,27 +921,27 @@ class momo_adam(_MomoBase):
         dt = state.barf.dtype
         count = safe_int32_increment(state.count)
         t = count.astype(dt)
-        b1, b2, eps = tree.hyper(self.b1, dt), tree.hyper(self.b2, dt), tree.hyper(self.eps, dt)
-        barf = b1 * state.barf + (1 - b1) * jnp.asarray(value).astype(dt)
+        eps = tree.hyper(self.eps, dt)
+        barf = tree.ema(self.b1, state.barf, jnp.asarray(value).astype(dt))  # exact complements (gradtx.tree.ema)
 
         def moments(g: Any, m: Any, v: Any) -> tuple[Any, Any]:
             x = tree.up(g)
-            m32 = _at(b1, x) * tree.up(m).astype(x.dtype) + _at(1 - b1, x) * x
-            v32 = _at(b2, x) * tree.up(v).astype(x.dtype) + _at(1 - b2, x) * x * x
+            m32 = tree.ema(self.b1, tree.up(m).astype(x.dtype), x)
+            v32 = tree.ema(self.b2, tree.up(v).astype(x.dtype), x * x)
             return m32, v32
 
         pairs = jax.tree.map(moments, updates, state.exp_avg, state.exp_avg_sq)
         m_new = jax.tree.map(lambda _, pr: pr[0], updates, pairs)
         v_new = jax.tree.map(lambda _, pr: pr[1], updates, pairs)
-        bc2 = 1 - b2**t
+        bc2 = tree.debias(self.b2, t, dt)  # gradtx.tree's one bias correction
         precond = jax.tree.map(lambda v: _at(eps, v) + jnp.sqrt(v / _at(bc2, v)), v_new)
         m_sq = _dot(m_new, jax.tree.map(lambda m, pc: m / pc, m_new, precond), dt)
-        gamma = b1 * state.gamma + (1 - b1) * _dot(updates, params, dt)
+        gamma = tree.ema(self.b1, state.gamma, _dot(updates, params, dt))
         iprod = _dot(m_new, params, dt)
         alpha = jnp.asarray(_schedule_value(self.learning_rate, state.count)).astype(dt)
         wd, floor = tree.hyper(self.weight_decay, dt), tree.hyper(self.lower_bound, dt)
         c = 1 + alpha * wd
-        bc1 = 1 - b1**t
+        bc1 = tree.debias(self.b1, t, dt)
         lb = state.lb
         if self.adapt_lower_bound:
             cap = c * (barf - gamma) + iprod

@@ -10,6 +10,12 @@ With ``k`` the 1-based step, ``m_k = b1 m_{k-1} + (1 - b1) g_k`` and ``hat`` the
     scale_by_radam:    u = r_k * Adam's u  if rho_k >= threshold,  else m_hat   (the rectified variance)
     scale_by_adan:     moments of g, of g_k - g_{k-1} and of the Nesterov-corrected g (three decays)
 
+Decay rates: ``1 - b`` is formed before rounding (``0.001`` for ``b = 0.999``, not ``1 - float32(0.999)``), every
+average applies the decay ``1 - (1 - b)`` and every bias correction ``1 - b^k`` is ``-expm1(k log1p(-(1 - b)))``
+from that same complement (``gradtx.tree.complement``, ``ema``, ``debias``): the moments and their corrections are
+consistent, and float32 runs track float64 4 to 100 times more closely than Optax's (``benchmarks/
+float32_accuracy.py``).
+
 Precision: every leaf is computed in its compute dtype (float32 or wider, ``gradtx.tree``); state is stored
 in its own dtype (the parameter's unless ``mu_dtype`` / ``nu_dtype`` say otherwise: every block has both, for
 its first-moment and second-moment state) and the output in the update's dtype. Each step's output uses the
@@ -127,19 +133,19 @@ class _Leaf:
         return self.r(tree.abs_sq(self.c(x)))
 
     def ema(self, decay: Any, old: Any, new: Any) -> jax.Array:
-        """``decay * old + (1 - decay) * new`` in the compute dtype (complex kept)."""
-        d = self.h(decay)
-        return self.c(d) * self.c(old) + self.c(1 - d) * self.c(new)
+        """``decay * old + (1 - decay) * new`` in the compute dtype (complex kept), as :func:`gradtx.tree.ema`
+        from the exact complement."""
+        return tree.ema(decay, self.c(old), self.c(new))
 
-    def debias(self, decay: Any, count: Any) -> jax.Array:
-        """``1 - decay^count`` (Kingma & Ba's bias correction factor) in the real compute dtype."""
-        return 1 - self.h(decay) ** jnp.asarray(count).astype(self.rt)
+    def rema(self, decay: Any, old: Any, new: Any) -> jax.Array:
+        """:meth:`ema` of real-valued (second-moment) quantities in the real compute dtype."""
+        return tree.ema(decay, self.r(old), self.r(new))
 
     def nesterov_hat(self, b1: Any, m: Any, g: Any, count: Any) -> jax.Array:
-        """NAdam's first moment (Dozat 2016): ``b1 m / (1 - b1^(k+1)) + (1 - b1) g / (1 - b1^k)``."""
-        b = self.h(b1)
-        ahead = self.c(b / self.debias(b1, safe_int32_increment(count))) * self.c(m)
-        return ahead + self.c((1 - b) / self.debias(b1, count)) * self.c(g)
+        """NAdam's first moment (Dozat 2016): ``b1 m / (1 - b1^(k+1)) + (1 - b1) g / (1 - b1^k)``; an :meth:`ema` of the
+        two corrected terms (the exact complement)."""
+        ahead = self.c(m) / self.c(tree.debias(b1, safe_int32_increment(count), self.rt))
+        return tree.ema(b1, ahead, self.c(g) / self.c(tree.debias(b1, count, self.rt)))
 
 
 def _split(updates: Updates, out: Any, n: int) -> tuple[Any, ...]:
@@ -196,8 +202,9 @@ class scale_by_adamax(GradientTransformation):
         def one(g: Any, mu: Any, nu: Any) -> tuple[Any, Any, Any]:
             x = _Leaf(g)
             m = x.ema(self.b1, mu, g)
-            v = jnp.maximum(x.h(self.b2) * x.r(nu), x.r(jnp.abs(x.c(g))) + x.h(self.eps))
-            u = m / x.c(x.debias(self.b1, count) * v)
+            v_old = x.r(nu)
+            v = jnp.maximum(x.rema(self.b2, v_old, jnp.zeros_like(v_old)), x.r(jnp.abs(x.c(g))) + x.h(self.eps))
+            u = m / x.c(tree.debias(self.b1, count, x.rt) * v)
             return u.astype(x.dtype), m.astype(mu.dtype), v.astype(nu.dtype)
 
         out, mu, nu = _map(one, 3, updates, state.mu, state.nu)
@@ -251,10 +258,9 @@ class scale_by_amsgrad(GradientTransformation):
         def one(g: Any, mu: Any, nu: Any, nu_max: Any) -> tuple[Any, Any, Any, Any]:
             x = _Leaf(g)
             m = x.ema(self.b1, mu, g)
-            b2 = x.h(self.b2)
-            v = b2 * x.r(nu) + (1 - b2) * x.sq(g)
-            m_eff = m / x.c(x.debias(self.b1, count)) if self.bias_correction_mu else m
-            v_eff = v / x.debias(self.b2, count) if self.bias_correction_nu else v
+            v = x.rema(self.b2, nu, x.sq(g))
+            m_eff = m / x.c(tree.debias(self.b1, count, x.rt)) if self.bias_correction_mu else m
+            v_eff = v / tree.debias(self.b2, count, x.rt) if self.bias_correction_nu else v
             v_max = jnp.maximum(x.r(nu_max), v_eff)
             u = m_eff / x.c(jnp.sqrt(v_max + x.h(self.eps_root)) + x.h(self.eps))
             return u.astype(x.dtype), m.astype(mu.dtype), v.astype(nu.dtype), v_max.astype(nu_max.dtype)
@@ -308,13 +314,12 @@ class scale_by_belief(GradientTransformation):
         def one(g: Any, mu: Any, nu: Any) -> tuple[Any, Any, Any]:
             x = _Leaf(g)
             m = x.ema(self.b1, mu, g)
-            b2 = x.h(self.b2)
-            s = b2 * x.r(nu) + (1 - b2) * x.sq(x.c(g) - m) + x.h(self.eps_root)
+            s = x.rema(self.b2, nu, x.sq(x.c(g) - m)) + x.h(self.eps_root)
             if self.nesterov:
                 m_hat = x.nesterov_hat(self.b1, m, g, count)
             else:
-                m_hat = m / x.c(x.debias(self.b1, count))
-            s_hat = s / x.debias(self.b2, count)
+                m_hat = m / x.c(tree.debias(self.b1, count, x.rt))
+            s_hat = s / tree.debias(self.b2, count, x.rt)
             u = m_hat / x.c(jnp.sqrt(s_hat) + x.h(self.eps))
             return u.astype(x.dtype), m.astype(mu.dtype), s.astype(nu.dtype)
 
@@ -371,9 +376,9 @@ class scale_by_yogi(GradientTransformation):
             x = _Leaf(g)
             m = x.ema(self.b1, mu, g)
             v_prev, g2 = x.r(nu), x.sq(g)
-            v = v_prev - (1 - x.h(self.b2)) * jnp.sign(v_prev - g2) * g2
-            m_hat = m / x.c(x.debias(self.b1, count))
-            v_hat = v / x.debias(self.b2, count)
+            v = v_prev - tree.complement(self.b2, x.rt) * jnp.sign(v_prev - g2) * g2
+            m_hat = m / x.c(tree.debias(self.b1, count, x.rt))
+            v_hat = v / tree.debias(self.b2, count, x.rt)
             u = m_hat / x.c(jnp.sqrt(v_hat + x.h(self.eps_root)) + x.h(self.eps))
             return u.astype(x.dtype), m.astype(mu.dtype), v.astype(nu.dtype)
 
@@ -400,7 +405,7 @@ def radam_rho(b2: Any, count: Any, dtype: Any = jnp.float32) -> tuple[jax.Array,
     """
     rt = np.dtype(jnp.finfo(tree.compute_dtype(dtype)).dtype)
     k = jnp.asarray(count).astype(rt)
-    e = 1 - tree.hyper(b2, rt)
+    e = tree.complement(b2, rt)
     rho_inf = 2 / e - 1
     degenerate = e >= 1  # b2 = 0: b2^k = 0, rho_k = rho_inf = 1 (handled apart to keep gradients finite)
     e = jnp.where(degenerate, 0.5, e)
@@ -477,10 +482,12 @@ class scale_by_radam(GradientTransformation):
         def one(g: Any, mu: Any, nu: Any) -> tuple[Any, Any, Any]:
             x = _Leaf(g)
             m = x.ema(self.b1, mu, g)
-            b2 = x.h(self.b2)
-            v = b2 * x.r(nu) + (1 - b2) * x.sq(g)
-            m_hat = x.nesterov_hat(self.b1, m, g, count) if self.nesterov else m / x.c(x.debias(self.b1, count))
-            v_hat = v / x.debias(self.b2, count)
+            v = x.rema(self.b2, nu, x.sq(g))
+            if self.nesterov:
+                m_hat = x.nesterov_hat(self.b1, m, g, count)
+            else:
+                m_hat = m / x.c(tree.debias(self.b1, count, x.rt))
+            v_hat = v / tree.debias(self.b2, count, x.rt)
             rho, rho_inf = radam_rho(self.b2, count, x.rt)
             rectify = rho >= x.h(self.threshold)
             rho, rho_inf = jnp.where(rectify, rho, 6.0), jnp.where(rectify, rho_inf, 6.0)  # r = 1 where not taken
@@ -545,13 +552,12 @@ class scale_by_adan(GradientTransformation):
         def one(g: Any, m0: Any, v0: Any, n0: Any, g0: Any) -> tuple[Any, Any, Any, Any, Any]:
             x = _Leaf(g)
             d = jnp.where(first, jnp.zeros((), x.ct), x.c(g) - x.c(g0))
-            w = x.c(1 - x.h(self.b2))
+            w = x.c(tree.complement(self.b2, x.rt))
             m = x.ema(self.b1, m0, g)
             v = x.ema(self.b2, v0, d)
-            b3 = x.h(self.b3)
-            n = b3 * x.r(n0) + (1 - b3) * x.sq(x.c(g) + w * d)
-            direction = m / x.c(x.debias(self.b1, t)) + w * v / x.c(x.debias(self.b2, t))
-            n_hat = n / x.debias(self.b3, t)
+            n = x.rema(self.b3, n0, x.sq(x.c(g) + w * d))
+            direction = m / x.c(tree.debias(self.b1, t, x.rt)) + w * v / x.c(tree.debias(self.b2, t, x.rt))
+            n_hat = n / tree.debias(self.b3, t, x.rt)
             u = direction / x.c(jnp.sqrt(n_hat + x.h(self.eps_root)) + x.h(self.eps))
             return u.astype(x.dtype), m.astype(m0.dtype), v.astype(v0.dtype), n.astype(n0.dtype), g.astype(g0.dtype)
 

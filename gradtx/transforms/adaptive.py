@@ -137,16 +137,20 @@ def _upcast(state: Any, g: Any) -> jax.Array:
     return state.astype(np.float64 if width >= 8 else np.float32)
 
 
-def _divide(updates: Updates, denominators: Updates) -> Updates:
-    """``g / d`` leafwise in compute dtype, returned in the dtype of ``g``."""
-    return jax.tree.map(lambda g, d: (tree.up(g) / tree.like(d, tree.up(g))).astype(jnp.asarray(g).dtype), updates,
-                        denominators)
+def _scale_by_inverse_root(updates: Updates, nu_hat: Updates, eps: Any, eps_in_sqrt: bool) -> Updates:
+    """``g * rsqrt(nu_hat + eps)`` (or ``g * (1 / (sqrt(nu_hat) + eps))``) leafwise in compute dtype, returned in
+    the dtype of ``g``: Optax's arithmetic, operation for operation, so RMSProp's numbers are Optax's bit for bit
+    (``g / sqrt(.)`` rounds differently in the last bit, and chaotic runs amplify that)."""
 
+    def one(g: Any, n: Any) -> Any:
+        n = jnp.real(n)
+        if eps_in_sqrt:
+            scaling = jax.lax.rsqrt(n + tree.hyper(eps, n))
+        else:
+            scaling = 1 / (jnp.sqrt(n) + tree.hyper(eps, n))
+        return (tree.like(scaling, tree.up(g)) * tree.up(g)).astype(jnp.asarray(g).dtype)
 
-def _denominator(nu_hat: Updates, eps: Any, eps_in_sqrt: bool) -> Updates:
-    if eps_in_sqrt:
-        return jax.tree.map(lambda n: jnp.sqrt(jnp.real(n) + tree.hyper(eps, n)), nu_hat)
-    return jax.tree.map(lambda n: jnp.sqrt(jnp.real(n)) + tree.hyper(eps, n), nu_hat)
+    return jax.tree.map(one, updates, nu_hat)
 
 
 @pytree_class
@@ -212,7 +216,7 @@ class scale_by_rms(GradientTransformation):
             nu_hat = tree.bias_correction(nu, self.decay, count)
         else:
             nu_hat = jax.tree.map(tree.up, nu)
-        out = _divide(updates, _denominator(nu_hat, self.eps, self.eps_in_sqrt))
+        out = _scale_by_inverse_root(updates, nu_hat, self.eps, self.eps_in_sqrt)
         new_state = ScaleByRmsWithCountState(count=count, nu=nu) if count is not None else ScaleByRmsState(nu=nu)
         return out, new_state
 
@@ -292,7 +296,7 @@ class scale_by_stddev(GradientTransformation):
         # E[g^2] - E[g]^2 >= 0 for the exact averages; rounding (low-precision state, decay 0) can push it
         # below 0, where the square root would give NaN: clamp at 0 (no effect on a non-negative value).
         variance = jax.tree.map(lambda m, n: jnp.maximum(jnp.real(n) - tree.abs_sq(m), 0), mu_hat, nu_hat)
-        out = _divide(updates, _denominator(variance, self.eps, self.eps_in_sqrt))
+        out = _scale_by_inverse_root(updates, variance, self.eps, self.eps_in_sqrt)
         if self.bias_correction:
             return out, ScaleByRStdDevWithCountState(count=count, mu=mu, nu=nu)
         return out, ScaleByRStdDevState(mu=mu, nu=nu)
@@ -342,8 +346,9 @@ class scale_by_adam(GradientTransformation):
         nu = tree.update_moment_per_elem_norm(updates, jax.tree.map(_upcast, state.nu, updates), self.b2, 2)
         count = safe_int32_increment(state.count)
         if self.nesterov:
+            # b1 m_hat(k+1) + (1 - b1) g_hat(k): an EMA of the two corrected terms (only the exact complement enters).
             mu_hat = jax.tree.map(
-                lambda m, g: tree.like(tree.hyper(self.b1, m), m) * m + tree.like(1 - tree.hyper(self.b1, m), g) * g,
+                lambda m, g: tree.ema(self.b1, m, tree.up(g).astype(m.dtype)),
                 tree.bias_correction(mu, self.b1, safe_int32_increment(count)),
                 tree.bias_correction(updates, self.b1, count),
             )

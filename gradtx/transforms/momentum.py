@@ -6,6 +6,11 @@
     bias_correction(b):  u = g_k / (1 - b^k)             (Kingma & Ba 2015, Algorithm 1)
 
 so ``chain(ema(b, debias=False), bias_correction(b))`` equals ``ema(b)``. ``k`` is the 1-based step.
+
+Float32: ``1 - b`` is formed before rounding (``gradtx.tree.complement``: ``0.001`` for ``b = 0.999``, not
+``1 - float32(0.999)``), the average applies the decay ``1 - (1 - b)`` (``gradtx.tree.ema``) and ``1 - b^k`` is
+``-expm1(k log1p(-(1 - b)))`` from the same complement (``gradtx.tree.debias``), so that a constant stream is
+returned unchanged. ``trace`` has no complement: it multiplies by ``float32(b)``, as Optax does.
 """
 
 from __future__ import annotations
@@ -92,7 +97,8 @@ class ema(GradientTransformation):
     """Exponential moving average ``e_k = (1 - decay) g_k + decay e_{k-1}``, optionally debiased.
 
     With ``debias`` the output is ``e_k / (1 - decay^k)`` (Kingma & Ba 2015); the state keeps the
-    biased average, as Optax does.
+    biased average, as Optax does. ``1 - decay`` is exact and ``1 - decay^k`` computed from it (see the module
+    docstring): in float32 the debiased average of a constant is that constant, for ``decay`` near 1 too.
     """
 
     decay: Any

@@ -167,16 +167,15 @@ class scale_by_lion(_Block):
 
         def one(g: Any, m: Any) -> tuple[Any, Any]:
             dt = _c(g)
-            b1, b2 = tree.hyper(self.b1, dt), tree.hyper(self.b2, dt)
             gu, mu = _at(g, dt), _at(m, dt)
-            c = b1 * mu + (1 - b1) * gu
+            c = tree.ema(self.b1, mu, gu)  # exact complements (gradtx.tree.ema)
             if self.mode == "hard":
                 out = jnp.sign(c)
             elif self.mode == "smooth":
                 out = jnp.tanh(tree.hyper(self.smooth_beta, dt) * c)
             else:  # refined: linear near 0, the sign beyond 1
                 out = jnp.where(jnp.abs(c) < 1, c, jnp.sign(c))
-            new_m = b2 * mu + (1 - b2) * gu
+            new_m = tree.ema(self.b2, mu, gu)
             return out.astype(jnp.result_type(g)), new_m.astype(jnp.result_type(m))
 
         out, mu = tree.unzip2(updates, jax.tree.map(one, updates, state.mu))
@@ -222,11 +221,12 @@ class scale_by_adadelta(_Block):
 
         def one(g: Any, e_g: Any, e_x: Any) -> tuple[Any, tuple[Any, Any]]:
             dt = _c(g)
-            rho, eps = tree.hyper(self.rho, dt), tree.hyper(self.eps, dt)
+            eps = tree.hyper(self.eps, dt)
             gu = _at(g, dt)
-            new_e_g = rho * _at(e_g, dt) + (1 - rho) * tree.abs_sq(gu)
-            u = jnp.sqrt(_at(e_x, dt) + eps) / jnp.sqrt(new_e_g + eps) * gu
-            new_e_x = rho * _at(e_x, dt) + (1 - rho) * tree.abs_sq(u)
+            old_g, old_x = _at(e_g, dt), _at(e_x, dt)
+            new_e_g = tree.ema(self.rho, old_g, tree.abs_sq(gu).astype(old_g.dtype))  # exact complement
+            u = jnp.sqrt(old_x + eps) / jnp.sqrt(new_e_g + eps) * gu
+            new_e_x = tree.ema(self.rho, old_x, tree.abs_sq(u).astype(old_x.dtype))
             return u.astype(jnp.result_type(g)), (
                 new_e_g.astype(jnp.result_type(e_g)),
                 new_e_x.astype(jnp.result_type(e_x)),
@@ -406,10 +406,11 @@ class scale_by_novograd(_Block):
 
         def one(g: Any, m: Any, n: Any, p: Any) -> tuple[Any, tuple[Any, Any]]:
             dt = _c(g)
-            b1, b2 = tree.hyper(self.b1, dt), tree.hyper(self.b2, dt)
+            b1 = tree.hyper(self.b1, dt)
             gu = _at(g, dt)
             sq = jnp.sum(tree.abs_sq(gu))
-            new_n = jnp.where(first, sq, b2 * _at(n, dt) + (1 - b2) * sq)
+            n_old = _at(n, dt)
+            new_n = jnp.where(first, sq, tree.ema(self.b2, n_old, sq.astype(n_old.dtype)))
             denom = jnp.sqrt(new_n + tree.hyper(self.eps_root, dt)) + tree.hyper(self.eps, dt)
             new_m = b1 * _at(m, dt) + gu / denom + tree.hyper(self.weight_decay, dt) * _at(p, dt)
             return new_m.astype(jnp.result_type(g)), (
