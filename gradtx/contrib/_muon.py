@@ -431,18 +431,19 @@ class scale_by_muon(GradientTransformation):
         del params, extra
         check_tree_match("scale_by_muon.update", state.mu, updates)
         count = safe_int32_increment(state.count)
-        # Scalars in the widest float available (float64 under x64), rounded once to each leaf's compute dtype:
-        # 1 - beta in float32 is off by 2e-7 relative, which the Newton-Schulz iteration amplifies.
-        b = jnp.asarray(self.beta, dtype=jnp.result_type(float))
-        t = count.astype(b.dtype)
-        scalars = (b, 1 - b, 1 - b**t, 1 - b ** (t + 1))
+        # The decay's exact complement and the one bias correction (gradtx.tree.ema / debias): float32's 1 - beta
+        # and 1 - beta^k are off by up to 2e-7 relative, which the Newton-Schulz iteration amplifies.
+        next_count = safe_int32_increment(count)
 
         def moment(g: Any, m: Any) -> tuple[Any, Any]:
             g32, m32 = tree.up(g), _upcast(m, g)
-            beta, one_minus, bc, bc_next = (tree.like(x.astype(jnp.finfo(m32.dtype).dtype), m32) for x in scalars)
-            new = beta * m32 + one_minus * tree.like(g32, m32)
+            rdt = jnp.finfo(m32.dtype).dtype
+            g_m = tree.like(g32, m32)
+            new = tree.ema(self.beta, m32, g_m)
+            bc = tree.like(tree.debias(self.beta, count, rdt), m32)
             if self.nesterov:
-                return new, beta * (new / bc_next) + one_minus * (tree.like(g32, m32) / bc)
+                bc_next = tree.like(tree.debias(self.beta, next_count, rdt), m32)
+                return new, tree.ema(self.beta, new / bc_next, g_m / bc)
             return new, new / bc
 
         mu, mu_hat = tree.unzip2(updates, jax.tree.map(moment, updates, state.mu))

@@ -151,15 +151,15 @@ class scale_by_soap(GradientTransformation):
             axes = self._axes(tuple(jnp.shape(g)))
             g32 = tree.up(g)
             cdt = g32.dtype
-            b1, b2, sb, eps = (tree.hyper(h, cdt) for h in (self.b1, self.b2, shampoo_beta, self.eps))
-            t = adam_step.astype(cdt)
-            m_new = b1 * m.astype(cdt) + (1 - b1) * g32
-            v_new = b2 * v.astype(cdt) + (1 - b2) * jnp.square(_rotate(g32, qs, axes, back=False))
-            step = jnp.sqrt(1 - b2**t) / (1 - b1**t)
+            eps = tree.hyper(self.eps, cdt)
+            # Exact decay complements and the one bias correction (gradtx.tree.ema / debias).
+            m_new = tree.ema(self.b1, m.astype(cdt), g32)
+            v_new = tree.ema(self.b2, v.astype(cdt), jnp.square(_rotate(g32, qs, axes, back=False)))
+            step = jnp.sqrt(tree.debias(self.b2, adam_step, cdt)) / tree.debias(self.b1, adam_step, cdt)
             direction = _rotate(_rotate(m_new, qs, axes, back=False) / (jnp.sqrt(v_new) + eps), qs, axes, back=True)
             out = jnp.where(first, jnp.zeros_like(g32), step * direction)
             m_new, v_new = jnp.where(first, m.astype(cdt), m_new), jnp.where(first, v.astype(cdt), v_new)
-            ggs_new = tuple(sb * f + (1 - sb) * _factor(g32, a).astype(f.dtype) for f, a in zip(ggs, axes))
+            ggs_new = tuple(tree.ema(shampoo_beta, f, _factor(g32, a).astype(f.dtype)) for f, a in zip(ggs, axes))
 
             def refreshed() -> tuple[Any, ...]:
                 # V's entries belong to the old eigenvectors: order them by those vectors' eigenvalue estimates

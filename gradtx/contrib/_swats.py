@@ -102,15 +102,15 @@ class swats(GradientTransformation):
         dt = jnp.result_type(state.lam)
         count = safe_int32_increment(state.count)
         lr = self.learning_rate(state.count) if callable(self.learning_rate) else self.learning_rate
-        b1, b2 = jnp.asarray(self.b1, dt), jnp.asarray(self.b2, dt)
-        k = count.astype(dt)
-        step = jnp.asarray(lr, dt) * jnp.sqrt(1 - b2**k) / (1 - b1**k)
+        # Exact decay complements and the one bias correction (gradtx.tree.ema / debias).
+        debias2 = tree.debias(self.b2, count, dt)
+        step = jnp.asarray(lr, dt) * jnp.sqrt(debias2) / tree.debias(self.b1, count, dt)
 
         def adam_one(g: Any, m: Any, a: Any) -> tuple[Any, Any, Any]:
             x = tree.up(g)
             c = jnp.result_type(x)
-            m = jnp.asarray(b1, c) * tree.up(m) + jnp.asarray(1 - b1, c) * x
-            a = jnp.asarray(b2, c) * tree.up(a) + jnp.asarray(1 - b2, c) * x * x
+            m = tree.ema(self.b1, tree.up(m).astype(c), x)
+            a = tree.ema(self.b2, tree.up(a).astype(c), x * x)
             p = -jnp.asarray(step, c) * m / (jnp.sqrt(a) + jnp.asarray(self.eps, c))
             return p, m, a
 
@@ -124,8 +124,8 @@ class swats(GradientTransformation):
         pp = sum((jnp.sum(jnp.square(pi.astype(dt))) for pi in p), jnp.zeros((), dt))
         moves = pg != 0
         gamma = jnp.where(moves, pp / jnp.where(moves, -pg, 1), 0)
-        lam = jnp.where(moves, b2 * state.lam + (1 - b2) * gamma, state.lam)
-        lam_hat = lam / (1 - b2**k)
+        lam = jnp.where(moves, tree.ema(self.b2, state.lam, gamma.astype(dt)), state.lam)
+        lam_hat = lam / debias2
         settle = moves & (count > 1) & (jnp.abs(lam_hat - gamma) < jnp.asarray(self.switch_tol, dt)) & (lam > 0)
 
         was = state.switched
@@ -133,8 +133,8 @@ class swats(GradientTransformation):
         def sgd_one(g: Any, v: Any) -> tuple[Any, Any]:
             x = tree.up(g)
             c = jnp.result_type(x)
-            v = jnp.asarray(b1, c) * tree.up(v) + x
-            return -jnp.asarray((1 - b1) * state.sgd_lr, c) * v, v
+            v = tree.hyper(self.b1, c) * tree.up(v).astype(c) + x
+            return -(tree.complement(self.b1, c) * jnp.asarray(state.sgd_lr, c)) * v, v
 
         pairs = [sgd_one(g, v) for g, v in zip(leaves_g, treedef.flatten_up_to(state.momentum))]
         out, mu, nu, mom = [], [], [], []
