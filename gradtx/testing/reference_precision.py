@@ -31,8 +31,8 @@ def round_to(x, dtype):
     x32 = x.astype(np.float32)
     if name == "float32":
         return x32.astype(np.float64)
-    if name == "float16":
-        return x32.astype(np.float16).astype(np.float64)
+    if name == "float16":  # XLA (jax >= 0.10) rounds float64 to float16 directly, once
+        return x.astype(np.float16).astype(np.float64)
     if name == "bfloat16":
         bits = np.atleast_1d(x32).view(np.uint32).astype(np.uint64)
         lsb = (bits >> 16) & 1
