@@ -90,3 +90,29 @@ def test_same_parameters_and_defaults_as_optax(name):
         if callable(d2) or callable(d1) or hasattr(d2, "init"):  # functions and transformations: not comparable
             continue
         assert repr(d1) == repr(d2) or d1 == d2, f"{name}({n}=...): default {d1!r} != Optax's {d2!r}"
+
+
+NAMESPACES = ["", "losses", "tree", "tree_utils", "transforms", "schedules", "contrib", "projections", "perturbations",
+              "assignment", "second_order", "microbatching", "experimental.aggregating"]
+_TYPING_AND_MODULE_NAMES = {"Any", "Callable", "NamedTuple", "Optional", "Protocol", "Sequence", "Union", "functools",
+                            "typing", "jax", "jnp", "math", "base", "tree", "utils", "MaybeAxis"}
+
+
+@pytest.mark.parametrize("namespace", NAMESPACES)
+def test_every_optax_namespace_name_exists_at_the_same_dotted_path(namespace):
+    """``gradtx.X.name`` exists wherever ``optax.X.name`` does (Optax 0.2.8's public names, submodules aside)."""
+    import importlib
+    import types
+
+    ours = importlib.import_module("gradtx" + ("." + namespace if namespace else ""))
+    theirs = optax
+    for part in namespace.split(".") if namespace else []:  # optax.experimental.aggregating is an attribute
+        if not hasattr(theirs, part):
+            importlib.import_module(f"{theirs.__name__}.{part}")
+        theirs = getattr(theirs, part)
+    names = [n for n in dir(theirs) if not n.startswith("_") and not isinstance(getattr(theirs, n), types.ModuleType)]
+    if namespace:  # typing helpers and modules a namespace happens to import are not its API
+        names = [n for n in names if n not in _TYPING_AND_MODULE_NAMES]
+    missing = [n for n in names if not hasattr(ours, n)]
+    assert not missing, f"gradtx.{namespace or '<top>'} lacks {missing}"
+    assert len(names) >= 2
