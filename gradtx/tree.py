@@ -165,8 +165,19 @@ def scale(s: Any, tree: PyTree) -> PyTree:
 
 
 def add_scale(a: PyTree, s: Any, b: PyTree) -> PyTree:
-    """``a + s * b`` leafwise, in compute dtype, cast back to the dtype of ``a``."""
-    return _map(lambda x, y: (up(x) + hyper(s, x) * up(y)).astype(jnp.asarray(x).dtype), a, b)
+    """``a + s * b`` leafwise, in compute dtype, cast back to the dtype of ``a`` (to a float dtype when ``a`` is
+    an integer or a Python number: ``add_scale(3, 0.1, 2) == 3.2``, as in Optax). A ``None`` leaf of ``a`` stays
+    ``None``."""
+
+    def one(x: Any, y: Any) -> Any:
+        if x is None:
+            return None
+        x, y = jnp.asarray(x), jnp.asarray(y)
+        out = x.dtype if jnp.issubdtype(x.dtype, jnp.inexact) else jnp.promote_types(x.dtype, jnp.float32)
+        x = x.astype(out)
+        return (up(x) + hyper(s, x) * up(y.astype(jnp.promote_types(y.dtype, out)))).astype(out)
+
+    return jax.tree.map(one, a, b, is_leaf=lambda x: x is None)
 
 
 def unzip2(outer: PyTree, pairs: PyTree) -> tuple[PyTree, PyTree]:
@@ -594,17 +605,25 @@ def get_all_with_path(
     """
     found: list[tuple[KeyPath, Any]] = []
 
-    def visit(node: Any, path: KeyPath) -> None:
-        is_named = type(node).__name__ == key and getattr(node, "_fields", None) is not None
-        if is_named and (filtering is None or filtering(path, node)):
-            found.append((path, node))
+    def keep(path: KeyPath, value: Any) -> bool:
+        return filtering is None or filtering(path, value)
+
+    def is_named(node: Any) -> bool:
+        return type(node).__name__ == key and getattr(node, "_fields", None) is not None
+
+    # Breadth first, as Optax: shallower matches come first.
+    if is_named(tree) and keep((), tree):
+        found.append(((), tree))
+    queue: list[tuple[Any, KeyPath]] = [(tree, ())]
+    while queue:
+        node, path = queue.pop(0)
         for entry, name, child in _children(node) or []:
             child_path = (*path, entry)
-            if name == key and (filtering is None or filtering(child_path, child)):
+            if name == key and keep(child_path, child):
                 found.append((child_path, child))
-            visit(child, child_path)
-
-    visit(tree, ())
+            if is_named(child) and keep(child_path, child):
+                found.append((child_path, child))
+            queue.append((child, child_path))
     return found
 
 
@@ -629,7 +648,9 @@ def _as_jax_key(entry: Any) -> Any:
 def set(tree: PyTree, filtering: Callable[[KeyPath, Any], bool] | None = None, /, **kwargs: Any) -> PyTree:  # noqa: A001
     """A copy of ``tree`` with the values of the named keys/fields replaced (``KeyError`` if one is absent).
 
-    A value given as a callable is applied to the old value (``tree.set(state, count=lambda c: c + 1)``).
+    A name may also be a NamedTuple's class name, which replaces that whole state
+    (``tree.set(state, AddNoiseState=new)``). A value given as a callable is applied to the old value
+    (``tree.set(state, count=lambda c: c + 1)``).
     """
     missing = [k for k in kwargs if not get_all_with_path(tree, k, filtering)]
     if missing:
@@ -642,6 +663,11 @@ def set(tree: PyTree, filtering: Callable[[KeyPath, Any], bool] | None = None, /
         return old
 
     def rebuild(node: Any, path: KeyPath) -> Any:
+        named = type(node).__name__
+        is_state = getattr(node, "_fields", None) is not None and isinstance(node, tuple)
+        if is_state and named in kwargs and (filtering is None or filtering(path, node)):
+            v = kwargs[named]  # a whole state replaced by its NamedTuple's name
+            return v(node) if callable(v) else v
         kids = _children(node)
         if kids is None:
             return node

@@ -116,3 +116,25 @@ def test_init_empty_state_and_moment_helpers_match_optax():
         (tree.bias_correction(m, 0.9, 3), optax.tree.bias_correction(m, 0.9, 3)),
     ]:
         np.testing.assert_allclose(ours["w"], theirs["w"], rtol=1e-6)
+
+
+def test_add_scale_get_all_and_set_follow_optax():
+    """``add_scale`` of Python numbers is float (3 + 0.1 * 2); ``None`` leaves stay ``None``;
+    ``get_all_with_path`` lists shallower matches first; ``set`` replaces a whole state by its class name."""
+    import optax
+
+    from gradtx import tree as gt
+
+    assert abs(float(gt.add_scale(3, 0.1, 2)) - 3.2) < 1e-6
+    assert gt.add_scale(None, 1.0, jnp.ones(2)) is None
+    state = {"hparams": {"learning_rate": 1.0}, "learning_rate": "foo"}
+    ours = gt.get_all_with_path(gt.set(state, lambda _, v: isinstance(v, float), learning_rate=0.5), "learning_rate")
+    assert ours == optax.tree.get_all_with_path(
+        optax.tree.set(state, lambda _, v: isinstance(v, float), learning_rate=0.5), "learning_rate")
+    assert [p for p, _ in ours] == [(jax.tree_util.DictKey("learning_rate"),),
+                                    (jax.tree_util.DictKey("hparams"), jax.tree_util.DictKey("learning_rate"))]
+    opt = gradtx.chain(gradtx.add_noise(1.0, 0.9, key=0), gradtx.scale_by_adam())
+    s = opt.init(jnp.zeros(3))
+    new = gradtx.AddNoiseState(count=jnp.array(42, jnp.int32), rng_key=s[0].rng_key)
+    replaced = gt.set(s, AddNoiseState=new)
+    assert int(replaced[0].count) == 42 and int(replaced[1].count) == 0
