@@ -18,6 +18,7 @@ valid under ``jax.numpy_dtype_promotion("strict")``.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -154,6 +155,16 @@ def _normalized(v: PyTree) -> PyTree:
     return tree.scale(1.0 / tree.norm(v), v)
 
 
+def _power_iteration_cond_fun(error_tolerance: Any, num_iters: Any, loop_vars: tuple[Any, Any, Any, Any]) -> jax.Array:
+    """Whether power iteration goes on: not converged (``||M v - lambda v|| / |lambda| >= error_tolerance``) and
+    fewer than ``num_iters`` iterations done. ``loop_vars = (v, M v, lambda, iterations)`` (Optax's layout)."""
+    v, z, eig, it = loop_vars
+    it = jnp.asarray(it)
+    residual = tree.norm(tree.sub(z, tree.scale(eig, v)))
+    converged = jnp.abs(residual / jnp.asarray(eig).astype(residual.dtype)) < _as(error_tolerance, residual)
+    return ~converged & (it < _as(num_iters, it))
+
+
 def power_iteration(
     matrix: Any,
     *,
@@ -190,11 +201,7 @@ def power_iteration(
     z0 = mvp(v0)
     eig_dtype = jnp.result_type(tree.vdot(v0, z0))
 
-    def not_done(carry: tuple[Any, Any, Any, Any]) -> jax.Array:
-        v, z, eig, it = carry
-        residual = tree.norm(tree.sub(z, tree.scale(eig, v)))
-        converged = jnp.abs(residual / eig.astype(residual.dtype)) < _as(error_tolerance, residual)
-        return ~converged & (it < _as(num_iters, it))
+    not_done = functools.partial(_power_iteration_cond_fun, error_tolerance, num_iters)
 
     def body(carry: tuple[Any, Any, Any, Any]) -> tuple[Any, Any, Any, Any]:
         _, z, _, it = carry

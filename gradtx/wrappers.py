@@ -48,7 +48,7 @@ Differences from Optax (all deliberate, each tested in tests/test_wrappers.py):
 - ``lookahead``: ``init`` accepts ``LookaheadParams`` or the fast parameters alone (Optax logs a warning for
   the latter); ``update`` requires ``LookaheadParams`` and passes extra keyword arguments to the fast
   optimizer (Optax's update takes none).
-- ``GradientTransformationExtraArgs`` is ``gradtx.base.GradientTransformation`` itself: every gradtx
+- ``GradientTransformationExtraArgs`` builds a ``gradtx.base.GradientTransformation``: every gradtx
   transformation accepts ``**extra``. ``with_extra_args_support`` returns gradtx transformations unchanged
   and wraps the rest (Optax transformations, a ``GradientTransformation(init, update)`` whose ``update``
   takes no ``**kwargs``) so that extra arguments are dropped for them.
@@ -187,10 +187,47 @@ def with_extra_args_support(tx: Any) -> GradientTransformation:
     return as_transformation(tx, "with_extra_args_support")
 
 
-GradientTransformationExtraArgs = GradientTransformation
-"""Optax's name for a transformation whose ``update`` takes ``**extra_args``: in gradtx every transformation
-does, so this is :class:`gradtx.base.GradientTransformation` itself (``GradientTransformationExtraArgs(init,
-update)`` builds one from two functions)."""
+def _takes_extra_args(obj: Any) -> bool:
+    """Whether ``obj`` is a transformation whose ``update`` takes extra keyword arguments: every gradtx block,
+    but not a ``GradientTransformation(init, update)`` built from an ``update`` without ``**kwargs``."""
+    if isinstance(obj, FunctionTransformation):
+        return accepts_extra_args(obj.update)
+    return isinstance(obj, GradientTransformation)
+
+
+class _ExtraArgsType(type):
+    """``isinstance(tx, GradientTransformationExtraArgs)`` asks whether ``tx.update`` takes extra arguments;
+    calling the class builds such a transformation from two functions."""
+
+    def __instancecheck__(cls, obj: Any) -> bool:
+        return _takes_extra_args(obj)
+
+    def __call__(cls, init: Callable[..., Any], update: Callable[..., Any]) -> Any:  # type: ignore[override]
+        return with_extra_args_support(GradientTransformation(init, update))  # type: ignore[call-arg]
+
+
+class GradientTransformationExtraArgs(metaclass=_ExtraArgsType):
+    """Optax's name for a transformation whose ``update`` takes ``**extra_args``.
+
+    Every gradtx block is one; ``GradientTransformationExtraArgs(init, update)`` builds one from two functions
+    (extra arguments are dropped if ``update`` takes no ``**kwargs``), and ``isinstance(tx,
+    GradientTransformationExtraArgs)`` is false only for a ``GradientTransformation(init, update)`` whose
+    ``update`` takes no ``**kwargs`` (until :func:`with_extra_args_support` wraps it), as in Optax.
+
+    Args:
+      init: ``init(params) -> state``.
+      update: ``update(updates, state, params=None, **extra_args) -> (updates, state)``.
+
+    Returns:
+      A :class:`gradtx.base.GradientTransformation`.
+
+    Example:
+      >>> import gradtx
+      >>> from gradtx import GradientTransformationExtraArgs as GTEA
+      >>> tx = GTEA(lambda p: gradtx.EmptyState(), lambda u, s, p=None, **kw: (u, s))
+      >>> isinstance(tx, GTEA), isinstance(gradtx.adam(1e-3), GTEA)
+      (True, True)
+    """
 
 
 # --------------------------------------------------------------------------------------------------

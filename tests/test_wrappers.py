@@ -722,13 +722,15 @@ def test_extra_args_pass_through(name):
 def test_with_extra_args_support_and_gradient_transformation_extra_args():
     adam = gradtx.adam(1e-3)
     assert with_extra_args_support(adam) is adam
-    assert GradientTransformationExtraArgs is GradientTransformation
+    assert isinstance(adam, GradientTransformationExtraArgs)
 
     def update(u, s, p=None):
         return jax.tree.map(lambda x: 2 * x, u), s
 
     plain = GradientTransformation(lambda p: EmptyState(), update)
+    assert isinstance(plain, GradientTransformation) and not isinstance(plain, GradientTransformationExtraArgs)
     wrapped = with_extra_args_support(plain)
+    assert isinstance(wrapped, GradientTransformationExtraArgs)
     g = {"x": jnp.ones(2)}
     u, _ = wrapped.update(g, wrapped.init(g), None, value=1.0)
     np.testing.assert_allclose(u["x"], 2.0)
