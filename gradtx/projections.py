@@ -39,6 +39,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import core as jax_core
 
+from gradtx import tree as tree_lib
 from gradtx.base import PyTree
 
 __all__ = [
@@ -130,50 +131,31 @@ def _up(x: Any) -> jax.Array:
     return jnp.asarray(x).astype(_work_dtype(_out_dtype(x)))
 
 
-def _stat_dtype(tree: PyTree) -> np.dtype:
-    """The real dtype of tree-wide statistics (norms, inner products): the widest leaf's, at least float32."""
-    dt = np.dtype(np.float32)
-    for leaf in jax.tree.leaves(tree):
-        d = _work_dtype(_out_dtype(leaf))
-        if jnp.issubdtype(d, jnp.complexfloating):
-            d = np.dtype(jnp.finfo(d).dtype)
-        if d.itemsize > dt.itemsize:
-            dt = d
-    return dt
+def _as_out(tree: PyTree) -> PyTree:
+    """Each leaf in the dtype its projection is returned in (integer leaves become floating)."""
+    return jax.tree.map(lambda x: jnp.asarray(x).astype(_out_dtype(x)), tree)
 
 
-def _sum_leaves(parts: list[jax.Array], dtype: np.dtype) -> jax.Array:
-    total = jnp.zeros((), dtype)
-    for p in parts:
-        total = total + p.astype(dtype)
-    return total
+# Tree arithmetic is gradtx.tree's (float32 or wider, complex kept), on the leaves in their output dtypes.
 
 
 def _sq_norm(tree: PyTree) -> jax.Array:
-    dt = _stat_dtype(tree)
-    return _sum_leaves([jnp.sum(jnp.real(_up(x) * jnp.conj(_up(x)))) for x in jax.tree.leaves(tree)], dt)
+    return tree_lib.norm(_as_out(tree), squared=True)
 
 
 def _inner(a: PyTree, b: PyTree) -> jax.Array:
-    """``<a, b> = sum_i conj(a_i) b_i`` over all leaves (real part for complex trees)."""
-    dt = _stat_dtype((a, b))
-    parts = jax.tree.leaves(jax.tree.map(lambda x, y: jnp.real(jnp.vdot(_up(x), _up(y))), a, b))
-    return _sum_leaves(parts, dt)
+    """``<a, b> = sum_i conj(a_i) b_i`` over all leaves (real part for complex trees), float32 or wider."""
+    return jnp.real(tree_lib.vdot(jax.tree.map(_up, a), jax.tree.map(_up, b)))
 
 
 def _scale_tree(s: jax.Array, tree: PyTree) -> PyTree:
     """``s * tree`` leafwise, computed in each leaf's working dtype and returned in its output dtype."""
-    return jax.tree.map(lambda x: (s.astype(jnp.finfo(_up(x).dtype).dtype) * _up(x)).astype(_out_dtype(x)), tree)
+    return tree_lib.scale(s, _as_out(tree))
 
 
 def _add_scaled(x: PyTree, s: jax.Array, a: PyTree) -> PyTree:
     """``x + s * a`` leafwise, in the working dtype of each leaf of ``x``, returned in its output dtype."""
-
-    def leaf(xi: Any, ai: Any) -> jax.Array:
-        w = _up(xi)
-        return (w + s.astype(jnp.finfo(w.dtype).dtype) * _up(ai).astype(w.dtype)).astype(_out_dtype(xi))
-
-    return jax.tree.map(leaf, x, a)
+    return tree_lib.add_scale(_as_out(x), s, a)
 
 
 def _broadcast_bound(bound: Any, tree: PyTree) -> PyTree:
@@ -478,7 +460,7 @@ def projection_l2_sphere(tree: Any, scale: Any = 1) -> Any:
       [6. 8.]
     """
     _check_radius("projection_l2_sphere", "scale", scale, allow_inf=False)
-    s = jnp.asarray(scale, _stat_dtype(tree))
+    s = jnp.asarray(scale, tree_lib.widest_real_dtype(_as_out(tree)))
     factor = jnp.where(s == 0, 0, s / jnp.sqrt(_sq_norm(tree)))
     return _scale_tree(factor, tree)
 

@@ -46,6 +46,7 @@ from gradtx.base import (
     concrete_number,
     format_value,
     is_placeholder,
+    lazy_spellings,
     pytree_class,
     static_field,
 )
@@ -869,16 +870,4 @@ _OPTAX_SPELLINGS = {
 }
 
 
-def __getattr__(name: str):
-    module = _OPTAX_SPELLINGS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'gradtx.schedules' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_OPTAX_SPELLINGS})
+__getattr__, __dir__ = lazy_spellings(globals(), _OPTAX_SPELLINGS)

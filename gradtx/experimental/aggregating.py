@@ -396,7 +396,10 @@ def get_batch_size_from_per_elt_updates(per_elt_updates: Updates, per_elt_axis: 
     if not sizes:
         raise ValueError("get_batch_size_from_per_elt_updates: per_elt_updates has no array leaf")
     if any(s != sizes[0] for s in sizes):
-        raise ValueError(f"Per-element updates must have the same batch size. Got: {sizes}")
+        raise ValueError(
+            f"get_batch_size_from_per_elt_updates(per_elt_axis={per_elt_axis!r}): per-element updates must have the "
+            f"same batch size along the per-element axes in every leaf; got {sizes}"
+        )
     return sizes[0]
 
 

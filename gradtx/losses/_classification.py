@@ -19,6 +19,7 @@ from jax import lax
 from jax.custom_derivatives import SymbolicZero
 
 from gradtx.losses import _common as c
+from gradtx.projections import projection_simplex
 
 __all__ = [
     "convex_kl_divergence",
@@ -582,18 +583,8 @@ def multiclass_perceptron_loss(scores: ArrayLike, labels: ArrayLike) -> jax.Arra
 
 
 def _sparsemax(scores: jax.Array) -> jax.Array:
-    """Euclidean projection of each last-axis row onto the probability simplex (sort-based, Held et al. 1974).
-
-    ``p = max(s - tau, 0)`` with ``tau = (sum_{i<=k} s_(i) - 1) / k`` for the largest ``k`` such that
-    ``s_(k) > tau_k`` (``s_(i)`` sorted decreasingly). Differentiable almost everywhere through the sort.
-    """
-    n = scores.shape[-1]
-    s_sorted = -jnp.sort(-scores, axis=-1)
-    ks = jnp.arange(1, n + 1, dtype=scores.dtype)
-    taus = (jnp.cumsum(s_sorted, axis=-1) - 1.0) / ks
-    support = jnp.sum(s_sorted > taus, axis=-1, keepdims=True)  # >= 1 always
-    tau = jnp.take_along_axis(taus, support - 1, axis=-1)
-    return jnp.maximum(scores - tau, 0.0)
+    """Sparsemax (Martins & Astudillo 2016): each last-axis row projected onto the probability simplex."""
+    return jnp.vectorize(projection_simplex, signature="(n)->(n)")(scores)
 
 
 def multiclass_sparsemax_loss(scores: ArrayLike, labels: ArrayLike) -> jax.Array:

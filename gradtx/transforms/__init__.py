@@ -236,16 +236,6 @@ _OPTAX_SPELLINGS = {
 }
 
 
-def __getattr__(name: str):
-    module = _OPTAX_SPELLINGS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'gradtx.transforms' has no attribute {name!r}")
-    import importlib
+from gradtx.base import lazy_spellings  # noqa: E402
 
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_OPTAX_SPELLINGS})
+__getattr__, __dir__ = lazy_spellings(globals(), _OPTAX_SPELLINGS)
