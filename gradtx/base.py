@@ -23,25 +23,16 @@ saturate at the largest ``int32`` instead of wrapping (:func:`safe_int32_increme
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
-import dataclasses
 import inspect
-import math
-import numbers
 import sys
-from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar, runtime_checkable
-
-if sys.version_info >= (3, 11):
-    from typing import dataclass_transform
-else:  # pragma: no cover - Python 3.10
-    from typing_extensions import dataclass_transform
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax import core as jax_core
+
+from gradtx.fields import ValidationMixin, fields_repr, format_value, function, pytree_class, static_field
 
 # Type aliases, spelled as Optax spells them (``optax.Shape``, ``optax.PRNGKey``, ...), for annotations.
 PyTree = Any
@@ -107,6 +98,7 @@ class TransformUpdateExtraArgsFn(Protocol):
 __all__ = [
     "EmptyState",
     "GradientTransformation",
+    "StatelessTransformation",
     "TransformationLike",
     "apply_updates",
     "check_tree_match",
@@ -114,10 +106,8 @@ __all__ = [
     "incremental_update",
     "init_empty_state",
     "periodic_update",
-    "pytree_class",
     "safe_int32_increment",
     "set_to_zero",
-    "static_field",
     "stateless",
     "stateless_with_tree_map",
 ]
@@ -140,276 +130,6 @@ def init_empty_state(params: Params) -> EmptyState:
     """An ``init`` for stateless transformations: ignores ``params`` and returns ``EmptyState()``."""
     del params
     return EmptyState()
-
-
-# --------------------------------------------------------------------------------------------------
-# Pytree classes: frozen dataclasses whose numeric fields are leaves.
-# --------------------------------------------------------------------------------------------------
-
-_T = TypeVar("_T")
-
-
-def static_field(**kwargs: Any) -> Any:
-    """A dataclass field that is part of the tree structure (static under ``jit``), not a leaf."""
-    return dataclasses.field(metadata={"static": True}, **kwargs)
-
-
-@dataclass_transform(frozen_default=True, field_specifiers=(dataclasses.field, static_field))
-def pytree_class(cls: type[_T]) -> type[_T]:
-    """Make ``cls`` a frozen dataclass registered as a pytree (fields are leaves unless static).
-
-    Unflattening rebuilds the object field by field *without* calling the constructor, so validation and
-    normalisation run once, when a user builds the object, never on trees JAX rebuilds (a gradient with
-    respect to an optimizer, a tree of placeholders or ``ShapeDtypeStruct``s).
-    """
-    cls = dataclasses.dataclass(frozen=True, repr=False, eq=False)(cls)
-    fields = dataclasses.fields(cls)  # type: ignore[arg-type]
-    data = tuple(f.name for f in fields if not f.metadata.get("static", False))
-    meta = tuple(f.name for f in fields if f.metadata.get("static", False))
-    keys = tuple(jax.tree_util.GetAttrKey(n) for n in data)
-
-    def flatten_with_keys(obj: Any) -> tuple[list[tuple[Any, Any]], tuple[Any, ...]]:
-        return [(k, getattr(obj, n)) for k, n in zip(keys, data)], tuple(getattr(obj, n) for n in meta)
-
-    def flatten(obj: Any) -> tuple[list[Any], tuple[Any, ...]]:
-        return [getattr(obj, n) for n in data], tuple(getattr(obj, n) for n in meta)
-
-    def unflatten(aux: tuple[Any, ...], children: Any) -> Any:
-        obj = object.__new__(cls)
-        for n, v in zip(data, children):
-            object.__setattr__(obj, n, v)
-        for n, v in zip(meta, aux):
-            object.__setattr__(obj, n, v)
-        return obj
-
-    jax.tree_util.register_pytree_with_keys(cls, flatten_with_keys, unflatten, flatten)
-    return cls
-
-
-def _is_tracer(x: Any) -> bool:
-    return isinstance(x, jax_core.Tracer)
-
-
-_RUN_TIME_VALUES = contextvars.ContextVar("gradtx_run_time_values", default=False)
-
-
-@contextlib.contextmanager
-def run_time_values() -> Iterator[None]:
-    """Within this block, JAX arrays count as values computed at run time: range validation
-    (``ValidationMixin._check_range``) skips them as it skips tracers, so a transformation rebuilt from such
-    values behaves the same eagerly and under ``jit``. ``inject_hyperparams`` rebuilds its inner
-    transformation in one at every step from schedule values and state entries; Python and NumPy numbers are
-    still validated.
-    """
-    token = _RUN_TIME_VALUES.set(True)
-    try:
-        yield
-    finally:
-        _RUN_TIME_VALUES.reset(token)
-
-
-def lazy_spellings(namespace: dict[str, Any], table: dict[str, str]) -> tuple[Any, Any]:
-    """``(__getattr__, __dir__)`` for a module that also answers names living in modules above it (PEP 562).
-
-    ``table`` maps a name to the module that defines it; the name is imported on first access and cached in
-    ``namespace`` (the module's ``globals()``), so it is the one canonical object, never a copy, and nothing of
-    the upper layer is imported when the module loads. ``gradtx.transforms`` and ``gradtx.schedules`` serve
-    Optax's spellings this way (``gradtx.transforms.chain``, ``gradtx.schedules.inject_hyperparams``).
-
-    Args:
-      namespace: the module's ``globals()``.
-      table: ``{name: "dotted.module.path"}``.
-
-    Returns:
-      ``(__getattr__, __dir__)``, to assign at the module's top level.
-
-    Example:
-      >>> import gradtx
-      >>> gradtx.transforms.chain is gradtx.combine.chain
-      True
-    """
-    module_name = namespace["__name__"]
-
-    def __getattr__(name: str) -> Any:
-        source = table.get(name)
-        if source is None:
-            raise AttributeError(f"module {module_name!r} has no attribute {name!r}")
-        import importlib
-
-        value = getattr(importlib.import_module(source), name)
-        namespace[name] = value
-        return value
-
-    def __dir__() -> list[str]:
-        return sorted({*namespace, *table})
-
-    return __getattr__, __dir__
-
-
-def concrete_number(x: Any) -> float | None:
-    """``x`` as a Python number if it is a concrete real scalar, else ``None`` (tracers, placeholders)."""
-    if isinstance(x, bool):
-        return float(x)
-    if isinstance(x, numbers.Real):
-        return float(x)
-    if _is_tracer(x):
-        return None
-    if isinstance(x, (np.ndarray, np.generic, jax.Array)) and np.ndim(x) == 0:
-        try:
-            if np.iscomplexobj(x):
-                return None
-            return float(x)
-        except Exception:
-            return None
-    return None
-
-
-def is_placeholder(x: Any) -> bool:
-    """Whether ``x`` is not a plain Python value to validate (a tracer, an array, None, a sentinel)."""
-    return not isinstance(x, (int, float, complex, str))
-
-
-def format_value(x: Any) -> str:
-    """How a hyperparameter reads in a repr: Python numbers as written, tracers as ``<traced>``."""
-    if _is_tracer(x):
-        return "<traced>"
-    if isinstance(x, (np.ndarray, np.generic, jax.Array)) and np.ndim(x) == 0:
-        v = concrete_number(x)
-        return repr(v) if v is not None else repr(x)
-    if isinstance(x, (type, np.dtype)):
-        return np.dtype(x).name if _is_dtype(x) else repr(x)
-    if callable(x) and hasattr(x, "__qualname__") and not isinstance(x, GradientTransformation):
-        return x.__qualname__
-    return repr(x)
-
-
-def _is_dtype(x: Any) -> bool:
-    try:
-        np.dtype(x)
-        return True
-    except TypeError:
-        return False
-
-
-def fields_repr(obj: Any) -> str:
-    """``name=value, ...`` for every dataclass field of ``obj`` (the body of every gradtx repr)."""
-    parts = []
-    for f in dataclasses.fields(obj):
-        if not f.repr:
-            continue
-        parts.append(f"{f.name}={format_value(getattr(obj, f.name))}")
-    return ", ".join(parts)
-
-
-class ValidationMixin:
-    """Constructor-time checks that name the call, the value and the valid range."""
-
-    def _fail(self, name: str, value: Any, requirement: str) -> None:
-        raise ValueError(f"{type(self).__name__}({name}={value!r}): {name} {requirement}")
-
-    def _check_range(
-        self,
-        name: str,
-        lo: float | None = None,
-        hi: float | None = None,
-        *,
-        lo_open: bool = False,
-        hi_open: bool = False,
-    ) -> None:
-        """Check ``getattr(self, name)`` lies in the interval; skipped for tracers and placeholders."""
-        value = getattr(self, name)
-        v = None if isinstance(value, jax.Array) and _RUN_TIME_VALUES.get() else concrete_number(value)
-        if v is None:
-            if isinstance(value, str):
-                self._fail(name, value, "must be a number")
-            return
-        ok = not math.isnan(v)
-        if lo is not None:
-            ok = ok and (v > lo if lo_open else v >= lo)
-        if hi is not None:
-            ok = ok and (v < hi if hi_open else v <= hi)
-        if lo is None and hi is None:
-            ok = ok and math.isfinite(v)
-        if not ok:
-            if lo is not None and hi is not None:
-                text = f"must be in {'(' if lo_open else '['}{_num(lo)}, {_num(hi)}{')' if hi_open else ']'}"
-            elif lo is not None:
-                text = f"must be {'>' if lo_open else '>='} {_num(lo)}"
-            elif hi is not None:
-                text = f"must be {'<' if hi_open else '<='} {_num(hi)}"
-            else:
-                text = "must be finite"
-            self._fail(name, value, text)
-
-    def _check_finite(self, name: str) -> None:
-        self._check_range(name)
-
-    def _check_choice(self, name: str, choices: tuple[Any, ...]) -> None:
-        value = getattr(self, name)
-        if value not in choices:
-            self._fail(name, value, f"must be one of {', '.join(repr(c) for c in choices)}")
-
-
-def _num(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else repr(x)
-
-
-# --------------------------------------------------------------------------------------------------
-# Callables held by transformations: static wrappers for plain functions and foreign transformations.
-# --------------------------------------------------------------------------------------------------
-
-
-@pytree_class
-class StaticCallable:
-    """A plain Python callable (a user's lambda used as a schedule) held as static, not as a leaf."""
-
-    fn: Callable[..., Any] = static_field()
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.fn(*args, **kwargs)
-
-    def __repr__(self) -> str:
-        return format_value(self.fn)
-
-
-def as_pytree_callable(fn: Any) -> Any:
-    """Keep pytree callables (gradtx schedules) and numbers as they are; wrap other callables static."""
-    if isinstance(fn, StaticCallable) or not callable(fn):
-        return fn
-    if jax.tree_util.treedef_is_leaf(jax.tree_util.tree_structure(fn)):
-        return StaticCallable(fn)  # type: ignore[call-arg]
-    return fn
-
-
-def hashable_tree(tree: Any) -> Any:
-    """Return ``tree`` if hashable, else a hashable frozen view of it (for static mask trees)."""
-    try:
-        hash(tree)
-        return tree
-    except TypeError:
-        return FrozenTree(tree)
-
-
-class FrozenTree:
-    """A hashable, comparable wrapper around a pytree of Python scalars (a static mask)."""
-
-    def __init__(self, tree: Any):
-        self.tree = tree
-        leaves, self._treedef = jax.tree_util.tree_flatten(tree)
-        try:
-            self._key: Any = (self._treedef, tuple(leaves))
-            hash(self._key)
-        except TypeError:
-            self._key = id(tree)
-
-    def __hash__(self) -> int:
-        return hash(self._key)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, FrozenTree) and self._key == other._key
-
-    def __repr__(self) -> str:
-        return repr(self.tree)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -602,13 +322,17 @@ def check_tree_match(call: str, expected: Any, got: Any, what: str = "updates") 
 # --------------------------------------------------------------------------------------------------
 
 
-@pytree_class
-class identity(GradientTransformation):
-    """Leaves updates unchanged. The empty ``chain()`` equals it."""
+class StatelessTransformation(GradientTransformation):
+    """Base class of the transformations that keep no state: ``init`` returns ``EmptyState()``."""
 
     def init(self, params: Params) -> EmptyState:
         del params
         return EmptyState()
+
+
+@pytree_class
+class identity(StatelessTransformation):
+    """Leaves updates unchanged. The empty ``chain()`` equals it."""
 
     def update(self, updates: Updates, state: OptState, params: Params | None = None, **extra: Any):
         del params, extra
@@ -616,12 +340,8 @@ class identity(GradientTransformation):
 
 
 @pytree_class
-class set_to_zero(GradientTransformation):
+class set_to_zero(StatelessTransformation):
     """Replaces every update with zeros (freezes parameters; use with a partition or mask)."""
-
-    def init(self, params: Params) -> EmptyState:
-        del params
-        return EmptyState()
 
     def update(self, updates: Updates, state: OptState, params: Params | None = None, **extra: Any):
         del params, extra
@@ -629,14 +349,10 @@ class set_to_zero(GradientTransformation):
 
 
 @pytree_class
-class stateless(GradientTransformation):
+class stateless(StatelessTransformation):
     """A stateless transformation from ``f(updates, params) -> updates`` (``f`` is static)."""
 
-    f: Callable[[Updates, Params | None], Updates] = static_field()
-
-    def init(self, params: Params) -> EmptyState:
-        del params
-        return EmptyState()
+    f: Callable[[Updates, Params | None], Updates] = function()
 
     def update(self, updates: Updates, state: OptState, params: Params | None = None, **extra: Any):
         del extra
@@ -644,14 +360,10 @@ class stateless(GradientTransformation):
 
 
 @pytree_class
-class stateless_with_tree_map(GradientTransformation):
+class stateless_with_tree_map(StatelessTransformation):
     """A stateless transformation applying ``f(update_leaf, param_leaf_or_None)`` leaf by leaf."""
 
-    f: Callable[[jax.Array, jax.Array | None], jax.Array] = static_field()
-
-    def init(self, params: Params) -> EmptyState:
-        del params
-        return EmptyState()
+    f: Callable[[jax.Array, jax.Array | None], jax.Array] = function()
 
     def update(self, updates: Updates, state: OptState, params: Params | None = None, **extra: Any):
         del extra

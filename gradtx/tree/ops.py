@@ -1,25 +1,9 @@
-"""Pytree arithmetic shared by the blocks: sums, norms, moments, bias correction, casts.
-
-Precision policy: every function that mixes a hyperparameter with an array computes in
-``compute_dtype(array.dtype)``, which is the array's dtype promoted to at least float32 (complex stays
-complex). Hyperparameters are therefore never rounded to bfloat16 (``0.999`` would become ``1.0``).
-Functions that produce *state* (``update_moment`` and friends) cast the result back to the dtype the state
-is stored in; functions that produce intermediates (``bias_correction``) return the compute dtype, and the
-block casts its final output to the dtype of the updates it received.
-
-Decay rates: :func:`complement` forms ``1 - decay`` before the cast (``0.001`` for ``decay = 0.999``, not
-``1 - float32(0.999) = 0.00099998713``), :func:`ema` applies the decay ``1 - c`` from that complement, and
-:func:`debias` is the one bias correction, ``1 - decay^k = -expm1(k log1p(-c))`` from the same complement: the
-weights of an average sum to exactly its correction. Every block of core and contrib uses these three.
-
-``None`` leaves are empty subtrees and are skipped everywhere.
-"""
+"""Pytree arithmetic, construction, casts, reductions, access and random trees (Optax's ``optax.tree``)."""
 
 from __future__ import annotations
 
 import builtins
 import dataclasses
-import fractions
 from collections.abc import Callable
 from typing import Any
 
@@ -28,112 +12,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from gradtx.base import PyTree
-
-__all__ = [
-    "NamedTupleKey",
-    "ParamsMarker",
-    "abs_sq",
-    "add",
-    "add_scale",
-    "allclose",
-    "batch_shape",
-    "bias_correction",
-    "cast",
-    "cast_like",
-    "clip",
-    "compute_dtype",
-    "conj",
-    "div",
-    "dtype",
-    "full_like",
-    "get",
-    "get_all_with_path",
-    "global_norm",
-    "hyper",
-    "map_params",
-    "max",
-    "min",
-    "mul",
-    "norm",
-    "ones_like",
-    "random_like",
-    "real",
-    "scale",
-    "set",
-    "size",
-    "split_key_like",
-    "sub",
-    "sum",
-    "unwrap_random_key_data",
-    "unzip2",
-    "up",
-    "update_infinity_moment",
-    "update_moment",
-    "update_moment_per_elem_norm",
-    "vdot",
-    "where",
-    "zeros_like",
-]
+from gradtx.tree.precision import abs_sq, hyper, up
 
 
 def _map(fn: Callable[..., Any], tree: PyTree, *rest: PyTree) -> PyTree:
     return jax.tree.map(fn, tree, *rest)
-
-
-def compute_dtype(dtype: Any) -> np.dtype:
-    """The dtype arithmetic runs in: ``dtype`` promoted to at least float32 (complex kept)."""
-    dtype = np.dtype(dtype)
-    if jnp.issubdtype(dtype, jnp.complexfloating):
-        return dtype if dtype.itemsize >= 8 else np.dtype(np.complex64)
-    if jnp.issubdtype(dtype, jnp.floating):
-        return dtype if dtype.itemsize >= 4 else np.dtype(np.float32)
-    return np.dtype(np.float32)
-
-
-def _real(dtype: np.dtype) -> np.dtype:
-    return np.dtype(jnp.finfo(dtype).dtype)
-
-
-def widest_real_dtype(tree: PyTree) -> np.dtype:
-    """The widest real floating dtype among the leaves of ``tree`` (complex: its real part), at least float32
-    (the dtype of scalar statistics and hyperparameters kept beside parameters of mixed dtypes)."""
-    dt = np.dtype(np.float32)
-    for leaf in jax.tree.leaves(tree):
-        d = getattr(leaf, "dtype", None)
-        if d is None:
-            continue
-        d = np.dtype(d)
-        if jnp.issubdtype(d, jnp.complexfloating):
-            d = np.dtype(jnp.finfo(d).dtype)
-        if jnp.issubdtype(d, jnp.floating) and d.itemsize > dt.itemsize:
-            dt = d
-    return dt
-
-
-def hyper(value: Any, like: Any) -> jax.Array:
-    """A scalar hyperparameter as a real array of the compute dtype of ``like`` (an array or dtype)."""
-    dt = like.dtype if hasattr(like, "dtype") else like
-    return jnp.asarray(value, dtype=_real(compute_dtype(dt)))
-
-
-def like(a: Any, x: jax.Array) -> jax.Array:
-    """A real array ``a`` in the dtype of ``x`` (complex when ``x`` is): strict promotion multiplies only equal
-    dtypes, and a real factor times a complex leaf is the one mixed product the blocks need."""
-    return jnp.asarray(a).astype(jnp.asarray(x).dtype)
-
-
-def up(x: jax.Array) -> jax.Array:
-    """``x`` in its compute dtype (a no-op for float32 and wider)."""
-    x = jnp.asarray(x)
-    return x.astype(compute_dtype(x.dtype))
-
-
-def abs_sq(x: jax.Array) -> jax.Array:
-    """``|x|**2`` as a real array (``x * conj(x)`` for complex ``x``)."""
-    x = jnp.asarray(x)
-    if jnp.iscomplexobj(x):
-        return jnp.real(x * jnp.conj(x))
-    return x * x
 
 
 # --- elementwise arithmetic -----------------------------------------------------------------------
@@ -244,15 +127,19 @@ def dtype(tree: PyTree, mixed_dtype_handler: str | None = None) -> Any:
         for d in dtypes[1:]:
             promoted = np.dtype(jnp.promote_types(best, d))
             if promoted not in (best, d):
-                raise ValueError(f"tree.dtype(mixed_dtype_handler={mixed_dtype_handler!r}): {best} and {d} "
-                                 "are not ordered by promotion")
+                raise ValueError(
+                    f"tree.dtype(mixed_dtype_handler={mixed_dtype_handler!r}): {best} and {d} "
+                    "are not ordered by promotion"
+                )
             if mixed_dtype_handler == "highest":
                 best = promoted
             elif promoted == best:  # d promotes to best: d is the lower one
                 best = d
         return best
-    raise ValueError(f"tree.dtype(mixed_dtype_handler={mixed_dtype_handler!r}): mixed_dtype_handler must be one "
-                     "of None, 'promote', 'highest', 'lowest'")
+    raise ValueError(
+        f"tree.dtype(mixed_dtype_handler={mixed_dtype_handler!r}): mixed_dtype_handler must be one "
+        "of None, 'promote', 'highest', 'lowest'"
+    )
 
 
 # --- reductions -------------------------------------------------------------------------------------
@@ -303,265 +190,6 @@ def norm(tree: PyTree, ord: Any = None, squared: bool = False) -> jax.Array:  # 
 def global_norm(updates: PyTree) -> jax.Array:
     """The l2 norm of all leaves together (the norm used by ``clip_by_global_norm``)."""
     return norm(updates)
-
-
-# --- moments ------------------------------------------------------------------------------------------
-
-
-def _pair(g: Any, m: Any) -> tuple[jax.Array, jax.Array, np.dtype]:
-    """``g`` and ``m`` in one compute dtype (the wider of theirs), without implicit promotion."""
-    g, m = jnp.asarray(g), jnp.asarray(m)
-    dg, dm = compute_dtype(g.dtype), compute_dtype(m.dtype)
-    cdt = dg if (dg.itemsize, dg.kind == "c") > (dm.itemsize, dm.kind == "c") else dm
-    if dg.kind == "c" and cdt.kind != "c":
-        cdt = np.dtype(np.complex128 if cdt.itemsize >= 8 else np.complex64)
-    return g.astype(cdt), m.astype(cdt), cdt
-
-
-def complement(decay: Any, like: Any) -> jax.Array:
-    """The complement ``1 - decay`` of a decay rate, formed *before* rounding to the compute dtype.
-
-    A Python number is subtracted in float64 and rounded once: ``decay = 0.999`` gives float32's ``0.001``, not
-    ``1 - float32(0.999) = 0.00099998713`` (1.3e-5 relative off; ``0.9999``: 1.7e-4 off). An array (a traced or
-    injected hyperparameter) is subtracted in the wider of its own dtype and float32, then cast.
-
-    Args:
-      decay: the decay rate, a Python number or a real scalar array, usually in ``[0, 1]`` (not checked here).
-      like: an array or a dtype; the result has the real compute dtype of it (``gradtx.tree.compute_dtype``:
-        float32 or wider).
-
-    Returns:
-      A real scalar array ``1 - decay``.
-
-    Example:
-      >>> import jax.numpy as jnp
-      >>> from gradtx import tree
-      >>> print(tree.complement(0.999, jnp.float32))
-      0.001
-    """
-    if _is_number(decay):
-        return hyper(1 - float(decay), like)
-    d = jnp.asarray(decay)
-    if jnp.issubdtype(d.dtype, jnp.floating) and d.dtype.itemsize >= 4:
-        return hyper(1 - d, like)
-    return hyper(1 - d.astype(np.float32), like)
-
-
-def debias(decay: Any, count: Any, like: Any) -> jax.Array:
-    """The bias-correction factor ``1 - decay^count`` of a zero-initialised average (Kingma & Ba 2015,
-    arXiv 1412.6980, Algorithm 1), computed as ``-expm1(count * log1p(-c))`` from ``c = complement(decay)``.
-
-    The one bias correction of gradtx: every block that divides by ``1 - b^k`` uses it. It is accurate to a few
-    ulps for ``b`` near 1 and any ``count`` (no ``1 - b^k`` cancellation, no rounded ``b``), and it is consistent
-    with :func:`ema`, whose weights ``c (1 - c)^(k - j)``, ``j = 1..k``, sum to exactly this number.
-
-    Args:
-      decay: the decay rate in ``[0, 1]``, a Python number or a real scalar array (may be traced).
-      count: the number of averaged terms ``k >= 0``, an integer or integer array.
-      like: an array or a dtype; the result has its real compute dtype (float32 or wider).
-
-    Returns:
-      A real scalar array: ``1`` for ``decay = 0`` and ``count >= 1`` (``0``, not NaN, at ``count = 0``);
-      ``0`` for ``decay = 1``. Gradients with respect to ``decay`` are finite everywhere.
-
-    Example:
-      >>> import jax.numpy as jnp
-      >>> from gradtx import tree
-      >>> print(tree.debias(0.999, 1, jnp.float32), tree.debias(0.9, 2, jnp.float32))
-      0.0009999999 0.19
-    """
-    c = complement(decay, like)
-    k = jnp.asarray(count).astype(c.dtype)
-    zero = c >= 1  # decay 0: log1p(-1) = -inf, kept out of both the value and the gradient (no 0 * inf)
-    factor = -jnp.expm1(k * jnp.log1p(-jnp.where(zero, 0.5, c)))
-    return jnp.where(zero, jnp.where(k == 0, 0.0, 1.0).astype(c.dtype), factor)
-
-
-# Optax's EMA ``(1 - b) g + float32(b) m`` is exact to float32 rounding when float32(b) + (1 - b) = 1 to within
-# this many ulps of the complement (b = 0.9, 0.95: 2 ulps); there gradtx computes the same numbers as Optax.
-_EXACT_ULPS = 4
-
-
-def _is_number(x: Any) -> bool:
-    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool)
-
-
-def decay_parts(decay: Any, like: Any) -> tuple[jax.Array, jax.Array, jax.Array | None]:
-    """A decay rate split for exact averaging: the complement ``c = 1 - decay`` and the decay ``1 - c`` as the
-    float sum ``d + r``.
-
-    ``d = 1 - c`` rounded (float32's ``decay``, the factor Optax multiplies by) and ``r = (1 - c) - d`` its
-    rounding error, below half an ulp of 1, so ``d x + r x`` is ``(1 - c) x`` to one rounding. For a Python number
-    ``r`` is computed exactly on the host and dropped (``None``) where ``|r| <= 4 ulp(c)`` (``0.9``, ``0.95``, every
-    decay <= 1/2): there Optax's ``float32(decay)`` and exact complement are already consistent to float32
-    rounding, and :func:`ema` computes Optax's numbers. For an array decay ``d`` is the decay itself and ``r`` is
-    ``None``: ``c = 1 - d`` is then exact for ``d`` in ``[1/2, 1]`` (Sterbenz), the range of decay rates.
-
-    Args:
-      decay: the decay rate in ``[0, 1]``, a Python number or a real scalar array (may be traced).
-      like: an array or a dtype; the parts have its real compute dtype (float32 or wider).
-
-    Returns:
-      ``(c, d, r)``: real scalar arrays, ``r`` possibly ``None``.
-
-    Example:
-      >>> import jax.numpy as jnp
-      >>> from gradtx import tree
-      >>> c, d, r = tree.decay_parts(0.999, jnp.float32)
-      >>> print(c, d, r)
-      0.001 0.999 -1.2922101e-08
-      >>> tree.decay_parts(0.9, jnp.float32)[2] is None
-      True
-    """
-    c = complement(decay, like)
-    rt = np.dtype(c.dtype)
-    if _is_number(decay):
-        c_np = np.asarray(1 - float(decay)).astype(rt)
-        d_np = (rt.type(1) - c_np).astype(rt)
-        r_exact = fractions.Fraction(1) - fractions.Fraction(float(c_np)) - fractions.Fraction(float(d_np))
-        r_np = float(r_exact)
-        d = jnp.asarray(d_np, rt)
-        if abs(r_np) <= _EXACT_ULPS * float(np.finfo(rt).eps) * abs(float(c_np)):
-            return c, d, None
-        return c, d, jnp.asarray(r_np, rt)
-    # An array decay (injected, traced): c = 1 - decay is exact for decay in [1/2, 1] (Sterbenz), so decay itself is
-    # 1 - c and there is no rounding error to carry: Optax's arithmetic, operation for operation.
-    return c, jnp.asarray(decay).astype(c.dtype), None
-
-
-def ema(decay: Any, old: jax.Array, new: jax.Array) -> jax.Array:
-    """One step of an exponential moving average, ``decay * old + (1 - decay) * new``, with the exact complement.
-
-    Computed from :func:`decay_parts` as ``c new + d old`` (Optax's numbers, where those are exact to float32
-    rounding) or ``d old + (r old + c new)``: the decay applied is ``1 - c`` to float rounding, where
-    ``float32(decay)`` differs from it by up to half an ulp of 1 (1.3e-5 relative of ``c`` for ``decay = 0.999``,
-    1.7e-4 for ``0.9999``), so the weights ``c (1 - c)^j`` sum to :func:`debias`'s factor and a debiased average
-    of a constant is that constant. No cancellation for any decay.
-
-    Args:
-      decay: the decay rate in ``[0, 1]``, a Python number or a real scalar array (may be traced).
-      old: the previous average, an array of a float or complex compute dtype (float32 or wider).
-      new: the new term, an array of the same dtype as ``old``.
-
-    Returns:
-      The new average, an array of the dtype of ``old``; ``decay = 0`` returns ``new`` exactly.
-
-    Example:
-      >>> import jax.numpy as jnp
-      >>> from gradtx import tree
-      >>> print(tree.ema(0.999, jnp.zeros(2, jnp.float32), jnp.asarray([1.0, 3.0], jnp.float32)))
-      [0.001 0.003]
-    """
-    return _ema_parts(decay_parts(decay, old), old, new)
-
-
-def _scaled_decay(parts: tuple[jax.Array, jax.Array, jax.Array | None], old: jax.Array) -> jax.Array | None:
-    """``r old`` (``None`` when ``r`` is)."""
-    r = parts[2]
-    return None if r is None else like(r, old) * old
-
-
-def _ema_parts(parts: tuple[jax.Array, jax.Array, jax.Array | None], old: jax.Array, new: jax.Array) -> jax.Array:
-    c, d = like(parts[0], old), like(parts[1], old)
-    r_old = _scaled_decay(parts, old)
-    if r_old is None:
-        return c * new + d * old
-    return d * old + (r_old + c * new)
-
-
-class _Complements:
-    """:func:`decay_parts` of ``decay`` in a compute dtype, built once per dtype for a whole tree.
-
-    Inside ``jit`` every ``jnp`` operation is traced, constants included: computing ``1 - decay`` per leaf
-    gives a tree of N leaves N copies of the same scalar ops to trace and to compile. The numbers are the same.
-    """
-
-    def __init__(self, decay: Any) -> None:
-        self.decay = decay
-        self.cache: dict[Any, tuple[jax.Array, jax.Array, jax.Array | None]] = {}
-
-    def __call__(self, cdt: Any) -> tuple[jax.Array, jax.Array, jax.Array | None]:
-        cdt = np.dtype(cdt)
-        if cdt not in self.cache:
-            self.cache[cdt] = decay_parts(self.decay, cdt)
-        return self.cache[cdt]
-
-
-def _map_moments(fn: Callable[..., Any], updates: PyTree, moments: PyTree) -> PyTree:
-    """``fn(g, m)`` over the leaves of ``updates``, ``None`` included (Optax's ``is_leaf``): a ``None`` update
-    gives a ``None`` moment, whatever the moment tree holds there."""
-    return jax.tree.map(fn, updates, moments, is_leaf=lambda x: x is None)
-
-
-def update_moment(updates: PyTree, moments: PyTree, decay: Any, order: int) -> PyTree:
-    """``decay * m + (1 - decay) * g**order``, in compute dtype, stored in each moment's dtype.
-
-    Computed as :func:`ema` from the exact complement ``1 - decay`` (see :func:`complement`), so that
-    :func:`bias_correction` divides by exactly the sum of the weights.
-    """
-
-    complements = _Complements(decay)
-
-    def one(g: Any, m: Any) -> Any:
-        if g is None:
-            return None
-        g32, m32, cdt = _pair(g, m)
-        return _ema_parts(complements(cdt), m32, g32**order).astype(jnp.asarray(m).dtype)
-
-    return _map_moments(one, updates, moments)
-
-
-def update_moment_per_elem_norm(updates: PyTree, moments: PyTree, decay: Any, order: int) -> PyTree:
-    """``decay * m + (1 - decay) * |g|**order`` (real for complex ``g``), stored in each moment's dtype; computed
-    as :func:`update_moment` is."""
-
-    complements = _Complements(decay)
-
-    def one(g: Any, m: Any) -> Any:
-        if g is None:
-            return None
-        g32 = up(g)
-        mag = abs_sq(g32) if order == 2 else jnp.abs(g32) ** order  # real, also for complex g
-        mag, m32, cdt = _pair(mag, m)
-        return _ema_parts(complements(cdt), m32, mag).astype(jnp.asarray(m).dtype)
-
-    return _map_moments(one, updates, moments)
-
-
-def update_infinity_moment(updates: PyTree, moments: PyTree, decay: Any, eps: Any) -> PyTree:
-    """``max(decay * m, |g| + eps)`` (Adamax's infinity norm), stored in each moment's dtype; ``decay * m`` is
-    ``(1 - c) m`` with the exact complement ``c`` (see :func:`ema`)."""
-
-    complements = _Complements(decay)
-
-    def one(g: Any, m: Any) -> Any:
-        if g is None:
-            return None
-        g32, m32, cdt = _pair(g, m)
-        parts = complements(cdt)
-        decayed = like(parts[1], m32) * m32
-        r_m = _scaled_decay(parts, m32)
-        decayed = decayed if r_m is None else decayed + r_m
-        return jnp.maximum(decayed, jnp.abs(g32) + hyper(eps, cdt)).astype(jnp.asarray(m).dtype)
-
-    return _map_moments(one, updates, moments)
-
-
-def bias_correction(moment: PyTree, decay: Any, count: Any) -> PyTree:
-    """``m / (1 - decay**count)`` in compute dtype (Kingma & Ba 2015, Algorithm 1), the factor from :func:`debias`."""
-
-    # The scalar factor is computed once per compute dtype, not once per leaf: the same numbers, and a tree of
-    # many leaves traces (and gives XLA) one factor instead of one per leaf.
-    corrections: dict[Any, jax.Array] = {}
-
-    def one(m: Any) -> Any:
-        m = up(m)
-        rt = _real(m.dtype)
-        if rt not in corrections:
-            corrections[rt] = debias(decay, count, rt)
-        return m / like(corrections[rt], m)
-
-    return _map(one, moment)
 
 
 # --- access and comparison ----------------------------------------------------------------------------
@@ -746,9 +374,7 @@ def random_like(
 ) -> PyTree:
     """Random leaves shaped like ``target_tree`` from ``sampler(key, shape, dtype)`` (a key per leaf)."""
     keys = split_key_like(rng_key, target_tree)
-    return jax.tree.map(
-        lambda k, x: sampler(k, jnp.shape(x), dtype or jnp.result_type(x)), keys, target_tree
-    )
+    return jax.tree.map(lambda k, x: sampler(k, jnp.shape(x), dtype or jnp.result_type(x)), keys, target_tree)
 
 
 def unwrap_random_key_data(input_tree: PyTree) -> PyTree:

@@ -1,0 +1,94 @@
+"""Static values held by transformations: plain callables and masks (hashable, compared by value)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    pass
+else:  # pragma: no cover - Python 3.10
+    pass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from gradtx.fields.checks import format_value, is_tracer, short_repr
+from gradtx.fields.declare import pytree_class, static_field
+
+# --------------------------------------------------------------------------------------------------
+# Static values: callables and masks.
+# --------------------------------------------------------------------------------------------------
+
+
+@pytree_class
+class StaticCallable:
+    """A plain Python callable (a user's lambda used as a schedule) held as static, not as a leaf."""
+
+    fn: Callable[..., Any] = static_field()
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.fn(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return format_value(self.fn)
+
+
+def as_pytree_callable(fn: Any) -> Any:
+    """Keep pytree callables (gradtx schedules) and numbers as they are; wrap other callables static."""
+    if isinstance(fn, StaticCallable) or not callable(fn):
+        return fn
+    if jax.tree_util.treedef_is_leaf(jax.tree_util.tree_structure(fn)):
+        return StaticCallable(fn)  # type: ignore[call-arg]
+    return fn
+
+
+def _frozen_leaf(x: Any) -> Any:
+    """A hashable key for one leaf of a static tree: Python scalars as they are, NumPy/JAX values by value."""
+    if isinstance(x, (np.ndarray, np.generic, jax.Array)):
+        if is_tracer(x):
+            raise TypeError(f"a static tree (a mask) cannot hold a traced value: {short_repr(x)}")
+        if isinstance(x, jax.Array) and jnp.issubdtype(x.dtype, jax.dtypes.prng_key):  # by its impl and bits
+            bits = np.asarray(jax.random.key_data(x))
+            return ("key", str(jax.random.key_impl(x)), bits.shape, bits.tobytes())
+        a = np.asarray(x)
+        return a.item() if a.ndim == 0 else ("array", a.dtype.str, a.shape, a.tobytes())
+    hash(x)  # TypeError for an unhashable leaf, named by the caller
+    return x
+
+
+def hashable_tree(tree: Any) -> Any:
+    """Return ``tree`` if hashable, else a hashable frozen view of it (for static mask trees)."""
+    try:
+        hash(tree)
+        return tree
+    except TypeError:
+        return FrozenTree(tree)
+
+
+class FrozenTree:
+    """A hashable wrapper of a pytree of scalars (a static mask) that compares and hashes by value.
+
+    0-d NumPy or JAX values count as their Python value (``np.array(True)`` as ``True``), so two equal masks give
+    equal tree definitions and a jitted step does not retrace. A leaf with no value to compare (a tracer, an
+    object that is not hashable) raises ``TypeError``.
+    """
+
+    def __init__(self, tree: Any):
+        self.tree = tree
+        leaves, treedef = jax.tree_util.tree_flatten(tree)
+        try:
+            self._key: Any = (treedef, tuple(_frozen_leaf(x) for x in leaves))
+        except TypeError as e:
+            raise TypeError(f"a static tree (a mask) must hold hashable values: {e}") from None
+
+    def __hash__(self) -> int:
+        return hash(self._key)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, FrozenTree) and self._key == other._key
+
+    def __repr__(self) -> str:
+        return repr(self.tree)
