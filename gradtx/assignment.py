@@ -122,6 +122,17 @@ def _empty() -> tuple[jax.Array, jax.Array]:
     return jnp.zeros(0, int), jnp.zeros(0, int)
 
 
+def _solve_checked(fn: str, cost_matrix: Any) -> tuple[int, int, jax.Array] | None:
+    """Check ``cost_matrix`` for ``fn`` and solve it with fewer rows than columns: ``(n, m, found)`` with
+    ``found`` the column of each row when ``n <= m``, else the row of each column (``cost_matrix.T`` solved);
+    ``None`` when the matrix is empty."""
+    cost = _validate(fn, cost_matrix)
+    n, m = cost.shape
+    if n == 0 or m == 0:
+        return None
+    return n, m, _solve(cost if n <= m else cost.T)
+
+
 def hungarian_algorithm(cost_matrix: Any) -> tuple[jax.Array, jax.Array]:
     r"""A minimum-cost assignment of rows to columns of ``cost_matrix`` (the Hungarian algorithm).
 
@@ -153,20 +164,18 @@ def hungarian_algorithm(cost_matrix: Any) -> tuple[jax.Array, jax.Array]:
       >>> print(i, j)
       [1 3 0] [2 1 0]
     """
-    cost = _validate("hungarian_algorithm", cost_matrix)
-    n, m = cost.shape
-    if n == 0 or m == 0:
+    solved = _solve_checked("hungarian_algorithm", cost_matrix)
+    if solved is None:
         return _empty()
-    if n <= m:
-        col_of_row = _solve(cost)
-        if n == m:
-            row_of_col = jnp.zeros(n, col_of_row.dtype).at[col_of_row].set(jnp.arange(n, dtype=col_of_row.dtype))
-            return row_of_col, jnp.arange(n, dtype=col_of_row.dtype)
-        rows = jnp.arange(n - 1, -1, -1, dtype=col_of_row.dtype)
-        return rows, col_of_row[rows]
-    row_of_col = _solve(cost.T)
-    cols = jnp.arange(m - 1, -1, -1, dtype=row_of_col.dtype)
-    return row_of_col[cols], cols
+    n, m, found = solved
+    if n == m:  # found: the column of each row
+        cols = jnp.arange(n, dtype=found.dtype)
+        return jnp.zeros(n, found.dtype).at[found].set(cols), cols
+    if n < m:
+        rows = jnp.arange(n - 1, -1, -1, dtype=found.dtype)
+        return rows, found[rows]
+    cols = jnp.arange(m - 1, -1, -1, dtype=found.dtype)  # found: the row of each column
+    return found[cols], cols
 
 
 def base_hungarian_algorithm(cost_matrix: Any) -> tuple[jax.Array, jax.Array]:
@@ -190,20 +199,15 @@ def base_hungarian_algorithm(cost_matrix: Any) -> tuple[jax.Array, jax.Array]:
     Example:
       >>> import jax.numpy as jnp
       >>> from gradtx.assignment import base_hungarian_algorithm
-      >>> cost = jnp.array([[8, 4, 7], [5, 2, 3], [9, 6, 7], [9, 4, 8]])
-      >>> i, j = base_hungarian_algorithm(cost)
-      >>> print("cost:", cost[i, j].sum())
-      cost: 15
-      >>> print(i, j)
+      >>> i, j = base_hungarian_algorithm(jnp.array([[8, 4, 7], [5, 2, 3], [9, 6, 7], [9, 4, 8]]))
+      >>> print(i, j)  # the pairs of hungarian_algorithm's example, by increasing row
       [0 1 3] [0 2 1]
     """
-    cost = _validate("base_hungarian_algorithm", cost_matrix)
-    n, m = cost.shape
-    if n == 0 or m == 0:
+    solved = _solve_checked("base_hungarian_algorithm", cost_matrix)
+    if solved is None:
         return _empty()
-    if n <= m:
-        col_of_row = _solve(cost)
-        return jnp.arange(n, dtype=col_of_row.dtype), col_of_row
-    row_of_col = _solve(cost.T)
-    order = jnp.argsort(row_of_col)
-    return row_of_col[order], order.astype(row_of_col.dtype)
+    n, m, found = solved
+    if n <= m:  # found: the column of each row
+        return jnp.arange(n, dtype=found.dtype), found
+    order = jnp.argsort(found)  # found: the row of each column
+    return found[order], order.astype(found.dtype)

@@ -45,10 +45,49 @@ from gradtx.base import PyTree
 __all__ = ["Gumbel", "Normal", "make_perturbed_fun"]
 
 
-class Normal:
+class _Noise:
+    """A standard noise for :func:`make_perturbed_fun`: ``sample`` draws with the class's ``jax.random`` sampler
+    ``_draw``, ``log_prob`` evaluates its log-density ``_log_density`` (both given by each subclass)."""
+
+    _draw: Callable[..., jax.Array]
+
+    def sample(self, key: jax.Array, sample_shape: tuple[int, ...] = (), dtype: Any = float) -> jax.Array:
+        """Draws ``sample_shape`` independent values (``jax.random.normal`` or ``jax.random.gumbel``).
+
+        Args:
+          key: a PRNG key.
+          sample_shape: the shape of the sample (default ``()``).
+          dtype: a floating dtype (default ``float``: float32, or float64 with ``jax_enable_x64``).
+
+        Returns:
+          An array of draws of shape ``sample_shape``.
+        """
+        return self._draw(key, sample_shape, dtype)
+
+    def log_prob(self, inputs: Any) -> jax.Array:
+        """The log-density given in the class docstring, elementwise.
+
+        Args:
+          inputs: an array (or number).
+
+        Returns:
+          An array of the shape of ``inputs``.
+        """
+        return self._log_density(jnp.asarray(inputs))
+
+    @staticmethod
+    def _log_density(z: jax.Array) -> jax.Array:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class Normal(_Noise):
     r"""The standard normal distribution ``N(0, 1)``, a noise for :func:`make_perturbed_fun`.
 
-    ``log_prob(z) = -z^2 / 2`` (up to the constant ``-log(2 pi) / 2``, which no estimate depends on).
+    ``sample`` draws with ``jax.random.normal``; ``log_prob(z) = -z^2 / 2`` (up to the constant
+    ``-log(2 pi) / 2``, which no estimate depends on).
 
     Example:
       >>> import jax
@@ -60,41 +99,19 @@ class Normal:
       -2.0
     """
 
-    def sample(self, key: jax.Array, sample_shape: tuple[int, ...] = (), dtype: Any = float) -> jax.Array:
-        """Draws ``jax.random.normal(key, sample_shape, dtype)``.
+    _draw = staticmethod(jax.random.normal)
 
-        Args:
-          key: a PRNG key.
-          sample_shape: the shape of the sample (default ``()``).
-          dtype: a floating dtype (default ``float``: float32, or float64 with ``jax_enable_x64``).
-
-        Returns:
-          An array of standard normal draws of shape ``sample_shape``.
-        """
-        return jax.random.normal(key, sample_shape, dtype)
-
-    def log_prob(self, inputs: Any) -> jax.Array:
-        """The unnormalised log-density ``-inputs**2 / 2``, elementwise.
-
-        Args:
-          inputs: an array (or number).
-
-        Returns:
-          An array of the shape of ``inputs``.
-        """
-        z = jnp.asarray(inputs)
+    @staticmethod
+    def _log_density(z: jax.Array) -> jax.Array:
         return -0.5 * z * z
 
-    def __repr__(self) -> str:
-        return "Normal()"
 
-
-class Gumbel:
+class Gumbel(_Noise):
     r"""The standard Gumbel distribution, a noise for :func:`make_perturbed_fun` (the default).
 
-    Density ``exp(-(z + exp(-z)))``, so ``log_prob(z) = -z - exp(-z)``; mean is the Euler-Mascheroni constant
-    0.5772. With it, the perturbed argmax of ``x`` is distributed as ``softmax(x / sigma)`` (Gumbel 1954;
-    the Gumbel-max trick).
+    Density ``exp(-(z + exp(-z)))``, so ``log_prob(z) = -z - exp(-z)``; ``sample`` draws with
+    ``jax.random.gumbel``; mean is the Euler-Mascheroni constant 0.5772. With it, the perturbed argmax of ``x``
+    is distributed as ``softmax(x / sigma)`` (Gumbel 1954; the Gumbel-max trick).
 
     Example:
       >>> import jax
@@ -106,33 +123,11 @@ class Gumbel:
       -1.0
     """
 
-    def sample(self, key: jax.Array, sample_shape: tuple[int, ...] = (), dtype: Any = float) -> jax.Array:
-        """Draws ``jax.random.gumbel(key, sample_shape, dtype)``.
+    _draw = staticmethod(jax.random.gumbel)
 
-        Args:
-          key: a PRNG key.
-          sample_shape: the shape of the sample (default ``()``).
-          dtype: a floating dtype (default ``float``: float32, or float64 with ``jax_enable_x64``).
-
-        Returns:
-          An array of standard Gumbel draws of shape ``sample_shape``.
-        """
-        return jax.random.gumbel(key, sample_shape, dtype)
-
-    def log_prob(self, inputs: Any) -> jax.Array:
-        """The log-density ``-inputs - exp(-inputs)``, elementwise.
-
-        Args:
-          inputs: an array (or number).
-
-        Returns:
-          An array of the shape of ``inputs``.
-        """
-        z = jnp.asarray(inputs)
+    @staticmethod
+    def _log_density(z: jax.Array) -> jax.Array:
         return -z - jnp.exp(-z)
-
-    def __repr__(self) -> str:
-        return "Gumbel()"
 
 
 def _noise_like(noise: Any, key: jax.Array, x: PyTree) -> PyTree:

@@ -32,6 +32,7 @@ Conventions:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -40,6 +41,7 @@ import numpy as np
 from jax import core as jax_core
 
 from gradtx import tree as tree_lib
+from gradtx._docs import fill_doc
 from gradtx.base import PyTree
 
 __all__ = [
@@ -165,6 +167,15 @@ def _broadcast_bound(bound: Any, tree: PyTree) -> PyTree:
 
 # --- orthant, box, hypercube ------------------------------------------------------------------------
 
+# The docstring passage of projection_hypercube and projection_linf_ball (filled in by fill_doc).
+_CLIP_RETURNS = """
+Returns:
+  A pytree with the structure of ``tree``.
+
+Raises:
+  ValueError: if a concrete ``scale`` is negative or NaN.
+"""
+
 
 def projection_non_negative(tree: Any) -> Any:
     r"""Projection onto the non-negative orthant: ``argmin_{p >= 0} ||x - p||^2 = max(x, 0)`` leafwise.
@@ -219,6 +230,7 @@ def projection_box(tree: Any, lower: Any, upper: Any) -> Any:
     return jax.tree.map(jnp.clip, tree, lower_t, upper_t)
 
 
+@fill_doc(clip_returns=_CLIP_RETURNS)
 def projection_hypercube(tree: Any, scale: Any = 1) -> Any:
     r"""Projection onto the hypercube ``{p : 0 <= p <= scale}``: ``clip(x, 0, scale)`` leafwise.
 
@@ -229,11 +241,7 @@ def projection_hypercube(tree: Any, scale: Any = 1) -> Any:
       scale: the side of the hypercube, ``>= 0`` (``inf`` allowed): a scalar, an array, or a tree like
         ``tree`` (default 1: the unit hypercube).
 
-    Returns:
-      A pytree with the structure of ``tree``.
-
-    Raises:
-      ValueError: if a concrete ``scale`` is negative or NaN.
+    {clip_returns}
 
     Example:
       >>> import jax.numpy as jnp
@@ -246,6 +254,7 @@ def projection_hypercube(tree: Any, scale: Any = 1) -> Any:
     return projection_box(tree, lower=0, upper=scale)
 
 
+@fill_doc(clip_returns=_CLIP_RETURNS)
 def projection_linf_ball(tree: Any, scale: Any = 1) -> Any:
     r"""Projection onto the l-infinity ball ``{p : max_i |p_i| <= scale}``: ``clip(x, -scale, scale)``.
 
@@ -253,11 +262,7 @@ def projection_linf_ball(tree: Any, scale: Any = 1) -> Any:
       tree: the pytree ``x`` to project.
       scale: the radius, a scalar ``>= 0`` (``inf`` allowed: the identity; default 1).
 
-    Returns:
-      A pytree with the structure of ``tree``.
-
-    Raises:
-      ValueError: if a concrete ``scale`` is negative or NaN.
+    {clip_returns}
 
     Example:
       >>> import jax.numpy as jnp
@@ -358,19 +363,32 @@ def projection_simplex(tree: Any, scale: Any = 1) -> Any:
       >>> print(projection_simplex(jnp.array([0.25, 0.75, -0.5]), scale=1.0))
       [0.25 0.75 0.  ]
     """
-    _check_radius("projection_simplex", "scale", scale, allow_inf=False)
-    _check_real_tree("projection_simplex", "tree", tree)
+    return _project_flat("projection_simplex", tree, scale, False, _simplex)
+
+
+def _project_flat(
+    fn: str, tree: PyTree, scale: Any, allow_inf: bool, project: Callable[[jax.Array, jax.Array], jax.Array]
+) -> PyTree:
+    """Check ``scale`` and the leaves (real) for ``fn``, then ``project(x, scale)`` the tree as one flat vector
+    (in the working dtype; an empty tree is returned as it is)."""
+    _check_radius(fn, "scale", scale, allow_inf=allow_inf)
+    _check_real_tree(fn, "tree", tree)
     flat, unflatten = _flatten(tree)
     if flat.shape[0] == 0:
         return tree
-    return unflatten(_simplex(flat, jnp.asarray(scale, flat.dtype)))
+    return unflatten(project(flat, jnp.asarray(scale, flat.dtype)))
 
 
-def _l1_sphere(tree: PyTree, scale: Any) -> PyTree:
-    flat, unflatten = _flatten(tree)
-    if flat.shape[0] == 0:
-        return tree
-    return unflatten(jnp.sign(flat) * _simplex(jnp.abs(flat), jnp.asarray(scale, flat.dtype)))
+def _l1_sphere(v: jax.Array, s: jax.Array) -> jax.Array:
+    """``sign(v) * projection_simplex(|v|, s)`` for a flat ``v``."""
+    return jnp.sign(v) * _simplex(jnp.abs(v), s)
+
+
+def _l1_ball(v: jax.Array, s: jax.Array) -> jax.Array:
+    """``v`` inside the l1 ball of radius ``s``, else its projection onto the sphere (a ``lax.cond``)."""
+    inside = jnp.sum(jnp.abs(v)) <= s
+    safe_s = jnp.where(jnp.isinf(s), 0, s)  # the sphere branch is not taken when s = inf
+    return jax.lax.cond(inside, lambda u: u, lambda u: _l1_sphere(u, safe_s), v)
 
 
 def projection_l1_sphere(tree: Any, scale: Any = 1) -> Any:
@@ -397,9 +415,7 @@ def projection_l1_sphere(tree: Any, scale: Any = 1) -> Any:
       >>> print(projection_l1_sphere(jnp.array([3.0, -1.0]), 1.0))
       [ 1. -0.]
     """
-    _check_radius("projection_l1_sphere", "scale", scale, allow_inf=False)
-    _check_real_tree("projection_l1_sphere", "tree", tree)
-    return _l1_sphere(tree, scale)
+    return _project_flat("projection_l1_sphere", tree, scale, False, _l1_sphere)
 
 
 def projection_l1_ball(tree: Any, scale: Any = 1) -> Any:
@@ -423,17 +439,10 @@ def projection_l1_ball(tree: Any, scale: Any = 1) -> Any:
       >>> from gradtx.projections import projection_l1_ball
       >>> print(projection_l1_ball(jnp.array([2.0, -1.0]), 2.0))
       [ 1.5 -0.5]
+      >>> print(projection_l1_ball(jnp.array([0.5, -1.0]), 2.0))  # inside the ball: unchanged
+      [ 0.5 -1. ]
     """
-    _check_radius("projection_l1_ball", "scale", scale, allow_inf=True)
-    _check_real_tree("projection_l1_ball", "tree", tree)
-    flat, unflatten = _flatten(tree)
-    if flat.shape[0] == 0:
-        return tree
-    s = jnp.asarray(scale, flat.dtype)
-    inside = jnp.sum(jnp.abs(flat)) <= s
-    safe_s = jnp.where(jnp.isinf(s), 0, s)  # the sphere branch is not taken when s = inf
-    out = jax.lax.cond(inside, lambda v: v, lambda v: jnp.sign(v) * _simplex(jnp.abs(v), safe_s), flat)
-    return unflatten(out)
+    return _project_flat("projection_l1_ball", tree, scale, True, _l1_ball)
 
 
 # --- l2 ---------------------------------------------------------------------------------------------
@@ -500,6 +509,17 @@ def projection_l2_ball(tree: Any, scale: Any = 1) -> Any:
 
 # --- affine sets ------------------------------------------------------------------------------------
 
+# The docstring passage of projection_hyperplane and projection_halfspace, from the level of ``Args:``.
+_OFFSET_RETURNS = """
+  b: the offset, a real scalar.
+
+Returns:
+  A pytree with the structure of ``x``.
+
+Raises:
+  ValueError: if a concrete ``b`` is not a real scalar (an array, complex, or NaN).
+"""
+
 
 def projection_vector(x: Any, a: Any) -> Any:
     r"""Projection onto the line spanned by ``a``: ``<x, a> / <a, a> * a``.
@@ -524,17 +544,19 @@ def projection_vector(x: Any, a: Any) -> Any:
     return _scale_tree(coef, a)
 
 
-def _affine_step(fn: str, x: PyTree, a: PyTree, b: Any) -> jax.Array:
-    """``(b - <a, x>) / <a, a>``, the multiple of ``a`` that moves ``x`` onto ``{y : <a, y> = b}``.
+def _affine_step(fn: str, x: PyTree, a: PyTree, b: Any) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """``(b - <a, x>) / <a, a>``, the multiple of ``a`` that moves ``x`` onto ``{y : <a, y> = b}``, then
+    ``<a, a>`` and ``b - <a, x>``.
 
     For ``a = 0`` the set is everything (``b = 0``: the step is 0) or empty (NaN)."""
     _check_real_scalar(fn, "b", b)
     aa = _inner(a, a)
     gap = jnp.asarray(b, aa.dtype) - _inner(a, x)
     nonzero = aa > 0
-    return jnp.where(nonzero, gap / jnp.where(nonzero, aa, 1), jnp.where(gap == 0, 0, jnp.nan))
+    return jnp.where(nonzero, gap / jnp.where(nonzero, aa, 1), jnp.where(gap == 0, 0, jnp.nan)), aa, gap
 
 
+@fill_doc(offset_returns=_OFFSET_RETURNS)
 def projection_hyperplane(x: Any, a: Any, b: Any) -> Any:
     r"""Projection onto the hyperplane ``{y : <a, y> = b}``: ``x + (b - <a, x>) / <a, a> * a``.
 
@@ -542,13 +564,7 @@ def projection_hyperplane(x: Any, a: Any, b: Any) -> Any:
       x: the pytree to project.
       a: the normal of the hyperplane, a pytree with the structure of ``x`` (``a = 0`` with ``b = 0`` is the
         whole space: ``x`` is returned; with ``b != 0`` the set is empty: NaN).
-      b: the offset, a real scalar.
-
-    Returns:
-      A pytree with the structure of ``x``.
-
-    Raises:
-      ValueError: if a concrete ``b`` is not a real scalar (an array, complex, or NaN).
+    {offset_returns}
 
     Example:
       >>> import jax.numpy as jnp
@@ -556,9 +572,11 @@ def projection_hyperplane(x: Any, a: Any, b: Any) -> Any:
       >>> print(projection_hyperplane(jnp.array([1.0, 2.0]), jnp.array([3.0, 4.0]), 5.0).round(4))
       [0.28 1.04]
     """
-    return _add_scaled(x, _affine_step("projection_hyperplane", x, a, b), a)
+    step, _, _ = _affine_step("projection_hyperplane", x, a, b)
+    return _add_scaled(x, step, a)
 
 
+@fill_doc(offset_returns=_OFFSET_RETURNS)
 def projection_halfspace(x: Any, a: Any, b: Any) -> Any:
     r"""Projection onto the halfspace ``{y : <a, y> <= b}``: ``x + min(0, (b - <a, x>) / <a, a>) * a``.
 
@@ -568,13 +586,7 @@ def projection_halfspace(x: Any, a: Any, b: Any) -> Any:
       x: the pytree to project.
       a: the outward normal, a pytree with the structure of ``x`` (``a = 0``: the set is everything when
         ``b >= 0``, so ``x`` is returned; empty when ``b < 0``: NaN).
-      b: the offset, a real scalar.
-
-    Returns:
-      A pytree with the structure of ``x``.
-
-    Raises:
-      ValueError: if a concrete ``b`` is not a real scalar (an array, complex, or NaN).
+    {offset_returns}
 
     Example:
       >>> import jax.numpy as jnp
@@ -585,8 +597,6 @@ def projection_halfspace(x: Any, a: Any, b: Any) -> Any:
       >>> print(projection_halfspace(jnp.array([1.0, -2.0]), a, 5.0))
       [ 1. -2.]
     """
-    step = _affine_step("projection_halfspace", x, a, b)
-    aa = _inner(a, a)
-    gap = jnp.asarray(b, aa.dtype) - _inner(a, x)
+    step, aa, gap = _affine_step("projection_halfspace", x, a, b)
     step = jnp.where((aa == 0) & (gap >= 0), 0, jnp.minimum(step, 0))
     return _add_scaled(x, step, a)

@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -101,62 +102,35 @@ __all__ = [
     "tree_zeros_like",
 ]
 
+def _old_norm(name: str, order: Any, formula: str, example: str, result: str) -> Callable[..., jax.Array]:
+    """Optax's older spelling ``name(tree, squared=False)`` of ``tree_norm(tree, ord=order, squared=squared)``;
+    ``formula``, ``example`` (the arguments) and ``result`` (what it prints) make its docstring."""
 
-def tree_l1_norm(tree: PyTree, squared: bool = False) -> jax.Array:
-    """``sum |x|`` over every leaf: ``tree_norm(tree, ord=1)`` (Optax's older spelling).
+    def norm(tree: PyTree, squared: bool = False) -> jax.Array:
+        return tree_norm(tree, ord=order, squared=squared)
+
+    norm.__name__ = norm.__qualname__ = name
+    norm.__doc__ = f"""``{formula}`` over every leaf: ``tree_norm(tree, ord={order!r})`` (Optax's older spelling).
 
     Args:
       tree: a pytree of arrays.
-      squared: return the square of the norm.
+      squared: return the square of the norm (no square root for the l2 norm).
 
     Returns:
       A scalar (float32 or wider).
 
     Example:
       >>> import jax.numpy as jnp
-      >>> from gradtx.tree_utils import tree_l1_norm
-      >>> float(tree_l1_norm([jnp.array([1.0, -2.0]), jnp.array(3.0)]))
-      6.0
+      >>> from gradtx.tree_utils import {name}
+      >>> float({name}({example}))
+      {result}
     """
-    return tree_norm(tree, ord=1, squared=squared)
+    return norm
 
 
-def tree_l2_norm(tree: PyTree, squared: bool = False) -> jax.Array:
-    """``sqrt(sum |x|^2)`` over every leaf: ``tree_norm(tree)`` (Optax's older spelling).
-
-    Args:
-      tree: a pytree of arrays.
-      squared: return the squared norm (no square root).
-
-    Returns:
-      A scalar (float32 or wider).
-
-    Example:
-      >>> import jax.numpy as jnp
-      >>> from gradtx.tree_utils import tree_l2_norm
-      >>> float(tree_l2_norm({"w": jnp.array([3.0, 4.0])}, squared=True))
-      25.0
-    """
-    return tree_norm(tree, ord=2, squared=squared)
-
-
-def tree_linf_norm(tree: PyTree, squared: bool = False) -> jax.Array:
-    """``max |x|`` over every leaf: ``tree_norm(tree, ord='inf')`` (Optax's older spelling).
-
-    Args:
-      tree: a pytree of arrays.
-      squared: return the square of the norm.
-
-    Returns:
-      A scalar (float32 or wider).
-
-    Example:
-      >>> import jax.numpy as jnp
-      >>> from gradtx.tree_utils import tree_linf_norm
-      >>> float(tree_linf_norm([jnp.array([1.0, -5.0])]))
-      5.0
-    """
-    return tree_norm(tree, ord="inf", squared=squared)
+tree_l1_norm = _old_norm("tree_l1_norm", 1, "sum |x|", "[jnp.array([1.0, -2.0]), jnp.array(3.0)]", "6.0")
+tree_l2_norm = _old_norm("tree_l2_norm", 2, "sqrt(sum |x|^2)", '{"w": jnp.array([3.0, 4.0])}, squared=True', "25.0")
+tree_linf_norm = _old_norm("tree_linf_norm", "inf", "max |x|", "[jnp.array([1.0, -5.0])]", "5.0")
 
 
 def tree_scalar_mul(scalar: Any, tree: PyTree) -> PyTree:

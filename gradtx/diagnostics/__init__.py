@@ -1,5 +1,5 @@
 """See inside training: metrics written into the state, curvature and critical points, plateau diagnosis, a
-spike guard, named state and checkpoints.
+spike guard.
 
 The lecture's point, made executable: a stalled loss is often not a critical point (the gradient norm can
 stay large while the parameters bounce between a valley's walls), and at a true critical point the Hessian's
@@ -18,14 +18,14 @@ eigenvalues tell a saddle from a minimum.
                                     point / oscillating / diverging
     spike_guard(tx)                 skips (or scales down) updates whose loss or gradient norm is a z-score
                                     outlier, counting the events, with no host synchronisation
-    state_dict, load_state_dict,    a flat {path: array} view of any optimizer state and its strict
-    save_state, load_state          restoration (npz, or Orbax with the ``checkpoint`` extra)
+
+Named state and checkpoints (``state_dict``, ``load_state_dict``, ``save_state``, ``load_state``) are not
+diagnostics: they live in :mod:`gradtx.checkpoint`.
 
 This package imports only ``gradtx.base`` and ``gradtx.tree``: it recognises transformations and states by
 their fields, so it works on Optax's too where the shapes agree.
 """
 
-from gradtx.diagnostics.checkpoint import LoadedState, load_state, load_state_dict, save_state, state_dict
 from gradtx.diagnostics.curvature import (
     DEGENERATE,
     LOCAL_MAXIMUM,
@@ -68,7 +68,6 @@ __all__ = [
     "VERDICTS",
     "CriticalPoint",
     "HessianEigenvalues",
-    "LoadedState",
     "MonitoredState",
     "PlateauDiagnosis",
     "SpikeGuardState",
@@ -80,12 +79,8 @@ __all__ = [
     "hessian_eigenvalues",
     "hutchinson_trace",
     "hvp",
-    "load_state",
-    "load_state_dict",
     "metrics",
     "monitored",
-    "save_state",
     "spike_guard",
-    "state_dict",
     "step_count",
 ]

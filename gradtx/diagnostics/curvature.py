@@ -50,7 +50,8 @@ from jax import lax
 from jax.flatten_util import ravel_pytree
 
 from gradtx import tree
-from gradtx.base import PyTree, concrete_number
+from gradtx.base import PyTree
+from gradtx.fields import concrete_number
 
 __all__ = [
     "DEGENERATE",

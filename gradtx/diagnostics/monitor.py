@@ -72,11 +72,10 @@ from gradtx.base import (
     Params,
     Updates,
     as_transformation,
-    pytree_class,
     safe_int32_increment,
-    static_field,
     zero_count,
 )
+from gradtx.fields import flag, integer, option, pytree_class
 
 __all__ = [
     "MonitoredState",
@@ -225,7 +224,7 @@ def _groups(params: Any) -> list[str]:
 
 def _sq(x: Any, dt: np.dtype) -> jax.Array:
     """``sum |x|^2`` over one leaf, in float32 or wider, returned in ``dt``."""
-    return jnp.sum(tree.abs_sq(tree.up(x))).astype(dt)
+    return jnp.sum(tree.Leaf(x).abs_sq(x)).astype(dt)
 
 
 def _sq_norms(t: Any, dt: np.dtype) -> tuple[jax.Array, dict[str, jax.Array]]:
@@ -246,8 +245,8 @@ def _keys(g: Any, u: Any, dt: np.dtype, int_dt: Any, invalid: jax.Array) -> jax.
     The ratio is non-negative, so its bit pattern read as a signed integer orders as the value does (``+inf``
     included); ``invalid`` (the largest integer, a NaN pattern) sorts after every valid key.
     """
-    ag = jnp.abs(tree.up(g)).astype(dt).reshape(-1)
-    au = jnp.abs(tree.up(u)).astype(dt).reshape(-1)
+    ag = jnp.abs(tree.Leaf(g).cast(g)).astype(dt).reshape(-1)
+    au = jnp.abs(tree.Leaf(u).cast(u)).astype(dt).reshape(-1)
     nonzero = ag != 0
     r = au / jnp.where(nonzero, ag, jnp.ones([], dt))
     ok = jnp.logical_and(nonzero, jnp.logical_not(jnp.isnan(r)))
@@ -342,21 +341,14 @@ class monitored(GradientTransformation):
     with :func:`metrics`, which finds the :class:`MonitoredState` anywhere in a larger state.
     """
 
-    tx: Any
-    history: int = static_field(default=100)
-    effective_lr: bool = static_field(default=True)
-    per_group: bool = static_field(default=True)
+    tx: Any = option(accepts="a transformation (anything with init and update)")
+    history: int = integer(default=100, lo=1, static=True)
+    effective_lr: bool = flag(default=True)
+    per_group: bool = flag(default=True)
 
-    def __post_init__(self) -> None:
+    def __check_init__(self) -> None:
         object.__setattr__(self, "tx", as_transformation(self.tx, "monitored"))
-        h = self.history
-        if isinstance(h, (bool, np.bool_)) or not isinstance(h, (int, np.integer)) or h < 1:
-            self._fail("history", h, "must be an int >= 1")
-        object.__setattr__(self, "history", int(h))
-        for name in ("effective_lr", "per_group"):
-            if not isinstance(getattr(self, name), (bool, np.bool_)):
-                self._fail(name, getattr(self, name), "must be a bool")
-            object.__setattr__(self, name, bool(getattr(self, name)))
+        object.__setattr__(self, "history", int(self.history))  # a shape: 100.0 or np.int64(100) as the int 100
 
     @property
     def inner(self) -> GradientTransformation:
@@ -548,6 +540,9 @@ def _int_field(state: Any, names: tuple[str, ...]) -> jax.Array | None:
 
 _INNER_STATE_FIELDS = ("inner_state", "inner_opt_state", "fast_state")
 
+# What the walk below reports each hyperparameter to: ``emit(path, field, value)``.
+_Emit = Callable[[tuple[str, ...], str, Any], None]
+
 
 def _is_number(x: Any) -> bool:
     if isinstance(x, (bool, np.bool_)):
@@ -557,13 +552,7 @@ def _is_number(x: Any) -> bool:
     return isinstance(x, (np.ndarray, jax.Array)) and jnp.issubdtype(jnp.result_type(x), jnp.number)
 
 
-def _collect(
-    opt: Any,
-    state: Any,
-    path: tuple[str, ...],
-    count: jax.Array | None,
-    emit: Callable[[tuple[str, ...], str, Any], None],
-) -> None:
+def _collect(opt: Any, state: Any, path: tuple[str, ...], count: jax.Array | None, emit: _Emit) -> None:
     """Walk ``opt`` and its ``state`` together, emitting ``(path, field, value)`` for each hyperparameter."""
     if isinstance(_field(state, "hyperparams"), dict):
         for name, value in state.hyperparams.items():  # inject_hyperparams: the values of the last update
@@ -596,13 +585,7 @@ def _collect(
             _leaf(name, value, path, count, emit)
 
 
-def _leaf(
-    name: str,
-    value: Any,
-    path: tuple[str, ...],
-    count: jax.Array | None,
-    emit: Callable[[tuple[str, ...], str, Any], None],
-) -> None:
+def _leaf(name: str, value: Any, path: tuple[str, ...], count: jax.Array | None, emit: _Emit) -> None:
     """Emit a numeric field, or a schedule evaluated at the count it was last used with."""
     if isinstance(value, GradientTransformation):
         return

@@ -28,6 +28,7 @@ correction is needed.
 
 from __future__ import annotations
 
+import math
 from typing import Any, NamedTuple
 
 import jax
@@ -37,19 +38,14 @@ from jax import core as jax_core
 
 from gradtx import tree
 from gradtx.base import (
-    FunctionTransformation,
     GradientTransformation,
     Params,
     Updates,
-    accepts_extra_args,
     as_transformation,
-    concrete_number,
-    foreign,
-    pytree_class,
     safe_int32_increment,
-    static_field,
     zero_count,
 )
+from gradtx.fields import choice, hyper, integer, option, probability, pytree_class
 
 __all__ = ["SpikeGuardState", "spike_guard"]
 
@@ -88,11 +84,6 @@ class SpikeGuardState(NamedTuple):
 
 
 _MODES = ("skip", "scale")
-
-
-def _is_int(x: Any) -> bool:
-    v = concrete_number(x)
-    return v is not None and not isinstance(x, (bool, np.bool_)) and float(v).is_integer()
 
 
 @pytree_class
@@ -143,36 +134,18 @@ class spike_guard(GradientTransformation):
     runs on its own, ``tx`` runs once and ``where`` selects the result.
     """
 
-    tx: Any
-    threshold: Any = 6.0
-    mode: str = static_field(default="skip")
-    decay: Any = 0.99
-    warmup_steps: Any = 20
-    max_consecutive_spikes: Any = 10
-    eps: Any = 1e-8
+    tx: Any = option(accepts="a transformation (anything with init and update)")
+    threshold: Any = hyper(default=6.0, lo=0.0, hi=math.inf, lo_open=True, hi_open=True)
+    mode: str = choice(default="skip", choices=_MODES)
+    decay: Any = probability(default=0.99)
+    warmup_steps: Any = integer(default=20, lo=2)
+    max_consecutive_spikes: Any = integer(default=10, lo=0, optional=True)
+    eps: Any = hyper(default=1e-8, lo=0.0, hi=math.inf, lo_open=True, hi_open=True)
 
-    def __post_init__(self) -> None:
-        tx = self.tx
-        if isinstance(tx, FunctionTransformation) and not accepts_extra_args(tx.update):
-            tx = foreign(tx)  # type: ignore[call-arg]  # drops extra arguments its update cannot take
-        object.__setattr__(self, "tx", as_transformation(tx, "spike_guard"))
-        self._check_range("threshold", 0.0, float("inf"), lo_open=True, hi_open=True)
-        self._check_choice("mode", _MODES)
-        self._check_range("decay", 0.0, 1.0, hi_open=True)
-        self._check_int("warmup_steps", 2, "must be an int >= 2")
-        if self.max_consecutive_spikes is not None:
-            self._check_int("max_consecutive_spikes", 0, "must be None or an int >= 0")
-        self._check_range("eps", 0.0, float("inf"), lo_open=True, hi_open=True)
-
-    def _check_int(self, name: str, lo: int, text: str) -> None:
-        value = getattr(self, name)
-        v = concrete_number(value)
-        if v is None:
-            if isinstance(value, str):
-                self._fail(name, value, text)
-            return  # a tracer or placeholder
-        if not _is_int(value) or v < lo:
-            self._fail(name, value, text)
+    def __check_init__(self) -> None:
+        # A GradientTransformation(init, update) whose update takes no **kwargs is wrapped so that it does not
+        # receive the extra arguments (value=...) this wrapper passes on.
+        object.__setattr__(self, "tx", as_transformation(self.tx, "spike_guard"))
 
     def init(self, params: Params) -> SpikeGuardState:
         dt = tree.widest_real_dtype(params)
@@ -244,8 +217,12 @@ class spike_guard(GradientTransformation):
         def run(grads: Updates) -> Any:
             return self.tx.update(grads, state.inner_state, params, **extra)
 
+        def scale_leaf(g: Any) -> Any:
+            x = tree.Leaf(g)
+            return x.out(x.cast(g) * x.cast(s))
+
         def scale(grads: Updates) -> Updates:
-            return jax.tree.map(lambda g: (tree.up(g) * tree.like(s, tree.up(g))).astype(g.dtype), grads)
+            return jax.tree.map(scale_leaf, grads)
 
         if isinstance(normal, jax_core.Tracer):
             # Traced (jit, scan, vmap): each case is its own branch, so a normal step computes exactly what tx

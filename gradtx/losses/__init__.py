@@ -2,8 +2,10 @@
 
 One module per family (each imports only ``gradtx.base`` and its own helpers)::
 
-    classification    sigmoid/softmax cross entropies (one-hot, integer, safe, Poly-1), KL divergences,
-                      hinge/perceptron/sparsemax (binary and multiclass), sigmoid focal loss, CTC
+    classification    sigmoid/softmax cross entropies (one-hot, integer, safe, Poly-1),
+                      hinge/perceptron/sparsemax (binary and multiclass), sigmoid focal loss
+    divergences       kl_divergence, kl_divergence_with_log_targets, generalized (convex) KL divergence
+    ctc               ctc_loss, ctc_loss_with_forward_probs (connectionist temporal classification)
     regression        squared_error, l2_loss, huber_loss, log_cosh, cosine_similarity/distance
     ranking           ranking_softmax_loss
     segmentation      dice_loss, multiclass_generalized_dice_loss, binary_dice_loss
@@ -19,13 +21,7 @@ concrete, so every loss works under ``jit``, ``vmap`` and ``grad``.
 """
 
 from gradtx.losses._classification import (
-    convex_kl_divergence,
-    ctc_loss,
-    ctc_loss_with_forward_probs,
-    generalized_kl_divergence,
     hinge_loss,
-    kl_divergence,
-    kl_divergence_with_log_targets,
     multiclass_hinge_loss,
     multiclass_perceptron_loss,
     multiclass_sparsemax_loss,
@@ -37,6 +33,13 @@ from gradtx.losses._classification import (
     softmax_cross_entropy,
     softmax_cross_entropy_with_integer_labels,
     sparsemax_loss,
+)
+from gradtx.losses._ctc import ctc_loss, ctc_loss_with_forward_probs
+from gradtx.losses._divergences import (
+    convex_kl_divergence,
+    generalized_kl_divergence,
+    kl_divergence,
+    kl_divergence_with_log_targets,
 )
 from gradtx.losses._fenchel_young import make_fenchel_young_loss
 from gradtx.losses._ranking import ranking_softmax_loss

@@ -1,4 +1,5 @@
-"""Classification losses: cross entropies, KL divergences, margins, sparsemax, focal loss and CTC.
+"""Classification losses: cross entropies, margins, sparsemax and the focal loss (KL divergences:
+``_divergences``; CTC: ``_ctc``).
 
 Every loss returns one value per example (no reduction over the batch); reduce with ``.mean()`` or ``.sum()``.
 Names, signatures, defaults and return values are Optax's (``optax.losses``). The formulas are evaluated in
@@ -9,8 +10,6 @@ a gradient. All of them work under ``jit``, ``vmap`` and ``grad``.
 
 from __future__ import annotations
 
-import operator
-import warnings
 from typing import Any
 
 import jax
@@ -18,17 +17,12 @@ import jax.numpy as jnp
 from jax import lax
 from jax.custom_derivatives import SymbolicZero
 
+from gradtx._docs import fill_doc
 from gradtx.losses import _common as c
 from gradtx.projections import projection_simplex
 
 __all__ = [
-    "convex_kl_divergence",
-    "ctc_loss",
-    "ctc_loss_with_forward_probs",
-    "generalized_kl_divergence",
     "hinge_loss",
-    "kl_divergence",
-    "kl_divergence_with_log_targets",
     "multiclass_hinge_loss",
     "multiclass_perceptron_loss",
     "multiclass_sparsemax_loss",
@@ -371,210 +365,58 @@ def poly_loss_cross_entropy(
 
 
 # --------------------------------------------------------------------------------------------------
-# Kullback-Leibler divergences.
-# --------------------------------------------------------------------------------------------------
-
-
-def kl_divergence(
-    log_predictions: ArrayLike,
-    targets: ArrayLike,
-    axis: int | tuple[int, ...] | None = -1,
-    where: ArrayLike | None = None,
-) -> jax.Array:
-    r"""Kullback-Leibler divergence ``KL(q || p) = sum_j q_j (log q_j - log p_j)`` over ``axis``.
-
-    ``p`` is given by its logarithm (``log_predictions``), ``q`` by its probabilities (``targets``). Terms
-    with ``q_j = 0`` are 0 (``0 log 0 = 0``), also when ``log p_j = -inf``, and their gradients are finite
-    (Kullback & Leibler, *On Information and Sufficiency*, 1951).
-
-    Args:
-      log_predictions: floating array of log-probabilities ``log p``.
-      targets: floating array of probabilities ``q`` (non-negative), same shape.
-      axis: the axis or axes to sum over (default -1), or ``None``.
-      where: optional boolean mask: only these elements are summed.
-
-    Returns:
-      The divergence per example: the input shape without ``axis``.
-
-    Raises:
-      TypeError: (a ``LossInputError``, also a ``ValueError``) if an input is not floating.
-
-    Example:
-      >>> import jax.numpy as jnp
-      >>> import gradtx
-      >>> log_p = jnp.log(jnp.array([0.5, 0.5]))
-      >>> round(float(gradtx.losses.kl_divergence(log_p, jnp.array([1.0, 0.0]))), 4)  # log 2
-      0.6931
-    """
-    c.check_floating("kl_divergence", "log_predictions", log_predictions)
-    c.check_floating("kl_divergence", "targets", targets)
-    log_p, q = jnp.broadcast_arrays(jnp.asarray(log_predictions), jnp.asarray(targets))
-    nonzero = q != 0
-    safe_log_p = jnp.where(nonzero, log_p, jnp.zeros_like(log_p))
-    terms = jnp.where(nonzero, q * (c.safe_log(q) - safe_log_p), jnp.zeros_like(q * log_p))
-    return jnp.sum(terms, axis=axis, where=where)
-
-
-def kl_divergence_with_log_targets(
-    log_predictions: ArrayLike,
-    log_targets: ArrayLike,
-    axis: int | tuple[int, ...] | None = -1,
-    where: ArrayLike | None = None,
-) -> jax.Array:
-    r"""Kullback-Leibler divergence ``sum_j exp(l_j) (l_j - log p_j)`` with the target in log space.
-
-    The same divergence as :func:`kl_divergence` with ``targets = exp(log_targets)``; terms with
-    ``log_targets = -inf`` (probability 0) are 0 with finite gradients.
-
-    Args:
-      log_predictions: floating array of log-probabilities ``log p``.
-      log_targets: floating array of target log-probabilities ``l``, same shape.
-      axis: the axis or axes to sum over (default -1), or ``None``.
-      where: optional boolean mask: only these elements are summed.
-
-    Returns:
-      The divergence per example: the input shape without ``axis``.
-
-    Raises:
-      TypeError: (a ``LossInputError``, also a ``ValueError``) if an input is not floating.
-
-    Example:
-      >>> import jax.numpy as jnp
-      >>> import gradtx
-      >>> log_p = jnp.log(jnp.array([0.25, 0.75]))
-      >>> log_q = jnp.log(jnp.array([0.5, 0.5]))
-      >>> round(float(gradtx.losses.kl_divergence_with_log_targets(log_p, log_q)), 4)
-      0.1438
-    """
-    c.check_floating("kl_divergence_with_log_targets", "log_predictions", log_predictions)
-    c.check_floating("kl_divergence_with_log_targets", "log_targets", log_targets)
-    log_p, log_q = jnp.broadcast_arrays(jnp.asarray(log_predictions), jnp.asarray(log_targets))
-    alive = log_q > -jnp.inf
-    safe_log_q = jnp.where(alive, log_q, jnp.zeros_like(log_q))
-    safe_log_p = jnp.where(alive, log_p, jnp.zeros_like(log_p))
-    terms = jnp.where(alive, jnp.exp(safe_log_q) * (safe_log_q - safe_log_p), jnp.zeros_like(log_q * log_p))
-    return jnp.sum(terms, axis=axis, where=where)
-
-
-def generalized_kl_divergence(
-    log_predictions: ArrayLike,
-    targets: ArrayLike,
-    axis: int | tuple[int, ...] | None = -1,
-    where: ArrayLike | None = None,
-) -> jax.Array:
-    r"""Generalized KL divergence ``sum_j q_j (log q_j - log p_j) + p_j - q_j`` of unnormalized measures.
-
-    The Bregman divergence of ``f(x) = x log x - x``; equal to :func:`kl_divergence` when ``p`` and ``q`` both
-    sum to 1 (Boyd & Vandenberghe, *Convex Optimization*, 2004, p. 90; Bregman 1967).
-
-    Args:
-      log_predictions: floating array of log-masses ``log p``.
-      targets: floating array of non-negative masses ``q``, same shape.
-      axis: the axis or axes to sum over (default -1), or ``None``.
-      where: optional boolean mask: only these elements are summed.
-
-    Returns:
-      The divergence per example: the input shape without ``axis``.
-
-    Raises:
-      TypeError: (a ``LossInputError``, also a ``ValueError``) if an input is not floating.
-
-    Example:
-      >>> import jax.numpy as jnp
-      >>> import gradtx
-      >>> log_p = jnp.log(jnp.array([2.0]))
-      >>> round(float(gradtx.losses.generalized_kl_divergence(log_p, jnp.array([1.0]))), 4)  # -log 2 + 1
-      0.3069
-    """
-    kl = kl_divergence(log_predictions, targets, axis=axis, where=where)
-    mass = jnp.sum(jnp.exp(jnp.asarray(log_predictions)) - jnp.asarray(targets), axis=axis, where=where)
-    return kl + mass
-
-
-def convex_kl_divergence(
-    log_predictions: ArrayLike,
-    targets: ArrayLike,
-    axis: int | tuple[int, ...] | None = -1,
-    where: ArrayLike | None = None,
-) -> jax.Array:
-    """Deprecated alias of :func:`generalized_kl_divergence` (as in Optax); emits a ``DeprecationWarning``.
-
-    Args:
-      log_predictions: floating array of log-masses ``log p``.
-      targets: floating array of non-negative masses ``q``, same shape.
-      axis: the axis or axes to sum over (default -1), or ``None``.
-      where: optional boolean mask: only these elements are summed.
-
-    Returns:
-      ``generalized_kl_divergence(log_predictions, targets, axis, where)``.
-
-    Example:
-      >>> import warnings
-      >>> import jax.numpy as jnp
-      >>> import gradtx
-      >>> with warnings.catch_warnings():
-      ...     warnings.simplefilter("ignore", DeprecationWarning)
-      ...     value = gradtx.losses.convex_kl_divergence(jnp.log(jnp.array([2.0])), jnp.array([1.0]))
-      >>> round(float(value), 4)
-      0.3069
-    """
-    warnings.warn(
-        "The function convex_kl_divergence is deprecated. Please use generalized_kl_divergence instead.",
-        DeprecationWarning,
-        stacklevel=2,
-    )
-    return generalized_kl_divergence(log_predictions, targets, axis=axis, where=where)
-
-
-# --------------------------------------------------------------------------------------------------
 # Multiclass margin losses.
 # --------------------------------------------------------------------------------------------------
 
 
+# The docstring passages of the multiclass losses (filled in by fill_doc at the level of ``Args:``).
+_LABELS_RETURNS = """
+  labels: integer labels of shape ``[...]``, values in ``[0, num_classes)``.
+
+Returns:
+  The loss per example, shape ``[...]``.
+"""
+_MARGIN_ARGS = (
+    "Args:\n  scores: array ``[..., num_classes]`` of class scores."
+    + _LABELS_RETURNS
+    + """
+Example:
+  >>> import jax.numpy as jnp
+  >>> import gradtx
+  >>> scores = jnp.array([[3.0, 1.0, 0.0], [1.0, 1.5, 0.0]])
+"""
+)
+
+
+def _one_hot(scores: jax.Array, labels: Any) -> jax.Array:
+    """``one_hot(labels)`` over the classes of ``scores`` (last axis), in its dtype."""
+    return jax.nn.one_hot(labels, scores.shape[-1], dtype=scores.dtype)
+
+
 def _label_score(scores: jax.Array, labels: Any) -> jax.Array:
     """``<scores, one_hot(labels)>`` over the last axis (0 for a label outside ``[0, num_classes)``)."""
-    one_hot = jax.nn.one_hot(labels, scores.shape[-1], dtype=scores.dtype)
-    return jnp.sum(scores * one_hot, axis=-1)
+    return jnp.sum(scores * _one_hot(scores, labels), axis=-1)
 
 
+@fill_doc(margin_args=_MARGIN_ARGS)
 def multiclass_hinge_loss(scores: ArrayLike, labels: ArrayLike) -> jax.Array:
     r"""Multiclass hinge loss (Crammer & Singer 2001): ``max_j (s_j + [j != y]) - s_y``.
 
     Zero exactly when the labelled score beats every other score by a margin of at least 1.
 
-    Args:
-      scores: array ``[..., num_classes]`` of class scores.
-      labels: integer labels of shape ``[...]``, values in ``[0, num_classes)``.
-
-    Returns:
-      The loss per example, shape ``[...]``.
-
-    Example:
-      >>> import jax.numpy as jnp
-      >>> import gradtx
-      >>> scores = jnp.array([[3.0, 1.0, 0.0], [1.0, 1.5, 0.0]])
+    {margin_args}
       >>> [float(v) for v in gradtx.losses.multiclass_hinge_loss(scores, jnp.array([0, 0]))]
       [0.0, 1.5]
     """
     scores = jnp.asarray(scores)
-    one_hot = jax.nn.one_hot(labels, scores.shape[-1], dtype=scores.dtype)
-    return jnp.max(scores + 1.0 - one_hot, axis=-1) - jnp.sum(scores * one_hot, axis=-1)
+    return jnp.max(scores + 1.0 - _one_hot(scores, labels), axis=-1) - _label_score(scores, labels)
 
 
+@fill_doc(margin_args=_MARGIN_ARGS)
 def multiclass_perceptron_loss(scores: ArrayLike, labels: ArrayLike) -> jax.Array:
     r"""Multiclass perceptron loss ``max_j s_j - s_y`` (Collins, EMNLP 2002).
 
-    Args:
-      scores: array ``[..., num_classes]`` of class scores.
-      labels: integer labels of shape ``[...]``, values in ``[0, num_classes)``.
-
-    Returns:
-      The loss per example, shape ``[...]``.
-
-    Example:
-      >>> import jax.numpy as jnp
-      >>> import gradtx
-      >>> scores = jnp.array([[3.0, 1.0, 0.0], [1.0, 1.5, 0.0]])
+    {margin_args}
       >>> [float(v) for v in gradtx.losses.multiclass_perceptron_loss(scores, jnp.array([0, 0]))]
       [0.0, 0.5]
     """
@@ -587,6 +429,7 @@ def _sparsemax(scores: jax.Array) -> jax.Array:
     return jnp.vectorize(projection_simplex, signature="(n)->(n)")(scores)
 
 
+@fill_doc(labels_returns=_LABELS_RETURNS)
 def multiclass_sparsemax_loss(scores: ArrayLike, labels: ArrayLike) -> jax.Array:
     r"""Multiclass sparsemax loss (Martins & Astudillo, ICML 2016): a Fenchel-Young loss of sparsemax.
 
@@ -596,10 +439,7 @@ def multiclass_sparsemax_loss(scores: ArrayLike, labels: ArrayLike) -> jax.Array
 
     Args:
       scores: floating array ``[..., num_classes]`` (Optax requires one batch axis; any number works here).
-      labels: integer labels of shape ``[...]``, values in ``[0, num_classes)``.
-
-    Returns:
-      The loss per example, shape ``[...]``.
+    {labels_returns}
 
     Example:
       >>> import jax.numpy as jnp
@@ -692,153 +532,3 @@ def sigmoid_focal_loss(
     if alpha is None:
         return loss
     return (alpha * labels + (1.0 - alpha) * (1.0 - labels)) * loss
-
-
-# --------------------------------------------------------------------------------------------------
-# Connectionist temporal classification.
-# --------------------------------------------------------------------------------------------------
-
-
-def ctc_loss_with_forward_probs(
-    logits: ArrayLike,
-    logit_paddings: ArrayLike,
-    labels: ArrayLike,
-    label_paddings: ArrayLike,
-    *,
-    blank_id: int = 0,
-    log_epsilon: ArrayLike = -1e5,
-) -> tuple[jax.Array, jax.Array, jax.Array]:
-    r"""CTC loss and its forward (alpha) log-probabilities (Graves et al., ICML 2006).
-
-    The loss is ``-log sum_pi prod_t softmax(logits[t])[pi_t]`` over every frame-level alignment ``pi`` that
-    collapses to the label sequence (merge repeats, then drop blanks). It is computed by the forward
-    recursion over two lattices: ``alpha_blank(t, n)``, the log-probability of having emitted the first ``n``
-    labels by frame ``t`` and being in a blank (or the start), for ``n = 0..N``; and ``alpha_label(t, n)``, of
-    having just emitted label ``n`` (0-based) at frame ``t``, for ``n = 0..N-1``. Impossible transitions are
-    weighted by ``log_epsilon`` (a stand-in for ``log 0``): moving from label ``n`` straight to label ``n+1``
-    without a blank is blocked when the two labels are equal. Padded frames (``logit_paddings == 1``) leave
-    both lattices unchanged; the last row of ``alpha_blank`` also folds in the final label state, so
-    ``loss[b] = -alpha_blank[T-1, b, len_b]`` with ``len_b`` the number of unpadded labels.
-
-    Args:
-      logits: floating array ``[B, T, K]``: logits of ``K`` classes (the blank included) per frame.
-      logit_paddings: ``[B, T]`` array of 0.0 (real frame) or 1.0 (padding).
-      labels: integer array ``[B, N]`` of label ids (padded positions may hold anything).
-      label_paddings: ``[B, N]`` array of 0.0 (label) or 1.0 (padding); right-padded (zeros, then ones).
-      blank_id: the class id of the blank, in ``[0, K)`` (default 0).
-      log_epsilon: the log-probability used for impossible transitions, < 0 (default -1e5).
-
-    Returns:
-      ``(loss, logalpha_blank, logalpha_label)``: the loss per sequence ``[B]``, and the forward
-      log-probabilities ``[T, B, N+1]`` and ``[T, B, N]``.
-
-    Raises:
-      ValueError: on wrong ranks, mismatched shapes or batch sizes, ``blank_id`` outside ``[0, K)`` or a
-        non-negative ``log_epsilon``.
-
-    Example:
-      >>> import jax.numpy as jnp
-      >>> import gradtx
-      >>> logits = jnp.zeros((1, 2, 2))  # 2 frames, classes {blank, a}, uniform
-      >>> loss, _, _ = gradtx.losses.ctc_loss_with_forward_probs(
-      ...     logits, jnp.zeros((1, 2)), jnp.array([[1]]), jnp.zeros((1, 1)))
-      >>> round(float(loss[0]), 4)  # alignments "a_", "_a", "aa": -log(3/4)
-      0.2877
-    """
-    fn = "ctc_loss_with_forward_probs"
-    c.check_rank(fn, "logits", logits, 3)
-    c.check_rank(fn, "labels", labels, 2)
-    c.check_same_shape(fn, "labels", labels, "label_paddings", label_paddings)
-    logits = jnp.asarray(logits)
-    batch, _, num_classes = logits.shape
-    c.check_same_shape(fn, "logits[..., 0]", logits[..., 0], "logit_paddings", logit_paddings)
-    labels = jnp.asarray(labels)
-    if labels.shape[0] != batch:
-        raise ValueError(f"{fn}(labels of shape {labels.shape}): expected `labels` to have batch size {batch}")
-    try:
-        blank = operator.index(blank_id)
-    except TypeError:
-        blank = None
-    if blank is None or isinstance(blank_id, bool) or not 0 <= blank < num_classes:
-        raise ValueError(f"{fn}(blank_id={blank_id!r}): blank_id must be an int in [0, {num_classes})")
-    c.check_scalar_range(fn, "log_epsilon", log_epsilon, high=0.0, high_open=True)
-    num_labels = labels.shape[1]
-    label_paddings = jnp.asarray(label_paddings)
-    logit_paddings = jnp.asarray(logit_paddings)
-
-    log_probs = c.masked_log_softmax(logits, axis=-1)  # [B, T, K]
-    dtype = log_probs.dtype
-    eps = jnp.asarray(log_epsilon, dtype)
-    # Log-probability of emitting each label at each frame; a label id outside [0, K) emits with log-prob 0.
-    valid = (labels >= 0) & (labels < num_classes)
-    gathered = jnp.take_along_axis(log_probs, jnp.clip(labels, 0, num_classes - 1)[:, None, :], axis=2)
-    label_lp = jnp.where(valid[:, None, :], gathered, jnp.zeros_like(gathered))  # [B, T, N]
-    blank_lp = log_probs[:, :, blank]  # [B, T]
-    # same_next[b, n]: label n equals label n+1, so a blank must separate them (0 for the last label).
-    same_next = jnp.concatenate([(labels[:, :-1] == labels[:, 1:]).astype(dtype), jnp.zeros((batch, 1), dtype)], axis=1)
-
-    def fold_in(blank_state: jax.Array, from_label: jax.Array) -> jax.Array:
-        """Add (in log space) ``from_label[:, n]`` to the blank state ``n + 1``."""
-        return jnp.concatenate([blank_state[:, :1], jnp.logaddexp(blank_state[:, 1:], from_label)], axis=1)
-
-    def step(carry: tuple[jax.Array, jax.Array], frame: tuple[jax.Array, ...]):
-        blank_prev, label_prev = carry
-        lp_label, lp_blank, pad = frame
-        # Skip transition: after label n, label n+1 may follow directly unless it repeats label n.
-        reachable = fold_in(blank_prev, label_prev + eps * same_next)
-        label_next = jnp.logaddexp(reachable[:, :-1], label_prev) + lp_label
-        blank_next = fold_in(reachable + lp_blank[:, None], label_prev + lp_blank[:, None] + eps * (1 - same_next))
-        is_pad = (pad > 0)[:, None]
-        label_next = jnp.where(is_pad, label_prev, label_next)
-        blank_next = jnp.where(is_pad, blank_prev, blank_next)
-        return (blank_next, label_next), (blank_next, label_next)
-
-    blank0 = jnp.full((batch, num_labels + 1), eps, dtype).at[:, 0].set(0.0)
-    label0 = jnp.full((batch, num_labels), eps, dtype)
-    frames = (jnp.swapaxes(label_lp, 0, 1), jnp.swapaxes(blank_lp, 0, 1), jnp.swapaxes(logit_paddings, 0, 1))
-    _, (alpha_blank, alpha_label) = lax.scan(step, (blank0, label0), frames)
-    last = fold_in(alpha_blank[-1], alpha_label[-1])
-    alpha_blank = alpha_blank.at[-1].set(last)
-    lengths = num_labels - jnp.sum(label_paddings, axis=1).astype(jnp.int32)
-    loss = -jnp.take_along_axis(last, jnp.clip(lengths, 0, num_labels)[:, None], axis=1)[:, 0]
-    return loss, alpha_blank, alpha_label
-
-
-def ctc_loss(
-    logits: ArrayLike,
-    logit_paddings: ArrayLike,
-    labels: ArrayLike,
-    label_paddings: ArrayLike,
-    *,
-    blank_id: int = 0,
-    log_epsilon: ArrayLike = -1e5,
-) -> jax.Array:
-    r"""CTC loss per sequence: ``-log p(labels | logits)`` summed over all alignments (Graves et al. 2006).
-
-    The first output of :func:`ctc_loss_with_forward_probs`, which documents the recursion.
-
-    Args:
-      logits: floating array ``[B, T, K]`` of per-frame logits (the blank class included).
-      logit_paddings: ``[B, T]`` array of 0.0 (real frame) or 1.0 (padding).
-      labels: integer array ``[B, N]`` of label ids.
-      label_paddings: ``[B, N]`` array of 0.0 (label) or 1.0 (padding), right-padded.
-      blank_id: the class id of the blank, in ``[0, K)`` (default 0).
-      log_epsilon: the log-probability used for impossible transitions, < 0 (default -1e5).
-
-    Returns:
-      The loss per sequence, shape ``[B]``.
-
-    Raises:
-      ValueError: as :func:`ctc_loss_with_forward_probs`.
-
-    Example:
-      >>> import jax.numpy as jnp
-      >>> import gradtx
-      >>> loss = gradtx.losses.ctc_loss(jnp.zeros((1, 2, 2)), jnp.zeros((1, 2)), jnp.array([[1]]), jnp.zeros((1, 1)))
-      >>> round(float(loss[0]), 4)
-      0.2877
-    """
-    loss, _, _ = ctc_loss_with_forward_probs(
-        logits, logit_paddings, labels, label_paddings, blank_id=blank_id, log_epsilon=log_epsilon
-    )
-    return loss

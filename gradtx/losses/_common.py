@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from gradtx.base import concrete_number
+from gradtx.fields import concrete_number
 
 __all__: list[str] = []
 

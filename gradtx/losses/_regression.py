@@ -10,6 +10,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from gradtx._docs import fill_doc
 from gradtx.losses import _common as c
 
 __all__ = ["cosine_distance", "cosine_similarity", "huber_loss", "l2_loss", "log_cosh", "squared_error"]
@@ -137,6 +138,23 @@ def log_cosh(predictions: ArrayLike, targets: ArrayLike | None = None) -> jax.Ar
     return jnp.where(small, near, far)
 
 
+# The docstring passages of the two cosine losses (filled in by fill_doc).
+_COSINE_ARGS = """
+Args:
+  predictions: floating array, vectors along ``axis``.
+  targets: floating array of the same shape.
+  epsilon: lower bound on each squared norm, >= 0 (default 0.0).
+  axis: the vector axis or axes (default -1), or ``None``.
+  where: optional boolean mask: only these elements enter the norms and the inner product.
+"""
+_COSINE_RAISES = """
+Raises:
+  TypeError: (a ``LossInputError``, also a ``ValueError``) if an input is not floating.
+  ValueError: if a concrete ``epsilon`` is negative.
+"""
+
+
+@fill_doc(cosine_args=_COSINE_ARGS, cosine_raises=_COSINE_RAISES)
 def cosine_similarity(
     predictions: ArrayLike,
     targets: ArrayLike,
@@ -151,19 +169,12 @@ def cosine_similarity(
     ``epsilon > 0`` keeps a zero vector from dividing by zero (with ``epsilon = 0`` a zero vector gives NaN,
     as in Optax).
 
-    Args:
-      predictions: floating array, vectors along ``axis``.
-      targets: floating array of the same shape.
-      epsilon: lower bound on each squared norm, >= 0 (default 0.0).
-      axis: the vector axis or axes (default -1), or ``None``.
-      where: optional boolean mask: only these elements enter the norms and the inner product.
+    {cosine_args}
 
     Returns:
       The similarity per vector, in [-1, 1]: the input shape without ``axis``.
 
-    Raises:
-      TypeError: (a ``LossInputError``, also a ``ValueError``) if an input is not floating.
-      ValueError: if a concrete ``epsilon`` is negative.
+    {cosine_raises}
 
     Example:
       >>> import jax.numpy as jnp
@@ -181,6 +192,7 @@ def cosine_similarity(
     return jnp.sum((a / a_norm) * (b / b_norm), axis=axis, where=where)
 
 
+@fill_doc(cosine_args=_COSINE_ARGS, cosine_raises=_COSINE_RAISES)
 def cosine_distance(
     predictions: ArrayLike,
     targets: ArrayLike,
@@ -191,19 +203,12 @@ def cosine_distance(
 ) -> jax.Array:
     r"""Cosine distance ``1 - cosine_similarity(predictions, targets)``, in [0, 2].
 
-    Args:
-      predictions: floating array, vectors along ``axis``.
-      targets: floating array of the same shape.
-      epsilon: lower bound on each squared norm, >= 0 (default 0.0).
-      axis: the vector axis or axes (default -1), or ``None``.
-      where: optional boolean mask: only these elements enter the norms and the inner product.
+    {cosine_args}
 
     Returns:
       The distance per vector: the input shape without ``axis``.
 
-    Raises:
-      TypeError: (a ``LossInputError``, also a ``ValueError``) if an input is not floating.
-      ValueError: if a concrete ``epsilon`` is negative.
+    {cosine_raises}
 
     Example:
       >>> import jax.numpy as jnp

@@ -53,6 +53,8 @@ several processes (``.npz`` needs every array addressable from this process). ``
 template_state, strict=True)`` reads either (a directory is Orbax, a file ``.npz``; a plain ``numpy.savez(path,
 **state_dict(state))`` file too) and returns a ``LoadedState`` as ``load_state_dict`` does; Orbax restores each
 matching array directly with the template leaf's sharding.
+
+This module imports no other gradtx module: it works on any pytree (gradtx's states, Optax's, parameters).
 """
 
 from __future__ import annotations
@@ -130,7 +132,7 @@ def _flatten(tree_: Any, call: str) -> tuple[list[str], list[Any], Any]:
 # --------------------------------------------------------------------------------------------------
 
 
-def _is_typed_key(x: Any) -> bool:
+def is_typed_key(x: Any) -> bool:
     dtype = getattr(x, "dtype", None)
     return dtype is not None and jnp.issubdtype(dtype, jax.dtypes.prng_key)
 
@@ -141,7 +143,7 @@ def _is_array_like(x: Any) -> bool:
 
 def _stored(leaf: Any) -> Any:
     """A leaf as ``state_dict`` stores it: arrays as they are, typed keys as key data, scalars as NumPy 0-d."""
-    if _is_typed_key(leaf):
+    if is_typed_key(leaf):
         return jax.random.key_data(leaf)
     if isinstance(leaf, (jax.Array, np.ndarray)):
         return leaf
@@ -150,7 +152,7 @@ def _stored(leaf: Any) -> Any:
 
 def _shape_dtype(x: Any) -> tuple[tuple[int, ...], np.dtype]:
     """The shape and dtype ``x`` is stored with (a typed key's key data; a template ``ShapeDtypeStruct``)."""
-    if _is_typed_key(x):
+    if is_typed_key(x):
         sds = jax.eval_shape(jax.random.key_data, x)
         return tuple(sds.shape), np.dtype(sds.dtype)
     if isinstance(x, (jax.Array, np.ndarray, jax.ShapeDtypeStruct, np.generic)):
@@ -176,9 +178,9 @@ def _sharding(template: Any) -> Any:
 
 def _place(value: Any, template: Any, copy: bool) -> Any:
     """``value`` (already checked for shape and dtype) as a leaf like ``template``."""
-    if _is_typed_key(value):
+    if is_typed_key(value):
         value = jax.random.key_data(value)
-    if _is_typed_key(template):
+    if is_typed_key(template):
         data = jnp.array(value, copy=True) if copy else jnp.asarray(value)
         keys = jax.random.wrap_key_data(data, impl=_key_impl(template))
         sharding = _sharding(template)
@@ -215,7 +217,7 @@ def _restore(template_state: Any, mapping: Mapping[str, Any], strict: bool, copy
         value = mapping[k]
         saved, expected = _shape_dtype(value), _shape_dtype(template)
         if saved != expected:
-            what = "key data " if _is_typed_key(template) else ""
+            what = "key data " if is_typed_key(template) else ""
             mismatched.append(
                 f"{k!r}: saved shape {saved[0]} dtype {saved[1].name}, expected {what}shape {expected[0]} "
                 f"dtype {expected[1].name}"
@@ -344,7 +346,7 @@ def _read_orbax(path: str, template_state: Any) -> dict[str, Any]:
     for k, meta in saved.items():
         t = templates.get(k)
         here = (tuple(meta.shape), np.dtype(meta.dtype))
-        if t is not None and not _is_typed_key(t) and _sharding(t) is not None and _shape_dtype(t) == here:
+        if t is not None and not is_typed_key(t) and _sharding(t) is not None and _shape_dtype(t) == here:
             restore_args[k] = ocp.ArrayRestoreArgs(sharding=_sharding(t), global_shape=here[0], dtype=here[1])
         else:  # an unexpected or mismatched key, a key array or a host leaf: to NumPy, checked by _restore
             restore_args[k] = ocp.RestoreArgs(restore_type=np.ndarray)

@@ -1,0 +1,133 @@
+"""Memory: the peak one Adam step needs above its live data (measured, one subprocess per variant), and the
+per-device Adam state under ZeRO-1 (planned on an abstract mesh, not allocated).
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import math
+import subprocess
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from gradtx.bench.variants import available, fresh, optax_step, plain_step
+from gradtx.bench.workloads import LR, BenchConfig, is_shape, optax_optimizer, optimizer, random_tree, workload
+from gradtx.optimizers import adam
+
+__all__ = ["MEMORY_VARIANTS", "memory_child", "memory_usage", "zero1_memory"]
+
+
+MEMORY_VARIANTS = ("gradtx-jit", "gradtx-donate", "optax-jit", "optax-donate")
+
+
+def _rss_now() -> tuple[int, int]:
+    """Current and peak resident set size in bytes (Linux ``/proc/self/status``)."""
+    vals = {}
+    with open("/proc/self/status") as f:
+        for line in f:
+            key, _, rest = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                vals[key] = int(rest.split()[0]) * 1024
+    return vals["VmRSS"], vals["VmHWM"]
+
+
+def _reset_peak_rss() -> bool:
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")  # resets VmHWM to the current RSS (Linux >= 4.0)
+        return True
+    except OSError:
+        return False
+
+
+def memory_child(variant: str, size: int) -> dict[str, Any]:
+    """In a fresh process: the memory one W1 Adam step needs above its live data (params, grads, state)."""
+    shapes = {"w": (size,)}
+    abstract = {"w": jax.ShapeDtypeStruct((size,), jnp.float32)}
+    if variant.startswith("optax"):
+        opt = optax_optimizer("adam")
+        fn = optax_step(opt)
+    else:
+        opt = adam(LR)
+        fn = plain_step(opt)
+    donate = variant.endswith("donate")
+    compiled = jax.jit(fn, donate_argnums=(0, 1) if donate else ()).lower(
+        abstract, jax.eval_shape(opt.init, abstract), abstract
+    ).compile()
+    params = fresh(random_tree(shapes, 0, 1.0))
+    grads = fresh(random_tree(shapes, 1, 1e-2))
+    # A copy through NumPy makes every state page resident now (zeros may come from untouched pages, which
+    # would count against the step that first writes them).
+    state = fresh(jax.tree.map(np.asarray, opt.init(params)))
+    jax.block_until_ready((params, grads, state))
+    gc.collect()
+    live = sum(x.nbytes for x in jax.tree.leaves((params, grads, state)))
+    device = jax.devices()[0]
+    stats = device.memory_stats() or {}
+    on_host = jax.default_backend() == "cpu" or "peak_bytes_in_use" not in stats
+    if on_host:
+        exact = _reset_peak_rss()
+        before, _ = _rss_now()
+        new = compiled(params, state, grads)
+        jax.block_until_ready(new)
+        _, peak = _rss_now()
+        extra, method = peak - before, "rss" + ("" if exact else " (peak not reset: upper bound)")
+    else:
+        before = stats["bytes_in_use"]
+        new = compiled(params, state, grads)
+        jax.block_until_ready(new)
+        peak = (device.memory_stats() or {}).get("peak_bytes_in_use", before)
+        extra, method = max(0, peak - before), "device peak_bytes_in_use"
+    return {"variant": variant, "live_mib": live / 2**20, "extra_mib": extra / 2**20, "method": method}
+
+
+def memory_usage(config: BenchConfig, variants: Sequence[str] = MEMORY_VARIANTS) -> dict[str, Any]:
+    """:func:`memory_child` for each variant, each in its own subprocess (peaks are per process)."""
+    out: dict[str, Any] = {}
+    for v in variants:
+        if v.startswith("optax") and not (config.optax and available("optax")):
+            continue
+        code = (
+            "import json, sys; from gradtx.bench.memory import memory_child; "
+            f"print('RESULT', json.dumps(memory_child({v!r}, {int(config.memory_size)})))"
+        )
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+        lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+        if proc.returncode != 0 or not lines:
+            out[v] = {"error": (proc.stderr.strip().splitlines() or ["no output"])[-1]}
+        else:
+            out[v] = json.loads(lines[-1][len("RESULT "):])
+    return out
+
+
+def zero1_memory(config: BenchConfig, data_axis_sizes: Sequence[int] = (2, 8, 64)) -> dict[str, Any]:
+    """Per-device Adam-state bytes on W2: replicated (plain data parallelism) against ZeRO-1.
+
+    Planned, not allocated: ``jax.eval_shape`` of the state, :func:`gradtx.sharding.zero1_shardings` on an
+    abstract mesh of ``n`` data-parallel devices, and each leaf's shard shape (the largest shard, as the
+    device holding it needs). Runs on any machine, whatever its device count.
+    """
+    from jax.sharding import AbstractMesh
+
+    from gradtx import sharding
+
+    shapes = workload("W2", config)
+    params = jax.tree.map(lambda s: jax.ShapeDtypeStruct(s, jnp.float32), shapes, is_leaf=is_shape)
+    state = jax.eval_shape(optimizer("adam").init, params)
+    leaves = jax.tree.leaves(state)
+    replicated = sum(math.prod(x.shape) * np.dtype(x.dtype).itemsize for x in leaves)
+    out: dict[str, Any] = {"workload": "W2", "optimizer": "adam", "replicated_bytes": int(replicated), "zero1": {}}
+    for n in data_axis_sizes:
+        mesh = AbstractMesh((int(n),), ("data",))
+        layout = jax.tree.leaves(sharding.zero1_shardings(state, mesh, "data"))
+        per_device = sum(
+            math.prod(sh.shard_shape(x.shape)) * np.dtype(x.dtype).itemsize for x, sh in zip(leaves, layout)
+        )
+        out["zero1"][str(int(n))] = int(per_device)
+    return out

@@ -1,0 +1,227 @@
+"""Variants: one implementation of the optimizer step each, holding its own params and state.
+
+    gradtx-jit       jax.jit(update + apply_updates), no donation (the plain step: the correctness reference)
+    gradtx-donate    gradtx.step.make_step(opt): params and state donated, updated in place
+    gradtx-flat      the same on gradtx.flat.pack(params/grads): a few buffers instead of one per leaf
+    optax-jit        Optax's step in jax.jit; optax-donate with donate_argnums=(0, 1) (when Optax is installed)
+    torch-foreach    torch.optim with foreach=True; torch-fused with fused=True (when torch is installed)
+
+:func:`check_variants` runs a few steps of each from the same params and gradients: every variant must land
+where the plain gradtx step does.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+import numpy as np
+
+from gradtx.base import apply_updates
+from gradtx.bench.workloads import LR, MOMENTUM, BenchConfig, optax_optimizer, optimizer, random_tree
+from gradtx.flat import pack, unpack
+from gradtx.step import make_step
+
+__all__ = [
+    "JaxVariant",
+    "TorchVariant",
+    "Variant",
+    "available",
+    "check_variants",
+    "fresh",
+    "make_variants",
+    "optax_step",
+    "plain_step",
+]
+
+
+def fresh(tree: Any) -> Any:
+    """New device arrays holding ``tree``'s values, owned by JAX (safe to donate)."""
+    return jax.tree.map(lambda x: jax.device_put(np.array(x, copy=True), may_alias=False), tree)
+
+
+class Variant:
+    """One implementation of the step: ``reset()`` to the initial params, ``step()``, ``sync()``, ``params()``."""
+
+    name = "variant"
+
+    def reset(self) -> None:
+        raise NotImplementedError
+
+    def step(self) -> None:
+        raise NotImplementedError
+
+    def sync(self) -> None:
+        pass
+
+    def params(self) -> list[np.ndarray]:
+        """The current params as NumPy arrays in ``jax.tree.leaves`` order of the workload's tree."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+class JaxVariant(Variant):
+    """A jitted ``(params, state, grads) -> (params, state)``, fed its own outputs every step."""
+
+    def __init__(
+        self,
+        name: str,
+        step_fn: Callable[..., Any],
+        init: Callable[[Any], Any],
+        params0: Any,
+        grads: Any,
+        to_params: Callable[[Any], Any] = lambda t: t,
+        from_params: Callable[[Any], Any] = lambda t: t,
+    ):
+        self.name = name
+        self._step_fn, self._init = step_fn, init
+        self._params0, self._to, self._from = params0, to_params, from_params
+        self._grads = jax.block_until_ready(self._to(fresh(grads)))
+        self.p: Any = None
+        self.s: Any = None
+
+    def reset(self) -> None:
+        self.p = self.s = None
+        self.p = jax.block_until_ready(self._to(fresh(self._params0)))
+        self.s = jax.block_until_ready(self._init(self.p))
+
+    def step(self) -> None:
+        self.p, self.s = self._step_fn(self.p, self.s, self._grads)
+
+    def sync(self) -> None:
+        jax.block_until_ready((self.p, self.s))
+
+    def params(self) -> list[np.ndarray]:
+        return [np.asarray(x) for x in jax.tree.leaves(self._from(self.p))]
+
+    def close(self) -> None:
+        self.p = self.s = self._grads = None
+
+
+class TorchVariant(Variant):
+    """``torch.optim.Adam`` / ``SGD`` with ``foreach`` or ``fused``, the gradients set once."""
+
+    def __init__(self, name: str, opt_name: str, mode: str, params0: Any, grads: Any):
+        if "torch" not in sys.modules:  # idle OpenMP workers sleep instead of spinning on the cores XLA uses
+            os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+        import torch
+
+        self.name, self._torch = name, torch
+        self._opt_name, self._mode = opt_name, mode
+        self._device = "cuda" if jax.default_backend() == "gpu" and torch.cuda.is_available() else "cpu"
+        self._params0 = [np.asarray(x) for x in jax.tree.leaves(params0)]
+        self._grads = [torch.tensor(np.asarray(g), device=self._device) for g in jax.tree.leaves(grads)]
+        self.opt: Any = None
+        self.tensors: list[Any] = []
+
+    def reset(self) -> None:
+        torch = self._torch
+        self.tensors = [torch.tensor(p, device=self._device, requires_grad=True) for p in self._params0]
+        for t, g in zip(self.tensors, self._grads):
+            t.grad = g.clone()
+        kw = {self._mode: True}
+        if self._opt_name == "adam":
+            self.opt = torch.optim.Adam(self.tensors, lr=LR, **kw)
+        else:
+            self.opt = torch.optim.SGD(self.tensors, lr=LR, momentum=MOMENTUM, **kw)
+
+    def step(self) -> None:
+        self.opt.step()
+
+    def sync(self) -> None:
+        if self._device == "cuda":
+            self._torch.cuda.synchronize()
+
+    def params(self) -> list[np.ndarray]:
+        return [t.detach().cpu().numpy() for t in self.tensors]
+
+    def close(self) -> None:
+        self.opt, self.tensors, self._grads = None, [], []
+
+
+def plain_step(opt: Any) -> Callable[..., Any]:
+    """``(params, state, grads) -> (params, state)``: one step of the gradtx optimizer ``opt``."""
+    def step(params: Any, state: Any, grads: Any) -> tuple[Any, Any]:
+        updates, state = opt.update(grads, state, params)
+        return apply_updates(params, updates), state
+
+    return step
+
+
+def optax_step(opt: Any) -> Callable[..., Any]:
+    """``(params, state, grads) -> (params, state)``: one step of the Optax optimizer ``opt``."""
+    import optax
+
+    def step(params: Any, state: Any, grads: Any) -> tuple[Any, Any]:
+        updates, state = opt.update(grads, state, params)
+        return optax.apply_updates(params, updates), state
+
+    return step
+
+
+def available(module: str) -> str | None:
+    """The version of an importable module, or ``None`` when it is not installed."""
+    try:
+        mod = importlib.import_module(module)
+    except Exception:
+        return None
+    return str(getattr(mod, "__version__", "unknown"))
+
+
+def make_variants(opt_name: str, shapes: Any, config: BenchConfig) -> list[Variant]:
+    """Every variant of the step for one optimizer and workload (the plain gradtx step first)."""
+    params0 = random_tree(shapes, config.seed, 1.0)
+    grads = random_tree(shapes, config.seed + 1, 1e-2)
+    opt = optimizer(opt_name)
+    out: list[Variant] = [
+        JaxVariant("gradtx-jit", jax.jit(plain_step(opt)), opt.init, params0, grads),
+        JaxVariant("gradtx-donate", make_step(opt), opt.init, params0, grads),
+        JaxVariant("gradtx-flat", make_step(opt), opt.init, params0, grads, pack, unpack),
+    ]
+    if config.optax and available("optax"):
+        oopt = optax_optimizer(opt_name)
+        out.append(JaxVariant("optax-jit", jax.jit(optax_step(oopt)), oopt.init, params0, grads))
+        donated = jax.jit(optax_step(oopt), donate_argnums=(0, 1))
+        out.append(JaxVariant("optax-donate", donated, oopt.init, params0, grads))
+    if config.torch and available("torch"):
+        for mode in ("foreach", "fused"):
+            out.append(TorchVariant(f"torch-{mode}", opt_name, mode, params0, grads))
+    return out
+
+
+def check_variants(
+    variants: Sequence[Variant], steps: int = 3, rtol: float = 1e-5, atol: float = 1e-6
+) -> dict[str, float]:
+    """Run ``steps`` steps of every variant from the initial params; each must match the first (the plain step).
+
+    Returns the largest absolute difference per variant; raises ``AssertionError`` naming the variant that differs.
+    """
+    results = []
+    for v in variants:
+        v.reset()
+        for _ in range(steps):
+            v.step()
+        v.sync()
+        results.append(v.params())
+    ref = results[0]
+    diffs = {}
+    for v, got in zip(variants, results):
+        if len(got) != len(ref):
+            raise AssertionError(f"bench: {v.name} returned {len(got)} parameter arrays, the plain step {len(ref)}")
+        worst = 0.0
+        for a, b in zip(got, ref):
+            if a.shape != b.shape or not np.allclose(a, b, rtol=rtol, atol=atol):
+                err = float(np.max(np.abs(a.astype(np.float64) - b))) if a.shape == b.shape else float("inf")
+                raise AssertionError(
+                    f"bench: {v.name} differs from the plain gradtx step after {steps} steps (max |diff| {err:.3g})"
+                )
+            if a.size:
+                worst = max(worst, float(np.max(np.abs(a.astype(np.float64) - b))))
+        diffs[v.name] = worst
+    return diffs

@@ -1,0 +1,74 @@
+"""``flatten(inner)``: run ``inner`` on one vector, every leaf raveled and concatenated (Optax 0.2.8's
+``optax.flatten``, also ``optax.transforms.flatten``).
+
+Difference from Optax (deliberate, tested in tests/test_wrappers.py): leaves of different dtypes are
+concatenated in their widest dtype and each update is cast back to its leaf's dtype; the empty tree works.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from gradtx.base import GradientTransformation, OptState, Params, Updates
+from gradtx.fields import option, pytree_class
+from gradtx.wrappers._common import cast_leaf, wider_dtype
+from gradtx.wrappers.extra_args import with_extra_args_support
+
+__all__ = ["flatten"]
+
+
+def _common_dtype(leaves: Sequence[Any]) -> np.dtype:
+    dtypes = [np.dtype(jnp.result_type(x)) for x in leaves]
+    if not dtypes:
+        return np.dtype(np.float32)
+    if all(d == dtypes[0] for d in dtypes):
+        return dtypes[0]
+    out = dtypes[0]
+    for d in dtypes[1:]:
+        out = wider_dtype(out, d)
+    return out
+
+
+def _ravel(tree_: Any) -> jax.Array:
+    leaves = jax.tree.leaves(tree_)
+    dt = _common_dtype(leaves)
+    if not leaves:
+        return jnp.zeros([0], dt)
+    return jnp.concatenate([jnp.reshape(cast_leaf(x, dt), [-1]) for x in leaves])
+
+
+def _unravel(like: Any, flat: jax.Array) -> Any:
+    leaves, treedef = jax.tree.flatten(like)
+    out, start = [], 0
+    for x in leaves:
+        size = int(np.size(x))
+        out.append(cast_leaf(jnp.reshape(flat[start : start + size], jnp.shape(x)), jnp.result_type(x)))
+        start += size
+    return jax.tree.unflatten(treedef, out)
+
+
+@pytree_class
+class flatten(GradientTransformation):
+    """Run ``inner`` on one vector: every leaf raveled and concatenated (in tree order), then split back.
+
+    Many small leaves cost one kernel launch each; one long vector costs one. Only for transformations whose
+    maths is elementwise or global (per-leaf statistics such as layer norms would see one leaf).
+    """
+
+    inner: Any = option(accepts="a transformation")
+
+    def __check_init__(self) -> None:
+        object.__setattr__(self, "inner", with_extra_args_support(self.inner))
+
+    def init(self, params: Params) -> OptState:
+        return self.inner.init(_ravel(params))
+
+    def update(self, updates: Updates, state: OptState, params: Params | None = None, **extra: Any):
+        flat_params = None if params is None else _ravel(params)
+        flat, state = self.inner.update(_ravel(updates), state, flat_params, **extra)
+        return _unravel(updates, flat), state
