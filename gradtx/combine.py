@@ -27,7 +27,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 from collections.abc import Callable, Mapping
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -35,21 +35,21 @@ import numpy as np
 from jax import core as jax_core
 
 from gradtx import tree
+from gradtx._docs import fill_doc
 from gradtx.base import (
-    FrozenTree,
     GradientTransformation,
     OptState,
     Params,
     Updates,
     as_transformation,
-    format_value,
-    hashable_tree,
-    pytree_class,
     safe_int32_increment,
     set_to_zero,
-    static_field,
     zero_count,
 )
+from gradtx.fields import FrozenTree, flag, format_value, function, hashable_tree, option, pytree_class
+
+_TRANSFORMATION = "a transformation (anything with init and update)"
+_MASK = "a boolean, a tree of booleans (a prefix of the params) or a callable params -> such a tree"
 
 __all__ = [
     "ConditionallyMaskState",
@@ -78,7 +78,7 @@ def _indent(text: str) -> str:
 class chain(GradientTransformation):
     """Apply transformations in sequence: ``chain(scale_by_adam(), scale_by_learning_rate(1e-3))``."""
 
-    transforms: tuple[GradientTransformation, ...]
+    transforms: tuple[GradientTransformation, ...] = option(accepts="transformations, given positionally")
 
     def __init__(self, *transforms: Any, **fields: Any):
         if fields:  # rebuilt by pytree utilities as chain(transforms=...)
@@ -112,8 +112,8 @@ class named_chain(GradientTransformation):
     ``named_chain(("adam", scale_by_adam()), ("lr", scale_by_learning_rate(1e-3)))``.
     """
 
-    transforms: tuple[GradientTransformation, ...]
-    names: tuple[str, ...] = static_field()
+    transforms: tuple[GradientTransformation, ...] = option(accepts="transformations, given in (name, tx) pairs")
+    names: tuple[str, ...] = option(accepts="unique names, given in (name, tx) pairs", static=True)
 
     def __init__(self, *pairs: tuple[str, Any], **fields: Any):
         if fields:
@@ -381,11 +381,11 @@ class masked(_Combinator):
     shaped like the updates is masked too. ``masked(tx, True)`` is ``tx``; ``masked(tx, False)`` the identity.
     """
 
-    inner: Any
-    mask: Any = static_field()
-    mask_compatible_extra_args: bool = static_field(default=False, kw_only=True)
+    inner: Any = option(accepts=_TRANSFORMATION)
+    mask: Any = option(accepts=_MASK, static=True)
+    mask_compatible_extra_args: bool = flag(default=False, kw_only=True)
 
-    def __post_init__(self) -> None:
+    def __check_init__(self) -> None:
         object.__setattr__(self, "inner", as_transformation(self.inner, "masked"))
         _check_mask(self, "mask")
 
@@ -436,11 +436,13 @@ class partition(_Combinator):
     ``multi_transform``.
     """
 
-    transforms: Any
-    param_labels: Any = static_field()
-    mask_compatible_extra_args: bool = static_field(default=False, kw_only=True)
+    transforms: Any = option(accepts="a mapping {label: transformation}")
+    param_labels: Any = option(
+        accepts="a tree of hashable labels (a prefix of the params) or a callable params -> such a tree", static=True
+    )
+    mask_compatible_extra_args: bool = flag(default=False, kw_only=True)
 
-    def __post_init__(self) -> None:
+    def __check_init__(self) -> None:
         if not isinstance(self.transforms, Mapping):
             self._fail("transforms", self.transforms, "must be a mapping {label: transformation}")
         items = [(k, as_transformation(v, "partition")) for k, v in self.transforms.items()]
@@ -514,9 +516,9 @@ class freeze(_Combinator):
     callable returning one. The state is ``MaskedState(inner_state=EmptyState())``, as Optax's.
     """
 
-    mask: Any = static_field()
+    mask: Any = option(accepts=_MASK, static=True)
 
-    def __post_init__(self) -> None:
+    def __check_init__(self) -> None:
         _check_mask(self, "mask")
 
     def _masked(self) -> masked:
@@ -538,10 +540,11 @@ class selective_transform(_Combinator):
     a tree of booleans (a prefix of the params).
     """
 
-    optimizer: Any
-    freeze_mask: Any = static_field(kw_only=True)
+    optimizer: Any = option(accepts=_TRANSFORMATION)
+    freeze_mask: Any = option(accepts="a boolean or a tree of booleans (a prefix of the params)", static=True,
+                              kw_only=True)
 
-    def __post_init__(self) -> None:
+    def __check_init__(self) -> None:
         object.__setattr__(self, "optimizer", as_transformation(self.optimizer, "selective_transform"))
         _check_mask(self, "freeze_mask", allow_fn=False)
 
@@ -565,67 +568,64 @@ def _condition(fn: Callable[..., Any], step: jax.Array, kwargs: dict[str, Any], 
 
 
 @pytree_class
-class conditionally_transform(_Combinator):
-    """Apply ``inner`` when ``should_transform_fn(step)`` is True; otherwise updates and inner state pass through.
+class _conditional(_Combinator):
+    """What :class:`conditionally_transform` and :class:`conditionally_mask` share: their fields, and an ``update``
+    that applies ``inner`` when ``should_transform_fn(step)`` is True and ``_skipped(updates)`` otherwise (the
+    choice a ``lax.cond``), with the state class ``_state`` (fields ``step`` and ``inner_state``)."""
 
-    ``step`` counts the previous ``update`` calls (int32, from 0, saturating), whether or not ``inner`` ran.
-    The choice is a ``lax.cond``, so it is jit-safe. With ``forward_extra_args`` the extra keyword arguments
-    are passed to ``should_transform_fn`` too; ``inner`` always receives them. ``inner`` must keep the dtypes
-    of the updates and of its state (both branches of the ``cond`` must agree).
-    """
+    inner: Any = option(accepts=_TRANSFORMATION)
+    should_transform_fn: Callable[..., Any] = function()
+    forward_extra_args: bool = flag(default=False)
 
-    inner: Any
-    should_transform_fn: Callable[..., Any] = static_field()
-    forward_extra_args: bool = static_field(default=False)
+    # Class attributes, not fields: the state class, and the updates when inner does not run.
+    _state: ClassVar[Callable[..., Any]]
+    _skipped: ClassVar[Callable[[Updates], Updates]]
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "inner", as_transformation(self.inner, "conditionally_transform"))
-        if not callable(self.should_transform_fn):
-            self._fail("should_transform_fn", self.should_transform_fn, "must be a callable step -> bool")
+    def __check_init__(self) -> None:
+        object.__setattr__(self, "inner", as_transformation(self.inner, type(self).__name__))
 
-    def init(self, params: Params) -> ConditionallyTransformState:
-        return ConditionallyTransformState(inner_state=self.inner.init(params), step=zero_count())
+    def init(self, params: Params) -> Any:
+        return self._state(step=zero_count(), inner_state=self.inner.init(params))
 
-    def update(
-        self, updates: Updates, state: ConditionallyTransformState, params: Params | None = None, **extra: Any
-    ):
+    def update(self, updates: Updates, state: Any, params: Params | None = None, **extra: Any):
         kwargs = extra if self.forward_extra_args else {}
-        pred = _condition(self.should_transform_fn, state.step, kwargs, "conditionally_transform.update")
+        pred = _condition(self.should_transform_fn, state.step, kwargs, f"{type(self).__name__}.update")
         new, inner_state = jax.lax.cond(
             pred,
             lambda: self.inner.update(updates, state.inner_state, params, **extra),
-            lambda: (updates, state.inner_state),
+            lambda: (self._skipped(updates), state.inner_state),
         )
-        return new, ConditionallyTransformState(inner_state=inner_state, step=safe_int32_increment(state.step))
+        return new, self._state(step=safe_int32_increment(state.step), inner_state=inner_state)
+
+
+# The docstring passage of the two conditional combinators (filled in by fill_doc).
+_CONDITIONAL_DOC = """
+``step`` counts the previous ``update`` calls (int32, from 0, saturating), whether or not ``inner`` ran.
+The choice is a ``lax.cond``, so it is jit-safe. With ``forward_extra_args`` the extra keyword arguments
+are passed to ``should_transform_fn`` too; ``inner`` always receives them. ``inner`` must keep the dtypes
+of the updates and of its state (both branches of the ``cond`` must agree).
+"""
 
 
 @pytree_class
-class conditionally_mask(_Combinator):
-    """Apply ``inner`` when ``should_transform_fn(step)`` is True; otherwise zero updates, inner state kept.
+@fill_doc(conditional=_CONDITIONAL_DOC)
+class conditionally_transform(_conditional):
+    """Apply ``inner`` when ``should_transform_fn(step)`` is True; otherwise updates and inner state pass through.
 
-    ``step`` counts the previous ``update`` calls (int32, from 0, saturating), whether or not ``inner`` ran.
-    The choice is a ``lax.cond``, so it is jit-safe. With ``forward_extra_args`` the extra keyword arguments
-    are passed to ``should_transform_fn`` too; ``inner`` always receives them.
+    {conditional}
     """
 
-    inner: Any
-    should_transform_fn: Callable[..., Any] = static_field()
-    forward_extra_args: bool = static_field(default=False)
+    _state = ConditionallyTransformState
+    _skipped = staticmethod(lambda updates: updates)
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "inner", as_transformation(self.inner, "conditionally_mask"))
-        if not callable(self.should_transform_fn):
-            self._fail("should_transform_fn", self.should_transform_fn, "must be a callable step -> bool")
 
-    def init(self, params: Params) -> ConditionallyMaskState:
-        return ConditionallyMaskState(step=zero_count(), inner_state=self.inner.init(params))
+@pytree_class
+@fill_doc(conditional=_CONDITIONAL_DOC)
+class conditionally_mask(_conditional):
+    """Apply ``inner`` when ``should_transform_fn(step)`` is True; otherwise zero updates, inner state kept.
 
-    def update(self, updates: Updates, state: ConditionallyMaskState, params: Params | None = None, **extra: Any):
-        kwargs = extra if self.forward_extra_args else {}
-        pred = _condition(self.should_transform_fn, state.step, kwargs, "conditionally_mask.update")
-        new, inner_state = jax.lax.cond(
-            pred,
-            lambda: self.inner.update(updates, state.inner_state, params, **extra),
-            lambda: (tree.zeros_like(updates), state.inner_state),
-        )
-        return new, ConditionallyMaskState(step=safe_int32_increment(state.step), inner_state=inner_state)
+    {conditional}
+    """
+
+    _state = ConditionallyMaskState
+    _skipped = staticmethod(tree.zeros_like)

@@ -41,17 +41,15 @@ import numpy as np
 
 from gradtx import tree
 from gradtx.base import (
-    FrozenTree,
     GradientTransformation,
     Params,
     Updates,
     as_transformation,
     check_tree_match,
-    hashable_tree,
-    pytree_class,
     require_params,
-    static_field,
 )
+from gradtx.fields import FrozenTree, dtype_option, hashable_tree, option, pytree_class
+from gradtx.transforms.noise import as_key, is_int, is_raw_key, is_typed_key
 
 __all__ = [
     "KahanSummationState",
@@ -130,7 +128,9 @@ def stochastic_round(x: Any, dtype: Any, key: jax.Array) -> jax.Array:
 
 def _wide(*dtypes: Any) -> np.dtype:
     """The dtype that holds all of ``dtypes`` at float32 or wider (complex if any is), without asking JAX's
-    promotion (which refuses bfloat16 with float32 under strict promotion)."""
+    promotion (which refuses bfloat16 with float32 under strict promotion). Kahan summation mixes three dtypes
+    (parameter, update, compensation); ``gradtx.tree.wider`` answers the same question for a state beside an
+    update, keeping the state's kind."""
     cds = [tree.compute_dtype(d) for d in dtypes]
     width = max(np.dtype(jnp.finfo(d).dtype).itemsize for d in cds)
     if any(jnp.issubdtype(d, jnp.complexfloating) for d in cds):
@@ -151,32 +151,11 @@ def _needs_params(call: str, params: Any) -> None:
     require_params(call, params, "the new parameter is rounded from params + updates")
 
 
-def _is_typed_key(x: Any) -> bool:
-    return isinstance(x, jax.Array) and jnp.issubdtype(x.dtype, jax.dtypes.prng_key)
-
-
-def _is_raw_key(x: Any) -> bool:
-    return (isinstance(x, (jax.Array, np.ndarray)) and np.dtype(x.dtype) == np.uint32 and np.ndim(x) == 1
-            and not _is_typed_key(x))
-
-
 def _is_seed(x: Any) -> bool:
-    if isinstance(x, bool):
-        return False
-    if isinstance(x, (int, np.integer)):
+    """An int seed: a Python or NumPy int (not a bool) or a 0-d integer array."""
+    if is_int(x):
         return True
     return isinstance(x, (jax.Array, np.ndarray)) and np.ndim(x) == 0 and jnp.issubdtype(x.dtype, jnp.integer)
-
-
-def _as_key(key: Any) -> jax.Array:
-    """A typed PRNG key from an int seed, a typed key or a raw (``jax.random.PRNGKey``) key."""
-    if isinstance(key, FrozenTree):
-        key = key.tree
-    if _is_typed_key(key):
-        return key
-    if _is_raw_key(key):
-        return jax.random.wrap_key_data(jnp.asarray(key))
-    return jax.random.key(key)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -210,18 +189,18 @@ class stochastic_rounding(GradientTransformation):
     checkpointed state resumes the same stream. Parameters of other dtypes pass through unchanged.
     """
 
-    inner: Any
-    key: Any = static_field(default=0)
+    inner: Any = option(accepts="a transformation (anything with init and update)")
+    key: Any = option(default=0, accepts="an int seed or a jax.random key (typed or raw)", static=True)
 
-    def __post_init__(self) -> None:
+    def __check_init__(self) -> None:
         object.__setattr__(self, "inner", as_transformation(self.inner, "stochastic_rounding"))
         key = self.key.tree if isinstance(self.key, FrozenTree) else self.key
-        if not (_is_seed(key) or _is_typed_key(key) or _is_raw_key(key)):
+        if not (_is_seed(key) or is_typed_key(key) or is_raw_key(key)):
             self._fail("key", self.key, "must be an int seed or a jax.random key")
         object.__setattr__(self, "key", hashable_tree(key))
 
     def init(self, params: Params) -> StochasticRoundingState:
-        return StochasticRoundingState(rng_key=_as_key(self.key), inner_state=self.inner.init(params))
+        return StochasticRoundingState(rng_key=as_key(self.key), inner_state=self.inner.init(params))
 
     def update(self, updates: Updates, state: StochasticRoundingState, params: Params | None = None, **extra: Any):
         _needs_params("stochastic_rounding.update", params)
@@ -288,19 +267,11 @@ class kahan_summation(GradientTransformation):
     weight) at 4 bytes per parameter. Integer parameters pass through (their ``c`` stays 0).
     """
 
-    inner: Any
-    compensation_dtype: Any = static_field(default=None)
+    inner: Any = option(accepts="a transformation (anything with init and update)")
+    compensation_dtype: Any = dtype_option(default=None)
 
-    def __post_init__(self) -> None:
+    def __check_init__(self) -> None:
         object.__setattr__(self, "inner", as_transformation(self.inner, "kahan_summation"))
-        if self.compensation_dtype is not None:
-            try:
-                dt = np.dtype(self.compensation_dtype)
-            except TypeError:
-                dt = None
-            if dt is None or not jnp.issubdtype(dt, jnp.inexact):
-                self._fail("compensation_dtype", self.compensation_dtype, "must be None or a floating dtype")
-            object.__setattr__(self, "compensation_dtype", dt)
 
     def _dtype(self, p: Any) -> np.dtype:
         """``c``'s dtype for parameter ``p``: its own, or ``compensation_dtype`` (made complex for complex ``p``)."""

@@ -55,13 +55,12 @@ import jax
 import jax.numpy as jnp
 
 from gradtx.base import GradientTransformation, accepts_extra_args, apply_updates
+from gradtx.fields import Check, fail
 from gradtx.flat import FlatTree
 
 __all__ = ["make_step"]
 
-
-def _fail(name: str, value: Any, requirement: str) -> None:
-    raise ValueError(f"make_step({name}={value!r}): {name} {requirement}")
+_FLAG, _LOSS_FN = Check("flag"), Check("function", optional=True)
 
 
 def _passes_value(opt: Any) -> bool:
@@ -134,18 +133,13 @@ def make_step(
     constants of the program); ``donate=True`` (with ``jit``) donates ``params`` and ``state``: their buffers
     are reused for the results and the arrays passed in are deleted. Gradients and data are not donated.
     """
+    call = "make_step"
     if not (hasattr(opt, "init") and hasattr(opt, "update") and callable(opt.init) and callable(opt.update)):
-        _fail("opt", opt, "must have init and update (a gradtx or Optax transformation)")
-    if loss_fn is not None and not callable(loss_fn):
-        _fail("loss_fn", loss_fn, "must be callable (params, *args, **kwargs) -> loss, or None")
-    if not isinstance(has_aux, bool):
-        _fail("has_aux", has_aux, "must be a bool")
+        fail(call, "opt", opt, "must have init and update (a gradtx or Optax transformation)")
+    loss_fn = _LOSS_FN(call, "loss_fn", loss_fn)
+    has_aux, donate, jit = (_FLAG(call, n, v) for n, v in (("has_aux", has_aux), ("donate", donate), ("jit", jit)))
     if has_aux and loss_fn is None:
-        _fail("has_aux", has_aux, "needs a loss_fn (without one the step takes gradients, not a loss)")
-    if not isinstance(donate, bool):
-        _fail("donate", donate, "must be a bool")
-    if not isinstance(jit, bool):
-        _fail("jit", jit, "must be a bool")
+        fail(call, "has_aux", has_aux, "needs a loss_fn (without one the step takes gradients, not a loss)")
 
     raw = _grads_step(opt) if loss_fn is None else _loss_step(opt, loss_fn, has_aux)
     if not jit:

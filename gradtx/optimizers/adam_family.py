@@ -21,6 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 from gradtx.combine import chain
+from gradtx.fields import recipe
 from gradtx.transforms import add_decayed_weights, scale_by_learning_rate
 from gradtx.transforms.adam_family import (
     scale_by_adamax,
@@ -34,6 +35,7 @@ from gradtx.transforms.adam_family import (
 __all__ = ["adabelief", "adamax", "adamaxw", "adan", "amsgrad", "radam", "yogi"]
 
 
+@recipe
 def adamax(
     learning_rate: Any, b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8, *, mu_dtype: Any = None, nu_dtype: Any = None
 ) -> chain:
@@ -43,6 +45,7 @@ def adamax(
     )
 
 
+@recipe
 def adamaxw(
     learning_rate: Any,
     b1: Any = 0.9,
@@ -62,6 +65,7 @@ def adamaxw(
     )
 
 
+@recipe
 def amsgrad(
     learning_rate: Any,
     b1: Any = 0.9,
@@ -84,6 +88,7 @@ def amsgrad(
     )
 
 
+@recipe
 def adabelief(
     learning_rate: Any,
     b1: Any = 0.9,
@@ -105,6 +110,7 @@ def adabelief(
     )
 
 
+@recipe
 def yogi(
     learning_rate: Any, b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-3, *, mu_dtype: Any = None, nu_dtype: Any = None
 ) -> chain:
@@ -114,6 +120,7 @@ def yogi(
     )
 
 
+@recipe
 def radam(
     learning_rate: Any,
     b1: Any = 0.9,
@@ -133,6 +140,7 @@ def radam(
     )
 
 
+@recipe
 def adan(
     learning_rate: Any,
     b1: Any = 0.98,

@@ -22,6 +22,7 @@ from typing import Any
 
 from gradtx.base import identity
 from gradtx.combine import chain
+from gradtx.fields import Check, recipe
 from gradtx.transforms import (
     add_decayed_weights,
     scale_by_adam,
@@ -34,20 +35,29 @@ from gradtx.transforms import (
 
 __all__ = ["adagrad", "adam", "adamw", "nadam", "nadamw", "rmsprop", "sgd"]
 
+# Checks of the recipe arguments that choose blocks rather than reach one.
+_FLAG, _DTYPE = Check("flag"), Check("dtype", optional=True)
 
+
+@recipe
 def sgd(learning_rate: Any, momentum: Any = None, nesterov: bool = False, accumulator_dtype: Any = None) -> chain:
     """Stochastic gradient descent, with optional (Nesterov) momentum (Polyak 1964; Sutskever et al. 2013)."""
+    if momentum is None:  # the options of the momentum block that is not built: checked all the same
+        _FLAG("sgd", "nesterov", nesterov)
+        _DTYPE("sgd", "accumulator_dtype", accumulator_dtype)
     return chain(
         trace(momentum, nesterov, accumulator_dtype) if momentum is not None else identity(),
         scale_by_learning_rate(learning_rate),
     )
 
 
+@recipe
 def adagrad(learning_rate: Any, initial_accumulator_value: Any = 0.1, eps: Any = 1e-7) -> chain:
     """Adagrad (Duchi, Hazan & Singer 2011): divide by the root of the sum of all past squared gradients."""
     return chain(scale_by_rss(initial_accumulator_value, eps), scale_by_learning_rate(learning_rate))
 
 
+@recipe
 def rmsprop(
     learning_rate: Any,
     decay: Any = 0.9,
@@ -66,6 +76,11 @@ def rmsprop(
     ``decay=None`` is the lecture's root mean square of all past gradients; ``init_from_first=True`` starts
     from ``sigma_0 = |g_0|`` as in the lecture's RMSProp. Momentum is applied after the learning rate.
     """
+    _FLAG("rmsprop", "centered", centered)
+    if centered:  # the options of the blocks that are not built: checked all the same
+        _FLAG("rmsprop", "init_from_first", init_from_first)
+    if momentum is None:
+        _FLAG("rmsprop", "nesterov", nesterov)
     if centered and (decay is None or init_from_first):
         what = "decay=None" if decay is None else "init_from_first=True"
         raise ValueError(f"rmsprop(centered=True): centered is not available with {what}")
@@ -78,6 +93,7 @@ def rmsprop(
     )
 
 
+@recipe
 def adam(
     learning_rate: Any,
     b1: Any = 0.9,
@@ -98,6 +114,7 @@ def adam(
     )
 
 
+@recipe
 def adamw(
     learning_rate: Any,
     b1: Any = 0.9,
@@ -119,6 +136,7 @@ def adamw(
     )
 
 
+@recipe
 def nadam(
     learning_rate: Any,
     b1: Any = 0.9,
@@ -134,6 +152,7 @@ def nadam(
     return adam(learning_rate, b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov, nu_dtype=nu_dtype)
 
 
+@recipe
 def nadamw(
     learning_rate: Any,
     b1: Any = 0.9,

@@ -18,6 +18,7 @@ import jax.numpy as jnp
 
 from gradtx.base import GradientTransformation
 from gradtx.combine import chain
+from gradtx.fields import Check, recipe
 from gradtx.transforms import add_decayed_weights, ema, scale, scale_by_learning_rate
 from gradtx.transforms.factored import scale_by_factored_rms, scale_by_sm3
 from gradtx.transforms.normalization import clip_by_block_rms, scale_by_param_block_rms
@@ -30,6 +31,7 @@ def _present(*transforms: GradientTransformation | None) -> tuple[GradientTransf
     return tuple(t for t in transforms if t is not None)
 
 
+@recipe(off_when_none=("clipping_threshold",))
 def adafactor(
     learning_rate: Any = None,
     min_dim_size_to_factor: int = 128,
@@ -52,6 +54,10 @@ def adafactor(
     no learning rate (``multiply_by_parameter_scale`` alone sets the step, the paper's relative step
     size), no momentum, no weight decay. ``learning_rate`` and ``weight_decay_rate`` may be schedules.
     """
+    # The arguments that choose blocks rather than reach one, checked all the same.
+    Check("flag")("adafactor", "multiply_by_parameter_scale", multiply_by_parameter_scale)
+    if momentum is None:
+        Check("dtype", optional=True)("adafactor", "dtype_momentum", dtype_momentum)
     return chain(
         *_present(
             scale_by_factored_rms(factored, decay_rate, decay_offset, min_dim_size_to_factor, eps),
@@ -65,6 +71,7 @@ def adafactor(
     )
 
 
+@recipe(off_when_none=("momentum",))
 def sm3(learning_rate: Any, momentum: Any = 0.9) -> chain:
     """SM3 (Anil, Gupta, Koren & Singer 2019, arXiv 1901.11150): Adagrad with a cover of maxima as memory.
 

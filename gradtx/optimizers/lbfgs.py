@@ -11,6 +11,7 @@ from typing import Any
 
 from gradtx.base import identity
 from gradtx.combine import chain
+from gradtx.fields import recipe
 from gradtx.transforms.lbfgs import scale_by_lbfgs
 from gradtx.transforms.linesearch import scale_by_zoom_linesearch
 from gradtx.transforms.scaling import scale, scale_by_learning_rate
@@ -18,6 +19,7 @@ from gradtx.transforms.scaling import scale, scale_by_learning_rate
 __all__ = ["lbfgs"]
 
 
+@recipe
 def lbfgs(
     learning_rate: Any = None,
     memory_size: int = 10,

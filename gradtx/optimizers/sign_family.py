@@ -26,6 +26,7 @@ import warnings
 from typing import Any
 
 from gradtx.combine import chain
+from gradtx.fields import InvalidType, fail, recipe
 from gradtx.transforms import add_decayed_weights, ema, scale_by_adam, scale_by_learning_rate, scale_by_sign
 from gradtx.transforms.sign_family import (
     scale_by_adadelta,
@@ -50,11 +51,13 @@ __all__ = [
 ]
 
 
+@recipe
 def sign_sgd(learning_rate: Any) -> chain:
     """signSGD (Bernstein, Wang, Azizzadenesheli & Anandkumar 2018, arXiv 1802.04434): ``u = -lr sign(g)``."""
     return chain(scale_by_sign(), scale_by_learning_rate(learning_rate))
 
 
+@recipe
 def signum(learning_rate: Any, beta: Any = 0.9, accumulator_dtype: Any = None) -> chain:
     """Signum (Bernstein et al. 2018, arXiv 1802.04434): ``m_k = beta m_{k-1} + (1 - beta) g_k``, ``u = -lr sign(m_k)``.
 
@@ -67,6 +70,7 @@ def signum(learning_rate: Any, beta: Any = 0.9, accumulator_dtype: Any = None) -
     )
 
 
+@recipe
 def lion(
     learning_rate: Any,
     b1: Any = 0.9,
@@ -88,6 +92,7 @@ def lion(
     )
 
 
+@recipe
 def adadelta(
     learning_rate: Any = None,
     rho: Any = 0.9,
@@ -114,6 +119,7 @@ def adadelta(
     )
 
 
+@recipe
 def rprop(
     learning_rate: Any,
     eta_minus: Any = 0.5,
@@ -136,6 +142,7 @@ def rprop(
     )
 
 
+@recipe
 def optimistic_gradient_descent(learning_rate: Any, alpha: Any = 1.0, beta: Any = 1.0) -> chain:
     """Optimistic gradient descent: ``u = -lr ((alpha + beta) g_k - beta g_{k-1})``, ``g_0 := g_1``.
 
@@ -145,6 +152,7 @@ def optimistic_gradient_descent(learning_rate: Any, alpha: Any = 1.0, beta: Any 
     return chain(scale_by_optimistic_gradient(alpha, beta), scale_by_learning_rate(learning_rate))
 
 
+@recipe
 def optimistic_adam(
     learning_rate: Any,
     optimism: Any = None,
@@ -172,13 +180,11 @@ def optimistic_adam(
         "`optimistic_adam` is deprecated (as in Optax), please use `optimistic_adam_v2` instead: "
         "optimistic_adam(lr, optimism) == optimistic_adam_v2(1.0, alpha=lr, beta=optimism)",
         DeprecationWarning,
-        stacklevel=2,
+        stacklevel=3,  # the caller of the recipe (@recipe adds a frame)
     )
     if callable(learning_rate):
-        raise ValueError(
-            f"optimistic_adam(learning_rate={learning_rate!r}): learning_rate must be a number "
-            "(for a schedule use optimistic_adam_v2)"
-        )
+        fail("optimistic_adam", "learning_rate", learning_rate,
+             "must be a number (for a schedule use optimistic_adam_v2)", InvalidType)
     return chain(
         scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov, nu_dtype=nu_dtype),
         scale_by_optimistic_gradient(learning_rate, learning_rate if optimism is None else optimism),
@@ -186,6 +192,7 @@ def optimistic_adam(
     )
 
 
+@recipe
 def optimistic_adam_v2(
     learning_rate: Any,
     *,
@@ -210,6 +217,7 @@ def optimistic_adam_v2(
     )
 
 
+@recipe
 def novograd(
     learning_rate: Any,
     b1: Any = 0.9,
@@ -226,6 +234,7 @@ def novograd(
     return chain(scale_by_novograd(b1, b2, eps, eps_root, weight_decay), scale_by_learning_rate(learning_rate))
 
 
+@recipe
 def polyak_sgd(
     max_learning_rate: Any = 1.0,
     scaling: Any = 1.0,

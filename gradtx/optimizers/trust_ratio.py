@@ -17,13 +17,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from gradtx.base import (
-    as_pytree_callable,
-    format_value,
-    pytree_class,
-)
 from gradtx.combine import chain, masked
-from gradtx.transforms.adaptive import scale_by_adam
+from gradtx.fields import Check, format_value, pytree_class, recipe, scalar_or_schedule
+from gradtx.transforms.adam_family import scale_by_adam
 from gradtx.transforms.momentum import trace
 from gradtx.transforms.noise import add_noise
 from gradtx.transforms.normalization import scale_by_trust_ratio
@@ -53,10 +49,7 @@ def _fromage_shrinkage(lr: Any) -> Any:
 class _fromage_step_size:
     """The schedule ``lr(t) / sqrt(1 + lr(t)^2)``: Fromage's step for a scheduled learning rate."""
 
-    learning_rate: Any
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "learning_rate", as_pytree_callable(self.learning_rate))
+    learning_rate: Any = scalar_or_schedule()
 
     def __call__(self, count: Any) -> Any:
         lr = self.learning_rate(count)
@@ -70,16 +63,16 @@ class _fromage_step_size:
 class _fromage_weight_decay:
     """The schedule ``1 / sqrt(1 + lr(t)^2) - 1``: Fromage's shrinkage toward 0, as a (negative) decay."""
 
-    learning_rate: Any
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "learning_rate", as_pytree_callable(self.learning_rate))
+    learning_rate: Any = scalar_or_schedule()
 
     def __call__(self, count: Any) -> Any:
         return _fromage_shrinkage(self.learning_rate(count))
 
     def __repr__(self) -> str:
         return f"fromage_weight_decay({format_value(self.learning_rate)})"
+
+
+_LEARNING_RATE = Check("number", schedule=True)
 
 
 def _step_size(learning_rate: Any) -> Any:
@@ -99,6 +92,7 @@ def _shrinkage(learning_rate: Any) -> Any:
 # --------------------------------------------------------------------------------------------------
 
 
+@recipe
 def lamb(
     learning_rate: Any,
     b1: Any = 0.9,
@@ -125,6 +119,7 @@ def lamb(
     )
 
 
+@recipe
 def lars(
     learning_rate: Any,
     weight_decay: Any = 0.0,
@@ -152,6 +147,7 @@ def lars(
     )
 
 
+@recipe
 def fromage(learning_rate: Any, min_norm: Any = 1e-6) -> chain:
     """Fromage (Bernstein, Vahdat, Yue & Liu 2020, "On the distance between two neural networks and the
     stability of learning", arXiv 2002.03432, Algorithm 1): per layer
@@ -161,6 +157,7 @@ def fromage(learning_rate: Any, min_norm: Any = 1e-6) -> chain:
     ratio, a learning rate and a (negative) weight decay; with a scheduled ``learning_rate`` both factors are
     schedules.
     """
+    learning_rate = _LEARNING_RATE("fromage", "learning_rate", learning_rate)  # used here, not only by a block
     return chain(
         scale_by_trust_ratio(min_norm),
         scale_by_learning_rate(_step_size(learning_rate)),
@@ -168,6 +165,7 @@ def fromage(learning_rate: Any, min_norm: Any = 1e-6) -> chain:
     )
 
 
+@recipe
 def noisy_sgd(
     learning_rate: Any,
     eta: Any = 0.01,

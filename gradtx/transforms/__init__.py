@@ -1,10 +1,12 @@
 """Building blocks: one family per module, each a state NamedTuple and a pytree transformation class."""
 
 from gradtx.transforms.adam_family import (
+    ScaleByAdamState,
     ScaleByAdanState,
     ScaleByAmsgradState,
     ScaleByBeliefState,
     radam_rho,
+    scale_by_adam,
     scale_by_adamax,
     scale_by_adan,
     scale_by_amsgrad,
@@ -13,13 +15,11 @@ from gradtx.transforms.adam_family import (
     scale_by_yogi,
 )
 from gradtx.transforms.adaptive import (
-    ScaleByAdamState,
     ScaleByRmsState,
     ScaleByRmsWithCountState,
     ScaleByRssState,
     ScaleByRStdDevState,
     ScaleByRStdDevWithCountState,
-    scale_by_adam,
     scale_by_rms,
     scale_by_rss,
     scale_by_stddev,
@@ -236,6 +236,6 @@ _OPTAX_SPELLINGS = {
 }
 
 
-from gradtx.base import lazy_spellings  # noqa: E402
+from gradtx.namespace import lazy_spellings  # noqa: E402
 
 __getattr__, __dir__ = lazy_spellings(globals(), _OPTAX_SPELLINGS)

@@ -1,8 +1,10 @@
-"""The Adam family: Adam's two moments with another denominator, another first moment, or a rectifier.
+"""The Adam family: Adam and its variants with another denominator, another first moment, or a rectifier.
 
-With ``k`` the 1-based step, ``m_k = b1 m_{k-1} + (1 - b1) g_k`` and ``hat`` the bias correction
-``x_hat = x_k / (1 - b^k)`` (Kingma & Ba 2015, Algorithm 1), each block returns ``u`` (no learning rate):
+With ``k`` the 1-based step, ``m_k = b1 m_{k-1} + (1 - b1) g_k``, ``v_k = b2 v_{k-1} + (1 - b2) |g_k|^2`` and ``hat``
+the bias correction ``x_hat = x_k / (1 - b^k)`` (Kingma & Ba 2015, Algorithm 1), each block returns ``u`` (no
+learning rate):
 
+    scale_by_adam:     u = m_hat / (sqrt(v_hat + eps_root) + eps)       (nesterov: NAdam's m_hat, Dozat 2016)
     scale_by_adamax:   v_k = max(b2 v_{k-1}, |g_k| + eps);             u = m_hat / v_k
     scale_by_amsgrad:  vmax_k = max(vmax_{k-1}, v_hat);                 u = m_hat / (sqrt(vmax_k + eps_root) + eps)
     scale_by_belief:   s_k = b2 s_{k-1} + (1 - b2)(g_k - m_k)^2 + eps_root;  u = m_hat / (sqrt(s_hat) + eps)
@@ -10,18 +12,28 @@ With ``k`` the 1-based step, ``m_k = b1 m_{k-1} + (1 - b1) g_k`` and ``hat`` the
     scale_by_radam:    u = r_k * Adam's u  if rho_k >= threshold,  else m_hat   (the rectified variance)
     scale_by_adan:     moments of g, of g_k - g_{k-1} and of the Nesterov-corrected g (three decays)
 
+Each block states its fields, its moments and its ``direction`` (one leaf's math); the shared skeleton (``init``,
+the count, the leaf-by-leaf map, storing state, casting the output) is :class:`gradtx.transforms.adam_base.AdamLike`.
+
 Decay rates: ``1 - b`` is formed before rounding (``0.001`` for ``b = 0.999``, not ``1 - float32(0.999)``), every
 average applies the decay ``1 - (1 - b)`` and every bias correction ``1 - b^k`` is ``-expm1(k log1p(-(1 - b)))``
 from that same complement (``gradtx.tree.complement``, ``ema``, ``debias``): the moments and their corrections are
 consistent, and float32 runs track float64 4 to 100 times more closely than Optax's (``benchmarks/
 float32_accuracy.py``).
 
-Precision: every leaf is computed in its compute dtype (float32 or wider, ``gradtx.tree``); state is stored
+Precision: every leaf is computed in its compute dtype (float32 or wider, ``gradtx.tree.Leaf``); state is stored
 in its own dtype (the parameter's unless ``mu_dtype`` / ``nu_dtype`` say otherwise: every block has both, for
-its first-moment and second-moment state) and the output in the update's dtype. Each step's output uses the
-unrounded new moments; they are rounded only to be stored (see ``gradtx.transforms.adaptive`` on bfloat16
-second moments). ``nu_dtype``, and ``mu_dtype`` where Optax has none, are keyword-only, after Optax's
-parameters, and shown in the ``repr`` only when set.
+its first-moment and second-moment state) and the output in the update's dtype. ``scale_by_adam`` computes each
+moment in the wider of its state's and the gradient's compute dtype. Each step's output uses the unrounded new
+moments; they are rounded only to be stored (Optax's order for ``mu_dtype``). ``nu_dtype``, and ``mu_dtype`` where
+Optax has none, are keyword-only, after Optax's parameters, and shown in the ``repr`` only when set, so the
+``repr`` of an Optax-compatible call reads like that call.
+
+bfloat16 second moments: ``nu_dtype=bfloat16`` halves the second moment's memory; its cost is that an EMA
+increment ``(1 - b2) (g^2 - nu)`` below half an ulp of ``nu`` (``2^-9 nu`` to ``2^-8 nu``) is rounded away: a
+bfloat16 ``nu`` ignores changes of ``g^2`` up to ``2^-9 / (1 - b2)`` to ``2^-8 / (1 - b2)`` times ``nu``, i.e.
+2 to 4 times ``nu`` for ``b2 = 0.999`` (a constant ``|g| = 1`` leaves ``nu`` frozen at exactly 1/4, not 1;
+tests/test_precision.py), 0.2 to 0.4 times for ``b2 = 0.99``. Keep ``nu`` in float32 for ``b2`` near 1.
 
 Complex parameters (all blocks but ``scale_by_adan``, as in Optax): ``g`` is the *conjugated* gradient, the
 update to add to the parameters (Optax's convention,
@@ -34,30 +46,15 @@ with zero imaginary part), as Optax stores it.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from gradtx import tree
-from gradtx.base import (
-    GradientTransformation,
-    Params,
-    Updates,
-    check_tree_match,
-    pytree_class,
-    safe_int32_increment,
-    static_field,
-    zero_count,
-)
-from gradtx.transforms.adaptive import (
-    ScaleByAdamState,
-    checked_state_dtype,
-    repr_with_state_dtypes,
-    state_dtype_field,
-)
+from gradtx.base import Updates
+from gradtx.fields import dtype_option, flag, hyper, non_negative, probability, pytree_class, real, state_dtype
+from gradtx.transforms.adam_base import AdamLike, Moment, Step, nadam_moment, widest
 
 __all__ = [
     "ScaleByAdamState",
@@ -65,6 +62,7 @@ __all__ = [
     "ScaleByAmsgradState",
     "ScaleByBeliefState",
     "radam_rho",
+    "scale_by_adam",
     "scale_by_adamax",
     "scale_by_adan",
     "scale_by_amsgrad",
@@ -72,6 +70,14 @@ __all__ = [
     "scale_by_radam",
     "scale_by_yogi",
 ]
+
+
+class ScaleByAdamState(NamedTuple):
+    """Adam's step count, first moment ``mu`` and second moment ``nu``."""
+
+    count: jax.Array
+    mu: Updates
+    nu: Updates
 
 
 class ScaleByAmsgradState(NamedTuple):
@@ -102,60 +108,17 @@ class ScaleByAdanState(NamedTuple):
     t: jax.Array
 
 
-# --------------------------------------------------------------------------------------------------
-# Leafwise helpers: explicit casts only (strict dtype promotion), complex leaves kept complex.
-# --------------------------------------------------------------------------------------------------
+# The moments of most blocks: the first in ``mu_dtype``, the second in ``nu_dtype``.
+MU, NU = Moment("mu", "mu_dtype"), Moment("nu", "nu_dtype")
 
 
-class _Leaf:
-    """The dtypes one leaf computes in: ``ct`` (its compute dtype, complex for complex leaves), ``rt`` (real)."""
-
-    def __init__(self, g: Any):
-        self.dtype = jnp.result_type(g)
-        self.ct = tree.compute_dtype(self.dtype)
-        self.rt = np.dtype(jnp.finfo(self.ct).dtype)
-
-    def h(self, value: Any) -> jax.Array:
-        """A real scalar hyperparameter in the real compute dtype."""
-        return tree.hyper(value, self.rt)
-
-    def c(self, x: Any) -> jax.Array:
-        """``x`` (an array or a real scalar) in the compute dtype, complex for complex leaves."""
-        return jnp.asarray(x).astype(self.ct)
-
-    def r(self, x: Any) -> jax.Array:
-        """The real part of ``x`` in the real compute dtype (second-moment state is real-valued)."""
-        x = jnp.asarray(x)
-        return (jnp.real(x) if jnp.iscomplexobj(x) else x).astype(self.rt)
-
-    def sq(self, x: Any) -> jax.Array:
-        """``|x|^2`` in the real compute dtype."""
-        return self.r(tree.abs_sq(self.c(x)))
-
-    def ema(self, decay: Any, old: Any, new: Any) -> jax.Array:
-        """``decay * old + (1 - decay) * new`` in the compute dtype (complex kept), as :func:`gradtx.tree.ema`
-        from the exact complement."""
-        return tree.ema(decay, self.c(old), self.c(new))
-
-    def rema(self, decay: Any, old: Any, new: Any) -> jax.Array:
-        """:meth:`ema` of real-valued (second-moment) quantities in the real compute dtype."""
-        return tree.ema(decay, self.r(old), self.r(new))
-
-    def nesterov_hat(self, b1: Any, m: Any, g: Any, count: Any) -> jax.Array:
-        """NAdam's first moment (Dozat 2016): ``b1 m / (1 - b1^(k+1)) + (1 - b1) g / (1 - b1^k)``; an :meth:`ema` of the
-        two corrected terms (the exact complement)."""
-        ahead = self.c(m) / self.c(tree.debias(b1, safe_int32_increment(count), self.rt))
-        return tree.ema(b1, ahead, self.c(g) / self.c(tree.debias(b1, count, self.rt)))
-
-
-def _split(updates: Updates, out: Any, n: int) -> tuple[Any, ...]:
-    """Split a tree of ``n``-tuples (one per leaf of ``updates``) into ``n`` trees."""
-    return tuple(jax.tree.map(lambda _, o, i=i: o[i], updates, out) for i in range(n))
-
-
-def _map(fn: Callable[..., tuple[Any, ...]], n: int, updates: Updates, *trees: Any) -> tuple[Any, ...]:
-    """``fn`` leaf by leaf over ``updates`` and the state trees; ``n`` outputs per leaf, as ``n`` trees."""
-    return _split(updates, jax.tree.map(fn, updates, *trees), n)
+def _m_hat(x: tree.Leaf, b1: Any, nesterov: bool, m: Any, g: Any, k: Any, into: tree.Leaf | None = None) -> Any:
+    """The bias-corrected first moment ``m_k / (1 - b1^k)``, or with ``nesterov`` NAdam's (:func:`nadam_moment`),
+    in the compute dtype of ``into`` (default ``x``)."""
+    if nesterov:
+        return nadam_moment(x, b1, m, g, k, into=into)
+    into = x if into is None else into
+    return m / into.cast(into.debias(b1, k))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -164,7 +127,39 @@ def _map(fn: Callable[..., tuple[Any, ...]], n: int, updates: Updates, *trees: A
 
 
 @pytree_class
-class scale_by_adamax(GradientTransformation):
+class scale_by_adam(AdamLike):
+    """Adam's direction (Kingma & Ba 2015, arXiv 1412.6980, Algorithm 1): RMSProp + momentum + bias correction.
+
+    ``m_k = b1 m_{k-1} + (1 - b1) g_k``, ``v_k = b2 v_{k-1} + (1 - b2) g_k^2``,
+    ``m_hat = m_k / (1 - b1^k)``, ``v_hat = v_k / (1 - b2^k)``, ``u = m_hat / (sqrt(v_hat + eps_root) + eps)``.
+    With ``nesterov`` (NAdam, Dozat 2016): ``m_hat = b1 m_k / (1 - b1^(k+1)) + (1 - b1) g_k / (1 - b1^k)``.
+    ``mu_dtype`` and ``nu_dtype`` store ``m`` and ``v`` in other dtypes (``u`` uses the unrounded ``m_k``,
+    ``v_k``; see the module docstring for bfloat16 ``v``). With ``b1 = 0`` this equals
+    ``scale_by_rms(b2, eps, eps_in_sqrt=False, bias_correction=True)``.
+    """
+
+    b1: Any = probability(default=0.9)
+    b2: Any = probability(default=0.999)
+    eps: Any = non_negative(default=1e-8)
+    eps_root: Any = non_negative(default=0.0)
+    mu_dtype: Any = dtype_option(default=None)
+    nesterov: bool = flag(default=False, kw_only=True)
+    nu_dtype: Any = state_dtype(default=None, real_only=True)
+
+    State = ScaleByAdamState
+    moments = (MU, NU)
+
+    def direction(self, x: tree.Leaf, step: Step, g: Any, mu: Any, nu: Any) -> tuple[Any, ...]:
+        xm, xv = widest(x, g, mu), widest(x, g, nu)  # each moment in the wider of its state's and g's compute dtype
+        m = xm.ema(self.b1, mu, g)
+        v = xv.ema_real(self.b2, nu, x.abs_sq(g))
+        m_hat = _m_hat(x, self.b1, self.nesterov, m, g, step.k, into=xm)
+        v_hat = v / xv.debias(self.b2, step.k)
+        return m_hat / xm.cast(jnp.sqrt(v_hat + xv.hyper(self.eps_root)) + xv.hyper(self.eps)), m, v
+
+
+@pytree_class
+class scale_by_adamax(AdamLike):
     """Adamax (Kingma & Ba 2015, arXiv 1412.6980, §7.1, Algorithm 2): Adam with the infinity norm.
 
     ``m_k = b1 m_{k-1} + (1 - b1) g_k``, ``v_k = max(b2 v_{k-1}, |g_k| + eps)``,
@@ -173,104 +168,62 @@ class scale_by_adamax(GradientTransformation):
     is ``ScaleByAdamState(count, mu=m, nu=v)``; ``mu_dtype`` and ``nu_dtype`` store ``m`` and ``v``.
     """
 
-    b1: Any = 0.9
-    b2: Any = 0.999
-    eps: Any = 1e-8
-    mu_dtype: Any = state_dtype_field()
-    nu_dtype: Any = state_dtype_field()
+    b1: Any = probability(default=0.9)
+    b2: Any = probability(default=0.999, closed=True)
+    eps: Any = non_negative(default=1e-8)
+    mu_dtype: Any = state_dtype(default=None)
+    nu_dtype: Any = state_dtype(default=None, real_only=True)
 
-    def __post_init__(self) -> None:
-        self._check_range("b1", 0.0, 1.0, hi_open=True)
-        self._check_range("b2", 0.0, 1.0)
-        self._check_range("eps", 0.0)
-        checked_state_dtype(self, "mu_dtype")
-        checked_state_dtype(self, "nu_dtype", real=True)
+    State = ScaleByAdamState
+    moments = (MU, NU)
 
-    def __repr__(self) -> str:
-        return repr_with_state_dtypes(self)
-
-    def init(self, params: Params) -> ScaleByAdamState:
-        return ScaleByAdamState(
-            count=zero_count(), mu=tree.zeros_like(params, self.mu_dtype), nu=tree.zeros_like(params, self.nu_dtype)
-        )
-
-    def update(self, updates: Updates, state: ScaleByAdamState, params: Params | None = None, **extra: Any):
-        del params, extra
-        check_tree_match("scale_by_adamax.update", state.mu, updates)
-        count = safe_int32_increment(state.count)
-
-        def one(g: Any, mu: Any, nu: Any) -> tuple[Any, Any, Any]:
-            x = _Leaf(g)
-            m = x.ema(self.b1, mu, g)
-            v_old = x.r(nu)
-            v = jnp.maximum(x.rema(self.b2, v_old, jnp.zeros_like(v_old)), x.r(jnp.abs(x.c(g))) + x.h(self.eps))
-            u = m / x.c(tree.debias(self.b1, count, x.rt) * v)
-            return u.astype(x.dtype), m.astype(mu.dtype), v.astype(nu.dtype)
-
-        out, mu, nu = _map(one, 3, updates, state.mu, state.nu)
-        return out, ScaleByAdamState(count=count, mu=mu, nu=nu)
+    def direction(self, x: tree.Leaf, step: Step, g: Any, mu: Any, nu: Any) -> tuple[Any, ...]:
+        m = x.ema(self.b1, mu, g)
+        v_old = x.as_real(nu)
+        decayed = x.ema_real(self.b2, v_old, jnp.zeros_like(v_old))  # b2 v, from the exact complement
+        v = jnp.maximum(decayed, x.as_real(jnp.abs(x.cast(g))) + x.hyper(self.eps))
+        return m / x.cast(x.debias(self.b1, step.k) * v), m, v
 
 
 @pytree_class
-class scale_by_amsgrad(GradientTransformation):
+class scale_by_amsgrad(AdamLike):
     """AMSGrad (Reddi, Kale & Kumar 2018, "On the Convergence of Adam and Beyond", Algorithm 2).
 
     ``m_k``, ``v_k`` as in Adam; ``vmax_k = max(vmax_{k-1}, v_eff)`` from ``vmax_0 = 0``;
     ``u = m_eff / (sqrt(vmax_k + eps_root) + eps)``. Optax's variant, the default here: ``m_eff = m_hat`` and
     ``v_eff = v_hat`` are bias corrected *before* the maximum. ``bias_correction_mu=False`` and
     ``bias_correction_nu=False`` give the paper's ``m_k / (sqrt(max_j v_j) + eps)``. ``mu_dtype`` stores ``m``
-    in another dtype, ``nu_dtype`` both ``v`` and its running maximum.
+    in another dtype, ``nu_dtype`` both ``v`` and its running maximum. ``b1`` (``b2``) may be 1 only without
+    the first (second) moment's bias correction.
     """
 
-    b1: Any = 0.9
-    b2: Any = 0.999
-    eps: Any = 1e-8
-    eps_root: Any = 0.0
-    mu_dtype: Any = static_field(default=None)
-    bias_correction_mu: bool = static_field(default=True)
-    bias_correction_nu: bool = static_field(default=True)
-    nu_dtype: Any = state_dtype_field()
+    b1: Any = real(default=0.9)  # in [0, 1), or [0, 1] without its bias correction: checked by __check_init__
+    b2: Any = real(default=0.999)
+    eps: Any = non_negative(default=1e-8)
+    eps_root: Any = non_negative(default=0.0)
+    mu_dtype: Any = dtype_option(default=None)
+    bias_correction_mu: bool = flag(default=True)
+    bias_correction_nu: bool = flag(default=True)
+    nu_dtype: Any = state_dtype(default=None, real_only=True)
 
-    def __post_init__(self) -> None:
+    State = ScaleByAmsgradState
+    moments = (MU, NU, Moment("nu_max", "nu_dtype"))
+
+    def __check_init__(self) -> None:
         self._check_range("b1", 0.0, 1.0, hi_open=self.bias_correction_mu)
         self._check_range("b2", 0.0, 1.0, hi_open=self.bias_correction_nu)
-        self._check_range("eps", 0.0)
-        self._check_range("eps_root", 0.0)
-        checked_state_dtype(self, "mu_dtype")
-        checked_state_dtype(self, "nu_dtype", real=True)
 
-    def __repr__(self) -> str:
-        return repr_with_state_dtypes(self)
-
-    def init(self, params: Params) -> ScaleByAmsgradState:
-        return ScaleByAmsgradState(
-            count=zero_count(),
-            mu=tree.zeros_like(params, self.mu_dtype),
-            nu=tree.zeros_like(params, self.nu_dtype),
-            nu_max=tree.zeros_like(params, self.nu_dtype),
-        )
-
-    def update(self, updates: Updates, state: ScaleByAmsgradState, params: Params | None = None, **extra: Any):
-        del params, extra
-        check_tree_match("scale_by_amsgrad.update", state.nu, updates)
-        count = safe_int32_increment(state.count)
-
-        def one(g: Any, mu: Any, nu: Any, nu_max: Any) -> tuple[Any, Any, Any, Any]:
-            x = _Leaf(g)
-            m = x.ema(self.b1, mu, g)
-            v = x.rema(self.b2, nu, x.sq(g))
-            m_eff = m / x.c(tree.debias(self.b1, count, x.rt)) if self.bias_correction_mu else m
-            v_eff = v / tree.debias(self.b2, count, x.rt) if self.bias_correction_nu else v
-            v_max = jnp.maximum(x.r(nu_max), v_eff)
-            u = m_eff / x.c(jnp.sqrt(v_max + x.h(self.eps_root)) + x.h(self.eps))
-            return u.astype(x.dtype), m.astype(mu.dtype), v.astype(nu.dtype), v_max.astype(nu_max.dtype)
-
-        out, mu, nu, nu_max = _map(one, 4, updates, state.mu, state.nu, state.nu_max)
-        return out, ScaleByAmsgradState(count=count, mu=mu, nu=nu, nu_max=nu_max)
+    def direction(self, x: tree.Leaf, step: Step, g: Any, mu: Any, nu: Any, nu_max: Any) -> tuple[Any, ...]:
+        m = x.ema(self.b1, mu, g)
+        v = x.ema_real(self.b2, nu, x.abs_sq(g))
+        m_eff = m / x.cast(x.debias(self.b1, step.k)) if self.bias_correction_mu else m
+        v_eff = v / x.debias(self.b2, step.k) if self.bias_correction_nu else v
+        v_max = jnp.maximum(x.as_real(nu_max), v_eff)
+        return m_eff / x.cast(jnp.sqrt(v_max + x.hyper(self.eps_root)) + x.hyper(self.eps)), m, v, v_max
 
 
 @pytree_class
-class scale_by_belief(GradientTransformation):
+class scale_by_belief(AdamLike):
     """AdaBelief (Zhuang et al. 2020, arXiv 2010.07468, Algorithm 2): scale by the belief in the gradient.
 
     ``m_k = b1 m_{k-1} + (1 - b1) g_k``, ``s_k = b2 s_{k-1} + (1 - b2) (g_k - m_k)^2 + eps_root``,
@@ -282,53 +235,27 @@ class scale_by_belief(GradientTransformation):
     and ``s``.
     """
 
-    b1: Any = 0.9
-    b2: Any = 0.999
-    eps: Any = 1e-16
-    eps_root: Any = 1e-16
-    nesterov: bool = static_field(default=False, kw_only=True)
-    mu_dtype: Any = state_dtype_field()
-    nu_dtype: Any = state_dtype_field()
+    b1: Any = probability(default=0.9)
+    b2: Any = probability(default=0.999)
+    eps: Any = non_negative(default=1e-16)
+    eps_root: Any = non_negative(default=1e-16)
+    nesterov: bool = flag(default=False, kw_only=True)
+    mu_dtype: Any = state_dtype(default=None)
+    nu_dtype: Any = state_dtype(default=None, real_only=True)
 
-    def __post_init__(self) -> None:
-        self._check_range("b1", 0.0, 1.0, hi_open=True)
-        self._check_range("b2", 0.0, 1.0, hi_open=True)
-        self._check_range("eps", 0.0)
-        self._check_range("eps_root", 0.0)
-        checked_state_dtype(self, "mu_dtype")
-        checked_state_dtype(self, "nu_dtype", real=True)
+    State = ScaleByBeliefState
+    moments = (MU, NU)
 
-    def __repr__(self) -> str:
-        return repr_with_state_dtypes(self)
-
-    def init(self, params: Params) -> ScaleByBeliefState:
-        return ScaleByBeliefState(
-            count=zero_count(), mu=tree.zeros_like(params, self.mu_dtype), nu=tree.zeros_like(params, self.nu_dtype)
-        )
-
-    def update(self, updates: Updates, state: ScaleByBeliefState, params: Params | None = None, **extra: Any):
-        del params, extra
-        check_tree_match("scale_by_belief.update", state.nu, updates)
-        count = safe_int32_increment(state.count)
-
-        def one(g: Any, mu: Any, nu: Any) -> tuple[Any, Any, Any]:
-            x = _Leaf(g)
-            m = x.ema(self.b1, mu, g)
-            s = x.rema(self.b2, nu, x.sq(x.c(g) - m)) + x.h(self.eps_root)
-            if self.nesterov:
-                m_hat = x.nesterov_hat(self.b1, m, g, count)
-            else:
-                m_hat = m / x.c(tree.debias(self.b1, count, x.rt))
-            s_hat = s / tree.debias(self.b2, count, x.rt)
-            u = m_hat / x.c(jnp.sqrt(s_hat) + x.h(self.eps))
-            return u.astype(x.dtype), m.astype(mu.dtype), s.astype(nu.dtype)
-
-        out, mu, nu = _map(one, 3, updates, state.mu, state.nu)
-        return out, ScaleByBeliefState(count=count, mu=mu, nu=nu)
+    def direction(self, x: tree.Leaf, step: Step, g: Any, mu: Any, nu: Any) -> tuple[Any, ...]:
+        m = x.ema(self.b1, mu, g)
+        s = x.ema_real(self.b2, nu, x.abs_sq(x.cast(g) - m)) + x.hyper(self.eps_root)
+        m_hat = _m_hat(x, self.b1, self.nesterov, m, g, step.k)
+        s_hat = s / x.debias(self.b2, step.k)
+        return m_hat / x.cast(jnp.sqrt(s_hat) + x.hyper(self.eps)), m, s
 
 
 @pytree_class
-class scale_by_yogi(GradientTransformation):
+class scale_by_yogi(AdamLike):
     """Yogi (Zaheer, Reddi, Sachan, Kale & Kumar 2018, NeurIPS, "Adaptive Methods for Nonconvex
     Optimization", Algorithm 2): an additive second moment that cannot grow the step size abruptly.
 
@@ -339,51 +266,25 @@ class scale_by_yogi(GradientTransformation):
     ``ScaleByAdamState(count, mu=m, nu=v)``; ``mu_dtype`` and ``nu_dtype`` store ``m`` and ``v``.
     """
 
-    b1: Any = 0.9
-    b2: Any = 0.999
-    eps: Any = 1e-3
-    eps_root: Any = 0.0
-    initial_accumulator_value: Any = 1e-6
-    mu_dtype: Any = state_dtype_field()
-    nu_dtype: Any = state_dtype_field()
+    b1: Any = probability(default=0.9)
+    b2: Any = probability(default=0.999)
+    eps: Any = non_negative(default=1e-3)
+    eps_root: Any = non_negative(default=0.0)
+    initial_accumulator_value: Any = non_negative(default=1e-6)
+    mu_dtype: Any = state_dtype(default=None)
+    nu_dtype: Any = state_dtype(default=None, real_only=True)
 
-    def __post_init__(self) -> None:
-        self._check_range("b1", 0.0, 1.0, hi_open=True)
-        self._check_range("b2", 0.0, 1.0, hi_open=True)
-        self._check_range("eps", 0.0)
-        self._check_range("eps_root", 0.0)
-        self._check_range("initial_accumulator_value", 0.0)
-        checked_state_dtype(self, "mu_dtype")
-        checked_state_dtype(self, "nu_dtype", real=True)
+    State = ScaleByAdamState
+    moments = (Moment("mu", "mu_dtype", start="initial_accumulator_value"),
+               Moment("nu", "nu_dtype", start="initial_accumulator_value"))
 
-    def __repr__(self) -> str:
-        return repr_with_state_dtypes(self)
-
-    def init(self, params: Params) -> ScaleByAdamState:
-        start = self.initial_accumulator_value
-        return ScaleByAdamState(
-            count=zero_count(),
-            mu=tree.full_like(params, start, self.mu_dtype),
-            nu=tree.full_like(params, start, self.nu_dtype),
-        )
-
-    def update(self, updates: Updates, state: ScaleByAdamState, params: Params | None = None, **extra: Any):
-        del params, extra
-        check_tree_match("scale_by_yogi.update", state.nu, updates)
-        count = safe_int32_increment(state.count)
-
-        def one(g: Any, mu: Any, nu: Any) -> tuple[Any, Any, Any]:
-            x = _Leaf(g)
-            m = x.ema(self.b1, mu, g)
-            v_prev, g2 = x.r(nu), x.sq(g)
-            v = v_prev - tree.complement(self.b2, x.rt) * jnp.sign(v_prev - g2) * g2
-            m_hat = m / x.c(tree.debias(self.b1, count, x.rt))
-            v_hat = v / tree.debias(self.b2, count, x.rt)
-            u = m_hat / x.c(jnp.sqrt(v_hat + x.h(self.eps_root)) + x.h(self.eps))
-            return u.astype(x.dtype), m.astype(mu.dtype), v.astype(nu.dtype)
-
-        out, mu, nu = _map(one, 3, updates, state.mu, state.nu)
-        return out, ScaleByAdamState(count=count, mu=mu, nu=nu)
+    def direction(self, x: tree.Leaf, step: Step, g: Any, mu: Any, nu: Any) -> tuple[Any, ...]:
+        m = x.ema(self.b1, mu, g)
+        v_prev, g2 = x.as_real(nu), x.abs_sq(g)
+        v = v_prev - x.complement(self.b2) * jnp.sign(v_prev - g2) * g2
+        m_hat = m / x.cast(x.debias(self.b1, step.k))
+        v_hat = v / x.debias(self.b2, step.k)
+        return m_hat / x.cast(jnp.sqrt(v_hat + x.hyper(self.eps_root)) + x.hyper(self.eps)), m, v
 
 
 # Bernoulli coefficients of phi(y) = 1/expm1(y) - 1/y + 1/2 = sum_n B_2n y^(2n-1) / (2n)!, for |y| < 2 pi.
@@ -403,7 +304,7 @@ def radam_rho(b2: Any, count: Any, dtype: Any = jnp.float32) -> tuple[jax.Array,
     computed without cancellation while ``y < 1/4`` (series), and ``rho_inf - 2k / expm1(y)`` above (where
     ``rho_k >~ rho_inf / 8`` and nothing cancels badly).
     """
-    rt = np.dtype(jnp.finfo(tree.compute_dtype(dtype)).dtype)
+    rt = tree.Leaf(dtype).real_dtype
     k = jnp.asarray(count).astype(rt)
     e = tree.complement(b2, rt)
     rho_inf = 2 / e - 1
@@ -432,7 +333,7 @@ def radam_rho(b2: Any, count: Any, dtype: Any = jnp.float32) -> tuple[jax.Array,
 
 
 @pytree_class
-class scale_by_radam(GradientTransformation):
+class scale_by_radam(AdamLike):
     """Rectified Adam (Liu et al. 2020, arXiv 1908.03265, Algorithm 2): Adam times a variance rectifier.
 
     ``m_k``, ``v_k``, ``m_hat``, ``v_hat`` as in Adam; ``rho_inf = 2 / (1 - b2) - 1``,
@@ -448,60 +349,33 @@ class scale_by_radam(GradientTransformation):
     ``nu_dtype`` store ``m`` and ``v``.
     """
 
-    b1: Any = 0.9
-    b2: Any = 0.999
-    eps: Any = 1e-8
-    eps_root: Any = 0.0
-    threshold: Any = 5.0
-    nesterov: bool = static_field(default=False, kw_only=True)
-    mu_dtype: Any = state_dtype_field()
-    nu_dtype: Any = state_dtype_field()
+    b1: Any = probability(default=0.9)
+    b2: Any = probability(default=0.999)
+    eps: Any = non_negative(default=1e-8)
+    eps_root: Any = non_negative(default=0.0)
+    threshold: Any = hyper(default=5.0, lo=4.0)
+    nesterov: bool = flag(default=False, kw_only=True)
+    mu_dtype: Any = state_dtype(default=None)
+    nu_dtype: Any = state_dtype(default=None, real_only=True)
 
-    def __post_init__(self) -> None:
-        self._check_range("b1", 0.0, 1.0, hi_open=True)
-        self._check_range("b2", 0.0, 1.0, hi_open=True)
-        self._check_range("eps", 0.0)
-        self._check_range("eps_root", 0.0)
-        self._check_range("threshold", 4.0)
-        checked_state_dtype(self, "mu_dtype")
-        checked_state_dtype(self, "nu_dtype", real=True)
+    State = ScaleByAdamState
+    moments = (MU, NU)
 
-    def __repr__(self) -> str:
-        return repr_with_state_dtypes(self)
-
-    def init(self, params: Params) -> ScaleByAdamState:
-        return ScaleByAdamState(
-            count=zero_count(), mu=tree.zeros_like(params, self.mu_dtype), nu=tree.zeros_like(params, self.nu_dtype)
-        )
-
-    def update(self, updates: Updates, state: ScaleByAdamState, params: Params | None = None, **extra: Any):
-        del params, extra
-        check_tree_match("scale_by_radam.update", state.nu, updates)
-        count = safe_int32_increment(state.count)
-
-        def one(g: Any, mu: Any, nu: Any) -> tuple[Any, Any, Any]:
-            x = _Leaf(g)
-            m = x.ema(self.b1, mu, g)
-            v = x.rema(self.b2, nu, x.sq(g))
-            if self.nesterov:
-                m_hat = x.nesterov_hat(self.b1, m, g, count)
-            else:
-                m_hat = m / x.c(tree.debias(self.b1, count, x.rt))
-            v_hat = v / tree.debias(self.b2, count, x.rt)
-            rho, rho_inf = radam_rho(self.b2, count, x.rt)
-            rectify = rho >= x.h(self.threshold)
-            rho, rho_inf = jnp.where(rectify, rho, 6.0), jnp.where(rectify, rho_inf, 6.0)  # r = 1 where not taken
-            r = jnp.sqrt((rho - 4) * (rho - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho))
-            adam = x.c(r) * m_hat / x.c(jnp.sqrt(v_hat + x.h(self.eps_root)) + x.h(self.eps))
-            u = jnp.where(rectify, adam, m_hat)
-            return u.astype(x.dtype), m.astype(mu.dtype), v.astype(nu.dtype)
-
-        out, mu, nu = _map(one, 3, updates, state.mu, state.nu)
-        return out, ScaleByAdamState(count=count, mu=mu, nu=nu)
+    def direction(self, x: tree.Leaf, step: Step, g: Any, mu: Any, nu: Any) -> tuple[Any, ...]:
+        m = x.ema(self.b1, mu, g)
+        v = x.ema_real(self.b2, nu, x.abs_sq(g))
+        m_hat = _m_hat(x, self.b1, self.nesterov, m, g, step.k)
+        v_hat = v / x.debias(self.b2, step.k)
+        rho, rho_inf = radam_rho(self.b2, step.k, x.real_dtype)
+        rectify = rho >= x.hyper(self.threshold)
+        rho, rho_inf = jnp.where(rectify, rho, 6.0), jnp.where(rectify, rho_inf, 6.0)  # r = 1 where not taken
+        r = jnp.sqrt((rho - 4) * (rho - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho))
+        adam = x.cast(r) * m_hat / x.cast(jnp.sqrt(v_hat + x.hyper(self.eps_root)) + x.hyper(self.eps))
+        return jnp.where(rectify, adam, m_hat), m, v
 
 
 @pytree_class
-class scale_by_adan(GradientTransformation):
+class scale_by_adan(AdamLike):
     """Adan, adaptive Nesterov momentum (Xie, Zhou, Li, Lin & Yan 2022, arXiv 2208.06677, Algorithm 1),
     in Optax's convention.
 
@@ -518,48 +392,23 @@ class scale_by_adan(GradientTransformation):
     previous gradient ``g`` keeps the parameter dtype.
     """
 
-    b1: Any = 0.98
-    b2: Any = 0.92
-    b3: Any = 0.99
-    eps: Any = 1e-8
-    eps_root: Any = 0.0
-    mu_dtype: Any = state_dtype_field()
-    nu_dtype: Any = state_dtype_field()
+    b1: Any = probability(default=0.98)
+    b2: Any = probability(default=0.92)
+    b3: Any = probability(default=0.99)
+    eps: Any = non_negative(default=1e-8)
+    eps_root: Any = non_negative(default=0.0)
+    mu_dtype: Any = state_dtype(default=None)
+    nu_dtype: Any = state_dtype(default=None, real_only=True)
 
-    def __post_init__(self) -> None:
-        self._check_range("b1", 0.0, 1.0, hi_open=True)
-        self._check_range("b2", 0.0, 1.0, hi_open=True)
-        self._check_range("b3", 0.0, 1.0, hi_open=True)
-        self._check_range("eps", 0.0)
-        self._check_range("eps_root", 0.0)
-        checked_state_dtype(self, "mu_dtype")
-        checked_state_dtype(self, "nu_dtype", real=True)
+    State = ScaleByAdanState
+    moments = (Moment("m", "mu_dtype"), Moment("v", "mu_dtype"), Moment("n", "nu_dtype"), Moment("g"))
+    counts = ("t",)
 
-    def __repr__(self) -> str:
-        return repr_with_state_dtypes(self)
-
-    def init(self, params: Params) -> ScaleByAdanState:
-        z = tree.zeros_like
-        mu, nu = self.mu_dtype, self.nu_dtype
-        return ScaleByAdanState(m=z(params, mu), v=z(params, mu), n=z(params, nu), g=z(params), t=zero_count())
-
-    def update(self, updates: Updates, state: ScaleByAdanState, params: Params | None = None, **extra: Any):
-        del params, extra
-        check_tree_match("scale_by_adan.update", state.m, updates)
-        t = safe_int32_increment(state.t)
-        first = state.t == 0
-
-        def one(g: Any, m0: Any, v0: Any, n0: Any, g0: Any) -> tuple[Any, Any, Any, Any, Any]:
-            x = _Leaf(g)
-            d = jnp.where(first, jnp.zeros((), x.ct), x.c(g) - x.c(g0))
-            w = x.c(tree.complement(self.b2, x.rt))
-            m = x.ema(self.b1, m0, g)
-            v = x.ema(self.b2, v0, d)
-            n = x.rema(self.b3, n0, x.sq(x.c(g) + w * d))
-            direction = m / x.c(tree.debias(self.b1, t, x.rt)) + w * v / x.c(tree.debias(self.b2, t, x.rt))
-            n_hat = n / tree.debias(self.b3, t, x.rt)
-            u = direction / x.c(jnp.sqrt(n_hat + x.h(self.eps_root)) + x.h(self.eps))
-            return u.astype(x.dtype), m.astype(m0.dtype), v.astype(v0.dtype), n.astype(n0.dtype), g.astype(g0.dtype)
-
-        out, m, v, n, g_prev = _map(one, 5, updates, state.m, state.v, state.n, state.g)
-        return out, ScaleByAdanState(m=m, v=v, n=n, g=g_prev, t=t)
+    def direction(self, x: tree.Leaf, step: Step, g: Any, m0: Any, v0: Any, n0: Any, g0: Any) -> tuple[Any, ...]:
+        d = jnp.where(step.count == 0, jnp.zeros((), x.compute_dtype), x.cast(g) - x.cast(g0))
+        w = x.cast(x.complement(self.b2))
+        m, v = x.ema(self.b1, m0, g), x.ema(self.b2, v0, d)
+        n = x.ema_real(self.b3, n0, x.abs_sq(x.cast(g) + w * d))
+        direction = m / x.cast(x.debias(self.b1, step.k)) + w * v / x.cast(x.debias(self.b2, step.k))
+        n_hat = n / x.debias(self.b3, step.k)
+        return direction / x.cast(jnp.sqrt(n_hat + x.hyper(self.eps_root)) + x.hyper(self.eps)), m, v, n, g

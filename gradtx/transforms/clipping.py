@@ -3,6 +3,10 @@
     clip(d):                 u = clip(g, -d, d)
     clip_by_global_norm(n):  u = g * min(1, n / ||g||)    (Pascanu, Mikolov & Bengio 2013, arXiv 1211.5063;
                                                          n = 0 gives zeros, also for g = 0)
+
+Both are stateless (state ``EmptyState()``). Their bound (``max_delta``, ``max_norm``) is a number >= 0 or a
+scalar array (inside ``inject_hyperparams`` it may come from a schedule); a negative, NaN or non-numeric constant
+raises ``ValueError`` at construction. ``clips(updates)`` says whether ``update`` would change ``updates`` now.
 """
 
 from __future__ import annotations
@@ -13,24 +17,16 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import tree
-from gradtx.base import EmptyState, GradientTransformation, OptState, Params, Updates, pytree_class
+from gradtx.base import OptState, Params, StatelessTransformation, Updates
+from gradtx.fields import non_negative, pytree_class
 
 
 @pytree_class
-class clip(GradientTransformation):
+class clip(StatelessTransformation):
     """Clip every coordinate into ``[-max_delta, max_delta]``: ``u_i = min(max(g_i, -max_delta), max_delta)``.
 
+    ``max_delta`` is the largest absolute value of a coordinate (see the module docstring for what it accepts);
     ``max_delta = 0`` gives zero updates. NaN coordinates stay NaN. Stateless.
-
-    Args:
-      max_delta: the largest absolute value of a coordinate, a number >= 0 (or a scalar array; inside
-        ``inject_hyperparams`` it may come from a schedule).
-
-    Returns:
-      A gradient transformation with state ``EmptyState()``.
-
-    Raises:
-      ValueError: at construction, if ``max_delta`` is a negative, NaN or non-numeric constant.
 
     Example:
       >>> import jax.numpy as jnp
@@ -40,21 +36,15 @@ class clip(GradientTransformation):
       [-1.0, 0.5, 1.0]
     """
 
-    max_delta: Any
-
-    def __post_init__(self) -> None:
-        self._check_range("max_delta", 0.0)
-
-    def init(self, params: Params) -> EmptyState:
-        del params
-        return EmptyState()
+    max_delta: Any = non_negative()
 
     def update(self, updates: Updates, state: OptState, params: Params | None = None, **extra: Any):
         del params, extra
 
         def one(g: Any) -> Any:
-            m = tree.hyper(self.max_delta, g)
-            return jnp.clip(tree.up(g), -m, m).astype(jnp.asarray(g).dtype)
+            x = tree.Leaf(g)
+            m = x.hyper(self.max_delta)
+            return x.out(jnp.clip(x.cast(g), -m, m))
 
         return jax.tree.map(one, updates), state
 
@@ -64,15 +54,15 @@ class clip(GradientTransformation):
         del params
         out = jnp.zeros([], jnp.bool_)
         for g in jax.tree.leaves(updates):
-            x = tree.up(g)
-            m = tree.hyper(self.max_delta, g)
-            c = jnp.clip(x, -m, m)
-            out = jnp.logical_or(out, jnp.any(jnp.logical_and(c != x, jnp.logical_not(jnp.isnan(x)))))
+            x = tree.Leaf(g)
+            g_c, m = x.cast(g), x.hyper(self.max_delta)
+            c = jnp.clip(g_c, -m, m)
+            out = jnp.logical_or(out, jnp.any(jnp.logical_and(c != g_c, jnp.logical_not(jnp.isnan(g_c)))))
         return out
 
 
 @pytree_class
-class clip_by_global_norm(GradientTransformation):
+class clip_by_global_norm(StatelessTransformation):
     """Rescale all updates together so that their global l2 norm is at most ``max_norm``.
 
     With ``||g||`` the l2 norm of all leaves of ``g`` concatenated (Pascanu, Mikolov & Bengio 2013, "On the
@@ -83,17 +73,8 @@ class clip_by_global_norm(GradientTransformation):
 
     The norm is accumulated in float32 or wider whatever the update dtype. ``max_norm = 0`` gives zero
     updates (also for a zero gradient, where Optax computes ``0 / 0`` and returns NaN); a NaN norm gives NaN
-    updates, as in Optax. Stateless.
-
-    Args:
-      max_norm: the largest global norm of the output, a number >= 0 (or a scalar array; inside
-        ``inject_hyperparams`` it may come from a schedule).
-
-    Returns:
-      A gradient transformation with state ``EmptyState()``.
-
-    Raises:
-      ValueError: at construction, if ``max_norm`` is a negative, NaN or non-numeric constant.
+    updates, as in Optax. ``max_norm`` is the largest global norm of the output (see the module docstring for
+    what it accepts). Stateless.
 
     Example:
       >>> import jax.numpy as jnp
@@ -107,25 +88,19 @@ class clip_by_global_norm(GradientTransformation):
       [0.0, 0.0]
     """
 
-    max_norm: Any
-
-    def __post_init__(self) -> None:
-        self._check_range("max_norm", 0.0)
-
-    def init(self, params: Params) -> EmptyState:
-        del params
-        return EmptyState()
+    max_norm: Any = non_negative()
 
     def update(self, updates: Updates, state: OptState, params: Params | None = None, **extra: Any):
         del params, extra
         g_norm = tree.global_norm(updates)
 
         def one(g: Any) -> Any:
-            m = tree.hyper(self.max_norm, g)
+            x = tree.Leaf(g)
+            m = x.hyper(self.max_norm)
             n = g_norm.astype(m.dtype)
             keep = n <= m  # also n == m == 0: nothing to scale (Optax: 0 / 0)
             factor = jnp.where(keep, jnp.ones_like(m), m / jnp.where(keep, jnp.ones_like(n), n))
-            return (tree.like(factor, tree.up(g)) * tree.up(g)).astype(jnp.asarray(g).dtype)
+            return x.out(x.cast(factor) * x.cast(g))
 
         return jax.tree.map(one, updates), state
 

@@ -14,6 +14,7 @@ stored in the parameter's (real) dtype, the output in the dtype of the incoming 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -27,11 +28,18 @@ from gradtx.base import (
     Params,
     Updates,
     check_tree_match,
-    concrete_number,
-    pytree_class,
     safe_int32_increment,
-    static_field,
     zero_count,
+)
+from gradtx.fields import (
+    InvalidType,
+    concrete_number,
+    flag,
+    function,
+    hyper,
+    integer,
+    probability,
+    pytree_class,
 )
 
 __all__ = ["FactoredState", "ScaleBySM3State", "scale_by_factored_rms", "scale_by_sm3"]
@@ -59,11 +67,6 @@ def _real_dtype(x: Any) -> np.dtype:
     """The real dtype of ``x`` (``float32`` for ``complex64``); statistics of squares are real."""
     dt = np.dtype(jnp.result_type(x))
     return np.dtype(jnp.finfo(dt).dtype) if jnp.issubdtype(dt, jnp.inexact) else dt
-
-
-def _unzip(outer: Any, results: Any, n: int) -> tuple[Any, ...]:
-    """Split a tree of ``n``-tuples (a function of ``n`` outputs mapped over ``outer``) into ``n`` trees."""
-    return tuple(jax.tree.map(lambda _, r, i=i: r[i], outer, results) for i in range(n))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -121,29 +124,20 @@ class scale_by_factored_rms(GradientTransformation):
     ``epsilon`` added to ``g^2`` before averaging. Params are not needed (the shapes are the updates').
     """
 
-    factored: bool = static_field(default=True)
-    decay_rate: Any = 0.8
-    step_offset: Any = 0
-    min_dim_size_to_factor: int = static_field(default=128)
-    epsilon: Any = 1e-30
-    decay_rate_fn: Callable[[Any, Any], Any] = static_field(default=_decay_rate_pow)
+    factored: bool = flag(default=True)
+    decay_rate: Any = hyper(default=0.8, lo=0.0, hi=math.inf, hi_open=True)  # finite, >= 0
+    step_offset: Any = integer(default=0)
+    min_dim_size_to_factor: int = integer(default=128, lo=0, static=True)  # it decides the state's shapes
+    epsilon: Any = hyper(default=1e-30, lo=0.0, hi=math.inf, hi_open=True)  # finite, >= 0
+    decay_rate_fn: Callable[[Any, Any], Any] = function(default=_decay_rate_pow)  # (step, decay_rate) -> decay
 
-    def __post_init__(self) -> None:
-        if not isinstance(self.factored, (bool, np.bool_)):
-            self._fail("factored", self.factored, "must be a bool")
-        self._check_range("decay_rate", 0.0)
-        self._check_finite("decay_rate")
-        self._check_finite("step_offset")
-        offset = concrete_number(self.step_offset)
-        if offset is not None and not offset.is_integer():
-            self._fail("step_offset", self.step_offset, "must be an integer step count")
-        size = self.min_dim_size_to_factor
-        if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 0:
-            self._fail("min_dim_size_to_factor", size, "must be an integer >= 0")
-        self._check_range("epsilon", 0.0)
-        self._check_finite("epsilon")
-        if not callable(self.decay_rate_fn):
-            self._fail("decay_rate_fn", self.decay_rate_fn, "must be a callable (step, decay_rate) -> decay")
+    def __check_init__(self) -> None:
+        size = concrete_number(self.min_dim_size_to_factor)
+        if size is None:
+            self._fail("min_dim_size_to_factor", self.min_dim_size_to_factor,
+                       "must be a concrete whole number >= 0 (it decides the state's shapes)", InvalidType)
+        else:
+            object.__setattr__(self, "min_dim_size_to_factor", int(size))
 
     def _dims(self, x: Any) -> tuple[int, int] | None:
         return _factored_dims(tuple(jnp.shape(x)), bool(self.factored), int(self.min_dim_size_to_factor))
@@ -160,7 +154,7 @@ class scale_by_factored_rms(GradientTransformation):
             col = tuple(n for a, n in enumerate(shape) if a != d1)
             return jnp.zeros(row, dt), jnp.zeros(col, dt), placeholder
 
-        v_row, v_col, v = _unzip(params, jax.tree.map(one, params), 3)
+        v_row, v_col, v = tree.map_split(one, 3, params)
         return FactoredState(count=zero_count(), v_row=v_row, v_col=v_col, v=v)
 
     def update(self, updates: Updates, state: FactoredState, params: Params | None = None, **extra: Any):
@@ -169,28 +163,27 @@ class scale_by_factored_rms(GradientTransformation):
         step = state.count - jnp.asarray(self.step_offset).astype(jnp.int32)
 
         def one(g: Any, v_row: Any, v_col: Any, v: Any) -> tuple[Any, Any, Any, Any]:
-            g32 = tree.up(g)
-            real = _real_dtype(g32)
-            decay = tree.hyper(self.decay_rate_fn(step, tree.hyper(self.decay_rate, real)), real)
-            g_sq = tree.abs_sq(g32) + tree.hyper(self.epsilon, real)
+            x = tree.Leaf(g)
+            g32 = x.cast(g)
+            decay = x.hyper(self.decay_rate_fn(step, x.hyper(self.decay_rate)))
+            g_sq = x.abs_sq(g) + x.hyper(self.epsilon)
             dims = self._dims(g)
             if dims is None:
-                new_v = (decay * tree.up(v) + (1 - decay) * g_sq).astype(v.dtype)
-                out = g32 * jax.lax.rsqrt(tree.up(new_v)).astype(g32.dtype)
-                return out.astype(jnp.asarray(g).dtype), v_row, v_col, new_v
+                new_v = x.store(decay * tree.up(v) + (1 - decay) * g_sq, v)
+                out = g32 * x.cast(jax.lax.rsqrt(tree.up(new_v)))
+                return x.out(out), v_row, v_col, new_v
             d1, d0 = dims
-            new_row = (decay * tree.up(v_row) + (1 - decay) * jnp.mean(g_sq, axis=d0)).astype(v_row.dtype)
-            new_col = (decay * tree.up(v_col) + (1 - decay) * jnp.mean(g_sq, axis=d1)).astype(v_col.dtype)
+            new_row = x.store(decay * tree.up(v_row) + (1 - decay) * jnp.mean(g_sq, axis=d0), v_row)
+            new_col = x.store(decay * tree.up(v_col) + (1 - decay) * jnp.mean(g_sq, axis=d1), v_col)
             row, col = tree.up(new_row), tree.up(new_col)
             row_axis_of_d1 = d1 - 1 if d1 > d0 else d1  # where d1 sits once d0 is reduced
             row_factor = jax.lax.rsqrt(row / jnp.mean(row, axis=row_axis_of_d1, keepdims=True))
             col_factor = jax.lax.rsqrt(col)
             factor = jnp.expand_dims(row_factor, d0) * jnp.expand_dims(col_factor, d1)
-            out = g32 * factor.astype(g32.dtype)
-            return out.astype(jnp.asarray(g).dtype), new_row, new_col, v
+            out = g32 * x.cast(factor)
+            return x.out(out), new_row, new_col, v
 
-        results = jax.tree.map(one, updates, state.v_row, state.v_col, state.v)
-        out, v_row, v_col, v = _unzip(updates, results, 4)
+        out, v_row, v_col, v = tree.map_split(one, 4, updates, state.v_row, state.v_col, state.v)
         return out, FactoredState(count=safe_int32_increment(state.count), v_row=v_row, v_col=v_col, v=v)
 
 
@@ -217,15 +210,9 @@ class scale_by_sm3(GradientTransformation):
     and hold one scalar accumulator.
     """
 
-    b1: Any = 0.9
-    b2: Any = 1.0
-    eps: Any = 1e-8
-
-    def __post_init__(self) -> None:
-        self._check_range("b1", 0.0, 1.0)
-        self._check_range("b2", 0.0, 1.0)
-        self._check_range("eps", 0.0)
-        self._check_finite("eps")
+    b1: Any = probability(default=0.9, closed=True)
+    b2: Any = probability(default=1.0, closed=True)
+    eps: Any = hyper(default=1e-8, lo=0.0, hi=math.inf, hi_open=True)  # finite, >= 0
 
     def init(self, params: Params) -> ScaleBySM3State:
         for p in jax.tree.leaves(params):
@@ -248,8 +235,9 @@ class scale_by_sm3(GradientTransformation):
             # Read the accumulators as leaves, not by iterating ``mu``: a framework may hand the list back as
             # another container (Flax's ``nnx.Optimizer`` stores it as an ``nnx.State`` keyed 0, 1, ...).
             mu = jax.tree.leaves(mu)
-            g32 = tree.up(g)
-            b1, b2, eps = (tree.hyper(h, g32) for h in (self.b1, self.b2, self.eps))
+            x = tree.Leaf(g)
+            g32 = x.cast(g)
+            b1, b2, eps = x.hyper(self.b1), x.hyper(self.b2), x.hyper(self.eps)
             rank = g32.ndim
             if rank < 2:
                 prev = tree.up(mu[0])
@@ -270,11 +258,10 @@ class scale_by_sm3(GradientTransformation):
                 others = [tuple(b for b in range(rank) if b != a) for a in range(rank)]
                 # acc >= 0, so initial=0 changes no value and lets a zero-size leaf reduce
                 new_mu = [jnp.max(acc, axis=axes, initial=0.0).astype(m.dtype) for axes, m in zip(others, mu)]
-            return new_nu.astype(jnp.asarray(g).dtype), new_mu, new_nu.astype(nu.dtype)
+            return x.out(new_nu), new_mu, x.store(new_nu, nu)
 
         # ``mu`` holds a list under each leaf: map over the leaves of ``updates`` (a prefix of ``mu``).
-        results = jax.tree.map(one, updates, state.mu, state.nu)
-        out, mu, nu = _unzip(updates, results, 3)
+        out, mu, nu = tree.map_split(one, 3, updates, state.mu, state.nu)
         return out, ScaleBySM3State(mu=mu, nu=nu)
 
 

@@ -22,13 +22,12 @@ from gradtx.base import (
     Params,
     Updates,
     check_tree_match,
-    pytree_class,
     require_params,
     safe_int32_increment,
-    static_field,
     zero_count,
 )
-from gradtx.transforms.linesearch import check_int, value_dtype
+from gradtx.fields import InvalidType, concrete_number, flag, integer, pytree_class
+from gradtx.transforms._linesearch_common import value_dtype
 
 __all__ = ["ScaleByLBFGSState", "precondition_by_lbfgs", "scale_by_lbfgs"]
 
@@ -157,13 +156,15 @@ class scale_by_lbfgs(GradientTransformation):
     (float64 under x64), as in Optax.
     """
 
-    memory_size: int = static_field(default=10)
-    scale_init_precond: bool = static_field(default=True)
+    memory_size: int = integer(default=10, lo=1, static=True)  # it sets the shape of the memory
+    scale_init_precond: bool = flag(default=True)
 
-    def __post_init__(self) -> None:
-        check_int(self, "memory_size", 1)
-        if not isinstance(self.scale_init_precond, (bool, np.bool_)):
-            self._fail("scale_init_precond", self.scale_init_precond, "must be a bool")
+    def __check_init__(self) -> None:
+        m = concrete_number(self.memory_size)
+        if m is None:
+            self._fail("memory_size", self.memory_size, "must be a concrete whole number >= 1 (a shape)", InvalidType)
+        else:
+            object.__setattr__(self, "memory_size", int(m))
 
     def init(self, params: Params) -> ScaleByLBFGSState:
         m = int(self.memory_size)

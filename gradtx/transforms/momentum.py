@@ -18,8 +18,6 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 import jax
-import jax.numpy as jnp
-import numpy as np
 
 from gradtx import tree
 from gradtx.base import (
@@ -27,11 +25,10 @@ from gradtx.base import (
     Params,
     Updates,
     check_tree_match,
-    pytree_class,
     safe_int32_increment,
-    static_field,
     zero_count,
 )
+from gradtx.fields import dtype_option, flag, probability, pytree_class
 
 
 class TraceState(NamedTuple):
@@ -53,26 +50,19 @@ class BiasCorrectionState(NamedTuple):
     count: jax.Array
 
 
-def _dtype_or_none(x: Any) -> Any:
-    return None if x is None else np.dtype(x)
-
-
 @pytree_class
 class trace(GradientTransformation):
     """Momentum: ``t_k = g_k + decay * t_{k-1}``; output ``t_k`` or, with ``nesterov``, ``g_k + decay * t_k``.
 
     Polyak (1964) heavy-ball momentum; the Nesterov variant as in Sutskever et al. (2013). Under a
     constant gradient ``g`` the trace is the geometric series ``g (1 - decay^k) / (1 - decay)``.
-    ``accumulator_dtype`` sets the dtype the trace is stored in (default: the parameter's).
+    ``accumulator_dtype`` sets the dtype the trace is stored in (default: the parameter's); the trace is
+    updated in the wider compute dtype of the two (``gradtx.tree.wider``).
     """
 
-    decay: Any
-    nesterov: bool = static_field(default=False)
-    accumulator_dtype: Any = static_field(default=None)
-
-    def __post_init__(self) -> None:
-        self._check_range("decay", 0.0, 1.0)
-        object.__setattr__(self, "accumulator_dtype", _dtype_or_none(self.accumulator_dtype))
+    decay: Any = probability(closed=True)
+    nesterov: bool = flag(default=False)
+    accumulator_dtype: Any = dtype_option(default=None)
 
     def init(self, params: Params) -> TraceState:
         return TraceState(trace=tree.zeros_like(params, self.accumulator_dtype))
@@ -82,13 +72,14 @@ class trace(GradientTransformation):
         check_tree_match("trace.update", state.trace, updates)
 
         def one(g: Any, t: Any) -> tuple[Any, Any]:
-            g32, t32 = tree.up(g), tree.up(t)
-            new_t = g32 + tree.like(tree.hyper(self.decay, t32), t32) * t32
-            out = g32 + tree.like(tree.hyper(self.decay, new_t), new_t) * new_t if self.nesterov else new_t
-            return out.astype(jnp.asarray(g).dtype), new_t.astype(jnp.asarray(t).dtype)
+            x, t_wide = tree.Leaf(g), tree.wider(t, g)
+            s = tree.Leaf(t_wide)  # the trace's compute dtype: the wider of the state's and the update's
+            decay, g_wide = s.cast(s.hyper(self.decay)), s.cast(g)
+            new_t = g_wide + decay * t_wide
+            out = g_wide + decay * new_t if self.nesterov else new_t
+            return x.out(out), s.store(new_t, t)
 
-        pairs = jax.tree.map(one, updates, state.trace)
-        out, new_trace = tree.unzip2(updates, pairs)
+        out, new_trace = tree.map_split(one, 2, updates, state.trace)
         return out, TraceState(trace=new_trace)
 
 
@@ -101,13 +92,9 @@ class ema(GradientTransformation):
     docstring): in float32 the debiased average of a constant is that constant, for ``decay`` near 1 too.
     """
 
-    decay: Any
-    debias: bool = static_field(default=True)
-    accumulator_dtype: Any = static_field(default=None)
-
-    def __post_init__(self) -> None:
-        self._check_range("decay", 0.0, 1.0)
-        object.__setattr__(self, "accumulator_dtype", _dtype_or_none(self.accumulator_dtype))
+    decay: Any = probability(closed=True)
+    debias: bool = flag(default=True)
+    accumulator_dtype: Any = dtype_option(default=None)
 
     def init(self, params: Params) -> EmaState:
         return EmaState(count=zero_count(), ema=tree.zeros_like(params, self.accumulator_dtype))
@@ -129,10 +116,7 @@ class bias_correction(GradientTransformation):
     bias_correction(b))`` is a debiased EMA.
     """
 
-    decay: Any
-
-    def __post_init__(self) -> None:
-        self._check_range("decay", 0.0, 1.0, hi_open=True)
+    decay: Any = probability()
 
     def init(self, params: Params) -> BiasCorrectionState:
         del params

@@ -19,18 +19,14 @@ import numpy as np
 
 from gradtx import tree
 from gradtx.base import (
-    FrozenTree,
     GradientTransformation,
     Params,
     Updates,
     check_tree_match,
-    concrete_number,
-    hashable_tree,
-    pytree_class,
     safe_int32_increment,
-    static_field,
     zero_count,
 )
+from gradtx.fields import FrozenTree, hashable_tree, integer, non_negative, option, pytree_class, real
 
 __all__ = ["AddNoiseState", "ApplyEvery", "add_noise", "apply_every"]
 
@@ -49,26 +45,33 @@ class ApplyEvery(NamedTuple):
     grad_acc: Updates
 
 
-def _is_typed_key(x: Any) -> bool:
+# Keys and seeds (shared with ``gradtx.precision``).
+
+
+def is_typed_key(x: Any) -> bool:
+    """Whether ``x`` is a typed PRNG key array (``jax.random.key``)."""
     return isinstance(x, jax.Array) and jnp.issubdtype(x.dtype, jax.dtypes.prng_key)
 
 
-def _is_raw_key(x: Any) -> bool:
-    """A legacy ``jax.random.PRNGKey``: a uint32 array of shape (2,)."""
-    return isinstance(x, (jax.Array, np.ndarray)) and x.dtype == np.uint32 and x.shape == (2,)
+def is_raw_key(x: Any) -> bool:
+    """Raw key data (a legacy ``jax.random.PRNGKey`` has shape (2,)): a 1-d uint32 array."""
+    return (isinstance(x, (jax.Array, np.ndarray)) and np.dtype(x.dtype) == np.uint32 and np.ndim(x) == 1
+            and not is_typed_key(x))
 
 
-def _is_seed(x: Any) -> bool:
+def is_int(x: Any) -> bool:
+    """Whether ``x`` is a Python or NumPy integer (not a bool): a seed."""
     return isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_))
 
 
-def _as_key(key: Any) -> jax.Array:
-    """A typed PRNG key from an int seed (``jax.random.key(seed)``, as Optax), a typed key, or a raw key."""
+def as_key(key: Any) -> jax.Array:
+    """A typed PRNG key from an int seed (``jax.random.key(seed)``, as Optax; a 0-d integer array too), a typed
+    key, or raw key data (``jax.random.PRNGKey``)."""
     if isinstance(key, FrozenTree):
         key = key.tree
-    if _is_typed_key(key):
+    if is_typed_key(key):
         return key
-    if _is_raw_key(key):
+    if is_raw_key(key):
         return jax.random.wrap_key_data(jnp.asarray(key))
     return jax.random.key(key)
 
@@ -83,17 +86,17 @@ def check_key_or_seed(obj: Any) -> None:
     if obj.seed is not None:
         if obj.key is not None:
             obj._fail("seed", obj.seed, "must not be given with key (seed is the old name of an int key)")
-        if not _is_seed(obj.seed):
+        if not is_int(obj.seed):
             obj._fail("seed", obj.seed, "must be an int")
     elif obj.key is None:  # Optax 0.2.8's fallback: warn, then draw from key 0 (the same noise in every run)
         warnings.warn(
             f"{type(obj).__name__}: no key given, so the noise is drawn from key 0 (Optax's default) and is the same "
             "in every run; pass key=<int seed or jax.random key> to choose the stream",
             UserWarning,
-            stacklevel=4,
+            stacklevel=6,  # the user's call (<- __init__ <- __post_init__ <- validate_fields <- __check_init__)
         )
         object.__setattr__(obj, "key", 0)
-    elif not (_is_seed(obj.key) or _is_typed_key(obj.key) or _is_raw_key(obj.key)):
+    elif not (is_int(obj.key) or is_typed_key(obj.key) or (is_raw_key(obj.key) and obj.key.shape == (2,))):
         obj._fail("key", obj.key, "must be an int seed or a jax.random key")
     if obj.key is not None:
         object.__setattr__(obj, "key", hashable_tree(obj.key))
@@ -139,19 +142,19 @@ class add_noise(GradientTransformation):
       (1, True)
     """
 
-    eta: Any
-    gamma: Any
-    key: Any = static_field(default=None)
-    seed: Any = static_field(default=None, kw_only=True)
+    eta: Any = non_negative()
+    gamma: Any = real()
+    key: Any = option(default=None, optional=True, static=True, accepts="an int seed or a jax.random key")
+    seed: Any = option(
+        default=None, optional=True, static=True, kw_only=True, accepts="an int (Optax's old name of key)"
+    )
 
-    def __post_init__(self) -> None:
-        self._check_range("eta", 0.0)
-        self._check_finite("gamma")
+    def __check_init__(self) -> None:
         check_key_or_seed(self)
 
     def init(self, params: Params) -> AddNoiseState:
         del params
-        return AddNoiseState(count=zero_count(), rng_key=_as_key(self.key if self.key is not None else self.seed))
+        return AddNoiseState(count=zero_count(), rng_key=as_key(self.key if self.key is not None else self.seed))
 
     def update(self, updates: Updates, state: AddNoiseState, params: Params | None = None, **extra: Any):
         del params, extra
@@ -160,12 +163,11 @@ class add_noise(GradientTransformation):
         keys = tree.split_key_like(sample_key, updates)
 
         def one(g: Any, k: Any) -> Any:
-            g = jnp.asarray(g)
-            dt = tree.compute_dtype(g.dtype)
-            t = count.astype(tree.hyper(0.0, g).dtype)
-            std = jnp.sqrt(tree.hyper(self.eta, g) / t ** tree.hyper(self.gamma, g))
-            noise = jax.random.normal(k, g.shape, dt)
-            return (tree.up(g) + std * noise).astype(g.dtype)
+            x = tree.Leaf(g)
+            t = count.astype(x.real_dtype)
+            std = jnp.sqrt(x.hyper(self.eta) / t ** x.hyper(self.gamma))
+            noise = jax.random.normal(k, jnp.shape(g), x.compute_dtype)
+            return x.out(x.cast(g) + std * noise)
 
         return jax.tree.map(one, updates, keys), AddNoiseState(count=count, rng_key=rng_key)
 
@@ -180,13 +182,7 @@ class apply_every(GradientTransformation):
     ``k`` micro-batches) use ``MultiSteps``.
     """
 
-    k: Any = 1
-
-    def __post_init__(self) -> None:
-        self._check_range("k", 1.0)
-        v = concrete_number(self.k)
-        if v is not None and not float(v).is_integer():
-            self._fail("k", self.k, "must be an integer >= 1")
+    k: Any = integer(default=1, lo=1)
 
     def init(self, params: Params) -> ApplyEvery:
         return ApplyEvery(count=zero_count(), grad_acc=tree.zeros_like(params))

@@ -23,8 +23,8 @@ privacy's per-example clipping: gradients with a leading batch axis in, the summ
 
 from __future__ import annotations
 
-import math
-from typing import Any, NamedTuple
+from collections.abc import Callable
+from typing import Any, ClassVar, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -36,13 +36,12 @@ from gradtx.base import (
     GradientTransformation,
     OptState,
     Params,
+    StatelessTransformation,
     Updates,
     check_tree_match,
-    concrete_number,
-    pytree_class,
     require_params,
-    static_field,
 )
+from gradtx.fields import Check, dtype_option, non_negative, option, positive, pytree_class, real
 
 __all__ = [
     "NonNegativeParamsState",
@@ -88,14 +87,9 @@ class ScaleByDistanceOverGradientsState(NamedTuple):
 # --------------------------------------------------------------------------------------------------
 
 
-def _real_dtype(x: Any) -> np.dtype:
-    """The real compute dtype of an array (float32 or wider; float32 for complex64)."""
-    return np.dtype(jnp.finfo(tree.compute_dtype(jnp.result_type(x))).dtype)
-
-
 def _sq_norm(x: Any) -> jax.Array:
     """``sum |x|^2`` over the whole leaf, in its real compute dtype."""
-    return jnp.sum(tree.abs_sq(tree.up(x)))
+    return jnp.sum(tree.Leaf(x).abs_sq(x))
 
 
 def _norm(x: Any) -> jax.Array:
@@ -103,7 +97,7 @@ def _norm(x: Any) -> jax.Array:
 
 
 def _rms(x: Any) -> jax.Array:
-    return jnp.sqrt(jnp.mean(tree.abs_sq(tree.up(x))))
+    return jnp.sqrt(jnp.mean(tree.Leaf(x).abs_sq(x)))
 
 
 def _floor(value: jax.Array, floor: Any) -> jax.Array:
@@ -133,14 +127,8 @@ def _unit_axes(x: jax.Array, axis: Any, where: str) -> Any:
 def _unitwise_norm(x: Any, axis: Any, where: str) -> jax.Array:
     """Per-unit l2 norms broadcast to ``x.shape``, in the real compute dtype of ``x``."""
     x = jnp.asarray(x)
-    sq = jnp.sum(tree.abs_sq(tree.up(x)), axis=_unit_axes(x, axis, where), keepdims=True)
+    sq = jnp.sum(tree.Leaf(x).abs_sq(x), axis=_unit_axes(x, axis, where), keepdims=True)
     return jnp.broadcast_to(jnp.sqrt(sq), x.shape)
-
-
-def _normalize_axis(axis: Any) -> Any:
-    if isinstance(axis, list):
-        return tuple(axis)
-    return axis
 
 
 def _valid_axis(axis: Any) -> bool:
@@ -177,17 +165,13 @@ def unitwise_clip(g_norm: Any, max_norm: Any, grad: Any, div_eps: Any = 1e-6) ->
     if len(set(shapes.values())) != 1:
         raise ValueError(f"unitwise_clip: the shapes differ: {shapes}")
     grad = jnp.asarray(grad)
-    x = tree.up(grad)
-    dt = _real_dtype(grad)
-    gn, mx = jnp.asarray(g_norm).astype(dt), jnp.asarray(max_norm).astype(dt)
-    clipped = x * (mx / jnp.maximum(gn, jnp.asarray(div_eps, dt)))
-    return jnp.where(gn < mx, x, clipped).astype(grad.dtype)
+    x = tree.Leaf(grad)
+    g, gn, mx = x.cast(grad), x.as_real(g_norm), x.as_real(max_norm)
+    clipped = g * (mx / jnp.maximum(gn, x.hyper(div_eps)))
+    return x.out(jnp.where(gn < mx, g, clipped))
 
 
-def _check_clip_value(call: str, name: str, value: Any) -> None:
-    v = concrete_number(value)
-    if v is not None and (math.isnan(v) or v < 0):
-        raise ValueError(f"{call}({name}={value!r}): {name} must be >= 0")
+_CLIP_NORM = Check("number", lo=0.0)  # the clip norm of the per-example functions: a real number >= 0
 
 
 def _check_batch(call: str, leaves: list[Any]) -> None:
@@ -215,24 +199,24 @@ def per_example_global_norm_clip(grads: Any, l2_norm_clip: Any) -> tuple[Any, ja
     for integer input). An empty tree gives ``(grads, 0)``.
     """
     call = "per_example_global_norm_clip"
-    _check_clip_value(call, "l2_norm_clip", l2_norm_clip)
+    _CLIP_NORM(call, "l2_norm_clip", l2_norm_clip)
     leaves, treedef = jax.tree.flatten(grads)
     if not leaves:
         return grads, jnp.zeros([], jnp.int32)
     leaves = [jnp.asarray(g) for g in leaves]
     _check_batch(call, leaves)
     batch = leaves[0].shape[0]
-    acc = np.dtype(np.float64) if any(_real_dtype(g) == np.float64 for g in leaves) else np.dtype(np.float32)
+    acc = tree.widest_real_dtype(leaves)
     sq = jnp.zeros([batch], acc)
     for g in leaves:
-        sq = sq + jnp.sum(tree.abs_sq(tree.up(g)).reshape(batch, -1), axis=1).astype(acc)
+        sq = sq + jnp.sum(tree.Leaf(g).abs_sq(g).reshape(batch, -1), axis=1).astype(acc)
     ratio = jnp.minimum(jnp.asarray(l2_norm_clip, acc) / jnp.sqrt(sq), jnp.ones([], acc))
     multipliers = jnp.where(jnp.isnan(ratio), jnp.ones([], acc), ratio)
     num_clipped = jnp.sum(multipliers < 1.0, dtype=jnp.int32)
 
     def clipped_sum(g: jax.Array) -> jax.Array:
-        x = tree.up(g)
-        return jnp.tensordot(multipliers.astype(_real_dtype(g)), x, axes=1).astype(_out_dtype(g))
+        x = tree.Leaf(g)
+        return jnp.tensordot(x.as_real(multipliers), x.cast(g), axes=1).astype(_out_dtype(g))
 
     return jax.tree.unflatten(treedef, [clipped_sum(g) for g in leaves]), num_clipped
 
@@ -249,7 +233,7 @@ def per_example_layer_norm_clip(
     summed clipped gradients and the tree of per-leaf int32 clip counts.
     """
     call = "per_example_layer_norm_clip"
-    _check_clip_value(call, "global_l2_norm_clip", global_l2_norm_clip)
+    _CLIP_NORM(call, "global_l2_norm_clip", global_l2_norm_clip)
     leaves, treedef = jax.tree.flatten(grads)
     leaves = [jnp.asarray(g) for g in leaves]
     if leaves:
@@ -269,30 +253,38 @@ def per_example_layer_norm_clip(
 # --------------------------------------------------------------------------------------------------
 
 
+class _ByParams(StatelessTransformation):
+    """A stateless block that maps :meth:`_leaf` over each update leaf and its parameter leaf: ``update``
+    requires ``params`` shaped like the updates (errors name ``<block>.update``)."""
+
+    def _leaf(self, u: Any, p: Any) -> Any:
+        raise NotImplementedError
+
+    def update(self, updates: Updates, state: OptState, params: Params | None = None, **extra: Any):
+        del extra
+        call = f"{type(self).__name__}.update"
+        require_params(call, params)
+        check_tree_match(call, params, updates, what="updates (against params)")
+        return jax.tree.map(self._leaf, updates, params), state
+
+
 @pytree_class
-class clip_by_block_rms(GradientTransformation):
+class clip_by_block_rms(StatelessTransformation):
     """Rescale each block (leaf) so its root mean square is at most ``threshold``.
 
     ``u = g / max(1, rms(g) / threshold)``: blocks under the threshold pass unchanged, the others are
     scaled down to exactly ``rms(u) = threshold``.
     """
 
-    threshold: Any
-
-    def __post_init__(self) -> None:
-        self._check_range("threshold", 0.0, lo_open=True)
-
-    def init(self, params: Params) -> EmptyState:
-        del params
-        return EmptyState()
+    threshold: Any = positive()
 
     def update(self, updates: Updates, state: OptState, params: Params | None = None, **extra: Any):
         del params, extra
 
         def one(g: Any) -> Any:
-            rms = _rms(g)
-            denom = jnp.maximum(jnp.ones([], rms.dtype), rms / tree.hyper(self.threshold, g))
-            return (tree.up(g) / denom).astype(jnp.asarray(g).dtype)
+            x, rms = tree.Leaf(g), _rms(g)
+            denom = jnp.maximum(jnp.ones([], rms.dtype), rms / x.hyper(self.threshold))
+            return x.out(x.cast(g) / denom)
 
         return jax.tree.map(one, updates), state
 
@@ -303,12 +295,12 @@ class clip_by_block_rms(GradientTransformation):
         out = jnp.zeros([], jnp.bool_)
         for g in jax.tree.leaves(updates):
             rms = _rms(g)
-            out = jnp.logical_or(out, rms > tree.hyper(self.threshold, g).astype(rms.dtype))
+            out = jnp.logical_or(out, rms > tree.Leaf(g).hyper(self.threshold).astype(rms.dtype))
         return out
 
 
 @pytree_class
-class adaptive_grad_clip(GradientTransformation):
+class adaptive_grad_clip(_ByParams):
     """Adaptive gradient clipping (AGC; Brock, De, Smith & Simonyan 2021, arXiv 2102.06171, eq. 3).
 
     For each unit (see :func:`unitwise_norm`; ``axis`` overrides the conventions), with
@@ -319,82 +311,64 @@ class adaptive_grad_clip(GradientTransformation):
     ``(out, in)`` layout are the same units.
     """
 
-    clipping: Any
-    eps: Any = 1e-3
-    axis: Any = static_field(default=None)
+    clipping: Any = non_negative()
+    eps: Any = non_negative(default=1e-3)
+    axis: Any = option(default=None, accepts="None, an int or a tuple of ints", static=True, optional=True)
 
-    def __post_init__(self) -> None:
-        self._check_range("clipping", 0.0)
-        self._check_range("eps", 0.0)
-        object.__setattr__(self, "axis", _normalize_axis(self.axis))
+    def __check_init__(self) -> None:
+        if isinstance(self.axis, list):
+            object.__setattr__(self, "axis", tuple(self.axis))
         if not _valid_axis(self.axis):
             self._fail("axis", self.axis, "must be None, an int or a tuple of ints")
 
-    def init(self, params: Params) -> EmptyState:
-        del params
-        return EmptyState()
+    def _max_norm(self, g: Any, p: Any, where: str) -> tuple[jax.Array, jax.Array]:
+        """``||g||_unit`` and the clipping bound ``clipping max(||p||_unit, eps)``, both broadcast to ``g``."""
+        x = tree.Leaf(g)
+        g_norm = _unitwise_norm(g, self.axis, where)
+        p_norm = _unitwise_norm(p, self.axis, where).astype(g_norm.dtype)
+        return g_norm, x.hyper(self.clipping) * jnp.maximum(p_norm, x.hyper(self.eps))
 
-    def update(self, updates: Updates, state: OptState, params: Params | None = None, **extra: Any):
-        del extra
-        require_params("adaptive_grad_clip.update", params)
-        check_tree_match("adaptive_grad_clip.update", params, updates, what="updates (against params)")
-
-        def one(g: Any, p: Any) -> Any:
-            where = "adaptive_grad_clip.update"
-            g_norm = _unitwise_norm(g, self.axis, where)
-            p_norm = _unitwise_norm(p, self.axis, where).astype(g_norm.dtype)
-            max_norm = tree.hyper(self.clipping, g) * jnp.maximum(p_norm, tree.hyper(self.eps, g))
-            return unitwise_clip(g_norm, max_norm, g)
-
-        return jax.tree.map(one, updates, params), state
+    def _leaf(self, g: Any, p: Any) -> Any:
+        g_norm, max_norm = self._max_norm(g, p, "adaptive_grad_clip.update")
+        return unitwise_clip(g_norm, max_norm, g)
 
     def clips(self, updates: Updates, params: Params | None = None) -> jax.Array:
         """Whether ``update`` would change ``updates`` now: some unit's norm exceeds ``clipping * max(||p||_unit,
         eps)`` (a boolean scalar; NaN does not count). Needs ``params``, as ``update`` does."""
         require_params("adaptive_grad_clip.update", params)
         check_tree_match("adaptive_grad_clip.clips", params, updates, what="updates (against params)")
-        where = "adaptive_grad_clip.clips"
         out = jnp.zeros([], jnp.bool_)
         for g, p in zip(jax.tree.leaves(updates), jax.tree.leaves(params)):
-            g_norm = _unitwise_norm(g, self.axis, where)
-            p_norm = _unitwise_norm(p, self.axis, where).astype(g_norm.dtype)
-            max_norm = tree.hyper(self.clipping, g) * jnp.maximum(p_norm, tree.hyper(self.eps, g))
+            g_norm, max_norm = self._max_norm(g, p, "adaptive_grad_clip.clips")
             out = jnp.logical_or(out, jnp.any(g_norm > max_norm.astype(g_norm.dtype)))
         return out
 
 
 @pytree_class
-class normalize_by_update_norm(GradientTransformation):
+class normalize_by_update_norm(StatelessTransformation):
     """Divide by the global norm of the update: ``u = scale_factor * g / (||g|| + eps)``.
 
     ``||g||`` is the l2 norm of all leaves together; ``scale_factor=-1`` gives normalised gradient descent
     with step 1 (then scale by a learning rate with ``flip_sign=False``).
     """
 
-    scale_factor: Any = 1.0
-    eps: Any = 1e-6
-
-    def __post_init__(self) -> None:
-        self._check_finite("scale_factor")
-        self._check_range("eps", 0.0)
-
-    def init(self, params: Params) -> EmptyState:
-        del params
-        return EmptyState()
+    scale_factor: Any = real(default=1.0)
+    eps: Any = non_negative(default=1e-6)
 
     def update(self, updates: Updates, state: OptState, params: Params | None = None, **extra: Any):
         del params, extra
         g_norm = tree.norm(updates)
 
         def one(g: Any) -> Any:
-            factor = tree.hyper(self.scale_factor, g) / (tree.hyper(g_norm, g) + tree.hyper(self.eps, g))
-            return (tree.up(g) * factor).astype(jnp.asarray(g).dtype)
+            x = tree.Leaf(g)
+            factor = x.hyper(self.scale_factor) / (x.hyper(g_norm) + x.hyper(self.eps))
+            return x.out(x.cast(g) * factor)
 
         return jax.tree.map(one, updates), state
 
 
 @pytree_class
-class centralize(GradientTransformation):
+class centralize(StatelessTransformation):
     """Gradient centralization (Yong, Huang, Hua & Zhang 2020, arXiv 2004.01461, eq. 4).
 
     Leaves of rank >= 2 lose their mean over every axis but the first: ``u = g - mean(g, axes 1..ndim-1)``;
@@ -403,10 +377,6 @@ class centralize(GradientTransformation):
     centring per output neuron would be over all axes but the *last*; transpose, or write that block, then.
     """
 
-    def init(self, params: Params) -> EmptyState:
-        del params
-        return EmptyState()
-
     def update(self, updates: Updates, state: OptState, params: Params | None = None, **extra: Any):
         del params, extra
 
@@ -414,64 +384,42 @@ class centralize(GradientTransformation):
             g = jnp.asarray(g)
             if g.ndim <= 1:
                 return g
-            x = tree.up(g)
-            return (x - jnp.mean(x, axis=tuple(range(1, g.ndim)), keepdims=True)).astype(g.dtype)
+            x = tree.Leaf(g)
+            g_c = x.cast(g)
+            return x.out(g_c - jnp.mean(g_c, axis=tuple(range(1, g.ndim)), keepdims=True))
 
         return jax.tree.map(one, updates), state
 
 
 @pytree_class
-class scale_by_param_block_norm(GradientTransformation):
+class _ParamBlockScale(_ByParams):
+    """``u = g max(size(p), min_scale)`` for each block, ``size`` the subclass's ``_size`` of a leaf."""
+
+    min_scale: Any = non_negative(default=1e-3)
+
+    _size: ClassVar[Callable[[Any], jax.Array]]  # each subclass names its size function (_norm, _rms)
+
+    def _leaf(self, u: Any, p: Any) -> Any:
+        x = tree.Leaf(u)
+        return x.out(x.cast(u) * x.hyper(_floor(self._size(p), self.min_scale)))
+
+
+@pytree_class
+class scale_by_param_block_norm(_ParamBlockScale):
     """Scale each block's update by the norm of its parameters: ``u = g max(||p||, min_scale)``."""
 
-    min_scale: Any = 1e-3
-
-    def __post_init__(self) -> None:
-        self._check_range("min_scale", 0.0)
-
-    def init(self, params: Params) -> EmptyState:
-        del params
-        return EmptyState()
-
-    def update(self, updates: Updates, state: OptState, params: Params | None = None, **extra: Any):
-        del extra
-        require_params("scale_by_param_block_norm.update", params)
-        check_tree_match("scale_by_param_block_norm.update", params, updates, what="updates (against params)")
-
-        def one(u: Any, p: Any) -> Any:
-            s = tree.hyper(_floor(_norm(p), self.min_scale), u)
-            return (tree.up(u) * s).astype(jnp.asarray(u).dtype)
-
-        return jax.tree.map(one, updates, params), state
+    _size = staticmethod(_norm)
 
 
 @pytree_class
-class scale_by_param_block_rms(GradientTransformation):
+class scale_by_param_block_rms(_ParamBlockScale):
     """Scale each block's update by the rms of its parameters: ``u = g max(rms(p), min_scale)``."""
 
-    min_scale: Any = 1e-3
-
-    def __post_init__(self) -> None:
-        self._check_range("min_scale", 0.0)
-
-    def init(self, params: Params) -> EmptyState:
-        del params
-        return EmptyState()
-
-    def update(self, updates: Updates, state: OptState, params: Params | None = None, **extra: Any):
-        del extra
-        require_params("scale_by_param_block_rms.update", params)
-        check_tree_match("scale_by_param_block_rms.update", params, updates, what="updates (against params)")
-
-        def one(u: Any, p: Any) -> Any:
-            s = tree.hyper(_floor(_rms(p), self.min_scale), u)
-            return (tree.up(u) * s).astype(jnp.asarray(u).dtype)
-
-        return jax.tree.map(one, updates, params), state
+    _size = staticmethod(_rms)
 
 
 @pytree_class
-class scale_by_trust_ratio(GradientTransformation):
+class scale_by_trust_ratio(_ByParams):
     """Scale each block by its trust ratio, the layer-wise step of LARS, LAMB and Fromage.
 
     ``r = trust_coefficient * max(||p||, min_norm) / (max(||g||, min_norm) + eps)`` and ``u = r g``, with
@@ -480,37 +428,17 @@ class scale_by_trust_ratio(GradientTransformation):
     (You, Gitman & Ginsburg 2017, arXiv 1708.03888; You et al. 2019, arXiv 1904.00962).
     """
 
-    min_norm: Any = 0.0
-    trust_coefficient: Any = 1.0
-    eps: Any = 0.0
+    min_norm: Any = non_negative(default=0.0)
+    trust_coefficient: Any = real(default=1.0)
+    eps: Any = non_negative(default=0.0)
 
-    def __post_init__(self) -> None:
-        self._check_range("min_norm", 0.0)
-        self._check_finite("trust_coefficient")
-        self._check_range("eps", 0.0)
-
-    def init(self, params: Params) -> EmptyState:
-        del params
-        return EmptyState()
-
-    def update(self, updates: Updates, state: OptState, params: Params | None = None, **extra: Any):
-        del extra
-        require_params("scale_by_trust_ratio.update", params)
-        check_tree_match("scale_by_trust_ratio.update", params, updates, what="updates (against params)")
-
-        def one(u: Any, p: Any) -> Any:
-            x = tree.up(u)
-            p_norm = tree.hyper(_floor(_norm(p), self.min_norm), u)
-            u_norm = _floor(_norm(x), tree.hyper(self.min_norm, u))
-            ratio = tree.hyper(self.trust_coefficient, u) * p_norm / (u_norm + tree.hyper(self.eps, u))
-            ratio = jnp.where((p_norm == 0) | (u_norm == 0), jnp.ones([], ratio.dtype), ratio)
-            return (x * ratio).astype(jnp.asarray(u).dtype)
-
-        return jax.tree.map(one, updates, params), state
-
-
-def _dtype_or_none(x: Any) -> Any:
-    return None if x is None else np.dtype(x)
+    def _leaf(self, u: Any, p: Any) -> Any:
+        x = tree.Leaf(u)
+        p_norm = x.hyper(_floor(_norm(p), self.min_norm))
+        u_norm = _floor(_norm(u), x.hyper(self.min_norm))
+        ratio = x.hyper(self.trust_coefficient) * p_norm / (u_norm + x.hyper(self.eps))
+        ratio = jnp.where((p_norm == 0) | (u_norm == 0), jnp.ones([], ratio.dtype), ratio)
+        return x.out(x.cast(u) * ratio)
 
 
 @pytree_class
@@ -530,24 +458,18 @@ class scale_by_distance_over_gradients(GradientTransformation):
     averaging the iterates.
     """
 
-    reps_rel: Any = 1e-6
-    eps: Any = 1e-8
-    param_dtype: Any = static_field(default=jnp.float32)
-    global_scale: Any = 1.0
-
-    def __post_init__(self) -> None:
-        self._check_range("reps_rel", 0.0, lo_open=True)
-        self._check_range("eps", 0.0)
-        self._check_finite("global_scale")
-        object.__setattr__(self, "param_dtype", _dtype_or_none(self.param_dtype))
+    reps_rel: Any = positive(default=1e-6)
+    eps: Any = non_negative(default=1e-8)
+    param_dtype: Any = dtype_option(default=jnp.float32)
+    global_scale: Any = real(default=1.0)
 
     def init(self, params: Params) -> ScaleByDistanceOverGradientsState:
         def first_distance(p: Any) -> Any:
-            return tree.hyper(self.reps_rel, p) * (1 + _norm(p))
+            return tree.Leaf(p).hyper(self.reps_rel) * (1 + _norm(p))
 
         return ScaleByDistanceOverGradientsState(
             max_dist=jax.tree.map(first_distance, params),
-            grad_sum_of_squares=jax.tree.map(lambda p: jnp.zeros([], _real_dtype(p)), params),
+            grad_sum_of_squares=jax.tree.map(lambda p: jnp.zeros([], tree.Leaf(p).real_dtype), params),
             init_params=tree.cast(params, self.param_dtype),
         )
 
@@ -560,47 +482,33 @@ class scale_by_distance_over_gradients(GradientTransformation):
         check_tree_match("scale_by_distance_over_gradients.update", state.max_dist, params, what="params")
 
         def one(g: Any, d: Any, s: Any, p: Any, x0: Any) -> tuple[Any, Any, Any]:
-            dt = d.dtype
-            dist = jnp.sqrt(jnp.sum(tree.abs_sq(tree.up(p).astype(dt) - tree.up(x0).astype(dt))))
+            x, r = tree.Leaf(g), tree.Leaf(d)  # r: the dtype of the leaf's distance (the params' real compute dtype)
+            dist = jnp.sqrt(jnp.sum(r.abs_sq(r.cast(p) - r.cast(x0))))
             new_d = jnp.maximum(d, dist)
-            new_s = s + _sq_norm(g).astype(s.dtype)
-            eta = jnp.asarray(self.global_scale, dt) * new_d / jnp.sqrt(new_s.astype(dt) + jnp.asarray(self.eps, dt))
-            u = (tree.up(g) * tree.hyper(eta, g)).astype(jnp.asarray(g).dtype)
-            return u, new_d, new_s
+            new_s = s + r.store(_sq_norm(g), s)
+            eta = r.hyper(self.global_scale) * new_d / jnp.sqrt(r.cast(new_s) + r.hyper(self.eps))
+            return x.out(x.cast(g) * x.hyper(eta)), new_d, new_s
 
-        triples = jax.tree.map(one, updates, state.max_dist, state.grad_sum_of_squares, params, state.init_params)
-
-        def part(i: int) -> Any:
-            return jax.tree.map(lambda _, t: t[i], updates, triples)
-
-        new_state = ScaleByDistanceOverGradientsState(
-            max_dist=part(1), grad_sum_of_squares=part(2), init_params=state.init_params
+        out, max_dist, grad_sum_of_squares = tree.map_split(
+            one, 3, updates, state.max_dist, state.grad_sum_of_squares, params, state.init_params
         )
-        return part(0), new_state
+        new_state = ScaleByDistanceOverGradientsState(
+            max_dist=max_dist, grad_sum_of_squares=grad_sum_of_squares, init_params=state.init_params
+        )
+        return out, new_state
 
 
 @pytree_class
-class keep_params_nonnegative(GradientTransformation):
+class keep_params_nonnegative(_ByParams):
     """Keep parameters non-negative: ``u = -p`` where ``p + g < 0``, else ``g`` (so ``p + u >= 0``).
 
     Put it last in a chain. Parameters that are already negative are moved to 0.
     """
 
-    def init(self, params: Params) -> EmptyState:
-        del params
-        return EmptyState()
-
-    def update(self, updates: Updates, state: OptState, params: Params | None = None, **extra: Any):
-        del extra
-        require_params("keep_params_nonnegative.update", params)
-        check_tree_match("keep_params_nonnegative.update", params, updates, what="updates (against params)")
-
-        def one(u: Any, p: Any) -> Any:
-            x = tree.up(u)
-            q = tree.up(p).astype(x.dtype)
-            return jnp.where(q + x < 0, -q, x).astype(jnp.asarray(u).dtype)
-
-        return jax.tree.map(one, updates, params), state
+    def _leaf(self, u: Any, p: Any) -> Any:
+        x = tree.Leaf(u)
+        u_c, p_c = x.cast(u), x.cast(p)
+        return x.out(jnp.where(p_c + u_c < 0, -p_c, u_c))
 
 
 @pytree_class

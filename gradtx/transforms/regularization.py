@@ -15,22 +15,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from gradtx import tree
-from gradtx.base import (
-    EmptyState,
-    FrozenTree,
-    GradientTransformation,
-    Params,
-    Updates,
-    as_pytree_callable,
-    check_tree_match,
-    hashable_tree,
-    pytree_class,
-    require_params,
-    safe_int32_increment,
-    static_field,
-    zero_count,
-)
-from gradtx.transforms.scaling import ScaleByScheduleState
+from gradtx.base import EmptyState, GradientTransformation, Params, Updates, check_tree_match, require_params
+from gradtx.fields import FrozenTree, hashable_tree, option, pytree_class, scalar_or_schedule
+from gradtx.transforms.scaling import ScaleByScheduleState, schedule_state, scheduled
 
 
 def apply_mask(mask: Any, updates: Updates, params: Params, fn: Any) -> Updates:
@@ -60,21 +47,19 @@ class add_decayed_weights(GradientTransformation):
     the selected parameters.
     """
 
-    weight_decay: Any = 0.0
-    mask: Any = static_field(default=None)
+    weight_decay: Any = scalar_or_schedule(default=0.0)
+    mask: Any = option(
+        default=None, accepts="a tree of booleans (a prefix of the params) or a callable params -> mask",
+        static=True, optional=True,
+    )
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "weight_decay", as_pytree_callable(self.weight_decay))
-        if not callable(self.weight_decay):
-            self._check_finite("weight_decay")
+    def __check_init__(self) -> None:
         if self.mask is not None and not callable(self.mask):
             object.__setattr__(self, "mask", hashable_tree(self.mask))
 
     def init(self, params: Params) -> EmptyState | ScaleByScheduleState:
         del params
-        if callable(self.weight_decay):
-            return ScaleByScheduleState(count=zero_count())
-        return EmptyState()
+        return schedule_state(self.weight_decay)
 
     def update(self, updates: Updates, state: Any, params: Params | None = None, **extra: Any):
         del extra
@@ -82,14 +67,11 @@ class add_decayed_weights(GradientTransformation):
         if updates is None:  # no updates at all (Optax returns None too)
             return None, state
         check_tree_match("add_decayed_weights.update", params, updates, what="updates (against params)")
-        if callable(self.weight_decay):
-            wd = self.weight_decay(state.count)
-            state = ScaleByScheduleState(count=safe_int32_increment(state.count))
-        else:
-            wd = self.weight_decay
+        wd, state = scheduled(self.weight_decay, state)
 
         def decay(u: Any, p: Any) -> Any:
-            return (tree.up(u) + tree.like(tree.hyper(wd, u), tree.up(p)) * tree.up(p)).astype(jnp.asarray(u).dtype)
+            x, w = tree.Leaf(u), tree.Leaf(p)  # the parameter's compute dtype: complex for complex params
+            return x.out(x.cast(u) + w.cast(x.hyper(wd)) * w.cast(p))
 
         if self.mask is None:
             return jax.tree.map(decay, updates, params), state

@@ -19,14 +19,12 @@ from gradtx.base import (
     GradientTransformation,
     OptState,
     Params,
+    StatelessTransformation,
     Updates,
-    as_pytree_callable,
-    is_placeholder,
-    pytree_class,
     safe_int32_increment,
-    static_field,
     zero_count,
 )
+from gradtx.fields import InvalidType, as_pytree_callable, flag, option, pytree_class, real, scalar_or_schedule
 
 
 class ScaleByScheduleState(NamedTuple):
@@ -39,24 +37,30 @@ def _scaled(updates: Updates, factor: Any) -> Updates:
     """``factor * g`` in each leaf's compute dtype, returned in the leaf's dtype."""
 
     def one(g: Any) -> jax.Array:
-        x = tree.up(g)  # a real factor times a complex leaf: cast explicitly (strict dtype promotion)
-        return (tree.like(tree.hyper(factor, x), x) * x).astype(jnp.asarray(g).dtype)
+        x = tree.Leaf(g)  # a real factor times a complex leaf: cast explicitly (strict dtype promotion)
+        return x.out(x.cast(x.hyper(factor)) * x.cast(g))
 
     return jax.tree.map(one, updates)
 
 
+def schedule_state(value: Any) -> EmptyState | ScaleByScheduleState:
+    """The state of a block whose ``value`` may be a schedule: a count from 0 if it is, else ``EmptyState()``."""
+    return ScaleByScheduleState(count=zero_count()) if callable(value) else EmptyState()
+
+
+def scheduled(value: Any, state: Any) -> tuple[Any, Any]:
+    """``value`` for this step and the next state: a schedule is evaluated at ``state.count``, which advances;
+    a number is returned as it is, with ``state``."""
+    if callable(value):
+        return value(state.count), ScaleByScheduleState(count=safe_int32_increment(state.count))
+    return value, state
+
+
 @pytree_class
-class scale(GradientTransformation):
+class scale(StatelessTransformation):
     """Multiply every update by a constant ``step_size``: ``u = step_size * g``."""
 
-    step_size: Any
-
-    def __post_init__(self) -> None:
-        self._check_finite("step_size")
-
-    def init(self, params: Params) -> EmptyState:
-        del params
-        return EmptyState()
+    step_size: Any = real()
 
     def update(self, updates: Updates, state: OptState, params: Params | None = None, **extra: Any):
         del params, extra
@@ -67,11 +71,12 @@ class scale(GradientTransformation):
 class scale_by_schedule(GradientTransformation):
     """Multiply by ``step_size_fn(count)``, the schedule evaluated at the 0-based step count."""
 
-    step_size_fn: Any
+    step_size_fn: Any = option(accepts="a schedule count -> value")
 
-    def __post_init__(self) -> None:
-        if not callable(self.step_size_fn) and not is_placeholder(self.step_size_fn):
-            self._fail("step_size_fn", self.step_size_fn, "must be a callable count -> value")
+    def __check_init__(self) -> None:
+        if not callable(self.step_size_fn):
+            self._fail("step_size_fn", self.step_size_fn, "must be a callable count -> value", InvalidType)
+        # A gradtx schedule stays a pytree (its numbers are leaves of this block); a plain function is static.
         object.__setattr__(self, "step_size_fn", as_pytree_callable(self.step_size_fn))
 
     def init(self, params: Params) -> ScaleByScheduleState:
@@ -80,8 +85,8 @@ class scale_by_schedule(GradientTransformation):
 
     def update(self, updates: Updates, state: ScaleByScheduleState, params: Params | None = None, **extra: Any):
         del params, extra
-        factor = self.step_size_fn(state.count)
-        return _scaled(updates, factor), ScaleByScheduleState(count=safe_int32_increment(state.count))
+        factor, state = scheduled(self.step_size_fn, state)
+        return _scaled(updates, factor), state
 
 
 @pytree_class
@@ -93,38 +98,23 @@ class scale_by_learning_rate(GradientTransformation):
     for blocks that flip the sign themselves).
     """
 
-    learning_rate: Any
-    flip_sign: bool = static_field(default=True, kw_only=True)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "learning_rate", as_pytree_callable(self.learning_rate))
-        if not callable(self.learning_rate):
-            self._check_finite("learning_rate")
+    learning_rate: Any = scalar_or_schedule()
+    flip_sign: bool = flag(default=True, kw_only=True)
 
     def init(self, params: Params) -> EmptyState | ScaleByScheduleState:
         del params
-        if callable(self.learning_rate):
-            return ScaleByScheduleState(count=zero_count())
-        return EmptyState()
+        return schedule_state(self.learning_rate)
 
     def update(self, updates: Updates, state: Any, params: Params | None = None, **extra: Any):
         del params, extra
         sign = -1.0 if self.flip_sign else 1.0
-        if callable(self.learning_rate):
-            lr = self.learning_rate(state.count)
-            state = ScaleByScheduleState(count=safe_int32_increment(state.count))
-        else:
-            lr = self.learning_rate
+        lr, state = scheduled(self.learning_rate, state)
         return _scaled(updates, sign * jnp.asarray(lr)), state
 
 
 @pytree_class
-class scale_by_sign(GradientTransformation):
+class scale_by_sign(StatelessTransformation):
     """Replace each update by its sign (Bernstein et al. 2018, signSGD, arXiv 1802.04434)."""
-
-    def init(self, params: Params) -> EmptyState:
-        del params
-        return EmptyState()
 
     def update(self, updates: Updates, state: OptState, params: Params | None = None, **extra: Any):
         del params, extra

@@ -20,13 +20,13 @@ direction, the descent sign is added by ``scale_by_learning_rate`` in the recipe
     scale_by_polyak:               u = min((f - f*) / (||g||^2 + eps), max_learning_rate) * g
                                    (Loizou et al. 2021, arXiv 2002.10542); needs ``value=f`` in ``update``
 
-Arithmetic runs in float32 or wider (``gradtx.tree``); state is stored in the parameter dtype (``mu_dtype``
-overrides Lion's and NovoGrad's first moment), outputs in the dtype of the incoming updates.
+Arithmetic runs in float32 or wider (``gradtx.tree.Leaf``); state is stored in the parameter dtype (``mu_dtype``
+overrides Lion's and NovoGrad's first moment), outputs in the dtype of the incoming updates. Lion, Adadelta,
+Rprop and NovoGrad keep per-leaf moments: their skeleton is :class:`gradtx.transforms.adam_base.AdamLike`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, NamedTuple
 
 import jax
@@ -35,19 +35,25 @@ import numpy as np
 
 from gradtx import tree
 from gradtx.base import (
-    EmptyState,
     GradientTransformation,
     OptState,
     Params,
+    StatelessTransformation,
     Updates,
     check_tree_match,
-    concrete_number,
-    pytree_class,
-    require_params,
-    safe_int32_increment,
-    static_field,
-    zero_count,
 )
+from gradtx.fields import (
+    choice,
+    concrete_number,
+    dtype_option,
+    hyper,
+    non_negative,
+    positive,
+    probability,
+    pytree_class,
+    real,
+)
+from gradtx.transforms.adam_base import AdamLike, Moment, Step
 
 __all__ = [
     "ScaleByAdaDeltaState",
@@ -104,38 +110,13 @@ class ScaleByNovogradState(NamedTuple):
     nu: Updates
 
 
-def _dtype_or_none(x: Any) -> Any:
-    return None if x is None else np.dtype(x)
-
-
-def _c(x: Any) -> Any:
-    """The compute dtype of an array (float32 or wider)."""
-    return tree.compute_dtype(jnp.result_type(x))
-
-
-def _at(x: Any, dtype: Any) -> jax.Array:
-    """``x`` (a state or update leaf) cast explicitly to ``dtype`` (no implicit promotion)."""
-    return jnp.asarray(x).astype(dtype)
-
-
-class _Block(GradientTransformation):
-    """The blocks below: their numeric hyperparameters are numbers, never schedules."""
-
-    def _check_number(self, name: str, lo: float | None = None, hi: float | None = None, **kw: Any) -> None:
-        """``_check_range`` that also rejects a callable (Optax would fail later, inside ``update``)."""
-        value = getattr(self, name)
-        if callable(value):
-            self._fail(name, value, "must be a number (a schedule is not supported here)")
-        self._check_range(name, lo, hi, **kw)
-
-
 # --------------------------------------------------------------------------------------------------
 # Lion
 # --------------------------------------------------------------------------------------------------
 
 
 @pytree_class
-class scale_by_lion(_Block):
+class scale_by_lion(AdamLike):
     """Lion's direction (Chen et al. 2023, "Symbolic Discovery of Optimization Algorithms", arXiv 2302.06675).
 
     ``c_k = b1 m_{k-1} + (1 - b1) g_k``, ``u = sign(c_k)``, then ``m_k = b2 m_{k-1} + (1 - b2) g_k`` from
@@ -145,41 +126,24 @@ class scale_by_lion(_Block):
     ``m`` in another dtype. With ``mode='hard'`` every coordinate of the output is -1, 0 or +1.
     """
 
-    b1: Any = 0.9
-    b2: Any = 0.99
-    mu_dtype: Any = static_field(default=None)
-    mode: str = static_field(default="hard", kw_only=True)
-    smooth_beta: Any = dataclasses.field(default=1.0, kw_only=True)
+    b1: Any = probability(default=0.9, closed=True)
+    b2: Any = probability(default=0.99, closed=True)
+    mu_dtype: Any = dtype_option(default=None)
+    mode: str = choice(default="hard", choices=("hard", "smooth", "refined"), kw_only=True)
+    smooth_beta: Any = positive(default=1.0, kw_only=True)
 
-    def __post_init__(self) -> None:
-        self._check_number("b1", 0.0, 1.0)
-        self._check_number("b2", 0.0, 1.0)
-        self._check_choice("mode", ("hard", "smooth", "refined"))
-        self._check_number("smooth_beta", 0.0, lo_open=True)
-        object.__setattr__(self, "mu_dtype", _dtype_or_none(self.mu_dtype))
+    State = ScaleByLionState
+    moments = (Moment("mu", "mu_dtype"),)
 
-    def init(self, params: Params) -> ScaleByLionState:
-        return ScaleByLionState(count=zero_count(), mu=tree.zeros_like(params, self.mu_dtype))
-
-    def update(self, updates: Updates, state: ScaleByLionState, params: Params | None = None, **extra: Any):
-        del params, extra
-        check_tree_match("scale_by_lion.update", state.mu, updates)
-
-        def one(g: Any, m: Any) -> tuple[Any, Any]:
-            dt = _c(g)
-            gu, mu = _at(g, dt), _at(m, dt)
-            c = tree.ema(self.b1, mu, gu)  # exact complements (gradtx.tree.ema)
-            if self.mode == "hard":
-                out = jnp.sign(c)
-            elif self.mode == "smooth":
-                out = jnp.tanh(tree.hyper(self.smooth_beta, dt) * c)
-            else:  # refined: linear near 0, the sign beyond 1
-                out = jnp.where(jnp.abs(c) < 1, c, jnp.sign(c))
-            new_m = tree.ema(self.b2, mu, gu)
-            return out.astype(jnp.result_type(g)), new_m.astype(jnp.result_type(m))
-
-        out, mu = tree.unzip2(updates, jax.tree.map(one, updates, state.mu))
-        return out, ScaleByLionState(count=safe_int32_increment(state.count), mu=mu)
+    def direction(self, x: tree.Leaf, step: Step, g: Any, mu: Any) -> tuple[Any, Any]:
+        c = x.ema(self.b1, mu, g)  # exact complements (gradtx.tree.ema)
+        if self.mode == "hard":
+            out = jnp.sign(c)
+        elif self.mode == "smooth":
+            out = jnp.tanh(x.hyper(self.smooth_beta) * c)
+        else:  # refined: linear near 0, the sign beyond 1
+            out = jnp.where(jnp.abs(c) < 1, c, jnp.sign(c))
+        return out, x.ema(self.b2, mu, g)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -188,7 +152,7 @@ class scale_by_lion(_Block):
 
 
 @pytree_class
-class scale_by_adadelta(_Block):
+class scale_by_adadelta(AdamLike):
     """Adadelta's rescaling (Zeiler 2012, "ADADELTA: An Adaptive Learning Rate Method", arXiv 1212.5701).
 
     Algorithm 1 of the paper, with ``RMS[y]_k = sqrt(E[y^2]_k + eps)``::
@@ -205,36 +169,18 @@ class scale_by_adadelta(_Block):
     ``eps = 0`` the first step is 0 and the method never moves.
     """
 
-    rho: Any = 0.9
-    eps: Any = 1e-6
+    rho: Any = probability(default=0.9, closed=True)
+    eps: Any = positive(default=1e-6)
 
-    def __post_init__(self) -> None:
-        self._check_number("rho", 0.0, 1.0)
-        self._check_number("eps", 0.0, lo_open=True)
+    State = ScaleByAdaDeltaState
+    moments = (Moment("e_g"), Moment("e_x"))
+    counts = ()
 
-    def init(self, params: Params) -> ScaleByAdaDeltaState:
-        return ScaleByAdaDeltaState(e_g=tree.zeros_like(params), e_x=tree.zeros_like(params))
-
-    def update(self, updates: Updates, state: ScaleByAdaDeltaState, params: Params | None = None, **extra: Any):
-        del params, extra
-        check_tree_match("scale_by_adadelta.update", state.e_g, updates)
-
-        def one(g: Any, e_g: Any, e_x: Any) -> tuple[Any, tuple[Any, Any]]:
-            dt = _c(g)
-            eps = tree.hyper(self.eps, dt)
-            gu = _at(g, dt)
-            old_g, old_x = _at(e_g, dt), _at(e_x, dt)
-            new_e_g = tree.ema(self.rho, old_g, tree.abs_sq(gu).astype(old_g.dtype))  # exact complement
-            u = jnp.sqrt(old_x + eps) / jnp.sqrt(new_e_g + eps) * gu
-            new_e_x = tree.ema(self.rho, old_x, tree.abs_sq(u).astype(old_x.dtype))
-            return u.astype(jnp.result_type(g)), (
-                new_e_g.astype(jnp.result_type(e_g)),
-                new_e_x.astype(jnp.result_type(e_x)),
-            )
-
-        out, pairs = tree.unzip2(updates, jax.tree.map(one, updates, state.e_g, state.e_x))
-        e_g, e_x = tree.unzip2(updates, pairs)
-        return out, ScaleByAdaDeltaState(e_g=e_g, e_x=e_x)
+    def direction(self, x: tree.Leaf, step: Step, g: Any, e_g: Any, e_x: Any) -> tuple[Any, Any, Any]:
+        eps = x.hyper(self.eps)
+        new_e_g = x.ema(self.rho, e_g, x.abs_sq(g))  # exact complement
+        u = jnp.sqrt(x.cast(e_x) + eps) / jnp.sqrt(new_e_g + eps) * x.cast(g)
+        return u, new_e_g, x.ema(self.rho, e_x, x.abs_sq(u))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -243,7 +189,7 @@ class scale_by_adadelta(_Block):
 
 
 @pytree_class
-class scale_by_rprop(_Block):
+class scale_by_rprop(AdamLike):
     """Resilient backpropagation (Riedmiller & Braun 1993), in the iRprop- form Optax implements.
 
     Each coordinate ``i`` keeps a step size ``d_i`` (initially ``learning_rate``) and its previous step
@@ -265,48 +211,29 @@ class scale_by_rprop(_Block):
     ``torch.optim.Rprop`` do; the state (step sizes and ``prev_updates``) is the same as Optax's.
     """
 
-    learning_rate: Any
-    eta_minus: Any = 0.5
-    eta_plus: Any = 1.2
-    min_step_size: Any = 1e-6
-    max_step_size: Any = 50.0
+    learning_rate: Any = positive()
+    eta_minus: Any = hyper(default=0.5, lo=0.0, hi=1.0, lo_open=True)
+    eta_plus: Any = hyper(default=1.2, lo=1.0)
+    min_step_size: Any = non_negative(default=1e-6)
+    max_step_size: Any = positive(default=50.0)
 
-    def __post_init__(self) -> None:
-        self._check_number("learning_rate", 0.0, lo_open=True)
-        self._check_number("eta_minus", 0.0, 1.0, lo_open=True)
-        self._check_number("eta_plus", 1.0)
-        self._check_number("min_step_size", 0.0)
-        self._check_number("max_step_size", 0.0, lo_open=True)
+    State = ScaleByRpropState
+    moments = (Moment("step_sizes", start="learning_rate"), Moment("prev_updates"))
+    counts = ()
+
+    def __check_init__(self) -> None:
         lo, hi = concrete_number(self.min_step_size), concrete_number(self.max_step_size)
         if lo is not None and hi is not None and lo > hi:
             self._fail("max_step_size", self.max_step_size, f"must be >= min_step_size={self.min_step_size!r}")
 
-    def init(self, params: Params) -> ScaleByRpropState:
-        return ScaleByRpropState(
-            step_sizes=tree.full_like(params, self.learning_rate), prev_updates=tree.zeros_like(params)
-        )
-
-    def update(self, updates: Updates, state: ScaleByRpropState, params: Params | None = None, **extra: Any):
-        del params, extra
-        check_tree_match("scale_by_rprop.update", state.step_sizes, updates)
-
-        def one(g: Any, d: Any, s: Any) -> tuple[Any, tuple[Any, Any]]:
-            dt = _c(g)
-            gu, du = _at(g, dt), _at(d, dt)
-            sign_g = jnp.sign(gu)
-            q = sign_g * jnp.sign(_at(s, dt))  # the sign of g * s without its underflow
-            factor = jnp.where(q > 0, tree.hyper(self.eta_plus, dt), tree.hyper(self.eta_minus, dt))
-            lo, hi = tree.hyper(self.min_step_size, dt), tree.hyper(self.max_step_size, dt)
-            new_d = jnp.where(q == 0, du, jnp.clip(du * factor, lo, hi))
-            step = jnp.where(q < 0, jnp.zeros_like(gu), new_d * sign_g)
-            return step.astype(jnp.result_type(g)), (
-                new_d.astype(jnp.result_type(d)),
-                step.astype(jnp.result_type(s)),
-            )
-
-        out, pairs = tree.unzip2(updates, jax.tree.map(one, updates, state.step_sizes, state.prev_updates))
-        step_sizes, prev_updates = tree.unzip2(updates, pairs)
-        return out, ScaleByRpropState(step_sizes=step_sizes, prev_updates=prev_updates)
+    def direction(self, x: tree.Leaf, step: Step, g: Any, d: Any, s: Any) -> tuple[Any, Any, Any]:
+        g, d = x.cast(g), x.cast(d)
+        sign_g = jnp.sign(g)
+        q = sign_g * jnp.sign(x.cast(s))  # the sign of g * s without its underflow
+        factor = jnp.where(q > 0, x.hyper(self.eta_plus), x.hyper(self.eta_minus))
+        new_d = jnp.where(q == 0, d, jnp.clip(d * factor, x.hyper(self.min_step_size), x.hyper(self.max_step_size)))
+        u = jnp.where(q < 0, jnp.zeros_like(g), new_d * sign_g)
+        return u, new_d, u
 
 
 # --------------------------------------------------------------------------------------------------
@@ -315,7 +242,7 @@ class scale_by_rprop(_Block):
 
 
 @pytree_class
-class scale_by_optimistic_gradient(_Block):
+class scale_by_optimistic_gradient(GradientTransformation):
     """Generalised optimistic gradient: ``u_k = (alpha + beta) g_k - beta g_{k-1}``.
 
     Optimistic mirror descent (Daskalakis, Ilyas, Syrgkanis & Zeng 2018, "Training GANs with Optimism",
@@ -325,12 +252,8 @@ class scale_by_optimistic_gradient(_Block):
     (so ``u_1 = alpha g_1``), Optax's convention (its issue #1082). The state keeps the raw gradient.
     """
 
-    alpha: Any = 1.0
-    beta: Any = 1.0
-
-    def __post_init__(self) -> None:
-        self._check_number("alpha")
-        self._check_number("beta")
+    alpha: Any = real(default=1.0)
+    beta: Any = real(default=1.0)
 
     def init(self, params: Params) -> ScaleByOptimisticGradientState:
         return ScaleByOptimisticGradientState(
@@ -344,14 +267,14 @@ class scale_by_optimistic_gradient(_Block):
         check_tree_match("scale_by_optimistic_gradient.update", state.previous_gradient, updates)
 
         def one(g: Any, prev: Any) -> Any:
-            dt = _c(g)
-            alpha, beta = tree.hyper(self.alpha, dt), tree.hyper(self.beta, dt)
-            gu = _at(g, dt)
-            prev = jnp.where(state.is_initial_step, gu, _at(prev, dt))
-            return ((alpha + beta) * gu - beta * prev).astype(jnp.result_type(g))
+            x = tree.Leaf(g)
+            alpha, beta = x.hyper(self.alpha), x.hyper(self.beta)
+            g = x.cast(g)
+            prev = jnp.where(state.is_initial_step, g, x.cast(prev))
+            return x.out((alpha + beta) * g - beta * prev)
 
         out = jax.tree.map(one, updates, state.previous_gradient)
-        previous = jax.tree.map(lambda g, p: _at(g, jnp.result_type(p)), updates, state.previous_gradient)
+        previous = tree.cast_like(updates, state.previous_gradient)
         return out, ScaleByOptimisticGradientState(is_initial_step=jnp.zeros([], bool), previous_gradient=previous)
 
 
@@ -361,7 +284,7 @@ class scale_by_optimistic_gradient(_Block):
 
 
 @pytree_class
-class scale_by_novograd(_Block):
+class scale_by_novograd(AdamLike):
     """NovoGrad's layer-wise direction (Ginsburg et al. 2019, arXiv 1905.11286, Algorithm 1).
 
     Per leaf ``l`` (a layer), with one scalar second moment ``v^l``::
@@ -375,52 +298,29 @@ class scale_by_novograd(_Block):
     dtype of the incoming updates.
     """
 
-    b1: Any = 0.9
-    b2: Any = 0.25
-    eps: Any = 1e-8
-    eps_root: Any = 0.0
-    weight_decay: Any = 0.0
-    mu_dtype: Any = static_field(default=None)
+    b1: Any = probability(default=0.9, closed=True)
+    b2: Any = probability(default=0.25, closed=True)
+    eps: Any = non_negative(default=1e-8)
+    eps_root: Any = non_negative(default=0.0)
+    weight_decay: Any = real(default=0.0)
+    mu_dtype: Any = dtype_option(default=None)
 
-    def __post_init__(self) -> None:
-        self._check_number("b1", 0.0, 1.0)
-        self._check_number("b2", 0.0, 1.0)
-        self._check_number("eps", 0.0)
-        self._check_number("eps_root", 0.0)
-        self._check_number("weight_decay")
-        object.__setattr__(self, "mu_dtype", _dtype_or_none(self.mu_dtype))
-
-    def init(self, params: Params) -> ScaleByNovogradState:
-        return ScaleByNovogradState(
-            count=zero_count(),
-            mu=tree.zeros_like(params, self.mu_dtype),
-            nu=jax.tree.map(lambda p: jnp.zeros([], jnp.result_type(p)), params),
-        )
+    State = ScaleByNovogradState
+    moments = (Moment("mu", "mu_dtype"), Moment("nu", start=lambda block, p, dtype: jnp.zeros([], jnp.result_type(p))))
+    needs_params = True
 
     def update(self, updates: Updates, state: ScaleByNovogradState, params: Params | None = None, **extra: Any):
-        del extra
-        require_params("scale_by_novograd.update", params)
-        check_tree_match("scale_by_novograd.update", state.mu, updates)
-        check_tree_match("scale_by_novograd.update", state.mu, params, what="params")
-        first = state.count == 0
+        if params is not None:
+            check_tree_match("scale_by_novograd.update", state.mu, params, what="params")
+        return super().update(updates, state, params, **extra)
 
-        def one(g: Any, m: Any, n: Any, p: Any) -> tuple[Any, tuple[Any, Any]]:
-            dt = _c(g)
-            b1 = tree.hyper(self.b1, dt)
-            gu = _at(g, dt)
-            sq = jnp.sum(tree.abs_sq(gu))
-            n_old = _at(n, dt)
-            new_n = jnp.where(first, sq, tree.ema(self.b2, n_old, sq.astype(n_old.dtype)))
-            denom = jnp.sqrt(new_n + tree.hyper(self.eps_root, dt)) + tree.hyper(self.eps, dt)
-            new_m = b1 * _at(m, dt) + gu / denom + tree.hyper(self.weight_decay, dt) * _at(p, dt)
-            return new_m.astype(jnp.result_type(g)), (
-                new_m.astype(jnp.result_type(m)),
-                new_n.astype(jnp.result_type(n)),
-            )
-
-        out, pairs = tree.unzip2(updates, jax.tree.map(one, updates, state.mu, state.nu, params))
-        mu, nu = tree.unzip2(updates, pairs)
-        return out, ScaleByNovogradState(count=safe_int32_increment(state.count), mu=mu, nu=nu)
+    def direction(self, x: tree.Leaf, step: Step, g: Any, m: Any, n: Any, p: Any) -> tuple[Any, Any, Any]:
+        g = x.cast(g)
+        sq = jnp.sum(tree.abs_sq(g))  # the layer's squared norm
+        new_n = jnp.where(step.count == 0, sq, x.ema(self.b2, n, sq))
+        denom = jnp.sqrt(new_n + x.hyper(self.eps_root)) + x.hyper(self.eps)
+        new_m = x.hyper(self.b1) * x.cast(m) + g / denom + x.hyper(self.weight_decay) * x.cast(p)
+        return new_m, new_m, new_n
 
 
 # --------------------------------------------------------------------------------------------------
@@ -429,7 +329,7 @@ class scale_by_novograd(_Block):
 
 
 @pytree_class
-class scale_by_polyak(_Block):
+class scale_by_polyak(StatelessTransformation):
     """Scale by Polyak's step size: ``u = gamma * g`` with ``gamma = min((f - f_min) / (||g||^2 + eps), max_lr)``.
 
     The stochastic Polyak step SPS_max of Loizou, Vaswani, Laradji & Lacoste-Julien (2021, "Stochastic
@@ -445,20 +345,10 @@ class scale_by_polyak(_Block):
     ``ValueError`` naming this block. The output is the positive step; ``polyak_sgd`` flips the sign.
     """
 
-    f_min: Any = 0.0
-    max_learning_rate: Any = 1.0
-    eps: Any = 0.0
-    variant: str = static_field(default="sps")
-
-    def __post_init__(self) -> None:
-        self._check_number("f_min")
-        self._check_number("max_learning_rate", 0.0, lo_open=True)
-        self._check_number("eps", 0.0)
-        self._check_choice("variant", ("sps", "sps+"))
-
-    def init(self, params: Params) -> EmptyState:
-        del params
-        return EmptyState()
+    f_min: Any = real(default=0.0)
+    max_learning_rate: Any = positive(default=1.0)
+    eps: Any = non_negative(default=0.0)
+    variant: str = choice(default="sps", choices=("sps", "sps+"))
 
     def update(self, updates: Updates, state: OptState, params: Params | None = None, **extra: Any):
         del params
@@ -479,5 +369,9 @@ class scale_by_polyak(_Block):
             tiny, jnp.zeros_like(denom),
             jnp.minimum(gap / jnp.where(tiny, jnp.ones_like(denom), denom), tree.hyper(self.max_learning_rate, dt)),
         )
-        out = jax.tree.map(lambda g: (_at(step, _c(g)) * _at(g, _c(g))).astype(jnp.result_type(g)), updates)
-        return out, state
+
+        def scaled(g: Any) -> Any:
+            x = tree.Leaf(g)
+            return x.out(x.cast(step) * x.cast(g))
+
+        return jax.tree.map(scaled, updates), state

@@ -1,0 +1,183 @@
+"""The schedule base class, its validation helpers, and the formulas several schedules share.
+
+The formulas are elementwise, with no Python branching on leaf values, so that they trace with the
+hyperparameters as well as with the count.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, cast
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from gradtx.fields import (
+    Check,
+    HyperparameterError,
+    InvalidType,
+    ValidationMixin,
+    concrete_number,
+    format_value,
+)
+
+Scalar = Any  # a Python number, a 0-d array, or a tracer
+
+# A finite real number >= 0 (a boundary step, a scale of piecewise_interpolate_schedule): what
+# ``hyper(lo=0.0, hi=math.inf, hi_open=True)`` declares for one field, applied to each entry of a container.
+FINITE_NON_NEGATIVE = Check("number", lo=0.0, hi=math.inf, hi_open=True)
+FINITE = Check("number")
+
+
+# --------------------------------------------------------------------------------------------------
+# Dtypes and the formulas shared by several schedules.
+# --------------------------------------------------------------------------------------------------
+
+
+def schedule_dtype(tree: Any) -> np.dtype:
+    """JAX's default float (float32; float64 under x64), or the widest strongly typed float leaf of ``tree``."""
+    dt = np.dtype(jax.dtypes.canonicalize_dtype(np.float64))
+    for leaf in jax.tree.leaves(tree):
+        python_scalar = isinstance(leaf, (bool, int, float)) and not isinstance(leaf, np.generic)
+        if python_scalar or getattr(leaf, "weak_type", False):
+            continue
+        d = getattr(leaf, "dtype", None)
+        if d is None:
+            continue
+        d = np.dtype(jax.dtypes.canonicalize_dtype(d))
+        if jnp.issubdtype(d, jnp.floating) and d.itemsize > dt.itemsize:
+            dt = d
+    return dt
+
+
+def _f(x: Any, dt: np.dtype) -> jax.Array:
+    """``x`` as an array of the compute dtype (an explicit cast, safe under strict dtype promotion)."""
+    return jnp.asarray(x, dtype=dt)
+
+
+def _safe_div(num: jax.Array, den: jax.Array) -> jax.Array:
+    """``num / den`` where ``den > 0``; 0 elsewhere (no inf or NaN in unselected branches or gradients)."""
+    return num / jnp.where(den > 0, den, 1)
+
+
+def _safe_pow(base: jax.Array, power: jax.Array) -> jax.Array:
+    """``base ** power`` for ``base >= 0`` whose gradient is finite at ``base = 0`` (taken as 0 there)."""
+    positive = base > 0
+    at_zero = jax.lax.stop_gradient(jnp.zeros_like(base) ** power)
+    return jnp.where(positive, jnp.where(positive, base, 1) ** power, at_zero)
+
+
+def _polynomial(c: jax.Array, init: jax.Array, end: jax.Array, power: jax.Array, steps: jax.Array,
+                begin: jax.Array) -> jax.Array:
+    t = jnp.clip(c - begin, 0, steps)
+    return (init - end) * _safe_pow(1 - t / steps, power) + end
+
+
+def _exponential(c: jax.Array, init: jax.Array, steps: jax.Array, rate: jax.Array, begin: jax.Array,
+                 staircase: bool, end: jax.Array | None) -> jax.Array:
+    shifted = c - begin
+    p = jnp.maximum(shifted, 0) / steps
+    if staircase:
+        p = jnp.floor(p)
+    v = jnp.where(shifted <= 0, init, init * rate**p)
+    if end is not None:
+        v = jnp.where(rate < 1, jnp.maximum(v, end), jnp.minimum(v, end))
+    return v
+
+
+def _half_cosine(frac: jax.Array) -> jax.Array:
+    """``0.5 * (1 + cos(pi * frac))``: 1 at ``frac = 0``, 0 at ``frac = 1`` (never below 0)."""
+    return jnp.maximum(0.5 * (1 + jnp.cos(jnp.pi * frac)), 0)
+
+
+def _linear_warmup(c: jax.Array, init: jax.Array, peak: jax.Array, steps: jax.Array,
+                   after: jax.Array) -> jax.Array:
+    """``init + (peak - init) * c / steps`` while ``c < steps``, else ``after``."""
+    return jnp.where(c < steps, init + (peak - init) * _safe_div(c, steps), after)
+
+
+def _format(x: Any) -> str:
+    """A field value as it reads in a repr; tuples and dicts element by element."""
+    if isinstance(x, tuple):
+        inner = ", ".join(_format(v) for v in x)
+        return f"({inner},)" if len(x) == 1 else f"({inner})"
+    if isinstance(x, dict):
+        return "{" + ", ".join(f"{k!r}: {_format(v)}" for k, v in x.items()) + "}"
+    if isinstance(x, Schedule):
+        return repr(x)
+    v = concrete_number(x)
+    is_array = isinstance(x, (np.ndarray, np.generic, jax.Array))
+    if v is not None and is_array and jnp.issubdtype(x.dtype, jnp.integer):
+        return repr(int(v))  # an integer step count held as an array reads as an int
+    return format_value(x)
+
+
+def _refusal(check: Check, value: Any) -> type | None:
+    """The error class ``check`` raises for ``value`` (``None`` if it accepts it): one entry of a container."""
+    try:
+        check("", "", value)
+    except HyperparameterError as e:
+        return type(e)
+    return None
+
+
+# --------------------------------------------------------------------------------------------------
+# The base class.
+# --------------------------------------------------------------------------------------------------
+
+
+class Schedule(ValidationMixin):
+    """Base class of every gradtx schedule: a pytree callable ``count -> value`` (``count`` 0-based).
+
+    A schedule declares each argument with a field of :mod:`gradtx.fields` (``real()`` for a value,
+    ``positive()`` for a step count that divides, ...); the rules that involve several arguments or the
+    entries of a container are in its ``__check_init__``, with the helpers below.
+    """
+
+    def __call__(self, count: Any) -> jax.Array:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        fields = dataclasses.fields(cast(Any, self))
+        parts = [f"{f.name}={_format(getattr(self, f.name))}" for f in fields if f.repr]
+        return f"{type(self).__name__}({', '.join(parts)})"
+
+    # Checks for __check_init__ (the fields' own kind and range are checked before it runs).
+
+    def _check_nonzero(self, name: str) -> None:
+        """A decay rate declared ``real()`` (finite) must also be nonzero (checked when concrete)."""
+        value = getattr(self, name)
+        if concrete_number(value) == 0:
+            self._fail(name, value, "must be nonzero and finite")
+
+    def _concrete(self, name: str, convert: Any, what: str) -> None:
+        """Store the static number ``name`` as ``convert(value)``; a traced value is refused (it sets structure)."""
+        value = getattr(self, name)
+        v = concrete_number(value)
+        if v is None:
+            self._fail(name, value, f"must be {what}", InvalidType)
+        object.__setattr__(self, name, convert(v))
+
+    def _normalise_boundaries(self, name: str, scales: Check) -> None:
+        """Turn a ``{boundary: scale}`` dict (or None) into a dict sorted by int boundary; each scale must pass
+        ``scales`` (:data:`FINITE` or :data:`FINITE_NON_NEGATIVE`), each boundary be a step count >= 0."""
+        raw = getattr(self, name)
+        if raw is None:
+            object.__setattr__(self, name, {})
+            return
+        if not isinstance(raw, dict):
+            self._fail(name, raw, "must be a dict {boundary step: scale} or None", InvalidType)
+        out: dict[int, Any] = {}
+        for key, scale in raw.items():
+            k = concrete_number(key)
+            if isinstance(key, (str, bool)) or k is None or not math.isfinite(k) or not k.is_integer():
+                self._fail(name, raw, f"keys must be integer step counts, got {key!r}")
+            elif k < 0:
+                self._fail(name, raw, f"keys (boundaries) must be >= 0, got {key!r}")
+            kind = _refusal(scales, scale)
+            if kind is not None:
+                self._fail(name, raw, f"values (scales) must be {scales.describe()}, got {scale!r}", kind)
+            out[int(cast(float, k))] = scale
+        object.__setattr__(self, name, dict(sorted(out.items())))
