@@ -2,7 +2,7 @@
 
 Each lives in its own module of this package, composed from gradtx's blocks where the maths allows, with its
 equations, its paper and any deviation from Optax in the docstring. Each is checked against a float64 NumPy
-reference written from the paper's pseudo-code (``gradtx.testing.reference_contrib_*``), against
+reference written from the paper's pseudo-code (``gradtx.testing.reference.contrib_*``), against
 ``optax.contrib`` where Optax has it (same gradient stream), through the contract suite, and on the problem
 zoo (``tests/test_contrib_*.py`` and the registry tiers).
 """
@@ -36,10 +36,31 @@ from gradtx.contrib._adam_like import (
     scale_by_simplified_ademamix,
     simplified_ademamix,
 )
+from gradtx.contrib._coin_betting import (
+    COCOBState,
+    MechanicState,
+    cocob,
+    mechanize,
+    scale_by_cocob,
+)
 from gradtx.contrib._complex_valued import (
     SplitRealAndImaginaryArrays,
     SplitRealAndImaginaryState,
     split_real_and_imaginary,
+)
+from gradtx.contrib._dadapt import (
+    DAdaptAdamWState,
+    ProdigyState,
+    dadapt_adamw,
+    prodigy,
+)
+from gradtx.contrib._dog import (
+    DoGState,
+    DoWGState,
+    dog,
+    dowg,
+    scale_by_dog,
+    scale_by_dowg,
 )
 from gradtx.contrib._galore import (
     GaLoreDimensionNumbers,
@@ -47,28 +68,11 @@ from gradtx.contrib._galore import (
     galore,
     scale_by_galore,
 )
-from gradtx.contrib._lrfree import (
-    COCOBState,
-    DAdaptAdamWState,
-    DoGState,
-    DoWGState,
-    MechanicState,
+from gradtx.contrib._momo import (
     MomoAdamState,
     MomoState,
-    ProdigyState,
-    ReduceLROnPlateauState,
-    cocob,
-    dadapt_adamw,
-    dog,
-    dowg,
-    mechanize,
     momo,
     momo_adam,
-    prodigy,
-    reduce_on_plateau,
-    scale_by_cocob,
-    scale_by_dog,
-    scale_by_dowg,
 )
 from gradtx.contrib._muon import (
     DION_NS_COEFFS,
@@ -80,6 +84,10 @@ from gradtx.contrib._muon import (
     orthogonalize_via_newton_schulz,
     scale_by_muon,
     scale_by_shape,
+)
+from gradtx.contrib._plateau import (
+    ReduceLROnPlateauState,
+    reduce_on_plateau,
 )
 from gradtx.contrib._privacy import (
     DifferentiallyPrivateAggregateState,

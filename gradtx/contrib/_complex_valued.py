@@ -18,7 +18,8 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from gradtx.base import GradientTransformation, OptState, Params, Updates, pytree_class
+from gradtx.base import GradientTransformation, OptState, Params, Updates
+from gradtx.fields import option, pytree_class
 from gradtx.wrappers import with_extra_args_support
 
 __all__ = ["SplitRealAndImaginaryArrays", "SplitRealAndImaginaryState", "split_real_and_imaginary"]
@@ -61,9 +62,9 @@ class split_real_and_imaginary(GradientTransformation):
     """Run ``inner`` on the real and imaginary parts of complex leaves as separate real leaves, and merge its
     updates back into complex updates (see the module docstring). Real leaves pass through unchanged."""
 
-    inner: Any
+    inner: Any = option(accepts="a transformation")
 
-    def __post_init__(self) -> None:
+    def __check_init__(self) -> None:
         object.__setattr__(self, "inner", with_extra_args_support(self.inner))
 
     def init(self, params: Params) -> SplitRealAndImaginaryState:

@@ -29,19 +29,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from gradtx import tree
-from gradtx.base import (
-    FrozenTree,
-    GradientTransformation,
-    Params,
-    Updates,
-    as_transformation,
-    hashable_tree,
-    pytree_class,
-    safe_int32_increment,
-    static_field,
-    zero_count,
-)
+from gradtx.base import GradientTransformation, Params, Updates, as_transformation, safe_int32_increment, zero_count
 from gradtx.combine import chain
+from gradtx.contrib._common import whole_numbers
+from gradtx.fields import FrozenTree, hashable_tree, integer, option, pytree_class, real, recipe
 from gradtx.transforms import add_decayed_weights, scale_by_adam, scale_by_learning_rate
 
 __all__ = ["GaLoreDimensionNumbers", "GaLoreState", "galore", "scale_by_galore"]
@@ -102,20 +93,28 @@ class scale_by_galore(GradientTransformation):
     ``weight_dimension_numbers``: None (rank-2 leaves are projected), one :class:`GaLoreDimensionNumbers` for
     every leaf of rank >= 2, a tree of them (None: not projected), or a callable returning such a tree. The
     base optimizer must not need params (it sees low-rank arrays): ``scale_by_adam``, ``scale_by_lion``, ...
+
+    Args:
+      rank: the rank ``r`` of the projection, a whole number ``>= 1`` (static).
+      update_proj_gap: the steps between projector refreshes, a whole number ``>= 1`` (static).
+      scale: the factor of the projected-back update (finite).
+      base_optimizer: the transformation run in the low-rank space (None: ``scale_by_adam()``).
+      weight_dimension_numbers: which leaves are projected, and how they reshape to matrices (static).
     """
 
-    rank: int = static_field(default=128)
-    update_proj_gap: int = static_field(default=200)
-    scale: Any = 1.0
-    base_optimizer: Any = None
-    weight_dimension_numbers: Any = static_field(default=None)
+    rank: int = integer(default=128, lo=1, static=True)
+    update_proj_gap: int = integer(default=200, lo=1, static=True)
+    scale: Any = real(default=1.0)
+    base_optimizer: Any = option(default=None, accepts="a transformation (None: scale_by_adam())", optional=True)
+    weight_dimension_numbers: Any = option(
+        default=None,
+        accepts="None, a GaLoreDimensionNumbers, a tree of them (None: not projected) or a callable returning one",
+        optional=True,
+        static=True,
+    )
 
-    def __post_init__(self) -> None:
-        for name in ("rank", "update_proj_gap"):
-            v = getattr(self, name)
-            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
-                self._fail(name, v, "must be an int >= 1")
-        self._check_finite("scale")
+    def __check_init__(self) -> None:
+        whole_numbers(self, "rank", "update_proj_gap")
         base = scale_by_adam() if self.base_optimizer is None else self.base_optimizer
         object.__setattr__(self, "base_optimizer", as_transformation(base, "scale_by_galore"))
         spec = self.weight_dimension_numbers
@@ -175,7 +174,8 @@ class scale_by_galore(GradientTransformation):
                 mats.append(None)
                 continue
             mat = _matrix(tuple(jnp.shape(g)), d)
-            g2 = jnp.transpose(tree.up(g), mat.perm).reshape(mat.rows, mat.cols)
+            x = tree.Leaf(g)
+            g2 = jnp.transpose(x.cast(g), mat.perm).reshape(mat.rows, mat.cols)
             left = mat.rows >= mat.cols
             r = p.shape[1]
 
@@ -185,9 +185,8 @@ class scale_by_galore(GradientTransformation):
                 return _fix_signs(basis).astype(p.dtype)
 
             p = jax.lax.cond(refresh, fresh, lambda p=p: p)
-            pc = tree.up(p).astype(g2.dtype)
-            lr_grad = pc.T @ g2 if left else g2 @ pc
-            low.append(lr_grad.astype(jnp.asarray(g).dtype))
+            pc = x.cast(p)
+            low.append(x.out(pc.T @ g2 if left else g2 @ pc))
             new_proj.append(p)
             mats.append((mat, left))
         low_updates, base_state = self.base_optimizer.update(
@@ -199,19 +198,19 @@ class scale_by_galore(GradientTransformation):
                 out.append(n)
                 continue
             mat, left = info
-            n32, pc = tree.up(n), tree.up(p)
-            pc = pc.astype(n32.dtype)
-            full = pc @ n32 if left else n32 @ pc.T
-            full = full * tree.hyper(self.scale, full)
+            y = tree.Leaf(n)
+            n32, pc = y.cast(n), y.cast(p)
+            full = (pc @ n32 if left else n32 @ pc.T) * y.hyper(self.scale)
             shape = tuple(jnp.shape(g))
             full = jnp.transpose(full.reshape(tuple(shape[a] for a in mat.perm)),
                                  tuple(int(a) for a in np.argsort(mat.perm)))
-            out.append(full.astype(jnp.asarray(g).dtype))
+            out.append(tree.Leaf(g).out(full))
         new_state = GaLoreState(count=safe_int32_increment(state.count), base_optimizer_state=base_state,
                                 projector=jax.tree.unflatten(treedef, new_proj))
         return jax.tree.unflatten(treedef, out), new_state
 
 
+@recipe
 def galore(
     learning_rate: Any,
     rank: int = 128,

@@ -54,21 +54,32 @@ import numpy as np
 
 from gradtx import tree
 from gradtx.base import (
-    FrozenTree,
     GradientTransformation,
     Params,
+    StatelessTransformation,
     Updates,
     check_tree_match,
-    hashable_tree,
-    pytree_class,
     safe_int32_increment,
-    static_field,
     zero_count,
 )
 from gradtx.combine import chain, partition
+from gradtx.contrib._common import whole_numbers
+from gradtx.fields import (
+    FrozenTree,
+    choice,
+    dtype_option,
+    flag,
+    hashable_tree,
+    hyper,
+    integer,
+    non_negative,
+    option,
+    probability,
+    pytree_class,
+    recipe,
+)
 from gradtx.optimizers.classic import adamw
 from gradtx.transforms import add_decayed_weights, scale_by_learning_rate
-from gradtx.transforms.adaptive import checked_state_dtype
 
 __all__ = [
     "DION_NS_COEFFS",
@@ -208,10 +219,6 @@ def _leaf_dims(spec: Any, updates: Updates, where: str) -> list[MuonDimensionNum
 def _mh(x: jax.Array) -> jax.Array:
     """The conjugate transpose of the last two axes."""
     return jnp.conj(jnp.swapaxes(x, -1, -2))
-
-
-def _real_of(x: jax.Array, value: Any) -> jax.Array:
-    return tree.like(tree.hyper(value, x), x)
 
 
 def _newton_schulz(x: jax.Array, coeffs: jax.Array, steps: int, preconditioning: str, eps: Any) -> jax.Array:
@@ -374,8 +381,9 @@ def _orthogonalize_all(
 # --------------------------------------------------------------------------------------------------
 
 
-def _spec_field() -> Any:
-    return static_field(default=None, kw_only=True)
+_SPEC = ("None, a MuonDimensionNumbers, a tree of them (None: not a matrix) or a callable returning one from the "
+         "updates")
+_COEFFS = "coefficients of shape (3,) or (n, 3), or a preset name ('standard', 'dion')"
 
 
 def _hashable_spec(obj: Any, name: str) -> None:
@@ -396,24 +404,19 @@ class scale_by_muon(GradientTransformation):
     iterations; the state holds it as an array (``MuonState.ns_coeffs``), which is what ``update`` uses.
     """
 
-    ns_coeffs: Any = static_field(default=MUON_NS_COEFFS)
-    ns_steps: int = static_field(default=5)
-    beta: Any = 0.95
-    eps: Any = 1e-8
-    mu_dtype: Any = static_field(default=None)
-    nesterov: bool = static_field(default=True, kw_only=True)
-    adaptive: bool = static_field(default=False, kw_only=True)
-    preconditioning: str = static_field(default="frobenius", kw_only=True)
-    weight_dimension_numbers: Any = _spec_field()
+    ns_coeffs: Any = option(default=MUON_NS_COEFFS, accepts=_COEFFS, static=True)
+    ns_steps: int = integer(default=5, lo=1, static=True)
+    beta: Any = probability(default=0.95)
+    eps: Any = non_negative(default=1e-8)
+    mu_dtype: Any = dtype_option(default=None)
+    nesterov: bool = flag(default=True, kw_only=True)
+    adaptive: bool = flag(default=False, kw_only=True)
+    preconditioning: str = choice(default="frobenius", choices=PRECONDITIONINGS, kw_only=True)
+    weight_dimension_numbers: Any = option(default=None, accepts=_SPEC, optional=True, static=True, kw_only=True)
 
-    def __post_init__(self) -> None:
+    def __check_init__(self) -> None:
         object.__setattr__(self, "ns_coeffs", _resolve_coeffs(self.ns_coeffs, "scale_by_muon"))
-        if not isinstance(self.ns_steps, (int, np.integer)) or isinstance(self.ns_steps, bool) or self.ns_steps < 1:
-            self._fail("ns_steps", self.ns_steps, "must be an int >= 1")
-        self._check_range("beta", 0.0, 1.0, hi_open=True)
-        self._check_range("eps", 0.0)
-        self._check_choice("preconditioning", PRECONDITIONINGS)
-        checked_state_dtype(self, "mu_dtype")
+        whole_numbers(self, "ns_steps")
         _hashable_spec(self, "weight_dimension_numbers")
 
     @property
@@ -436,14 +439,14 @@ class scale_by_muon(GradientTransformation):
         next_count = safe_int32_increment(count)
 
         def moment(g: Any, m: Any) -> tuple[Any, Any]:
-            g32, m32 = tree.up(g), _upcast(m, g)
-            rdt = jnp.finfo(m32.dtype).dtype
-            g_m = tree.like(g32, m32)
-            new = tree.ema(self.beta, m32, g_m)
-            bc = tree.like(tree.debias(self.beta, count, rdt), m32)
+            m = tree.wider(m, g)  # computed in the wider of the momentum's and the gradient's compute dtypes
+            x = tree.Leaf(m)
+            g = x.cast(g)
+            new = x.ema(self.beta, m, g)
+            bc = x.cast(x.debias(self.beta, count))
             if self.nesterov:
-                bc_next = tree.like(tree.debias(self.beta, next_count, rdt), m32)
-                return new, tree.ema(self.beta, new / bc_next, g_m / bc)
+                bc_next = x.cast(x.debias(self.beta, next_count))
+                return new, x.ema(self.beta, new / bc_next, g / bc)
             return new, new / bc
 
         mu, mu_hat = tree.unzip2(updates, jax.tree.map(moment, updates, state.mu))
@@ -458,34 +461,19 @@ class scale_by_muon(GradientTransformation):
         return out, MuonState(count=count, mu=tree.cast_like(mu, state.mu), ns_coeffs=state.ns_coeffs)
 
 
-def _upcast(state: Any, g: Any) -> jax.Array:
-    """A state leaf in the wider compute dtype of itself and its gradient."""
-    state = jnp.asarray(state)
-    ds, dg = tree.compute_dtype(state.dtype), tree.compute_dtype(jnp.result_type(g))
-    return state.astype(ds if ds.itemsize >= dg.itemsize else (dg if ds.kind == dg.kind else ds))
-
-
 @pytree_class
-class scale_by_shape(GradientTransformation):
+class scale_by_shape(StatelessTransformation):
     """Scale each matrix update by a factor of its shape (``fan_in``: the product of the reduction axes,
     ``fan_out``: of the output axes): ``sqrt(max(1, fan_out / fan_in))`` (Jordan's width scaling), or with
     ``consistent_rms`` ``consistent_rms * sqrt(max(fan_in, fan_out))`` (Liu et al. 2025, arXiv 2502.16982:
     an orthogonal update then has the RMS ``consistent_rms``, like AdamW's; 0.2 is their value).
     ``weight_dimension_numbers`` as in :class:`scale_by_muon`; leaves that are not matrices pass unchanged."""
 
-    weight_dimension_numbers: Any = static_field(default=None)
-    consistent_rms: Any = None
+    weight_dimension_numbers: Any = option(default=None, accepts=_SPEC, optional=True, static=True)
+    consistent_rms: Any = hyper(default=None, lo=0.0, optional=True)
 
-    def __post_init__(self) -> None:
+    def __check_init__(self) -> None:
         _hashable_spec(self, "weight_dimension_numbers")
-        if self.consistent_rms is not None:
-            self._check_range("consistent_rms", 0.0)
-
-    def init(self, params: Params) -> Any:
-        from gradtx.base import EmptyState
-
-        del params
-        return EmptyState()
 
     def update(self, updates: Updates, state: Any, params: Params | None = None, **extra: Any):
         del params, extra
@@ -497,12 +485,12 @@ class scale_by_shape(GradientTransformation):
                 out.append(x)
                 continue
             lay = _layout(tuple(jnp.shape(x)), d, "scale_by_shape.update")
-            x32 = tree.up(x)
+            leaf = tree.Leaf(x)
             if self.consistent_rms is None:
-                s = tree.hyper(math.sqrt(max(1.0, lay.fan_out / max(lay.fan_in, 1))), x32)
+                s = leaf.hyper(math.sqrt(max(1.0, lay.fan_out / max(lay.fan_in, 1))))
             else:
-                s = tree.hyper(self.consistent_rms, x32) * tree.hyper(math.sqrt(max(lay.fan_in, lay.fan_out)), x32)
-            out.append((tree.like(s, x32) * x32).astype(jnp.asarray(x).dtype))
+                s = leaf.hyper(self.consistent_rms) * leaf.hyper(math.sqrt(max(lay.fan_in, lay.fan_out)))
+            out.append(leaf.out(leaf.cast(s) * leaf.cast(x)))
         return jax.tree.unflatten(treedef, out), state
 
 
@@ -543,6 +531,7 @@ class muon_dimension_numbers(muon_labels):
         return spec
 
 
+@recipe
 def muon(
     learning_rate: Any,
     ns_coeffs: Any = MUON_NS_COEFFS,

@@ -26,10 +26,11 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import tree
-from gradtx.base import GradientTransformation, Params, Updates, identity, pytree_class, static_field
+from gradtx.base import GradientTransformation, Params, Updates, identity
 from gradtx.combine import chain
+from gradtx.fields import Check, non_negative, option, positive, pytree_class, recipe
 from gradtx.transforms import per_example_global_norm_clip, scale_by_learning_rate, trace
-from gradtx.transforms.noise import _as_key, check_key_or_seed
+from gradtx.transforms.noise import as_key, check_key_or_seed
 
 __all__ = ["DifferentiallyPrivateAggregateState", "differentially_private_aggregate", "dpsgd"]
 
@@ -45,21 +46,26 @@ class differentially_private_aggregate(GradientTransformation):
     """Clip per-example gradients to global norm ``l2_norm_clip``, sum them, add Gaussian noise of standard
     deviation ``l2_norm_clip * noise_multiplier`` and divide by the batch size (Abadi et al. 2016, Algorithm 1;
     see the module docstring). The updates received have a leading batch axis; the updates returned do not.
+
+    Args:
+      l2_norm_clip: the norm ``C`` each example's gradient is clipped to, ``> 0``.
+      noise_multiplier: the noise's standard deviation in units of ``C``, ``>= 0``.
+      key: an int seed or a jax.random key (static); None: key 0 with a ``UserWarning``, as Optax.
+      seed: Optax's older name for an int ``key`` (keyword-only).
     """
 
-    l2_norm_clip: Any
-    noise_multiplier: Any
-    key: Any = static_field(default=None)
-    seed: Any = static_field(default=None, kw_only=True)
+    l2_norm_clip: Any = positive()
+    noise_multiplier: Any = non_negative()
+    key: Any = option(default=None, accepts="an int seed or a jax.random key", optional=True, static=True)
+    seed: Any = option(default=None, accepts="an int seed (the older name of key)", optional=True, static=True,
+                       kw_only=True)
 
-    def __post_init__(self) -> None:
-        self._check_range("l2_norm_clip", 0.0, lo_open=True)
-        self._check_range("noise_multiplier", 0.0)
+    def __check_init__(self) -> None:
         check_key_or_seed(self)
 
     def init(self, params: Params) -> DifferentiallyPrivateAggregateState:
         del params
-        return DifferentiallyPrivateAggregateState(rng_key=_as_key(self.key if self.key is not None else self.seed))
+        return DifferentiallyPrivateAggregateState(rng_key=as_key(self.key if self.key is not None else self.seed))
 
     def update(
         self, updates: Updates, state: DifferentiallyPrivateAggregateState, params: Params | None = None, **extra: Any
@@ -72,16 +78,17 @@ class differentially_private_aggregate(GradientTransformation):
         clipped, _ = per_example_global_norm_clip(leaves, self.l2_norm_clip)
         new_key, *keys = jax.random.split(state.rng_key, len(leaves) + 1)
 
-        def one(s: Any, k: Any) -> Any:
-            x = tree.up(s)
-            std = tree.hyper(self.l2_norm_clip, x) * tree.hyper(self.noise_multiplier, x)
-            noise = jax.random.normal(k, x.shape, x.dtype)
-            return ((x + tree.like(std, x) * noise) / batch).astype(jnp.asarray(s).dtype)
+        def one(s: Any, k: Any) -> Any:  # (sum of the clipped examples + sigma C N(0, I)) / B
+            x = tree.Leaf(s)
+            std = x.hyper(self.l2_norm_clip) * x.hyper(self.noise_multiplier)
+            noise = jax.random.normal(k, jnp.shape(s), x.compute_dtype)
+            return x.out((x.cast(s) + x.cast(std) * noise) / batch)
 
         out = [one(s, k) for s, k in zip(clipped, keys)]
         return jax.tree.unflatten(treedef, out), DifferentiallyPrivateAggregateState(rng_key=new_key)
 
 
+@recipe
 def dpsgd(
     learning_rate: Any,
     l2_norm_clip: Any,
@@ -91,7 +98,17 @@ def dpsgd(
     nesterov: bool = False,
 ) -> chain:
     """DP-SGD (Abadi et al. 2016): ``differentially_private_aggregate`` -> [``trace(momentum)``] ->
-    ``scale_by_learning_rate``. Takes per-example gradients; ``seed`` is an int or a jax.random key."""
+    ``scale_by_learning_rate``. Takes per-example gradients.
+
+    Args:
+      learning_rate: a number or a schedule.
+      l2_norm_clip: the norm each example's gradient is clipped to, ``> 0``.
+      noise_multiplier: the noise's standard deviation in units of ``l2_norm_clip``, ``>= 0``.
+      seed: an int seed or a jax.random key.
+      momentum: the decay of a momentum trace, or None (no momentum).
+      nesterov: Nesterov momentum (with ``momentum``).
+    """
+    Check("flag")("dpsgd", "nesterov", nesterov)  # used only with momentum: checked here in any case
     return chain(
         differentially_private_aggregate(l2_norm_clip, noise_multiplier, seed),
         trace(momentum, nesterov) if momentum is not None else identity(),

@@ -39,14 +39,15 @@ from gradtx.base import (
     GradientTransformation,
     OptState,
     Params,
+    StatelessTransformation,
     Updates,
     apply_updates,
-    pytree_class,
     require_params,
     safe_int32_increment,
-    static_field,
     zero_count,
 )
+from gradtx.contrib._common import sq_norm
+from gradtx.fields import InvalidType, flag, integer, option, pytree_class
 from gradtx.wrappers import with_extra_args_support
 
 __all__ = ["NormalizeState", "SAMState", "normalize", "sam"]
@@ -55,35 +56,23 @@ NormalizeState = EmptyState
 """``normalize`` keeps no state (Optax's name for its ``EmptyState``)."""
 
 
-def _global_norm(updates: Updates) -> jax.Array:
-    """``sqrt(sum |g|^2)`` over every leaf, accumulated in the widest real dtype of the leaves (>= float32)."""
-    dt = tree.widest_real_dtype(updates)
-    total = jnp.zeros([], dt)
-    for g in jax.tree.leaves(updates):
-        total = total + jnp.sum(tree.abs_sq(tree.up(g))).astype(dt)
-    return jnp.sqrt(total)
-
-
 @pytree_class
-class normalize(GradientTransformation):
+class normalize(StatelessTransformation):
     """Divide the updates by their global l2 norm: ``u = g / ||g||`` (SAM's ascent direction).
 
     A zero gradient gives a zero update (Optax returns ``0 / 0 = NaN``; the issue asks for a finite update);
-    a NaN or an infinity in ``g`` still propagates. The norm is accumulated in float32 or wider.
+    a NaN or an infinity in ``g`` still propagates. Each leaf's sum of squares is computed in its compute dtype
+    (float32 or wider) and the sums are added in the widest real dtype of the updates.
     """
-
-    def init(self, params: Params) -> EmptyState:
-        del params
-        return NormalizeState()
 
     def update(self, updates: Updates, state: OptState, params: Params | None = None, **extra: Any):
         del params, extra
-        norm = _global_norm(updates)
+        norm = jnp.sqrt(sq_norm(updates, tree.widest_real_dtype(updates)))
         inv = jnp.where(norm == 0, jnp.zeros_like(norm), 1 / jnp.where(norm == 0, jnp.ones_like(norm), norm))
 
         def one(g: Any) -> Any:
-            x = tree.up(g)
-            return (x * tree.like(inv.astype(tree.hyper(0.0, x).dtype), x)).astype(jnp.asarray(g).dtype)
+            x = tree.Leaf(g)
+            return x.out(x.cast(g) * x.cast(inv))
 
         return jax.tree.map(one, updates), state
 
@@ -118,20 +107,19 @@ class sam(GradientTransformation):
     Updates must be applied unchanged (``apply_updates``); ``sync_period`` is an integer >= 1.
     """
 
-    optimizer: Any
-    adv_optimizer: Any
-    sync_period: int = static_field(default=2)
-    reset_state: bool = static_field(default=True)
-    opaque_mode: bool = static_field(default=False)
-    batch_axis_name: str | None = static_field(default=None)
+    optimizer: Any = option(accepts="a transformation")
+    adv_optimizer: Any = option(accepts="a transformation")
+    sync_period: int = integer(default=2, lo=1, static=True)
+    reset_state: bool = flag(default=True)
+    opaque_mode: bool = flag(default=False)
+    batch_axis_name: str | None = option(default=None, accepts="None or the name of a mapped axis", static=True,
+                                         optional=True)
 
-    def __post_init__(self) -> None:
+    def __check_init__(self) -> None:
         object.__setattr__(self, "optimizer", with_extra_args_support(self.optimizer))
         object.__setattr__(self, "adv_optimizer", with_extra_args_support(self.adv_optimizer))
-        if not isinstance(self.sync_period, (int, np.integer)) or isinstance(self.sync_period, bool):
-            self._fail("sync_period", self.sync_period, "must be an integer >= 1")
-        if self.sync_period < 1:
-            self._fail("sync_period", self.sync_period, "must be an integer >= 1")
+        if not isinstance(self.sync_period, (int, np.integer)):  # a count of Python loop steps, not 2.0
+            self._fail("sync_period", self.sync_period, "must be a whole number >= 1 of type int", InvalidType)
 
     def init(self, params: Params) -> SAMState:
         return SAMState(
@@ -157,9 +145,8 @@ class sam(GradientTransformation):
         opt_u, opt_state = self.optimizer.update(updates, state.opt_state, cache, **extra)
 
         def outer(c: Any, p: Any, u: Any) -> Any:  # cache - params + u: lands params on cache + u
-            dt = jnp.result_type(u)
-            x = tree.up(u)
-            return (tree.up(c).astype(x.dtype) - tree.up(p).astype(x.dtype) + x).astype(dt)
+            x = tree.Leaf(u)
+            return x.out(x.cast(c) - x.cast(p) + x.cast(u))
 
         opt_u = jax.tree.map(outer, cache, params, opt_u)
         new_updates = _select(last, opt_u, adv_u)

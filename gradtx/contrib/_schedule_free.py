@@ -30,7 +30,6 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from gradtx import tree
 from gradtx.base import (
@@ -38,14 +37,12 @@ from gradtx.base import (
     OptState,
     Params,
     Updates,
-    as_pytree_callable,
     check_tree_match,
-    pytree_class,
     require_params,
     safe_int32_increment,
-    static_field,
 )
 from gradtx.combine import chain
+from gradtx.fields import Check, dtype_option, hyper, option, pytree_class, real, recipe, scalar_or_schedule
 from gradtx.optimizers import sgd
 from gradtx.schedules import warmup_constant_schedule
 from gradtx.transforms import add_decayed_weights, scale_by_learning_rate, scale_by_rms
@@ -92,11 +89,17 @@ def schedule_free_eval_params(state: Any, params: Params) -> Params:
     s = _find_state(state)
 
     def one(y: Any, z: Any) -> Any:
-        dt = jnp.promote_types(tree.compute_dtype(jnp.result_type(y)), tree.compute_dtype(jnp.result_type(z)))
-        b1 = jnp.asarray(s.b1).astype(dt)
-        return ((tree.up(y).astype(dt) - (1 - b1) * tree.up(z).astype(dt)) / b1).astype(jnp.result_type(y))
+        x = _wider_leaf(y, z)
+        b1 = x.cast(s.b1)
+        return tree.Leaf(y).out((x.cast(y) - (1 - b1) * x.cast(z)) / b1)
 
     return jax.tree.map(one, params, s.z)
+
+
+def _wider_leaf(y: Any, z: Any) -> tree.Leaf:
+    """The precision of a parameter ``y`` computed with its stored ``z``: the wider of their dtypes (the
+    promotion of their compute dtypes)."""
+    return tree.Leaf(jnp.promote_types(jnp.result_type(y), jnp.result_type(z)))
 
 
 @pytree_class
@@ -107,29 +110,23 @@ class schedule_free(GradientTransformation):
     used for the averaging weights ``max_lr ** weight_lr_power``. ``b1`` in (0, 1]: the interpolation
     between ``x`` and ``z``. ``state_dtype``: the dtype ``z`` is stored in (default: each parameter's).
     Needs ``params`` (``y``) in every ``update``.
+
+    Args:
+      base_optimizer: the transformation whose iterates are ``z`` (without momentum).
+      learning_rate: its learning rate ``>= 0``, a number or a schedule (of the 1-based step count).
+      b1: the interpolation between ``x`` and ``z``, in ``(0, 1]``.
+      weight_lr_power: the power of the largest learning rate in the averaging weights (finite).
+      state_dtype: the dtype ``z`` is stored in (None: each parameter's).
     """
 
-    base_optimizer: Any
-    learning_rate: Any
-    b1: Any = 0.9
-    weight_lr_power: Any = 2.0
-    state_dtype: Any = static_field(default=None)
+    base_optimizer: Any = option(accepts="a transformation")
+    learning_rate: Any = scalar_or_schedule(lo=0.0)
+    b1: Any = hyper(default=0.9, lo=0.0, hi=1.0, lo_open=True)
+    weight_lr_power: Any = real(default=2.0)
+    state_dtype: Any = dtype_option(default=None)
 
-    def __post_init__(self) -> None:
+    def __check_init__(self) -> None:
         object.__setattr__(self, "base_optimizer", with_extra_args_support(self.base_optimizer))
-        object.__setattr__(self, "learning_rate", as_pytree_callable(self.learning_rate))
-        if not callable(self.learning_rate):
-            self._check_range("learning_rate", 0.0)
-        self._check_range("b1", 0.0, 1.0, lo_open=True)
-        self._check_finite("weight_lr_power")
-        if self.state_dtype is not None:
-            try:
-                dt = np.dtype(self.state_dtype)
-            except TypeError:
-                dt = None
-            if dt is None or not jnp.issubdtype(dt, jnp.inexact):
-                self._fail("state_dtype", self.state_dtype, "must be None or a floating dtype")
-            object.__setattr__(self, "state_dtype", dt)
 
     def init(self, params: Params) -> ScheduleFreeState:
         dt = tree.widest_real_dtype(params)
@@ -158,8 +155,11 @@ class schedule_free(GradientTransformation):
         ck = jnp.where(bad, jnp.full_like(weight, jnp.nan), ratio)
 
         base_updates, base_state = self.base_optimizer.update(updates, state.base_optimizer_state, params, **extra)
-        z = jax.tree.map(lambda zi, ui: (tree.up(zi) + tree.up(ui).astype(tree.up(zi).dtype)).astype(zi.dtype),
-                         state.z, base_updates)
+        def advance(zi: Any, ui: Any) -> Any:  # z_{t+1} = z_t + base update
+            x = tree.Leaf(zi)
+            return x.out(x.cast(zi) + x.cast(ui))
+
+        z = jax.tree.map(advance, state.z, base_updates)
 
         def step(y: Any, z_old: Any, z_new: Any) -> Any:
             # y_{t+1} - y_t = b1 (x_{t+1} - x_t) + (1 - b1) (z_{t+1} - z_t) with x_{t+1} - x_t = c (z_{t+1} - x_t)
@@ -168,12 +168,11 @@ class schedule_free(GradientTransformation):
             # the same number as b1 x_{t+1} + (1 - b1) z_{t+1} - y_t without its cancellation (an O(1) difference
             # of parameters rounded to float32 would cost 1e-7 absolute on updates of any size), and without a
             # division by b1: a step that moves nothing (z_{t+1} = z_t = y_t) gives exactly 0.
-            dt = np.dtype(jnp.promote_types(tree.compute_dtype(jnp.result_type(y)),
-                                            tree.compute_dtype(jnp.result_type(z_old))))
-            y32, zo, zn = tree.up(y).astype(dt), tree.up(z_old).astype(dt), tree.up(z_new).astype(dt)
-            b1, one_minus_b1 = tree.hyper(self.b1, dt), tree.hyper(1 - self.b1, dt)  # 1 - b1 rounded once
-            c = ck.astype(dt)
-            return ((b1 * c + one_minus_b1) * (zn - zo) + c * (zo - y32)).astype(jnp.result_type(y))
+            x = _wider_leaf(y, z_old)
+            y32, zo, zn = x.cast(y), x.cast(z_old), x.cast(z_new)
+            b1, one_minus_b1 = x.hyper(self.b1), x.complement(self.b1)  # 1 - b1 rounded once
+            c = x.cast(ck)
+            return tree.Leaf(y).out((b1 * c + one_minus_b1) * (zn - zo) + c * (zo - y32))
 
         out = jax.tree.map(step, params, state.z, z)
         new_state = ScheduleFreeState(
@@ -193,6 +192,7 @@ def _warmup(learning_rate: Any, warmup_steps: Any) -> Any:
     return warmup_constant_schedule(init_value=0.0, peak_value=learning_rate, warmup_steps=warmup_steps)
 
 
+@recipe
 def schedule_free_sgd(
     learning_rate: Any = 1.0,
     warmup_steps: Any = None,
@@ -211,6 +211,7 @@ def schedule_free_sgd(
     )
 
 
+@recipe
 def schedule_free_adamw(
     learning_rate: Any = 0.0025,
     warmup_steps: Any = None,
@@ -225,6 +226,7 @@ def schedule_free_adamw(
     ``-lr (g / (sqrt(v_hat) + eps) + weight_decay y)`` with ``v`` Adam's bias-corrected second moment (Adam with
     ``b1 = 0``, written as ``scale_by_rms(b2, eps, eps_in_sqrt=False, bias_correction=True)``, which keeps no
     unused first moment)."""
+    Check("number", lo=0.0, hi=1.0, hi_open=True)("schedule_free_adamw", "b2", b2)  # scale_by_rms allows None
     lr = _warmup(learning_rate, warmup_steps)
     return schedule_free(
         chain(scale_by_rms(b2, eps, 0.0, False, True), add_decayed_weights(weight_decay), scale_by_learning_rate(lr)),

@@ -36,20 +36,12 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from gradtx import tree
-from gradtx.base import (
-    GradientTransformation,
-    Params,
-    Updates,
-    check_tree_match,
-    pytree_class,
-    safe_int32_increment,
-    static_field,
-    zero_count,
-)
+from gradtx.base import GradientTransformation, Params, Updates, check_tree_match, safe_int32_increment, zero_count
 from gradtx.combine import chain
+from gradtx.contrib._common import whole_numbers
+from gradtx.fields import flag, integer, non_negative, probability, pytree_class, recipe
 from gradtx.transforms import add_decayed_weights, scale_by_learning_rate
 
 __all__ = ["ScaleBySoapState", "scale_by_soap", "soap"]
@@ -92,26 +84,27 @@ class scale_by_soap(GradientTransformation):
     ``shampoo_beta=None`` uses ``b2`` for the Kronecker factors (the authors' default). ``precondition_frequency``
     counts Adam steps between eigenbasis refreshes. Arithmetic and the factors are float32 or wider; ``mu`` and
     ``nu`` are stored in the parameter dtype.
+
+    Args:
+      b1: the decay of Adam's first moment, in ``[0, 1)``.
+      b2: the decay of Adam's second moment, in ``[0, 1)``.
+      shampoo_beta: the decay of the Kronecker factors in ``[0, 1)``, or None (``b2``).
+      eps: added to ``sqrt(V)``, ``>= 0``.
+      precondition_frequency: the Adam steps between eigenbasis refreshes, a whole number ``>= 1`` (static).
+      max_precond_dim: the longest axis rotated, a whole number ``>= 1`` (static).
+      precondition_1d: rotate vectors too.
     """
 
-    b1: Any = 0.95
-    b2: Any = 0.95
-    shampoo_beta: Any = None
-    eps: Any = 1e-8
-    precondition_frequency: int = static_field(default=10)
-    max_precond_dim: int = static_field(default=10000)
-    precondition_1d: bool = static_field(default=False)
+    b1: Any = probability(default=0.95)
+    b2: Any = probability(default=0.95)
+    shampoo_beta: Any = probability(default=None, optional=True)
+    eps: Any = non_negative(default=1e-8)
+    precondition_frequency: int = integer(default=10, lo=1, static=True)
+    max_precond_dim: int = integer(default=10000, lo=1, static=True)
+    precondition_1d: bool = flag(default=False)
 
-    def __post_init__(self) -> None:
-        self._check_range("b1", 0.0, 1.0, hi_open=True)
-        self._check_range("b2", 0.0, 1.0, hi_open=True)
-        if self.shampoo_beta is not None:
-            self._check_range("shampoo_beta", 0.0, 1.0, hi_open=True)
-        self._check_range("eps", 0.0)
-        for name in ("precondition_frequency", "max_precond_dim"):
-            v = getattr(self, name)
-            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
-                self._fail(name, v, "must be an int >= 1")
+    def __check_init__(self) -> None:
+        whole_numbers(self, "precondition_frequency", "max_precond_dim")
 
     def _axes(self, shape: tuple[int, ...]) -> tuple[int, ...]:
         if len(shape) == 0 or (len(shape) == 1 and not self.precondition_1d):
@@ -120,11 +113,11 @@ class scale_by_soap(GradientTransformation):
 
     def init(self, params: Params) -> ScaleBySoapState:
         def factors(p: Any) -> tuple[Any, ...]:
-            dt = tree.compute_dtype(np.dtype(jnp.result_type(p)))
+            dt = tree.Leaf(p).compute_dtype
             return tuple(jnp.zeros((p.shape[a], p.shape[a]), dt) for a in self._axes(tuple(jnp.shape(p))))
 
         def bases(p: Any) -> tuple[Any, ...]:
-            dt = tree.compute_dtype(np.dtype(jnp.result_type(p)))
+            dt = tree.Leaf(p).compute_dtype
             return tuple(jnp.eye(p.shape[a], dtype=dt) for a in self._axes(tuple(jnp.shape(p))))
 
         for p in jax.tree.leaves(params):
@@ -149,16 +142,16 @@ class scale_by_soap(GradientTransformation):
 
         def one(g: Any, m: Any, v: Any, ggs: tuple[Any, ...], qs: tuple[Any, ...]) -> tuple[Any, ...]:
             axes = self._axes(tuple(jnp.shape(g)))
-            g32 = tree.up(g)
-            cdt = g32.dtype
-            eps = tree.hyper(self.eps, cdt)
+            x = tree.Leaf(g)
+            g32 = x.cast(g)
             # Exact decay complements and the one bias correction (gradtx.tree.ema / debias).
-            m_new = tree.ema(self.b1, m.astype(cdt), g32)
-            v_new = tree.ema(self.b2, v.astype(cdt), jnp.square(_rotate(g32, qs, axes, back=False)))
-            step = jnp.sqrt(tree.debias(self.b2, adam_step, cdt)) / tree.debias(self.b1, adam_step, cdt)
-            direction = _rotate(_rotate(m_new, qs, axes, back=False) / (jnp.sqrt(v_new) + eps), qs, axes, back=True)
+            m_new = x.ema(self.b1, m, g32)
+            v_new = x.ema(self.b2, v, jnp.square(_rotate(g32, qs, axes, back=False)))
+            step = jnp.sqrt(x.debias(self.b2, adam_step)) / x.debias(self.b1, adam_step)
+            direction = _rotate(_rotate(m_new, qs, axes, back=False) / (jnp.sqrt(v_new) + x.hyper(self.eps)), qs,
+                                axes, back=True)
             out = jnp.where(first, jnp.zeros_like(g32), step * direction)
-            m_new, v_new = jnp.where(first, m.astype(cdt), m_new), jnp.where(first, v.astype(cdt), v_new)
+            m_new, v_new = jnp.where(first, x.cast(m), m_new), jnp.where(first, x.cast(v), v_new)
             ggs_new = tuple(tree.ema(shampoo_beta, f, _factor(g32, a).astype(f.dtype)) for f, a in zip(ggs, axes))
 
             def refreshed() -> tuple[Any, ...]:
@@ -171,14 +164,14 @@ class scale_by_soap(GradientTransformation):
                 return tuple(_eigenbasis(f) for f in ggs_new), vv
 
             qs_new, v_new = jax.lax.cond(refresh, refreshed, lambda: (tuple(qs), v_new))
-            return out.astype(g.dtype), m_new.astype(m.dtype), v_new.astype(v.dtype), ggs_new, qs_new
+            return x.out(out), x.store(m_new, m), x.store(v_new, v), ggs_new, qs_new
 
-        results = jax.tree.map(one, updates, state.mu, state.nu, state.preconditioners, state.eigenbases)
-        pick = lambda i: jax.tree.map(lambda _, r: r[i], updates, results)  # noqa: E731
-        return pick(0), ScaleBySoapState(count=count, mu=pick(1), nu=pick(2), preconditioners=pick(3),
-                                         eigenbases=pick(4))
+        out, mu, nu, factors, bases = tree.map_split(one, 5, updates, state.mu, state.nu, state.preconditioners,
+                                                     state.eigenbases)
+        return out, ScaleBySoapState(count=count, mu=mu, nu=nu, preconditioners=factors, eigenbases=bases)
 
 
+@recipe
 def soap(
     learning_rate: Any = 3e-3,
     b1: Any = 0.95,

@@ -30,22 +30,30 @@ import jax.numpy as jnp
 
 from gradtx import tree
 from gradtx.base import (
-    FrozenTree,
     GradientTransformation,
     Params,
     Updates,
     check_tree_match,
-    concrete_number,
-    hashable_tree,
-    pytree_class,
     require_params,
     safe_int32_increment,
-    static_field,
     zero_count,
 )
 from gradtx.combine import chain
+from gradtx.contrib._common import whole_numbers
+from gradtx.fields import (
+    FrozenTree,
+    dtype_option,
+    flag,
+    hashable_tree,
+    hyper,
+    integer,
+    non_negative,
+    option,
+    probability,
+    pytree_class,
+    recipe,
+)
 from gradtx.transforms import add_decayed_weights, scale_by_learning_rate
-from gradtx.transforms.adaptive import checked_state_dtype
 from gradtx.wrappers import with_extra_args_support
 
 __all__ = ["HutchinsonState", "SophiaState", "hutchinson_estimator_diag_hessian", "scale_by_sophia", "sophia"]
@@ -61,12 +69,15 @@ class HutchinsonState(NamedTuple):
 class hutchinson_estimator_diag_hessian(GradientTransformation):
     """Hutchinson's estimate of the Hessian diagonal, ``r * (H r)`` with ``r`` Rademacher (Hutchinson 1989;
     Bekas, Kokiopoulou & Saad 2007). Ignores the updates; needs ``params`` and the extra argument
-    ``obj_fn(params) -> loss``. ``random_seed``: a jax.random key (default ``jax.random.PRNGKey(0)``, as Optax).
+    ``obj_fn(params) -> loss``.
+
+    Args:
+      random_seed: a jax.random key (default None: ``jax.random.PRNGKey(0)``, as Optax); static.
     """
 
-    random_seed: Any = static_field(default=None)
+    random_seed: Any = option(default=None, accepts="a jax.random key", optional=True, static=True)
 
-    def __post_init__(self) -> None:
+    def __check_init__(self) -> None:
         if self.random_seed is not None:
             object.__setattr__(self, "random_seed", hashable_tree(self.random_seed))
 
@@ -104,35 +115,38 @@ class scale_by_sophia(GradientTransformation):
     """Sophia's clipped, Hessian-preconditioned momentum (Liu et al. 2023, arXiv 2305.14342); see the module
     docstring for the equations and conventions. Needs ``params`` and the estimator's extra arguments
     (``obj_fn`` for the default Hutchinson estimator). ``clip_threshold=None``: no clipping. ``verbose``: print
-    the fraction of unclipped coordinates (the "win rate") every ``print_win_rate_every_n_steps`` steps."""
+    the fraction of unclipped coordinates (the "win rate") every ``print_win_rate_every_n_steps`` steps.
 
-    b1: Any = 0.965
-    b2: Any = 0.99
-    eps: Any = 1e-8
-    gamma: Any = 0.01
-    clip_threshold: Any = 1.0
-    update_interval: Any = 10
-    hessian_diagonal_fn: Any = None
-    mu_dtype: Any = static_field(default=None)
-    verbose: bool = static_field(default=False)
-    print_win_rate_every_n_steps: Any = static_field(default=0)
+    Args:
+      b1: the decay of the first moment, in ``[0, 1)``.
+      b2: the decay of the Hessian-diagonal average, in ``[0, 1)``.
+      eps: the floor of the preconditioner, ``>= 0``.
+      gamma: the scale ``gamma`` of the Hessian estimate, ``>= 0``.
+      clip_threshold: the clipping bound ``> 0``, or None (no clipping).
+      update_interval: the steps between Hessian estimates, a whole number ``>= 1``.
+      hessian_diagonal_fn: a transformation returning a Hessian-diagonal estimate (None: Hutchinson's).
+      mu_dtype: the dtype of the first moment (None: the parameter dtype).
+      verbose: print the win rate.
+      print_win_rate_every_n_steps: the period of the print, a whole number (``>= 1`` when ``verbose``).
+    """
 
-    def __post_init__(self) -> None:
-        self._check_range("b1", 0.0, 1.0, hi_open=True)
-        self._check_range("b2", 0.0, 1.0, hi_open=True)
-        self._check_range("eps", 0.0)
-        self._check_range("gamma", 0.0)
-        if self.clip_threshold is not None:
-            self._check_range("clip_threshold", 0.0, lo_open=True)
-        self._check_range("update_interval", 1.0)
-        v = concrete_number(self.update_interval)
-        if v is not None and not float(v).is_integer():
-            self._fail("update_interval", self.update_interval, "must be an integer >= 1")
+    b1: Any = probability(default=0.965)
+    b2: Any = probability(default=0.99)
+    eps: Any = non_negative(default=1e-8)
+    gamma: Any = non_negative(default=0.01)
+    clip_threshold: Any = hyper(default=1.0, lo=0.0, lo_open=True, optional=True)
+    update_interval: Any = integer(default=10, lo=1)
+    hessian_diagonal_fn: Any = option(default=None, accepts="a transformation estimating the Hessian diagonal",
+                                      optional=True)
+    mu_dtype: Any = dtype_option(default=None)
+    verbose: bool = flag(default=False)
+    print_win_rate_every_n_steps: Any = integer(default=0, static=True)
+
+    def __check_init__(self) -> None:
         fn = self.hessian_diagonal_fn if self.hessian_diagonal_fn is not None else hutchinson_estimator_diag_hessian()
         object.__setattr__(self, "hessian_diagonal_fn", with_extra_args_support(fn))
-        checked_state_dtype(self, "mu_dtype")
-        if self.verbose and not (isinstance(self.print_win_rate_every_n_steps, int)
-                                 and self.print_win_rate_every_n_steps >= 1):
+        whole_numbers(self, "print_win_rate_every_n_steps")
+        if self.verbose and self.print_win_rate_every_n_steps < 1:
             self._fail("print_win_rate_every_n_steps", self.print_win_rate_every_n_steps,
                        "must be an integer >= 1 when verbose=True")
 
@@ -148,19 +162,18 @@ class scale_by_sophia(GradientTransformation):
         require_params("scale_by_sophia.update", params)
         check_tree_match("scale_by_sophia.update", state.nu, updates)
         count = safe_int32_increment(state.count)
-        mu = tree.update_moment(updates, jax.tree.map(lambda m: tree.up(m), state.mu), self.b1, 1)
+        mu = tree.update_moment(updates, jax.tree.map(tree.up, state.mu), self.b1, 1)
         mu_hat = tree.bias_correction(mu, self.b1, count)
 
-        def precondition(m: Any, h: Any, g: Any) -> Any:
-            x = tree.up(m)
-            hh = tree.up(h).astype(x.dtype)
-            u = x / jnp.maximum(tree.hyper(self.gamma, x) * hh, tree.hyper(self.eps, x))
+        def precondition(g: Any, m: Any, h: Any) -> Any:  # clip(m_hat / max(gamma h, eps)), in m_hat's dtype
+            x = tree.Leaf(m)
+            u = x.cast(m) / jnp.maximum(x.hyper(self.gamma) * x.cast(h), x.hyper(self.eps))
             if self.clip_threshold is not None:
-                c = tree.hyper(self.clip_threshold, x)
+                c = x.hyper(self.clip_threshold)
                 u = jnp.clip(u, -c, c)
-            return u.astype(jnp.asarray(g).dtype)
+            return tree.Leaf(g).out(u)
 
-        out = jax.tree.map(precondition, mu_hat, state.nu, updates)
+        out = jax.tree.map(precondition, updates, mu_hat, state.nu)
         if self.verbose and self.clip_threshold is not None:
             unclipped = sum((jnp.sum(jnp.abs(u) < tree.hyper(self.clip_threshold, u)) for u in jax.tree.leaves(out)),
                             jnp.zeros([], jnp.int32))
@@ -176,10 +189,10 @@ class scale_by_sophia(GradientTransformation):
         hessian_fn_state, nu = jax.lax.cond(
             state.count % interval == 0, refresh, lambda h, n: (h, n), state.hessian_fn_state, state.nu
         )
-        mu = jax.tree.map(lambda m, old: m.astype(jnp.result_type(old)), mu, state.mu)
-        return out, SophiaState(count=count, mu=mu, nu=nu, hessian_fn_state=hessian_fn_state)
+        return out, SophiaState(count=count, mu=tree.cast_like(mu, state.mu), nu=nu, hessian_fn_state=hessian_fn_state)
 
 
+@recipe
 def sophia(
     learning_rate: Any,
     b1: Any = 0.965,

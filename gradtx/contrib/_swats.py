@@ -33,16 +33,8 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import tree
-from gradtx.base import (
-    GradientTransformation,
-    Params,
-    Updates,
-    as_pytree_callable,
-    check_tree_match,
-    pytree_class,
-    safe_int32_increment,
-    zero_count,
-)
+from gradtx.base import GradientTransformation, Params, Updates, check_tree_match, safe_int32_increment, zero_count
+from gradtx.fields import non_negative, probability, pytree_class, scalar_or_schedule
 
 __all__ = ["ScaleBySwatsState", "swats"]
 
@@ -65,23 +57,27 @@ class swats(GradientTransformation):
     """SWATS (see the module docstring): Adam, then SGD with momentum at the rate estimated from Adam's steps.
 
     Returns the whole update (the learning rate is inside, as the switch needs Adam's actual step).
-    ``learning_rate`` may be a schedule of the 0-based count (Adam phase only).
+
+    Args:
+      learning_rate: Adam's learning rate ``>= 0``, a number or a schedule of the 0-based count (Adam phase only).
+      b1: the decay of Adam's first moment and SGD's momentum, in ``[0, 1)``.
+      b2: the decay of Adam's second moment and of the rate estimate, in ``[0, 1)``.
+      eps: added to Adam's denominator, ``>= 0``.
+      switch_tol: the tolerance of the switch test, ``>= 0``.
+
+    Example:
+      >>> import jax.numpy as jnp, gradtx
+      >>> tx = gradtx.contrib.swats(learning_rate=0.1)
+      >>> u, state = tx.update(jnp.ones(2), tx.init(jnp.zeros(2)))
+      >>> print(u, bool(state.switched))  # Adam's first step: -lr sign(g)
+      [-0.1 -0.1] False
     """
 
-    learning_rate: Any = 1e-3
-    b1: Any = 0.9
-    b2: Any = 0.999
-    eps: Any = 1e-9
-    switch_tol: Any = 1e-9
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "learning_rate", as_pytree_callable(self.learning_rate))
-        if not callable(self.learning_rate):
-            self._check_range("learning_rate", 0.0)
-        self._check_range("b1", 0.0, 1.0, hi_open=True)
-        self._check_range("b2", 0.0, 1.0, hi_open=True)
-        self._check_range("eps", 0.0)
-        self._check_range("switch_tol", 0.0)
+    learning_rate: Any = scalar_or_schedule(default=1e-3, lo=0.0)
+    b1: Any = probability(default=0.9)
+    b2: Any = probability(default=0.999)
+    eps: Any = non_negative(default=1e-9)
+    switch_tol: Any = non_negative(default=1e-9)
 
     def init(self, params: Params) -> ScaleBySwatsState:
         dt = tree.widest_real_dtype(params)
@@ -106,57 +102,41 @@ class swats(GradientTransformation):
         debias2 = tree.debias(self.b2, count, dt)
         step = jnp.asarray(lr, dt) * jnp.sqrt(debias2) / tree.debias(self.b1, count, dt)
 
-        def adam_one(g: Any, m: Any, a: Any) -> tuple[Any, Any, Any]:
-            x = tree.up(g)
-            c = jnp.result_type(x)
-            m = tree.ema(self.b1, tree.up(m).astype(c), x)
-            a = tree.ema(self.b2, tree.up(a).astype(c), x * x)
-            p = -jnp.asarray(step, c) * m / (jnp.sqrt(a) + jnp.asarray(self.eps, c))
-            return p, m, a
+        def adam(g: Any, m: Any, a: Any) -> tuple[Any, Any, Any]:  # Adam's step p (lr included) and moments
+            x = tree.Leaf(g)
+            g = x.cast(g)
+            m, a = x.ema(self.b1, m, g), x.ema(self.b2, a, g * g)
+            return -x.cast(step) * m / (jnp.sqrt(a) + x.cast(self.eps)), m, a
 
-        leaves_g, treedef = jax.tree.flatten(updates)
-        triples = [
-            adam_one(g, m, a)
-            for g, m, a in zip(leaves_g, treedef.flatten_up_to(state.mu), treedef.flatten_up_to(state.nu))
-        ]
-        p = [t[0] for t in triples]
-        pg = sum((jnp.sum(pi.astype(dt) * tree.up(g).astype(dt)) for pi, g in zip(p, leaves_g)), jnp.zeros((), dt))
-        pp = sum((jnp.sum(jnp.square(pi.astype(dt))) for pi in p), jnp.zeros((), dt))
+        p, m_adam, a_adam = tree.map_split(adam, 3, updates, state.mu, state.nu)
+        leaves_p, leaves_g = jax.tree.leaves(p), jax.tree.leaves(updates)
+        pg = sum((jnp.sum(pi.astype(dt) * tree.up(g).astype(dt)) for pi, g in zip(leaves_p, leaves_g)),
+                 jnp.zeros((), dt))
+        pp = sum((jnp.sum(jnp.square(pi.astype(dt))) for pi in leaves_p), jnp.zeros((), dt))
         moves = pg != 0
         gamma = jnp.where(moves, pp / jnp.where(moves, -pg, 1), 0)
         lam = jnp.where(moves, tree.ema(self.b2, state.lam, gamma.astype(dt)), state.lam)
         lam_hat = lam / debias2
         settle = moves & (count > 1) & (jnp.abs(lam_hat - gamma) < jnp.asarray(self.switch_tol, dt)) & (lam > 0)
-
         was = state.switched
 
-        def sgd_one(g: Any, v: Any) -> tuple[Any, Any]:
-            x = tree.up(g)
-            c = jnp.result_type(x)
-            v = tree.hyper(self.b1, c) * tree.up(v).astype(c) + x
-            return -(tree.complement(self.b1, c) * jnp.asarray(state.sgd_lr, c)) * v, v
+        def phase(g: Any, pa: Any, m: Any, a: Any, m0: Any, a0: Any, v0: Any) -> tuple[Any, Any, Any, Any]:
+            """SGD's step and momentum once switched (Adam's moments frozen), else Adam's (momentum frozen)."""
+            x = tree.Leaf(g)
+            v = x.hyper(self.b1) * x.cast(v0) + x.cast(g)
+            ps = -(x.complement(self.b1) * x.cast(state.sgd_lr)) * v
+            return (x.out(jnp.where(was, ps, pa)), jnp.where(was, m0, x.store(m, m0)),
+                    jnp.where(was, a0, x.store(a, a0)), jnp.where(was, x.store(v, v0), v0))
 
-        pairs = [sgd_one(g, v) for g, v in zip(leaves_g, treedef.flatten_up_to(state.momentum))]
-        out, mu, nu, mom = [], [], [], []
-        for g, (pa, m, a), (ps, v), m0, a0, v0 in zip(
-            leaves_g,
-            triples,
-            pairs,
-            treedef.flatten_up_to(state.mu),
-            treedef.flatten_up_to(state.nu),
-            treedef.flatten_up_to(state.momentum),
-        ):
-            out.append(jnp.where(was, ps, pa).astype(jnp.result_type(g)))
-            mu.append(jnp.where(was, tree.up(m0), m).astype(jnp.result_type(m0)))
-            nu.append(jnp.where(was, tree.up(a0), a).astype(jnp.result_type(a0)))
-            mom.append(jnp.where(was, v, tree.up(v0)).astype(jnp.result_type(v0)))
+        out, mu, nu, momentum = tree.map_split(phase, 4, updates, p, m_adam, a_adam, state.mu, state.nu,
+                                               state.momentum)
         new_state = ScaleBySwatsState(
             count=count,
-            mu=treedef.unflatten(mu),
-            nu=treedef.unflatten(nu),
-            momentum=treedef.unflatten(mom),
+            mu=mu,
+            nu=nu,
+            momentum=momentum,
             lam=jnp.where(was, state.lam, lam),
             sgd_lr=jnp.where(was, state.sgd_lr, jnp.where(settle, lam_hat, state.sgd_lr)),
             switched=was | settle,
         )
-        return treedef.unflatten(out), new_state
+        return out, new_state

@@ -1,0 +1,94 @@
+"""What several contrib optimizers share: whole-tree scalar statistics and whole-number static options.
+
+The learning-rate-free optimizers (DoG, DoWG, Prodigy, D-Adaptation, MoMo, Mechanic) reduce the whole parameter
+tree to scalars (squared norms, inner products, distances to the initial point) kept in the statistics dtype
+``dt`` (``gradtx.tree.widest_real_dtype(params)``, float32 or wider). Each leaf is reduced in its own compute
+dtype (:class:`gradtx.tree.Leaf`) and the per-leaf sums are added in ``dt``, in leaf order, so that no implicit
+promotion mixes leaves of different dtypes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from gradtx import tree
+from gradtx.base import Updates
+from gradtx.fields import concrete_number
+
+__all__ = ["difference", "dot", "l1_norm", "require_value", "scaled", "schedule_value", "sq_norm", "whole_numbers"]
+
+
+def _total(parts: list[jax.Array], dt: Any) -> jax.Array:
+    """``sum(parts)`` in ``dt``, each part cast to ``dt`` first, in order."""
+    total = jnp.zeros([], dt)
+    for p in parts:
+        total = total + p.astype(dt)
+    return total
+
+
+def sq_norm(t: Any, dt: Any) -> jax.Array:
+    """``||t||^2`` over all leaves, accumulated per leaf in its compute dtype and summed in ``dt``."""
+    return _total([jnp.sum(tree.Leaf(x).abs_sq(x)) for x in jax.tree.leaves(t)], dt)
+
+
+def l1_norm(t: Any, dt: Any) -> jax.Array:
+    """``||t||_1`` over all leaves, accumulated per leaf in its compute dtype and summed in ``dt``."""
+    return _total([jnp.sum(jnp.abs(tree.Leaf(x).cast(x))) for x in jax.tree.leaves(t)], dt)
+
+
+def dot(a: Any, b: Any, dt: Any) -> jax.Array:
+    """The real inner product ``sum_i a_i b_i`` over the whole tree, per leaf in the compute dtype of ``a``."""
+
+    def one(x: Any, y: Any) -> jax.Array:
+        leaf = tree.Leaf(x)
+        return jnp.sum(leaf.cast(x) * leaf.cast(y))
+
+    return _total(jax.tree.leaves(jax.tree.map(one, a, b)), dt)
+
+
+def difference(a: Any, b: Any) -> Any:
+    """``a - b`` leafwise, in the compute dtype of each leaf of ``a`` (e.g. ``x_0 - x_k``)."""
+
+    def one(x: Any, y: Any) -> jax.Array:
+        leaf = tree.Leaf(x)
+        return leaf.cast(x) - leaf.cast(y)
+
+    return jax.tree.map(one, a, b)
+
+
+def scaled(updates: Updates, s: jax.Array) -> Updates:
+    """``s * g`` leafwise in the compute dtype, returned in each update's dtype."""
+
+    def one(g: Any) -> jax.Array:
+        x = tree.Leaf(g)
+        return x.out(x.cast(g) * x.cast(s))
+
+    return jax.tree.map(one, updates)
+
+
+def schedule_value(learning_rate: Any, count: jax.Array) -> Any:
+    """A ``scalar_or_schedule`` option's value at ``count``."""
+    return learning_rate(count) if callable(learning_rate) else learning_rate
+
+
+def require_value(name: str, extra: dict[str, Any]) -> Any:
+    """The ``value=`` extra argument of ``name.update`` (the loss); ``ValueError`` naming the call without it."""
+    value = extra.get("value")
+    if value is None:
+        raise ValueError(f"{name}.update: value is required (update(updates, state, params, value=loss); "
+                         "use jax.value_and_grad)")
+    return value
+
+
+def whole_numbers(obj: Any, *names: str) -> None:
+    """Store the static options ``names`` of ``obj`` (declared ``integer(..., static=True)``, so whole numbers)
+    as Python ints: they size arrays and count loops (``rank=8.0`` is accepted and becomes ``8``). A value
+    computed at run time (a tracer: ``inject_hyperparams`` rebuilds a recipe from traced numbers) is kept."""
+    for name in names:
+        value = getattr(obj, name)
+        number = concrete_number(value)
+        if number is not None and not isinstance(value, int):
+            object.__setattr__(obj, name, int(number))

@@ -1,0 +1,232 @@
+"""MoMo and MoMo-Adam: momentum with a Polyak-type model step (``optax.contrib.momo`` and ``momo_adam``: same
+names, signatures, defaults and state fields).
+
+Schaipp, Ohana, Eickenberg, Defazio & Gower 2023, "MoMo: Momentum Models for Adaptive Learning Rates", arXiv
+2305.07583, Algorithms 1 and 2 with decoupled weight decay. ``update`` needs ``params`` and the loss as the
+extra argument ``value`` (``jax.value_and_grad``). The scalars (the averaged loss, ``<g, x>``, the lower bound)
+are kept in ``tree.widest_real_dtype(params)`` (float32 or wider).
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from gradtx import tree
+from gradtx.base import (
+    GradientTransformation,
+    Params,
+    Updates,
+    check_tree_match,
+    require_params,
+    safe_int32_increment,
+    zero_count,
+)
+from gradtx.contrib._common import dot, require_value, schedule_value, sq_norm
+from gradtx.fields import flag, non_negative, positive, probability, pytree_class, real, scalar_or_schedule
+
+__all__ = ["MomoAdamState", "MomoState", "momo", "momo_adam"]
+
+_TINY = float(np.finfo(np.float64).eps)  # below this squared norm the model step is 0 (as in Optax)
+
+
+class MomoState(NamedTuple):
+    """MoMo's momentum ``exp_avg`` (d), the averaged loss ``barf``, the averaged ``<g, x>`` (``gamma``), the lower
+    bound ``lb`` and the count."""
+
+    exp_avg: Updates
+    barf: jax.Array
+    gamma: jax.Array
+    lb: jax.Array
+    count: jax.Array
+
+
+class MomoAdamState(NamedTuple):
+    """MoMo-Adam's moments ``exp_avg``, ``exp_avg_sq``, ``barf``, ``gamma``, the lower bound ``lb`` and the count."""
+
+    exp_avg: Updates
+    exp_avg_sq: Updates
+    barf: jax.Array
+    gamma: jax.Array
+    lb: jax.Array
+    count: jax.Array
+
+
+def _start(name: str, updates: Updates, state: Any, params: Params | None, extra: dict[str, Any]) -> Any:
+    """Check the call; the loss ``value``."""
+    value = require_value(name, extra)
+    require_params(f"{name}.update", params)
+    check_tree_match(f"{name}.update", state.exp_avg, updates)
+    check_tree_match(f"{name}.update", state.exp_avg, params, what="params")
+    return value
+
+
+def _model_step(updates: Updates, m: Updates, params: Params, shrink: jax.Array, tau: jax.Array,
+                precond: Updates | None = None) -> Updates:
+    """``-shrink x - tau m`` (``-shrink x - tau m / D`` with a metric ``precond``) leafwise, ``m`` and ``D`` in the
+    compute dtype of the updates, returned in each update's dtype."""
+
+    def one(g: Any, m: Any, p: Any, *pc: Any) -> Any:
+        x = tree.Leaf(g)
+        step = x.cast(tau) * m
+        return x.out(-x.cast(shrink) * x.cast(p) - (step / pc[0] if pc else step))
+
+    return jax.tree.map(one, updates, m, params, *(() if precond is None else (precond,)))
+
+
+@pytree_class
+class momo(GradientTransformation):
+    """MoMo, momentum with a Polyak-type model step (Schaipp, Ohana, Eickenberg, Defazio & Gower 2023, arXiv
+    2305.07583, Algorithm 1 with decoupled weight decay). With ``rho = 0`` at step 1, ``beta`` after::
+
+        d_k    = rho d_{k-1} + (1 - rho) g_k                  (exp_avg)
+        fbar_k = rho fbar_{k-1} + (1 - rho) f(x_k)            (barf; f = the ``value`` passed to update)
+        gam_k  = rho gam_{k-1} + (1 - rho) <g_k, x_k>         (gamma)
+        c      = 1 + alpha_k wd
+        tau_k  = min(alpha_k, max(c (fbar_k - lb - gam_k) + <d_k, x_k>, 0) / ||d_k||^2)   (0 if ||d_k||^2 <= eps64)
+        u_k    = -(alpha_k wd / c) x_k - tau_k d_k
+
+    ``alpha_k = learning_rate(k - 1)``; ``lb`` is ``lower_bound`` (a lower bound of the loss, 0 for most
+    losses). ``adapt_lower_bound`` estimates it on the fly as in Optax (the paper's Section 4 rule):
+    before the step ``lb`` becomes ``max(cap / (2c), lower_bound)`` where ``cap = c (fbar - gam) + <d, x> < c lb``,
+    and after it ``lb = max(fbar + <d, x> - gam - tau ||d||^2 / 2, lower_bound)``.
+
+    Args:
+      learning_rate: the cap ``alpha_k`` of the step, ``>= 0``, a number or a schedule.
+      beta: the momentum ``rho`` in ``[0, 1)``.
+      lower_bound: a lower bound of the loss (finite).
+      weight_decay: the decoupled weight decay, ``>= 0``.
+      adapt_lower_bound: estimate the lower bound on the fly.
+
+    Example:
+      >>> import jax.numpy as jnp, gradtx
+      >>> opt = gradtx.contrib.momo()
+      >>> params = jnp.asarray([1.0, 2.0])
+      >>> u, _ = opt.update(params, opt.init(params), params, value=0.5 * 5.0)  # f = |x|^2 / 2
+      >>> print(u)  # tau = min(1, (2.5 - 5 + 5) / 5) = 0.5
+      [-0.5 -1. ]
+    """
+
+    learning_rate: Any = scalar_or_schedule(default=1.0, lo=0.0)
+    beta: Any = probability(default=0.9)
+    lower_bound: Any = real(default=0.0)
+    weight_decay: Any = non_negative(default=0.0)
+    adapt_lower_bound: bool = flag(default=False)
+
+    def init(self, params: Params) -> MomoState:
+        dt = tree.widest_real_dtype(params)
+        return MomoState(exp_avg=tree.zeros_like(params), barf=jnp.zeros([], dt), gamma=jnp.zeros([], dt),
+                         lb=tree.hyper(self.lower_bound, dt), count=zero_count())
+
+    def update(self, updates: Updates, state: MomoState, params: Params | None = None, **extra: Any):
+        value = _start("momo", updates, state, params, extra)
+        dt = state.barf.dtype
+        first = state.count == 0  # the averages start from their first values (rho = 0 at the first step)
+
+        def average(old: Any, new: Any) -> Any:  # rho old + (1 - rho) new, the exact complement (gradtx.tree.ema)
+            return jnp.where(first, new, tree.ema(self.beta, old, new))
+
+        def momentum(g: Any, m: Any) -> Any:
+            x = tree.Leaf(g)
+            return average(x.cast(m), x.cast(g))
+
+        barf = average(state.barf, jnp.asarray(value).astype(dt))
+        d = jax.tree.map(momentum, updates, state.exp_avg)
+        gamma = average(state.gamma, dot(updates, params, dt))
+        d_sq = sq_norm(d, dt)
+        iprod = dot(d, params, dt)
+        alpha = jnp.asarray(schedule_value(self.learning_rate, state.count)).astype(dt)
+        wd, floor = tree.hyper(self.weight_decay, dt), tree.hyper(self.lower_bound, dt)
+        c = 1 + alpha * wd
+        lb = state.lb
+        if self.adapt_lower_bound:
+            cap = c * (barf - gamma) + iprod
+            lb = jnp.where(cap < c * lb, jnp.maximum(cap / (2 * c), floor), lb)
+        safe = d_sq > _TINY
+        t1 = jnp.where(safe, jnp.maximum(c * (barf - lb - gamma) + iprod, 0) / jnp.where(safe, d_sq, 1), 0)
+        tau = jnp.minimum(alpha, t1)
+        new_updates = _model_step(updates, d, params, alpha * wd / c, tau)
+        if self.adapt_lower_bound:
+            lb = jnp.maximum(barf + iprod - gamma - tau * d_sq / 2, floor)
+        new_state = MomoState(exp_avg=tree.cast_like(d, state.exp_avg), barf=barf, gamma=gamma, lb=lb,
+                              count=safe_int32_increment(state.count))
+        return new_updates, new_state
+
+
+@pytree_class
+class momo_adam(GradientTransformation):
+    """MoMo-Adam (Schaipp et al. 2023, arXiv 2305.07583, Algorithm 2 with decoupled weight decay): the model
+    step in Adam's metric ``D_k = eps + sqrt(v_k / (1 - b2^k))``::
+
+        m_k = b1 m_{k-1} + (1 - b1) g_k;  v_k = b2 v_{k-1} + (1 - b2) g_k^2
+        fbar_k = b1 fbar_{k-1} + (1 - b1) f(x_k);  gam_k = b1 gam_{k-1} + (1 - b1) <g_k, x_k>
+        c = 1 + alpha_k wd;  q_k = 1 - b1^k;  ||m||_D^2 = <m_k, m_k / D_k>
+        tau_k = min(alpha_k / q_k, max(c (fbar_k - q_k lb - gam_k) + <m_k, x_k>, 0) / ||m||_D^2)
+        u_k = -(alpha_k wd / c) x_k - tau_k m_k / D_k
+
+    ``adapt_lower_bound`` as in :class:`momo`, with the bias corrections ``q_k`` (as in Optax).
+
+    Args:
+      learning_rate: the cap ``alpha_k`` of the step, ``>= 0``, a number or a schedule.
+      b1: the decay of the first moment (and of the averaged loss), in ``[0, 1)``.
+      b2: the decay of the second moment, in ``[0, 1)``.
+      eps: added to the root of the second moment, ``> 0``.
+      lower_bound: a lower bound of the loss (finite).
+      weight_decay: the decoupled weight decay, ``>= 0``.
+      adapt_lower_bound: estimate the lower bound on the fly.
+    """
+
+    learning_rate: Any = scalar_or_schedule(default=1e-2, lo=0.0)
+    b1: Any = probability(default=0.9)
+    b2: Any = probability(default=0.999)
+    eps: Any = positive(default=1e-8)
+    lower_bound: Any = real(default=0.0)
+    weight_decay: Any = non_negative(default=0.0)
+    adapt_lower_bound: bool = flag(default=False)
+
+    def init(self, params: Params) -> MomoAdamState:
+        dt = tree.widest_real_dtype(params)
+        return MomoAdamState(exp_avg=tree.zeros_like(params), exp_avg_sq=tree.zeros_like(params),
+                             barf=jnp.zeros([], dt), gamma=jnp.zeros([], dt), lb=tree.hyper(self.lower_bound, dt),
+                             count=zero_count())
+
+    def update(self, updates: Updates, state: MomoAdamState, params: Params | None = None, **extra: Any):
+        value = _start("momo_adam", updates, state, params, extra)
+        dt = state.barf.dtype
+        count = safe_int32_increment(state.count)
+        t = count.astype(dt)
+        eps = tree.hyper(self.eps, dt)
+        barf = tree.ema(self.b1, state.barf, jnp.asarray(value).astype(dt))  # exact complements (gradtx.tree.ema)
+        bc2 = tree.debias(self.b2, t, dt)  # gradtx.tree's one bias correction
+
+        def moments(g: Any, m: Any, v: Any) -> tuple[Any, Any, Any]:
+            x = tree.Leaf(g)
+            g = x.cast(g)
+            m, v = x.ema(self.b1, m, g), x.ema(self.b2, v, g * g)
+            return m, v, x.cast(eps) + jnp.sqrt(v / x.cast(bc2))  # the metric D = eps + sqrt(v / (1 - b2^k))
+
+        m_new, v_new, precond = tree.map_split(moments, 3, updates, state.exp_avg, state.exp_avg_sq)
+        m_sq = dot(m_new, jax.tree.map(lambda m, pc: m / pc, m_new, precond), dt)
+        gamma = tree.ema(self.b1, state.gamma, dot(updates, params, dt))
+        iprod = dot(m_new, params, dt)
+        alpha = jnp.asarray(schedule_value(self.learning_rate, state.count)).astype(dt)
+        wd, floor = tree.hyper(self.weight_decay, dt), tree.hyper(self.lower_bound, dt)
+        c = 1 + alpha * wd
+        bc1 = tree.debias(self.b1, t, dt)
+        lb = state.lb
+        if self.adapt_lower_bound:
+            cap = c * (barf - gamma) + iprod
+            lb = jnp.where(cap < c * bc1 * lb, jnp.maximum(cap / (2 * bc1 * c), floor), lb)
+        safe = m_sq > _TINY
+        t1 = jnp.where(safe, jnp.maximum(c * (barf - bc1 * lb - gamma) + iprod, 0) / jnp.where(safe, m_sq, 1), 0)
+        tau = jnp.minimum(alpha / bc1, t1)
+        new_updates = _model_step(updates, m_new, params, alpha * wd / c, tau, precond)
+        if self.adapt_lower_bound:
+            lb = jnp.maximum((barf + iprod - gamma - tau * m_sq / 2) / bc1, floor)
+        new_state = MomoAdamState(exp_avg=tree.cast_like(m_new, state.exp_avg),
+                                  exp_avg_sq=tree.cast_like(v_new, state.exp_avg_sq), barf=barf, gamma=gamma, lb=lb,
+                                  count=count)
+        return new_updates, new_state
