@@ -18,9 +18,18 @@ FAST_COMPILE_FLAGS = ("--xla_backend_optimization_level=0",)
 if not os.environ.get("GRADTX_TEST_XLA_DEFAULTS"):
     os.environ["XLA_FLAGS"] = " ".join([os.environ.get("XLA_FLAGS", ""), *FAST_COMPILE_FLAGS]).strip()
 
+import chex  # noqa: E402
 import jax  # noqa: E402  (after XLA_FLAGS is set)
+import pytest  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_trace_counts():
+    """``chex.assert_max_traces`` counts the traces of a function by where it is defined, process-wide: every
+    test starts from zero, so the cases of a parametrized test (one definition site) do not add up."""
+    chex.clear_trace_counter()
 
 
 

@@ -14,20 +14,14 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from jax.flatten_util import ravel_pytree
-from registry import WD_MASK, Entry
+from registry import MASK, WD_MASK, Call, Entry, Sides
 
 import gradtx
-from gradtx.combine import (
-    conditionally_mask,
-    conditionally_transform,
-    freeze,
-    masked,
-    partition,
-    selective_transform,
-)
+from gradtx import combine
+from gradtx.combine import masked, partition
 from gradtx.testing import reference as ref
-from gradtx.testing import reference_combine as rc
 from gradtx.testing.contract import default_params
+from gradtx.testing.reference import combine as rc
 
 # Labels selecting what WD_MASK selects: "adam" on w and t, "sgd" on b and nested.s.
 LABELS = {"w": "adam", "b": "sgd", "nested": {"s": "sgd", "none": None}, "t": ("adam",)}
@@ -70,52 +64,41 @@ def _labels(mask: np.ndarray) -> np.ndarray:
     return np.where(mask, "adam", "sgd")
 
 
+same = Sides((combine, gradtx), (rc, ref), (optax,)).same
+
 # conditionally_mask zeroes the updates of the steps it skips and keeps the inner state: a NaN gradient on such a
 # step vanishes by design, so the fuzz makes no claim about non-finite gradients for it.
 SKIPPED_STEPS_ZEROED = "any"
 
 ENTRIES = [
-    Entry("masked(scale_by_adam)", lambda: masked(gradtx.scale_by_adam(), WD_MASK),
-          lambda mask=None: rc.masked(ref.scale_by_adam(), mask),
-          lambda: optax.masked(optax.scale_by_adam(), WD_MASK), uses_mask=True),
+    same("masked(scale_by_adam)", "masked", Call("scale_by_adam"), MASK, leaf_structured=True),
     Entry("masked(add_decayed_weights, callable mask)", lambda: masked(gradtx.add_decayed_weights(0.1), top_keys_w_t),
           lambda mask=None: rc.masked(ref.add_decayed_weights(0.1), mask),
-          lambda: optax.masked(optax.add_decayed_weights(0.1), top_keys_w_t), needs_params=True, uses_mask=True),
-    Entry("masked(chain(clip_by_global_norm, trace))",
-          lambda: masked(gradtx.chain(gradtx.clip_by_global_norm(1.0), gradtx.trace(0.9)), WD_MASK),
-          lambda mask=None: rc.masked(ref.chain(ref.clip_by_global_norm(1.0), ref.trace(0.9)), mask),
-          lambda: optax.masked(optax.chain(optax.clip_by_global_norm(1.0), optax.trace(0.9)), WD_MASK),
-          uses_mask=True),
+          lambda: optax.masked(optax.add_decayed_weights(0.1), top_keys_w_t), needs_params=True, uses_mask=True,
+          leaf_structured=True),
+    same("masked(chain(clip_by_global_norm, trace))", "masked",
+         Call("chain", Call("clip_by_global_norm", 1.0), Call("trace", 0.9)), MASK, leaf_structured=True),
     Entry("masked(masked(scale_by_adam))", lambda: masked(masked(gradtx.scale_by_adam(), INNER_MASK), WD_MASK),
           _nested_ref, lambda: optax.masked(optax.masked(optax.scale_by_adam(), INNER_MASK), WD_MASK),
-          uses_mask=True),
+          uses_mask=True, leaf_structured=True),
     Entry("partition(labels tree)",
           lambda: partition({"adam": gradtx.scale_by_adam(), "sgd": gradtx.trace(0.9)}, LABELS),
           lambda mask=None: rc.partition({"adam": ref.scale_by_adam(), "sgd": ref.trace(0.9)}, _labels(mask)),
-          lambda: optax.partition({"adam": optax.scale_by_adam(), "sgd": optax.trace(0.9)}, LABELS), uses_mask=True),
+          lambda: optax.partition({"adam": optax.scale_by_adam(), "sgd": optax.trace(0.9)}, LABELS), uses_mask=True,
+          leaf_structured=True),
     Entry("partition(labels callable)",
           lambda: partition({"adam": gradtx.adam(1e-2), "sgd": gradtx.sgd(0.1, 0.9)}, labels_fn),
           lambda mask=None: rc.partition({"adam": ref.adam(1e-2), "sgd": ref.sgd(0.1, 0.9)}, _labels(mask)),
           lambda: optax.partition({"adam": optax.adam(1e-2), "sgd": optax.sgd(0.1, 0.9)}, labels_fn),
-          uses_mask=True),
-    Entry("freeze", lambda: freeze(WD_MASK), lambda mask=None: rc.freeze(mask), lambda: optax.freeze(WD_MASK),
-          uses_mask=True),
-    Entry("selective_transform(adamw)",
-          lambda: selective_transform(gradtx.adamw(1e-2, weight_decay=0.1), freeze_mask=WD_MASK),
-          lambda mask=None: rc.selective_transform(ref.adamw(1e-2, weight_decay=0.1), freeze_mask=mask),
-          lambda: optax.selective_transform(optax.adamw(1e-2, weight_decay=0.1), freeze_mask=WD_MASK),
-          needs_params=True, uses_mask=True),
-    Entry("conditionally_transform(scale_by_adam, every third)",
-          lambda: conditionally_transform(gradtx.scale_by_adam(), every_third),
-          lambda: rc.conditionally_transform(ref.scale_by_adam(), every_third),
-          lambda: optax.conditionally_transform(optax.scale_by_adam(), every_third)),
-    Entry("conditionally_mask(trace, every third)",
-          lambda: conditionally_mask(gradtx.trace(0.9), every_third),
-          lambda: rc.conditionally_mask(ref.trace(0.9), every_third),
-          lambda: optax.conditionally_mask(optax.trace(0.9), every_third), nonfinite=SKIPPED_STEPS_ZEROED),
-    Entry("conditionally_mask(chain(clip_by_global_norm, adam), from step 5)",
-          lambda: conditionally_mask(gradtx.chain(gradtx.clip_by_global_norm(1.0), gradtx.adam(1e-2)), from_step_five),
-          lambda: rc.conditionally_mask(ref.chain(ref.clip_by_global_norm(1.0), ref.adam(1e-2)), from_step_five),
-          lambda: optax.conditionally_mask(optax.chain(optax.clip_by_global_norm(1.0), optax.adam(1e-2)),
-                                           from_step_five), nonfinite=SKIPPED_STEPS_ZEROED),
+          uses_mask=True, leaf_structured=True),
+    same("freeze", "freeze", MASK, leaf_structured=True),
+    same("selective_transform(adamw)", "selective_transform", Call("adamw", 1e-2, weight_decay=0.1),
+         freeze_mask=MASK, needs_params=True, leaf_structured=True),
+    same("conditionally_transform(scale_by_adam, every third)", "conditionally_transform", Call("scale_by_adam"),
+         every_third),
+    same("conditionally_mask(trace, every third)", "conditionally_mask", Call("trace", 0.9), every_third,
+         nonfinite=SKIPPED_STEPS_ZEROED),
+    same("conditionally_mask(chain(clip_by_global_norm, adam), from step 5)", "conditionally_mask",
+         Call("chain", Call("clip_by_global_norm", 1.0), Call("adam", 1e-2)), from_step_five,
+         nonfinite=SKIPPED_STEPS_ZEROED),
 ]

@@ -18,17 +18,18 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from jax.flatten_util import ravel_pytree
-from registry import Entry
+from registry import OPT, Call, Entry, Sched, Sides
 
-from gradtx import schedules
+import gradtx
 from gradtx.contrib import _lrfree as lf
-from gradtx.optimizers import adam, sgd
 from gradtx.testing import reference as ref_base
-from gradtx.testing import reference_contrib_lrfree as ref
 from gradtx.testing.contract import default_params
+from gradtx.testing.reference import contrib_lrfree as ref
 
-OPT = "optimizer"
 VALUE = {"value": jnp.float32(2.5)}
+# The schedule of these entries: a multiplier of the estimated step, warming up from 0.1 to 1.
+LRFREE_SCHED = Sched("warmup_cosine_decay_schedule", 0.1, 1.0, 10, 200, 0.01)
+same = Sides((lf, gradtx), (ref, ref_base), (optax.contrib, optax)).same
 
 
 def _x0():
@@ -36,29 +37,12 @@ def _x0():
     return np.asarray(ravel_pytree(default_params(jnp.float64))[0], np.float64)
 
 
-def _sched():
-    return schedules.warmup_cosine_decay_schedule(0.1, 1.0, 10, 200, 0.01)
-
-
-def _ref_sched():
-    return ref_base.warmup_cosine_decay_schedule(0.1, 1.0, 10, 200, 0.01)
-
-
-def _opt_sched():
-    return optax.warmup_cosine_decay_schedule(0.1, 1.0, 10, 200, 0.01)
-
-
 ENTRIES = [
-    Entry("reduce_on_plateau(patience, cooldown, min_scale)",
-          lambda: lf.reduce_on_plateau(0.5, 3, cooldown=2, min_scale=1e-3),
-          lambda: ref.reduce_on_plateau(0.5, 3, cooldown=2, min_scale=1e-3),
-          lambda: optax.contrib.reduce_on_plateau(0.5, 3, cooldown=2, min_scale=1e-3), extra_args=VALUE,
-          complex_ok=True),
-    Entry("reduce_on_plateau(accumulation_size, atol)",
-          lambda: lf.reduce_on_plateau(0.8, 2, rtol=0.0, atol=0.1, accumulation_size=4),
-          lambda: ref.reduce_on_plateau(0.8, 2, rtol=0.0, atol=0.1, accumulation_size=4),
-          lambda: optax.contrib.reduce_on_plateau(0.8, 2, rtol=0.0, atol=0.1, accumulation_size=4),
-          extra_args=VALUE),
+    same("reduce_on_plateau(patience, cooldown, min_scale)", "reduce_on_plateau", 0.5, 3, cooldown=2, min_scale=1e-3,
+         extra_args=VALUE, complex_ok=True),
+    same("reduce_on_plateau(accumulation_size, atol)", "reduce_on_plateau", 0.8, 2, rtol=0.0, atol=0.1,
+         accumulation_size=4, extra_args=VALUE),
+    # The references of DoG, DoWG, Prodigy and COCOB start from x_0 (``.init(_x0())``).
     Entry("scale_by_dog", lambda: lf.scale_by_dog(("heuristic", 1e-4)),
           lambda: ref.scale_by_dog(("heuristic", 1e-4)).init(_x0()),
           lambda: optax.contrib._dog.scale_by_dog(("heuristic", 1e-4)),  # not re-exported by optax.contrib
@@ -67,53 +51,43 @@ ENTRIES = [
     Entry("dog(distance, weight_decay)", lambda: lf.dog(0.5, ("distance", 0.1), 1e-6, weight_decay=0.1),
           lambda: ref.dog(0.5, ("distance", 0.1), 1e-6, weight_decay=0.1).init(_x0()),
           lambda: optax.contrib.dog(0.5, ("distance", 0.1), 1e-6, weight_decay=0.1), needs_params=True, kind=OPT),
-    Entry("dog(learning_rate init, schedule)", lambda: lf.dog(_sched(), ("learning_rate", 0.01)),
-          lambda: ref.dog(_ref_sched(), ("learning_rate", 0.01)).init(_x0()),
-          lambda: optax.contrib.dog(_opt_sched(), ("learning_rate", 0.01)), needs_params=True, kind=OPT),
+    Entry("dog(learning_rate init, schedule)", lambda: lf.dog(LRFREE_SCHED.gradtx(), ("learning_rate", 0.01)),
+          lambda: ref.dog(LRFREE_SCHED.ref(), ("learning_rate", 0.01)).init(_x0()),
+          lambda: optax.contrib.dog(LRFREE_SCHED.optax(), ("learning_rate", 0.01)), needs_params=True, kind=OPT),
     Entry("scale_by_dowg", lf.scale_by_dowg, lambda: ref.scale_by_dowg().init(_x0()),
           optax.contrib._dog.scale_by_dowg, needs_params=True),  # not re-exported by optax.contrib
     Entry("dowg", lf.dowg, lambda: ref.dowg().init(_x0()), optax.contrib.dowg, needs_params=True, kind=OPT),
     Entry("dowg(init_estim_sq_dist, weight_decay, schedule)",
-          lambda: lf.dowg(_sched(), 0.5, 1e-6, weight_decay=0.1),
-          lambda: ref.dowg(_ref_sched(), 0.5, 1e-6, weight_decay=0.1).init(_x0()),
-          lambda: optax.contrib.dowg(_opt_sched(), 0.5, 1e-6, weight_decay=0.1), needs_params=True, kind=OPT),
+          lambda: lf.dowg(LRFREE_SCHED.gradtx(), 0.5, 1e-6, weight_decay=0.1),
+          lambda: ref.dowg(LRFREE_SCHED.ref(), 0.5, 1e-6, weight_decay=0.1).init(_x0()),
+          lambda: optax.contrib.dowg(LRFREE_SCHED.optax(), 0.5, 1e-6, weight_decay=0.1), needs_params=True, kind=OPT),
     Entry("prodigy", lf.prodigy, lambda: ref.prodigy().init(_x0()), optax.contrib.prodigy, needs_params=True,
           kind=OPT, steps=60),
     Entry("prodigy(schedule, beta3, weight_decay, safeguard_warmup, coef)",
-          lambda: lf.prodigy(_sched(), (0.8, 0.99), 0.9, 1e-6, 1e-3, 2.0, 0.1, True),
-          lambda: ref.prodigy(_ref_sched(), (0.8, 0.99), 0.9, 1e-6, 1e-3, 2.0, 0.1, True).init(_x0()),
-          lambda: optax.contrib.prodigy(_opt_sched(), (0.8, 0.99), 0.9, 1e-6, 1e-3, 2.0, 0.1, True),
+          lambda: lf.prodigy(LRFREE_SCHED.gradtx(), (0.8, 0.99), 0.9, 1e-6, 1e-3, 2.0, 0.1, True),
+          lambda: ref.prodigy(LRFREE_SCHED.ref(), (0.8, 0.99), 0.9, 1e-6, 1e-3, 2.0, 0.1, True).init(_x0()),
+          lambda: optax.contrib.prodigy(LRFREE_SCHED.optax(), (0.8, 0.99), 0.9, 1e-6, 1e-3, 2.0, 0.1, True),
           needs_params=True, kind=OPT, steps=60),
-    Entry("dadapt_adamw", lf.dadapt_adamw, ref.dadapt_adamw, optax.contrib.dadapt_adamw, needs_params=True,
-          kind=OPT, steps=60),
-    Entry("dadapt_adamw(schedule, betas, weight_decay)",
-          lambda: lf.dadapt_adamw(_sched(), (0.8, 0.99), 1e-6, 1e-3, 0.1),
-          lambda: ref.dadapt_adamw(_ref_sched(), (0.8, 0.99), 1e-6, 1e-3, 0.1),
-          lambda: optax.contrib.dadapt_adamw(_opt_sched(), (0.8, 0.99), 1e-6, 1e-3, 0.1),
-          needs_params=True, kind=OPT, steps=60),
+    same("dadapt_adamw", needs_params=True, kind=OPT, steps=60),
+    same("dadapt_adamw(schedule, betas, weight_decay)", "dadapt_adamw", LRFREE_SCHED, (0.8, 0.99), 1e-6, 1e-3, 0.1,
+         needs_params=True, kind=OPT, steps=60),
     Entry("scale_by_cocob", lf.scale_by_cocob, lambda: ref.scale_by_cocob().init(_x0()),
           optax.contrib._cocob.scale_by_cocob, needs_params=True),  # not re-exported by optax.contrib
     Entry("cocob", lf.cocob, lambda: ref.cocob().init(_x0()), optax.contrib.cocob, needs_params=True, kind=OPT),
-    Entry("cocob(schedule, alpha, eps, weight_decay)", lambda: lf.cocob(_sched(), 20.0, 1e-4, 0.1),
-          lambda: ref.cocob(_ref_sched(), 20.0, 1e-4, 0.1).init(_x0()),
-          lambda: optax.contrib.cocob(_opt_sched(), 20.0, 1e-4, 0.1), needs_params=True, kind=OPT,
+    Entry("cocob(schedule, alpha, eps, weight_decay)", lambda: lf.cocob(LRFREE_SCHED.gradtx(), 20.0, 1e-4, 0.1),
+          lambda: ref.cocob(LRFREE_SCHED.ref(), 20.0, 1e-4, 0.1).init(_x0()),
+          lambda: optax.contrib.cocob(LRFREE_SCHED.optax(), 20.0, 1e-4, 0.1), needs_params=True, kind=OPT,
           steps=150),  # float32 drift from Optax reaches 1e-4 relative on a small coordinate at step 185
-    Entry("momo", lf.momo, ref.momo, optax.contrib.momo, needs_params=True, extra_args=VALUE, kind=OPT),
-    Entry("momo(schedule, beta, lower_bound, weight_decay, adapt_lower_bound)",
-          lambda: lf.momo(_sched(), 0.8, 0.1, 0.1, True), lambda: ref.momo(_ref_sched(), 0.8, 0.1, 0.1, True),
-          lambda: optax.contrib.momo(_opt_sched(), 0.8, 0.1, 0.1, True), needs_params=True, extra_args=VALUE,
-          kind=OPT),
-    Entry("momo_adam", lf.momo_adam, ref.momo_adam, optax.contrib.momo_adam, needs_params=True, extra_args=VALUE,
-          kind=OPT),
-    Entry("momo_adam(all options)", lambda: lf.momo_adam(0.1, 0.8, 0.99, 1e-6, 0.1, 0.1, True),
-          lambda: ref.momo_adam(0.1, 0.8, 0.99, 1e-6, 0.1, 0.1, True),
-          lambda: optax.contrib.momo_adam(0.1, 0.8, 0.99, 1e-6, 0.1, 0.1, True), needs_params=True,
-          extra_args=VALUE, kind=OPT, steps=100),  # float32 drift from Optax: 1e-4 relative by step 124-176
+    same("momo", needs_params=True, extra_args=VALUE, kind=OPT),
+    same("momo(schedule, beta, lower_bound, weight_decay, adapt_lower_bound)", "momo", LRFREE_SCHED, 0.8, 0.1, 0.1,
+         True, needs_params=True, extra_args=VALUE, kind=OPT),
+    same("momo_adam", needs_params=True, extra_args=VALUE, kind=OPT),
+    same("momo_adam(all options)", "momo_adam", 0.1, 0.8, 0.99, 1e-6, 0.1, 0.1, True, needs_params=True,
+         extra_args=VALUE, kind=OPT, steps=100),  # float32 drift from Optax: 1e-4 relative by step 124-176
     # Mechanic: no Optax column here. Optax forms the update as x_{t+1} - x_t, which in float32 loses it to
     # cancellation (1% at step 1); gradtx computes the same number without it. tests/test_contrib_lrfree.py
     # compares with Optax in float64 for 200 steps.
-    Entry("mechanize(adam)", lambda: lf.mechanize(adam(1.0)), lambda: ref.mechanize(ref_base.adam(1.0)),
-          needs_params=True, kind=OPT),
-    Entry("mechanize(sgd momentum, options)", lambda: lf.mechanize(sgd(0.5, 0.9), 0.1, 1e-6, 1e-4, 3),
-          lambda: ref.mechanize(ref_base.sgd(0.5, 0.9), 0.1, 1e-6, 1e-4, 3), needs_params=True, kind=OPT),
+    same("mechanize(adam)", "mechanize", Call("adam", 1.0), optax=None, needs_params=True, kind=OPT),
+    same("mechanize(sgd momentum, options)", "mechanize", Call("sgd", 0.5, 0.9), 0.1, 1e-6, 1e-4, 3, optax=None,
+         needs_params=True, kind=OPT),
 ]

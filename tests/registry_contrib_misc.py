@@ -25,20 +25,17 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from jax.flatten_util import ravel_pytree
-from registry import Entry
+from registry import OPT, Call, Entry, Sides
 
+import gradtx
 from gradtx import tree
-from gradtx.combine import chain
-from gradtx.contrib._complex_valued import split_real_and_imaginary
-from gradtx.contrib._sam import normalize, sam
-from gradtx.contrib._schedule_free import schedule_free, schedule_free_adamw, schedule_free_sgd
-from gradtx.contrib._sophia import scale_by_sophia, sophia
-from gradtx.optimizers import adam, sgd
+from gradtx.contrib import _complex_valued, _sam, _schedule_free, _sophia
 from gradtx.testing import reference as ref_base
-from gradtx.testing import reference_contrib_misc as ref
 from gradtx.testing.contract import default_params
+from gradtx.testing.reference import contrib_misc as ref
 
-OPT = "optimizer"
+same = Sides((_complex_valued, _sam, _schedule_free, _sophia, gradtx), (ref, ref_base),
+             (optax.contrib, optax.contrib._sophia, optax)).same
 
 
 def quartic(params):
@@ -65,57 +62,55 @@ def _z0():
 
 
 ENTRIES = [
-    Entry("contrib.normalize", normalize, ref.normalize, optax.contrib.normalize, complex_ok=True),
-    Entry("split_real_and_imaginary(adam)", lambda: split_real_and_imaginary(adam(1e-2)),
-          lambda: ref.split_real_and_imaginary(ref_base.adam(1e-2)),
-          lambda: optax.contrib.split_real_and_imaginary(optax.adam(1e-2)), kind=OPT, complex_ok=True),
-    Entry("split_real_and_imaginary(chain(normalize, sgd))",
-          lambda: split_real_and_imaginary(chain(normalize(), sgd(0.1, 0.9))),
-          lambda: ref.split_real_and_imaginary(ref_base.chain(ref.normalize(), ref_base.sgd(0.1, 0.9))),
-          lambda: optax.contrib.split_real_and_imaginary(optax.chain(optax.contrib.normalize(), optax.sgd(0.1, 0.9))),
-          kind=OPT, complex_ok=True),
-    Entry("sam(sgd, normalize+sgd)", lambda: sam(sgd(0.1), chain(normalize(), sgd(0.05))),
+    same("contrib.normalize", "normalize", complex_ok=True),
+    same("split_real_and_imaginary(adam)", "split_real_and_imaginary", Call("adam", 1e-2), kind=OPT, complex_ok=True),
+    same("split_real_and_imaginary(chain(normalize, sgd))", "split_real_and_imaginary",
+         Call("chain", Call("normalize"), Call("sgd", 0.1, 0.9)), kind=OPT, complex_ok=True),
+    # SAM's reference takes a builder of the adversarial optimizer (it restarts it when ``reset_state``).
+    Entry("sam(sgd, normalize+sgd)",
+          lambda: _sam.sam(gradtx.sgd(0.1), gradtx.chain(_sam.normalize(), gradtx.sgd(0.05))),
           lambda: ref.sam(ref_base.sgd(0.1), lambda: ref_base.chain(ref.normalize(), ref_base.sgd(0.05))),
           lambda: optax.contrib.sam(optax.sgd(0.1), optax.chain(optax.contrib.normalize(), optax.sgd(0.05))),
           needs_params=True, kind=OPT),
     Entry("sam(adam, adam, sync_period=3, keep state)",
-          lambda: sam(adam(1e-2), adam(1e-2, b1=0.5), sync_period=3, reset_state=False),
+          lambda: _sam.sam(gradtx.adam(1e-2), gradtx.adam(1e-2, b1=0.5), sync_period=3, reset_state=False),
           lambda: ref.sam(ref_base.adam(1e-2), lambda: ref_base.adam(1e-2, b1=0.5), sync_period=3, reset_state=False),
           lambda: optax.contrib.sam(optax.adam(1e-2), optax.adam(1e-2, b1=0.5), sync_period=3, reset_state=False),
           needs_params=True, kind=OPT),
     Entry("sam(opaque, sync_period=3)",
-          lambda: sam(sgd(0.1, 0.9), chain(normalize(), sgd(0.05)), sync_period=3, opaque_mode=True),
+          lambda: _sam.sam(gradtx.sgd(0.1, 0.9), gradtx.chain(_sam.normalize(), gradtx.sgd(0.05)), sync_period=3,
+                           opaque_mode=True),
           lambda: ref.sam(ref_base.sgd(0.1, 0.9), lambda: ref_base.chain(ref.normalize(), ref_base.sgd(0.05)),
-                          sync_period=3,
-                          opaque_mode=True),
+                          sync_period=3, opaque_mode=True),
           lambda: optax.contrib.sam(optax.sgd(0.1, 0.9), optax.chain(optax.contrib.normalize(), optax.sgd(0.05)),
                                     sync_period=3, opaque_mode=True),
           needs_params=True, kind=OPT, extra_args={"grad_fn": cubic_grad}),
-    Entry("schedule_free(adam b1=0)", lambda: schedule_free(adam(1e-2, b1=0.0), 1e-2, b1=0.95),
+    Entry("schedule_free(adam b1=0)", lambda: _schedule_free.schedule_free(gradtx.adam(1e-2, b1=0.0), 1e-2, b1=0.95),
           lambda: ref.schedule_free(ref_base.adam(1e-2, b1=0.0), 1e-2, b1=0.95, z0=_z0()),
           needs_params=True, kind=OPT),
     Entry("schedule_free_sgd(warmup, weight_decay)",
-          lambda: schedule_free_sgd(0.1, warmup_steps=10, weight_decay=0.01),
+          lambda: _schedule_free.schedule_free_sgd(0.1, warmup_steps=10, weight_decay=0.01),
           lambda: ref.schedule_free_sgd(0.1, warmup_steps=10, weight_decay=0.01, z0=_z0()),
           needs_params=True, kind=OPT),
-    Entry("schedule_free_sgd", lambda: schedule_free_sgd(0.1, b1=0.8),
+    Entry("schedule_free_sgd", lambda: _schedule_free.schedule_free_sgd(0.1, b1=0.8),
           lambda: ref.schedule_free_sgd(0.1, b1=0.8, z0=_z0()),
           needs_params=True, kind=OPT),
     Entry("schedule_free_adamw(warmup, weight_decay)",
-          lambda: schedule_free_adamw(1e-2, warmup_steps=5, weight_decay=0.1, weight_lr_power=1.0),
+          lambda: _schedule_free.schedule_free_adamw(1e-2, warmup_steps=5, weight_decay=0.1, weight_lr_power=1.0),
           lambda: ref.schedule_free_adamw(1e-2, warmup_steps=5, weight_decay=0.1, weight_lr_power=1.0, z0=_z0()),
           needs_params=True, kind=OPT),
+    # Sophia's reference reads the Hessian's diagonal (``hessian_diag``) where gradtx and Optax estimate it.
     Entry("scale_by_sophia(update_interval=3)",
-          lambda: scale_by_sophia(0.9, 0.95, 1e-8, 0.5, 1.0, 3),
+          lambda: _sophia.scale_by_sophia(0.9, 0.95, 1e-8, 0.5, 1.0, 3),
           lambda: ref.scale_by_sophia(0.9, 0.95, 1e-8, 0.5, 1.0, 3, hessian_diag=quartic_diag),
           lambda: optax.contrib._sophia.scale_by_sophia(0.9, 0.95, 1e-8, 0.5, 1.0, 3),
           needs_params=True, extra_args={"obj_fn": quartic}),
-    Entry("sophia", lambda: sophia(0.05, gamma=0.5, update_interval=4, weight_decay=0.1),
+    Entry("sophia", lambda: _sophia.sophia(0.05, gamma=0.5, update_interval=4, weight_decay=0.1),
           lambda: ref.sophia(0.05, gamma=0.5, update_interval=4, weight_decay=0.1, hessian_diag=quartic_diag),
           lambda: optax.contrib.sophia(0.05, gamma=0.5, update_interval=4, weight_decay=0.1),
           needs_params=True, kind=OPT, extra_args={"obj_fn": quartic}),
-    Entry("sophia(clip_threshold=None)", lambda: sophia(0.01, clip_threshold=None, gamma=5.0, eps=1e-3,
-                                                        update_interval=1),
+    Entry("sophia(clip_threshold=None)",
+          lambda: _sophia.sophia(0.01, clip_threshold=None, gamma=5.0, eps=1e-3, update_interval=1),
           lambda: ref.sophia(0.01, clip_threshold=None, gamma=5.0, eps=1e-3, update_interval=1,
                              hessian_diag=quartic_diag),
           lambda: optax.contrib.sophia(0.01, clip_threshold=None, gamma=5.0, eps=1e-3, update_interval=1),

@@ -7,19 +7,14 @@ rate is then the bias-corrected average of two Adam steps), so its 200 steps run
 
 from __future__ import annotations
 
-from registry import Entry
+from registry import OPT, Sides
 
-from gradtx.contrib import _swats as c
-from gradtx.testing import reference_contrib_swats as ref
+from gradtx.contrib import _swats
+from gradtx.testing.reference import contrib_swats
 
-OPT = "optimizer"
+same = Sides((_swats,), (contrib_swats,), ()).same
 
 ENTRIES = [
-    Entry("swats", lambda: c.swats(0.01), lambda: ref.swats(0.01), kind=OPT),
-    Entry(
-        "swats(switch at step 2)",
-        lambda: c.swats(0.01, b1=0.8, b2=0.99, eps=1e-8, switch_tol=1.0),
-        lambda: ref.swats(0.01, b1=0.8, b2=0.99, eps=1e-8, switch_tol=1.0),
-        kind=OPT,
-    ),
+    same("swats", "swats", 0.01, optax=None, kind=OPT),
+    same("swats(switch at step 2)", "swats", 0.01, b1=0.8, b2=0.99, eps=1e-8, switch_tol=1.0, optax=None, kind=OPT),
 ]

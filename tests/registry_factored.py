@@ -1,6 +1,6 @@
 """Registry entries of the memory-efficient family: factored second moments (Adafactor) and SM3.
 
-Every entry is per-leaf (``per_leaf=True``): its reference, ``gradtx.testing.reference_factored``, takes and
+Every entry is per-leaf (``per_leaf=True``): its reference, ``gradtx.testing.reference.factored``, takes and
 returns ``{leaf path: array}``. The default parameters of the registry tiers have a (3, 4) matrix, vectors
 and a scalar; ``min_dim_size_to_factor`` <= 3 factors the matrix. tests/test_factored.py runs the same
 entries on a tree with a rank-3 leaf and a square matrix as well.
@@ -15,15 +15,13 @@ import math
 
 import jax.numpy as jnp
 import optax
-from registry import WD_MASK, Entry
+from registry import OPT, SCHED, WD_MASK, Entry, Sched, Sides
 
-from gradtx import schedules
-from gradtx.optimizers.factored import adafactor, sm3
-from gradtx.testing import reference as ref
-from gradtx.testing import reference_factored as rf
-from gradtx.transforms.factored import scale_by_factored_rms, scale_by_sm3
+from gradtx.optimizers import factored as opt
+from gradtx.testing.reference import factored as rf
+from gradtx.transforms import factored as tx
 
-OPT = "optimizer"
+same = Sides((tx, opt), (rf,), (optax,)).same
 
 
 def capped_decay(step, decay_rate):
@@ -37,63 +35,42 @@ def ref_capped_decay(step, decay_rate):
     return min(decay_rate, 1.0 - math.pow(step + 1.0, -0.8))
 
 
-def _lr():
-    return schedules.warmup_cosine_decay_schedule(0.0, 0.1, 10, 200, 0.001)
-
-
-def _ref_lr():
-    return ref.warmup_cosine_decay_schedule(0.0, 0.1, 10, 200, 0.001)
-
-
-def _opt_lr():
-    return optax.warmup_cosine_decay_schedule(0.0, 0.1, 10, 200, 0.001)
-
-
+# Every entry is per leaf (its reference takes {leaf path: array}) and leaf-structured (factored second moments,
+# per-leaf update clipping and SM3's per-leaf accumulators: the flat run differs).
 ENTRIES = [
     # --- blocks ---------------------------------------------------------------------------------------
-    Entry("scale_by_factored_rms", scale_by_factored_rms, rf.scale_by_factored_rms, optax.scale_by_factored_rms,
-          per_leaf=True),
-    Entry("scale_by_factored_rms(min_dim_size_to_factor=3)", lambda: scale_by_factored_rms(min_dim_size_to_factor=3),
-          lambda: rf.scale_by_factored_rms(min_dim_size_to_factor=3),
-          lambda: optax.scale_by_factored_rms(min_dim_size_to_factor=3), per_leaf=True),
-    Entry("scale_by_factored_rms(factored=False)", lambda: scale_by_factored_rms(False, min_dim_size_to_factor=1),
-          lambda: rf.scale_by_factored_rms(False, min_dim_size_to_factor=1),
-          lambda: optax.scale_by_factored_rms(False, min_dim_size_to_factor=1), per_leaf=True),
-    Entry("scale_by_factored_rms(decay_rate, step_offset, epsilon)",
-          lambda: scale_by_factored_rms(True, 0.5, -5, 2, 1e-3),
-          lambda: rf.scale_by_factored_rms(True, 0.5, -5, 2, 1e-3),
-          lambda: optax.scale_by_factored_rms(True, 0.5, -5, 2, 1e-3), per_leaf=True),
+    same("scale_by_factored_rms", per_leaf=True, leaf_structured=True),
+    same("scale_by_factored_rms(min_dim_size_to_factor=3)", "scale_by_factored_rms", min_dim_size_to_factor=3,
+         per_leaf=True, leaf_structured=True),
+    same("scale_by_factored_rms(factored=False)", "scale_by_factored_rms", False, min_dim_size_to_factor=1,
+         per_leaf=True, leaf_structured=True),
+    same("scale_by_factored_rms(decay_rate, step_offset, epsilon)", "scale_by_factored_rms", True, 0.5, -5, 2, 1e-3,
+         per_leaf=True, leaf_structured=True),
     Entry("scale_by_factored_rms(decay_rate_fn)",
-          lambda: scale_by_factored_rms(decay_rate=0.9, min_dim_size_to_factor=3, decay_rate_fn=capped_decay),
+          lambda: tx.scale_by_factored_rms(decay_rate=0.9, min_dim_size_to_factor=3, decay_rate_fn=capped_decay),
           lambda: rf.scale_by_factored_rms(decay_rate=0.9, min_dim_size_to_factor=3, decay_rate_fn=ref_capped_decay),
           lambda: optax.scale_by_factored_rms(decay_rate=0.9, min_dim_size_to_factor=3, decay_rate_fn=capped_decay),
-          per_leaf=True),
-    Entry("scale_by_sm3", scale_by_sm3, rf.scale_by_sm3, per_leaf=True),
-    Entry("scale_by_sm3(b1, b2 < 1)", lambda: scale_by_sm3(0.5, 0.99, 1e-6), lambda: rf.scale_by_sm3(0.5, 0.99, 1e-6),
-          per_leaf=True),
+          per_leaf=True, leaf_structured=True),
+    same("scale_by_sm3", optax=None, per_leaf=True, leaf_structured=True),
+    same("scale_by_sm3(b1, b2 < 1)", "scale_by_sm3", 0.5, 0.99, 1e-6, optax=None, per_leaf=True,
+         leaf_structured=True),
     # --- optimizers -----------------------------------------------------------------------------------
     # Without a learning rate the step is rms(p) sized: params applied in the cross-check grow geometrically.
-    Entry("adafactor", adafactor, rf.adafactor, optax.adafactor, needs_params=True, kind=OPT, per_leaf=True,
-          steps=40),
-    Entry("adafactor(lr, factored)", lambda: adafactor(0.05, min_dim_size_to_factor=3),
-          lambda: rf.adafactor(0.05, min_dim_size_to_factor=3), lambda: optax.adafactor(0.05, min_dim_size_to_factor=3),
-          needs_params=True, kind=OPT, per_leaf=True),
+    same("adafactor", needs_params=True, kind=OPT, per_leaf=True, steps=40, leaf_structured=True),
+    same("adafactor(lr, factored)", "adafactor", 0.05, min_dim_size_to_factor=3, needs_params=True, kind=OPT,
+         per_leaf=True, leaf_structured=True),
+    # The reference has no dtype_momentum argument.
     Entry("adafactor(schedule, momentum, weight decay, mask)",
-          lambda: adafactor(_lr(), 2, momentum=0.9, dtype_momentum=None, weight_decay_rate=0.01,
-                            weight_decay_mask=WD_MASK),
-          lambda mask=None: rf.adafactor(_ref_lr(), 2, momentum=0.9, weight_decay_rate=0.01, weight_decay_mask=mask),
-          lambda: optax.adafactor(_opt_lr(), 2, momentum=0.9, dtype_momentum=None, weight_decay_rate=0.01,
+          lambda: opt.adafactor(SCHED.gradtx(), 2, momentum=0.9, dtype_momentum=None, weight_decay_rate=0.01,
+                                weight_decay_mask=WD_MASK),
+          lambda mask=None: rf.adafactor(SCHED.ref(), 2, momentum=0.9, weight_decay_rate=0.01, weight_decay_mask=mask),
+          lambda: optax.adafactor(SCHED.optax(), 2, momentum=0.9, dtype_momentum=None, weight_decay_rate=0.01,
                                   weight_decay_mask=WD_MASK),
-          needs_params=True, uses_mask=True, kind=OPT, per_leaf=True),
-    Entry("adafactor(no clipping, no parameter scale, not factored, decay schedule)",
-          lambda: adafactor(0.01, 1, 0.7, -3, False, None, weight_decay_rate=schedules.exponential_decay(0.1, 20, 0.5),
-                            eps=1e-20, factored=False),
-          lambda: rf.adafactor(0.01, 1, 0.7, -3, False, None, weight_decay_rate=ref.exponential_decay(0.1, 20, 0.5),
-                               eps=1e-20, factored=False),
-          lambda: optax.adafactor(0.01, 1, 0.7, -3, False, None,
-                                  weight_decay_rate=optax.exponential_decay(0.1, 20, 0.5), eps=1e-20, factored=False),
-          needs_params=True, kind=OPT, per_leaf=True),
-    Entry("sm3", lambda: sm3(0.1), lambda: rf.sm3(0.1), needs_params=False, kind=OPT, per_leaf=True),
-    Entry("sm3(momentum=None, schedule)", lambda: sm3(_lr(), None), lambda: rf.sm3(_ref_lr(), None), kind=OPT,
-          per_leaf=True),
+          needs_params=True, uses_mask=True, kind=OPT, per_leaf=True, leaf_structured=True),
+    same("adafactor(no clipping, no parameter scale, not factored, decay schedule)", "adafactor", 0.01, 1, 0.7, -3,
+         False, None, weight_decay_rate=Sched("exponential_decay", 0.1, 20, 0.5), eps=1e-20, factored=False,
+         needs_params=True, kind=OPT, per_leaf=True, leaf_structured=True),  # state: per-leaf factored slots
+    same("sm3", "sm3", 0.1, optax=None, needs_params=False, kind=OPT, per_leaf=True, leaf_structured=True),
+    same("sm3(momentum=None, schedule)", "sm3", SCHED, None, optax=None, kind=OPT, per_leaf=True,
+         leaf_structured=True),
 ]

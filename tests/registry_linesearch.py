@@ -12,7 +12,7 @@ tests/test_linesearch.py runs the same contract checks on them with a consistent
 
 from __future__ import annotations
 
-from registry import Entry
+from registry import OPT, Entry
 
 from gradtx.optimizers.lbfgs import lbfgs
 from gradtx.transforms.lbfgs import scale_by_lbfgs
@@ -21,5 +21,5 @@ ENTRIES = [
     Entry("scale_by_lbfgs", scale_by_lbfgs, needs_params=True),
     Entry("scale_by_lbfgs(memory_size=3, scale_init_precond=False)", lambda: scale_by_lbfgs(3, False),
           needs_params=True),
-    Entry("lbfgs(linesearch=None)", lambda: lbfgs(0.1, 4, linesearch=None), needs_params=True, kind="optimizer"),
+    Entry("lbfgs(linesearch=None)", lambda: lbfgs(0.1, 4, linesearch=None), needs_params=True, kind=OPT),
 ]

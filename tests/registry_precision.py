@@ -14,29 +14,21 @@ bfloat16-rounding reference at float64 parameters (the tiers cost 5 to 15 s per 
 from __future__ import annotations
 
 import jax.numpy as jnp
-from registry import Entry
+from registry import OPT, Call, Entry, Sides
 
 import gradtx
-from gradtx.precision import kahan_summation, stochastic_rounding
+from gradtx import precision
 from gradtx.testing import reference as ref
-from gradtx.testing import reference_precision as rp
+from gradtx.testing.reference import precision as rp
 
-OPT = "optimizer"
-
-
-def _kahan_chain():
-    return gradtx.chain(gradtx.clip_by_global_norm(2.0), gradtx.sgd(0.1, 0.9))
-
-
-def _ref_kahan_chain():
-    return ref.chain(ref.clip_by_global_norm(2.0), ref.sgd(0.1, 0.9))
-
+same = Sides((precision, gradtx), (rp, ref), ()).same
 
 ENTRIES = [
-    Entry("stochastic_rounding(sgd momentum)", lambda: stochastic_rounding(gradtx.sgd(0.1, 0.9), 0),
-          lambda: rp.stochastic_rounding(ref.sgd(0.1, 0.9), 0), needs_params=True, kind=OPT, complex_ok=True),
-    Entry("kahan_summation(chain(clip_by_global_norm, sgd momentum))", lambda: kahan_summation(_kahan_chain()),
-          lambda: rp.kahan_summation(_ref_kahan_chain()), needs_params=True, kind=OPT, complex_ok=True),
+    same("stochastic_rounding(sgd momentum)", "stochastic_rounding", Call("sgd", 0.1, 0.9), 0, optax=None,
+         needs_params=True, kind=OPT, complex_ok=True),
+    same("kahan_summation(chain(clip_by_global_norm, sgd momentum))", "kahan_summation",
+         Call("chain", Call("clip_by_global_norm", 2.0), Call("sgd", 0.1, 0.9)), optax=None, needs_params=True,
+         kind=OPT, complex_ok=True),
     Entry("adam(mu_dtype=bfloat16, nu_dtype=bfloat16)",
           lambda: gradtx.adam(1e-2, mu_dtype=jnp.bfloat16, nu_dtype=jnp.bfloat16), kind=OPT),
 ]

@@ -225,7 +225,7 @@ def test_aggregator_from_two_functions():
 
 
 def test_invalid_arguments_raise_value_errors_naming_the_call():
-    with pytest.raises(ValueError, match=r"accumulate_avg_updates\(accumulation_steps=0\): .* integer >= 1"):
+    with pytest.raises(ValueError, match=r"accumulate_avg_updates\(accumulation_steps=0\): .* whole number >= 1"):
         agg.accumulate_avg_updates(0)
     with pytest.raises(ValueError, match=r"average_incrementally_updates\(accumulation_steps=2.5\)"):
         agg.average_incrementally_updates(0, 2.5)  # pyright: ignore[reportArgumentType]

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import gradtx
-from gradtx.diagnostics.checkpoint import LoadedState, load_state, load_state_dict, save_state, state_dict
+from gradtx.checkpoint import LoadedState, load_state, load_state_dict, save_state, state_dict
 from gradtx.diagnostics.spike import spike_guard
 
 TARGET = {"w": np.array([1.0, -2.0, 0.5, 3.0]), "b": np.array([0.25, -1.0])}

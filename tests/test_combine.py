@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -482,17 +483,13 @@ def test_hyperparameters_inside_combinators_are_leaves():
     def make(lr):
         return partition({"a": gradtx.sgd(lr), "b": freeze(True)}, {"x": "a", "y": "b"})
 
-    traces = 0
-
     @jax.jit
+    @chex.assert_max_traces(n=1)  # a new learning rate does not retrace
     def step(tx, p):
-        nonlocal traces
-        traces += 1
         u, _ = tx.update(jax.tree.map(jnp.ones_like, p), tx.init(p), p)
         return gradtx.apply_updates(p, u)
 
     p1, p2 = step(make(0.1), params), step(make(0.2), params)
-    assert traces == 1  # a new learning rate does not retrace
     np.testing.assert_allclose(p1["x"], 0.9)
     np.testing.assert_allclose(p2["x"], 0.8)
     np.testing.assert_allclose(p2["y"], 1.0)
@@ -507,3 +504,38 @@ def test_repr_shows_the_inner_transformations():
     assert repr(freeze(True)) == "freeze(mask=True)"
     assert repr(masked(gradtx.scale(2.0), False)) == "masked(inner=scale(step_size=2.0), mask=False, " \
                                                      "mask_compatible_extra_args=False)"
+
+
+def test_equal_masks_of_numpy_booleans_give_equal_tree_definitions_and_trace_once():
+    # Masks are static (part of the tree definition) and compared by value: a 0-d NumPy boolean counts as the
+    # Python bool, so two masked(...) built from fresh, equal NumPy masks are the same jit cache entry.
+    params = {"w": jnp.ones(3), "b": jnp.ones(2), "t": (jnp.ones(2),)}
+
+    def make(lr=0.1, w=True):
+        mask = {"w": np.array(w), "b": np.array(False), "t": (np.bool_(True),)}
+        return masked(gradtx.sgd(lr), mask)
+
+    a, b = make(), make()
+    assert a.mask is not b.mask
+    assert jax.tree.structure(a) == jax.tree.structure(b)
+    assert hash(jax.tree.structure(a)) == hash(jax.tree.structure(b))
+    python_bools = masked(gradtx.sgd(0.1), {"w": True, "b": False, "t": (True,)})
+    assert jax.tree.structure(a) == jax.tree.structure(python_bools)
+    assert jax.tree.structure(a) != jax.tree.structure(make(w=False))
+
+    traces = []
+
+    @jax.jit
+    @chex.assert_max_traces(n=1)
+    def step(tx, p):
+        traces.append(1)
+        u, _ = tx.update(jax.tree.map(jnp.ones_like, p), tx.init(p), p)
+        return gradtx.apply_updates(p, u)
+
+    out_a, out_b = step(a, params), step(b, params)
+    step(make(lr=0.2), params)  # a new learning rate (a leaf) with an equal mask: no retrace either
+    assert len(traces) == 1
+    _same(out_a, out_b, rtol=0, atol=0)
+    np.testing.assert_allclose(out_a["w"], 0.9, rtol=1e-6)
+    np.testing.assert_allclose(out_a["b"], 2.0)  # not selected: the update (ones) passes through unchanged
+    np.testing.assert_allclose(out_a["t"][0], 0.9, rtol=1e-6)

@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
+import chex
 import jax
 import jax.numpy as jnp
-import numpy as np
 import pytest
 from registry import ENTRIES
 
@@ -45,5 +45,4 @@ def test_contract_complex_strict(entry):
 
     with jax.numpy_dtype_promotion("strict"):
         strict = run()
-    for a, b in zip(jax.tree.leaves(strict), jax.tree.leaves(run())):
-        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-7)
+    chex.assert_trees_all_close(strict, run(), rtol=1e-6, atol=1e-7, custom_message=f"{entry.name}: strict vs default")

@@ -319,7 +319,7 @@ def test_ademamix_b3_schedule_interpolates_the_half_life():
     """The paper's b3 warm-up: b3(0) = b3_start (+1e-8, the authors' guard inside the log), b3(count >= warmup)
     = b3, and in between the half-life log(0.5) / log(b3) - 1 is linear in the count; equal to the float64
     transcription of the authors' scheduler at every count, also under jit."""
-    from gradtx.testing import reference_contrib_adam as ref
+    from gradtx.testing.reference import contrib_adam as ref
 
     sched = c.ademamix_b3_schedule(0.9999, 100, b3_start=0.9)
     want = ref.ademamix_b3_schedule(0.9999, 100, 0.9)
@@ -340,7 +340,7 @@ def test_ademamix_with_the_papers_warm_ups_matches_optax_and_the_reference():
     same schedules."""
     import optax
 
-    from gradtx.testing import reference_contrib_adam as ref
+    from gradtx.testing.reference import contrib_adam as ref
 
     b3, alpha = c.ademamix_b3_schedule(0.999, 100, 0.9), gradtx.schedules.linear_schedule(0.0, 5.0, 100)
     ours = c.ademamix(1e-2, b3=b3, alpha=alpha, weight_decay=0.1)

@@ -21,8 +21,8 @@ from gradtx.combine import chain
 from gradtx.contrib import _lrfree as lf
 from gradtx.optimizers import adam, sgd
 from gradtx.schedules import linear_schedule
-from gradtx.testing import reference_contrib_lrfree as ref
 from gradtx.testing.problems import Quadratic
+from gradtx.testing.reference import contrib_lrfree as ref
 
 # --------------------------------------------------------------------------------------------------
 # reduce_on_plateau

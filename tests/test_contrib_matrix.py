@@ -4,6 +4,7 @@ presets, consistent RMS, the AdamW side, convergence on the problem zoo) and SOA
 
 from __future__ import annotations
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -23,7 +24,7 @@ from gradtx.contrib._muon import (
 )
 from gradtx.contrib._soap import scale_by_soap, soap
 from gradtx.testing import problems
-from gradtx.testing import reference_contrib_matrix as rm
+from gradtx.testing.reference import contrib_matrix as rm
 
 CUBIC = (1.5, -0.5, 0.0)  # the classic Newton-Schulz map X <- 1.5 X - 0.5 X X^T X: converges to U V^T
 
@@ -276,17 +277,15 @@ def test_zero_gradient_weight_decay_and_mask():
 
 def test_muon_is_a_pytree_learning_rate_change_does_not_retrace():
     params = {"w": jnp.ones((3, 4)), "b": jnp.ones((4,))}
-    traces = []
 
     @jax.jit
+    @chex.assert_max_traces(n=1)
     def step(tx, g, s, p):
-        traces.append(1)
         return tx.update(g, s, p)
 
     a, b = muon(1e-2), muon(2e-2)
     ua, _ = step(a, params, a.init(params), params)
     ub, _ = step(b, params, b.init(params), params)
-    assert len(traces) == 1
     np.testing.assert_allclose(np.asarray(ub["w"]), 2 * np.asarray(ua["w"]), rtol=1e-6)
 
 
@@ -416,7 +415,7 @@ def test_soap_rank3_and_long_axes_match_reference_in_float64():
 def test_soap_validation():
     with pytest.raises(ValueError, match=r"scale_by_soap\(b2=1.0\): b2 must be in \[0, 1\)"):
         scale_by_soap(b2=1.0)
-    with pytest.raises(ValueError, match=r"precondition_frequency=0\): precondition_frequency must be an int >= 1"):
+    with pytest.raises(ValueError, match=r"precondition_frequency=0\): precondition_frequency must be a whole number"):
         scale_by_soap(precondition_frequency=0)
     with pytest.raises(ValueError, match="complex parameters are not supported"):
         scale_by_soap().init({"w": jnp.ones((2, 2), jnp.complex64)})
@@ -513,7 +512,7 @@ def test_galore_dimension_numbers_match_reference_in_float64():
 
 
 def test_galore_validation():
-    with pytest.raises(ValueError, match=r"scale_by_galore\(rank=0\): rank must be an int >= 1"):
+    with pytest.raises(ValueError, match=r"scale_by_galore\(rank=0\): rank must be a whole number >= 1"):
         scale_by_galore(rank=0)
     tx = scale_by_galore(weight_dimension_numbers={"k": GaLoreDimensionNumbers(0, 1)})
     with pytest.raises(ValueError, match="every axis"):

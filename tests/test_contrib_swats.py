@@ -9,8 +9,8 @@ import pytest
 
 from gradtx.base import apply_updates
 from gradtx.contrib import swats
-from gradtx.testing import reference_contrib_swats as ref
 from gradtx.testing.problems import Quadratic
+from gradtx.testing.reference import contrib_swats as ref
 
 
 def test_constant_gradient_switches_at_step_two_to_the_closed_form_rate():

@@ -55,14 +55,14 @@ def _assert_same(a, b):
 
 @pytest.mark.parametrize("bad", [0, -3, 1.5, True, "10", None])
 def test_history_must_be_a_positive_int(bad):
-    with pytest.raises(ValueError, match=r"^monitored\(history=.*\): history must be an int >= 1$"):
+    with pytest.raises(ValueError, match=r"^monitored\(history=.*\): history must be a whole number >= 1"):
         monitored(gradtx.sgd(0.1), history=bad)
 
 
 def test_flags_must_be_bools():
-    with pytest.raises(ValueError, match=r"monitored\(effective_lr='yes'\): effective_lr must be a bool"):
+    with pytest.raises(ValueError, match=r"monitored\(effective_lr='yes'\): effective_lr must be True or False"):
         monitored(gradtx.sgd(0.1), effective_lr="yes")
-    with pytest.raises(ValueError, match=r"monitored\(per_group=1\): per_group must be a bool"):
+    with pytest.raises(ValueError, match=r"monitored\(per_group=1\): per_group must be True or False"):
         monitored(gradtx.sgd(0.1), per_group=1)
 
 

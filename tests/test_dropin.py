@@ -168,17 +168,18 @@ def _optax_decay_rounding():
     are gradtx's only documented departures from Optax's numbers (README, "Coming from Optax"; gradtx's are
     closer to float64, tests/test_float32_numbers.py)."""
     import gradtx.tree as gt
+    import gradtx.tree.precision as gp
 
     def optax_debias(decay, count, like):
-        d = gt.decay_parts(decay, like)[1]
+        d = gp.decay_parts(decay, like)[1]
         return 1 - d ** jnp.asarray(count).astype(d.dtype)
 
-    saved = gt._EXACT_ULPS, gt.debias
-    gt._EXACT_ULPS, gt.debias = math.inf, optax_debias
+    saved = gp._EXACT_ULPS, gp.debias, gt.debias
+    gp._EXACT_ULPS, gp.debias, gt.debias = math.inf, optax_debias, optax_debias
     try:
         yield
     finally:
-        gt._EXACT_ULPS, gt.debias = saved
+        gp._EXACT_ULPS, gp.debias, gt.debias = saved
 
 
 @pytest.mark.parametrize("name", SCRIPT_NAMES)
@@ -276,7 +277,7 @@ def test_declare_to_nnx_covers_classes_defined_later():
     from flax import nnx
 
     import gradtx
-    from gradtx.base import pytree_class
+    from gradtx.fields import pytree_class
 
     @pytree_class
     class scale_by_two(gradtx.GradientTransformation):

@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from registry import ENTRIES, LEAF_STRUCTURED
+from registry import ENTRIES
 
 import gradtx
 from gradtx.base import apply_updates
@@ -122,9 +122,14 @@ def test_leaf_structured_entries_do_differ(entry):
     assert not (_close(p, fp) and _close(s, fs)), f"{entry.name} is marked leaf_structured but the flat run agrees"
 
 
-def test_leaf_structured_names_exist():
-    names = {e.name for e in ENTRIES}
-    assert names >= LEAF_STRUCTURED, sorted(LEAF_STRUCTURED - names)
+def test_leaf_structured_declarations_are_consistent():
+    """``leaf_structured`` is declared on each entry (no list of names to go stale): the names are unique, so each
+    declaration belongs to one test id, and every entry built for the registry's tree (``uses_mask``) declares it
+    (a mask or partition written for the original tree cannot apply to a FlatTree)."""
+    names = [e.name for e in ENTRIES]
+    assert len(names) == len(set(names)), sorted({n for n in names if names.count(n) > 1})
+    undeclared = [e.name for e in ENTRIES if e.uses_mask and not e.leaf_structured]
+    assert not undeclared, undeclared
 
 
 # --------------------------------------------------------------------------------------------------

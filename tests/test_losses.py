@@ -2,7 +2,7 @@
 
 Three kinds of checks: (1) the public surface and every signature equal Optax's; (2) every loss on ordinary
 and on extreme inputs (|logits| = 1e4) gives Optax's value and gradient; (3) each family against a closed form
-or the float64 NumPy reference in ``gradtx.testing.reference_losses`` (CTC against a brute-force sum over all
+or the float64 NumPy reference in ``gradtx.testing.reference.losses`` (CTC against a brute-force sum over all
 alignments). Plus the NaN-safety the stable forms promise, the call-time errors, and the docstring examples.
 """
 
@@ -24,6 +24,8 @@ from jax.scipy.special import logsumexp
 import gradtx.losses as glosses
 from gradtx.losses import (
     _classification,
+    _ctc,
+    _divergences,
     _fenchel_young,
     _ranking,
     _regression,
@@ -31,7 +33,7 @@ from gradtx.losses import (
     _self_supervised,
     _smoothing,
 )
-from gradtx.testing import reference_losses as ref
+from gradtx.testing.reference import losses as ref
 
 OPTAX_NAMES = sorted(n for n in dir(olosses) if not n.startswith("_"))
 RNG = np.random.default_rng(0)
@@ -481,7 +483,8 @@ def test_checks_skip_tracers_under_jit():
 
 @pytest.mark.parametrize(
     "module",
-    [_classification, _regression, _ranking, _segmentation, _self_supervised, _smoothing, _fenchel_young],
+    [_classification, _divergences, _ctc, _regression, _ranking, _segmentation, _self_supervised, _smoothing,
+     _fenchel_young],
     ids=lambda m: m.__name__.rsplit(".", 1)[-1],
 )
 def test_docstring_examples_run(module):

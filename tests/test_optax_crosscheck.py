@@ -7,6 +7,7 @@ Conventions are identical for every entry listed; there is no difference to writ
 
 from __future__ import annotations
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -22,6 +23,12 @@ from gradtx.testing.contract import default_params
 def _paths(tree):
     flat, _ = jax.tree_util.tree_flatten_with_path(tree)
     return [jax.tree_util.keystr(p) for p, _ in flat]
+
+
+def _by_path(state):
+    """``{state path: float64 leaf}``: gradtx's and Optax's states have the same paths but not the same node types,
+    so they are compared as these dictionaries (a failure names the state field)."""
+    return {path: np.asarray(x, np.float64) for path, x in zip(_paths(state), jax.tree.leaves(state))}
 
 
 @pytest.mark.parametrize("entry", [e for e in ENTRIES if e.optax is not None], ids=lambda e: e.name)
@@ -44,9 +51,9 @@ def test_same_updates_as_optax(entry):
         scale = max(np.max(np.abs(b)), 1e-30)
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5 * scale, err_msg=f"{entry.name} step {k + 1}")
         p = gradtx.apply_updates(p, u1)
-    for x, y in zip(jax.tree.leaves(s_ours), jax.tree.leaves(s_theirs)):
-        assert jnp.result_type(x) == jnp.result_type(y)
-        np.testing.assert_allclose(np.asarray(x, np.float64), np.asarray(y, np.float64), rtol=1e-3, atol=1e-5)
+    dtypes = [[jnp.result_type(x) for x in jax.tree.leaves(s)] for s in (s_ours, s_theirs)]
+    assert dtypes[0] == dtypes[1], "state dtypes differ from Optax's"
+    chex.assert_trees_all_close(_by_path(s_ours), _by_path(s_theirs), rtol=1e-3, atol=1e-5)
 
 
 @pytest.mark.parametrize("entry", [e for e in ENTRIES if e.optax is not None and e.complex_ok], ids=lambda e: e.name)
@@ -115,5 +122,4 @@ def test_same_updates_as_optax_in_float64_for_200_steps(entry, monkeypatch):
         scale = max(np.max(np.abs(b)), 1e-300)
         np.testing.assert_allclose(a, b, rtol=1e-8, atol=1e-10 * scale, err_msg=f"{entry.name} step {k + 1}")
         p = gradtx.apply_updates(p, u1)
-    for x, y in zip(jax.tree.leaves(s_ours), jax.tree.leaves(s_theirs)):
-        np.testing.assert_allclose(np.asarray(x, np.float64), np.asarray(y, np.float64), rtol=1e-7, atol=1e-10)
+    chex.assert_trees_all_close(_by_path(s_ours), _by_path(s_theirs), rtol=1e-7, atol=1e-10)

@@ -17,7 +17,7 @@ from gradtx.precision import (
     stochastic_rounding,
 )
 from gradtx.testing import reference as ref
-from gradtx.testing import reference_precision as rp
+from gradtx.testing.reference import precision as rp
 from gradtx.transforms import adam_family as af
 
 BF16 = jnp.bfloat16
@@ -97,7 +97,7 @@ def test_bfloat16_state_equals_the_rounding_reference(name, make, reference, _f,
 
 
 def test_xla_converts_float64_to_16_bit_floats_through_float32():
-    """reference_precision.round_to rounds float64 as XLA does: to bfloat16 through float32 (twice rounded), to
+    """reference.precision.round_to rounds float64 as XLA does: to bfloat16 through float32 (twice rounded), to
     float16 directly (jax >= 0.10; earlier versions went through float32 too)."""
     x = np.array([1 + 2**-8 + 2**-30, 1 + 2**-11 + 2**-40, 3.3, -1e-3])
     for dt, name in ((BF16, "bfloat16"), (jnp.float16, "float16")):

@@ -1,4 +1,4 @@
-"""gradtx.projections against float64 NumPy references (gradtx.testing.reference_projections), the optimality
+"""gradtx.projections against float64 NumPy references (gradtx.testing.reference.projections), the optimality
 conditions of a Euclidean projection, and Optax (values and derivatives on the same inputs)."""
 
 import jax
@@ -9,7 +9,7 @@ import pytest
 from jax import flatten_util
 
 from gradtx import projections as gp
-from gradtx.testing import reference_projections as ref
+from gradtx.testing.reference import projections as ref
 
 RNG = np.random.default_rng(0)
 X_TREE = {"w": RNG.normal(size=(2, 3)) * 2, "b": RNG.normal(size=(4,)) * 2}  # float64, ||x||_1 ~ 15

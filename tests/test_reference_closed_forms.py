@@ -103,20 +103,28 @@ def test_run_helper_fixed_and_per_step_params():
 
 
 def test_reference_imports_only_numpy_and_math():
+    """Every module of the package imports NumPy and ``math`` only (``typing`` and ``__future__`` for
+    annotations); the package's ``__init__`` imports only its own modules, and each of them is in ``MODULES``."""
     import ast
     import pathlib
 
-    tree = ast.parse(pathlib.Path(ref.__file__).read_text())
-    names = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names |= {a.name.split(".")[0] for a in node.names}
-        elif isinstance(node, ast.ImportFrom):
-            if node.module == "gradtx.testing":  # the family references it re-exports (NumPy only themselves)
-                assert all(a.name.startswith("reference_") for a in node.names)
-                continue
-            names.add((node.module or "").split(".")[0])
-    assert names == {"math", "numpy"}
+    package = pathlib.Path(ref.__file__).parent
+    modules = sorted(p.stem for p in package.glob("*.py") if p.stem != "__init__")
+    assert sorted(m.__name__.rsplit(".", 1)[1] for m in ref.MODULES) == modules
+    everything = set()
+    for path in sorted(package.glob("*.py")):
+        names = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                if node.module == "gradtx.testing.reference":  # the package's own modules
+                    assert path.name == "__init__.py" and {a.name for a in node.names} <= set(modules), path.name
+                    continue
+                names.add((node.module or "").split(".")[0])
+        assert names <= {"math", "numpy", "typing", "__future__"}, (path.name, names)
+        everything |= names
+    assert {"math", "numpy"} <= everything
 
 
 # ------------------------------------------------------------------------------------------------

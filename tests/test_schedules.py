@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -348,18 +349,14 @@ def test_documented_differences_from_optax():
 
 
 def test_schedule_as_jit_argument_traces_once():
-    traces = 0
-
     @jax.jit
+    @chex.assert_max_traces(n=1)
     def f(schedule, count):
-        nonlocal traces
-        traces += 1
         return schedule(count)
 
     np.testing.assert_allclose(f(linear_schedule(1.0, 0.0, 10), 3), 0.7, rtol=1e-6)
     np.testing.assert_allclose(f(linear_schedule(2.0, 0.5, 10), 3), 2.0 - 1.5 * 0.3, rtol=1e-6)
     np.testing.assert_allclose(f(linear_schedule(2.0, 0.5, 20, 4), 3), 2.0, rtol=1e-6)
-    assert traces == 1
 
 
 def test_piecewise_scales_are_leaves_and_boundaries_are_structure():
@@ -451,17 +448,14 @@ def test_join_keeps_plain_functions_static():
     assert not any(callable(x) for x in leaves)
     assert leaves == [1.0, 0.0, 10, 0, 10, 20]
     assert "<lambda>" in repr(join) and "halve" in repr(join)
-    traces = 0
 
     @jax.jit
+    @chex.assert_max_traces(n=1)
     def f(s, c):
-        nonlocal traces
-        traces += 1
         return s(c)
 
     np.testing.assert_allclose(f(join, 25), 2.5)
     np.testing.assert_allclose(f(jax.tree.map(lambda x: x * 2, join), 5), 1.0 * 2 - 2.0 * 5 / 20)
-    assert traces == 1
 
 
 def test_join_passes_the_shifted_count():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -11,8 +12,7 @@ import optax
 import pytest
 
 from gradtx.schedules import cosine_onecycle_schedule, linear_onecycle_schedule, sgdr_schedule
-from gradtx.testing import reference_schedules_extra as ref
-from gradtx.testing.contract import count_traces
+from gradtx.testing.reference import schedules_extra as ref
 
 COUNTS = np.arange(0, 301)
 
@@ -150,11 +150,10 @@ MAKERS = [
 
 @pytest.mark.parametrize("name,make", MAKERS, ids=[m[0] for m in MAKERS])
 def test_jit_with_the_schedule_as_an_argument_does_not_retrace(name, make):
-    fn, traces = count_traces(lambda s, c: s(c))
+    fn = jax.jit(chex.assert_max_traces(lambda s, c: s(c), n=1))
     for v in (1.0, 2.0, 0.5):
         s = make(v)
         np.testing.assert_allclose(float(fn(s, jnp.int32(37))), float(s(37)), rtol=1e-12)
-    assert traces() == 1, name
 
 
 @pytest.mark.parametrize("name,make", MAKERS, ids=[m[0] for m in MAKERS])
@@ -209,11 +208,11 @@ def test_vectorised_call_on_counts():
     "make,message",
     [
         (lambda: linear_onecycle_schedule(0, 0.1),
-         "linear_onecycle_schedule(transition_steps=0): transition_steps must be an integer > 0"),
+         "linear_onecycle_schedule(transition_steps=0): transition_steps must be a whole number > 0"),
         (lambda: cosine_onecycle_schedule(-5, 0.1),
-         "cosine_onecycle_schedule(transition_steps=-5): transition_steps must be an integer > 0"),
+         "cosine_onecycle_schedule(transition_steps=-5): transition_steps must be a whole number > 0"),
         (lambda: linear_onecycle_schedule(10.5, 0.1),
-         "linear_onecycle_schedule(transition_steps=10.5): transition_steps must be an integer > 0"),
+         "linear_onecycle_schedule(transition_steps=10.5): transition_steps must be a whole number > 0"),
         (lambda: linear_onecycle_schedule(100, float("nan")),
          "linear_onecycle_schedule(peak_value=nan): peak_value must be finite"),
         (lambda: linear_onecycle_schedule(100, 0.1, pct_start=1.5),
@@ -223,11 +222,11 @@ def test_vectorised_call_on_counts():
         (lambda: linear_onecycle_schedule(100, 0.1, pct_start=0.5, pct_final=0.4),
          "linear_onecycle_schedule(pct_final=0.4): pct_final must be in [0.5, 1]"),
         (lambda: linear_onecycle_schedule(100, 0.1, div_factor=0.0),
-         "linear_onecycle_schedule(div_factor=0.0): div_factor must be > 0"),
+         "linear_onecycle_schedule(div_factor=0.0): div_factor must be in (0, inf)"),
         (lambda: cosine_onecycle_schedule(100, 0.1, final_div_factor=-2.0),
-         "cosine_onecycle_schedule(final_div_factor=-2.0): final_div_factor must be > 0"),
+         "cosine_onecycle_schedule(final_div_factor=-2.0): final_div_factor must be in (0, inf)"),
         (lambda: cosine_onecycle_schedule(100, 0.1, div_factor=float("inf")),
-         "cosine_onecycle_schedule(div_factor=inf): div_factor must be finite"),
+         "cosine_onecycle_schedule(div_factor=inf): div_factor must be in (0, inf)"),
         (lambda: sgdr_schedule([]), "sgdr_schedule(cosine_kwargs=[]): cosine_kwargs must hold at least one dict"),
         (lambda: sgdr_schedule({"decay_steps": 10}), "cosine_kwargs must be a sequence of dicts"),
         (lambda: sgdr_schedule([3]), "entries must be dicts; cosine_kwargs[0] is 3"),

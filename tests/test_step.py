@@ -193,11 +193,12 @@ def test_flat_params_in_make_step_equal_per_leaf():
     ("kwargs", "match"),
     [
         ({"opt": object()}, r"make_step\(opt=.*\): opt must have init and update"),
-        ({"opt": gradtx.sgd(0.1), "loss_fn": 3}, r"make_step\(loss_fn=3\): loss_fn must be callable"),
+        ({"opt": gradtx.sgd(0.1), "loss_fn": 3}, r"make_step\(loss_fn=3\): loss_fn must be a callable"),
         ({"opt": gradtx.sgd(0.1), "has_aux": True}, r"make_step\(has_aux=True\): has_aux needs a loss_fn"),
-        ({"opt": gradtx.sgd(0.1), "loss_fn": _loss, "has_aux": 1}, r"make_step\(has_aux=1\): has_aux must be a bool"),
-        ({"opt": gradtx.sgd(0.1), "donate": "yes"}, r"make_step\(donate='yes'\): donate must be a bool"),
-        ({"opt": gradtx.sgd(0.1), "jit": None}, r"make_step\(jit=None\): jit must be a bool"),
+        ({"opt": gradtx.sgd(0.1), "loss_fn": _loss, "has_aux": 1},
+         r"make_step\(has_aux=1\): has_aux must be True or False"),
+        ({"opt": gradtx.sgd(0.1), "donate": "yes"}, r"make_step\(donate='yes'\): donate must be True or False"),
+        ({"opt": gradtx.sgd(0.1), "jit": None}, r"make_step\(jit=None\): jit must be True or False"),
     ],
 )
 def test_validation(kwargs, match):

@@ -12,6 +12,7 @@ import functools
 import types
 from typing import Any
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -21,11 +22,12 @@ from jax.flatten_util import ravel_pytree
 
 import gradtx
 from gradtx import schedules, tree
-from gradtx.base import EmptyState, GradientTransformation, foreign, pytree_class
+from gradtx.base import EmptyState, GradientTransformation, foreign
 from gradtx.combine import chain
+from gradtx.fields import pytree_class
 from gradtx.testing import reference as ref
-from gradtx.testing import reference_wrappers as rw
-from gradtx.testing.contract import check_transformation, count_traces, default_params, random_like
+from gradtx.testing.contract import check_transformation, default_params, random_like
+from gradtx.testing.reference import wrappers as rw
 from gradtx.transforms import clip_by_global_norm, scale_by_learning_rate
 from gradtx.wrappers import (
     AccumulationType,
@@ -190,7 +192,7 @@ def test_inject_hyperparams_stay_float32_with_bfloat16_params():
     # which scale_by_adam rejects when init builds it (an error, not Optax's silent division by zero).
     low = inject_hyperparams(gradtx.sgd, hyperparam_dtype=jnp.bfloat16)(learning_rate=0.1).init(params)
     assert low.hyperparams["learning_rate"].dtype == jnp.bfloat16
-    with pytest.raises(ValueError, match=r"scale_by_adam\(b2=.*\): b2 must be in \[0, 1\)"):
+    with pytest.raises(ValueError, match=r"adam\(b2=.*\): b2 must be in \[0, 1\)"):
         inject_hyperparams(gradtx.adam, hyperparam_dtype=jnp.bfloat16)(learning_rate=0.1).init(params)
 
 
@@ -203,7 +205,7 @@ def test_inject_hyperparams_use_float64_with_float64_params():
 def test_inject_hyperparams_errors():
     with pytest.raises(ValueError, match=r"inject_hyperparams\(static_args=.*unknown: \['nope'\]"):
         inject_hyperparams(gradtx.adam, static_args="nope")
-    with pytest.raises(ValueError, match=r"scale_by_adam\(b1=1\.2\): b1 must be in \[0, 1\)"):
+    with pytest.raises(ValueError, match=r"adam\(b1=1\.2\): b1 must be in \[0, 1\)"):
         inject_hyperparams(gradtx.adam)(1e-3, b1=1.2)
     with pytest.raises(TypeError):
         inject_hyperparams(gradtx.adam)(1e-3, beta1=0.9)
@@ -288,7 +290,7 @@ WRAPPED = {
 def test_wrapped_optimizer_passes_into_jit_without_retracing(name):
     make = WRAPPED[name]
     params = default_params(jnp.float32)
-    jitted, traces = count_traces(lambda t, g, s, p: t.update(g, s, p))
+    jitted = jax.jit(chex.assert_max_traces(lambda t, g, s, p: t.update(g, s, p), n=1))
     g = random_like(params, 5)
     outs = []
     for lr in (1e-2, 2e-2, 3e-2):
@@ -296,7 +298,6 @@ def test_wrapped_optimizer_passes_into_jit_without_retracing(name):
         u, state = jitted(tx, g, tx.init(params), params)
         u, state = jitted(tx, g, state, params)
         outs.append(_flat(u))
-    assert traces() == 1
     if name != "MultiSteps":  # MultiSteps emits zeros on its first mini-steps
         assert not np.allclose(outs[0], outs[1])
 
@@ -421,7 +422,7 @@ def test_multisteps_rejects_a_bad_k_at_construction(bad):
 def test_multisteps_error_messages():
     with pytest.raises(ValueError, match=r"MultiSteps\(every_k_schedule=0\): every_k_schedule must be >= 1"):
         MultiSteps(gradtx.sgd(0.1), 0)
-    with pytest.raises(ValueError, match="should_skip_update_fn must be None or a callable"):
+    with pytest.raises(ValueError, match="should_skip_update_fn must be a callable"):
         MultiSteps(gradtx.sgd(0.1), 2, should_skip_update_fn=3)
     tx = MultiSteps(gradtx.sgd(0.1), 2, should_skip_update_fn=lambda u, s, p: (jnp.zeros(2, bool), ()))
     p = {"x": jnp.ones(2)}
@@ -610,12 +611,13 @@ def test_lookahead_matches_optax(reset_state):
 
 
 def test_lookahead_contract_dtypes_jit_and_scan():
+    # Three dtypes, each traced for its first step only.
+    jitted = jax.jit(chex.assert_max_traces(lambda t, g, s, p: t.update(g, s, p), n=3))
     for dtype in (jnp.bfloat16, jnp.float32, jnp.float64):
         fast = jax.tree.map(lambda x, dt=dtype: x.astype(dt), default_params())
         params = LookaheadParams.init_synced(fast)
         tx = lookahead(gradtx.sgd(0.1, 0.9), 3, 0.5)
         grads = _grads(fast, 7, seed=10)
-        jitted, traces = count_traces(lambda t, g, s, p: t.update(g, s, p))
         state, p, outs = tx.init(params), params, []
         sig = jax.tree.map(lambda x: (x.shape, x.dtype), state)
         for g in grads:
@@ -624,7 +626,6 @@ def test_lookahead_contract_dtypes_jit_and_scan():
             assert all(x.dtype == dtype for x in jax.tree.leaves(u))
             p = gradtx.apply_updates(p, u)
             outs.append(u)
-        assert traces() == 1
 
         def body(carry, g, tx=tx):
             s, p = carry
@@ -639,9 +640,9 @@ def test_lookahead_contract_dtypes_jit_and_scan():
 
 
 def test_lookahead_errors_and_plain_params_init():
-    with pytest.raises(ValueError, match=r"lookahead\(sync_period=0\): sync_period must be >= 1"):
+    with pytest.raises(ValueError, match=r"lookahead\(sync_period=0\): sync_period must be a whole number >= 1"):
         lookahead(gradtx.sgd(0.1), 0, 0.5)
-    with pytest.raises(ValueError, match=r"lookahead\(sync_period=2\.5\): sync_period must be an integer"):
+    with pytest.raises(ValueError, match=r"lookahead\(sync_period=2\.5\): sync_period must be a whole number"):
         lookahead(gradtx.sgd(0.1), 2.5, 0.5)
     tx = lookahead(gradtx.sgd(0.1, 0.9), 2, 0.5)
     fast = {"x": jnp.ones(2)}
