@@ -4,21 +4,25 @@ An optimizer is a chain of pure ``(init, update)`` blocks; every optimizer here 
 ``update = -lr(t) * m(t) / sigma(t)`` with different choices of direction ``m``, scale ``sigma`` and schedule
 ``lr``. Public names follow Optax wherever the concept is the same. Layers (each imports only from below):
 
-    base <- tree <- transforms <- combine <- optimizers;  schedules (base only);  testing (references: NumPy)
-    diagnostics (base, tree): metrics in the state, curvature, plateaus, spike guard, checkpoints;  plot
+    fields (declarative validated options, pytree classes) <- base (the protocol) <- tree (arithmetic, precision)
+    tree <- transforms (blocks; adam_base: the Adam-like skeleton) <- combine <- wrappers <- optimizers
+    schedules (base, fields);  microbatching (base, tree);  testing (references: NumPy only)
+    diagnostics (base, tree): metrics in the state, curvature, plateaus, spike guard;  plot
+    checkpoint (nothing): named state and checkpoint files;  flat (nothing);  step (base, flat)
     sharding (base, tree): state layouts on a mesh, ZeRO-1, per-device memory
-    flat (nothing): a pytree held as one buffer per dtype;  step (base, flat): make_step, a donated train step
     contrib (everything below it): research optimizers, names as in optax.contrib
 
-``gradtx.contrib``, ``gradtx.diagnostics``, ``gradtx.plot``, ``gradtx.sharding`` and ``gradtx.flat`` are
-namespaces; ``spike_guard`` is also here, beside the wrappers.
+``gradtx.contrib``, ``gradtx.diagnostics``, ``gradtx.checkpoint``, ``gradtx.fields``, ``gradtx.plot``,
+``gradtx.sharding`` and ``gradtx.flat`` are namespaces; ``spike_guard`` is also here, beside the wrappers.
 """
 
 from gradtx import (
     assignment,
+    checkpoint,
     contrib,
     diagnostics,
     experimental,
+    fields,
     flat,
     losses,
     microbatching,
@@ -56,12 +60,10 @@ from gradtx.base import (  # the protocol, and type aliases spelled as in Optax
     incremental_update,
     init_empty_state,
     periodic_update,
-    pytree_class,
     safe_int32_increment,
     set_to_zero,
     stateless,
     stateless_with_tree_map,
-    static_field,
 )
 from gradtx.combine import (  # N -> 1 combinators
     ConditionallyMaskState,
@@ -81,6 +83,7 @@ from gradtx.combine import (  # N -> 1 combinators
     selective_transform,
 )
 from gradtx.diagnostics import SpikeGuardState, spike_guard  # a wrapper that lives with the diagnostics
+from gradtx.fields import pytree_class, static_field  # to write a block of one's own
 from gradtx.flat import FlatTree  # the flat multi-tensor path: gradtx.flat.pack / unpack
 from gradtx.losses import (  # the losses Optax also exports at its top level
     convex_kl_divergence,
@@ -102,6 +105,12 @@ from gradtx.losses import (  # the losses Optax also exports at its top level
     softmax_cross_entropy,
     softmax_cross_entropy_with_integer_labels,
     squared_error,
+)
+from gradtx.microbatching import (  # functions evaluated in micro-batches
+    AccumulationType,
+    Accumulator,
+    microbatch,
+    reshape_batch_axis,
 )
 from gradtx.numerics import (  # numerics
     MultiNormalDiagFromLogScale,
@@ -262,8 +271,6 @@ from gradtx.tree import (  # tree helpers Optax also exports at top level
 )
 from gradtx.tree import map_params as tree_map_params
 from gradtx.wrappers import (  # 1 -> 1 wrappers
-    AccumulationType,
-    Accumulator,
     ApplyIfFiniteState,
     GradientTransformationExtraArgs,
     InjectHyperparamsState,
@@ -284,9 +291,7 @@ from gradtx.wrappers import (  # 1 -> 1 wrappers
     injected_hyperparams,
     lookahead,
     measure_with_ema,
-    microbatch,
     monitor,
-    reshape_batch_axis,
     skip_large_updates,
     skip_not_finite,
     snapshot,
@@ -383,7 +388,9 @@ __all__ = [
     "contrib",
     "cosine_decay_schedule",
     "cosine_onecycle_schedule",
+    "checkpoint",
     "diagnostics",
+    "fields",
     "ema",
     "EmaState",
     "EmptyState",

@@ -28,7 +28,8 @@ import numpy as np
 from jax import lax
 
 from gradtx import tree
-from gradtx.base import PyTree, concrete_number, safe_int32_increment
+from gradtx.base import PyTree, safe_int32_increment
+from gradtx.fields import concrete_number
 
 __all__ = [
     "MultiNormalDiagFromLogScale",
