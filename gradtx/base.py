@@ -323,7 +323,15 @@ def check_tree_match(call: str, expected: Any, got: Any, what: str = "updates") 
 
 
 class StatelessTransformation(GradientTransformation):
-    """Base class of the transformations that keep no state: ``init`` returns ``EmptyState()``."""
+    """Base class of the transformations that keep no state: ``init`` returns ``EmptyState()``.
+
+    A subclass (a ``@pytree_class``) writes only ``update``.
+
+    Example:
+      >>> import gradtx
+      >>> gradtx.scale(0.5).init({"w": 1.0})
+      EmptyState()
+    """
 
     def init(self, params: Params) -> EmptyState:
         del params

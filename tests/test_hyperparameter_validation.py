@@ -280,3 +280,12 @@ def test_invalid_recipe_argument_is_refused_naming_recipe_and_argument(fn, requi
         fn(**{**required, name: bad})
     message = str(info.value)
     assert message.startswith(f"{fn.__name__}({name}="), message
+
+
+def test_the_field_functions_examples_run():
+    import doctest
+
+    import gradtx.fields.declare
+
+    result = doctest.testmod(gradtx.fields.declare, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted >= 12 and result.failed == 0, result

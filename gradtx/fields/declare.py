@@ -68,66 +68,327 @@ def hyper(
 
 
 def real(default: Any = _MISSING, **kwargs: Any) -> Any:
-    """Any finite real number (see :func:`hyper` for the options)."""
+    """Any finite real number (see :func:`hyper` for the options).
+
+    Args:
+      default: the default value (omitted: a required argument).
+      **kwargs: the options of :func:`hyper` (``optional``, ``schedule``, ``static``) and of
+        :func:`dataclasses.field` (``kw_only``, ``repr``).
+
+    Returns:
+      a dataclass field carrying its :class:`Check` (validated when the object is built).
+
+    Example:
+      >>> from typing import Any
+      >>> from gradtx.fields import real, pytree_class
+      >>> @pytree_class
+      ... class Block:
+      ...     x: Any = real(default=0.0)
+      >>> Block(2.5).x
+      2.5
+      >>> try:
+      ...     Block(float("nan"))
+      ... except ValueError as e:
+      ...     print(e)
+      Block(x=nan): x must be finite
+    """
     return hyper(default, **kwargs)
 
 
 def non_negative(default: Any = _MISSING, **kwargs: Any) -> Any:
-    """A real number ``>= 0`` (an epsilon, a weight decay, an initial accumulator)."""
+    """A real number ``>= 0`` (an epsilon, a weight decay, an initial accumulator).
+
+    Args:
+      default: the default value (omitted: a required argument).
+      **kwargs: the options of :func:`hyper` (``optional``, ``schedule``, ``static``) and of
+        :func:`dataclasses.field` (``kw_only``, ``repr``).
+
+    Returns:
+      a dataclass field carrying its :class:`Check` (validated when the object is built).
+
+    Example:
+      >>> from typing import Any
+      >>> from gradtx.fields import non_negative, pytree_class
+      >>> @pytree_class
+      ... class Block:
+      ...     x: Any = non_negative(default=1e-8)
+      >>> Block(0.0).x
+      0.0
+      >>> try:
+      ...     Block(-1.0)
+      ... except ValueError as e:
+      ...     print(e)
+      Block(x=-1.0): x must be >= 0
+    """
     return hyper(default, lo=0.0, **kwargs)
 
 
 def positive(default: Any = _MISSING, **kwargs: Any) -> Any:
-    """A real number ``> 0`` (a norm bound, a step count)."""
+    """A real number ``> 0`` (a norm bound, a step count).
+
+    Args:
+      default: the default value (omitted: a required argument).
+      **kwargs: the options of :func:`hyper` (``optional``, ``schedule``, ``static``) and of
+        :func:`dataclasses.field` (``kw_only``, ``repr``).
+
+    Returns:
+      a dataclass field carrying its :class:`Check` (validated when the object is built).
+
+    Example:
+      >>> from typing import Any
+      >>> from gradtx.fields import positive, pytree_class
+      >>> @pytree_class
+      ... class Block:
+      ...     x: Any = positive(default=1.0)
+      >>> Block(0.5).x
+      0.5
+      >>> try:
+      ...     Block(0.0)
+      ... except ValueError as e:
+      ...     print(e)
+      Block(x=0.0): x must be > 0
+    """
     return hyper(default, lo=0.0, lo_open=True, **kwargs)
 
 
 def probability(default: Any = _MISSING, *, closed: bool = False, **kwargs: Any) -> Any:
-    """A decay rate: a real number in ``[0, 1)`` (``[0, 1]`` when ``closed``)."""
+    """A decay rate: a real number in ``[0, 1)`` (``[0, 1]`` when ``closed``).
+
+    Args:
+      default: the default value (omitted: a required argument).
+      closed: also accept 1 (default ``False``).
+      **kwargs: the options of :func:`hyper` (``optional``, ``schedule``, ``static``) and of
+        :func:`dataclasses.field` (``kw_only``, ``repr``).
+
+    Returns:
+      a dataclass field carrying its :class:`Check` (validated when the object is built).
+
+    Example:
+      >>> from typing import Any
+      >>> from gradtx.fields import probability, pytree_class
+      >>> @pytree_class
+      ... class Block:
+      ...     x: Any = probability(default=0.9)
+      >>> Block(0.5).x
+      0.5
+      >>> try:
+      ...     Block(1.2)
+      ... except ValueError as e:
+      ...     print(e)
+      Block(x=1.2): x must be in [0, 1)
+    """
     return hyper(default, lo=0.0, hi=1.0, hi_open=not closed, **kwargs)
 
 
 def integer(default: Any = _MISSING, *, lo: float | None = None, **kwargs: Any) -> Any:
-    """A whole number ``>= lo`` (a step count, a period)."""
+    """A whole number ``>= lo`` (a step count, a period).
+
+    Args:
+      default: the default value (omitted: a required argument).
+      lo: the smallest valid value (``None``: unbounded).
+      **kwargs: the options of :func:`hyper` (``optional``, ``schedule``, ``static``) and of
+        :func:`dataclasses.field` (``kw_only``, ``repr``).
+
+    Returns:
+      a dataclass field carrying its :class:`Check` (validated when the object is built).
+
+    Example:
+      >>> from typing import Any
+      >>> from gradtx.fields import integer, pytree_class
+      >>> @pytree_class
+      ... class Block:
+      ...     x: Any = integer(default=1, lo=1)
+      >>> Block(3).x
+      3
+      >>> try:
+      ...     Block(1.5)
+      ... except ValueError as e:
+      ...     print(e)
+      Block(x=1.5): x must be a whole number >= 1
+    """
     return hyper(default, lo=lo, integer=True, **kwargs)
 
 
 def scalar_or_schedule(default: Any = _MISSING, **kwargs: Any) -> Any:
-    """A finite real number or a schedule ``count -> value`` (a learning rate)."""
+    """A finite real number or a schedule ``count -> value`` (a learning rate).
+
+    Args:
+      default: the default value (omitted: a required argument).
+      **kwargs: the options of :func:`hyper` (``optional``, ``schedule``, ``static``) and of
+        :func:`dataclasses.field` (``kw_only``, ``repr``).
+
+    Returns:
+      a dataclass field carrying its :class:`Check` (validated when the object is built).
+
+    Example:
+      >>> from typing import Any
+      >>> from gradtx.fields import scalar_or_schedule, pytree_class
+      >>> @pytree_class
+      ... class Block:
+      ...     x: Any = scalar_or_schedule(default=0.1)
+      >>> Block(0.01).x
+      0.01
+      >>> try:
+      ...     Block("0.1")
+      ... except ValueError as e:
+      ...     print(e)
+      Block(x='0.1'): x must be a finite real number or a schedule count -> value, not str
+    """
     return hyper(default, schedule=True, **kwargs)
 
 
 def flag(default: Any = _MISSING, **kwargs: Any) -> Any:
-    """A static ``True``/``False`` option (``nesterov``, ``bias_correction``, ...)."""
+    """A static ``True``/``False`` option (``nesterov``, ``bias_correction``, ...).
+
+    Args:
+      default: the default value (omitted: a required argument).
+      **kwargs: passed to :func:`dataclasses.field` (``kw_only``, ``repr``).
+
+    Returns:
+      a dataclass field carrying its :class:`Check` (validated when the object is built).
+
+    Example:
+      >>> from typing import Any
+      >>> from gradtx.fields import flag, pytree_class
+      >>> @pytree_class
+      ... class Block:
+      ...     x: Any = flag(default=False)
+      >>> Block(True).x
+      True
+      >>> try:
+      ...     Block("yes")
+      ... except ValueError as e:
+      ...     print(e)
+      Block(x='yes'): x must be True or False, not str
+    """
     return _field(Check("flag"), default, True, **kwargs)
 
 
 def dtype_option(default: Any = None, *, real_only: bool = False, optional: bool = True, **kwargs: Any) -> Any:
-    """A static dtype option, normalised to ``np.dtype`` (``None``, the default, means the parameter dtype)."""
+    """A static dtype option, normalised to ``np.dtype`` (``None``, the default, means the parameter dtype).
+
+    Args:
+      default: the default dtype or ``None``.
+      real_only: only real floating dtypes (a second moment; default ``False``).
+      optional: ``None`` is valid (default ``True``).
+      **kwargs: passed to :func:`dataclasses.field` (``kw_only``, ``repr``).
+
+    Returns:
+      a dataclass field carrying its :class:`Check` (validated when the object is built).
+
+    Example:
+      >>> from typing import Any
+      >>> from gradtx.fields import dtype_option, pytree_class
+      >>> @pytree_class
+      ... class Block:
+      ...     x: Any = dtype_option(default=None)
+      >>> Block("bfloat16").x
+      dtype(bfloat16)
+      >>> try:
+      ...     Block("int32")
+      ... except ValueError as e:
+      ...     print(e)
+      Block(x='int32'): x must be None or a floating dtype (e.g. jnp.bfloat16)
+    """
     return _field(Check("dtype", optional=optional, real_only=real_only), default, True, **kwargs)
 
 
 def state_dtype(*, default: None = None, real_only: bool = False) -> Any:
     """The dtype of a state leaf that gradtx adds after Optax's parameters (``nu_dtype``; ``mu_dtype`` where Optax
     has none): keyword-only, default ``None`` (the parameter dtype), shown in the ``repr`` only when set. (Write
-    ``default=None`` at the call: type checkers read a field's default from that keyword.)"""
+    ``default=None`` at the call: type checkers read a field's default from that keyword.)
+
+    Args:
+      default: ``None`` (the parameter's dtype); the only valid default.
+      real_only: only real floating dtypes (a second moment, real also for complex parameters).
+
+    Returns:
+      A static, keyword-only dataclass field carrying its :class:`Check`.
+
+    Example:
+      >>> import gradtx
+      >>> gradtx.scale_by_adam(nu_dtype="bfloat16")
+      scale_by_adam(b1=0.9, b2=0.999, eps=1e-08, eps_root=0.0, mu_dtype=None, nesterov=False, nu_dtype=bfloat16)
+    """
     return dtype_option(default, real_only=real_only, kw_only=True, repr=False, metadata={"show_when_set": True})
 
 
 def function(default: Any = _MISSING, *, optional: bool = False, **kwargs: Any) -> Any:
-    """A static callable option (a user's function, held by identity)."""
+    """A static callable option (a user's function, held by identity).
+
+    Args:
+      default: the default value (omitted: a required argument).
+      optional: ``None`` is valid (default ``False``).
+      **kwargs: passed to :func:`dataclasses.field` (``kw_only``, ``repr``).
+
+    Returns:
+      a dataclass field carrying its :class:`Check` (validated when the object is built).
+
+    Example:
+      >>> from typing import Any
+      >>> from gradtx.fields import function, pytree_class
+      >>> @pytree_class
+      ... class Block:
+      ...     x: Any = function(default=abs)
+      >>> Block(len).x
+      <built-in function len>
+      >>> try:
+      ...     Block(3)
+      ... except ValueError as e:
+      ...     print(e)
+      Block(x=3): x must be a callable, not int
+    """
     return _field(Check("function", optional=optional), default, True, **kwargs)
 
 
 def choice(default: Any = _MISSING, choices: tuple[Any, ...] = (), **kwargs: Any) -> Any:
-    """A static option taking one of ``choices`` (no ``default``: a required argument)."""
+    """A static option taking one of ``choices`` (no ``default``: a required argument).
+
+    Args:
+      default: the default value (omitted: a required argument).
+      choices: the valid values.
+      **kwargs: passed to :func:`dataclasses.field` (``kw_only``, ``repr``).
+
+    Returns:
+      a dataclass field carrying its :class:`Check` (validated when the object is built).
+
+    Example:
+      >>> from typing import Any
+      >>> from gradtx.fields import choice, pytree_class
+      >>> @pytree_class
+      ... class Block:
+      ...     x: Any = choice(default="a", choices=("a", "b"))
+      >>> Block("b").x
+      'b'
+      >>> try:
+      ...     Block("c")
+      ... except ValueError as e:
+      ...     print(e)
+      Block(x='c'): x must be one of 'a', 'b'
+    """
     return _field(Check("choice", choices=tuple(choices)), default, True, **kwargs)
 
 
 def option(default: Any = _MISSING, *, accepts: str, static: bool = False, optional: bool = False,
            **kwargs: Any) -> Any:
     """A declared option of another kind (a transformation, a mask, a tree, a key): ``accepts`` says what is
-    valid, and the class's ``__check_init__`` checks it where it can."""
+    valid, and the class's ``__check_init__`` checks it where it can.
+
+    Args:
+      default: the default value (omitted: a required argument).
+      accepts: what is valid, in words (shown in error messages and by :meth:`Check.describe`).
+      static: part of the tree definition instead of a leaf (default ``False``).
+      optional: ``None`` is valid (default ``False``).
+      **kwargs: passed to :func:`dataclasses.field` (``kw_only``, ``repr``).
+
+    Returns:
+      A dataclass field carrying its :class:`Check`.
+
+    Example:
+      >>> from gradtx.fields import option
+      >>> option(accepts="a transformation").metadata["check"].describe()
+      'a transformation'
+    """
     return _field(Check("any", optional=optional, accepts=accepts), default, static, **kwargs)
 
 
