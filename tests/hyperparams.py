@@ -6,6 +6,13 @@ hyperparameter near its old one (fractions anywhere in [0, 0.999], other values 
 and rebuilds every object through its constructor, so the library's own validation decides what is valid: a
 value the constructor rejects is replaced by the original one, field by field. The result is a transformation
 that a user could have built, with hyperparameters the entry's author did not pick.
+
+Domain of the draws, subnormals included: no draw is subnormal. Fractions come from
+``st.floats(..., allow_subnormal=False)``; other values are ``v * 10**e`` with ``e`` in [-2, 2] (a subnormal
+``e`` gives ``10**e == 1.0``, i.e. ``v`` itself) and ``v`` the entry's normal value. Subnormals are out on
+purpose: XLA on CPU flushes float64 subnormals to zero, so a subnormal hyperparameter would run as 0, not as
+the value the constructor validated (a positive eps would divide by zero), and the fuzz test claims finite
+updates for the values it validated.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ def _float_strategy(v: float, label: str = "") -> st.SearchStrategy[float]:
         return st.just(v)
     if mag == 0.0:
         return st.one_of(st.just(0.0), st.floats(0.0, 1.0, allow_subnormal=False))
+    # A subnormal exponent e is harmless (10**e == 1.0); the product v * 10**e of a normal v stays normal.
     near = st.floats(-2.0 if mag < 1 else -1.0, 2.0 if mag < 1 else 1.0).map(lambda e: v * 10.0**e)
     if label.rsplit(".", 1)[-1].startswith("eps"):
         # A positive eps stays positive: eps = 0 is valid, but then a vanishing statistic (the variance of

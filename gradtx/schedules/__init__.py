@@ -3,7 +3,10 @@
 A schedule is called with the 0-based step count (the first update uses ``schedule(0)``) and returns a
 floating-point ``jax.Array`` (float32, or wider if its hyperparameters are). The count may be a Python
 int, a NumPy integer or a traced integer array, and the schedule is elementwise in it, so
-``jax.vmap(s)(jnp.arange(n))`` and ``s(jnp.arange(n))`` both give the whole curve. Schedules are pytrees:
+``jax.vmap(s)(jnp.arange(n))`` and ``s(jnp.arange(n))`` both give the whole curve. A count below 0 (a
+delayed schedule, ``s(step - delay)``) gives the value at 0, for every schedule: the base class clamps the
+count before the schedule's formula runs, so no warm-up extrapolates to a negative learning rate (Optax's
+cosine, piecewise and one-cycle schedules do not clamp; the values at counts >= 0 are Optax's). Schedules are pytrees:
 each is a frozen dataclass whose numeric hyperparameters (values, step counts, rates, scales) are leaves
 and whose structural options (``staircase``, ``interpolate_type``, ``decay_type``, the boundaries of a
 piecewise schedule) are static. A jitted step that takes the schedule as an argument therefore does not

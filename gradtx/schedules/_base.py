@@ -1,12 +1,15 @@
 """The schedule base class, its validation helpers, and the formulas several schedules share.
 
 The formulas are elementwise, with no Python branching on leaf values, so that they trace with the
-hyperparameters as well as with the count.
+hyperparameters as well as with the count. Every schedule sees a count >= 0: the base class clamps a
+negative count (a user's ``schedule(step - delay)``) to 0 before any subclass formula runs (see
+:class:`Schedule`), so the formulas need not handle counts below 0.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from typing import Any, cast
 
@@ -128,13 +131,61 @@ def _refusal(check: Check, value: Any) -> type | None:
 # --------------------------------------------------------------------------------------------------
 
 
+def clamp_count(count: Any) -> Any:
+    """``count`` with every entry below 0 replaced by 0, in the type and dtype it came in.
+
+    A Python or NumPy scalar stays a scalar of its type, a NumPy array a NumPy array, anything else (a JAX
+    array, a tracer) becomes the JAX array ``jnp.asarray`` makes of it. NaN is kept (it is not below 0); a count >= 0 is
+    returned unchanged, bit for bit, so the values of a schedule at counts >= 0 do not move.
+
+    Args:
+        count: the step count handed to a schedule: a Python or NumPy number, an array or a tracer.
+
+    Returns:
+        ``max(count, 0)`` elementwise, NaN kept.
+
+    Example:
+        >>> from gradtx.schedules._base import clamp_count
+        >>> clamp_count(-3), clamp_count(7), clamp_count(-0.5)
+        (0, 7, 0.0)
+    """
+    if isinstance(count, (int, float, np.generic)):
+        return type(count)(0) if cast(Any, count) < 0 else count
+    if isinstance(count, np.ndarray):
+        return np.where(count < 0, np.zeros_like(count), count)
+    c = jnp.asarray(count)
+    return jnp.where(c < 0, jnp.zeros_like(c), c)
+
+
+def _counting_from_zero(call: Any) -> Any:
+    """``call`` (a schedule's ``__call__``) made to see ``clamp_count(count)``."""
+
+    @functools.wraps(call)
+    def __call__(self: Any, count: Any) -> jax.Array:
+        return call(self, clamp_count(count))
+
+    __call__._clamps_count = True  # type: ignore[attr-defined]
+    return __call__
+
+
 class Schedule(ValidationMixin):
     """Base class of every gradtx schedule: a pytree callable ``count -> value`` (``count`` 0-based).
 
     A schedule declares each argument with a field of :mod:`gradtx.fields` (``real()`` for a value,
     ``positive()`` for a step count that divides, ...); the rules that involve several arguments or the
     entries of a container are in its ``__check_init__``, with the helpers below.
+
+    Counts below 0: every subclass's ``__call__`` is wrapped, when the subclass is defined, so that it sees
+    :func:`clamp_count` of the count it is given: ``schedule(-k) == schedule(0)`` for every schedule, including
+    subclasses defined outside this package (a user's ``schedule(step - delay)`` never yields a negative or
+    extrapolated learning rate). Counts >= 0 are passed through unchanged.
     """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        call = cls.__dict__.get("__call__")
+        if call is not None and not getattr(call, "_clamps_count", False):
+            cls.__call__ = _counting_from_zero(call)  # type: ignore[method-assign]
 
     def __call__(self, count: Any) -> jax.Array:
         raise NotImplementedError
