@@ -36,6 +36,7 @@ from gradtx import (
     tree,
     tree_utils,
 )
+from gradtx._structure import StructureError  # the error of the boundary checks (tree, shape, state type)
 from gradtx.base import (  # the protocol, and type aliases spelled as in Optax
     ArrayTree,
     ConditionFn,
@@ -305,6 +306,7 @@ AdaptiveGradClipState = AddDecayedWeightsState = ClipByGlobalNormState = ClipSta
 ScaleByTrustRatioState = ScaleState = EmptyState
 
 __all__ = [
+    "StructureError",
     "AdaptiveGradClipState",
     "AddDecayedWeightsState",
     "ArrayTree",

@@ -26,12 +26,13 @@ from __future__ import annotations
 import inspect
 import sys
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol, runtime_checkable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gradtx._structure import check_apply_updates, checked_init, checked_update
 from gradtx.fields import ValidationMixin, fields_repr, format_value, function, pytree_class, static_field
 
 # Type aliases, spelled as Optax spells them (``optax.Shape``, ``optax.PRNGKey``, ...), for annotations.
@@ -177,7 +178,25 @@ class GradientTransformation(ValidationMixin):
     NamedTuple of the same name. gradtx blocks subclass it as frozen pytree dataclasses and define
     ``init`` and ``update`` as methods. Iterating a transformation yields ``(init, update)``, so gradtx
     blocks can be placed inside ``optax.chain`` too.
+
+    Every subclass's ``init`` and ``update`` are checked at their boundary (``gradtx._structure``): a state
+    that ``init`` would not make for the given params or updates (another optimizer's state, other shapes),
+    updates shaped unlike the params, and integer or boolean parameters of a block (unless its class sets
+    ``passes_integers = True``; a wrapper leaves the question to its blocks) raise a ``StructureError`` naming
+    the call and the tree path.
     """
+
+    # Integer parameters: True passes them through (identity, set_to_zero), False refuses them at init, None
+    # decides by kind (a block refuses them, a wrapper of other transformations lets its blocks decide).
+    passes_integers: ClassVar[bool | None] = None
+    params_like_updates: ClassVar[bool] = True  # update's params have the updates' tree (lookahead: not)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name, wrap in (("init", checked_init), ("update", checked_update)):
+            method = cls.__dict__.get(name)
+            if inspect.isfunction(method):
+                setattr(cls, name, wrap(method))
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:
         if cls is GradientTransformation:
@@ -342,6 +361,8 @@ class StatelessTransformation(GradientTransformation):
 class identity(StatelessTransformation):
     """Leaves updates unchanged. The empty ``chain()`` equals it."""
 
+    passes_integers = True
+
     def update(self, updates: Updates, state: OptState, params: Params | None = None, **extra: Any):
         del params, extra
         return updates, state
@@ -351,6 +372,8 @@ class identity(StatelessTransformation):
 class set_to_zero(StatelessTransformation):
     """Replaces every update with zeros (freezes parameters; use with a partition or mask)."""
 
+    passes_integers = True
+
     def update(self, updates: Updates, state: OptState, params: Params | None = None, **extra: Any):
         del params, extra
         return jax.tree.map(jnp.zeros_like, updates), state
@@ -359,6 +382,8 @@ class set_to_zero(StatelessTransformation):
 @pytree_class
 class stateless(StatelessTransformation):
     """A stateless transformation from ``f(updates, params) -> updates`` (``f`` is static)."""
+
+    passes_integers = True
 
     f: Callable[[Updates, Params | None], Updates] = function()
 
@@ -370,6 +395,8 @@ class stateless(StatelessTransformation):
 @pytree_class
 class stateless_with_tree_map(StatelessTransformation):
     """A stateless transformation applying ``f(update_leaf, param_leaf_or_None)`` leaf by leaf."""
+
+    passes_integers = True
 
     f: Callable[[jax.Array, jax.Array | None], jax.Array] = function()
 
@@ -390,6 +417,8 @@ def apply_updates(params: Params, updates: Updates) -> Params:
 
     A ``None`` parameter stays ``None``; a ``None`` update leaves its parameter unchanged.
     """
+
+    check_apply_updates(params, updates)
 
     def add(p: Any, u: Any) -> Any:
         if p is None or u is None:

@@ -14,7 +14,8 @@ ALLOWED = {
     "fields": {"fields"},  # the machinery behind blocks: declarative fields, one validator (a package)
     "namespace": set(),  # lazy spellings: a namespace answering names of the layers above it
     "_docs": set(),  # shared docstring passages (fill_doc)
-    "base": {"fields"},
+    "base": {"fields", "_structure"},
+    "_structure": set(),  # the structural checks at every transformation's boundary
     "tree": {"base", "fields", "tree"},
     "schedules": {"base", "fields", "namespace", "schedules"},  # a package: its modules import each other
     "numerics": {"base", "fields", "tree"},

@@ -60,6 +60,8 @@ class flatten(GradientTransformation):
     maths is elementwise or global (per-leaf statistics such as layer norms would see one leaf).
     """
 
+    passes_integers = False  # raveling would cast an integer leaf into the float buffer and back: refused
+
     inner: Any = option(accepts="a transformation")
 
     def __check_init__(self) -> None:

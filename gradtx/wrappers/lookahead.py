@@ -58,6 +58,8 @@ class lookahead(GradientTransformation):
     synchronisation. ``sync_period >= 1``.
     """
 
+    params_like_updates = False  # params are LookaheadParams(fast, slow), the updates a fast-shaped tree
+
     fast_optimizer: Any = option(accepts="a transformation")
     sync_period: Any = integer(lo=1)
     slow_step_size: Any = real()
