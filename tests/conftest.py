@@ -12,6 +12,7 @@ so the flag changes no verdict. Subprocesses started by the tests (notebook kern
 inherit it through ``XLA_FLAGS``; set ``GRADTX_TEST_XLA_DEFAULTS=1`` to run with XLA's defaults instead.
 """
 
+import gc
 import os
 
 FAST_COMPILE_FLAGS = ("--xla_backend_optimization_level=0",)
@@ -33,19 +34,44 @@ def _fresh_trace_counts():
 
 
 
-# Every compiled program keeps its code mapped until JAX's caches drop it. With jax 0.10 a contract test leaves
-# about 240 memory mappings, so a pytest worker passes the kernel's limit (vm.max_map_count, 65530) after some
-# 270 of them and the next compilation segfaults (a crashed xdist worker in CI). Clearing JAX's caches every 25
-# tests keeps a worker near 700 mappings; only programs shared between tests are compiled again.
+# Every compiled program keeps its code mapped until JAX's caches drop it and Python frees it. With jax 0.10 a
+# contract test leaves about 240 memory mappings, so a process that kept them all would pass the kernel's limit
+# (vm.max_map_count, 65530 by default) after some 270 such tests and the next compilation would segfault. So
+# compiled programs are freed: JAX's caches are cleared every 25 tests and at the end of every module (with a
+# garbage collection there, for programs held by reference cycles), and at once whenever the process holds more
+# than a quarter of the limit. A process stays near 700 mappings and the whole suite runs in one process
+# (``pytest -q`` without ``-n``); only programs shared between tests are compiled again.
 _CLEAR_EVERY = 25
 _tests_run = 0
+
+
+def _map_count() -> int:
+    try:
+        with open("/proc/self/maps", "rb") as f:
+            return sum(1 for _ in f)
+    except OSError:  # not Linux
+        return 0
+
+
+def _map_limit() -> int:
+    try:
+        with open("/proc/sys/vm/max_map_count") as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return 65530
+
+
+_MAP_LIMIT = _map_limit()
 
 
 def pytest_runtest_teardown(item, nextitem):
     global _tests_run
     _tests_run += 1
-    if _tests_run % _CLEAR_EVERY == 0:
+    module_ends = nextitem is None or nextitem.path != item.path
+    if module_ends or _tests_run % _CLEAR_EVERY == 0 or _map_count() > _MAP_LIMIT // 4:
         jax.clear_caches()
+        if module_ends:
+            gc.collect()
 
 
 # --- hypothesis profile (issue 15) -------------------------------------------------------------------------
