@@ -163,7 +163,7 @@ def _first_structure_difference(expected: Any, got: Any) -> tuple[str, tuple[Any
     for a, b in zip(fe, fg):
         if a != b:
             ka, kb = jax.tree_util.keystr(a), jax.tree_util.keystr(b)
-            return f"first differing leaf: state{kb} where init makes state{ka}", a
+            return f"first differing path: state{kb} where init makes state{ka}", a
     if len(fe) > len(fg):
         return f"the state lacks state{jax.tree_util.keystr(fe[len(fg)])}", fe[len(fg)]
     if len(fg) > len(fe):
@@ -185,8 +185,8 @@ def _culprit(source_tree: Any, expected: Any, state: Any) -> tuple[str, Any, str
     for path, leaf in jax.tree_util.tree_flatten_with_path(source_tree, is_leaf=_is_none)[0]:
         part_e = [(q, _shape(x)) for q, x in fe if _contains(q, path)]
         part_s = [(q, _shape(x)) for q, x in fs if _contains(q, path)]
-        if part_e == part_s:
-            continue
+        if part_e == part_s or not part_e or not part_s:
+            continue  # the same, or a leaf one tree lacks: a tree mismatch, not a shape
         for (qe, se), (qs, ss) in zip(part_e, part_s):
             if qe != qs:
                 made, has = jax.tree_util.keystr(qe), jax.tree_util.keystr(qs)
@@ -211,6 +211,10 @@ def _check_state(call: str, expected: Any, state: Any, source: str, source_tree:
             raise StructureError(
                 f"{call}: {source}{leaf_path} (shape {_shape(leaf)}) does not have the shape of the parameter the "
                 f"state was made for: {why}"
+            )
+        if ke == ks:  # the same state types, made for another tree
+            raise StructureError(
+                f"{call}: the {source} tree does not match the tree the state was made for ({where})"
             )
         raise StructureError(
             f"{call}: the state is not one this transformation's init makes: expected a state of type {ke}, got "
@@ -298,9 +302,12 @@ def checked_update(fn: Callable[..., Any]) -> Callable[..., Any]:
         if _ACTIVE.get():
             return fn(self, updates, state, params, **extra)
         call = f"{type(self).__name__}.update"
+        like = _params_like_updates(self)
+        if not like and params is None:  # nothing tells the parameters' shapes here: the blocks inside check
+            return fn(self, updates, state, params, **extra)
         token = _ACTIVE.set(True)
         try:
-            if params is not None and updates is not None and getattr(self, "params_like_updates", True):
+            if params is not None and updates is not None and like:
                 _check_updates_params(call, updates, params)
             init = type(self).init
             source = "params" if params is not None else "updates"
@@ -319,6 +326,28 @@ def checked_update(fn: Callable[..., Any]) -> Callable[..., Any]:
 
     update._gradtx_checked = True  # type: ignore[attr-defined]
     return update
+
+
+def _inner_transformations(tx: Any) -> list[Any]:
+    import dataclasses
+
+    if not dataclasses.is_dataclass(tx):
+        return []
+    out = []
+    for f in dataclasses.fields(tx):
+        value = getattr(tx, f.name, None)
+        values = value.values() if isinstance(value, dict) else value if isinstance(value, (tuple, list)) else (value,)
+        out.extend(v for v in values if hasattr(v, "init") and hasattr(v, "update"))
+    return out
+
+
+def _params_like_updates(tx: Any) -> bool:
+    """Whether the updates ``tx`` receives have the parameters' tree and shapes: not when it, or a
+    transformation inside it, says otherwise (``params_like_updates = False``: per-example gradients,
+    lookahead's pair of parameter trees)."""
+    if not getattr(tx, "params_like_updates", True):
+        return False
+    return all(_params_like_updates(t) for t in _inner_transformations(tx))
 
 
 def _has_inner_transformation(tx: Any) -> bool:

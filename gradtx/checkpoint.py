@@ -363,7 +363,8 @@ def _parse_meta(text: str, call: str, path: str, fmt: str) -> dict[str, Any]:
 
 
 def _check_optimizer(meta: dict[str, Any] | None, tx: Any, strict: bool, path: str, fmt: str) -> None:
-    saved = (meta or {}).get("optimizer")
+    meta = meta or {}
+    saved = meta.get("optimizer")
     if tx is None or not strict or saved is None or _describe(tx) == saved:
         return
     given, nl = _describe(tx), "\n      "

@@ -30,6 +30,7 @@ from jax import lax
 from gradtx import tree
 from gradtx.base import PyTree, safe_int32_increment
 from gradtx.fields import concrete_number
+from gradtx.tree.ops import l2_norm
 
 __all__ = [
     "MultiNormalDiagFromLogScale",
@@ -57,6 +58,23 @@ def _as(value: Any, like: jax.Array) -> jax.Array:
 # --------------------------------------------------------------------------------------------------
 
 
+def _is_l2(ord: Any, axis: Any, ndim: int) -> bool:  # noqa: A002
+    """Whether ``jnp.linalg.norm(x, ord, axis)`` is ``sqrt(sum |x|^2)`` over ``axis`` (vector 2-norms, Frobenius)."""
+    n_axes = ndim if axis is None else (1 if isinstance(axis, (int, np.integer)) else len(axis))
+    if ord is None:
+        return True
+    if ord == "fro":
+        return n_axes == 2
+    return ord == 2 and n_axes == 1
+
+
+def _norm(x: jax.Array, ord: Any, axis: Any, keepdims: bool) -> jax.Array:  # noqa: A002
+    """``jnp.linalg.norm``; its l2 cases without overflow or underflow (``gradtx.tree.ops.l2_norm``)."""
+    if _is_l2(ord, axis, x.ndim):
+        return l2_norm(x, axis=axis, keepdims=keepdims)
+    return jnp.linalg.norm(x, ord=ord, axis=axis, keepdims=keepdims)
+
+
 def safe_norm(
     x: Any,
     min_norm: Any,
@@ -69,23 +87,56 @@ def safe_norm(
     The naive form has a NaN gradient at ``x = 0`` (the norm's derivative there is 0/0, and ``maximum``
     differentiates both branches). Here, where ``norm <= min_norm``, the norm is recomputed on ones (a
     point where it is smooth) and discarded, so the gradient is exactly 0 there. ``ord``, ``axis`` and
-    ``keepdims`` are those of ``jnp.linalg.norm``.
+    ``keepdims`` are those of ``jnp.linalg.norm``; its l2 cases (``ord`` None, vector 2-norms, Frobenius)
+    neither overflow nor underflow (a float32 ``x`` of 1e20 has norm 1e20, not inf).
+
+    Args:
+      x: an array.
+      min_norm: the floor.
+      ord: the norm's order, as in ``jnp.linalg.norm``.
+      axis: the reduced axes, as in ``jnp.linalg.norm``.
+      keepdims: keep the reduced axes with size 1.
+
+    Returns:
+      The floored norms, in the real compute dtype of ``x`` (float32 or wider).
+
+    Example:
+      >>> import jax
+      >>> import jax.numpy as jnp
+      >>> from gradtx.numerics import safe_norm
+      >>> float(safe_norm(jnp.array([3.0, 4.0]), 1.0)), jax.grad(lambda x: safe_norm(x, 1.0))(jnp.zeros(2)).tolist()
+      (5.0, [0.0, 0.0])
     """
     x = tree.up(x)
-    norm = jnp.linalg.norm(x, ord=ord, axis=axis, keepdims=True)
+    norm = _norm(x, ord, axis, True)
     small = norm <= _as(min_norm, norm)
-    masked = jnp.linalg.norm(jnp.where(small, jnp.ones_like(x), x), ord=ord, axis=axis, keepdims=keepdims)
+    masked = _norm(jnp.where(small, jnp.ones_like(x), x), ord, axis, keepdims)
     if not keepdims:
         small = jnp.squeeze(small, axis=axis)
     return jnp.where(small, _as(min_norm, masked), masked)
 
 
 def safe_root_mean_squares(x: Any, min_rms: Any) -> jax.Array:
-    """``max(sqrt(mean(|x|^2)), min_rms)`` with a finite (zero) gradient where the RMS is at most ``min_rms``."""
+    """``max(sqrt(mean(|x|^2)), min_rms)`` with a finite (zero) gradient where the RMS is at most ``min_rms``,
+    without overflow or underflow.
+
+    Args:
+      x: an array.
+      min_rms: the floor.
+
+    Returns:
+      A real scalar of the compute dtype of ``x``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradtx.numerics import safe_root_mean_squares
+      >>> float(safe_root_mean_squares(jnp.array([3.0, 4.0, 0.0, 0.0]), 0.0))
+      2.5
+    """
     x = tree.up(x)
-    rms = jnp.sqrt(jnp.mean(tree.abs_sq(x)))
+    rms = l2_norm(x, mean=True)
     small = rms <= _as(min_rms, rms)
-    masked = jnp.sqrt(jnp.mean(tree.abs_sq(jnp.where(small, jnp.ones_like(x), x))))
+    masked = l2_norm(jnp.where(small, jnp.ones_like(x), x), mean=True)
     return jnp.where(small, _as(min_rms, masked), masked)
 
 

@@ -27,7 +27,7 @@ from gradtx.base import (
     zero_count,
 )
 from gradtx.combine import chain
-from gradtx.contrib._common import dot, sq_norm, whole_numbers
+from gradtx.contrib._common import dot, safe_sqrt, sq_norm, whole_numbers
 from gradtx.fields import integer, non_negative, option, positive, pytree_class, recipe
 from gradtx.transforms import add_decayed_weights, scale_by_learning_rate
 
@@ -210,7 +210,7 @@ class mechanize(GradientTransformation):
                           state.x0)
         eps, wd = tree.hyper(self.eps, dt), tree.hyper(self.weight_decay, dt)
         s_sum = jnp.sum(state.s)
-        decay = wd * s_sum * jnp.sqrt(sq_norm(updates, dt)) / (jnp.sqrt(sq_norm(params, dt)) + eps)
+        decay = wd * s_sum * safe_sqrt(sq_norm(updates, dt)) / (safe_sqrt(sq_norm(params, dt)) + eps)
 
         def decayed(g: Any, p: Any) -> Any:  # g' = g + decay x
             x = tree.Leaf(g)
@@ -227,7 +227,7 @@ class mechanize(GradientTransformation):
         v = betas**2 * state.v + h**2
         r = betas * state.r + clipped * state.s
         wealth = tree.hyper(self.s_init, dt) / self.num_betas * m + jnp.maximum(r, 0)
-        s = wealth / (jnp.sqrt(v) + eps)
+        s = wealth / (safe_sqrt(v) + eps)
         s_new = jnp.sum(s)
 
         # x_{t+1} - x_t = (x_0 - x_t)(1 - S_t / (S_{t-1} + eps)) + S_t b_t, the same number as Optax's

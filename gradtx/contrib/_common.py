@@ -1,10 +1,16 @@
-"""What several contrib optimizers share: whole-tree scalar statistics and whole-number static options.
+"""What several contrib optimizers share: whole-tree scalar statistics, whole-number static options and roots
+with finite derivatives at 0.
 
 The learning-rate-free optimizers (DoG, DoWG, Prodigy, D-Adaptation, MoMo, Mechanic) reduce the whole parameter
 tree to scalars (squared norms, inner products, distances to the initial point) kept in the statistics dtype
 ``dt`` (``gradtx.tree.widest_real_dtype(params)``, float32 or wider). Each leaf is reduced in its own compute
 dtype (:class:`gradtx.tree.Leaf`) and the per-leaf sums are added in ``dt``, in leaf order, so that no implicit
 promotion mixes leaves of different dtypes.
+
+Roots of second moments and sums of squares are taken with :func:`safe_sqrt` (``gradtx.tree.precision``'s) and
+:func:`safe_cbrt`: the same values bit for bit, but a derivative of 0 instead of ``inf`` at 0, so that a gradient
+coordinate that is exactly 0 does not turn a hypergradient (``jax.grad`` of a loss after some steps with
+respect to ``b2``, ``eps``, the learning rate, ...) into NaN (``inf`` times a zero cotangent).
 """
 
 from __future__ import annotations
@@ -17,8 +23,20 @@ import jax.numpy as jnp
 from gradtx import tree
 from gradtx.base import Updates
 from gradtx.fields import concrete_number
+from gradtx.tree.precision import safe_sqrt
 
-__all__ = ["difference", "dot", "l1_norm", "require_value", "scaled", "schedule_value", "sq_norm", "whole_numbers"]
+__all__ = [
+    "difference",
+    "dot",
+    "l1_norm",
+    "require_value",
+    "safe_cbrt",
+    "safe_sqrt",
+    "scaled",
+    "schedule_value",
+    "sq_norm",
+    "whole_numbers",
+]
 
 
 def _total(parts: list[jax.Array], dt: Any) -> jax.Array:
@@ -32,6 +50,26 @@ def _total(parts: list[jax.Array], dt: Any) -> jax.Array:
 def sq_norm(t: Any, dt: Any) -> jax.Array:
     """``||t||^2`` over all leaves, accumulated per leaf in its compute dtype and summed in ``dt``."""
     return _total([jnp.sum(tree.Leaf(x).abs_sq(x)) for x in jax.tree.leaves(t)], dt)
+
+
+def safe_cbrt(x: Any) -> jax.Array:
+    """``cbrt(x)`` whose derivative at ``x = 0`` is 0 instead of ``inf`` (the double ``where`` of ``safe_sqrt``).
+
+    Args:
+      x: an array.
+
+    Returns:
+      ``jnp.cbrt(x)``, bit for bit, of ``x``'s dtype.
+
+    Example:
+      >>> import jax
+      >>> from gradtx.contrib._common import safe_cbrt
+      >>> float(safe_cbrt(8.0)), float(jax.grad(safe_cbrt)(0.0))
+      (2.0, 0.0)
+    """
+    x = jnp.asarray(x)
+    zero = x == 0
+    return jnp.where(zero, jnp.zeros_like(x), jnp.cbrt(jnp.where(zero, jnp.ones_like(x), x)))
 
 
 def l1_norm(t: Any, dt: Any) -> jax.Array:

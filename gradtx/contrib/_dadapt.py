@@ -30,7 +30,7 @@ from gradtx.base import (
     safe_int32_increment,
     zero_count,
 )
-from gradtx.contrib._common import difference, dot, l1_norm, schedule_value
+from gradtx.contrib._common import difference, dot, l1_norm, safe_sqrt, schedule_value
 from gradtx.fields import (
     Check,
     HyperparameterError,
@@ -89,7 +89,7 @@ def _sqrt_decay(b: Any) -> Any:
     """``sqrt(b)``: a Python float for a Python number (so that ``1 - sqrt(b)`` is formed exactly), else an array."""
     if isinstance(b, (int, float, np.integer, np.floating)) and not isinstance(b, bool):
         return math.sqrt(float(b))
-    return jnp.sqrt(tree.up(jnp.asarray(b)))
+    return safe_sqrt(tree.up(jnp.asarray(b)))
 
 
 class _AdaptiveAdamW(GradientTransformation):
@@ -187,7 +187,7 @@ class prodigy(_AdaptiveAdamW):
         del extra
         dt, count, d, dlr = self._start("prodigy", updates, state, params)
         b1, b2 = self.betas
-        b3 = jnp.sqrt(tree.hyper(b2, dt)) if self.beta3 is None else tree.hyper(self.beta3, dt)
+        b3 = safe_sqrt(tree.hyper(b2, dt)) if self.beta3 is None else tree.hyper(self.beta3, dt)
         d0 = tree.hyper(self.estim_lr0, dt)
         numerator = dot(updates, difference(state.params0, params), dt)
         s_coef = (d if self.safeguard_warmup else dlr) * d / d0
@@ -207,7 +207,7 @@ class prodigy(_AdaptiveAdamW):
 
         def step(g: Any, m: Any, v: Any, p: Any) -> Any:
             x = tree.Leaf(g)  # m and v are in its compute dtype
-            u = -x.cast(dlr) * m / (jnp.sqrt(v) + x.cast(eps_d))
+            u = -x.cast(dlr) * m / (safe_sqrt(v) + x.cast(eps_d))
             return x.out(u - x.cast(decay) * x.cast(p))
 
         new_state = ProdigyState(
@@ -266,7 +266,7 @@ class dadapt_adamw(_AdaptiveAdamW):
             x = tree.Leaf(s)
             s = x.cast(s)
             zero = s == 0
-            return jnp.where(zero, jnp.zeros([], s.dtype), s / jnp.where(zero, 1, jnp.sqrt(x.cast(v)) + x.cast(eps)))
+            return jnp.where(zero, jnp.zeros([], s.dtype), s / jnp.where(zero, 1, safe_sqrt(x.cast(v)) + x.cast(eps)))
 
         numerator = dot(updates, jax.tree.map(weighted, state.grad_sum, state.exp_avg_sq), dt)
 
@@ -285,7 +285,7 @@ class dadapt_adamw(_AdaptiveAdamW):
 
         def step(g: Any, m: Any, v: Any, p: Any) -> Any:
             x = tree.Leaf(g)  # m and v are in its compute dtype
-            return x.out(-m / (jnp.sqrt(v) + x.cast(eps)) - x.cast(decay) * x.cast(p))
+            return x.out(-m / (safe_sqrt(v) + x.cast(eps)) - x.cast(decay) * x.cast(p))
 
         new_state = DAdaptAdamWState(
             exp_avg=tree.cast_like(m_new, state.exp_avg),

@@ -31,7 +31,7 @@ from gradtx.base import (
     require_params,
 )
 from gradtx.combine import chain
-from gradtx.contrib._common import difference, scaled, sq_norm
+from gradtx.contrib._common import difference, safe_sqrt, scaled, sq_norm
 from gradtx.fields import (
     ValidationMixin,
     choice,
@@ -145,7 +145,7 @@ class scale_by_dog(GradientTransformation):
         if kind == "distance":
             r_eps = tree.hyper(value, dt)
         elif kind == "heuristic":
-            r_eps = tree.hyper(value, dt) * (1 + jnp.sqrt(sq_norm(params, dt)))
+            r_eps = tree.hyper(value, dt) * (1 + safe_sqrt(sq_norm(params, dt)))
         else:
             r_eps = jnp.zeros([], dt)
         return DoGState(
@@ -159,9 +159,9 @@ class scale_by_dog(GradientTransformation):
         del extra
         _check_params("scale_by_dog", state.init_params, updates, params)
         dt = state.max_dist.dtype
-        max_dist = jnp.maximum(state.max_dist, jnp.sqrt(sq_norm(difference(state.init_params, params), dt)))
+        max_dist = jnp.maximum(state.max_dist, safe_sqrt(sq_norm(difference(state.init_params, params), dt)))
         sum_sq = state.sum_sq_norm_grads + sq_norm(updates, dt)
-        eta = max_dist / jnp.sqrt(sum_sq + tree.hyper(self.eps, dt))
+        eta = max_dist / safe_sqrt(sum_sq + tree.hyper(self.eps, dt))
         if self.init_step.kind == "learning_rate":
             eta = jnp.where(state.is_init_step, tree.hyper(self.init_step.value, dt), eta)
         new_state = DoGState(is_init_step=jnp.asarray(False), init_params=state.init_params, max_dist=max_dist,
@@ -244,7 +244,7 @@ class scale_by_dowg(GradientTransformation):
         dt = state.estim_sq_dist.dtype
         estim = jnp.maximum(state.estim_sq_dist, sq_norm(difference(state.init_params, params), dt))
         weighted = state.weighted_sq_norm_grads + estim * sq_norm(updates, dt)
-        eta = estim / (jnp.sqrt(weighted) + tree.hyper(self.eps, dt))
+        eta = estim / (safe_sqrt(weighted) + tree.hyper(self.eps, dt))
         new_state = DoWGState(init_params=state.init_params, weighted_sq_norm_grads=weighted, estim_sq_dist=estim)
         return scaled(updates, eta), new_state
 

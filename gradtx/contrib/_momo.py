@@ -25,7 +25,7 @@ from gradtx.base import (
     safe_int32_increment,
     zero_count,
 )
-from gradtx.contrib._common import dot, require_value, schedule_value, sq_norm
+from gradtx.contrib._common import dot, require_value, safe_sqrt, schedule_value, sq_norm
 from gradtx.fields import flag, non_negative, positive, probability, pytree_class, real, scalar_or_schedule
 
 __all__ = ["MomoAdamState", "MomoState", "momo", "momo_adam"]
@@ -206,7 +206,7 @@ class momo_adam(GradientTransformation):
             x = tree.Leaf(g)
             g = x.cast(g)
             m, v = x.ema(self.b1, m, g), x.ema(self.b2, v, g * g)
-            return m, v, x.cast(eps) + jnp.sqrt(v / x.cast(bc2))  # the metric D = eps + sqrt(v / (1 - b2^k))
+            return m, v, x.cast(eps) + safe_sqrt(v / x.cast(bc2))  # the metric D = eps + sqrt(v / (1 - b2^k))
 
         m_new, v_new, precond = tree.map_split(moments, 3, updates, state.exp_avg, state.exp_avg_sq)
         m_sq = dot(m_new, jax.tree.map(lambda m, pc: m / pc, m_new, precond), dt)

@@ -63,7 +63,7 @@ from gradtx.base import (
     zero_count,
 )
 from gradtx.combine import chain, partition
-from gradtx.contrib._common import whole_numbers
+from gradtx.contrib._common import safe_sqrt, whole_numbers
 from gradtx.fields import (
     FrozenTree,
     choice,
@@ -227,7 +227,7 @@ def _newton_schulz(x: jax.Array, coeffs: jax.Array, steps: int, preconditioning:
     rdt = jnp.finfo(x.dtype).dtype
     e = tree.hyper(eps, rdt).astype(rdt)
     if preconditioning == "frobenius":
-        nrm = jnp.sqrt(jnp.sum(tree.abs_sq(x), axis=(-2, -1), keepdims=True))
+        nrm = safe_sqrt(jnp.sum(tree.abs_sq(x), axis=(-2, -1), keepdims=True))
         x = x / tree.like(nrm + e, x)
     elif preconditioning == "spectral":
         if x.size:
@@ -244,7 +244,7 @@ def _newton_schulz(x: jax.Array, coeffs: jax.Array, steps: int, preconditioning:
             s = tree.like(s, x)
             x, a = x * s, a * s * jnp.swapaxes(s, -1, -2)
         elif i == 0 and preconditioning == "schatten":
-            f = jnp.sqrt(jnp.sum(tree.abs_sq(a), axis=(-2, -1), keepdims=True))
+            f = safe_sqrt(jnp.sum(tree.abs_sq(a), axis=(-2, -1), keepdims=True))
             s = tree.like(jax.lax.rsqrt(jnp.maximum(f, e)), x)
             x, a = x * s, a * s * s
         b = b_ * a + c_ * (a @ a)

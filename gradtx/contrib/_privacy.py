@@ -54,6 +54,8 @@ class differentially_private_aggregate(GradientTransformation):
       seed: Optax's older name for an int ``key`` (keyword-only).
     """
 
+    params_like_updates = False  # the updates are per-example gradients: a leading batch axis the params lack
+
     l2_norm_clip: Any = positive()
     noise_multiplier: Any = non_negative()
     key: Any = option(default=None, accepts="an int seed or a jax.random key", optional=True, static=True)

@@ -46,7 +46,7 @@ from gradtx.base import (
     safe_int32_increment,
     zero_count,
 )
-from gradtx.contrib._common import sq_norm
+from gradtx.contrib._common import safe_sqrt, sq_norm
 from gradtx.fields import InvalidType, flag, integer, option, pytree_class
 from gradtx.wrappers import with_extra_args_support
 
@@ -67,7 +67,7 @@ class normalize(StatelessTransformation):
 
     def update(self, updates: Updates, state: OptState, params: Params | None = None, **extra: Any):
         del params, extra
-        norm = jnp.sqrt(sq_norm(updates, tree.widest_real_dtype(updates)))
+        norm = safe_sqrt(sq_norm(updates, tree.widest_real_dtype(updates)))
         inv = jnp.where(norm == 0, jnp.zeros_like(norm), 1 / jnp.where(norm == 0, jnp.ones_like(norm), norm))
 
         def one(g: Any) -> Any:

@@ -40,7 +40,7 @@ import jax.numpy as jnp
 from gradtx import tree
 from gradtx.base import GradientTransformation, Params, Updates, check_tree_match, safe_int32_increment, zero_count
 from gradtx.combine import chain
-from gradtx.contrib._common import whole_numbers
+from gradtx.contrib._common import safe_sqrt, whole_numbers
 from gradtx.fields import flag, integer, non_negative, probability, pytree_class, recipe
 from gradtx.transforms import add_decayed_weights, scale_by_learning_rate
 
@@ -148,7 +148,7 @@ class scale_by_soap(GradientTransformation):
             m_new = x.ema(self.b1, m, g32)
             v_new = x.ema(self.b2, v, jnp.square(_rotate(g32, qs, axes, back=False)))
             step = jnp.sqrt(x.debias(self.b2, adam_step)) / x.debias(self.b1, adam_step)
-            direction = _rotate(_rotate(m_new, qs, axes, back=False) / (jnp.sqrt(v_new) + x.hyper(self.eps)), qs,
+            direction = _rotate(_rotate(m_new, qs, axes, back=False) / (safe_sqrt(v_new) + x.hyper(self.eps)), qs,
                                 axes, back=True)
             out = jnp.where(first, jnp.zeros_like(g32), step * direction)
             m_new, v_new = jnp.where(first, x.cast(m), m_new), jnp.where(first, x.cast(v), v_new)

@@ -34,6 +34,7 @@ import jax.numpy as jnp
 
 from gradtx import tree
 from gradtx.base import GradientTransformation, Params, Updates, check_tree_match, safe_int32_increment, zero_count
+from gradtx.contrib._common import safe_sqrt
 from gradtx.fields import non_negative, probability, pytree_class, scalar_or_schedule
 
 __all__ = ["ScaleBySwatsState", "swats"]
@@ -106,7 +107,7 @@ class swats(GradientTransformation):
             x = tree.Leaf(g)
             g = x.cast(g)
             m, a = x.ema(self.b1, m, g), x.ema(self.b2, a, g * g)
-            return -x.cast(step) * m / (jnp.sqrt(a) + x.cast(self.eps)), m, a
+            return -x.cast(step) * m / (safe_sqrt(a) + x.cast(self.eps)), m, a
 
         p, m_adam, a_adam = tree.map_split(adam, 3, updates, state.mu, state.nu)
         leaves_p, leaves_g = jax.tree.leaves(p), jax.tree.leaves(updates)

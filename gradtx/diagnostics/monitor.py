@@ -76,6 +76,7 @@ from gradtx.base import (
     zero_count,
 )
 from gradtx.fields import flag, integer, option, pytree_class
+from gradtx.tree.ops import leaves_norm
 
 __all__ = [
     "MonitoredState",
@@ -222,21 +223,16 @@ def _groups(params: Any) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def _sq(x: Any, dt: np.dtype) -> jax.Array:
-    """``sum |x|^2`` over one leaf, in float32 or wider, returned in ``dt``."""
-    return jnp.sum(tree.Leaf(x).abs_sq(x)).astype(dt)
-
-
-def _sq_norms(t: Any, dt: np.dtype) -> tuple[jax.Array, dict[str, jax.Array]]:
-    """The squared norm of the whole tree and of each top-level group, in ``dt``."""
-    total = jnp.zeros([], dt)
-    per: dict[str, jax.Array] = {}
-    for g, leaf in _grouped(t):
-        s = _sq(leaf, dt)
-        total = total + s
+def _norms(t: Any, dt: np.dtype) -> tuple[jax.Array, dict[str, jax.Array]]:
+    """The l2 norm of the whole tree and of each top-level group, accumulated in ``dt``, without overflow or
+    underflow (``gradtx.tree.ops.leaves_norm``: a float32 gradient of 1e20 has norm 1e20, not inf)."""
+    grouped = _grouped(t)
+    per: dict[str, list[Any]] = {}
+    for g, leaf in grouped:
         if g is not None:
-            per[g] = per[g] + s if g in per else s
-    return total, per
+            per.setdefault(g, []).append(leaf)
+    total = leaves_norm([leaf for _, leaf in grouped], dt)
+    return total, {g: leaves_norm(leaves, dt) for g, leaves in per.items()}
 
 
 def _keys(g: Any, u: Any, dt: np.dtype, int_dt: Any, invalid: jax.Array) -> jax.Array:
@@ -390,21 +386,20 @@ class monitored(GradientTransformation):
         nan = jnp.full([], jnp.nan, dt)
         count = safe_int32_increment(state.count)
 
-        g_sq, _ = _sq_norms(updates, dt)
-        u_sq, u_groups = _sq_norms(out, dt)
-        values: dict[str, jax.Array] = {"grad_norm": jnp.sqrt(g_sq), "update_norm": jnp.sqrt(u_sq)}
+        g_norm, _ = _norms(updates, dt)
+        u_norm, u_groups = _norms(out, dt)
+        values: dict[str, jax.Array] = {"grad_norm": g_norm, "update_norm": u_norm}
         if params is None:
             values["param_norm"] = nan
             p_groups: dict[str, jax.Array] = {}
         else:
-            p_sq, p_groups = _sq_norms(params, dt)
-            values["param_norm"] = jnp.sqrt(p_sq)
+            values["param_norm"], p_groups = _norms(params, dt)
         values["update_param_ratio"] = _ratio(values["update_norm"], values["param_norm"])
         for name in state.last:
             if name.startswith(_GROUP):
                 g = name[len(_GROUP) :]
                 if g in u_groups and g in p_groups:
-                    values[name] = _ratio(jnp.sqrt(u_groups[g]), jnp.sqrt(p_groups[g]))
+                    values[name] = _ratio(u_groups[g], p_groups[g])
                 else:
                     values[name] = nan
         if self.effective_lr and jax.tree.structure(updates) == jax.tree.structure(out):

@@ -41,6 +41,17 @@ https://gist.github.com/wdphy16/118aef6fb5f82c49790d7678cf87da29). First moments
 second moments, maxima and Yogi's sign use the real ``|g|^2 = g conj(g)`` (``|g|`` for Adamax), so each
 output keeps the phase of its first moment. Second-moment state is stored in the parameter dtype (complex,
 with zero imaginary part), as Optax stores it.
+
+Zero, infinite and huge values (issue 15). Every division by the denominator ``sqrt(v_hat + eps_root) + eps``
+(``(1 - b1^k) v`` for Adamax) goes through ``gradtx.tree.precision.scale_ratio``, one fused elementwise
+expression: a zero denominator (``eps = 0`` and a coordinate whose gradients were all 0) gives 0, not
+``0 / 0 = NaN``; an infinite one (``g^2`` overflowed: a float32 ``|g|`` above ~1.8e19 makes ``v = inf`` for
+good) gives NaN, not the ``m / inf = 0`` that would freeze the coordinate silently, so the loss shows the
+failure (``apply_if_finite`` skips such a step instead, see ``gradtx.wrappers.finiteness``); any other
+denominator gives the plain quotient, bit for bit. RAdam's unrectified steps are NaN too once ``v`` is not
+finite. The square roots are ``safe_sqrt``: the same values, with a finite derivative at 0, so hypergradients
+(``jax.grad`` of a loss after some steps with respect to ``b1``, ``b2``, ``eps``, the learning rate) stay finite
+when a gradient coordinate is exactly 0 with ``eps_root = 0``. Adamax keeps no square and does not overflow.
 """
 
 from __future__ import annotations
@@ -55,6 +66,7 @@ from gradtx import tree
 from gradtx.base import Updates
 from gradtx.fields import dtype_option, flag, hyper, non_negative, probability, pytree_class, real, state_dtype
 from gradtx.transforms.adam_base import AdamLike, Moment, Step, nadam_moment, widest
+from gradtx.tree.precision import safe_sqrt, scale_ratio
 
 __all__ = [
     "ScaleByAdamState",
@@ -155,7 +167,7 @@ class scale_by_adam(AdamLike):
         v = xv.ema_real(self.b2, nu, x.abs_sq(g))
         m_hat = _m_hat(x, self.b1, self.nesterov, m, g, step.k, into=xm)
         v_hat = v / xv.debias(self.b2, step.k)
-        return m_hat / xm.cast(jnp.sqrt(v_hat + xv.hyper(self.eps_root)) + xv.hyper(self.eps)), m, v
+        return scale_ratio(m_hat, xm.cast(safe_sqrt(v_hat + xv.hyper(self.eps_root)) + xv.hyper(self.eps))), m, v
 
 
 @pytree_class
@@ -182,7 +194,7 @@ class scale_by_adamax(AdamLike):
         v_old = x.as_real(nu)
         decayed = x.ema_real(self.b2, v_old, jnp.zeros_like(v_old))  # b2 v, from the exact complement
         v = jnp.maximum(decayed, x.as_real(jnp.abs(x.cast(g))) + x.hyper(self.eps))
-        return m / x.cast(x.debias(self.b1, step.k) * v), m, v
+        return scale_ratio(m, x.cast(x.debias(self.b1, step.k) * v)), m, v
 
 
 @pytree_class
@@ -219,7 +231,7 @@ class scale_by_amsgrad(AdamLike):
         m_eff = m / x.cast(x.debias(self.b1, step.k)) if self.bias_correction_mu else m
         v_eff = v / x.debias(self.b2, step.k) if self.bias_correction_nu else v
         v_max = jnp.maximum(x.as_real(nu_max), v_eff)
-        return m_eff / x.cast(jnp.sqrt(v_max + x.hyper(self.eps_root)) + x.hyper(self.eps)), m, v, v_max
+        return scale_ratio(m_eff, x.cast(safe_sqrt(v_max + x.hyper(self.eps_root)) + x.hyper(self.eps))), m, v, v_max
 
 
 @pytree_class
@@ -251,7 +263,7 @@ class scale_by_belief(AdamLike):
         s = x.ema_real(self.b2, nu, x.abs_sq(x.cast(g) - m)) + x.hyper(self.eps_root)
         m_hat = _m_hat(x, self.b1, self.nesterov, m, g, step.k)
         s_hat = s / x.debias(self.b2, step.k)
-        return m_hat / x.cast(jnp.sqrt(s_hat) + x.hyper(self.eps)), m, s
+        return scale_ratio(m_hat, x.cast(safe_sqrt(s_hat) + x.hyper(self.eps))), m, s
 
 
 @pytree_class
@@ -284,7 +296,7 @@ class scale_by_yogi(AdamLike):
         v = v_prev - x.complement(self.b2) * jnp.sign(v_prev - g2) * g2
         m_hat = m / x.cast(x.debias(self.b1, step.k))
         v_hat = v / x.debias(self.b2, step.k)
-        return m_hat / x.cast(jnp.sqrt(v_hat + x.hyper(self.eps_root)) + x.hyper(self.eps)), m, v
+        return scale_ratio(m_hat, x.cast(safe_sqrt(v_hat + x.hyper(self.eps_root)) + x.hyper(self.eps))), m, v
 
 
 # Bernoulli coefficients of phi(y) = 1/expm1(y) - 1/y + 1/2 = sum_n B_2n y^(2n-1) / (2n)!, for |y| < 2 pi.
@@ -370,8 +382,10 @@ class scale_by_radam(AdamLike):
         rectify = rho >= x.hyper(self.threshold)
         rho, rho_inf = jnp.where(rectify, rho, 6.0), jnp.where(rectify, rho_inf, 6.0)  # r = 1 where not taken
         r = jnp.sqrt((rho - 4) * (rho - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho))
-        adam = x.cast(r) * m_hat / x.cast(jnp.sqrt(v_hat + x.hyper(self.eps_root)) + x.hyper(self.eps))
-        return jnp.where(rectify, adam, m_hat), m, v
+        den = x.cast(safe_sqrt(v_hat + x.hyper(self.eps_root)) + x.hyper(self.eps))
+        adam = scale_ratio(x.cast(r) * m_hat, den)
+        # An overflowed second moment shows (NaN) also before the rectifier starts, not only once it does.
+        return jnp.where(rectify, adam, jnp.where(jnp.isfinite(den), m_hat, jnp.full_like(m_hat, jnp.nan))), m, v
 
 
 @pytree_class
@@ -411,4 +425,5 @@ class scale_by_adan(AdamLike):
         n = x.ema_real(self.b3, n0, x.abs_sq(x.cast(g) + w * d))
         direction = m / x.cast(x.debias(self.b1, step.k)) + w * v / x.cast(x.debias(self.b2, step.k))
         n_hat = n / x.debias(self.b3, step.k)
-        return direction / x.cast(jnp.sqrt(n_hat + x.hyper(self.eps_root)) + x.hyper(self.eps)), m, v, n, g
+        den = x.cast(safe_sqrt(n_hat + x.hyper(self.eps_root)) + x.hyper(self.eps))
+        return scale_ratio(direction, den), m, v, n, g

@@ -16,6 +16,14 @@ the skeleton is :class:`gradtx.transforms.adam_base.AdamLike`. Arithmetic runs i
 from the *stored* moments; the output has the update's dtype. The division is Optax's arithmetic, operation for
 operation (``g * rsqrt(nu + eps)``), so RMSProp's numbers are Optax's bit for bit (``g / sqrt(.)`` rounds
 differently in the last bit, and chaotic runs amplify that).
+
+Zero and infinite denominators (issue 15), through ``gradtx.tree.precision.times_inverse`` fused into the same
+pass: where the denominator is 0 (``eps = 0`` and a coordinate whose gradients were all 0) the output is 0, not
+``0 * inf = NaN``; where the second moment is infinite (a float32 ``|g|`` above ~1.8e19 squares to ``inf``, and
+the average stays there) the output is NaN, not ``g * 0 = 0``: the failure shows in the loss instead of freezing
+the coordinate silently (``apply_if_finite`` skips such a step, see ``gradtx.wrappers.finiteness``). Other
+denominators give Optax's numbers bit for bit. Square roots of moments have finite derivatives at 0
+(``safe_sqrt``), for hypergradients.
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ from gradtx import tree
 from gradtx.base import Updates
 from gradtx.fields import concrete_number, flag, hyper, non_negative, probability, pytree_class
 from gradtx.transforms.adam_base import AdamLike, Moment, Step
+from gradtx.tree.precision import safe_sqrt, times_inverse
 
 __all__ = [
     "ScaleByRStdDevState",
@@ -96,9 +105,11 @@ class _CountedWhenNeeded(AdamLike):
 
 
 def _inverse_root(x: tree.Leaf, g: Any, n: jax.Array, eps: Any, eps_in_sqrt: bool) -> jax.Array:
-    """``g * rsqrt(n + eps)`` (or ``g * (1 / (sqrt(n) + eps))``): Optax's arithmetic, operation for operation."""
-    scaling = jax.lax.rsqrt(n + x.hyper(eps)) if eps_in_sqrt else 1 / (jnp.sqrt(n) + x.hyper(eps))
-    return x.cast(scaling) * x.cast(g)
+    """``g * rsqrt(n + eps)`` (or ``g * (1 / (sqrt(n) + eps))``): Optax's arithmetic, operation for operation,
+    with 0 for a zero denominator and NaN for an infinite one (``gradtx.tree.precision.times_inverse``)."""
+    if eps_in_sqrt:
+        return times_inverse(x.cast(g), n + x.hyper(eps), cast=x.cast)
+    return times_inverse(x.cast(g), safe_sqrt(n) + x.hyper(eps), inverse=lambda d: 1 / d, cast=x.cast)
 
 
 @pytree_class
@@ -154,7 +165,7 @@ class scale_by_rss(AdamLike):
     """Adagrad's scaling (Duchi, Hazan & Singer 2011): divide by the root of the sum of past squares.
 
     ``s_k = s_{k-1} + g_k^2`` from ``s_0 = initial_accumulator_value``; ``u = g / sqrt(s_k + eps)`` where
-    ``s_k > 0`` and 0 elsewhere.
+    ``s_k > 0``, 0 where ``s_k = 0`` and NaN where ``s_k`` overflowed to ``inf`` (see the module docstring).
     """
 
     initial_accumulator_value: Any = non_negative(default=0.1)
@@ -166,8 +177,9 @@ class scale_by_rss(AdamLike):
 
     def direction(self, x: tree.Leaf, step: Step, g: Any, sum_of_squares: Any) -> tuple[Any, ...]:
         s = x.as_real(x.store(x.as_real(sum_of_squares) + x.abs_sq(g), sum_of_squares))  # the stored sum
-        inv = jnp.where(s > 0, jax.lax.rsqrt(s + x.hyper(self.eps)), jnp.zeros_like(s))
-        return x.cast(inv) * x.cast(g), s
+        # 0 where s == 0 (Optax's where(s > 0, rsqrt(s + eps), 0)); NaN where s overflowed (not g * 0)
+        d = jnp.where(s == 0, jnp.zeros_like(s), s + x.hyper(self.eps))
+        return times_inverse(x.cast(g), d, cast=x.cast), s
 
 
 @pytree_class

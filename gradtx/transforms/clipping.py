@@ -4,7 +4,9 @@
     clip_by_global_norm(n):  u = g * min(1, n / ||g||)    (Pascanu, Mikolov & Bengio 2013, arXiv 1211.5063;
                                                          n = 0 gives zeros, also for g = 0)
 
-Both are stateless (state ``EmptyState()``). Their bound (``max_delta``, ``max_norm``) is a number >= 0 or a
+The global norm is ``gradtx.tree.global_norm``: a float32 gradient of 1e20 is clipped to a vector of norm
+``max_norm`` (its sum of squares alone would overflow to inf and clip it to zeros), and one of 1e-25 is measured
+as 1e-25. Both are stateless (state ``EmptyState()``). Their bound (``max_delta``, ``max_norm``) is a number >= 0 or a
 scalar array (inside ``inject_hyperparams`` it may come from a schedule); a negative, NaN or non-numeric constant
 raises ``ValueError`` at construction. ``clips(updates)`` says whether ``update`` would change ``updates`` now.
 """

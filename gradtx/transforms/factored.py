@@ -10,6 +10,11 @@ Both replace Adam's per-coordinate ``nu`` by statistics that take sublinear memo
 Both are per-leaf (the statistics of a matrix depend on its rows and columns), so they act on each
 parameter array separately. Arithmetic runs in float32 or wider (``gradtx.tree``); the statistics are
 stored in the parameter's (real) dtype, the output in the dtype of the incoming updates.
+
+Zero and infinite statistics (issue 15): where ``V_hat`` (or SM3's accumulator) is 0 (``epsilon = 0`` / ``eps = 0``
+and gradients that were all 0 there) the output is 0, not NaN; where a statistic overflowed (a float32 ``|g|``
+above ~1.8e19: ``g^2 = inf``) the output is NaN, not a silent 0, for every coordinate whose estimate it enters
+(for a factored leaf, the whole slice when a row statistic is infinite). Other values are unchanged, bit for bit.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ from gradtx.fields import (
     probability,
     pytree_class,
 )
+from gradtx.tree.precision import times_inverse
 
 __all__ = ["FactoredState", "ScaleBySM3State", "scale_by_factored_rms", "scale_by_sm3"]
 
@@ -170,17 +176,27 @@ class scale_by_factored_rms(GradientTransformation):
             dims = self._dims(g)
             if dims is None:
                 new_v = x.store(decay * tree.up(v) + (1 - decay) * g_sq, v)
-                out = g32 * x.cast(jax.lax.rsqrt(tree.up(new_v)))
+                # 0 where v == 0 (epsilon = 0, zero gradients), NaN where v overflowed; else g * rsqrt(v)
+                out = times_inverse(g32, tree.up(new_v), cast=x.cast)
                 return x.out(out), v_row, v_col, new_v
             d1, d0 = dims
             new_row = x.store(decay * tree.up(v_row) + (1 - decay) * jnp.mean(g_sq, axis=d0), v_row)
             new_col = x.store(decay * tree.up(v_col) + (1 - decay) * jnp.mean(g_sq, axis=d1), v_col)
             row, col = tree.up(new_row), tree.up(new_col)
             row_axis_of_d1 = d1 - 1 if d1 > d0 else d1  # where d1 sits once d0 is reduced
-            row_factor = jax.lax.rsqrt(row / jnp.mean(row, axis=row_axis_of_d1, keepdims=True))
-            col_factor = jax.lax.rsqrt(col)
+            row_mean = jnp.mean(row, axis=row_axis_of_d1, keepdims=True)
+            # V_hat = (R / mean R) C is 0 where a row or column statistic is 0 (epsilon = 0 and gradients that were
+            # all 0 there): the output is 0 there, with finite derivatives (the roots see 1). It is not finite where
+            # any statistic of the slice overflowed (the row mean is inf): the output is NaN there, not 0.
+            zero_row, zero_col = row == 0, col == 0
+            safe_mean = jnp.where(row_mean == 0, jnp.ones_like(row_mean), row_mean)  # 0 only if every row is 0
+            row_factor = jax.lax.rsqrt(jnp.where(zero_row, jnp.ones_like(row), row) / safe_mean)
+            col_factor = jax.lax.rsqrt(jnp.where(zero_col, jnp.ones_like(col), col))
             factor = jnp.expand_dims(row_factor, d0) * jnp.expand_dims(col_factor, d1)
             out = g32 * x.cast(factor)
+            zero = jnp.expand_dims(zero_row, d0) | jnp.expand_dims(zero_col, d1)
+            broken = jnp.expand_dims(~jnp.isfinite(row_mean), d0) | jnp.expand_dims(jnp.isinf(col), d1)
+            out = jnp.where(zero, jnp.zeros_like(out), jnp.where(broken, jnp.full_like(out, jnp.nan), out))
             return x.out(out), new_row, new_col, v
 
         out, v_row, v_col, v = tree.map_split(one, 4, updates, state.v_row, state.v_col, state.v)
@@ -250,7 +266,8 @@ class scale_by_sm3(GradientTransformation):
                     prev = jnp.minimum(prev, e)
             coef = jnp.where(b2 == 1, jnp.ones_like(b2), 1 - b2)
             acc = coef * tree.abs_sq(g32) + b2 * prev
-            scaled = g32 * jnp.where(acc > 0, jax.lax.rsqrt(acc + eps), jnp.zeros_like(acc))
+            # 0 where acc == 0, NaN where it overflowed (not g * 0), g * rsqrt(acc + eps) elsewhere
+            scaled = times_inverse(g32, jnp.where(acc == 0, jnp.zeros_like(acc), acc + eps))
             new_nu = b1 * tree.up(nu) + (1 - b1) * scaled
             if rank < 2:
                 new_mu = [acc.astype(mu[0].dtype)]

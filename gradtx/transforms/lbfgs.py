@@ -28,6 +28,7 @@ from gradtx.base import (
 )
 from gradtx.fields import InvalidType, concrete_number, flag, integer, pytree_class
 from gradtx.transforms._linesearch_common import value_dtype
+from gradtx.tree.ops import leaves_norm
 
 __all__ = ["ScaleByLBFGSState", "precondition_by_lbfgs", "scale_by_lbfgs"]
 
@@ -212,7 +213,8 @@ class scale_by_lbfgs(GradientTransformation):
         if self.scale_init_precond:
             yy = _inner(y, y, cdt)
             gamma = jnp.where(yy > 0.0, ys / jnp.where(yy > 0.0, yy, 1.0), 1.0)
-            first_gamma = jnp.minimum(1.0, 1.0 / jnp.sqrt(_inner(updates, updates, cdt)))
+            # 1 / ||g|| without overflow (a float32 g of 1e20 gives 1e-20, not 1 / inf = 0)
+            first_gamma = jnp.minimum(1.0, 1.0 / leaves_norm(jax.tree.leaves(updates), cdt))
             gamma = jnp.where(first, jax.lax.stop_gradient(first_gamma), gamma)
         else:
             gamma = jnp.ones([], cdt)

@@ -19,6 +19,13 @@ a whole leaf, ``rms(x) = sqrt(mean(|x|^2))``; norms accumulate in float32 or wid
 Functions (not transformations, as in Optax): ``unitwise_norm``, ``unitwise_clip`` (the pieces of
 ``adaptive_grad_clip``), ``per_example_global_norm_clip`` and ``per_example_layer_norm_clip`` (differential
 privacy's per-example clipping: gradients with a leading batch axis in, the summed clipped gradient out).
+
+Every norm here (per leaf, per unit, per example, of the whole tree) is ``gradtx.tree.ops.l2_norm``'s: it
+neither overflows nor underflows (a float32 gradient of 1e20 has norm 1e20, not inf, and one of 1e-25 has
+norm 1e-25, not 0) and is the plain ``sqrt(sum |x|^2)`` bit for bit for ordinary magnitudes; its derivative
+at 0 is 0. ``normalize_by_update_norm`` with ``eps = 0`` maps a zero update to 0 (not NaN), the trust ratio's
+unused division sees 1 (finite derivatives at zero blocks), and DoG's step is 0 for ``G = 0`` with ``eps = 0``
+and NaN once its sum of squares overflowed.
 """
 
 from __future__ import annotations
@@ -42,6 +49,8 @@ from gradtx.base import (
     require_params,
 )
 from gradtx.fields import Check, dtype_option, non_negative, option, positive, pytree_class, real
+from gradtx.tree.ops import l2_norm, leaves_norm
+from gradtx.tree.precision import safe_sqrt, scale_ratio
 
 __all__ = [
     "NonNegativeParamsState",
@@ -93,11 +102,13 @@ def _sq_norm(x: Any) -> jax.Array:
 
 
 def _norm(x: Any) -> jax.Array:
-    return jnp.sqrt(_sq_norm(x))
+    """``||x||`` over the whole leaf, without overflow or underflow (``gradtx.tree.ops.l2_norm``)."""
+    return l2_norm(x)
 
 
 def _rms(x: Any) -> jax.Array:
-    return jnp.sqrt(jnp.mean(tree.Leaf(x).abs_sq(x)))
+    """``sqrt(mean |x|^2)`` over the whole leaf, without overflow or underflow."""
+    return l2_norm(x, mean=True)
 
 
 def _floor(value: jax.Array, floor: Any) -> jax.Array:
@@ -127,8 +138,7 @@ def _unit_axes(x: jax.Array, axis: Any, where: str) -> Any:
 def _unitwise_norm(x: Any, axis: Any, where: str) -> jax.Array:
     """Per-unit l2 norms broadcast to ``x.shape``, in the real compute dtype of ``x``."""
     x = jnp.asarray(x)
-    sq = jnp.sum(tree.Leaf(x).abs_sq(x), axis=_unit_axes(x, axis, where), keepdims=True)
-    return jnp.broadcast_to(jnp.sqrt(sq), x.shape)
+    return jnp.broadcast_to(l2_norm(x, axis=_unit_axes(x, axis, where), keepdims=True), x.shape)
 
 
 def _valid_axis(axis: Any) -> bool:
@@ -205,12 +215,9 @@ def per_example_global_norm_clip(grads: Any, l2_norm_clip: Any) -> tuple[Any, ja
         return grads, jnp.zeros([], jnp.int32)
     leaves = [jnp.asarray(g) for g in leaves]
     _check_batch(call, leaves)
-    batch = leaves[0].shape[0]
     acc = tree.widest_real_dtype(leaves)
-    sq = jnp.zeros([batch], acc)
-    for g in leaves:
-        sq = sq + jnp.sum(tree.Leaf(g).abs_sq(g).reshape(batch, -1), axis=1).astype(acc)
-    ratio = jnp.minimum(jnp.asarray(l2_norm_clip, acc) / jnp.sqrt(sq), jnp.ones([], acc))
+    norms = leaves_norm(leaves, acc, batched=True)
+    ratio = jnp.minimum(jnp.asarray(l2_norm_clip, acc) / norms, jnp.ones([], acc))
     multipliers = jnp.where(jnp.isnan(ratio), jnp.ones([], acc), ratio)
     num_clipped = jnp.sum(multipliers < 1.0, dtype=jnp.int32)
 
@@ -361,7 +368,7 @@ class normalize_by_update_norm(StatelessTransformation):
 
         def one(g: Any) -> Any:
             x = tree.Leaf(g)
-            factor = x.hyper(self.scale_factor) / (x.hyper(g_norm) + x.hyper(self.eps))
+            factor = scale_ratio(x.hyper(self.scale_factor), x.hyper(g_norm) + x.hyper(self.eps))  # 0 for 0 / 0
             return x.out(x.cast(g) * factor)
 
         return jax.tree.map(one, updates), state
@@ -436,8 +443,10 @@ class scale_by_trust_ratio(_ByParams):
         x = tree.Leaf(u)
         p_norm = x.hyper(_floor(_norm(p), self.min_norm))
         u_norm = _floor(_norm(u), x.hyper(self.min_norm))
-        ratio = x.hyper(self.trust_coefficient) * p_norm / (u_norm + x.hyper(self.eps))
-        ratio = jnp.where((p_norm == 0) | (u_norm == 0), jnp.ones([], ratio.dtype), ratio)
+        trivial = (p_norm == 0) | (u_norm == 0)
+        # the division sees 1 where the ratio is not used: no 0/0 in the value nor in its derivative
+        den = jnp.where(trivial, jnp.ones([], u_norm.dtype), u_norm + x.hyper(self.eps))
+        ratio = jnp.where(trivial, jnp.ones([], u_norm.dtype), x.hyper(self.trust_coefficient) * p_norm / den)
         return x.out(x.cast(u) * ratio)
 
 
@@ -483,10 +492,11 @@ class scale_by_distance_over_gradients(GradientTransformation):
 
         def one(g: Any, d: Any, s: Any, p: Any, x0: Any) -> tuple[Any, Any, Any]:
             x, r = tree.Leaf(g), tree.Leaf(d)  # r: the dtype of the leaf's distance (the params' real compute dtype)
-            dist = jnp.sqrt(jnp.sum(r.abs_sq(r.cast(p) - r.cast(x0))))
+            dist = l2_norm(r.cast(p) - r.cast(x0))
             new_d = jnp.maximum(d, dist)
             new_s = s + r.store(_sq_norm(g), s)
-            eta = r.hyper(self.global_scale) * new_d / jnp.sqrt(r.cast(new_s) + r.hyper(self.eps))
+            # 0 for G = 0 with eps = 0; NaN (not a silent 0) once the sum of squares G overflowed
+            eta = scale_ratio(r.hyper(self.global_scale) * new_d, safe_sqrt(r.cast(new_s) + r.hyper(self.eps)))
             return x.out(x.cast(g) * x.hyper(eta)), new_d, new_s
 
         out, max_dist, grad_sum_of_squares = tree.map_split(

@@ -23,6 +23,11 @@ direction, the descent sign is added by ``scale_by_learning_rate`` in the recipe
 Arithmetic runs in float32 or wider (``gradtx.tree.Leaf``); state is stored in the parameter dtype (``mu_dtype``
 overrides Lion's and NovoGrad's first moment), outputs in the dtype of the incoming updates. Lion, Adadelta,
 Rprop and NovoGrad keep per-leaf moments: their skeleton is :class:`gradtx.transforms.adam_base.AdamLike`.
+
+Second moments that overflow (issue 15): Adadelta's ``E[g^2]`` and NovoGrad's ``v`` become ``inf`` for a float32
+gradient above ~1.8e19; the output is then NaN, not a silent 0 (``gradtx.tree.precision.scale_ratio``), and
+NovoGrad with ``eps = eps_root = 0`` maps a layer whose gradients were all 0 to 0, not NaN. Polyak's step uses
+the squared global norm itself, which overflows for such gradients (the step then rounds to 0).
 """
 
 from __future__ import annotations
@@ -54,6 +59,7 @@ from gradtx.fields import (
     real,
 )
 from gradtx.transforms.adam_base import AdamLike, Moment, Step
+from gradtx.tree.precision import safe_sqrt, scale_ratio
 
 __all__ = [
     "ScaleByAdaDeltaState",
@@ -179,7 +185,7 @@ class scale_by_adadelta(AdamLike):
     def direction(self, x: tree.Leaf, step: Step, g: Any, e_g: Any, e_x: Any) -> tuple[Any, Any, Any]:
         eps = x.hyper(self.eps)
         new_e_g = x.ema(self.rho, e_g, x.abs_sq(g))  # exact complement
-        u = jnp.sqrt(x.cast(e_x) + eps) / jnp.sqrt(new_e_g + eps) * x.cast(g)
+        u = scale_ratio(jnp.sqrt(x.cast(e_x) + eps), jnp.sqrt(new_e_g + eps)) * x.cast(g)  # NaN if E[g^2] = inf
         return u, new_e_g, x.ema(self.rho, e_x, x.abs_sq(u))
 
 
@@ -318,8 +324,8 @@ class scale_by_novograd(AdamLike):
         g = x.cast(g)
         sq = jnp.sum(tree.abs_sq(g))  # the layer's squared norm
         new_n = jnp.where(step.count == 0, sq, x.ema(self.b2, n, sq))
-        denom = jnp.sqrt(new_n + x.hyper(self.eps_root)) + x.hyper(self.eps)
-        new_m = x.hyper(self.b1) * x.cast(m) + g / denom + x.hyper(self.weight_decay) * x.cast(p)
+        denom = safe_sqrt(new_n + x.hyper(self.eps_root)) + x.hyper(self.eps)
+        new_m = x.hyper(self.b1) * x.cast(m) + scale_ratio(g, denom) + x.hyper(self.weight_decay) * x.cast(p)
         return new_m, new_m, new_n
 
 

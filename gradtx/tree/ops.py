@@ -5,14 +5,14 @@ from __future__ import annotations
 import builtins
 import dataclasses
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from gradtx.base import PyTree
-from gradtx.tree.precision import abs_sq, hyper, up
+from gradtx.tree.precision import abs_sq, hyper, safe_sqrt, up
 
 
 def _map(fn: Callable[..., Any], tree: PyTree, *rest: PyTree) -> PyTree:
@@ -165,16 +165,51 @@ def sum(tree: PyTree, associative_reduction: bool = False) -> jax.Array:  # noqa
 
 
 def norm(tree: PyTree, ord: Any = None, squared: bool = False) -> jax.Array:  # noqa: A002
-    """The norm of a tree seen as one flat vector: ``ord`` in {1, 2, inf}; sums accumulate in float32+."""
+    """The norm of a tree seen as one flat vector: ``ord`` in {1, 2, inf}; sums accumulate in float32+.
+
+    The l2 norm (``ord`` 2, ``'fro'`` or ``None``) neither overflows nor underflows: a float32 gradient of
+    ``1e20`` (whose square is ``inf``) has norm ``1e20`` and one of ``1e-25`` (whose square is 0) has norm
+    ``1e-25`` (see :func:`l2_norm`). For ordinary magnitudes it is ``sqrt(sum |x|^2)`` bit for bit, and its
+    derivative at a zero tree is 0 (not NaN).
+
+    Args:
+      tree: a pytree of arrays.
+      ord: ``1``, ``2`` (also ``'fro'`` or ``None``) or ``inf`` (also ``'inf'``).
+      squared: return the square of the norm.
+
+    Returns:
+      A real scalar in the widest real compute dtype of the leaves (float32 for an empty tree).
+
+    Raises:
+      ValueError: for another ``ord``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradtx import tree
+      >>> n = tree.norm({"a": jnp.array([3e20], jnp.float32), "b": jnp.array([4e20], jnp.float32)})
+      >>> n.dtype, round(float(n) / 1e20, 6)
+      (dtype('float32'), 5.0)
+    """
     leaves = [up(x) for x in jax.tree.leaves(tree)]
     if not leaves:
         return jnp.zeros([], jnp.float32)
     if ord in (2, "fro", None):
-        sq = [jnp.sum(abs_sq(x)) for x in leaves]
-        total = sq[0]
-        for s in sq[1:]:
-            total = total + s
-        return total if squared else jnp.sqrt(total)
+        plains = [_plain_sum(x) for x in leaves]
+        total = plains[0]
+        for p in plains[1:]:
+            dt = jnp.promote_types(total.dtype, p.dtype)
+            total = total.astype(dt) + p.astype(dt)
+
+        def rescaled(total: jax.Array) -> jax.Array:
+            sums = [_square_sums(x) for x in leaves]
+            bad, fallback = _combine(sums, total)
+            if squared:  # the unused fallback may be inf (its sum scaled up): keep inf * 0 out of gradients
+                fallback = jnp.where(bad, fallback, jnp.zeros_like(fallback))
+                return jnp.where(bad, fallback * fallback, total)
+            return jnp.where(bad, fallback, safe_sqrt(total))
+
+        ordinary = (lambda total: total) if squared else safe_sqrt
+        return jax.lax.cond(_needs_rescale(total, *plains), rescaled, ordinary, total)
     if ord == 1:
         out = [jnp.sum(jnp.abs(x)) for x in leaves]
         total = out[0]
@@ -188,8 +223,223 @@ def norm(tree: PyTree, ord: Any = None, squared: bool = False) -> jax.Array:  # 
 
 
 def global_norm(updates: PyTree) -> jax.Array:
-    """The l2 norm of all leaves together (the norm used by ``clip_by_global_norm``)."""
+    """The l2 norm of all leaves together (the norm used by ``clip_by_global_norm``), without overflow or
+    underflow (:func:`norm`).
+
+    Args:
+      updates: a pytree of arrays.
+
+    Returns:
+      A real scalar in the widest real compute dtype of the leaves.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradtx import tree
+      >>> float(tree.global_norm([jnp.array([3.0]), jnp.array([4.0])]))
+      5.0
+    """
     return norm(updates)
+
+
+# --- overflow- and underflow-safe l2 norms ------------------------------------------------------------------
+#
+# ``sum |x|^2`` overflows in float32 once |x| passes ~1.8e19 and loses everything below ~1e-19 (squares under
+# the smallest normal number 1.2e-38 round to subnormals or 0). Every l2 norm of gradtx (global norms, per-leaf
+# and unit-wise norms, rms, trust ratios, the monitors') computes the ordinary sum and, only when it is inf or
+# below tiny / eps, two rescaled sums: of (x 2^-a)^2 and of (x 2^b)^2 with fixed powers of two (exact scalings),
+# giving the norm 2^a sqrt(the first) or 2^-b sqrt(the second); otherwise it is the ordinary sqrt(sum), bit for
+# bit. Fixed powers of two instead of the maximum |x| keep the rescaled computation one pass (the maximum would
+# have to be known before the rescaled sum starts) with no rounding in the scaling. For
+# float32 a = 96 and b = 94: (x 2^-96)^2 cannot overflow for finite x, and when the ordinary sum underflows
+# every |x| < 2^-51, so (x 2^94)^2 < 2^86 and the smallest subnormal becomes a normal number. The rescaled sums
+# are computed only when needed: a lax.cond on "some ordinary sum is inf or below tiny / eps" runs them (an
+# ordinary step pays one scalar test; on a GPU the predicate is read back to choose the branch; under vmap both
+# branches run and a select picks). The selection inside is a jnp.where whose unused branches have finite
+# derivatives (safe_sqrt, x clipped before it is scaled up), so the norm's gradient is finite everywhere, 0 at 0.
+
+
+class _Sums(NamedTuple):
+    """``sum |x|^2`` over some axes three ways: as is, with ``x`` scaled by ``2^-a`` and by ``2^b``."""
+
+    plain: jax.Array
+    big: jax.Array
+    small: jax.Array
+
+
+def _exponents(dt: Any) -> tuple[int, int, float]:
+    """``(a, b, threshold)`` of a real float dtype: the scalings ``2^-a``, ``2^b`` and the ordinary sum below
+    which the rescaled one is used (``tiny / eps``: terms below it may have been rounded as subnormals)."""
+    fi = jnp.finfo(dt)
+    return 3 * int(fi.maxexp) // 4, 3 * -int(fi.minexp) // 4, float(fi.tiny) / float(fi.eps)
+
+
+def _plain_sum(x: Any, axis: Any = None, keepdims: bool = False, mean: bool = False) -> jax.Array:
+    """``sum(abs_sq(up(x)))`` (with ``mean``, the mean): the ordinary sum of squares, the fast path."""
+    return (jnp.mean if mean else jnp.sum)(abs_sq(up(x)), axis=axis, keepdims=keepdims)
+
+
+def _needs_rescale(*plains: jax.Array) -> jax.Array:
+    """Whether any ordinary sum of squares overflowed or fell below ``tiny / eps`` (a boolean scalar: the
+    predicate of the ``lax.cond`` that runs the rescaled computation only then)."""
+    out = jnp.zeros([], jnp.bool_)
+    for p in plains:
+        _, _, threshold = _exponents(p.dtype)
+        out = out | jnp.any(jnp.isinf(p) | (p < jnp.asarray(threshold, p.dtype)))
+    return out
+
+
+def _square_sums(x: Any, axis: Any = None, keepdims: bool = False, mean: bool = False) -> _Sums:
+    """The :class:`_Sums` of one array in its real compute dtype (``plain`` is exactly ``sum(abs_sq(up(x)))``, or
+    with ``mean`` ``mean(abs_sq(up(x)))``; the rescaled sums are sums either way)."""
+    x = up(x)
+    plain = _plain_sum(x, axis, keepdims, mean)
+    rdt = plain.dtype
+    a, b, _ = _exponents(rdt)
+    # Behind a barrier: XLA's simplifier rewrites (x c)(x c) as (x x)(c c) for scalar x and constant c, which
+    # is exactly the over/underflow this avoids (c c = 2^188 is inf in float32).
+    down, scale_up = jax.lax.optimization_barrier((jnp.asarray(2.0**-a, rdt), jnp.asarray(2.0**b, rdt)))
+    limit = jnp.asarray(2.0 ** (int(jnp.finfo(rdt).maxexp) - b - 1), rdt)  # keeps x 2^b finite (for gradients)
+    parts = (jnp.real(x), jnp.imag(x)) if jnp.iscomplexobj(x) else (x,)
+    bigs, smalls = [], []
+    for p in parts:
+        pb = p * down
+        ps = jnp.clip(p, -limit, limit) * scale_up
+        bigs.append(jnp.sum(pb * pb, axis=axis, keepdims=keepdims))
+        smalls.append(jnp.sum(ps * ps, axis=axis, keepdims=keepdims))
+    big, small = bigs[0], smalls[0]
+    for sb, ss in zip(bigs[1:], smalls[1:]):
+        big, small = big + sb, small + ss
+    return _Sums(plain, big, small)
+
+
+def _fallback(sums: _Sums, count: Any = None) -> tuple[jax.Array, jax.Array]:
+    """``(rescale, norm)``: whether the ordinary ``plain`` sum over- or underflowed, and the norm from the
+    rescaled sums (divided by ``count`` first, for a root mean square whose ``plain`` is already a mean)."""
+    plain, big, small = sums
+    dt = plain.dtype
+    a, b, threshold = _exponents(dt)
+    if count is not None:
+        n = jnp.asarray(count, dt)
+        big, small = big / n, small / n
+    over = jnp.isinf(plain)
+    rescale = over | (plain < jnp.asarray(threshold, dt))
+    from_big = jnp.asarray(2.0**a, dt) * safe_sqrt(big)
+    from_small = jnp.asarray(2.0**-b, dt) * safe_sqrt(small)
+    return rescale, jnp.where(over, from_big, from_small)
+
+
+def _combine(sums: list[_Sums], total: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """``(rescale, norm)`` for several arrays' :class:`_Sums` (same shapes) whose ordinary sum is ``total``.
+
+    Arrays of one real dtype add their sums; arrays of several (float32 beside float64) give one norm per dtype,
+    combined as the safe l2 norm of those norms in the widest dtype.
+    """
+    groups: dict[Any, _Sums] = {}
+    for s in sums:
+        key = np.dtype(s.plain.dtype)
+        g = groups.get(key)
+        groups[key] = s if g is None else _Sums(g.plain + s.plain, g.big + s.big, g.small + s.small)
+    if len(groups) == 1:
+        (only,) = groups.values()
+        return _fallback(_Sums(total, only.big, only.small))
+    dt = total.dtype
+    norms, rescale = [], jnp.zeros(jnp.shape(total), jnp.bool_)
+    for g in groups.values():
+        r, fb = _fallback(g)
+        rescale = rescale | r
+        norms.append(jnp.where(r, fb, safe_sqrt(g.plain)).astype(dt))
+    r_total, _ = _fallback(_Sums(total, total, total))
+    stacked = _square_sums(jnp.stack(norms), axis=0)
+    r_stack, fb_stack = _fallback(stacked)
+    combined = jnp.where(r_stack, fb_stack, safe_sqrt(stacked.plain))
+    return rescale | r_total, combined
+
+
+def l2_norm(x: Any, axis: Any = None, keepdims: bool = False, *, mean: bool = False) -> jax.Array:
+    """``sqrt(sum |x|^2)`` over ``axis`` (``mean=True``: ``sqrt(mean |x|^2)``, the root mean square), safe from
+    overflow and underflow, with a finite derivative at 0.
+
+    The one l2 norm of gradtx's blocks (per-leaf, unit-wise and global norms, trust ratios, clipping, the
+    monitors). For ordinary magnitudes it is ``sqrt(sum(abs_sq(x)))`` (``sqrt(mean(...))``) in the real compute
+    dtype, bit for bit; where that sum overflows (float32 ``|x|`` above ~1.8e19) or falls below ``tiny / eps``
+    (its terms rounded as subnormals or flushed to 0), the norm comes from ``x`` rescaled by a power of two,
+    computed only then (a ``lax.cond``). Complex ``x``: the norm of ``|x|``. The derivative at ``x = 0`` is 0 (a
+    subgradient) instead of NaN.
+
+    Args:
+      x: an array (bfloat16 and float16 are computed in float32).
+      axis: the axes to reduce (``None``: all), as in ``jnp.sum``.
+      keepdims: keep the reduced axes with size 1.
+      mean: divide the sum of squares by the number of reduced elements (a root mean square).
+
+    Returns:
+      The norms, a real array of the compute dtype of ``x``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradtx.tree.ops import l2_norm
+      >>> big, tiny = jnp.array([3e20, 4e20], jnp.float32), jnp.array([3e-25, 4e-25], jnp.float32)
+      >>> round(float(l2_norm(big)) / 1e20, 6), round(float(l2_norm(tiny)) / 1e-25, 6)
+      (5.0, 5.0)
+    """
+    x = jnp.asarray(x)
+    count = None
+    if mean:
+        count = builtins.max(1, int(np.prod([jnp.shape(x)[a] for a in _axes(jnp.ndim(x), axis)], dtype=np.int64)))
+
+    def rescaled(x: jax.Array) -> jax.Array:
+        sums = _square_sums(x, axis, keepdims, mean)
+        rescale, fallback = _fallback(sums, count)
+        return jnp.where(rescale, fallback, safe_sqrt(sums.plain))
+
+    plain = _plain_sum(x, axis, keepdims, mean)
+    return jax.lax.cond(_needs_rescale(plain), rescaled, lambda _: safe_sqrt(plain), x)
+
+
+def leaves_norm(leaves: list[Any], dtype: Any, batched: bool = False) -> jax.Array:
+    """The l2 norm of several arrays together, accumulated in ``dtype``, without overflow or underflow.
+
+    The ordinary result is ``sqrt(0 + s_1 + s_2 + ...)`` with ``s_i = sum |x_i|^2`` in each array's compute
+    dtype cast to ``dtype`` (bit for bit); the fallback is that of :func:`l2_norm`.
+
+    Args:
+      leaves: arrays; with ``batched`` they share a leading batch axis.
+      dtype: the real dtype of the sum (float32 or wider).
+      batched: one norm per index of the leading axis (per-example norms, as in DP-SGD's clipping).
+
+    Returns:
+      A real scalar, or a vector of the batch size, in ``dtype``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradtx.tree.ops import leaves_norm
+      >>> leaves_norm([jnp.array([[3.0], [0.0]]), jnp.array([[4.0, 0.0], [1.0, 0.0]])], jnp.float32, True).tolist()
+      [5.0, 1.0]
+    """
+    leaves = [up(x) for x in leaves]
+    batch = jnp.shape(leaves[0])[0] if batched and leaves else None
+    if batched:
+        leaves = [jnp.reshape(x, (batch, -1)) for x in leaves]
+    axis = 1 if batched else None
+    total = jnp.zeros([batch] if batched else [], dtype)
+    if not leaves:
+        return total
+    plains = [_plain_sum(x, axis) for x in leaves]
+    for p in plains:
+        total = total + p.astype(dtype)
+
+    def rescaled(total: jax.Array) -> jax.Array:
+        rescale, fallback = _combine([_square_sums(x, axis) for x in leaves], total)
+        return jnp.where(rescale, fallback.astype(dtype), safe_sqrt(total))
+
+    return jax.lax.cond(_needs_rescale(total, *plains), rescaled, safe_sqrt, total)
+
+
+def _axes(ndim: int, axis: Any) -> tuple[int, ...]:
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    return tuple(int(a) % builtins.max(ndim, 1) for a in axes)
 
 
 # --- access and comparison ----------------------------------------------------------------------------

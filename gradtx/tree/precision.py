@@ -8,6 +8,11 @@ Decay rates: :func:`complement` forms ``1 - decay`` before the cast (``0.001`` f
 ``1 - float32(0.999) = 0.00099998713``), :func:`ema` applies the decay ``1 - c`` from that complement, and
 :func:`debias` is the one bias correction, ``1 - decay^k = -expm1(k log1p(-c))`` from the same complement: the
 weights of an average sum to exactly its correction.
+
+Safe roots and ratios (issue 15): :func:`safe_sqrt` is ``jnp.sqrt`` with a finite derivative at 0 (hypergradients
+through a second moment that is 0); :func:`scale_ratio` and :func:`times_inverse` divide by an adaptive scale,
+giving 0 where the scale is 0 (``eps = 0`` and all-zero gradients: not ``0/0``) and NaN where it is infinite (an
+overflowed second moment: not a silent 0), and the plain quotient bit for bit elsewhere.
 """
 
 from __future__ import annotations
@@ -78,6 +83,95 @@ def abs_sq(x: jax.Array) -> jax.Array:
     if jnp.iscomplexobj(x):
         return jnp.real(x * jnp.conj(x))
     return x * x
+
+
+# --- safe roots and ratios: finite derivatives at 0, visible failures at inf ------------------------------
+
+
+def safe_sqrt(x: Any) -> jax.Array:
+    """``sqrt(x)`` whose derivative at ``x = 0`` is 0 instead of ``inf`` (which times a zero cotangent is NaN).
+
+    The double ``where``: the root is taken of ``where(x == 0, 1, x)`` and replaced by 0 where ``x == 0``, so the
+    value is ``jnp.sqrt(x)`` bit for bit (NaN stays NaN) and no infinite derivative enters the chain rule. Used
+    for every square root of a second moment or a sum of squares, so that hypergradients (``jax.grad`` of a
+    loss after some steps with respect to ``learning_rate``, ``b2``, ...) stay finite when a gradient
+    coordinate is exactly 0.
+
+    Args:
+      x: an array (``>= 0`` where it matters).
+
+    Returns:
+      ``sqrt(x)``, same dtype.
+
+    Example:
+      >>> import jax
+      >>> from gradtx.tree.precision import safe_sqrt
+      >>> float(jax.grad(safe_sqrt)(0.0)), float(jax.grad(safe_sqrt)(4.0))
+      (0.0, 0.25)
+    """
+    x = jnp.asarray(x)
+    zero = x == 0
+    return jnp.where(zero, jnp.zeros_like(x), jnp.sqrt(jnp.where(zero, jnp.ones_like(x), x)))
+
+
+def scale_ratio(num: Any, den: Any) -> jax.Array:
+    """``num / den`` for an adaptive scale ``den >= 0`` (``sqrt(v) + eps`` and the like), failing visibly.
+
+    - ``den == 0`` (``eps = 0`` and a second moment that is 0: a coordinate whose gradients were all 0):
+      0, not ``0 / 0 = NaN``; its derivative is 0 too.
+    - ``den == inf`` (a second moment that overflowed, e.g. ``g^2`` of a float32 ``g = 1e20``): NaN, not the
+      ``num / inf = 0`` that would freeze the coordinate forever without any sign of trouble.
+    - elsewhere ``num / den``, bit for bit.
+
+    One elementwise expression, fused into the block's own pass.
+
+    Args:
+      num: the numerator (real or complex).
+      den: the scale, of ``num``'s dtype (a complex dtype holding a real value for complex ``num``).
+
+    Returns:
+      The ratio, of the dtype of ``num / den``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradtx.tree.precision import scale_ratio
+      >>> scale_ratio(jnp.array([0.0, 1.0, 1.0]), jnp.array([0.0, jnp.inf, 2.0])).tolist()
+      [0.0, nan, 0.5]
+    """
+    num, den = jnp.asarray(num), jnp.asarray(den)
+    zero = den == 0
+    q = num / jnp.where(zero, jnp.ones_like(den), den)
+    return jnp.where(zero, jnp.zeros_like(q), jnp.where(jnp.isinf(den), jnp.full_like(q, jnp.nan), q))
+
+
+def times_inverse(g: Any, d: Any, inverse: Callable[[jax.Array], jax.Array] = jax.lax.rsqrt,
+                  cast: Callable[[jax.Array], jax.Array] | None = None) -> jax.Array:
+    """``cast(inverse(d)) * g`` (RMSProp's ``g * rsqrt(nu + eps)``, Adagrad's), failing visibly.
+
+    As :func:`scale_ratio`: 0 where ``d == 0`` (not ``0 * inf``; a zero derivative too), NaN where ``d`` is
+    ``inf`` (an overflowed second moment: not ``g * 0``), ``cast(inverse(d)) * g`` bit for bit elsewhere.
+
+    Args:
+      g: the update (real or complex, in its compute dtype).
+      d: the real denominator, broadcastable to ``g``: ``nu + eps`` under ``rsqrt``, or ``sqrt(nu) + eps`` with
+        ``inverse=lambda d: 1 / d``.
+      inverse: the elementwise inverse applied to ``d`` (default ``jax.lax.rsqrt``).
+      cast: how the real factor is brought to ``g``'s dtype (default ``astype(g.dtype)``).
+
+    Returns:
+      The scaled update, of ``g``'s dtype.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradtx.tree.precision import times_inverse
+      >>> times_inverse(jnp.array([0.0, 1.0, 2.0]), jnp.array([0.0, jnp.inf, 4.0])).tolist()
+      [0.0, nan, 1.0]
+    """
+    g, d = jnp.asarray(g), jnp.asarray(d)
+    zero = d == 0
+    r = inverse(jnp.where(zero, jnp.ones_like(d), d))
+    out = (r.astype(g.dtype) if cast is None else cast(r)) * g
+    return jnp.where(zero, jnp.zeros_like(out), jnp.where(jnp.isinf(d), jnp.full_like(out, jnp.nan), out))
 
 
 # --- moments ------------------------------------------------------------------------------------------

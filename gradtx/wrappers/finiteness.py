@@ -8,6 +8,28 @@ ones (``skip_large_updates``).
 Names, signatures, state classes and field names are Optax 0.2.8's (``optax.apply_if_finite``,
 ``optax.skip_not_finite``, ``optax.skip_large_updates``; also under ``optax.transforms``). The guard on loss
 and gradient-norm spikes, ``spike_guard``, lives with the diagnostics (:mod:`gradtx.diagnostics.spike`).
+
+Overflowed second moments
+-------------------------
+
+A finite gradient can still break an adaptive optimizer: the square of a float32 ``g = 1e20`` is ``inf``, so
+Adam's ``nu`` (Adagrad's sum, RMSProp's average, Adafactor's statistics) becomes ``inf`` and stays there. Each
+later update of that coordinate would be ``m / inf = 0``, finite: the coordinate would freeze silently and a
+guard that only looks at gradients would never fire. gradtx's policy has two parts:
+
+1. *Guards look at the new state too.* ``apply_if_finite`` treats a step that makes a finite entry of the inner
+   state non-finite exactly as a non-finite update: the updates are zeros, the inner state is kept, and
+   ``notfinite_count`` / ``total_notfinite`` count it (and after ``max_consecutive_errors`` in a row the step is
+   applied, as for a NaN gradient). Training then continues exactly as if the bad step had never happened.
+   Entries that were already non-finite (a state that starts at NaN or ``-inf`` by design, or one a guard gave
+   up on) do not count again. ``skip_not_finite`` runs before ``MultiSteps`` updates its inner optimizer, so
+   it cannot see that state; it skips a mini-step whose updates hold an entry whose square overflows in the
+   compute dtype (float32 ``|g| > 1.8e19``), the entries that would overflow any second moment.
+2. *Without a guard the failure is visible.* Every block of ``gradtx.transforms`` that divides by a root of a
+   second moment (the Adam family, ``scale_by_rms``, ``scale_by_rss``, ``scale_by_stddev``,
+   ``scale_by_factored_rms``, ``scale_by_sm3``, Adadelta, NovoGrad, DoG) returns NaN, not 0, for a coordinate
+   whose second moment is infinite, so the loss shows the failure at once
+   (``gradtx.tree.precision.scale_ratio`` and ``times_inverse``).
 """
 
 from __future__ import annotations
@@ -41,10 +63,26 @@ class ShouldSkipUpdateFunction(Protocol):
 def skip_not_finite(updates: Updates, gradient_step: Any, params: Params | None) -> tuple[jax.Array, Any]:
     """Skip a mini-step whose updates hold an inf or a NaN (a ``should_skip_update_fn`` for ``MultiSteps``).
 
-    Returns ``(should_skip, {'should_skip': ..., 'num_not_finite': int32 count of non-finite entries})``.
+    An entry also counts as not finite when its square overflows in the entry's compute dtype (float32 and
+    bfloat16 ``|g| > 1.8e19``): it would make any second moment infinite (see the module docstring).
+
+    Args:
+      updates: the mini-step's updates (gradients).
+      gradient_step: ``MultiSteps``' step count (unused).
+      params: the parameters (unused).
+
+    Returns:
+      ``(should_skip, {'should_skip': ..., 'num_not_finite': int32 count of such entries})``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> skip, info = gradtx.skip_not_finite({"w": jnp.array([1.0, 1e20, jnp.nan], jnp.float32)}, 0, None)
+      >>> bool(skip), int(info["num_not_finite"])
+      (True, 2)
     """
     del gradient_step, params
-    counts = [jnp.sum(~jnp.isfinite(x)).astype(jnp.int32) for x in jax.tree.leaves(updates)]
+    counts = [jnp.sum(~jnp.isfinite(tree.abs_sq(tree.up(x)))).astype(jnp.int32) for x in jax.tree.leaves(updates)]
     num_not_finite = jnp.zeros([], jnp.int32)
     for c in counts:
         num_not_finite = num_not_finite + c
@@ -64,6 +102,21 @@ def skip_large_updates(
     norm_sq = tree.norm(updates, squared=True)
     should_skip = jnp.logical_not(norm_sq < jnp.asarray(max_squared_norm, norm_sq.dtype))
     return should_skip, {"should_skip": should_skip, "norm_squared": norm_sq}
+
+
+def _became_not_finite(new: Any, old: Any) -> jax.Array:
+    """Whether some inexact entry of the state ``new`` is inf or NaN where the same entry of ``old`` was finite
+    (a boolean scalar; leaves whose shapes changed count when they hold any non-finite entry)."""
+    out = jnp.zeros([], jnp.bool_)
+    for n, o in zip(jax.tree.leaves(new), jax.tree.leaves(old)):
+        n, o = jnp.asarray(n), jnp.asarray(o)
+        if not jnp.issubdtype(n.dtype, jnp.inexact):
+            continue
+        broke = ~jnp.isfinite(n)
+        if jnp.shape(n) == jnp.shape(o) and jnp.issubdtype(o.dtype, jnp.inexact):
+            broke = broke & jnp.isfinite(o)
+        out = out | jnp.any(broke)
+    return out
 
 
 class ApplyIfFiniteState(NamedTuple):
@@ -86,7 +139,19 @@ class apply_if_finite(GradientTransformation):
 
     A non-finite update returns zeros and leaves the inner state unchanged; after more than
     ``max_consecutive_errors`` consecutive non-finite updates the wrapper gives up and applies them (so a
-    persistent NaN is not hidden forever). The counts live in :class:`ApplyIfFiniteState`.
+    persistent NaN is not hidden forever). The counts live in :class:`ApplyIfFiniteState`. A step whose new
+    inner state turns a finite entry non-finite (an overflowed second moment) counts as a non-finite update
+    too (see the module docstring).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> tx = gradtx.apply_if_finite(gradtx.adam(0.1), max_consecutive_errors=3)
+      >>> params = {"w": jnp.ones(2, jnp.float32)}
+      >>> state = tx.init(params)
+      >>> u, state = tx.update({"w": jnp.array([1e20, 1.0], jnp.float32)}, state, params)  # nu would overflow
+      >>> u["w"].tolist(), int(state.notfinite_count), int(state.inner_state[0].count)
+      ([0.0, 0.0], 1, 0)
     """
 
     inner: Any = option(accepts="a transformation")
@@ -108,10 +173,12 @@ class apply_if_finite(GradientTransformation):
         isfinite = jnp.array(True, jnp.bool_)
         for x in leaves:
             isfinite = jnp.logical_and(isfinite, jnp.all(jnp.isfinite(x)))
-        notfinite_count = jnp.where(isfinite, zero_count(), safe_int32_increment(state.notfinite_count))
         limit = jnp.asarray(self.max_consecutive_errors).astype(jnp.int32)
-        accept = jnp.logical_or(isfinite, notfinite_count > limit)
         out, inner_state = self.inner.update(updates, state.inner_state, params, **extra)
+        # a finite gradient whose step breaks the state (an overflowed second moment) is a non-finite update too
+        isfinite = jnp.logical_and(isfinite, jnp.logical_not(_became_not_finite(inner_state, state.inner_state)))
+        notfinite_count = jnp.where(isfinite, zero_count(), safe_int32_increment(state.notfinite_count))
+        accept = jnp.logical_or(isfinite, notfinite_count > limit)
         out = jax.tree.map(lambda u: jnp.where(accept, u, jnp.zeros_like(u)), out)
         return out, ApplyIfFiniteState(
             notfinite_count=notfinite_count,

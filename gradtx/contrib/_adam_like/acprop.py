@@ -8,6 +8,7 @@ import jax.numpy as jnp
 
 from gradtx import tree
 from gradtx.combine import chain
+from gradtx.contrib._common import safe_sqrt
 from gradtx.fields import non_negative, probability, pytree_class, recipe
 from gradtx.transforms import add_decayed_weights, scale_by_learning_rate
 from gradtx.transforms.adam_base import AdamLike, Moment, Step
@@ -44,7 +45,7 @@ class scale_by_acprop(AdamLike):
         s = x.ema_real(self.b2, s_old, x.abs_sq(x.cast(g) - x.cast(mu))) + x.hyper(self.eps_root)
         s_hat = s_old / x.debias(self.b2, jnp.maximum(step.count, 1))  # the previous steps' statistics
         s_hat = jnp.where(step.count == 0, jnp.ones_like(s_old), s_hat)
-        return x.cast(g) / x.cast(jnp.sqrt(s_hat) + x.hyper(self.eps)), m, s
+        return x.cast(g) / x.cast(safe_sqrt(s_hat) + x.hyper(self.eps)), m, s
 
 
 @recipe

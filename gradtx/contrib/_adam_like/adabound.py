@@ -10,6 +10,7 @@ import jax.numpy as jnp
 from gradtx import tree
 from gradtx.base import Updates
 from gradtx.combine import chain
+from gradtx.contrib._common import safe_sqrt
 from gradtx.fields import flag, non_negative, positive, probability, pytree_class, recipe, scalar_or_schedule
 from gradtx.transforms import add_decayed_weights
 from gradtx.transforms.adam_base import AdamLike, Moment, Step
@@ -75,7 +76,7 @@ class scale_by_adabound(AdamLike):
         size = x.hyper(step.at(self.learning_rate)) * jnp.sqrt(x.debias(self.b2, k)) / x.debias(self.b1, k)
         f, gamma = x.hyper(step.at(self.final_lr)), x.hyper(self.gamma)
         lower, upper = f * (1 - 1 / (gamma * k + 1)), f * (1 + 1 / (gamma * k))
-        eta = jnp.clip(size / (jnp.sqrt(v_max) + x.hyper(self.eps)), lower, upper)
+        eta = jnp.clip(size / (safe_sqrt(v_max) + x.hyper(self.eps)), lower, upper)
         return (-eta * m, m, v, v_max) if self.amsbound else (-eta * m, m, v)
 
 

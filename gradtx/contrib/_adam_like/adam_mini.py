@@ -10,6 +10,7 @@ import jax.numpy as jnp
 from gradtx import tree
 from gradtx.base import Updates
 from gradtx.combine import chain
+from gradtx.contrib._common import safe_sqrt
 from gradtx.fields import non_negative, option, probability, pytree_class, recipe, state_dtype
 from gradtx.transforms import add_decayed_weights, scale_by_learning_rate
 from gradtx.transforms.adam_base import AdamLike, Moment, Step
@@ -86,7 +87,7 @@ class scale_by_adam_mini(AdamLike):
         axes = _block_axes(self.blocks, g)
         mean_sq = jnp.mean(gc * gc, axis=axes, keepdims=True) if gc.size else jnp.zeros(nu.shape, x.compute_dtype)
         v = x.ema(self.b2, nu, mean_sq)
-        return (m / x.debias(self.b1, step.k)) / (jnp.sqrt(v / x.debias(self.b2, step.k)) + x.hyper(self.eps)), m, v
+        return (m / x.debias(self.b1, step.k)) / (safe_sqrt(v / x.debias(self.b2, step.k)) + x.hyper(self.eps)), m, v
 
 
 @recipe

@@ -11,6 +11,7 @@ import jax.numpy as jnp
 from gradtx import tree
 from gradtx.base import Updates
 from gradtx.combine import chain
+from gradtx.contrib._common import safe_sqrt
 from gradtx.fields import (
     dtype_option,
     non_negative,
@@ -78,7 +79,7 @@ class scale_by_ademamix(AdamLike):
         a1, a2 = x.ema(self.b1, m1, g), x.ema(step.at(self.b3), m2, g)
         v = x.ema_real(self.b2, nu, x.abs_sq(g))
         num = a1 / x.cast(x.debias(self.b1, step.k)) + x.cast(x.hyper(step.at(self.alpha))) * a2
-        den = jnp.sqrt(v / x.debias(self.b2, step.k) + x.hyper(self.eps_root)) + x.hyper(self.eps)
+        den = safe_sqrt(v / x.debias(self.b2, step.k) + x.hyper(self.eps_root)) + x.hyper(self.eps)
         return num / x.cast(den), a1, a2, v
 
 
@@ -171,7 +172,8 @@ class scale_by_simplified_ademamix(AdamLike):
         m_new = x.hyper(self.b1) * x.cast(m) + gc
         n_new = x.ema(self.b2, n, gc * gc)
         n_hat = n_new / x.debias(self.b2, step.k)
-        u = (m_new + x.hyper(step.at(self.alpha)) * gc) / (jnp.sqrt(n_hat + x.hyper(self.eps_root)) + x.hyper(self.eps))
+        den = safe_sqrt(n_hat + x.hyper(self.eps_root)) + x.hyper(self.eps)
+        u = (m_new + x.hyper(step.at(self.alpha)) * gc) / den
         return u, m_new, n_new
 
 

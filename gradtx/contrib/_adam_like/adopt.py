@@ -10,6 +10,7 @@ import jax.numpy as jnp
 
 from gradtx import tree
 from gradtx.combine import chain
+from gradtx.contrib._common import safe_sqrt
 from gradtx.fields import dtype_option, flag, function, non_negative, probability, pytree_class, recipe, state_dtype
 from gradtx.transforms import scale_by_learning_rate
 from gradtx.transforms.adam_base import AdamLike, Moment, Step, widest
@@ -58,7 +59,7 @@ class scale_by_adopt(AdamLike):
         w = widest(x, g, mu, nu)
         gw, m_old, v_old, first = w.cast(g), w.cast(mu), w.cast(nu), step.count == 0
         v = jnp.where(first, gw * gw, w.ema(self.b2, v_old, gw * gw))
-        d = gw / jnp.maximum(jnp.sqrt(v_old), w.hyper(self.eps))
+        d = gw / jnp.maximum(safe_sqrt(v_old), w.hyper(self.eps))
         if self.use_clipping:
             c = w.cast(step.at(self.clip_value_fn, step.count.astype(step.dtype)))
             d = jnp.clip(d, -c, c)

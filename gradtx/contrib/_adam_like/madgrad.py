@@ -10,6 +10,7 @@ import jax.numpy as jnp
 from gradtx import tree
 from gradtx.base import Params, Updates
 from gradtx.combine import chain
+from gradtx.contrib._common import safe_cbrt
 from gradtx.fields import non_negative, probability, pytree_class, recipe, scalar_or_schedule
 from gradtx.transforms import add_decayed_weights
 from gradtx.transforms.adam_base import AdamLike, Moment, Step
@@ -61,7 +62,7 @@ class scale_by_madgrad(AdamLike):
         gc, eps = x.cast(g), x.hyper(self.eps)
         lam = (x.hyper(step.at(self.learning_rate)) + eps) * jnp.sqrt(x.cast(step.count + 1))
         gss_new, s_new = x.cast(gss) + lam * gc * gc, x.cast(s) + lam * gc
-        u = x.complement(self.momentum) * ((x.cast(x0) - x.cast(p)) - s_new / (jnp.cbrt(gss_new) + eps))
+        u = x.complement(self.momentum) * ((x.cast(x0) - x.cast(p)) - s_new / (safe_cbrt(gss_new) + eps))
         return u, gss_new, s_new
 
 

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 from gradtx import tree
 from gradtx.base import GradientTransformation, Params, Updates, check_tree_match
 from gradtx.combine import chain
+from gradtx.contrib._common import safe_sqrt
 from gradtx.fields import non_negative, positive, probability, pytree_class, recipe
 from gradtx.transforms import add_decayed_weights, scale_by_learning_rate
 from gradtx.transforms.adam_family import scale_by_adam
@@ -52,7 +53,7 @@ class scale_by_mars(GradientTransformation):
             gc, ratio = x.cast(g), x.hyper(self.b1) / x.complement(self.b1)
             c = gc + x.hyper(self.gamma) * ratio * (gc - x.cast(last))
             if self.max_norm is not None:
-                norm, cap = jnp.sqrt(jnp.sum(x.abs_sq(c))), x.hyper(self.max_norm)  # |c|^2: the modulus if complex
+                norm, cap = safe_sqrt(jnp.sum(x.abs_sq(c))), x.hyper(self.max_norm)  # |c|^2: the modulus if complex
                 c = c * x.cast(jnp.where(norm > cap, cap / jnp.where(norm > cap, norm, 1), 1))
             return x.out(c), x.store(g, last)
 
