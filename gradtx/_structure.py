@@ -256,31 +256,27 @@ def _check_updates_params(call: str, updates: Any, params: Any) -> None:
             where = (f"params{pp[len(pu)]} has no update" if len(pp) > len(pu)
                      else f"updates{pu[len(pp)]} has no parameter" if len(pu) > len(pp) else "container types differ")
         raise StructureError(f"{call}: the updates and params trees differ: {where}")
-    flat_u = jax.tree_util.tree_flatten_with_path(updates, is_leaf=_is_none)[0]
-    for (path, u), p in zip(flat_u, jax.tree.leaves(params, is_leaf=_is_none)):
-        if u is None or p is None:
-            continue
-        us, ps = _shape(u), _shape(p)
-        if us is not None and ps is not None and us != ps:
-            raise StructureError(
-                f"{call}: updates{jax.tree_util.keystr(path)} has shape {us}, but params"
-                f"{jax.tree_util.keystr(path)} has shape {ps}"
-            )
+    for path, us, ps in _shape_mismatches(updates, params):
+        raise StructureError(f"{call}: updates{path} has shape {us}, but params{path} has shape {ps}")
+
+
+def _shape_mismatches(first: Any, second: Any) -> Any:
+    """``(path, shape in first, shape in second)`` for each pair of leaves (same trees) whose shapes differ."""
+    flat = jax.tree_util.tree_flatten_with_path(first, is_leaf=_is_none)[0]
+    for (path, x), y in zip(flat, jax.tree.leaves(second, is_leaf=_is_none)):
+        sx, sy = _shape(x), _shape(y)
+        if sx is not None and sy is not None and sx != sy:
+            yield jax.tree_util.keystr(path), sx, sy
 
 
 def _check_new_state(call: str, old: Any, new: Any) -> None:
     if jax.tree_util.tree_structure(old, is_leaf=_is_none) != jax.tree_util.tree_structure(new, is_leaf=_is_none):
         return  # a foreign transformation's state may change containers (None placeholders filled in)
-    flat_o = jax.tree_util.tree_flatten_with_path(old, is_leaf=_is_none)[0]
-    for (path, o), n in zip(flat_o, jax.tree.leaves(new, is_leaf=_is_none)):
-        if o is None or n is None:
-            continue
-        os_, ns = _shape(o), _shape(n)
-        if os_ is not None and ns is not None and os_ != ns:
-            raise StructureError(
-                f"{call}: the update would change state{jax.tree_util.keystr(path)} from shape {os_} to {ns}: "
-                "the updates do not have the shapes of the parameters the state was made for"
-            )
+    for path, old_shape, new_shape in _shape_mismatches(old, new):
+        raise StructureError(
+            f"{call}: the update would change state{path} from shape {old_shape} to {new_shape}: "
+            "the updates do not have the shapes of the parameters the state was made for"
+        )
 
 
 def _takes_params(fn: Callable[..., Any], nargs: int) -> bool:
