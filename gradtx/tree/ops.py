@@ -209,7 +209,7 @@ def norm(tree: PyTree, ord: Any = None, squared: bool = False) -> jax.Array:  # 
             return jnp.where(bad, fallback, safe_sqrt(total))
 
         ordinary = (lambda total: total) if squared else safe_sqrt
-        return jax.lax.cond(_needs_rescale(total, *plains), rescaled, ordinary, total)
+        return _cond(_needs_rescale(total, *plains), rescaled, ordinary, total)
     if ord == 1:
         out = [jnp.sum(jnp.abs(x)) for x in leaves]
         total = out[0]
@@ -286,6 +286,15 @@ def _needs_rescale(*plains: jax.Array) -> jax.Array:
         _, _, threshold = _exponents(p.dtype)
         out = out | jnp.any(jnp.isinf(p) | (p < jnp.asarray(threshold, p.dtype)))
     return out
+
+
+def _cond(pred: jax.Array, rescaled: Callable[[Any], jax.Array], ordinary: Callable[[Any], jax.Array],
+          operand: Any) -> jax.Array:
+    """``lax.cond(pred, rescaled, ordinary, operand)`` when traced; a Python branch on a concrete ``pred``
+    (outside ``jit`` a ``lax.cond`` would trace and compile both branches at every call)."""
+    if isinstance(pred, jax.core.Tracer):
+        return jax.lax.cond(pred, rescaled, ordinary, operand)
+    return rescaled(operand) if bool(pred) else ordinary(operand)
 
 
 def _square_sums(x: Any, axis: Any = None, keepdims: bool = False, mean: bool = False) -> _Sums:
@@ -393,7 +402,7 @@ def l2_norm(x: Any, axis: Any = None, keepdims: bool = False, *, mean: bool = Fa
         return jnp.where(rescale, fallback, safe_sqrt(sums.plain))
 
     plain = _plain_sum(x, axis, keepdims, mean)
-    return jax.lax.cond(_needs_rescale(plain), rescaled, lambda _: safe_sqrt(plain), x)
+    return _cond(_needs_rescale(plain), rescaled, lambda _: safe_sqrt(plain), x)
 
 
 def leaves_norm(leaves: list[Any], dtype: Any, batched: bool = False) -> jax.Array:
@@ -432,7 +441,7 @@ def leaves_norm(leaves: list[Any], dtype: Any, batched: bool = False) -> jax.Arr
         rescale, fallback = _combine([_square_sums(x, axis) for x in leaves], total)
         return jnp.where(rescale, fallback.astype(dtype), safe_sqrt(total))
 
-    return jax.lax.cond(_needs_rescale(total, *plains), rescaled, safe_sqrt, total)
+    return _cond(_needs_rescale(total, *plains), rescaled, safe_sqrt, total)
 
 
 def _axes(ndim: int, axis: Any) -> tuple[int, ...]:

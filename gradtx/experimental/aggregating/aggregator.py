@@ -56,6 +56,9 @@ class Aggregator(GradientTransformation):
         [2. 4.]
     """
 
+    params_like_updates = False  # per-example updates carry batch axes the params lack
+
+
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:
         if cls is Aggregator:
             return object.__new__(_FunctionAggregator)
