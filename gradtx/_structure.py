@@ -46,6 +46,17 @@ class StructureError(TypeError, ValueError):
 
     It is both a ``TypeError`` (what JAX raises for mismatched trees) and a ``ValueError`` (what it raises for
     incompatible shapes), so existing ``except`` clauses keep working.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> tx = gradtx.adam(0.1)
+      >>> state = tx.init({"w": jnp.ones(3)})
+      >>> try:
+      ...     tx.update({"w": jnp.ones((2, 3))}, state, {"w": jnp.ones(3)})
+      ... except gradtx.StructureError as e:
+      ...     print(e)
+      chain.update: updates['w'] has shape (2, 3), but params['w'] has shape (3,)
     """
 
 
