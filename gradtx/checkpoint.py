@@ -80,6 +80,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+# This module imports no other gradtx module (tests/test_layers.py): the aliases it annotates with are its own.
+PyTree = Any  # a pytree of arrays (gradtx.base.PyTree)
+TransformationLike = Any  # anything with init and update (gradtx.base.TransformationLike); only its repr is used
+
 __all__ = [
     "CheckpointError",
     "LoadedState",
@@ -98,12 +102,24 @@ _FORMATS = ("npz", "orbax")
 class LoadedState(NamedTuple):
     """What ``load_state_dict`` and ``load_state`` return.
 
-    ``state``: the restored tree, with the template's structure; ``missing_keys``: template keys absent from
-    the mapping (kept at the template's values); ``unexpected_keys``: mapping keys the template lacks (ignored).
+    Like the ``(missing_keys, unexpected_keys)`` pair of PyTorch's ``Module.load_state_dict``, with the
+    restored state first (JAX arrays are immutable, so the state is returned rather than loaded in place).
     Both lists are empty after a successful ``strict=True`` load.
+
+    Attributes:
+      state: the restored tree, with the template's structure.
+      missing_keys: template keys absent from the mapping (kept at the template's values).
+      unexpected_keys: mapping keys the template lacks (ignored).
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from gradtx.checkpoint import load_state_dict
+      >>> loaded = load_state_dict({"w": jnp.zeros(2), "b": jnp.zeros(1)}, {"w": jnp.ones(2)}, strict=False)
+      >>> print(loaded.state["w"], loaded.missing_keys, loaded.unexpected_keys)
+      [1. 1.] ['b'] []
     """
 
-    state: Any
+    state: PyTree
     missing_keys: list[str]
     unexpected_keys: list[str]
 
@@ -263,22 +279,72 @@ def _restore(
 # --------------------------------------------------------------------------------------------------
 
 
-def state_dict(state: Any) -> dict[str, Any]:
+def state_dict(state: PyTree) -> dict[str, Any]:
     """A flat ``{key: array}`` dict of the leaves of ``state`` (any pytree), keys as the module docstring says.
 
-    Works inside ``jit`` too (the keys depend only on the structure). Typed PRNG keys become their key data.
+    A key is the path to the leaf, one name per level joined with ``"/"``: a position (``"0"``) for tuple and
+    list entries and nodes without key names, ``str(key)`` for dict entries, the field name for NamedTuple and
+    dataclass fields (``"/"`` and ``"%"`` in names escaped as ``"%2F"``, ``"%25"``). Works inside ``jit`` too
+    (the keys depend only on the structure). Arrays are the leaves themselves (not copied); typed PRNG keys
+    become their key data; Python and NumPy scalars become 0-d NumPy arrays.
+
+    Args:
+      state: any pytree: an optimizer state, the parameters, or a dict of both.
+
+    Returns:
+      ``{key: array}`` in the order JAX flattens ``state``.
+
+    Raises:
+      ValueError: two leaves get the same key (dict keys whose ``str()`` coincide, such as ``1`` and
+        ``"1"``).
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> from gradtx.checkpoint import state_dict
+      >>> state = gradtx.adam(0.1).init({"w": jnp.zeros(2), "b": jnp.zeros(1)})
+      >>> list(state_dict(state))
+      ['0/count', '0/mu/b', '0/mu/w', '0/nu/b', '0/nu/w']
     """
     keys, leaves, _ = _flatten(state, "state_dict")
     return {k: _stored(leaf) for k, leaf in zip(keys, leaves)}
 
 
-def load_state_dict(template_state: Any, mapping: Mapping[str, Any], strict: bool = True) -> LoadedState:
+def load_state_dict(template_state: PyTree, mapping: Mapping[str, Any], strict: bool = True) -> LoadedState:
     """Restore ``mapping`` (from :func:`state_dict`) into the structure of ``template_state``.
 
-    Returns ``LoadedState(state, missing_keys, unexpected_keys)``. ``strict=True`` raises one ``ValueError``
-    naming every missing and unexpected key; ``strict=False`` keeps the template's values for missing keys and
-    reports both lists. A shape or dtype mismatch is a ``ValueError`` in both modes. Restored arrays are copies
-    placed with the template leaf's sharding; typed PRNG keys are rewrapped with the template's implementation.
+    ``strict=True`` raises one ``ValueError`` naming every missing and unexpected key; ``strict=False`` keeps
+    the template's values for missing keys and reports both lists. A shape or dtype mismatch is a
+    ``ValueError`` in both modes: nothing is cast or reshaped. Restored arrays are copies placed with the
+    template leaf's sharding (NumPy template leaves give NumPy arrays, Python scalars Python scalars); typed
+    PRNG keys are rewrapped with the template's implementation. Nothing passed in is modified.
+
+    Args:
+      template_state: a tree with the structure to restore: a fresh ``tx.init(params)``, or
+        ``jax.eval_shape(tx.init, params)`` (``ShapeDtypeStruct`` leaves).
+      mapping: ``{key: array}``, as :func:`state_dict` returns.
+      strict: refuse missing and unexpected keys. Default True.
+
+    Returns:
+      ``LoadedState(state, missing_keys, unexpected_keys)``.
+
+    Raises:
+      ValueError: with ``strict``, missing or unexpected keys (``load_state_dict: missing keys ['b'];
+        unexpected keys []``); in both modes, a shape or dtype mismatch (``load_state_dict: shape or dtype
+        mismatch for 'w': saved shape (2,) dtype float32, expected shape (3,) dtype float32``).
+      TypeError: ``mapping`` is not a mapping or ``strict`` is not a bool.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> from gradtx.checkpoint import load_state_dict, state_dict
+      >>> tx, params = gradtx.sgd(0.1, momentum=0.9), {"w": jnp.zeros(2)}
+      >>> state = tx.init(params)
+      >>> _, state = tx.update({"w": jnp.array([1.0, -1.0])}, state, params)
+      >>> saved = state_dict(state)
+      >>> restored = load_state_dict(tx.init(params), saved).state  # into a fresh state's structure
+      >>> print(restored[0].trace["w"])
+      [ 1. -1.]
     """
     return _restore(template_state, mapping, strict, copy=True, call="load_state_dict")
 
@@ -327,6 +393,25 @@ class CheckpointError(ValueError):
     not exist raises ``FileNotFoundError`` instead). The message names the call, the path, the format and what
     was wrong; the exception that revealed it (``BadZipFile``, ``EOFError``, an Orbax error) is chained as
     ``__cause__``. Attributes: ``path`` (the checkpoint), ``format`` (``"npz"``, ``"orbax"``); see :func:`load_state`.
+
+    Args:
+      message: the error message.
+      path: the checkpoint's path, or None.
+      format: ``"npz"``, ``"orbax"`` or None.
+
+    Examples:
+      >>> import os, tempfile
+      >>> import jax.numpy as jnp
+      >>> from gradtx.checkpoint import CheckpointError, load_state
+      >>> with tempfile.TemporaryDirectory() as d:
+      ...     path = os.path.join(d, "opt.npz")
+      ...     with open(path, "w") as f:
+      ...         _ = f.write("not a checkpoint")
+      ...     try:
+      ...         load_state(path, {"w": jnp.zeros(2)})
+      ...     except CheckpointError as e:
+      ...         print(e.format, str(e).replace(path, "PATH"))
+      npz load_state: cannot read the npz checkpoint 'PATH': it is not an .npz (zip) archive: it starts with b'not '
     """
 
     def __init__(self, message: str, path: str | None = None, format: str | None = None) -> None:  # noqa: A002
@@ -519,9 +604,9 @@ def _resolve(path: str | os.PathLike[str], fmt: str | None, call: str) -> tuple[
 
 def save_state(
     path: str | os.PathLike[str],
-    state: Any,
+    state: PyTree,
     *,
-    tx: Any = None,
+    tx: TransformationLike | None = None,
     format: str = "npz",  # noqa: A002
     overwrite: bool = False,
 ) -> None:
@@ -548,9 +633,10 @@ def save_state(
       >>> import jax.numpy as jnp
       >>> from gradtx.checkpoint import checkpoint_info, save_state
       >>> tx = gradtx.sgd(0.1, momentum=0.9)
-      >>> path = os.path.join(tempfile.mkdtemp(), "opt.npz")
-      >>> save_state(path, tx.init({"w": jnp.zeros(3, jnp.float32)}), tx=tx)
-      >>> checkpoint_info(path)["arrays"]
+      >>> with tempfile.TemporaryDirectory() as d:
+      ...     path = os.path.join(d, "opt.npz")
+      ...     save_state(path, tx.init({"w": jnp.zeros(3, jnp.float32)}), tx=tx)
+      ...     checkpoint_info(path)["arrays"]
       {'0/trace/w': {'shape': (3,), 'dtype': 'float32'}}
     """
     _check_format("save_state", format)
@@ -590,10 +676,10 @@ def save_state(
 
 def load_state(
     path: str | os.PathLike[str],
-    template_state: Any,
+    template_state: PyTree,
     strict: bool = True,
     *,
-    tx: Any = None,
+    tx: TransformationLike | None = None,
     format: str | None = None,  # noqa: A002
 ) -> LoadedState:
     """Read a checkpoint written by :func:`save_state` into the structure of ``template_state``.
@@ -626,7 +712,8 @@ def load_state(
       >>> import jax.numpy as jnp
       >>> from gradtx.checkpoint import CheckpointError, load_state, save_state
       >>> params, tx = {"w": jnp.zeros(3)}, gradtx.adam(0.1)
-      >>> path = os.path.join(tempfile.mkdtemp(), "opt.npz")
+      >>> tmp = tempfile.TemporaryDirectory()
+      >>> path = os.path.join(tmp.name, "opt.npz")
       >>> save_state(path, tx.init(params), tx=tx)
       >>> int(load_state(path, tx.init(params), tx=tx).state[0].count)
       0
@@ -637,6 +724,7 @@ def load_state(
       load_state: the npz checkpoint 'PATH' was written for another optimizer than tx ...
       >>> load_state(path, tx.init(params), strict=False, tx=gradtx.adam(0.2)).missing_keys
       []
+      >>> tmp.cleanup()
     """
     if not isinstance(strict, bool):
         raise TypeError(f"load_state: strict must be a bool, got {strict!r}")
@@ -678,9 +766,10 @@ def checkpoint_info(path: str | os.PathLike[str], *, format: str | None = None) 
       >>> import jax.numpy as jnp
       >>> from gradtx.checkpoint import checkpoint_info, save_state
       >>> tx = gradtx.sgd(0.5)
-      >>> path = os.path.join(tempfile.mkdtemp(), "s.npz")
-      >>> save_state(path, {"w": jnp.ones(2, jnp.bfloat16)}, tx=tx)
-      >>> info = checkpoint_info(path)
+      >>> with tempfile.TemporaryDirectory() as d:
+      ...     path = os.path.join(d, "s.npz")
+      ...     save_state(path, {"w": jnp.ones(2, jnp.bfloat16)}, tx=tx)
+      ...     info = checkpoint_info(path)
       >>> info["optimizer"] == repr(tx), info["version"], info["arrays"]
       (True, 1, {'w': {'shape': (2,), 'dtype': 'bfloat16'}})
     """

@@ -26,20 +26,24 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Callable, Mapping
-from typing import Any, ClassVar, NamedTuple
+from collections.abc import Callable, Hashable, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import core as jax_core
+from jax.typing import ArrayLike
 
 from gradtx import tree
 from gradtx._docs import fill_doc
 from gradtx.base import (
     GradientTransformation,
+    MaskOrFn,
     OptState,
     Params,
+    PyTree,
+    TransformationLike,
     Updates,
     as_transformation,
     safe_int32_increment,
@@ -76,11 +80,39 @@ def _indent(text: str) -> str:
 
 @pytree_class
 class chain(GradientTransformation):
-    """Apply transformations in sequence: ``chain(scale_by_adam(), scale_by_learning_rate(1e-3))``."""
+    """Apply transformations in sequence: ``chain(scale_by_adam(), scale_by_learning_rate(1e-3))``.
+
+    ``chain(a, b, c).update`` feeds the updates through ``a``, then ``b``, then ``c``, each with its own state
+    and the same ``params`` and extra keyword arguments; the state is the tuple ``(state_a, state_b,
+    state_c)``, as Optax's ``chain``. The empty ``chain()`` is the identity and chaining is associative (up to
+    the nesting of the state). Any object with ``init`` and ``update`` can be chained: an Optax transformation
+    is held as a static block (its closures are not pytree leaves) and receives extra keyword arguments only
+    if its ``update`` accepts ``**kwargs``. Every gradtx optimizer (``adam``, ``sgd``, ...) is a ``chain``.
+
+    Args:
+      *transforms: the transformations, in the order they apply (each a :class:`TransformationLike`).
+
+    Returns:
+      A ``GradientTransformation`` whose state is the tuple of the transformations' states.
+
+    Raises:
+      TypeError: an argument has no ``init`` and ``update``: ``chain: expected a transformation with init and
+        update, got 3``; or, in ``update``, a state with another number of entries than there are
+        transformations.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> tx = gradtx.chain(gradtx.clip(1.0), gradtx.scale(-0.1))  # clip each coordinate, then scale
+      >>> state = tx.init(jnp.zeros(2))
+      >>> updates, state = tx.update(jnp.array([3.0, -0.5]), state)
+      >>> print(updates, state)
+      [-0.1   0.05] (EmptyState(), EmptyState())
+    """
 
     transforms: tuple[GradientTransformation, ...] = option(accepts="transformations, given positionally")
 
-    def __init__(self, *transforms: Any, **fields: Any):
+    def __init__(self, *transforms: TransformationLike, **fields: Any):
         if fields:  # rebuilt by pytree utilities as chain(transforms=...)
             if transforms or set(fields) != {"transforms"}:
                 raise TypeError(f"chain: unexpected arguments {sorted(fields)}; pass transformations positionally")
@@ -88,9 +120,12 @@ class chain(GradientTransformation):
         object.__setattr__(self, "transforms", tuple(as_transformation(t, "chain") for t in transforms))
 
     def init(self, params: Params) -> tuple[OptState, ...]:
+        """The tuple of every transformation's ``init(params)``, in order."""
         return tuple(t.init(params) for t in self.transforms)
 
-    def update(self, updates: Updates, state: tuple[OptState, ...], params: Params | None = None, **extra: Any):
+    def update(
+        self, updates: Updates, state: tuple[OptState, ...], params: Params | None = None, **extra: Any
+    ) -> tuple[Updates, tuple[OptState, ...]]:
         if len(state) != len(self.transforms):
             raise TypeError(f"chain.update: state has {len(state)} entries for {len(self.transforms)} transformations")
         new_state = []
@@ -109,13 +144,36 @@ class chain(GradientTransformation):
 class named_chain(GradientTransformation):
     """``chain`` with a name per transformation; the state is a dict ``{name: state}``.
 
-    ``named_chain(("adam", scale_by_adam()), ("lr", scale_by_learning_rate(1e-3)))``.
+    ``named_chain(("adam", scale_by_adam()), ("lr", scale_by_learning_rate(1e-3)))`` applies the
+    transformations in the order given, as :class:`chain` does, and keys each one's state by its name (so
+    ``state["adam"]`` and the checkpoint key ``"adam/mu/w"`` read by name rather than by position). Optax's
+    ``named_chain``.
+
+    Args:
+      *pairs: ``(name, transformation)`` pairs, in the order they apply; names are unique strings.
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``{name: state}``.
+
+    Raises:
+      TypeError: an argument is not a ``(str, transformation)`` pair (``named_chain: each argument must be a
+        (name, transformation) pair, got ...``) or a transformation has no ``init`` and ``update``.
+      ValueError: a name is repeated: ``named_chain(names=['a', 'a']): names must be unique, repeated: ['a']``.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> tx = gradtx.named_chain(("momentum", gradtx.trace(decay=0.9)), ("lr", gradtx.scale(-0.1)))
+      >>> state = tx.init(jnp.zeros(2))
+      >>> updates, state = tx.update(jnp.array([1.0, -2.0]), state)
+      >>> print(updates, state["momentum"].trace)
+      [-0.1  0.2] [ 1. -2.]
     """
 
     transforms: tuple[GradientTransformation, ...] = option(accepts="transformations, given in (name, tx) pairs")
     names: tuple[str, ...] = option(accepts="unique names, given in (name, tx) pairs", static=True)
 
-    def __init__(self, *pairs: tuple[str, Any], **fields: Any):
+    def __init__(self, *pairs: tuple[str, TransformationLike], **fields: Any):
         if fields:
             if pairs or set(fields) != {"transforms", "names"}:
                 raise TypeError(f"named_chain: unexpected arguments {sorted(fields)}; pass (name, tx) pairs")
@@ -133,9 +191,12 @@ class named_chain(GradientTransformation):
         object.__setattr__(self, "transforms", tuple(as_transformation(t, "named_chain") for t in transforms))
 
     def init(self, params: Params) -> dict[str, OptState]:
+        """``{name: init(params)}`` for every named transformation."""
         return {n: t.init(params) for n, t in zip(self.names, self.transforms)}
 
-    def update(self, updates: Updates, state: dict[str, OptState], params: Params | None = None, **extra: Any):
+    def update(
+        self, updates: Updates, state: dict[str, OptState], params: Params | None = None, **extra: Any
+    ) -> tuple[Updates, dict[str, OptState]]:
         new_state = {}
         for n, t in zip(self.names, self.transforms):
             updates, new_state[n] = t.update(updates, state[n], params, **extra)
@@ -152,36 +213,101 @@ class named_chain(GradientTransformation):
 
 
 class MaskedNode(NamedTuple):
-    """Stands in for a subtree a mask leaves out: a node without leaves, so every tree map skips it."""
+    """Stands in for a subtree a mask leaves out: a node without leaves, so every tree map skips it.
+
+    ``masked`` (and ``partition``, ``freeze``) give the inner transformation the updates and params with
+    ``MaskedNode()`` in place of every left-out subtree, so the inner state has the structure of the params
+    with those parts empty (Optax's ``MaskedNode``, the same structure as Optax's states).
+
+    Examples:
+      >>> import jax
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> tx = gradtx.masked(gradtx.trace(decay=0.9), {"w": True, "b": False})
+      >>> state = tx.init({"w": jnp.zeros(2), "b": jnp.zeros(1)})
+      >>> state.inner_state.trace["b"]
+      MaskedNode()
+      >>> jax.tree.leaves(gradtx.MaskedNode())
+      []
+    """
 
 
 class MaskedState(NamedTuple):
-    """The inner transformation's state, made from the selected parameters only."""
+    """The state of ``masked`` and ``freeze``: the inner transformation's state, for the selected parameters.
 
-    inner_state: Any
+    Attributes:
+      inner_state: the inner transformation's state, made from the selected parameters only (the others are
+        ``MaskedNode()`` in it).
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> tx = gradtx.masked(gradtx.trace(decay=0.9), {"w": True, "b": False})
+      >>> tx.init({"w": jnp.zeros(2), "b": jnp.zeros(1)})
+      MaskedState(inner_state=TraceState(trace={'b': MaskedNode(), 'w': Array([0., 0.], dtype=float32)}))
+    """
+
+    inner_state: OptState
 
 
 class PartitionState(NamedTuple):
-    """``{label: MaskedState}``: the state of each label's transformation."""
+    """The state of ``partition`` (``multi_transform``) and ``selective_transform``: one entry per label.
 
-    inner_states: Any
+    Attributes:
+      inner_states: ``{label: MaskedState}``, the state of each label's transformation, made from the
+        parameters with that label only.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> tx = gradtx.partition({"a": gradtx.scale(-1.0), "b": gradtx.trace(decay=0.5)}, {"w": "a", "v": "b"})
+      >>> state = tx.init({"w": jnp.zeros(2), "v": jnp.zeros(1)})
+      >>> sorted(state.inner_states), state.inner_states["a"]
+      (['a', 'b'], MaskedState(inner_state=EmptyState()))
+    """
+
+    inner_states: Mapping[Hashable, MaskedState]
 
 
 MultiTransformState = PartitionState  # Optax's older name, the same class
 
 
 class ConditionallyTransformState(NamedTuple):
-    """The inner state and the number of previous ``update`` calls (the ``step`` the condition sees)."""
+    """The state of ``conditionally_transform``: the inner state and the step count the condition sees.
 
-    inner_state: Any
+    Attributes:
+      inner_state: the inner transformation's state (unchanged at the steps where it does not run).
+      step: the number of previous ``update`` calls, int32 (saturating), whether or not ``inner`` ran.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> tx = gradtx.conditionally_transform(gradtx.scale(2.0), lambda step: step < 1)
+      >>> tx.init(jnp.zeros(2))
+      ConditionallyTransformState(inner_state=EmptyState(), step=Array(0, dtype=int32))
+    """
+
+    inner_state: OptState
     step: jax.Array
 
 
 class ConditionallyMaskState(NamedTuple):
-    """The number of previous ``update`` calls (the ``step`` the condition sees) and the inner state."""
+    """The state of ``conditionally_mask``: the step count the condition sees and the inner state.
+
+    Attributes:
+      step: the number of previous ``update`` calls, int32 (saturating), whether or not ``inner`` ran.
+      inner_state: the inner transformation's state (unchanged at the steps where it does not run).
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> tx = gradtx.conditionally_mask(gradtx.scale(2.0), lambda step: step < 1)
+      >>> tx.init(jnp.zeros(2))
+      ConditionallyMaskState(step=Array(0, dtype=int32), inner_state=EmptyState())
+    """
 
     step: jax.Array
-    inner_state: Any
+    inner_state: OptState
 
 
 # --------------------------------------------------------------------------------------------------
@@ -373,16 +499,45 @@ class _Combinator(GradientTransformation):
 class masked(_Combinator):
     """Apply ``inner`` to the leaves where ``mask`` is True; the other updates pass through unchanged.
 
-    ``mask``: a tree of booleans with the structure of the params or a prefix of it, or a callable returning
-    one (applied to the params in ``init`` and to the updates in ``update``). ``inner`` sees the updates, the
-    params, its state and every extra keyword argument restricted to the selected leaves: the others are
-    ``MaskedNode()``, so its state holds only selected leaves (Optax's structure) and ``masked`` nests (an
-    inner mask applies to what the outer one passes). With ``mask_compatible_extra_args`` an extra argument
+    ``u = inner(g)`` where the mask is True, ``u = g`` elsewhere. ``inner`` sees the updates, the params, its
+    state and every extra keyword argument restricted to the selected leaves: the others are ``MaskedNode()``,
+    so its state holds only selected leaves (Optax's structure) and ``masked`` nests (an inner mask applies to
+    what the outer one passes; Optax issue #271). With ``mask_compatible_extra_args`` an extra argument
     shaped like the updates is masked too. ``masked(tx, True)`` is ``tx``; ``masked(tx, False)`` the identity.
+    The mask is static: its values must be known when tracing. Optax's ``masked``, the same state.
+
+    Args:
+      inner: the transformation to apply to the selected leaves (anything with ``init`` and ``update``).
+      mask: a boolean, a tree of booleans with the structure of the params or a prefix of it (a boolean at a
+        node selects that whole subtree), or a callable returning one (applied to the params in ``init`` and
+        to the updates in ``update``). Booleans are Python, NumPy or concrete 0-d JAX booleans.
+      mask_compatible_extra_args: also mask the extra keyword arguments of ``update`` whose tree structure is
+        the updates' (keyword-only). Default False.
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``MaskedState(inner_state)``.
+
+    Raises:
+      TypeError: ``inner`` has no ``init`` and ``update`` (``masked: expected a transformation with init and
+        update, got 3``).
+      InvalidValue: (a ``ValueError``) ``mask`` holds something other than booleans: ``masked(mask='yes'):
+        mask must be a boolean, a tree of booleans (a prefix of the params) or a callable``.
+      ValueError: in ``init`` or ``update``, the mask is not a prefix of the params' tree (``masked.init: the
+        mask must have the structure of the params or a prefix of it; parameters without a mask value:
+        ['b']; ...``).
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> tx = gradtx.masked(gradtx.scale(-0.1), {"w": True, "b": False})
+      >>> params = {"w": jnp.zeros(2), "b": jnp.zeros(1)}
+      >>> updates, state = tx.update({"w": jnp.array([1.0, 2.0]), "b": jnp.array([3.0])}, tx.init(params))
+      >>> print(updates["w"], updates["b"])
+      [-0.1 -0.2] [3.]
     """
 
-    inner: Any = option(accepts=_TRANSFORMATION)
-    mask: Any = option(accepts=_MASK, static=True)
+    inner: TransformationLike = option(accepts=_TRANSFORMATION)
+    mask: MaskOrFn = option(accepts=_MASK, static=True)
     mask_compatible_extra_args: bool = flag(default=False, kw_only=True)
 
     def __check_init__(self) -> None:
@@ -411,7 +566,9 @@ class masked(_Combinator):
         mask = self._mask_for(params, "masked.init")
         return MaskedState(inner_state=self.inner.init(_split(mask, params, "masked.init")))
 
-    def update(self, updates: Updates, state: MaskedState, params: Params | None = None, **extra: Any):
+    def update(
+        self, updates: Updates, state: MaskedState, params: Params | None = None, **extra: Any
+    ) -> tuple[Updates, MaskedState]:
         call = "masked.update"
         mask = self._mask_for(updates, call)
         if self.mask_compatible_extra_args:
@@ -427,17 +584,44 @@ class partition(_Combinator):
     """Apply ``transforms[label]`` to the leaves labelled ``label``: ``partition({"adam": adam(1e-3), "sgd":
     sgd(1e-2)}, labels)``.
 
-    ``param_labels``: a tree of hashable labels with the structure of the params or a prefix of it, or a
-    callable returning one (applied to the params in ``init`` and to the updates in ``update``). Each label's
-    transformation runs as ``masked(tx, labels == label)``, so it sees only its leaves and extra keyword
-    arguments are passed through (masked too with ``mask_compatible_extra_args``). The state is
-    ``PartitionState(inner_states={label: MaskedState(...)})``. A parameter without a label or a label
-    without a transformation is a ``ValueError`` listing every such path and label. Also named
-    ``multi_transform``.
+    Each label's transformation runs as ``masked(tx, labels == label)``, so it sees only its leaves and extra
+    keyword arguments are passed through (masked too with ``mask_compatible_extra_args``). The state is
+    ``PartitionState(inner_states={label: MaskedState(...)})``, as Optax's ``partition``. A parameter without
+    a label or a label without a transformation is a ``ValueError`` listing every such path and label. Labels
+    are static: their values must be known when tracing. Also named ``multi_transform``.
+
+    Args:
+      transforms: a mapping ``{label: transformation}`` (each anything with ``init`` and ``update``).
+      param_labels: a tree of hashable labels with the structure of the params or a prefix of it (a label at
+        a node labels that whole subtree), or a callable returning one (applied to the params in ``init`` and
+        to the updates in ``update``).
+      mask_compatible_extra_args: also mask the extra keyword arguments of ``update`` whose tree structure is
+        the updates' (keyword-only). Default False.
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``PartitionState``.
+
+    Raises:
+      InvalidValue: (a ``ValueError``) ``transforms`` is not a mapping: ``partition(transforms=[1]): transforms
+        must be a mapping {label: transformation}``.
+      TypeError: a value of ``transforms`` has no ``init`` and ``update``; or, in ``update``, a state whose
+        labels are not those of ``transforms``.
+      ValueError: in ``init`` or ``update``, a parameter without a label or a label without a transformation
+        (``partition.init: every parameter needs a label and every label a transformation; labels without a
+        transformation: 'c' (at ['b']); ...``).
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> tx = gradtx.partition({"neg": gradtx.scale(-1.0), "half": gradtx.scale(0.5)}, {"w": "neg", "b": "half"})
+      >>> params = {"w": jnp.zeros(2), "b": jnp.zeros(1)}
+      >>> updates, state = tx.update({"w": jnp.array([1.0, 2.0]), "b": jnp.array([3.0])}, tx.init(params))
+      >>> print(updates["w"], updates["b"])
+      [-1. -2.] [1.5]
     """
 
-    transforms: Any = option(accepts="a mapping {label: transformation}")
-    param_labels: Any = option(
+    transforms: Mapping[Hashable, TransformationLike] = option(accepts="a mapping {label: transformation}")
+    param_labels: PyTree | Callable[[Params], PyTree] = option(
         accepts="a tree of hashable labels (a prefix of the params) or a callable params -> such a tree", static=True
     )
     mask_compatible_extra_args: bool = flag(default=False, kw_only=True)
@@ -445,7 +629,9 @@ class partition(_Combinator):
     def __check_init__(self) -> None:
         if not isinstance(self.transforms, Mapping):
             self._fail("transforms", self.transforms, "must be a mapping {label: transformation}")
-        items = [(k, as_transformation(v, "partition")) for k, v in self.transforms.items()]
+        items: list[tuple[Any, GradientTransformation]] = [
+            (k, as_transformation(v, "partition")) for k, v in self.transforms.items()
+        ]
         with contextlib.suppress(TypeError):  # the order pytrees flatten dicts in: a rebuilt partition reads the same
             items.sort(key=lambda kv: kv[0])
         object.__setattr__(self, "transforms", dict(items))
@@ -480,7 +666,7 @@ class partition(_Combinator):
             raise ValueError(";\n  ".join(lines))
         return labels
 
-    def _group(self, label: Any, tx: GradientTransformation, labels: Any) -> masked:
+    def _group(self, label: Any, tx: TransformationLike, labels: Any) -> masked:
         mask = jax.tree.map(lambda x: x is not _NO_LABEL and bool(x == label), labels)
         return masked(tx, mask, mask_compatible_extra_args=self.mask_compatible_extra_args)
 
@@ -492,7 +678,9 @@ class partition(_Combinator):
             inner_states={k: self._group(k, tx, labels).init(params) for k, tx in self.transforms.items()}
         )
 
-    def update(self, updates: Updates, state: PartitionState, params: Params | None = None, **extra: Any):
+    def update(
+        self, updates: Updates, state: PartitionState, params: Params | None = None, **extra: Any
+    ) -> tuple[Updates, PartitionState]:
         have, want = list(state.inner_states), list(self.transforms)
         if sorted(map(repr, have)) != sorted(map(repr, want)):
             raise TypeError(f"partition.update: the state has labels {have} but the transformations are for {want}")
@@ -512,11 +700,33 @@ multi_transform = partition  # Optax's older name, the same class
 class freeze(_Combinator):
     """Zero the updates where ``mask`` is True (those parameters stay constant): ``masked(set_to_zero(), mask)``.
 
-    ``mask``: a boolean (freeze everything or nothing), a tree of booleans (a prefix of the params), or a
-    callable returning one. The state is ``MaskedState(inner_state=EmptyState())``, as Optax's.
+    ``u = 0`` where the mask is True, ``u = g`` elsewhere. Place it after the optimizer (``chain(adam(1e-3),
+    freeze(mask))``) to keep parameters fixed; the optimizer still keeps state for them (use
+    :class:`selective_transform` to spare that memory). Optax's ``freeze``.
+
+    Args:
+      mask: a boolean (freeze everything or nothing), a tree of booleans (a prefix of the params), or a
+        callable params -> such a tree. True freezes.
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``MaskedState(inner_state=EmptyState())``, as Optax's.
+
+    Raises:
+      InvalidValue: (a ``ValueError``) ``mask`` holds something other than booleans (``freeze(mask=...): mask
+        must be a boolean, a tree of booleans (a prefix of the params) or a callable``).
+      ValueError: in ``init`` or ``update``, the mask is not a prefix of the params' tree.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> tx = gradtx.freeze({"w": False, "b": True})
+      >>> params = {"w": jnp.zeros(2), "b": jnp.zeros(1)}
+      >>> updates, state = tx.update({"w": jnp.array([1.0, 2.0]), "b": jnp.array([3.0])}, tx.init(params))
+      >>> print(updates["w"], updates["b"])
+      [1. 2.] [0.]
     """
 
-    mask: Any = option(accepts=_MASK, static=True)
+    mask: MaskOrFn = option(accepts=_MASK, static=True)
 
     def __check_init__(self) -> None:
         _check_mask(self, "mask")
@@ -527,7 +737,9 @@ class freeze(_Combinator):
     def init(self, params: Params) -> MaskedState:
         return self._masked().init(params)
 
-    def update(self, updates: Updates, state: MaskedState, params: Params | None = None, **extra: Any):
+    def update(
+        self, updates: Updates, state: MaskedState, params: Params | None = None, **extra: Any
+    ) -> tuple[Updates, MaskedState]:
         return self._masked().update(updates, state, params, **extra)
 
 
@@ -536,12 +748,35 @@ class selective_transform(_Combinator):
     """Run ``optimizer`` on the parameters ``freeze_mask`` leaves trainable (False) and zero the frozen ones.
 
     ``partition({"train": optimizer, "freeze": set_to_zero()}, labels)`` with ``labels`` "freeze" where
-    ``freeze_mask`` is True and "train" elsewhere; the state is that partition's. ``freeze_mask``: a boolean or
-    a tree of booleans (a prefix of the params).
+    ``freeze_mask`` is True and "train" elsewhere; the state is that partition's, so the optimizer keeps no
+    state for frozen parameters (unlike ``chain(optimizer, freeze(mask))``). Optax's ``selective_transform``.
+
+    Args:
+      optimizer: the transformation for the trainable parameters (anything with ``init`` and ``update``).
+      freeze_mask: a boolean or a tree of booleans (a prefix of the params); True freezes (keyword-only, no
+        callable).
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``PartitionState`` with labels ``"freeze"`` and ``"train"``.
+
+    Raises:
+      TypeError: ``optimizer`` has no ``init`` and ``update``.
+      InvalidValue: (a ``ValueError``) ``freeze_mask`` is a callable or holds something other than booleans
+        (``selective_transform(freeze_mask=...): freeze_mask must be a boolean or a tree of booleans, not a
+        callable``).
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> tx = gradtx.selective_transform(gradtx.sgd(0.1), freeze_mask={"w": False, "b": True})
+      >>> params = {"w": jnp.zeros(2), "b": jnp.zeros(1)}
+      >>> updates, state = tx.update({"w": jnp.array([1.0, 2.0]), "b": jnp.array([3.0])}, tx.init(params))
+      >>> print(updates["w"], updates["b"])
+      [-0.1 -0.2] [0.]
     """
 
-    optimizer: Any = option(accepts=_TRANSFORMATION)
-    freeze_mask: Any = option(accepts="a boolean or a tree of booleans (a prefix of the params)", static=True,
+    optimizer: TransformationLike = option(accepts=_TRANSFORMATION)
+    freeze_mask: PyTree = option(accepts="a boolean or a tree of booleans (a prefix of the params)", static=True,
                               kw_only=True)
 
     def __check_init__(self) -> None:
@@ -556,7 +791,9 @@ class selective_transform(_Combinator):
     def init(self, params: Params) -> PartitionState:
         return self._partition().init(params)
 
-    def update(self, updates: Updates, state: PartitionState, params: Params | None = None, **extra: Any):
+    def update(
+        self, updates: Updates, state: PartitionState, params: Params | None = None, **extra: Any
+    ) -> tuple[Updates, PartitionState]:
         return self._partition().update(updates, state, params, **extra)
 
 
@@ -573,8 +810,8 @@ class _conditional(_Combinator):
     that applies ``inner`` when ``should_transform_fn(step)`` is True and ``_skipped(updates)`` otherwise (the
     choice a ``lax.cond``), with the state class ``_state`` (fields ``step`` and ``inner_state``)."""
 
-    inner: Any = option(accepts=_TRANSFORMATION)
-    should_transform_fn: Callable[..., Any] = function()
+    inner: TransformationLike = option(accepts=_TRANSFORMATION)
+    should_transform_fn: Callable[..., ArrayLike] = function()
     forward_extra_args: bool = flag(default=False)
 
     # Class attributes, not fields: the state class, and the updates when inner does not run.
@@ -584,10 +821,12 @@ class _conditional(_Combinator):
     def __check_init__(self) -> None:
         object.__setattr__(self, "inner", as_transformation(self.inner, type(self).__name__))
 
-    def init(self, params: Params) -> Any:
+    def init(self, params: Params) -> ConditionallyTransformState | ConditionallyMaskState:
         return self._state(step=zero_count(), inner_state=self.inner.init(params))
 
-    def update(self, updates: Updates, state: Any, params: Params | None = None, **extra: Any):
+    def update(
+        self, updates: Updates, state: Any, params: Params | None = None, **extra: Any
+    ) -> tuple[Updates, ConditionallyTransformState | ConditionallyMaskState]:
         kwargs = extra if self.forward_extra_args else {}
         pred = _condition(self.should_transform_fn, state.step, kwargs, f"{type(self).__name__}.update")
         new, inner_state = jax.lax.cond(
@@ -604,28 +843,96 @@ _CONDITIONAL_DOC = """
 The choice is a ``lax.cond``, so it is jit-safe. With ``forward_extra_args`` the extra keyword arguments
 are passed to ``should_transform_fn`` too; ``inner`` always receives them. ``inner`` must keep the dtypes
 of the updates and of its state (both branches of the ``cond`` must agree).
+
+Args:
+  inner: the transformation to apply at the selected steps (anything with ``init`` and ``update``).
+  should_transform_fn: ``fn(step) -> bool`` (``fn(step, **extra_args)`` with ``forward_extra_args``; see
+    :class:`~gradtx.base.ConditionFn`): a scalar boolean, possibly traced. Static (compared by identity).
+  forward_extra_args: pass the extra keyword arguments of ``update`` to ``should_transform_fn``.
+    Default False.
+"""
+
+_CONDITIONAL_RAISES = """
+Raises:
+  TypeError: ``inner`` has no ``init`` and ``update``; or, in ``update``, ``should_transform_fn`` returns a
+    non-scalar (``conditionally_transform.update: should_transform_fn must return a scalar boolean, got
+    shape (2,)``).
+  InvalidType: (a ``TypeError``) ``should_transform_fn`` or ``forward_extra_args`` has the wrong type
+    (``conditionally_transform(should_transform_fn=3): should_transform_fn must be a callable, not int``).
 """
 
 
 @pytree_class
-@fill_doc(conditional=_CONDITIONAL_DOC)
+@fill_doc(conditional=_CONDITIONAL_DOC, raises=_CONDITIONAL_RAISES)
 class conditionally_transform(_conditional):
     """Apply ``inner`` when ``should_transform_fn(step)`` is True; otherwise updates and inner state pass through.
 
+    ``u = inner(g)`` at the steps where the condition holds, ``u = g`` (and the inner state unchanged) at the
+    others. Optax's ``conditionally_transform``, the same state.
+
     {conditional}
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``ConditionallyTransformState(inner_state, step)``.
+
+    {raises}
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> tx = gradtx.conditionally_transform(gradtx.scale(10.0), lambda step: step % 2 == 0)
+      >>> state = tx.init(jnp.zeros(2))
+      >>> first, state = tx.update(jnp.ones(2), state)
+      >>> second, state = tx.update(jnp.ones(2), state)
+      >>> print(first, second, state.step)
+      [10. 10.] [1. 1.] 2
     """
 
     _state = ConditionallyTransformState
     _skipped = staticmethod(lambda updates: updates)
 
+    if TYPE_CHECKING:
+
+        def init(self, params: Params) -> ConditionallyTransformState: ...
+
+        def update(
+            self, updates: Updates, state: ConditionallyTransformState, params: Params | None = None, **extra: Any
+        ) -> tuple[Updates, ConditionallyTransformState]: ...
+
 
 @pytree_class
-@fill_doc(conditional=_CONDITIONAL_DOC)
+@fill_doc(conditional=_CONDITIONAL_DOC, raises=_CONDITIONAL_RAISES)
 class conditionally_mask(_conditional):
     """Apply ``inner`` when ``should_transform_fn(step)`` is True; otherwise zero updates, inner state kept.
 
+    ``u = inner(g)`` at the steps where the condition holds, ``u = 0`` (and the inner state unchanged) at the
+    others: the parameters do not move on those steps. Optax's ``conditionally_mask``, the same state.
+
     {conditional}
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``ConditionallyMaskState(step, inner_state)``.
+
+    {raises}
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> tx = gradtx.conditionally_mask(gradtx.scale(-1.0), lambda step: step % 2 == 0)
+      >>> state = tx.init(jnp.zeros(2))
+      >>> first, state = tx.update(jnp.ones(2), state)
+      >>> second, state = tx.update(jnp.ones(2), state)
+      >>> print(first, second, state.step)
+      [-1. -1.] [0. 0.] 2
     """
 
     _state = ConditionallyMaskState
     _skipped = staticmethod(tree.zeros_like)
+
+    if TYPE_CHECKING:
+
+        def init(self, params: Params) -> ConditionallyMaskState: ...
+
+        def update(
+            self, updates: Updates, state: ConditionallyMaskState, params: Params | None = None, **extra: Any
+        ) -> tuple[Updates, ConditionallyMaskState]: ...

@@ -38,12 +38,15 @@ here is kept across steps, so the buffers themselves cross the ``jit`` boundary 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+
+PyTree = Any  # a pytree of arrays (gradtx.base.PyTree; this module imports no other gradtx module)
 
 __all__ = ["FlatTree", "pack", "unpack"]
 
@@ -53,15 +56,38 @@ Layout = tuple[tuple[int, int, tuple[int, ...]], ...]
 class FlatTree:
     """A pytree stored as a few 1-D buffers, one per leaf dtype; its pytree leaves are the buffers.
 
-    ``buffers``: the tuple of 1-D arrays (children). ``treedef`` and ``layout`` (static aux data): the
-    structure of the original tree and, per original leaf, ``(buffer index, offset, shape)``. Build one with
-    :func:`pack`; get the tree back with :meth:`unpack`. JAX rebuilds FlatTrees with any children (tracers,
-    ``ShapeDtypeStruct``s, ``None``), so the constructor checks nothing.
+    Build one with :func:`pack`; get the tree back with :meth:`unpack` (or :func:`unpack`). Every gradtx
+    optimizer runs on it unchanged (see the module docstring for which ones give the per-leaf result). Two
+    FlatTrees combine in ``jax.tree.map`` when their treedefs and layouts are equal. JAX rebuilds FlatTrees
+    with any children (tracers, ``ShapeDtypeStruct``s, ``None``), so the constructor checks nothing.
+
+    Args:
+      buffers: the 1-D arrays (the pytree children), one per distinct leaf dtype, in order of first
+        appearance; stored as a tuple.
+      treedef: the structure of the original tree (static aux data).
+      layout: per original leaf, ``(buffer index, offset, shape)`` (static aux data).
+
+    Raises:
+      ValueError: from :meth:`unpack`, when a buffer does not fit the layout (``FlatTree.unpack: buffers of
+        shapes [...] do not fit the layout (vectors of lengths (...)); a per-buffer statistic, not a flat copy
+        of the tree``).
+
+    Examples:
+      >>> import jax
+      >>> import jax.numpy as jnp
+      >>> from gradtx.flat import pack
+      >>> flat = pack({"w": jnp.ones((2, 2)), "b": jnp.zeros(3), "e": jnp.ones(2, jnp.bfloat16)})
+      >>> flat, flat.num_leaves, flat.sizes()
+      (FlatTree(3 leaves in (float32[7], bfloat16[2])), 3, (7, 2))
+      >>> print(flat.buffers[0])  # "b" then "w": dict keys in sorted order
+      [0. 0. 0. 1. 1. 1. 1.]
+      >>> flat.layout
+      ((0, 0, (3,)), (1, 0, (2,)), (0, 3, (2, 2)))
     """
 
     __slots__ = ("buffers", "layout", "treedef")
 
-    def __init__(self, buffers: Any, treedef: Any, layout: Layout):
+    def __init__(self, buffers: Sequence[jax.Array], treedef: Any, layout: Layout):
         self.buffers = tuple(buffers)
         self.treedef = treedef
         self.layout = layout
@@ -86,7 +112,7 @@ class FlatTree:
             hasattr(buf, "shape") and len(buf.shape) >= 1 and buf.shape[-1] == n for buf, n in zip(self.buffers, sizes)
         )
 
-    def unpack(self) -> Any:
+    def unpack(self) -> PyTree:
         """The tree this FlatTree holds: slices of the buffers reshaped to the original leaves.
 
         A buffer of shape ``(*batch, size)`` (a stack of flat vectors, such as an L-BFGS memory) gives leaves of
@@ -147,12 +173,28 @@ def _unflatten(aux: tuple[Any, Layout], children: Any) -> FlatTree:
 jax.tree_util.register_pytree_with_keys(FlatTree, _flatten_with_keys, _unflatten, _flatten)
 
 
-def pack(tree: Any) -> FlatTree:
+def pack(tree: PyTree) -> FlatTree:
     """``tree`` as a :class:`FlatTree`: the leaves of each dtype raveled and concatenated into one buffer.
 
     Buffers follow the order in which their dtypes first appear among the leaves (tree order). ``None``
     leaves stay ``None`` (they are empty subtrees), scalars take one element, 0-size leaves none; the empty
     tree packs to a FlatTree without buffers. Works inside ``jit`` (one concatenate per dtype).
+
+    Args:
+      tree: a pytree of arrays (or Python scalars), e.g. the parameters. A FlatTree is returned as it is.
+
+    Returns:
+      The :class:`FlatTree` holding the leaves of ``tree``; ``unpack`` gives ``tree`` back.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> from gradtx.flat import pack, unpack
+      >>> params = pack({"w": jnp.ones((2, 2)), "b": jnp.zeros(2)})
+      >>> opt = gradtx.sgd(0.5)
+      >>> updates, _ = opt.update(pack({"w": jnp.ones((2, 2)), "b": jnp.ones(2)}), opt.init(params), params)
+      >>> print(unpack(gradtx.apply_updates(params, updates))["b"])
+      [-0.5 -0.5]
     """
     if isinstance(tree, FlatTree):
         return tree
@@ -177,11 +219,36 @@ def pack(tree: Any) -> FlatTree:
     return FlatTree(buffers, treedef, tuple(layout))
 
 
-def unpack(tree: Any) -> Any:
-    """The original tree of a :class:`FlatTree`; for any other pytree (an optimizer state), every FlatTree
-    inside it that fits its layout unpacked (so ``unpack(opt.init(pack(params)))`` has per-leaf moments) and
-    the others (per-buffer statistics of leaf-structured transformations) left as they are. Slices and
-    reshapes: cheap inside ``jit``, and differentiable (the gradient is one concatenate per buffer)."""
+def unpack(tree: PyTree) -> PyTree:
+    """The original tree of a :class:`FlatTree`, or every fitting FlatTree inside another pytree unpacked.
+
+    For any other pytree (an optimizer state), every FlatTree inside it that fits its layout is unpacked (so
+    ``unpack(opt.init(pack(params)))`` has per-leaf moments) and the others (per-buffer statistics of
+    leaf-structured transformations) are left as they are. Slices and reshapes: cheap inside ``jit``, and
+    differentiable (the gradient is one concatenate per buffer).
+
+    Args:
+      tree: a :class:`FlatTree`, or a pytree that may contain FlatTrees.
+
+    Returns:
+      The original tree (``FlatTree.unpack``), or ``tree`` with its fitting FlatTrees replaced by their trees.
+
+    Raises:
+      ValueError: ``tree`` is a FlatTree whose buffers do not fit its layout.
+
+    Examples:
+      >>> import jax
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> from gradtx.flat import pack, unpack
+      >>> params = {"w": jnp.ones((2, 3)), "b": jnp.zeros(3)}
+      >>> print(unpack(pack(params))["w"])
+      [[1. 1. 1.]
+       [1. 1. 1.]]
+      >>> state = gradtx.adam(0.1).init(pack(params))
+      >>> jax.tree.map(jnp.shape, unpack(state)[0].mu)  # per-leaf moments
+      {'b': (3,), 'w': (2, 3)}
+    """
     if isinstance(tree, FlatTree):
         return tree.unpack()
     return jax.tree.map(

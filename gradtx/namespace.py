@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 __all__ = ["lazy_spellings"]
 
 
-def lazy_spellings(namespace: dict[str, Any], table: dict[str, str]) -> tuple[Any, Any]:
+def lazy_spellings(
+    namespace: dict[str, Any], table: dict[str, str]
+) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
     """``(__getattr__, __dir__)`` for a module that also answers names living in modules above it (PEP 562).
 
     ``table`` maps a name to the module that defines it; the name is imported on first access and cached in
@@ -20,12 +23,23 @@ def lazy_spellings(namespace: dict[str, Any], table: dict[str, str]) -> tuple[An
       table: ``{name: "dotted.module.path"}``.
 
     Returns:
-      ``(__getattr__, __dir__)``, to assign at the module's top level.
+      ``(__getattr__, __dir__)``, to assign at the module's top level. ``__dir__`` lists the module's own
+      names and the table's.
+
+    Raises:
+      AttributeError: from the returned ``__getattr__``, for a name neither in the module nor in ``table``
+        (``module 'gradtx.transforms' has no attribute 'nope'``), as Python raises it for any module.
 
     Example:
       >>> import gradtx
       >>> gradtx.transforms.chain is gradtx.combine.chain
       True
+      >>> import types
+      >>> from gradtx.namespace import lazy_spellings
+      >>> mod = types.ModuleType("mymod")
+      >>> mod.__getattr__, mod.__dir__ = lazy_spellings(vars(mod), {"sqrt": "math"})
+      >>> mod.sqrt(16.0), "sqrt" in dir(mod)
+      (4.0, True)
     """
     module_name = namespace["__name__"]
 

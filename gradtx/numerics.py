@@ -19,16 +19,17 @@ valid under ``jax.numpy_dtype_promotion("strict")``.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+from jax.typing import ArrayLike, DTypeLike
 
 from gradtx import tree
-from gradtx.base import PyTree, safe_int32_increment
+from gradtx.base import PyTree, Scalar, safe_int32_increment
 from gradtx.fields import concrete_number
 from gradtx.tree.ops import l2_norm
 
@@ -76,8 +77,8 @@ def _norm(x: jax.Array, ord: Any, axis: Any, keepdims: bool) -> jax.Array:  # no
 
 
 def safe_norm(
-    x: Any,
-    min_norm: Any,
+    x: ArrayLike,
+    min_norm: Scalar,
     ord: int | float | str | None = None,  # noqa: A002 - NumPy's and Optax's name
     axis: tuple[int, ...] | int | None = None,
     keepdims: bool = False,
@@ -92,10 +93,11 @@ def safe_norm(
 
     Args:
       x: an array.
-      min_norm: the floor.
-      ord: the norm's order, as in ``jnp.linalg.norm``.
-      axis: the reduced axes, as in ``jnp.linalg.norm``.
-      keepdims: keep the reduced axes with size 1.
+      min_norm: the floor, >= 0.
+      ord: the norm's order, as in ``jnp.linalg.norm``. Default None (2-norm of vectors, Frobenius of
+        matrices).
+      axis: the reduced axes, as in ``jnp.linalg.norm``. Default None (all).
+      keepdims: keep the reduced axes with size 1. Default False.
 
     Returns:
       The floored norms, in the real compute dtype of ``x`` (float32 or wider).
@@ -116,13 +118,13 @@ def safe_norm(
     return jnp.where(small, _as(min_norm, masked), masked)
 
 
-def safe_root_mean_squares(x: Any, min_rms: Any) -> jax.Array:
+def safe_root_mean_squares(x: ArrayLike, min_rms: Scalar) -> jax.Array:
     """``max(sqrt(mean(|x|^2)), min_rms)`` with a finite (zero) gradient where the RMS is at most ``min_rms``,
     without overflow or underflow.
 
     Args:
       x: an array.
-      min_rms: the floor.
+      min_rms: the floor, >= 0.
 
     Returns:
       A real scalar of the compute dtype of ``x``.
@@ -140,11 +142,27 @@ def safe_root_mean_squares(x: Any, min_rms: Any) -> jax.Array:
     return jnp.where(small, _as(min_rms, masked), masked)
 
 
-def safe_increment(count: Any) -> jax.Array:
+def safe_increment(count: ArrayLike) -> jax.Array:
     """``count + 1`` in the dtype of ``count``, staying at the dtype's largest value instead of overflowing.
 
-    Integer counters stop at ``iinfo(dtype).max``, floating ones at ``finfo(dtype).max``; other dtypes raise
-    ``ValueError``. gradtx's own states use :func:`safe_int32_increment` (int32 counters).
+    Integer counters stop at ``iinfo(dtype).max``, floating ones at ``finfo(dtype).max``. gradtx's own states
+    use :func:`safe_int32_increment` (int32 counters). Optax's ``safe_increment``.
+
+    Args:
+      count: an integer or floating scalar (or array).
+
+    Returns:
+      ``count + 1``, or ``count`` where it already is the largest value of its dtype, in ``count``'s dtype.
+
+    Raises:
+      ValueError: another dtype: ``safe_increment(count of dtype bool): count must have an integer or
+        floating dtype``.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from gradtx.numerics import safe_increment
+      >>> print(safe_increment(jnp.asarray(3, jnp.int8)), safe_increment(jnp.asarray(127, jnp.int8)))
+      4 127
     """
     count = jnp.asarray(count)
     dt = count.dtype
@@ -183,11 +201,27 @@ def _scaled_backward_bwd(scale: Any, cotangent: PyTree) -> tuple[PyTree, None]:
 _scaled_backward.defvjp(_scaled_backward_fwd, _scaled_backward_bwd)
 
 
-def scale_gradient(inputs: PyTree, scale: Any) -> PyTree:
+def scale_gradient(inputs: PyTree, scale: Scalar) -> PyTree:
     """Return ``inputs`` unchanged; on the backward pass multiply their cotangents by ``scale``.
 
     The forward value is the identity; ``jax.grad`` through it sees ``scale * g`` (no gradient flows to
-    ``scale``). A concrete ``scale`` of 1 returns ``inputs`` as they are and 0 stops the gradient.
+    ``scale``). A concrete ``scale`` of 1 returns ``inputs`` as they are and 0 stops the gradient
+    (``lax.stop_gradient``). Each cotangent keeps its dtype. Optax's ``scale_gradient``.
+
+    Args:
+      inputs: a pytree of arrays.
+      scale: the factor applied to the cotangents (a scalar; may be traced).
+
+    Returns:
+      ``inputs``, unchanged in value.
+
+    Examples:
+      >>> import jax
+      >>> import jax.numpy as jnp
+      >>> from gradtx.numerics import scale_gradient
+      >>> f = lambda x: jnp.sum(scale_gradient(x, 0.5) ** 2)  # d/dx sum(x^2) = 2x, halved
+      >>> print(f(jnp.array([1.0, 2.0])), jax.grad(f)(jnp.array([1.0, 2.0])))
+      5.0 [1. 2.]
     """
     s = concrete_number(scale)
     if s == 1.0:
@@ -218,11 +252,11 @@ def _power_iteration_cond_fun(error_tolerance: Any, num_iters: Any, loop_vars: t
 
 
 def power_iteration(
-    matrix: Any,
+    matrix: ArrayLike | Callable[[PyTree], PyTree],
     *,
     v0: PyTree | None = None,
-    num_iters: Any = 100,
-    error_tolerance: Any = 1e-6,
+    num_iters: int = 100,
+    error_tolerance: Scalar = 1e-6,
     precision: lax.Precision = lax.Precision.HIGHEST,
     key: jax.Array | None = None,
 ) -> tuple[jax.Array, PyTree]:
@@ -233,6 +267,34 @@ def power_iteration(
     ``PRNGKey(0)`` if None) it repeats ``v <- M v / ||M v||``, ``lambda = <v, M v>`` until
     ``||M v - lambda v|| / |lambda| < error_tolerance`` or ``num_iters`` iterations, and returns ``lambda``
     with ``M v / ||M v||``. The eigenvalue is the one of largest magnitude (with its sign) when it is unique.
+    Optax's ``power_iteration``. Runs as one ``lax.while_loop`` (jit-safe).
+
+    Args:
+      matrix: a square ``(n, n)`` array, or a callable ``v -> M v`` on pytrees.
+      v0: the starting vector (keyword-only): an ``(n,)`` array, or a tree of the callable's input structure
+        (required for a callable). Default None (random, drawn with ``key``).
+      num_iters: the largest number of iterations, >= 0 (keyword-only). Default 100.
+      error_tolerance: the relative residual at which to stop, >= 0 (keyword-only). Default 1e-6.
+      precision: the ``lax.Precision`` of the matrix products (keyword-only). Default ``HIGHEST``.
+      key: the PRNG key drawing the default ``v0`` (keyword-only). Default None (``PRNGKey(0)``).
+
+    Returns:
+      ``(eigenvalue, eigenvector)``: a scalar and a unit vector (a tree like ``v0`` for a callable).
+
+    Raises:
+      ValueError: a callable ``matrix`` without ``v0`` (``power_iteration(v0=None): v0 must be provided when
+        matrix is a callable``), or a matrix that is not square (``power_iteration(matrix of shape (2, 3)):
+        matrix must be square``).
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from gradtx.numerics import power_iteration
+      >>> eigenvalue, eigenvector = power_iteration(jnp.array([[2.0, 0.0], [0.0, 1.0]]))
+      >>> print(eigenvalue, eigenvector.round(3))
+      2.0 [1. 0.]
+      >>> eigenvalue, _ = power_iteration(lambda v: 3.0 * v, v0=jnp.ones(2))  # a matrix-vector product
+      >>> print(eigenvalue)
+      3.0
     """
     if callable(matrix):
         if v0 is None:
@@ -286,11 +348,11 @@ def _matrix_power(m: jax.Array, p: int, precision: lax.Precision) -> jax.Array:
 
 
 def matrix_inverse_pth_root(
-    matrix: Any,
-    p: Any,
-    num_iters: Any = 100,
-    ridge_epsilon: Any = 1e-6,
-    error_tolerance: Any = 1e-6,
+    matrix: ArrayLike,
+    p: int,
+    num_iters: int = 100,
+    ridge_epsilon: Scalar = 1e-6,
+    error_tolerance: Scalar = 1e-6,
     precision: lax.Precision = lax.Precision.HIGHEST,
 ) -> tuple[jax.Array, jax.Array]:
     """``(A + r I) ** (-1/p)`` of a symmetric positive semi-definite ``A`` and the final error.
@@ -305,6 +367,32 @@ def matrix_inverse_pth_root(
     until ``max|M - I| <= error_tolerance``, ``num_iters`` steps, or the error grows by more than 1.2x (then
     the previous ``H`` is returned). ``H`` converges to ``D^(-1/p)``. Returns ``(H, max|M - I|)``; for a 1x1
     matrix ``((A + r) ** (-1/p), 0)``. ``p`` is a concrete integer >= 1 (any, not only 1, 2, 4 and 8).
+    Optax's ``matrix_inverse_pth_root`` (from Shampoo: Gupta et al. 2018, "Shampoo: Preconditioned Stochastic
+    Tensor Optimization", ICML; Anil et al. 2020, arXiv:2002.09018).
+
+    Args:
+      matrix: a symmetric positive semi-definite ``(n, n)`` array.
+      p: the root, a concrete integer >= 1.
+      num_iters: the largest number of Newton iterations, >= 0. Default 100.
+      ridge_epsilon: the ridge relative to the largest eigenvalue, >= 0. Default 1e-6.
+      error_tolerance: the ``max|M - I|`` at which to stop, >= 0. Default 1e-6.
+      precision: the ``lax.Precision`` of the matrix products. Default ``HIGHEST``.
+
+    Returns:
+      ``(H, error)``: ``H`` of ``matrix``'s shape and dtype, approximately ``(A + r I) ** (-1/p)``, and the
+      final ``max|M - I|`` (a scalar).
+
+    Raises:
+      ValueError: ``p`` is not a concrete integer >= 1 (``matrix_inverse_pth_root(p=0): p must be a concrete
+        integer >= 1``), or the matrix is not square.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from gradtx.numerics import matrix_inverse_pth_root
+      >>> h, error = matrix_inverse_pth_root(jnp.array([[4.0, 0.0], [0.0, 16.0]]), 2, ridge_epsilon=0.0)
+      >>> print(h.round(4), float(error) < 1e-5)  # the inverse square root
+      [[0.5  0.  ]
+       [0.   0.25]] True
     """
     p_int = _positive_int("matrix_inverse_pth_root", "p", p)
     matrix = jnp.asarray(matrix)
@@ -352,11 +440,11 @@ def _spectral_radius_bound(q: jax.Array) -> jax.Array:
 
 
 def nnls(
-    A: Any,  # Optax's (and NumPy's) name
-    b: Any,
+    A: ArrayLike,  # Optax's (and NumPy's) name
+    b: ArrayLike,
     iters: int,
     unroll: int | bool = 1,
-    L: Any = None,  # Optax's name
+    L: Scalar | None = None,  # Optax's name
 ) -> jax.Array:
     """Solve ``min ||A x - b||_2`` subject to ``x >= 0`` by the fast projected gradient method.
 
@@ -370,6 +458,30 @@ def nnls(
     ``A`` is ``(M, N)``, ``b`` is ``(M,)`` or ``(M, K)`` (K problems at once); returns ``x`` of shape ``(N,)``
     or ``(N, K)``, in the dtype of ``A`` and ``b`` (promoted together; the iteration itself runs in float32 or
     wider, so bfloat16 inputs get a bfloat16 answer computed in float32). ``unroll`` is passed to ``lax.scan``.
+    Optax's ``nnls``.
+
+    Args:
+      A: the ``(M, N)`` matrix.
+      b: the ``(M,)`` right-hand side, or ``(M, K)`` for K problems.
+      iters: the number of iterations, a concrete integer >= 0.
+      unroll: ``lax.scan``'s ``unroll``. Default 1.
+      L: an upper bound on the spectral radius of ``A^T A`` (> 0), or None to compute
+        ``min(||Q||_F, ||Q||_1)``. Default None.
+
+    Returns:
+      ``x >= 0`` of shape ``(N,)`` or ``(N, K)``.
+
+    Raises:
+      ValueError: ``A`` is not a matrix, ``b`` does not match it (``nnls(b of shape ...): b must be (M,) or
+        (M, K) for A of shape ...``), or ``iters`` is not a concrete integer >= 0 (``nnls(iters=-1): iters must
+        be a concrete integer >= 0``).
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from gradtx.numerics import nnls
+      >>> A = jnp.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+      >>> print(nnls(A, jnp.array([1.0, -1.0, 0.0]), iters=200))  # unconstrained: [1, -1]
+      [0.5 0. ]
     """
     A, b = jnp.asarray(A), jnp.asarray(b)
     out_dtype = jnp.promote_types(A.dtype, b.dtype)  # integer inputs: the float compute dtype below
@@ -410,7 +522,7 @@ def nnls(
 # --------------------------------------------------------------------------------------------------
 
 
-def canonicalize_dtype(dtype: Any) -> Any:
+def canonicalize_dtype(dtype: DTypeLike | None) -> np.dtype | None:
     """The dtype JAX would actually use for ``dtype`` (``float64`` -> ``float32`` unless x64 is on); ``None`` kept.
 
     Args:
@@ -428,7 +540,7 @@ def canonicalize_dtype(dtype: Any) -> Any:
     return None if dtype is None else jax.dtypes.canonicalize_dtype(dtype)
 
 
-def canonicalize_key(key_or_seed: Any) -> jax.Array:
+def canonicalize_key(key_or_seed: int | jax.Array) -> jax.Array:
     """A typed PRNG key: ``key_or_seed`` itself if it is one, else ``jax.random.key(key_or_seed)`` (an int seed).
 
     Args:
@@ -471,18 +583,18 @@ class MultiNormalDiagFromLogScale:
       -2.7568
     """
 
-    def __init__(self, loc: Any, log_scale: Any) -> None:
+    def __init__(self, loc: ArrayLike, log_scale: ArrayLike) -> None:
         self._mean = jnp.asarray(loc)
         self._log_scale = jnp.asarray(log_scale)
         self._scale = jnp.exp(self._log_scale)
         self._param_shape = jax.lax.broadcast_shapes(self._mean.shape, self._scale.shape)
 
-    def sample(self, shape: Any, key: jax.Array) -> jax.Array:
+    def sample(self, shape: Sequence[int], key: jax.Array) -> jax.Array:
         """``shape + param_shape`` draws: ``loc + exp(log_scale) * z`` with ``z`` standard normal under ``key``."""
         z = jax.random.normal(key, shape=(*tuple(shape), *self._param_shape))
         return z * self._scale + self._mean
 
-    def log_prob(self, x: Any) -> jax.Array:
+    def log_prob(self, x: ArrayLike) -> jax.Array:
         """``log N(x; loc, diag(scale^2))``, summed over the parameter axes (one value per leading sample)."""
         log_prob = jax.scipy.stats.norm.logpdf(x, loc=self._mean, scale=self._scale)
         return jnp.sum(log_prob, axis=tuple(-(i + 1) for i in range(len(self._param_shape))))
@@ -498,7 +610,7 @@ class MultiNormalDiagFromLogScale:
         return [self._mean, self._log_scale]
 
 
-def multi_normal(loc: Any, log_scale: Any) -> MultiNormalDiagFromLogScale:
+def multi_normal(loc: ArrayLike, log_scale: ArrayLike) -> MultiNormalDiagFromLogScale:
     """A :class:`MultiNormalDiagFromLogScale` with mean ``loc`` and log standard deviation ``log_scale``.
 
     Args:

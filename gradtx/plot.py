@@ -13,16 +13,23 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
+
+from gradtx.base import PyTree, ScalarOrSchedule
+
+if TYPE_CHECKING:  # matplotlib is optional: imported when a function runs
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 __all__ = ["metrics", "schedule", "trajectory"]
 
 
-def _new_axes(ax: Any, figsize: tuple[float, float]) -> Any:
+def _new_axes(ax: Axes | None, figsize: tuple[float, float]) -> Axes:
     if ax is not None:
         return ax
     fig = _figure(figsize)
@@ -41,30 +48,54 @@ def _figure(figsize: tuple[float, float]) -> Any:
 
 
 def schedule(
-    s: Callable[[Any], Any] | float,
+    s: ScalarOrSchedule,
     steps: int,
     *,
-    ax: Any = None,
+    ax: Axes | None = None,
     label: str | None = None,
     log: bool = False,
     **line_kwargs: Any,
-) -> Any:
+) -> Axes:
     """Plot ``s(0), ..., s(steps - 1)`` (a gradtx or Optax schedule, any callable of the step, or a number).
 
     The values are computed in one vectorised call when the schedule allows it (``jax.vmap``), else step by
-    step. Returns the ``Axes``.
+    step. The x axis is the step, the y axis the value.
+
+    Args:
+      s: a schedule ``count -> value`` (gradtx's, Optax's, any callable of the step), or a number (a constant).
+      steps: how many steps to plot, an int >= 1.
+      ax: the ``Axes`` to draw on (keyword-only). Default None: a new ``Figure`` (without pyplot) of 6 x 3.5
+        inches.
+      label: the line's legend label; a legend is drawn when given (keyword-only). Default None.
+      log: a logarithmic y axis (keyword-only). Default False.
+      **line_kwargs: passed to ``Axes.plot`` (``color``, ``lw``, ...).
+
+    Returns:
+      The matplotlib ``Axes`` drawn on.
+
+    Raises:
+      ValueError: ``steps < 1``: ``plot.schedule(steps=0): steps must be an int >= 1``.
+      ImportError: matplotlib is not installed (``pip install "gradtx[plot]"``).
+
+    Examples:
+      >>> import matplotlib; matplotlib.use("Agg")
+      >>> import gradtx
+      >>> ax = gradtx.plot.schedule(gradtx.cosine_decay_schedule(1.0, 100), 100, label="cosine")
+      >>> print(ax.get_lines()[0].get_ydata()[[0, 50, 99]].round(3))  # steps 0, 50 and 99
+      [1.  0.5 0. ]
     """
     steps = int(steps)
     if steps < 1:
         raise ValueError(f"plot.schedule(steps={steps!r}): steps must be an int >= 1")
     t = jnp.arange(steps)
     if callable(s):
+        fn: Callable[[Any], Any] = s  # called with Python ints below, not only arrays
         try:
-            values = np.asarray(jax.vmap(s)(t), dtype=np.float64)
+            values = np.asarray(jax.vmap(fn)(t), dtype=np.float64)
         except Exception:  # a schedule written with Python control flow on the step
-            values = np.asarray([float(s(i)) for i in range(steps)], dtype=np.float64)
+            values = np.asarray([float(fn(i)) for i in range(steps)], dtype=np.float64)
     else:
-        values = np.full(steps, float(s))
+        values = np.full(steps, float(cast(float, s)))
     ax = _new_axes(ax, (6.0, 3.5))
     ax.plot(np.arange(steps), values, label=label, **line_kwargs)
     ax.set_xlabel("step")
@@ -77,20 +108,45 @@ def schedule(
 
 
 def metrics(
-    state_or_metrics: Any,
+    state_or_metrics: PyTree | Mapping[str, ArrayLike],
     names: Sequence[str] | None = None,
     *,
-    fig: Any = None,
+    fig: Figure | None = None,
     ncols: int = 3,
     log: bool = True,
-) -> Any:
+) -> Figure:
     """One panel per metric history recorded by ``gradtx.diagnostics.monitored``.
 
-    ``state_or_metrics``: an optimizer state holding a ``MonitoredState`` (anywhere inside) or the dict that
-    ``gradtx.diagnostics.metrics`` returned. ``names``: the metrics to draw (default: every ``history/<name>``
-    present). The x axis is the step at which each value was recorded (``history/step``); slots not filled yet
-    are left out.
-    Returns the ``Figure``.
+    The x axis is the step at which each value was recorded (``history/step``); slots of the ring buffers
+    not filled yet (NaN) are left out. Each panel is titled with the metric's name.
+
+    Args:
+      state_or_metrics: an optimizer state holding a ``MonitoredState`` (anywhere inside) or the dict that
+        ``gradtx.diagnostics.metrics`` returned.
+      names: the metrics to draw, without the ``history/`` prefix (``"grad_norm"``). Default None: every
+        ``history/<name>`` present.
+      fig: the ``Figure`` to add the panels to (keyword-only). Default None: a new one (without pyplot).
+      ncols: the number of panel columns, >= 1 (keyword-only). Default 3.
+      log: a logarithmic y axis for panels whose values are all positive (keyword-only). Default True.
+
+    Returns:
+      The matplotlib ``Figure`` drawn on.
+
+    Raises:
+      ValueError: a name without a recorded history (``plot.metrics(names=['nope']): no history for ['nope'];
+        recorded: [...]``), or no history at all.
+      ImportError: matplotlib is not installed (``pip install "gradtx[plot]"``).
+
+    Examples:
+      >>> import matplotlib; matplotlib.use("Agg")
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> tx = gradtx.diagnostics.monitored(gradtx.sgd(0.1), history=4)
+      >>> params = {"w": jnp.ones(2)}
+      >>> updates, state = tx.update({"w": jnp.array([3.0, 4.0])}, tx.init(params), params)
+      >>> fig = gradtx.plot.metrics(state, ["grad_norm", "update_norm"])
+      >>> [ax.get_title() for ax in fig.axes], fig.axes[0].get_lines()[0].get_xydata().tolist()
+      (['grad_norm', 'update_norm'], [[1.0, 5.0]])
     """
     if isinstance(state_or_metrics, Mapping) and any(str(k).startswith("history/") for k in state_or_metrics):
         values = dict(state_or_metrics)
@@ -107,7 +163,7 @@ def metrics(
         raise ValueError("plot.metrics: the state records no metric histories")
     ncols = max(1, min(int(ncols), len(chosen)))
     nrows = math.ceil(len(chosen) / ncols)
-    fig = fig if fig is not None else _figure((4.0 * ncols, 2.8 * nrows))
+    fig = fig if fig is not None else cast("Figure", _figure((4.0 * ncols, 2.8 * nrows)))
     for i, name in enumerate(chosen):
         ax = fig.add_subplot(nrows, ncols, i + 1)
         h = np.asarray(values[f"history/{name}"], dtype=np.float64)
@@ -126,22 +182,50 @@ def metrics(
 
 
 def trajectory(
-    loss_fn: Callable[[Any], Any],
-    path: Any,
+    loss_fn: Callable[[jax.Array], ArrayLike],
+    path: ArrayLike,
     *,
     xlim: tuple[float, float] | None = None,
     ylim: tuple[float, float] | None = None,
-    ax: Any = None,
+    ax: Axes | None = None,
     n: int = 200,
     levels: int = 20,
     label: str | None = None,
     **line_kwargs: Any,
-) -> Any:
+) -> Axes:
     """Draw ``path`` (``(T, 2)`` parameters, e.g. the iterates of a run) over the contours of ``loss_fn``.
 
     ``loss_fn`` maps a ``(2,)`` array to a scalar (it is vmapped over an ``n x n`` grid). The limits default
     to the path's extent with a margin. Contours are log-spaced between the grid's smallest positive and its
-    largest value, so both a valley's walls and its floor show. Returns the ``Axes``.
+    largest value, so both a valley's walls and its floor show. The start is marked ``o``, the end ``x``.
+
+    Args:
+      loss_fn: ``loss_fn(w) -> scalar`` for ``w`` of shape ``(2,)``; must work under ``jax.vmap``.
+      path: the iterates, shape ``(T, 2)``; non-finite rows are drawn as gaps and ignored for the limits.
+      xlim: the x range (keyword-only). Default None: the path's extent plus 10% on each side.
+      ylim: the y range (keyword-only). Default None: as ``xlim``.
+      ax: the ``Axes`` to draw on (keyword-only). Default None: a new ``Figure`` (without pyplot).
+      n: the grid's points per axis, >= 2 (keyword-only). Default 200.
+      levels: the number of contour levels (keyword-only). Default 20.
+      label: the path's legend label; a legend is drawn when given (keyword-only). Default None.
+      **line_kwargs: passed to ``Axes.plot`` for the path (``color``, ``lw``, ...).
+
+    Returns:
+      The matplotlib ``Axes`` drawn on.
+
+    Raises:
+      ValueError: ``path`` is not ``(T, 2)`` (``plot.trajectory(path of shape (3,)): path must have shape
+        (T, 2)``) or has no finite point.
+      ImportError: matplotlib is not installed (``pip install "gradtx[plot]"``).
+
+    Examples:
+      >>> import matplotlib; matplotlib.use("Agg")
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> path = jnp.array([[1.0, 1.0], [0.5, 0.25], [0.0, 0.0]])
+      >>> ax = gradtx.plot.trajectory(lambda w: jnp.sum(w**2), path, n=20, label="sgd")
+      >>> [round(float(x), 2) for x in ax.get_xlim()]  # the path's extent, plus a 10% margin
+      [-0.1, 1.1]
     """
     w = np.asarray(path, dtype=np.float64)
     if w.ndim != 2 or w.shape[1] != 2:

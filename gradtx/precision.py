@@ -38,11 +38,14 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike, DTypeLike
 
 from gradtx import tree
 from gradtx.base import (
     GradientTransformation,
+    OptState,
     Params,
+    TransformationLike,
     Updates,
     as_transformation,
     check_tree_match,
@@ -108,13 +111,37 @@ def _check_rounded_dtype(call: str, dtype: Any) -> np.dtype:
     return dtype
 
 
-def stochastic_round(x: Any, dtype: Any, key: jax.Array) -> jax.Array:
-    """``x`` rounded to ``dtype`` (bfloat16 or float16) at random: to the neighbour above with probability
-    equal to ``x``'s fractional position between the two neighbours, so ``E[stochastic_round(x)] = x``.
+def stochastic_round(x: ArrayLike, dtype: DTypeLike, key: jax.Array) -> jax.Array:
+    """``x`` rounded to ``dtype`` (bfloat16 or float16) at random, so that ``E[stochastic_round(x)] = x``.
 
-    ``x`` is read as float32 (a wider ``x`` is first rounded to nearest float32). Values already representable,
-    infinities and NaNs are returned unchanged. ``key`` is a ``jax.random`` key; the same key gives the same
-    bits (one uint32 per element, ``jax.random.bits(key, x.shape)``).
+    With ``lo <= x <= hi`` the two neighbours of ``x`` in ``dtype``, the result is ``hi`` with probability
+    ``(x - lo) / (hi - lo)`` and ``lo`` otherwise (Forsythe 1959, "Reprint of a note on rounding-off errors",
+    SIAM Review; Gupta et al. 2015, "Deep Learning with Limited Numerical Precision", ICML,
+    arXiv:1502.02551). ``x`` is read as float32 (a wider ``x`` is first rounded to nearest float32). Values
+    already representable, infinities and NaNs are returned unchanged; past the largest finite value it
+    rounds as round-to-nearest does (never to infinity at random).
+
+    Args:
+      x: an array (or scalar) of real numbers.
+      dtype: ``jnp.bfloat16`` or ``jnp.float16``.
+      key: a ``jax.random`` key; the same key gives the same bits (one uint32 per element,
+        ``jax.random.bits(key, x.shape)``).
+
+    Returns:
+      An array of ``x``'s shape and of dtype ``dtype``.
+
+    Raises:
+      TypeError: another ``dtype``: ``stochastic_round: dtype float32 is not supported (bfloat16 and float16
+        are rounded)``.
+
+    Examples:
+      >>> import jax
+      >>> import jax.numpy as jnp
+      >>> from gradtx.precision import stochastic_round
+      >>> x = jnp.full(10000, 1.0 + 2.0**-9)  # a quarter of the way from 1 to the next bfloat16, 1 + 2**-7
+      >>> r = stochastic_round(x, jnp.bfloat16, jax.random.key(0)).astype(jnp.float32)
+      >>> sorted(set(r.tolist())), round(float(r.mean()), 3)  # 1 + 2**-9 = 1.00195 on average
+      ([1.0, 1.0078125], 1.002)
     """
     dtype = _check_rounded_dtype("stochastic_round", dtype)
     x32 = jnp.asarray(x).astype(jnp.float32)
@@ -164,10 +191,22 @@ def _is_seed(x: Any) -> bool:
 
 
 class StochasticRoundingState(NamedTuple):
-    """The PRNG key the next step's rounding draws from, and the inner transformation's state."""
+    """The state of ``stochastic_rounding``: the PRNG key of the next step, and the inner state.
+
+    Attributes:
+      rng_key: the typed PRNG key the next step's rounding draws from (split at every update).
+      inner_state: the inner transformation's state.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> state = gradtx.stochastic_rounding(gradtx.sgd(0.1), key=0).init(jnp.ones(2, jnp.bfloat16))
+      >>> state.rng_key.shape, state.inner_state
+      ((), (EmptyState(), EmptyState()))
+    """
 
     rng_key: jax.Array
-    inner_state: Any
+    inner_state: OptState
 
 
 @pytree_class
@@ -187,10 +226,35 @@ class stochastic_rounding(GradientTransformation):
     tree order (one generator call per step, not one per leaf): the same
     ``key`` and the same inputs give the same bits, under ``jit``, ``lax.scan`` or a Python loop, and a
     checkpointed state resumes the same stream. Parameters of other dtypes pass through unchanged.
+
+    Args:
+      inner: the transformation whose updates are applied (anything with ``init`` and ``update``); its
+        ``update`` receives the params, which are required.
+      key: an int seed (``jax.random.key(seed)``), a typed key or a raw ``uint32[2]`` key; static. Default 0.
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``StochasticRoundingState(rng_key, inner_state)``.
+
+    Raises:
+      TypeError: ``inner`` has no ``init`` and ``update``; in ``update``, a float8 (or other sub-16-bit float)
+        parameter (``stochastic_rounding.update (params): dtype ... is not supported``).
+      InvalidValue: (a ``ValueError``) ``key`` is not a seed or key: ``stochastic_rounding(key='a'): key must
+        be an int seed or a jax.random key``.
+      ValueError: ``update`` called without params (``stochastic_rounding.update: params are required ...``).
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> tx = gradtx.stochastic_rounding(gradtx.sgd(1e-3), key=0)
+      >>> params = jnp.ones(1000, jnp.bfloat16)  # its ulp at 1 is 2**-8 = 0.0039: an update of 0.001 is lost
+      >>> updates, state = tx.update(jnp.ones(1000, jnp.bfloat16), tx.init(params), params)
+      >>> new = gradtx.apply_updates(params, updates).astype(jnp.float32)
+      >>> sorted(set(new.tolist())), round(float(new.mean()), 3)  # 1 - 0.001 on average
+      ([0.99609375, 1.0], 0.999)
     """
 
-    inner: Any = option(accepts="a transformation (anything with init and update)")
-    key: Any = option(default=0, accepts="an int seed or a jax.random key (typed or raw)", static=True)
+    inner: TransformationLike = option(accepts="a transformation (anything with init and update)")
+    key: int | jax.Array = option(default=0, accepts="an int seed or a jax.random key (typed or raw)", static=True)
 
     def __check_init__(self) -> None:
         object.__setattr__(self, "inner", as_transformation(self.inner, "stochastic_rounding"))
@@ -202,7 +266,9 @@ class stochastic_rounding(GradientTransformation):
     def init(self, params: Params) -> StochasticRoundingState:
         return StochasticRoundingState(rng_key=as_key(self.key), inner_state=self.inner.init(params))
 
-    def update(self, updates: Updates, state: StochasticRoundingState, params: Params | None = None, **extra: Any):
+    def update(
+        self, updates: Updates, state: StochasticRoundingState, params: Params | None = None, **extra: Any
+    ) -> tuple[Updates, StochasticRoundingState]:
         _needs_params("stochastic_rounding.update", params)
         out, inner_state = self.inner.update(updates, state.inner_state, params, **extra)
         check_tree_match("stochastic_rounding.update", out, params, what="params")
@@ -239,10 +305,23 @@ class stochastic_rounding(GradientTransformation):
 
 
 class KahanSummationState(NamedTuple):
-    """The rounding error not yet applied to each parameter (``c``), and the inner transformation's state."""
+    """The state of ``kahan_summation``: the rounding error not yet applied, and the inner state.
+
+    Attributes:
+      compensation: ``c`` per parameter, the part of the updates rounding has not applied yet (a tree like
+        the params, in ``compensation_dtype`` or each parameter's dtype).
+      inner_state: the inner transformation's state.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> state = gradtx.kahan_summation(gradtx.sgd(0.1)).init({"w": jnp.ones(2, jnp.bfloat16)})
+      >>> state.compensation["w"].dtype, state.inner_state
+      (dtype(bfloat16), (EmptyState(), EmptyState()))
+    """
 
     compensation: Updates
-    inner_state: Any
+    inner_state: OptState
 
 
 @pytree_class
@@ -265,10 +344,42 @@ class kahan_summation(GradientTransformation):
     bfloat16) at 2 extra bytes per bfloat16 parameter: the classic Kahan algorithm, whose error does not grow
     with the number of steps. ``jnp.float32`` keeps ``c`` to 24 bits (``p + c`` then tracks a float32 master
     weight) at 4 bytes per parameter. Integer parameters pass through (their ``c`` stays 0).
+
+    Kahan 1965, "Further remarks on reducing truncation errors" (Communications of the ACM 8(1)); for bfloat16
+    training: Zamirai et al. 2020, "Revisiting BFloat16 Training", arXiv:2010.06192.
+
+    Args:
+      inner: the transformation whose updates are applied (anything with ``init`` and ``update``); its
+        ``update`` receives the params, which are required.
+      compensation_dtype: the dtype of ``c``: ``None`` (each parameter's dtype) or a floating dtype (made
+        complex for complex parameters); static. Default None.
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``KahanSummationState(compensation, inner_state)``.
+
+    Raises:
+      TypeError: ``inner`` has no ``init`` and ``update``; in ``update``, updates or params whose tree differs
+        from the state's.
+      InvalidValue: (a ``ValueError``) ``compensation_dtype`` is not a floating dtype
+        (``kahan_summation(compensation_dtype=...): compensation_dtype must be None or a floating dtype (e.g.
+        jnp.bfloat16)``).
+      ValueError: ``update`` called without params (``kahan_summation.update: params are required ...``).
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> tx = gradtx.kahan_summation(gradtx.sgd(1e-3))
+      >>> params = jnp.ones(2, jnp.bfloat16)  # ulp 2**-8 below 1: plain SGD would stay at 1 forever
+      >>> state = tx.init(params)
+      >>> for _ in range(8):
+      ...     updates, state = tx.update(jnp.ones(2, jnp.bfloat16), state, params)
+      ...     params = gradtx.apply_updates(params, updates)
+      >>> print(params.astype(jnp.float32))  # 1 - 8 * 0.001, to bfloat16's precision
+      [0.992 0.992]
     """
 
-    inner: Any = option(accepts="a transformation (anything with init and update)")
-    compensation_dtype: Any = dtype_option(default=None)
+    inner: TransformationLike = option(accepts="a transformation (anything with init and update)")
+    compensation_dtype: DTypeLike | None = dtype_option(default=None)
 
     def __check_init__(self) -> None:
         object.__setattr__(self, "inner", as_transformation(self.inner, "kahan_summation"))
@@ -280,13 +391,15 @@ class kahan_summation(GradientTransformation):
             return dt
         if jnp.issubdtype(dt, jnp.complexfloating):
             return np.dtype(jnp.promote_types(self.compensation_dtype, jnp.complex64))
-        return self.compensation_dtype
+        return np.dtype(self.compensation_dtype)
 
     def init(self, params: Params) -> KahanSummationState:
         comp = jax.tree.map(lambda p: jnp.zeros_like(p, dtype=self._dtype(p)), params)  # keeps p's sharding
         return KahanSummationState(compensation=comp, inner_state=self.inner.init(params))
 
-    def update(self, updates: Updates, state: KahanSummationState, params: Params | None = None, **extra: Any):
+    def update(
+        self, updates: Updates, state: KahanSummationState, params: Params | None = None, **extra: Any
+    ) -> tuple[Updates, KahanSummationState]:
         _needs_params("kahan_summation.update", params)
         out, inner_state = self.inner.update(updates, state.inner_state, params, **extra)
         check_tree_match("kahan_summation.update", state.compensation, out)

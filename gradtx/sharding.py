@@ -51,7 +51,7 @@ import jax
 import numpy as np
 from jax.sharding import AxisType, NamedSharding, PartitionSpec
 
-from gradtx.base import PyTree
+from gradtx.base import Params, PyTree, TransformationLike
 
 __all__ = ["device_bytes", "state_shardings", "zero1_shardings"]
 
@@ -78,6 +78,33 @@ def zero1_shardings(
     ``NamedSharding`` on a mesh with the same axes keeps its partitioning on the other axes. Scalars and
     leaves without a divisible dimension keep their partitioning (replicated if they had none). Use the
     result as ``out_shardings`` of the jitted ``init`` and ``update`` while the parameters stay replicated.
+
+    ZeRO stage 1: Rajbhandari et al. 2020, "ZeRO: Memory Optimizations Toward Training Trillion Parameter
+    Models" (SC20, arXiv:1910.02054). With ``N`` devices on the axis, each device holds about ``1/N`` of the
+    state.
+
+    Args:
+      state: an optimizer state, or its abstract twin ``jax.eval_shape(opt.init, params)``.
+      mesh: the device mesh (a ``jax.sharding.Mesh``, or an ``AbstractMesh`` to plan without devices).
+      axis: the data-parallel mesh axis name, or a tuple of names. Default ``"data"``.
+
+    Returns:
+      A tree with the structure of ``state`` holding a ``NamedSharding`` on ``mesh`` per leaf.
+
+    Raises:
+      ValueError: ``axis`` names an axis the mesh lacks: ``zero1_shardings(axis='model'): axis must name
+        axes of the mesh ('data',)``.
+
+    Examples:
+      >>> import jax
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> mesh = jax.sharding.AbstractMesh((4,), ("data",))  # 4 devices, planned without them
+      >>> opt = gradtx.adam(0.1)
+      >>> abstract = jax.eval_shape(opt.init, {"w": jnp.zeros((3, 8)), "b": jnp.zeros(3)})
+      >>> sh = gradtx.sharding.zero1_shardings(abstract, mesh, "data")
+      >>> tuple(sh[0].mu["w"].spec), tuple(sh[0].mu["b"].spec), tuple(sh[0].count.spec)  # 8 splits over 4
+      ((None, 'data'), (None,), ())
     """
     names = _axes(axis)
     missing = [n for n in names if n not in mesh.shape]
@@ -106,7 +133,7 @@ def _named(leaf: Any) -> NamedSharding | None:
     return s if isinstance(s, NamedSharding) else None
 
 
-def state_shardings(opt: Any, params: PyTree) -> PyTree:
+def state_shardings(opt: TransformationLike, params: Params) -> PyTree:
     """The sharding of every leaf of ``opt.init(params)`` when the state follows the parameters' shardings.
 
     ``params`` are arrays or ``jax.ShapeDtypeStruct`` leaves carrying ``NamedSharding`` on one mesh (of
@@ -116,6 +143,30 @@ def state_shardings(opt: Any, params: PyTree) -> PyTree:
     Nothing is allocated. Typical use on an ``Auto`` mesh::
 
         state = jax.jit(opt.init, out_shardings=gradtx.sharding.state_shardings(opt, params))(params)
+
+    Args:
+      opt: the optimizer (anything with ``init``; ``jax.eval_shape`` must be able to trace it).
+      params: the parameters: arrays or ``jax.ShapeDtypeStruct`` leaves carrying ``NamedSharding`` on one
+        mesh.
+
+    Returns:
+      A tree with the structure of ``opt.init(params)`` holding a ``NamedSharding`` on the parameters' mesh
+      per leaf.
+
+    Raises:
+      ValueError: no parameter carries a ``NamedSharding`` (``state_shardings(params=...): params must carry
+        NamedSharding (device_put them on a mesh)``), or the parameters lie on several meshes.
+
+    Examples:
+      >>> import jax
+      >>> import jax.numpy as jnp
+      >>> from jax.sharding import NamedSharding, PartitionSpec
+      >>> import gradtx
+      >>> mesh = jax.make_mesh((1,), ("data",))
+      >>> params = jax.device_put({"w": jnp.zeros((3, 8))}, NamedSharding(mesh, PartitionSpec("data")))
+      >>> sh = gradtx.sharding.state_shardings(gradtx.adam(0.1), params)
+      >>> tuple(sh[0].mu["w"].spec), tuple(sh[0].count.spec)  # mu follows w; the counter is replicated
+      (('data', None), ())
     """
     shardings = [s for s in (_named(x) for x in jax.tree.leaves(params)) if s is not None]
     if not shardings:
@@ -142,12 +193,31 @@ def state_shardings(opt: Any, params: PyTree) -> PyTree:
 
 
 def device_bytes(tree: PyTree, shardings: PyTree | None = None) -> dict[Any, int]:
-    """The bytes of ``tree`` that each addressable device holds: ``{device: bytes}`` (a replicated leaf counts
-    fully on every device, a sharded one by its shard).
+    """The bytes of ``tree`` that each addressable device holds: ``{device: bytes}``.
 
-    ``tree`` holds arrays, or abstract leaves (``jax.eval_shape``) with ``shardings`` (a matching tree of
-    concrete shardings, e.g. from :func:`zero1_shardings`) to plan memory before allocating anything.
-    ``None`` leaves are skipped; a leaf without a concrete sharding raises ``ValueError`` naming its path.
+    A replicated leaf counts fully on every device, a sharded one by its shard. ``tree`` holds arrays, or
+    abstract leaves (``jax.eval_shape``) with ``shardings`` (a matching tree of concrete shardings, e.g. from
+    :func:`zero1_shardings`) to plan memory before allocating anything. ``None`` leaves are skipped.
+
+    Args:
+      tree: a pytree of arrays, or of abstract leaves (with ``shardings``).
+      shardings: ``None`` (use each leaf's ``.sharding``) or a tree of concrete ``jax.sharding.Sharding``,
+        one per leaf of ``tree``.
+
+    Returns:
+      ``{device: bytes}`` for every addressable device holding part of ``tree``.
+
+    Raises:
+      ValueError: ``shardings`` has another number of leaves than ``tree``, or a leaf has no concrete
+        sharding (``device_bytes: the leaf at [0].count has no concrete sharding (None); pass shardings=``).
+
+    Examples:
+      >>> import jax
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> state = gradtx.adam(0.1).init({"w": jnp.zeros((3, 8))})  # count (int32) + mu and nu (24 floats each)
+      >>> sum(gradtx.sharding.device_bytes(state).values())
+      196
     """
     leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
     if shardings is None:

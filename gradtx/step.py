@@ -54,7 +54,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from gradtx.base import GradientTransformation, accepts_extra_args, apply_updates
+from gradtx.base import GradientTransformation, TransformationLike, accepts_extra_args, apply_updates
 from gradtx.fields import Check, fail
 from gradtx.flat import FlatTree
 
@@ -112,7 +112,7 @@ def _loss_step(opt: Any, loss_fn: Callable[..., Any], has_aux: bool) -> Callable
 
 
 def make_step(
-    opt: Any,
+    opt: TransformationLike,
     loss_fn: Callable[..., Any] | None = None,
     *,
     has_aux: bool = False,
@@ -132,6 +132,42 @@ def make_step(
     ``jit=True`` compiles the step (``opt`` and ``loss_fn`` are closed over: their hyperparameters are
     constants of the program); ``donate=True`` (with ``jit``) donates ``params`` and ``state``: their buffers
     are reused for the results and the arrays passed in are deleted. Gradients and data are not donated.
+
+    Args:
+      opt: the optimizer (anything with ``init`` and ``update``, Optax's transformations included).
+      loss_fn: ``loss_fn(params, *args, **kwargs) -> loss`` (a scalar), or ``(loss, aux)`` with
+        ``has_aux``; ``None`` (the default) for a step that takes gradients.
+      has_aux: ``loss_fn`` returns ``(loss, aux)`` and the step returns ``aux`` too (keyword-only; needs a
+        ``loss_fn``). Default False.
+      donate: donate ``params`` and ``state`` to the jitted step (keyword-only; only with ``jit``). Default
+        True: do not use the arrays passed in after the call.
+      jit: compile the step with ``jax.jit`` (keyword-only). Default True.
+
+    Returns:
+      The step function: ``step(params, state, grads, **extra) -> (params, state)`` without ``loss_fn``;
+      ``step(params, state, *args, **kwargs) -> (params, state, loss)`` (``+ (aux,)`` with ``has_aux``) with
+      one. A donating jitted step also has ``step.jitted``, the ``jax.jit`` function (for ``.lower(...)``).
+
+    Raises:
+      InvalidValue: (a ``ValueError``) ``opt`` has no callable ``init`` and ``update`` (``make_step(opt=3):
+        opt must have init and update (a gradtx or Optax transformation)``), or ``has_aux=True`` without a
+        ``loss_fn``.
+      InvalidType: (a ``TypeError``) ``loss_fn`` is not callable, or a flag is not a bool
+        (``make_step(jit='yes'): jit must be True or False, not str``).
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> from gradtx.step import make_step
+      >>> def loss_fn(params, x, y):
+      ...     return jnp.mean((x @ params["w"] - y) ** 2)
+      >>> opt = gradtx.sgd(0.1)
+      >>> step = make_step(opt, loss_fn)
+      >>> params = {"w": jnp.zeros(2)}
+      >>> state = opt.init(params)
+      >>> params, state, loss = step(params, state, jnp.eye(2), jnp.array([1.0, 2.0]))
+      >>> print(params["w"], loss)
+      [0.1 0.2] 2.5
     """
     call = "make_step"
     if not (hasattr(opt, "init") and hasattr(opt, "update") and callable(opt.init) and callable(opt.update)):

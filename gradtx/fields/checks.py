@@ -20,13 +20,41 @@ import jax
 import numpy as np
 from jax import core as jax_core
 
+__all__ = [
+    "Check",
+    "HyperparameterError",
+    "InvalidType",
+    "InvalidValue",
+    "concrete_number",
+    "fail",
+    "format_value",
+    "is_placeholder",
+    "run_time_values",
+    "short_repr",
+]
+
 # --------------------------------------------------------------------------------------------------
 # Errors.
 # --------------------------------------------------------------------------------------------------
 
 
 class HyperparameterError(Exception):
-    """Mixin of the errors raised for an invalid option; carries ``call``, ``name`` and ``value``."""
+    """Mixin of the errors raised for an invalid option; carries ``call``, ``name`` and ``value``.
+
+    Every refused option raises an :class:`InvalidValue` or :class:`InvalidType`, both subclasses of this
+    one, with the message ``call(name=value): name requirement``. Catch ``HyperparameterError`` to catch
+    both; read ``call`` (the class or recipe refusing it), ``name`` (the argument) and ``value`` (what was
+    given) to react programmatically.
+
+    Examples:
+      >>> import gradtx
+      >>> from gradtx.fields import HyperparameterError
+      >>> try:
+      ...     gradtx.scale_by_adam(b1=1.2)
+      ... except HyperparameterError as e:
+      ...     print(e.call, e.name, e.value)
+      scale_by_adam b1 1.2
+    """
 
     call: str = ""
     name: str = ""
@@ -34,18 +62,52 @@ class HyperparameterError(Exception):
 
 
 class InvalidValue(HyperparameterError, ValueError):
-    """An option of the right kind with an invalid value (NaN, infinite, out of range)."""
+    """An option of the right kind with an invalid value (NaN, infinite, out of range).
+
+    A ``ValueError`` (and a :class:`HyperparameterError`).
+
+    Examples:
+      >>> import gradtx
+      >>> try:
+      ...     gradtx.scale_by_adam(b1=1.2)
+      ... except ValueError as e:
+      ...     print(type(e).__name__, e)
+      InvalidValue scale_by_adam(b1=1.2): b1 must be in [0, 1)
+    """
 
 
 class InvalidType(HyperparameterError, TypeError, ValueError):
     """An option of the wrong kind (None where a number is needed, a string, a list, a complex number, ...).
 
     A ``TypeError``, and also a ``ValueError`` so that code catching invalid options as ``ValueError`` (the
-    only error gradtx raised for them before its options were typed) keeps working."""
+    only error gradtx raised for them before its options were typed) keeps working.
+
+    Examples:
+      >>> import gradtx
+      >>> try:
+      ...     gradtx.scale_by_adam(b1="0.9")
+      ... except TypeError as e:
+      ...     print(type(e).__name__, e)
+      InvalidType scale_by_adam(b1='0.9'): b1 must be a real number in [0, 1), not str
+    """
 
 
 def short_repr(x: Any) -> str:
-    """A value as an error message shows it: arrays by dtype and shape, long reprs cut."""
+    """A value as an error message shows it: arrays by dtype and shape, long reprs cut.
+
+    Args:
+      x: any value.
+
+    Returns:
+      ``<traced float32[3]>`` for a tracer, ``<array float32[2, 3]>`` for an array that is not 0-d, else
+      ``repr(x)``, cut to 80 characters (ending in ``...``).
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from gradtx.fields import short_repr
+      >>> short_repr(jnp.ones((2, 3))), short_repr(0.5), short_repr("x" * 100)[-5:]
+      ('<array float32[2, 3]>', '0.5', 'xx...')
+    """
     if isinstance(x, jax_core.Tracer):
         return f"<traced {x.dtype}{list(x.shape)}>"
     if isinstance(x, (np.ndarray, jax.Array)) and np.ndim(x) > 0:
@@ -54,8 +116,31 @@ def short_repr(x: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def fail(call: str, name: str, value: Any, requirement: str, kind: type = InvalidValue) -> None:
-    """Raise ``kind`` (:class:`InvalidValue` or :class:`InvalidType`) as ``call(name=value): name requirement``."""
+def fail(call: str, name: str, value: Any, requirement: str, kind: type[HyperparameterError] = InvalidValue) -> None:
+    """Raise ``kind`` (:class:`InvalidValue` or :class:`InvalidType`) as ``call(name=value): name requirement``.
+
+    The one way gradtx refuses an option, so that every message has the same form and every error carries
+    ``call``, ``name`` and ``value``. It never returns.
+
+    Args:
+      call: the function or class refusing the value (``"scale_by_adam"``).
+      name: the argument's name.
+      value: the value given (shown by :func:`short_repr`).
+      requirement: what is wrong, continuing the sentence after the name (``"must be >= 0"``).
+      kind: the exception class: :class:`InvalidValue` (the default: a ``ValueError``) or
+        :class:`InvalidType` (a ``TypeError``).
+
+    Raises:
+      HyperparameterError: always, of class ``kind``: ``call(name=value): name requirement``.
+
+    Examples:
+      >>> from gradtx.fields import fail
+      >>> try:
+      ...     fail("my_block", "eps", -1.0, "must be >= 0")
+      ... except ValueError as e:
+      ...     print(e, e.name)
+      my_block(eps=-1.0): eps must be >= 0 eps
+    """
     err = kind(f"{call}({name}={short_repr(value)}): {name} {requirement}")
     err.call, err.name, err.value = call, name, value
     raise err
@@ -76,10 +161,15 @@ _RUN_TIME_VALUES = contextvars.ContextVar("gradtx_run_time_values", default=Fals
 
 @contextlib.contextmanager
 def run_time_values() -> Iterator[None]:
-    """Within this block, JAX arrays count as values computed at run time: their range is not checked (their
-    kind and shape still are), as for tracers, so a transformation rebuilt from such values behaves the same
-    eagerly and under ``jit``. ``inject_hyperparams`` rebuilds its inner transformation in one at every step
-    from schedule values and state entries; Python and NumPy numbers are still checked.
+    """Within this block, JAX arrays count as values computed at run time: their range is not checked.
+
+    Their kind and shape still are, as for tracers, so a transformation rebuilt from such values behaves the
+    same eagerly and under ``jit``. ``inject_hyperparams`` rebuilds its inner transformation in one at every
+    step from schedule values and state entries; Python and NumPy numbers are still checked. A context
+    manager (a ``contextvars`` flag: thread- and task-local), restored on exit.
+
+    Yields:
+      ``None``.
 
     Example:
       >>> import jax.numpy as jnp, gradtx
@@ -94,8 +184,21 @@ def run_time_values() -> Iterator[None]:
 
 
 def concrete_number(x: Any) -> float | None:
-    """``x`` as a Python float if it is a concrete real scalar (a bool counts as 0 or 1), else ``None``
-    (tracers, arrays that are not 0-d, complex numbers, anything else)."""
+    """``x`` as a Python float if it is a concrete real scalar (a bool counts as 0 or 1), else ``None``.
+
+    Args:
+      x: any value: a Python number, a NumPy or JAX scalar or 0-d array, a tracer, anything else.
+
+    Returns:
+      ``float(x)`` for a concrete real scalar; ``None`` for tracers, arrays that are not 0-d, complex numbers
+      and anything else.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from gradtx.fields import concrete_number
+      >>> concrete_number(jnp.asarray(0.5)), concrete_number(True), concrete_number(jnp.ones(2))
+      (0.5, 1.0, None)
+    """
     if isinstance(x, numbers.Real):
         return float(x)
     if is_tracer(x):
@@ -111,7 +214,20 @@ def concrete_number(x: Any) -> float | None:
 
 
 def is_placeholder(x: Any) -> bool:
-    """Whether ``x`` is not a plain Python value to validate (a tracer, an array, None, a sentinel)."""
+    """Whether ``x`` is not a plain Python value to validate (a tracer, an array, None, a sentinel).
+
+    Args:
+      x: any value.
+
+    Returns:
+      False for a Python ``int``, ``float``, ``complex`` or ``str``; True for anything else.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from gradtx.fields import is_placeholder
+      >>> is_placeholder(0.1), is_placeholder(None), is_placeholder(jnp.ones(2))
+      (False, True, True)
+    """
     return not isinstance(x, (int, float, complex, str))
 
 
@@ -126,7 +242,21 @@ def _is_dtype(x: Any) -> bool:
 
 
 def format_value(x: Any) -> str:
-    """How a hyperparameter reads in a repr: Python numbers as written, tracers as ``<traced>``."""
+    """How a hyperparameter reads in a repr: Python numbers as written, tracers as ``<traced>``.
+
+    Args:
+      x: a field's value.
+
+    Returns:
+      ``<traced>`` for a tracer; the Python float of a concrete 0-d array; a dtype's name (``bfloat16``); a
+      plain function's qualified name; else ``repr(x)``.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from gradtx.fields import format_value
+      >>> format_value(0.1), format_value(jnp.bfloat16), format_value(abs), format_value(jnp.asarray(2.0))
+      ('0.1', 'bfloat16', 'abs', '2.0')
+    """
     if is_tracer(x):
         return "<traced>"
     if isinstance(x, (np.ndarray, np.generic, jax.Array)) and np.ndim(x) == 0:
@@ -159,20 +289,42 @@ def _interval(lo: float | None, hi: float | None, lo_open: bool, hi_open: bool) 
 
 @dataclasses.dataclass(frozen=True)
 class Check:
-    """What one field accepts. Built by the field functions of this module (:func:`hyper`, :func:`flag`, ...).
+    """What one field accepts. Built by the field functions of ``gradtx.fields`` (:func:`hyper`, :func:`flag`, ...).
 
-    Attributes:
+    A frozen dataclass stored in each field's metadata (``field.metadata["check"]``). Calling it,
+    ``check(call, name, value)``, returns the value to store (normalised: a dtype to ``np.dtype``, a plain
+    schedule function wrapped static) or raises :class:`InvalidType` / :class:`InvalidValue` with the message
+    ``call(name=value): name must be ...``; :meth:`describe` says what is valid in those words.
+
+    Args:
       kind: ``"number"`` (a real scalar leaf), ``"flag"`` (a bool), ``"dtype"``, ``"function"`` (a callable),
         ``"choice"`` (one of ``choices``) or ``"any"`` (declared, checked by ``__check_init__`` if at all).
-      lo, hi, lo_open, hi_open: the range of a number (``None``: unbounded; a number with no bound must be
-        finite).
-      integer: a number must be a whole number.
-      optional: ``None`` is accepted (and kept).
+        Default ``"number"``.
+      lo: the lower bound of a number (``None``: unbounded). A number with no bound must be finite.
+      hi: the upper bound of a number (``None``: unbounded).
+      lo_open: exclude ``lo`` itself. Default False.
+      hi_open: exclude ``hi`` itself. Default False.
+      integer: a number must be a whole number. Default False.
+      optional: ``None`` is accepted (and kept). Default False.
       schedule: a callable ``count -> value`` is accepted for a number (wrapped by :func:`as_pytree_callable`).
+        Default False.
       real_only: a dtype must be a real floating dtype (second moments are real also for complex parameters).
-      static: a number is part of the tree definition (stored as a Python number; traced values refused).
+        Default False.
       choices: the accepted values of a ``"choice"``.
       accepts: for ``"any"``, a sentence saying what is accepted (shown by :meth:`describe`).
+      static: a number is part of the tree definition (stored as a Python number; traced values refused).
+        Default False.
+
+    Examples:
+      >>> from gradtx.fields import Check
+      >>> check = Check("number", lo=0.0, hi=1.0, hi_open=True)
+      >>> check.describe(), check("my_block", "b1", 0.5)
+      ('a real number in [0, 1)', 0.5)
+      >>> try:
+      ...     check("my_block", "b1", 1.2)
+      ... except ValueError as e:
+      ...     print(e)
+      my_block(b1=1.2): b1 must be in [0, 1)
     """
 
     kind: str = "number"

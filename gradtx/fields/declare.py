@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar, overload
 
 if sys.version_info >= (3, 11):
     from typing import dataclass_transform
@@ -23,7 +23,30 @@ from gradtx.fields.checks import (
     short_repr,
 )
 
+__all__ = [
+    "ValidationMixin",
+    "choice",
+    "dtype_option",
+    "fields_repr",
+    "flag",
+    "function",
+    "hyper",
+    "integer",
+    "non_negative",
+    "option",
+    "positive",
+    "probability",
+    "pytree_class",
+    "real",
+    "recipe",
+    "scalar_or_schedule",
+    "state_dtype",
+    "static_field",
+    "validate_fields",
+]
+
 _T = TypeVar("_T")
+_P = ParamSpec("_P")
 _MISSING: Any = dataclasses.MISSING
 
 
@@ -51,17 +74,33 @@ def hyper(
 
     Args:
       default: the default value (none: a required argument).
-      lo, hi: the bounds (``None``: unbounded); ``lo_open``/``hi_open`` exclude them. Unbounded on both sides
-        means any finite number.
-      integer: only whole numbers (``1``, ``2.0``).
-      optional: ``None`` is valid (it means the option is off).
-      schedule: a callable ``count -> value`` is valid too.
+      lo: the lower bound (``None``: unbounded). Unbounded on both sides means any finite number.
+      hi: the upper bound (``None``: unbounded).
+      lo_open: exclude ``lo`` itself (``> lo`` rather than ``>= lo``). Default False.
+      hi_open: exclude ``hi`` itself. Default False.
+      integer: only whole numbers (``1``, ``2.0``). Default False.
+      optional: ``None`` is valid (it means the option is off). Default False.
+      schedule: a callable ``count -> value`` is valid too. Default False.
       static: part of the tree definition instead of a leaf (a shape or a count the program depends on): a 0-d
-        array is stored as a Python number, a traced value is refused.
+        array is stored as a Python number, a traced value is refused. Default False.
       **kwargs: passed to :func:`dataclasses.field` (``kw_only``, ``repr``).
 
     Returns:
       A dataclass field carrying its :class:`Check`.
+
+    Example:
+      >>> from typing import Any
+      >>> from gradtx.fields import hyper, pytree_class
+      >>> @pytree_class
+      ... class Block:
+      ...     x: Any = hyper(default=0.5, lo=0.0, hi=1.0, hi_open=True)
+      >>> Block(0.25).x
+      0.25
+      >>> try:
+      ...     Block(1.0)
+      ... except ValueError as e:
+      ...     print(e)
+      Block(x=1.0): x must be in [0, 1)
     """
     check = Check("number", lo, hi, lo_open, hi_open, integer, optional, schedule, static=static)
     return _field(check, default, static, **kwargs)
@@ -393,15 +432,67 @@ def option(default: Any = _MISSING, *, accepts: str, static: bool = False, optio
 
 
 def static_field(**kwargs: Any) -> Any:
-    """A static field (part of the tree definition) with no declared check: a structural option whose
-    validation, if any, is in the class's ``__check_init__``."""
+    """A static field (part of the tree definition) with no declared check.
+
+    For a structural option whose validation, if any, is in the class's ``__check_init__``. Static values
+    must be hashable and compare by value (equal objects give equal tree definitions, so a jitted step does
+    not retrace).
+
+    Args:
+      **kwargs: passed to :func:`dataclasses.field` (``default``, ``kw_only``, ``repr``, ``metadata``).
+
+    Returns:
+      A dataclass field marked static.
+
+    Example:
+      >>> from typing import Any
+      >>> import jax
+      >>> from gradtx.fields import pytree_class, real, static_field
+      >>> @pytree_class
+      ... class Block:
+      ...     x: Any = real(default=1.0)
+      ...     name: str = static_field(default="b")
+      >>> jax.tree.leaves(Block(2.0))  # only x is a leaf
+      [2.0]
+    """
     metadata = {"static": True, **kwargs.pop("metadata", {})}
     return dataclasses.field(metadata=metadata, **kwargs)
 
 
 def validate_fields(obj: Any) -> None:
-    """Apply the :class:`Check` of every field of ``obj`` (normalising values), then each ``__check_init__``
-    defined along its class hierarchy, base classes first."""
+    """Apply the :class:`Check` of every field of ``obj``, then each ``__check_init__`` of its classes.
+
+    The generated ``__post_init__`` of a :func:`pytree_class` calls it, so it runs when a user builds an
+    object (never when JAX rebuilds one). Each field's check may normalise the stored value (a dtype to
+    ``np.dtype``, a plain schedule function wrapped static). Then every ``__check_init__`` (and an explicit
+    ``__post_init__``) defined along the class hierarchy runs, base classes first: the place for cross-field
+    rules.
+
+    Args:
+      obj: a dataclass instance whose fields carry checks (a gradtx transformation, schedule or wrapper).
+
+    Raises:
+      InvalidType: (a ``TypeError``) a field has the wrong kind of value.
+      InvalidValue: (a ``ValueError``) a field's value is out of range, or a ``__check_init__`` refuses it.
+
+    Example:
+      >>> from typing import Any
+      >>> from gradtx.fields import fail, pytree_class, real
+      >>> @pytree_class
+      ... class Interval:
+      ...     lo: Any = real(default=0.0)
+      ...     hi: Any = real(default=1.0)
+      ...     def __check_init__(self):
+      ...         if self.lo > self.hi:
+      ...             fail("Interval", "hi", self.hi, f"must be >= lo ({self.lo})")
+      >>> Interval(0.0, 2.0).hi
+      2.0
+      >>> try:
+      ...     Interval(1.0, 0.5)
+      ... except ValueError as e:
+      ...     print(e)
+      Interval(hi=0.5): hi must be >= lo (1.0)
+    """
     call = type(obj).__name__
     for f in dataclasses.fields(obj):
         check = f.metadata.get("check")
@@ -418,7 +509,17 @@ def validate_fields(obj: Any) -> None:
                 fn(obj)
 
 
-def recipe(fn: Callable[..., _T] | None = None, *, off_when_none: tuple[str, ...] = ()) -> Any:
+@overload
+def recipe(fn: Callable[_P, _T], *, off_when_none: tuple[str, ...] = ()) -> Callable[_P, _T]: ...
+
+
+@overload
+def recipe(
+    fn: None = None, *, off_when_none: tuple[str, ...] = ()
+) -> Callable[[Callable[_P, _T]], Callable[_P, _T]]: ...
+
+
+def recipe(fn: Callable[..., Any] | None = None, *, off_when_none: tuple[str, ...] = ()) -> Any:
     """Mark ``fn`` as a recipe (a named optimizer built from blocks): an invalid option refused by one of its
     blocks is reported under the recipe's name and argument (``adam(b1=1.2): b1 must be in [0, 1)`` rather
     than the block's ``scale_by_adam(b1=1.2)``), naming the block too when the argument's name differs.
@@ -430,6 +531,11 @@ def recipe(fn: Callable[..., _T] | None = None, *, off_when_none: tuple[str, ...
 
     Returns:
       ``fn``, wrapped (``functools.wraps``: same name, signature and docstring); or, without ``fn``, a decorator.
+
+    Raises:
+      TypeError: ``off_when_none`` names an argument ``fn`` does not have: ``recipe(my_opt): off_when_none
+        names no argument: ['y']``. The wrapped function re-raises its blocks' :class:`HyperparameterError`
+        under its own name and argument.
 
     Example:
       >>> import gradtx
@@ -502,7 +608,28 @@ def pytree_class(cls: type[_T]) -> type[_T]:
     Fields are leaves unless static (:func:`static_field`, :func:`flag`, :func:`dtype_option`, ...). Building an
     object runs :func:`validate_fields`. Unflattening rebuilds the object field by field *without* the
     constructor, so validation runs once, when a user builds the object, never on trees JAX rebuilds (a
-    gradient with respect to an optimizer, a tree of placeholders or ``ShapeDtypeStruct``).
+    gradient with respect to an optimizer, a tree of placeholders or ``ShapeDtypeStruct``). The dataclass is
+    frozen, with ``eq=False`` (objects compare by identity) and no generated ``repr``. Type checkers see the
+    fields as constructor arguments (``dataclass_transform``). The decorated class's annotated attributes
+    become the fields.
+
+    Returns:
+      ``cls`` itself, made a frozen dataclass and registered with ``jax.tree_util`` (with keys: the leaves'
+      paths are ``.name``).
+
+    Example:
+      >>> from typing import Any
+      >>> import jax
+      >>> from gradtx.fields import flag, positive, pytree_class
+      >>> @pytree_class
+      ... class Block:
+      ...     lr: Any = positive(default=0.1)
+      ...     nesterov: bool = flag(default=False)
+      >>> b = Block(0.5, nesterov=True)
+      >>> jax.tree.leaves(b), b.nesterov  # lr is a leaf, nesterov static
+      ([0.5], True)
+      >>> jax.tree.map(lambda x: 2 * x, b).lr  # rebuilt without the constructor
+      1.0
     """
     own = cls.__dict__.get("__post_init__")
     if own is not None and own is not _post_init:
@@ -537,8 +664,23 @@ def _post_init(self: Any) -> None:
 
 
 def fields_repr(obj: Any) -> str:
-    """``name=value, ...`` for every field of ``obj`` shown in its repr (the body of every gradtx repr); the
-    options declared by :func:`state_dtype` appear only when set."""
+    """``name=value, ...`` for every field of ``obj`` shown in its repr (the body of every gradtx repr).
+
+    Values are written by :func:`format_value`; fields declared with ``repr=False`` are left out, and the
+    options declared by :func:`state_dtype` appear only when set.
+
+    Args:
+      obj: a dataclass instance (a gradtx transformation, schedule or wrapper).
+
+    Returns:
+      The comma-separated ``name=value`` pairs.
+
+    Example:
+      >>> import gradtx
+      >>> from gradtx.fields import fields_repr
+      >>> fields_repr(gradtx.trace(decay=0.5))
+      'decay=0.5, nesterov=False, accumulator_dtype=None'
+    """
     parts = []
     for f in dataclasses.fields(obj):
         value = getattr(obj, f.name)
@@ -548,9 +690,33 @@ def fields_repr(obj: Any) -> str:
 
 
 class ValidationMixin:
-    """Range checks for a class's own ``__check_init__`` (most options need none: declare them with a field)."""
+    """Range checks for a class's own ``__check_init__`` (most options need none: declare them with a field).
 
-    def _fail(self, name: str, value: Any, requirement: str, kind: type = InvalidValue) -> None:
+    Every :class:`~gradtx.base.GradientTransformation` has it. Its private helpers raise the same errors as
+    the declared fields, named after the class: ``self._fail(name, value, requirement)``,
+    ``self._check_range(name, lo, hi, lo_open=, hi_open=)`` (a range that depends on another option),
+    ``self._check_finite(name)`` and ``self._check_choice(name, choices)``.
+
+    Example:
+      >>> from typing import Any
+      >>> from gradtx.fields import ValidationMixin, flag, pytree_class, real
+      >>> @pytree_class
+      ... class Block(ValidationMixin):
+      ...     decay: Any = real(default=0.9)
+      ...     bounded: bool = flag(default=True)
+      ...     def __check_init__(self):
+      ...         if self.bounded:
+      ...             self._check_range("decay", 0.0, 1.0, hi_open=True)
+      >>> Block(2.0, bounded=False).decay
+      2.0
+      >>> try:
+      ...     Block(2.0)
+      ... except ValueError as e:
+      ...     print(e)
+      Block(decay=2.0): decay must be in [0, 1)
+    """
+
+    def _fail(self, name: str, value: Any, requirement: str, kind: type[HyperparameterError] = InvalidValue) -> None:
         fail(type(self).__name__, name, value, requirement, kind)
 
     def _check_range(
