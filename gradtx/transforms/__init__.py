@@ -1,4 +1,33 @@
-"""Building blocks: one family per module, each a state NamedTuple and a pytree transformation class."""
+"""Building blocks: one family per module, each a state NamedTuple and a pytree transformation class.
+
+Every block is a ``@pytree_class`` whose fields are its hyperparameters (validated when it is built) and
+whose ``init(params)`` returns its state NamedTuple and ``update(updates, state, params=None, **extra)``
+returns ``(updates, new_state)``. No block but ``scale_by_learning_rate`` flips the sign: a recipe is a
+``chain`` of blocks ending with it. The families:
+
+    adam_family     scale_by_adam, scale_by_adamax, scale_by_amsgrad, scale_by_belief, scale_by_yogi,
+                    scale_by_radam, scale_by_adan (their skeleton: adam_base.AdamLike)
+    adaptive        scale_by_rms, scale_by_rss, scale_by_stddev
+    sign_family     scale_by_lion, scale_by_adadelta, scale_by_rprop, scale_by_optimistic_gradient,
+                    scale_by_novograd, scale_by_polyak
+    factored        scale_by_factored_rms (Adafactor), scale_by_sm3
+    momentum        trace, ema, bias_correction
+    scaling         scale, scale_by_learning_rate, scale_by_schedule, scale_by_sign
+    clipping        clip, clip_by_global_norm
+    normalization   clip_by_block_rms, adaptive_grad_clip, centralize, scale_by_trust_ratio, ... (per block)
+    regularization  add_decayed_weights
+    noise           add_noise, apply_every
+    lbfgs           scale_by_lbfgs
+    linesearch      scale_by_backtracking_linesearch, scale_by_zoom_linesearch, value_and_grad_from_state
+
+Example:
+  >>> import jax.numpy as jnp
+  >>> from gradtx import transforms
+  >>> tx = transforms.scale_by_adam()
+  >>> updates, state = tx.update(jnp.array([1.0, -2.0]), tx.init(jnp.zeros(2)))
+  >>> print(updates)
+  [ 1. -1.]
+"""
 
 from gradtx.transforms.adam_family import (
     ScaleByAdamState,

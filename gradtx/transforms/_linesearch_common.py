@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from gradtx import tree
-from gradtx.base import GradientTransformation, OptState, Params, Updates, check_tree_match
+from gradtx.base import GradientTransformation, Params, Updates, check_tree_match
+
+StateT = TypeVar("StateT")  # the state NamedTuple of a line search
 
 __all__ = [
     "Linesearch",
@@ -157,22 +159,22 @@ def report(condition: jax.Array, message: str, **values: Any) -> None:
     jax.lax.cond(condition, lambda: jax.debug.print(message, **values), lambda: None)
 
 
-class Linesearch(GradientTransformation):
+class Linesearch(GradientTransformation, Generic[StateT]):
     """The ``update`` both line searches share: ``update(updates, state, params, *, value, grad, value_fn,
     **extra)`` checks its arguments and trees, binds ``value_fn`` to the extra arguments it takes, and hands
-    over to the subclass's ``_search_update``."""
+    over to the subclass's ``_search_update``. A subclass names its state: ``Linesearch[ItsState]``."""
 
     def update(
         self,
         updates: Updates,
-        state: OptState,
+        state: StateT,
         params: Params | None = None,
         *,
         value: Any = None,
         grad: Updates = None,
         value_fn: Callable[..., Any] | None = None,
         **extra: Any,
-    ):
+    ) -> tuple[Updates, StateT]:
         call = f"{type(self).__name__}.update"
         require(call, params, value, grad, value_fn)
         assert value_fn is not None
@@ -187,15 +189,15 @@ class Linesearch(GradientTransformation):
         # value_dtype(params) is the state's dtype; a user may have set a Python float into the state.
         return self._search_update(updates, state, params, value, grad, fn, value_dtype(params))
 
-    def _tree_like(self, state: OptState, params: Params) -> Any:
+    def _tree_like(self, state: StateT, params: Params) -> Any:
         """The tree ``updates`` and ``grad`` must match (the params; the stored gradient where there is one)."""
         del state
         return params
 
     def _search_update(
-        self, updates: Updates, state: OptState, params: Params, value: Any, grad: Updates,
+        self, updates: Updates, state: StateT, params: Params, value: Any, grad: Updates,
         fn: Callable[[Params], Any], vdt: np.dtype,
-    ) -> tuple[Updates, OptState]:
+    ) -> tuple[Updates, StateT]:
         """The search along ``updates`` for the objective ``fn`` (``value = fn(params)``, ``grad`` its
         gradient), in the dtype ``vdt``: the scaled updates and the new state."""
         raise NotImplementedError

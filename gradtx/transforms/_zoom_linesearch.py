@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gradtx import tree
-from gradtx.base import Params, Updates, safe_int32_increment, zero_count
+from gradtx.base import Params, Scalar, Updates, safe_int32_increment, zero_count
 from gradtx.fields import (
     choice,
     concrete_number,
@@ -70,9 +70,28 @@ FLAG_NOT_A_DESCENT_DIRECTION = (
 
 
 class ZoomLinesearchInfo(NamedTuple):
-    """Diagnostics of the last search: values computed, and the final errors of the two conditions
-    (``max(0, violation)``; 0 when it holds). A positive curvature error alone is benign (e.g. a
-    ``max_learning_rate`` too small); a positive decrease error means the value may not have decreased."""
+    """Diagnostics of the last zoom line search (the ``info`` of ``ScaleByZoomLinesearchState``).
+
+    A positive curvature error alone is benign (e.g. a ``max_learning_rate`` too small); a positive decrease
+    error means the value may not have decreased.
+
+    Attributes:
+      num_linesearch_steps: the number of values (and gradients) computed, an int32 scalar.
+      decrease_error: the final violation of the sufficient decrease condition, ``max(0, violation)`` (0 when
+        it holds; inf before the first update).
+      curvature_error: the final violation of the curvature condition, likewise.
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> import gradtx
+      >>> f = lambda w: jnp.sum(w ** 2)
+      >>> w = jnp.array([1.0, 2.0])
+      >>> value, grad = jax.value_and_grad(f)(w)
+      >>> tx = gradtx.scale_by_zoom_linesearch(max_linesearch_steps=15)
+      >>> _, state = tx.update(-grad, tx.init(w), w, value=value, grad=grad, value_fn=f)
+      >>> print(state.info.num_linesearch_steps, state.info.decrease_error, state.info.curvature_error)
+      2 0.0 0.0
+    """
 
     num_linesearch_steps: jax.Array
     decrease_error: jax.Array
@@ -80,8 +99,26 @@ class ZoomLinesearchInfo(NamedTuple):
 
 
 class ScaleByZoomLinesearchState(NamedTuple):
-    """The accepted step size, and the value and gradient at the accepted point (reused by
-    :func:`value_and_grad_from_state`)."""
+    """The state of ``scale_by_zoom_linesearch``.
+
+    Attributes:
+      learning_rate: the step size accepted last (1 before the first update), a scalar in float32 or wider.
+      value: the objective at the accepted point (inf before the first update).
+      grad: the gradient at the accepted point, in the params' dtypes (reused by
+        :func:`value_and_grad_from_state`).
+      info: the diagnostics of the last search, a ``ZoomLinesearchInfo``.
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> import gradtx
+      >>> f = lambda w: jnp.sum(w ** 2)
+      >>> w = jnp.array([1.0, 2.0])
+      >>> value, grad = jax.value_and_grad(f)(w)
+      >>> tx = gradtx.scale_by_zoom_linesearch(max_linesearch_steps=15)
+      >>> _, state = tx.update(-grad, tx.init(w), w, value=value, grad=grad, value_fn=f)
+      >>> print(state.learning_rate, state.value, state.grad)  # the minimum along -grad, at w - 0.5 grad
+      0.5 0.0 [0. 0.]
+    """
 
     learning_rate: jax.Array
     value: jax.Array
@@ -145,11 +182,12 @@ def quadratic_minimizer(a: Any, fa: Any, fpa: Any, b: Any, fb: Any) -> jax.Array
 
 
 @pytree_class
-class scale_by_zoom_linesearch(Linesearch):
-    """Line search for the strong Wolfe conditions (Nocedal & Wright 2006, Algorithms 3.5 and 3.6).
+class scale_by_zoom_linesearch(Linesearch[ScaleByZoomLinesearchState]):
+    """Line search for the strong Wolfe conditions (Nocedal & Wright 2006, *Numerical Optimization*, 2nd ed.,
+    Springer, Algorithms 3.5 and 3.6): returns ``eta * u``.
 
     Finds ``eta`` with, for ``phi(eta) = f(w + eta u)``, ``c1 = slope_rtol``, ``c2 = curv_rtol``,
-    ``eps = tol``:
+    ``eps = tol``::
 
         phi(eta) <= phi(0) + c1 eta phi'(0) + eps          sufficient decrease (Armijo)
         |phi'(eta)| <= c2 |phi'(0)| + eps                  small curvature (strong Wolfe)
@@ -164,25 +202,63 @@ class scale_by_zoom_linesearch(Linesearch):
 
     Near a minimum, where ``phi(eta) - phi(0)`` is below rounding, sufficient decrease may be replaced by
     Hager & Zhang's approximate Wolfe condition ``phi'(eta) <= (2 c1 - 1) phi'(0)`` when also
-    ``phi(eta) <= phi(0) + approx_dec_rtol |phi(0)|`` (Hager & Zhang 2006, ACM TOMS 32(1), eq. 23, 26-27);
-    ``approx_dec_rtol=None`` keeps the classical condition only. The search stops after
-    ``max_linesearch_steps`` values, or when the interval is shorter than ``stepsize_precision`` and a step
-    with sufficient decrease is known; it then takes the best such step, or the last one tried if there is
-    none (0 if its value is not finite). ``curv_rtol=inf`` drops the curvature condition. Each tried point
-    costs one ``jax.value_and_grad(value_fn)``; the value and gradient at the accepted point are stored.
+    ``phi(eta) <= phi(0) + approx_dec_rtol |phi(0)|`` (Hager & Zhang 2006, ACM TOMS 32(1), eq. 23, 26-27).
+    The search stops after ``max_linesearch_steps`` values, or when the interval is shorter than
+    ``stepsize_precision`` and a step with sufficient decrease is known; it then takes the best such step, or
+    the last one tried if there is none (0 if its value is not finite). Each tried point costs one
+    ``jax.value_and_grad(value_fn)``; the value and gradient at the accepted point are stored (see
+    :func:`value_and_grad_from_state`).
 
-    ``update(updates, state, params, *, value, grad, value_fn, **extra)`` as in
-    :class:`scale_by_backtracking_linesearch`. ``verbose`` prints diagnostics when the search fails.
+    ``update(updates, state, params, *, value, grad, value_fn, **extra)``: ``value = f(params)``,
+    ``grad = grad f(params)``, ``value_fn = f``; extra keyword arguments that ``value_fn`` takes (data, ...)
+    are passed to it, the others are ignored. ``u`` must be a descent direction (``<grad f(w), u> < 0``).
+
+    Args:
+      max_linesearch_steps: the largest number of values computed per search, a whole number >= 1.
+      max_learning_rate: the largest step size tried, > 0, or ``None`` (the default: no cap).
+      tol: the tolerance ``eps`` added to both conditions, >= 0. Default 0.0.
+      increase_factor: the factor between bracketing trials, > 0. Default 2.0.
+      slope_rtol: ``c1`` of the sufficient decrease condition, in [0, 1). Default 1e-4.
+      curv_rtol: ``c2`` of the curvature condition, in (0, 1), or ``inf`` to drop that condition. Default 0.9.
+      approx_dec_rtol: the relative tolerance of the approximate Wolfe condition, >= 0, or ``None`` for the
+        classical sufficient decrease only. Default 1e-6.
+      stepsize_precision: the interval length below which the search stops, >= 0. Default 1e-5.
+      initial_guess_strategy: ``'one'`` (start from 1) or ``'keep'`` (from the previous step size). Default
+        ``'keep'``.
+      verbose: print, at run time, why a search did not meet the strong Wolfe conditions. Default False.
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``ScaleByZoomLinesearchState``.
+
+    Raises:
+      ValueError: at construction, for a value out of range (``scale_by_zoom_linesearch(curv_rtol=1.5):
+        curv_rtol must be in (0, 1) or inf (Wolfe: 0 <= c1 < c2 < 1)``, ``initial_guess_strategy must be one
+        of 'one', 'keep'``); in ``update``, without params or without ``value``, ``grad`` or ``value_fn``
+        (``scale_by_zoom_linesearch.update: the keyword arguments value (f(params)), grad (its gradient) and
+        value_fn (f) are required; missing: value``).
+      TypeError: at construction, for a hyperparameter of the wrong kind (a string, a non-bool flag); in
+        ``update``, for updates or a gradient whose tree differs from the params given to ``init``.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> import gradtx
+      >>> f = lambda w: jnp.sum(w ** 2)
+      >>> w = jnp.array([1.0, 2.0])
+      >>> value, grad = jax.value_and_grad(f)(w)
+      >>> tx = gradtx.scale_by_zoom_linesearch(max_linesearch_steps=15)
+      >>> updates, state = tx.update(-grad, tx.init(w), w, value=value, grad=grad, value_fn=f)
+      >>> print(updates, state.learning_rate)  # eta = 0.5 reaches the minimum 0
+      [-1. -2.] 0.5
     """
 
-    max_linesearch_steps: Any = integer(lo=1)
-    max_learning_rate: Any = positive(default=None, optional=True)  # None: no cap
-    tol: Any = non_negative(default=0.0)
-    increase_factor: Any = positive(default=2.0)
-    slope_rtol: Any = probability(default=1e-4)
-    curv_rtol: Any = positive(default=0.9)  # in (0, 1) or inf (__check_init__)
-    approx_dec_rtol: Any = non_negative(default=1e-6, optional=True)  # None: the classical decrease condition only
-    stepsize_precision: Any = non_negative(default=1e-5)
+    max_linesearch_steps: int = integer(lo=1)
+    max_learning_rate: Scalar | None = positive(default=None, optional=True)  # None: no cap
+    tol: Scalar = non_negative(default=0.0)
+    increase_factor: Scalar = positive(default=2.0)
+    slope_rtol: Scalar = probability(default=1e-4)
+    curv_rtol: Scalar = positive(default=0.9)  # in (0, 1) or inf (__check_init__)
+    approx_dec_rtol: Scalar | None = non_negative(default=1e-6, optional=True)  # None: the classical condition
+    stepsize_precision: Scalar = non_negative(default=1e-5)
     initial_guess_strategy: str = choice(default="keep", choices=("one", "keep"))
     verbose: bool = flag(default=False)
 
@@ -208,7 +284,7 @@ class scale_by_zoom_linesearch(Linesearch):
     def _search_update(
         self, updates: Updates, state: ScaleByZoomLinesearchState, params: Params, value: Any, grad: Updates,
         fn: Callable[[Params], Any], vdt: np.dtype,
-    ):
+    ) -> tuple[Updates, ScaleByZoomLinesearchState]:
         previous = jnp.asarray(state.learning_rate).astype(vdt)
         guess = jnp.ones([], vdt) if self.initial_guess_strategy == "one" else previous
         s = self._search(params, updates, jnp.asarray(value).astype(vdt), tree.cast_like(grad, state.grad),

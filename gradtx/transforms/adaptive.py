@@ -34,9 +34,9 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import tree
-from gradtx.base import Updates
+from gradtx.base import Scalar, Updates
 from gradtx.fields import concrete_number, flag, hyper, non_negative, probability, pytree_class
-from gradtx.transforms.adam_base import AdamLike, Moment, Step
+from gradtx.transforms.adam_base import AdamLike, Moment, StateT, Step
 from gradtx.tree.precision import safe_sqrt, times_inverse
 
 __all__ = [
@@ -52,40 +52,106 @@ __all__ = [
 
 
 class ScaleByRmsState(NamedTuple):
-    """The running mean of squared gradients ``nu``."""
+    """The state of ``scale_by_rms`` without a count (exponential average, no bias correction).
+
+    Attributes:
+      nu: the running mean of squared gradients, one array per parameter (in the parameter dtype).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> tx = gradtx.scale_by_rms()  # decay = 0.9
+      >>> _, state = tx.update(jnp.array([1.0, -2.0]), tx.init(jnp.zeros(2)))
+      >>> print(state.nu)  # 0.1 g^2
+      [0.1 0.4]
+    """
 
     nu: Updates
 
 
 class ScaleByRmsWithCountState(NamedTuple):
-    """``nu`` and the step count (bias correction, equal-weight mean, or first-gradient initialisation)."""
+    """The state of ``scale_by_rms`` when it counts steps (``bias_correction``, ``decay=None`` or
+    ``init_from_first``).
+
+    Attributes:
+      count: the number of updates so far, an int32 scalar.
+      nu: the running mean of squared gradients, one array per parameter.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> tx = gradtx.scale_by_rms(bias_correction=True)
+      >>> _, state = tx.update(jnp.array([1.0, -2.0]), tx.init(jnp.zeros(2)))
+      >>> print(state.count, state.nu)  # nu is stored biased: 0.1 g^2
+      1 [0.1 0.4]
+    """
 
     count: jax.Array
     nu: Updates
 
 
 class ScaleByRssState(NamedTuple):
-    """The running sum of squared gradients."""
+    """The state of ``scale_by_rss`` (Adagrad).
+
+    Attributes:
+      sum_of_squares: the running sum of squared gradients from ``initial_accumulator_value``, one array per
+        parameter.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> tx = gradtx.scale_by_rss()  # initial_accumulator_value = 0.1
+      >>> _, state = tx.update(jnp.array([1.0, -2.0]), tx.init(jnp.zeros(2)))
+      >>> print(state.sum_of_squares)  # 0.1 + g^2
+      [1.1 4.1]
+    """
 
     sum_of_squares: Updates
 
 
 class ScaleByRStdDevState(NamedTuple):
-    """Running means of the gradient ``mu`` and of its square ``nu``."""
+    """The state of ``scale_by_stddev`` without bias correction.
+
+    Attributes:
+      mu: the running mean of the gradient, one array per parameter.
+      nu: the running mean of its square, one array per parameter.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> tx = gradtx.scale_by_stddev()  # decay = 0.9
+      >>> _, state = tx.update(jnp.array([1.0, -2.0]), tx.init(jnp.zeros(2)))
+      >>> print(state.mu, state.nu)  # 0.1 g, 0.1 g^2
+      [ 0.1 -0.2] [0.1 0.4]
+    """
 
     mu: Updates
     nu: Updates
 
 
 class ScaleByRStdDevWithCountState(NamedTuple):
-    """``mu``, ``nu`` and the step count used for bias correction."""
+    """The state of ``scale_by_stddev(bias_correction=True)``.
+
+    Attributes:
+      count: the number of updates so far, an int32 scalar (for the bias correction).
+      mu: the running mean of the gradient (biased), one array per parameter.
+      nu: the running mean of its square (biased), one array per parameter.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> tx = gradtx.scale_by_stddev(bias_correction=True)
+      >>> _, state = tx.update(jnp.array([1.0, -2.0]), tx.init(jnp.zeros(2)))
+      >>> print(state.count, state.mu, state.nu)
+      1 [ 0.1 -0.2] [0.1 0.4]
+    """
 
     count: jax.Array
     mu: Updates
     nu: Updates
 
 
-class _CountedWhenNeeded(AdamLike):
+class _CountedWhenNeeded(AdamLike[StateT]):
     """A block that keeps a step count only when its options need one (``_counts``); ``_states`` is its state
     without and with the count."""
 
@@ -113,22 +179,63 @@ def _inverse_root(x: tree.Leaf, g: Any, n: jax.Array, eps: Any, eps_in_sqrt: boo
 
 
 @pytree_class
-class scale_by_rms(_CountedWhenNeeded):
-    """Divide by the root mean square of past gradients: ``u = g / sqrt(nu_hat + eps)``.
+class scale_by_rms(_CountedWhenNeeded[ScaleByRmsState | ScaleByRmsWithCountState]):
+    """Divide by the root mean square of past gradients (RMSProp's scaling): ``u = g / sqrt(nu_hat + eps)``.
 
-    ``nu_k = decay nu_{k-1} + (1 - decay) g_k^2`` from ``nu_0 = initial_scale`` (RMSProp, Tieleman &
-    Hinton 2012, lecture 6.5); ``bias_correction`` divides by ``1 - decay^k``; ``eps_in_sqrt=False`` gives
-    ``g / (sqrt(nu_hat) + eps)``. gradtx's additions, the lecture's own forms:
+    RMSProp (Tieleman & Hinton 2012, "Lecture 6.5 - RMSProp", COURSERA: Neural Networks for Machine Learning),
+    with ``k`` the 1-based step::
+
+        nu_k = decay nu_{k-1} + (1 - decay) |g_k|^2,     nu_0 = initial_scale
+        nu_hat = nu_k / (1 - decay^k) with bias_correction, else nu_k
+        u = g_k / sqrt(nu_hat + eps)          (eps_in_sqrt=False: g_k / (sqrt(nu_hat) + eps))
+
+    gradtx's additions, the lecture's own forms:
 
     - ``decay=None``: ``nu_k = (1/k) sum_{j<=k} g_j^2``, the root mean square of *all* past gradients with
       equal weights (the lecture's Adagrad-style sigma; its late "explosions" are what schedules tame).
     - ``init_from_first=True``: ``nu_1 = g_1^2``, i.e. ``sigma_0 = |g_0|`` in the lecture's 0-based notation,
       then the exponential average.
+
+    The output is computed from the *stored* ``nu``, with Optax's arithmetic (``g * rsqrt(nu + eps)``), so the
+    numbers are Optax's bit for bit. The state counts steps only when an option needs it.
+
+    Args:
+      decay: the decay of the average, in [0, 1], or ``None`` for the equal-weight mean (not in Optax).
+        Default 0.9.
+      eps: added to the mean square (or to its root with ``eps_in_sqrt=False``), >= 0. Default 1e-8.
+      initial_scale: ``nu_0``, >= 0 (must be 0 with ``decay=None``). Default 0.0.
+      eps_in_sqrt: add ``eps`` inside the square root. Default True.
+      bias_correction: divide ``nu_k`` by ``1 - decay^k`` (not with ``decay=None`` or ``init_from_first``).
+        Default False.
+      init_from_first: keyword only; start the average at the first squared gradient. Default False. Not in
+        Optax.
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``ScaleByRmsState``, or ``ScaleByRmsWithCountState`` with
+      ``bias_correction``, ``decay=None`` or ``init_from_first``.
+
+    Raises:
+      ValueError: at construction, for a value out of range (``scale_by_rms(decay=1.5): decay must be in
+        [0, 1]``) or options that contradict each other (``scale_by_rms(bias_correction=True): bias_correction
+        must be False with decay=None (nothing to correct)``, ``initial_scale must be 0 with decay=None``).
+      TypeError: at construction, for a hyperparameter of the wrong kind (a string, a non-bool flag); in
+        ``update``, for updates whose tree or shapes differ from the params given to ``init``.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> tx = gradtx.scale_by_rms()
+      >>> updates, state = tx.update(jnp.array([1.0, -2.0]), tx.init(jnp.zeros(2)))
+      >>> print(updates)  # g / sqrt(0.1 g^2)
+      [ 3.1623 -3.1623]
+      >>> tx = gradtx.scale_by_rms(bias_correction=True)
+      >>> print(tx.update(jnp.array([1.0, -2.0]), tx.init(jnp.zeros(2)))[0])
+      [ 1. -1.]
     """
 
-    decay: Any = hyper(default=0.9, lo=0.0, hi=1.0, optional=True)
-    eps: Any = non_negative(default=1e-8)
-    initial_scale: Any = non_negative(default=0.0)
+    decay: Scalar | None = hyper(default=0.9, lo=0.0, hi=1.0, optional=True)
+    eps: Scalar = non_negative(default=1e-8)
+    initial_scale: Scalar = non_negative(default=0.0)
     eps_in_sqrt: bool = flag(default=True)
     bias_correction: bool = flag(default=False)
     init_from_first: bool = flag(default=False, kw_only=True)
@@ -161,15 +268,45 @@ class scale_by_rms(_CountedWhenNeeded):
 
 
 @pytree_class
-class scale_by_rss(AdamLike):
-    """Adagrad's scaling (Duchi, Hazan & Singer 2011): divide by the root of the sum of past squares.
+class scale_by_rss(AdamLike[ScaleByRssState]):
+    """Adagrad's scaling (Duchi, Hazan & Singer 2011, "Adaptive Subgradient Methods for Online Learning and
+    Stochastic Optimization", JMLR 12): divide by the root of the sum of past squares.
 
-    ``s_k = s_{k-1} + g_k^2`` from ``s_0 = initial_accumulator_value``; ``u = g / sqrt(s_k + eps)`` where
-    ``s_k > 0``, 0 where ``s_k = 0`` and NaN where ``s_k`` overflowed to ``inf`` (see the module docstring).
+    ::
+
+        s_k = s_{k-1} + |g_k|^2,     s_0 = initial_accumulator_value
+        u = g_k / sqrt(s_k + eps)    where s_k > 0;  0 where s_k = 0
+
+    and NaN where ``s_k`` overflowed to ``inf`` (see the module docstring). Optax's arithmetic, bit for bit.
+
+    Args:
+      initial_accumulator_value: ``s_0``, >= 0. Default 0.1.
+      eps: added to the sum inside the square root, >= 0. Default 1e-7.
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``ScaleByRssState``.
+
+    Raises:
+      ValueError: at construction, for a negative or NaN value, e.g. ``scale_by_rss(eps=-1.0): eps must be
+        >= 0``.
+      TypeError: at construction, for a hyperparameter of the wrong kind (``None``, a string); in ``update``,
+        for updates whose tree or shapes differ from the params given to ``init``.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> tx = gradtx.scale_by_rss(initial_accumulator_value=0.0, eps=0.0)
+      >>> state = tx.init(jnp.zeros(2))
+      >>> updates, state = tx.update(jnp.array([1.0, -2.0]), state)
+      >>> print(updates)  # g / sqrt(g^2)
+      [ 1. -1.]
+      >>> updates, state = tx.update(jnp.array([1.0, -2.0]), state)
+      >>> print(updates)  # g / sqrt(2 g^2)
+      [ 0.7071 -0.7071]
     """
 
-    initial_accumulator_value: Any = non_negative(default=0.1)
-    eps: Any = non_negative(default=1e-7)
+    initial_accumulator_value: Scalar = non_negative(default=0.1)
+    eps: Scalar = non_negative(default=1e-7)
 
     State = ScaleByRssState
     moments = (Moment("sum_of_squares", start="initial_accumulator_value"),)
@@ -183,18 +320,49 @@ class scale_by_rss(AdamLike):
 
 
 @pytree_class
-class scale_by_stddev(_CountedWhenNeeded):
-    """Divide by the running standard deviation: ``u = g / sqrt(max(nu_hat - mu_hat^2, 0) + eps)``.
+class scale_by_stddev(_CountedWhenNeeded[ScaleByRStdDevState | ScaleByRStdDevWithCountState]):
+    """Divide by the running standard deviation (centred RMSProp): ``u = g / sqrt(nu_hat - mu_hat^2 + eps)``.
 
-    Centred RMSProp (Graves 2013, arXiv 1308.0850, eq. 38-41): ``mu`` and ``nu`` are exponential averages
-    of ``g`` and ``g^2`` with the same ``decay``; ``bias_correction`` and ``eps_in_sqrt`` as in
-    ``scale_by_rms``. The variance is clamped at 0: exact averages never go below it, rounded ones can
-    (bfloat16 state, ``decay=0``), and Optax then returns NaN.
+    Centred RMSProp (Graves 2013, "Generating Sequences With Recurrent Neural Networks", arXiv 1308.0850,
+    eq. 38-41)::
+
+        mu_k = decay mu_{k-1} + (1 - decay) g_k,          mu_0 = 0
+        nu_k = decay nu_{k-1} + (1 - decay) |g_k|^2,      nu_0 = initial_scale
+        u = g_k / sqrt(max(nu_hat - |mu_hat|^2, 0) + eps)   (eps_in_sqrt=False: / (sqrt(.) + eps))
+
+    with ``x_hat = x_k / (1 - decay^k)`` under ``bias_correction``, else ``x_k``. The variance is clamped at
+    0: exact averages never go below it, rounded ones can (bfloat16 state, ``decay=0``), and Optax then
+    returns NaN.
+
+    Args:
+      decay: the decay of both averages, in [0, 1]. Default 0.9.
+      eps: added to the variance (or to its root with ``eps_in_sqrt=False``), >= 0. Default 1e-8.
+      initial_scale: ``nu_0``, >= 0. Default 0.0.
+      eps_in_sqrt: add ``eps`` inside the square root. Default True.
+      bias_correction: divide both averages by ``1 - decay^k``. Default False.
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``ScaleByRStdDevState``, or ``ScaleByRStdDevWithCountState``
+      with ``bias_correction``.
+
+    Raises:
+      ValueError: at construction, for a value out of range, e.g. ``scale_by_stddev(decay=1.5): decay must be
+        in [0, 1]``.
+      TypeError: at construction, for a hyperparameter of the wrong kind (``None``, a string, a non-bool
+        flag); in ``update``, for updates whose tree or shapes differ from the params given to ``init``.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> tx = gradtx.scale_by_stddev()
+      >>> updates, state = tx.update(jnp.array([1.0, -2.0]), tx.init(jnp.zeros(2)))
+      >>> print(updates)  # g / sqrt(0.1 g^2 - 0.01 g^2) = g / (0.3 |g|)
+      [ 3.3333 -3.3333]
     """
 
-    decay: Any = probability(default=0.9, closed=True)
-    eps: Any = non_negative(default=1e-8)
-    initial_scale: Any = non_negative(default=0.0)
+    decay: Scalar = probability(default=0.9, closed=True)
+    eps: Scalar = non_negative(default=1e-8)
+    initial_scale: Scalar = non_negative(default=0.0)
     eps_in_sqrt: bool = flag(default=True)
     bias_correction: bool = flag(default=False)
 

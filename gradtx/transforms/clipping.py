@@ -19,28 +19,46 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import tree
-from gradtx.base import OptState, Params, StatelessTransformation, Updates
+from gradtx.base import EmptyState, Params, Scalar, StatelessTransformation, Updates
 from gradtx.fields import non_negative, pytree_class
+
+__all__ = ["clip", "clip_by_global_norm"]
 
 
 @pytree_class
 class clip(StatelessTransformation):
     """Clip every coordinate into ``[-max_delta, max_delta]``: ``u_i = min(max(g_i, -max_delta), max_delta)``.
 
-    ``max_delta`` is the largest absolute value of a coordinate (see the module docstring for what it accepts);
-    ``max_delta = 0`` gives zero updates. NaN coordinates stay NaN. Stateless.
+    ``max_delta = 0`` gives zero updates. NaN coordinates stay NaN. Stateless (state ``EmptyState()``).
+    ``clips(updates)`` says whether ``update`` would change ``updates`` now (a boolean scalar).
 
-    Example:
+    Args:
+      max_delta: the largest absolute value of a coordinate, a number >= 0 or a scalar array (inside
+        ``inject_hyperparams`` it may come from a schedule).
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``EmptyState``.
+
+    Raises:
+      ValueError: at construction, for a negative or NaN ``max_delta``, e.g. ``clip(max_delta=-1.0): max_delta
+        must be >= 0``.
+      TypeError: at construction, for a ``max_delta`` that is not a real number (``None``, a string, an array
+        that is not 0-d).
+
+    Examples:
       >>> import jax.numpy as jnp
       >>> import gradtx
       >>> tx = gradtx.clip(1.0)
-      >>> tx.update(jnp.array([-3.0, 0.5, 2.0]), tx.init(None))[0].tolist()
-      [-1.0, 0.5, 1.0]
+      >>> updates, state = tx.update(jnp.array([-3.0, 0.5, 2.0]), tx.init(None))
+      >>> print(updates)
+      [-1.   0.5  1. ]
     """
 
-    max_delta: Any = non_negative()
+    max_delta: Scalar = non_negative()
 
-    def update(self, updates: Updates, state: OptState, params: Params | None = None, **extra: Any):
+    def update(
+        self, updates: Updates, state: EmptyState, params: Params | None = None, **extra: Any
+    ) -> tuple[Updates, EmptyState]:
         del params, extra
 
         def one(g: Any) -> Any:
@@ -68,31 +86,45 @@ class clip_by_global_norm(StatelessTransformation):
     """Rescale all updates together so that their global l2 norm is at most ``max_norm``.
 
     With ``||g||`` the l2 norm of all leaves of ``g`` concatenated (Pascanu, Mikolov & Bengio 2013, "On the
-    difficulty of training recurrent neural networks", arXiv 1211.5063)::
+    difficulty of training recurrent neural networks", ICML, arXiv 1211.5063)::
 
         u = g                          if ||g|| <= max_norm
         u = g * max_norm / ||g||       otherwise
 
-    The norm is accumulated in float32 or wider whatever the update dtype. ``max_norm = 0`` gives zero
-    updates (also for a zero gradient, where Optax computes ``0 / 0`` and returns NaN); a NaN norm gives NaN
-    updates, as in Optax. ``max_norm`` is the largest global norm of the output (see the module docstring for
-    what it accepts). Stateless.
+    The norm is ``gradtx.tree.global_norm``, accumulated in float32 or wider whatever the update dtype, without
+    overflow (a float32 gradient of 1e20 is clipped to norm ``max_norm``, not to zeros). ``max_norm = 0`` gives
+    zero updates (also for a zero gradient, where Optax computes ``0 / 0`` and returns NaN); a NaN norm gives
+    NaN updates, as in Optax. Stateless (state ``EmptyState()``). ``clips(updates)`` says whether ``update``
+    would change ``updates`` now.
 
-    Example:
+    Args:
+      max_norm: the largest global norm of the output, a number >= 0 or a scalar array (inside
+        ``inject_hyperparams`` it may come from a schedule).
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``EmptyState``.
+
+    Raises:
+      ValueError: at construction, for a negative or NaN ``max_norm``, e.g. ``clip_by_global_norm(max_norm=-1.0):
+        max_norm must be >= 0``.
+      TypeError: at construction, for a ``max_norm`` that is not a real number (``None``, a string).
+
+    Examples:
       >>> import jax.numpy as jnp
       >>> import gradtx
       >>> tx = gradtx.clip_by_global_norm(1.0)
-      >>> u, _ = tx.update({"a": jnp.array([3.0]), "b": jnp.array([4.0])}, tx.init(None))
-      >>> [round(float(u[k][0]), 3) for k in ("a", "b")]
-      [0.6, 0.8]
-      >>> tx0 = gradtx.clip_by_global_norm(0.0)
-      >>> tx0.update(jnp.array([3.0, 4.0]), tx0.init(None))[0].tolist()
-      [0.0, 0.0]
+      >>> updates, _ = tx.update({"a": jnp.array([3.0]), "b": jnp.array([4.0])}, tx.init(None))
+      >>> print(updates["a"], updates["b"])  # the global norm 5 becomes 1
+      [0.6] [0.8]
+      >>> print(tx.clips(jnp.array([0.3, 0.4])))
+      False
     """
 
-    max_norm: Any = non_negative()
+    max_norm: Scalar = non_negative()
 
-    def update(self, updates: Updates, state: OptState, params: Params | None = None, **extra: Any):
+    def update(
+        self, updates: Updates, state: EmptyState, params: Params | None = None, **extra: Any
+    ) -> tuple[Updates, EmptyState]:
         del params, extra
         g_norm = tree.global_norm(updates)
 

@@ -26,11 +26,13 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 
 from gradtx import tree
 from gradtx.base import (
     GradientTransformation,
     Params,
+    Scalar,
     Updates,
     check_tree_match,
     safe_int32_increment,
@@ -52,8 +54,27 @@ __all__ = ["FactoredState", "ScaleBySM3State", "scale_by_factored_rms", "scale_b
 
 
 class FactoredState(NamedTuple):
-    """The step count and, per parameter, the row and column statistics (``v_row``, ``v_col``) of a factored
-    leaf or the full statistic ``v`` of a leaf that is not factored (the unused ones hold one zero)."""
+    """The state of ``scale_by_factored_rms`` (Adafactor's second-moment statistics).
+
+    Per parameter, a factored leaf holds its row and column statistics in ``v_row``, ``v_col`` and one zero
+    in ``v``; a leaf that is not factored holds its full statistic in ``v`` and one zero in each of the others.
+
+    Attributes:
+      count: the number of updates so far, an int32 scalar.
+      v_row: per parameter, ``R``: the average of ``g^2 + epsilon`` over the largest axis ``d0`` (that axis
+        removed), or a 1-element placeholder.
+      v_col: per parameter, ``C``: the average over the second largest axis ``d1``, or a placeholder.
+      v: per parameter, the full average of ``g^2 + epsilon`` of a leaf that is not factored, or a placeholder.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> tx = gradtx.scale_by_factored_rms(min_dim_size_to_factor=2)
+      >>> g = jnp.array([[1.0, -2.0, 4.0], [2.0, -4.0, 8.0]])  # d0 = axis 1 (3), d1 = axis 0 (2)
+      >>> _, state = tx.update(g, tx.init(g))
+      >>> print(state.count, state.v_row, state.v_col, state.v)  # means of g^2 over each axis
+      1 [ 7. 28.] [ 2.5 10.  40. ] [0.]
+    """
 
     count: jax.Array
     v_row: Updates
@@ -62,8 +83,22 @@ class FactoredState(NamedTuple):
 
 
 class ScaleBySM3State(NamedTuple):
-    """Per parameter, ``mu``: a list of accumulators, one vector per axis (one full-shape array for vectors
-    and scalars); ``nu``: the momentum of the scaled updates."""
+    """The state of ``scale_by_sm3``.
+
+    Attributes:
+      mu: per parameter, a list of accumulators: one vector per axis for a leaf of rank >= 2 (the maxima of
+        ``nu'`` over the slices along that axis), one full-shape array for vectors and scalars.
+      nu: per parameter, the momentum of the scaled updates (the last output).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> tx = gradtx.scale_by_sm3()
+      >>> g = jnp.array([[1.0, -2.0], [2.0, -4.0]])
+      >>> _, state = tx.update(g, tx.init(g))
+      >>> print(state.mu[0], state.mu[1], state.nu[0])  # row and column maxima of g^2; 0.1 sign(g)
+      [ 4. 16.] [ 4. 16.] [ 0.1 -0.1]
+    """
 
     mu: Updates
     nu: Updates
@@ -80,7 +115,7 @@ def _real_dtype(x: Any) -> np.dtype:
 # --------------------------------------------------------------------------------------------------
 
 
-def _decay_rate_pow(i: Any, exponent: Any = 0.8) -> jax.Array:
+def _decay_rate_pow(i: ArrayLike, exponent: ArrayLike = 0.8) -> jax.Array:
     """Adafactor's second-moment decay ``1 - (i + 1) ** -exponent`` at the 0-based step ``i``.
 
     Computed in the dtype of ``exponent`` when it is a float array (float32 otherwise), so a float64
@@ -110,9 +145,9 @@ def _factored_dims(shape: tuple[int, ...], factored: bool, min_dim_size_to_facto
 class scale_by_factored_rms(GradientTransformation):
     """Divide by a factored estimate of the root mean square of past gradients (Adafactor's scaling).
 
-    Shazeer & Stern 2018, "Adafactor: Adaptive Learning Rates with Sublinear Memory Cost" (arXiv 1804.04235),
-    Algorithms 4 and 5 (without the update clipping and relative step size, which are separate blocks).
-    With ``k`` the 0-based step and ``beta_k = decay_rate_fn(k - step_offset, decay_rate)`` (default
+    Shazeer & Stern 2018, "Adafactor: Adaptive Learning Rates with Sublinear Memory Cost" (ICML, arXiv
+    1804.04235), Algorithms 4 and 5 (without the update clipping and relative step size, which are separate
+    blocks). With ``k`` the 0-based step and ``beta_k = decay_rate_fn(k - step_offset, decay_rate)`` (default
     ``1 - (k - step_offset + 1) ** -decay_rate``, the paper's ``1 - t^-0.8``; 0 at the first step)::
 
         factored leaf (d0 = largest axis, d1 = second largest):
@@ -125,17 +160,49 @@ class scale_by_factored_rms(GradientTransformation):
 
     A leaf is factored if ``factored`` and its two largest axes have at least ``min_dim_size_to_factor``
     entries; axes beyond the two largest are batch axes (each slice is factored on its own). For a rank-1
-    ``g^2`` the factored estimate is exact. ``v_row`` holds ``R`` (``d0`` reduced), ``v_col`` holds ``C``
-    (``d1`` reduced). Conventions: Optax's means instead of the paper's sums (the same ``V_hat``), and
-    ``epsilon`` added to ``g^2`` before averaging. Params are not needed (the shapes are the updates').
+    ``g^2`` the factored estimate is exact (so the first step is ``sign(g)``). Conventions: Optax's means
+    instead of the paper's sums (the same ``V_hat``), and ``epsilon`` added to ``g^2`` before averaging. Params
+    are not needed (the shapes are the updates').
+
+    Args:
+      factored: factor the statistics of leaves of rank >= 2. Default True.
+      decay_rate: the exponent of the default decay schedule, a finite number >= 0. Default 0.8.
+      step_offset: an integer subtracted from the step count before the decay is computed (for fine-tuning:
+        the step the new phase starts at, so that its decay starts again at 0). Default 0.
+      min_dim_size_to_factor: the size both factored axes must have at least, a concrete whole number >= 0
+        (it decides the state's shapes). Default 128.
+      epsilon: added to ``g^2`` before averaging, a finite number >= 0. Default 1e-30.
+      decay_rate_fn: the decay schedule, ``(step, decay_rate) -> beta``. Default
+        ``1 - (step + 1) ** -decay_rate``.
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``FactoredState``.
+
+    Raises:
+      ValueError: at construction, for a value out of range, e.g. ``scale_by_factored_rms(
+        min_dim_size_to_factor=1.5): min_dim_size_to_factor must be a whole number >= 0``.
+      TypeError: at construction, for a hyperparameter of the wrong kind (``scale_by_factored_rms(
+        decay_rate_fn=3): decay_rate_fn must be a callable, not int``, a traced ``min_dim_size_to_factor``);
+        in ``update``, for updates whose tree or shapes differ from the params given to ``init``.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> tx = gradtx.scale_by_factored_rms(min_dim_size_to_factor=2)
+      >>> g = jnp.array([[1.0, -2.0, 4.0], [2.0, -4.0, 8.0]])  # g^2 has rank 1: the estimate is exact
+      >>> updates, state = tx.update(g, tx.init(g))
+      >>> print(updates)
+      [[ 1. -1.  1.]
+       [ 1. -1.  1.]]
     """
 
     factored: bool = flag(default=True)
-    decay_rate: Any = hyper(default=0.8, lo=0.0, hi=math.inf, hi_open=True)  # finite, >= 0
-    step_offset: Any = integer(default=0)
+    decay_rate: Scalar = hyper(default=0.8, lo=0.0, hi=math.inf, hi_open=True)  # finite, >= 0
+    step_offset: int = integer(default=0)
     min_dim_size_to_factor: int = integer(default=128, lo=0, static=True)  # it decides the state's shapes
-    epsilon: Any = hyper(default=1e-30, lo=0.0, hi=math.inf, hi_open=True)  # finite, >= 0
-    decay_rate_fn: Callable[[Any, Any], Any] = function(default=_decay_rate_pow)  # (step, decay_rate) -> decay
+    epsilon: Scalar = hyper(default=1e-30, lo=0.0, hi=math.inf, hi_open=True)  # finite, >= 0
+    # (step, decay_rate) -> decay
+    decay_rate_fn: Callable[[jax.Array, jax.Array], ArrayLike] = function(default=_decay_rate_pow)
 
     def __check_init__(self) -> None:
         size = concrete_number(self.min_dim_size_to_factor)
@@ -163,7 +230,9 @@ class scale_by_factored_rms(GradientTransformation):
         v_row, v_col, v = tree.map_split(one, 3, params)
         return FactoredState(count=zero_count(), v_row=v_row, v_col=v_col, v=v)
 
-    def update(self, updates: Updates, state: FactoredState, params: Params | None = None, **extra: Any):
+    def update(
+        self, updates: Updates, state: FactoredState, params: Params | None = None, **extra: Any
+    ) -> tuple[Updates, FactoredState]:
         del params, extra
         check_tree_match("scale_by_factored_rms.update", state.v, updates)
         step = state.count - jnp.asarray(self.step_offset).astype(jnp.int32)
@@ -210,7 +279,8 @@ class scale_by_factored_rms(GradientTransformation):
 
 @pytree_class
 class scale_by_sm3(GradientTransformation):
-    """SM3-II (Anil, Gupta, Koren & Singer 2019, "Memory-Efficient Adaptive Optimization", arXiv 1901.11150).
+    """SM3-II (Anil, Gupta, Koren & Singer 2019, "Memory-Efficient Adaptive Optimization", NeurIPS, arXiv
+    1901.11150): Adagrad-like scaling from one accumulator per row, column, ... instead of per coordinate.
 
     The cover of a leaf of rank >= 2 is the set of its slices along each axis (rows, columns, ...), one
     accumulator ``mu_a`` (a vector) per axis ``a``; vectors and scalars are covered by their single
@@ -224,11 +294,34 @@ class scale_by_sm3(GradientTransformation):
     ``b2 = 1`` (the default) is the paper's SM3-II; ``b1 = 0`` disables momentum. Real parameters only.
     Conventions that differ from Optax: scalar leaves are supported (Optax's ``scale_by_sm3`` fails on them)
     and hold one scalar accumulator.
+
+    Args:
+      b1: the momentum decay, in [0, 1]. Default 0.9.
+      b2: the accumulator decay, in [0, 1] (1: a sum, as in the paper). Default 1.0.
+      eps: added to the accumulator inside the square root, a finite number >= 0. Default 1e-8.
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``ScaleBySM3State``.
+
+    Raises:
+      ValueError: at construction, for a value out of range (``scale_by_sm3(b1=2.0): b1 must be in [0, 1]``);
+        in ``init``, for complex parameters (``scale_by_sm3.init: complex parameters are not supported (SM3
+        needs a real order)``).
+      TypeError: at construction, for a hyperparameter of the wrong kind (``None``, a string); in ``update``,
+        for updates whose tree or shapes differ from the params given to ``init``.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> tx = gradtx.scale_by_sm3()
+      >>> updates, state = tx.update(jnp.array([1.0, -2.0]), tx.init(jnp.zeros(2)))
+      >>> print(updates)  # (1 - b1) g / |g|
+      [ 0.1 -0.1]
     """
 
-    b1: Any = probability(default=0.9, closed=True)
-    b2: Any = probability(default=1.0, closed=True)
-    eps: Any = hyper(default=1e-8, lo=0.0, hi=math.inf, hi_open=True)  # finite, >= 0
+    b1: Scalar = probability(default=0.9, closed=True)
+    b2: Scalar = probability(default=1.0, closed=True)
+    eps: Scalar = hyper(default=1e-8, lo=0.0, hi=math.inf, hi_open=True)  # finite, >= 0
 
     def init(self, params: Params) -> ScaleBySM3State:
         for p in jax.tree.leaves(params):
@@ -243,7 +336,9 @@ class scale_by_sm3(GradientTransformation):
 
         return ScaleBySM3State(mu=jax.tree.map(cover, params), nu=tree.zeros_like(params))
 
-    def update(self, updates: Updates, state: ScaleBySM3State, params: Params | None = None, **extra: Any):
+    def update(
+        self, updates: Updates, state: ScaleBySM3State, params: Params | None = None, **extra: Any
+    ) -> tuple[Updates, ScaleBySM3State]:
         del params, extra
         check_tree_match("scale_by_sm3.update", state.nu, updates)
 

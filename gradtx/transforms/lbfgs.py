@@ -15,11 +15,13 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike, DTypeLike
 
 from gradtx import tree
 from gradtx.base import (
     GradientTransformation,
     Params,
+    Scalar,
     Updates,
     check_tree_match,
     require_params,
@@ -34,11 +36,27 @@ __all__ = ["ScaleByLBFGSState", "precondition_by_lbfgs", "scale_by_lbfgs"]
 
 
 class ScaleByLBFGSState(NamedTuple):
-    """The step count, the last params and updates, and the ring buffers of the last ``memory_size`` pairs.
+    """The state of ``scale_by_lbfgs``: the step count, the last params and updates, and the ring buffers of
+    the last ``memory_size`` pairs.
 
-    ``diff_params_memory`` and ``diff_updates_memory`` stack ``s_j`` and ``y_j`` along a new leading axis of
-    length ``memory_size`` (slot ``j mod memory_size``); ``weights_memory[j mod m] = rho_j = 1 / <y_j, s_j>``
-    (0 for an empty slot or a pair with ``<y_j, s_j> = 0``, which then has no effect).
+    Attributes:
+      count: the number of updates so far, an int32 scalar.
+      params: the params of the last update (``w_{k-1}``), in the params' dtypes.
+      updates: the incoming updates (gradients) of the last update (``g_{k-1}``).
+      diff_params_memory: the pairs' ``s_j = w_{j+1} - w_j``, each leaf stacked along a new leading axis of
+        length ``memory_size`` (slot ``j mod memory_size``).
+      diff_updates_memory: the pairs' ``y_j = g_{j+1} - g_j``, stacked the same way.
+      weights_memory: ``rho_j = 1 / <y_j, s_j>`` per slot, a vector of length ``memory_size`` (0 for an empty
+        slot or a pair with ``<y_j, s_j> = 0``, which then has no effect), in JAX's default float dtype.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> tx = gradtx.scale_by_lbfgs(memory_size=3)
+      >>> params = jnp.array([1.0, 2.0])
+      >>> _, state = tx.update(jnp.array([3.0, 4.0]), tx.init(params), params)
+      >>> print(state.count, state.updates, state.diff_params_memory.shape, state.weights_memory)
+      1 [3. 4.] (3, 2) [0. 0. 0.]
     """
 
     count: jax.Array
@@ -65,12 +83,12 @@ def _axpy(alpha: jax.Array, x: Any, y: Any) -> Any:
 
 def precondition_by_lbfgs(
     updates: Updates,
-    diff_params_memory: Any,
-    diff_updates_memory: Any,
-    weights_memory: Any,
-    identity_scale: Any,
-    memory_idx: Any,
-    dtype: Any = None,
+    diff_params_memory: Updates,
+    diff_updates_memory: Updates,
+    weights_memory: ArrayLike,
+    identity_scale: Scalar,
+    memory_idx: ArrayLike,
+    dtype: DTypeLike | None = None,
 ) -> Updates:
     """``P u``: the L-BFGS inverse-Hessian approximation times ``updates`` (two-loop recursion; Nocedal & Wright
     2006, *Numerical Optimization*, Algorithm 7.4).
@@ -135,26 +153,51 @@ _precondition_by_lbfgs = precondition_by_lbfgs  # Optax's private spelling, whic
 
 @pytree_class
 class scale_by_lbfgs(GradientTransformation):
-    """Precondition the updates with the L-BFGS inverse-Hessian approximation (Nocedal & Wright, Alg. 7.4).
+    """Precondition the updates with the L-BFGS inverse-Hessian approximation: ``u = P_k g_k``.
 
-    On update ``k`` (0-based) with params ``w_k`` and incoming updates ``g_k`` (the gradient), the pair
-    ``s = w_k - w_{k-1}``, ``y = g_k - g_{k-1}``, ``rho = 1 / <y, s>`` (0 if ``<y, s> = 0``) enters the
-    memory (from ``k = 1``; the oldest pair leaves once ``memory_size`` are stored). With the pairs
-    ``j = k-m .. k-1``, oldest first,
+    Nocedal & Wright 2006, *Numerical Optimization* (2nd ed., Springer), Algorithm 7.4; Liu & Nocedal 1989,
+    "On the limited memory BFGS method for large scale optimization", Math. Prog. 45. On update ``k``
+    (0-based) with params ``w_k`` and incoming updates ``g_k`` (the gradient), the pair ``s = w_k - w_{k-1}``,
+    ``y = g_k - g_{k-1}``, ``rho = 1 / <y, s>`` (0 if ``<y, s> = 0``) enters the memory (from ``k = 1``; the
+    oldest pair leaves once ``memory_size`` are stored). With the pairs ``j = k-m .. k-1``, oldest first::
 
         P_{k, k-m} = gamma_k I,    P_{k, j+1} = V_j^T P_{k, j} V_j + rho_j s_j s_j^T,    V_j = I - rho_j y_j s_j^T
 
-    and ``u = P_{k, k} g_k``, computed by the two-loop recursion (newest to oldest
-    ``alpha_j = rho_j <s_j, q>``, ``q -= alpha_j y_j``; then ``r = gamma_k q`` and oldest to newest
-    ``beta_j = rho_j <y_j, r>``, ``r += (alpha_j - beta_j) s_j``). ``gamma_k = <s, y> / <y, y>`` for the
-    newest pair (1 if ``y = 0``) with ``scale_init_precond`` (Nocedal & Wright eq. 7.20), else 1; on the
-    first update ``gamma_0 = min(1, 1 / ||g_0||)`` (Optax's heuristic: the first step has length at most 1).
+    and ``u = P_{k, k} g_k``, computed by the two-loop recursion (:func:`precondition_by_lbfgs`).
+    ``gamma_k = <s, y> / <y, y>`` for the newest pair (1 if ``y = 0``) with ``scale_init_precond`` (Nocedal &
+    Wright eq. 7.20), else 1; on the first update ``gamma_0 = min(1, 1 / ||g_0||)`` (Optax's heuristic: the
+    first step has length at most 1).
 
     The output is the quasi-Newton direction, not yet negated: chain a negative scaling and a line search
-    (see :func:`gradtx.optimizers.lbfgs.lbfgs`). Requires ``params``. Inner products are Hermitian
+    (see :func:`gradtx.optimizers.lbfgs.lbfgs`). ``update`` requires ``params``. Inner products are Hermitian
     (``Re sum(conj(a) b)``) so complex parameters work as in Optax. The recursion runs in float32 or wider;
-    the memory is stored in the params' dtypes and ``weights_memory`` in JAX's default float dtype
-    (float64 under x64), as in Optax.
+    the memory is stored in the params' dtypes and ``weights_memory`` in JAX's default float dtype (float64
+    under x64), as in Optax.
+
+    Args:
+      memory_size: the number ``m`` of pairs kept, a concrete whole number >= 1 (it sets the shape of the
+        memory). Default 10.
+      scale_init_precond: scale the initial matrix by ``gamma_k = <s, y> / <y, y>``. Default True.
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``ScaleByLBFGSState``.
+
+    Raises:
+      ValueError: at construction, for a ``memory_size`` out of range (``scale_by_lbfgs(memory_size=0):
+        memory_size must be a whole number >= 1``); in ``update``, without params
+        (``scale_by_lbfgs.update: params are required (call update(updates, state, params))``).
+      TypeError: at construction, for a ``memory_size`` that is not a number (``scale_by_lbfgs(memory_size='a'):
+        memory_size must be a whole number >= 1, not str``) or is traced, or a non-bool flag; in ``update``,
+        for updates or params whose tree differs from the params given to ``init``.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> tx = gradtx.scale_by_lbfgs()
+      >>> params = jnp.array([1.0, 2.0])
+      >>> updates, state = tx.update(jnp.array([3.0, 4.0]), tx.init(params), params)
+      >>> print(updates)  # the first step: g / max(1, ||g||)
+      [0.6 0.8]
     """
 
     memory_size: int = integer(default=10, lo=1, static=True)  # it sets the shape of the memory
@@ -179,7 +222,9 @@ class scale_by_lbfgs(GradientTransformation):
             weights_memory=jnp.zeros([m], jax.dtypes.canonicalize_dtype(jnp.float64)),
         )
 
-    def update(self, updates: Updates, state: ScaleByLBFGSState, params: Params | None = None, **extra: Any):
+    def update(
+        self, updates: Updates, state: ScaleByLBFGSState, params: Params | None = None, **extra: Any
+    ) -> tuple[Updates, ScaleByLBFGSState]:
         del extra
         require_params("scale_by_lbfgs.update", params)
         check_tree_match("scale_by_lbfgs.update", state.updates, updates)

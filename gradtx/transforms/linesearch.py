@@ -40,9 +40,10 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 
 from gradtx import tree
-from gradtx.base import OptState, Params, Updates, safe_int32_increment, zero_count
+from gradtx.base import OptState, Params, Scalar, Updates, safe_int32_increment, zero_count
 from gradtx.fields import flag, hyper, integer, non_negative, positive, probability, pytree_class
 from gradtx.transforms._linesearch_common import (  # noqa: F401  (re-exported: this module's names before the split)
     Linesearch,
@@ -88,15 +89,50 @@ __all__ = [
 
 
 class BacktrackingLinesearchInfo(NamedTuple):
-    """Diagnostics of the last search: how many values were computed, and the final decrease error
-    ``max(0, phi(eta) - (1 + rtol) phi(0) - c eta phi'(0))`` (0 when the condition holds, inf if not finite)."""
+    """Diagnostics of the last backtracking search (the ``info`` of ``ScaleByBacktrackingLinesearchState``).
+
+    Attributes:
+      num_linesearch_steps: the number of values computed, an int32 scalar.
+      decrease_error: the final decrease error ``max(0, phi(eta) - (1 + rtol) phi(0) - c eta phi'(0))`` (0 when
+        the condition holds up to ``atol``; inf if the value is not finite, and before the first update).
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> import gradtx
+      >>> f = lambda w: jnp.sum(w ** 2)
+      >>> w = jnp.array([1.0, 2.0])
+      >>> value, grad = jax.value_and_grad(f)(w)
+      >>> tx = gradtx.scale_by_backtracking_linesearch(max_backtracking_steps=15)
+      >>> _, state = tx.update(-grad, tx.init(w), w, value=value, grad=grad, value_fn=f)
+      >>> print(state.info.num_linesearch_steps, state.info.decrease_error)  # eta = 1 failed, 0.8 passed
+      2 0.0
+    """
 
     num_linesearch_steps: jax.Array
     decrease_error: jax.Array
 
 
 class ScaleByBacktrackingLinesearchState(NamedTuple):
-    """The accepted step size, the value (and with ``store_grad`` the gradient) at the accepted point."""
+    """The state of ``scale_by_backtracking_linesearch``.
+
+    Attributes:
+      learning_rate: the step size accepted last (1 before the first update), a scalar in float32 or wider.
+      value: the objective at the accepted point (inf before the first update).
+      grad: with ``store_grad``, the gradient at the accepted point (for :func:`value_and_grad_from_state`);
+        ``None`` otherwise.
+      info: the diagnostics of the last search, a ``BacktrackingLinesearchInfo``.
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> import gradtx
+      >>> f = lambda w: jnp.sum(w ** 2)
+      >>> w = jnp.array([1.0, 2.0])
+      >>> value, grad = jax.value_and_grad(f)(w)
+      >>> tx = gradtx.scale_by_backtracking_linesearch(max_backtracking_steps=15, store_grad=True)
+      >>> _, state = tx.update(-grad, tx.init(w), w, value=value, grad=grad, value_fn=f)
+      >>> print(state.learning_rate, state.value, state.grad)  # at w - 0.8 grad = [-0.6, -1.2]
+      0.8 1.8 [-1.2 -2.4]
+    """
 
     learning_rate: jax.Array
     value: jax.Array
@@ -115,35 +151,73 @@ class _Backtrack(NamedTuple):
 
 
 @pytree_class
-class scale_by_backtracking_linesearch(Linesearch):
-    """Backtracking line search: the largest ``eta = eta_0 d^j`` with sufficient decrease (Armijo condition).
+class scale_by_backtracking_linesearch(Linesearch[ScaleByBacktrackingLinesearchState]):
+    """Backtracking line search: the largest ``eta = eta_0 d^j`` with sufficient decrease (Armijo condition);
+    returns ``eta * u``.
 
     Starting from ``eta_0 = min(increase_factor * eta_prev, max_learning_rate)`` (``eta_prev`` the step size
     accepted last time, 1 initially), try ``eta_0, d eta_0, d^2 eta_0, ...`` (``d = decrease_factor``) and
-    accept the first with
+    accept the first with::
 
-        f(w + eta u) <= (1 + rtol) f(w) + c eta <grad f(w), u> + atol,     c = slope_rtol,
+        f(w + eta u) <= (1 + rtol) f(w) + c eta <grad f(w), u> + atol,     c = slope_rtol
 
     computing at most ``max_backtracking_steps + 1`` values. If none satisfies it the last one tried is
     used, unless its value is not finite: then the step size is 0. ``u`` must be a descent direction
-    (``<grad f(w), u> < 0``), e.g. after ``sgd(1.0)``. References: Armijo 1966 (Pacific J. Math. 16(1));
-    Nocedal & Wright 2006, *Numerical Optimization*, Algorithm 3.1; Vaswani et al. 2019, arXiv 1905.09997.
+    (``<grad f(w), u> < 0``), e.g. after ``sgd(1.0)``. References: Armijo 1966, "Minimization of functions
+    having Lipschitz continuous first partial derivatives", Pacific J. Math. 16(1); Nocedal & Wright 2006,
+    *Numerical Optimization*, Algorithm 3.1; Vaswani et al. 2019, "Painless Stochastic Gradient", arXiv
+    1905.09997.
 
     ``update(updates, state, params, *, value, grad, value_fn, **extra)``: ``value = f(params)``,
     ``grad = grad f(params)``, ``value_fn = f``; extra keyword arguments that ``value_fn`` takes (data, ...)
-    are passed to it, the others are ignored. With ``store_grad`` the gradient at the accepted point is
-    computed (one reverse pass, only for the accepted point) and stored, for
-    :func:`value_and_grad_from_state`. ``verbose`` prints diagnostics when the search fails.
+    are passed to it, the others are ignored.
+
+    Args:
+      max_backtracking_steps: the largest number of step-size reductions, a whole number >= 0.
+      slope_rtol: ``c``, the fraction of the linear decrease required, in [0, 1) (0: plain decrease). Default
+        1e-4.
+      decrease_factor: ``d``, in (0, 1). Default 0.8.
+      increase_factor: the factor on the previous step size to start from, > 0 (> 1 lets the step size grow
+        back; ``math.inf`` starts from ``max_learning_rate`` every time; < 1 shrinks it). Default 1.5.
+      max_learning_rate: the largest step size tried, > 0. Default 1.0.
+      atol: the absolute tolerance of the condition, >= 0. Default 0.0.
+      rtol: the relative tolerance of the condition, >= 0. Default 0.0.
+      store_grad: compute (one reverse pass, only for the accepted point) and store the gradient at the
+        accepted point, for :func:`value_and_grad_from_state`. Default False.
+      verbose: print, at run time, diagnostics when the search fails. Default False.
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``ScaleByBacktrackingLinesearchState``.
+
+    Raises:
+      ValueError: at construction, for a value out of range (``scale_by_backtracking_linesearch(
+        max_backtracking_steps=-1): max_backtracking_steps must be a whole number >= 0``); in ``update``,
+        without params or without ``value``, ``grad`` or ``value_fn`` (``scale_by_backtracking_linesearch.
+        update: the keyword arguments value (f(params)), grad (its gradient) and value_fn (f) are required;
+        missing: value``).
+      TypeError: at construction, for a hyperparameter of the wrong kind (``None``, a string, a non-bool
+        flag); in ``update``, for updates or a gradient whose tree differs from the params given to ``init``.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> import gradtx
+      >>> f = lambda w: jnp.sum(w ** 2)
+      >>> w = jnp.array([1.0, 2.0])
+      >>> value, grad = jax.value_and_grad(f)(w)
+      >>> tx = gradtx.scale_by_backtracking_linesearch(max_backtracking_steps=15)
+      >>> updates, state = tx.update(-grad, tx.init(w), w, value=value, grad=grad, value_fn=f)
+      >>> print(updates, state.learning_rate)  # eta = 1 does not decrease f, 0.8 does
+      [-1.6 -3.2] 0.8
     """
 
-    max_backtracking_steps: Any = integer(lo=0)
-    slope_rtol: Any = probability(default=1e-4)  # 0: plain decrease
-    decrease_factor: Any = hyper(default=0.8, lo=0.0, hi=1.0, lo_open=True, hi_open=True)
+    max_backtracking_steps: int = integer(lo=0)
+    slope_rtol: Scalar = probability(default=1e-4)  # 0: plain decrease
+    decrease_factor: Scalar = hyper(default=0.8, lo=0.0, hi=1.0, lo_open=True, hi_open=True)
     # > 1 lets the step size grow back; math.inf starts from max_learning_rate every time; < 1 shrinks it
-    increase_factor: Any = positive(default=1.5)
-    max_learning_rate: Any = positive(default=1.0)
-    atol: Any = non_negative(default=0.0)
-    rtol: Any = non_negative(default=0.0)
+    increase_factor: Scalar = positive(default=1.5)
+    max_learning_rate: Scalar = positive(default=1.0)
+    atol: Scalar = non_negative(default=0.0)
+    rtol: Scalar = non_negative(default=0.0)
     store_grad: bool = flag(default=False)
     verbose: bool = flag(default=False)
 
@@ -161,7 +235,7 @@ class scale_by_backtracking_linesearch(Linesearch):
     def _search_update(
         self, updates: Updates, state: ScaleByBacktrackingLinesearchState, params: Params, value: Any,
         grad: Updates, fn: Callable[[Params], Any], vdt: np.dtype,
-    ):
+    ) -> tuple[Updates, ScaleByBacktrackingLinesearchState]:
         previous_learning_rate = jnp.asarray(state.learning_rate).astype(vdt)
 
         def h(x: Any) -> jax.Array:
@@ -263,19 +337,41 @@ def _stored_value_and_grad(state: OptState) -> tuple[Any, Any]:
 
 
 def value_and_grad_from_state(
-    value_fn: Callable[..., Any],
+    value_fn: Callable[..., ArrayLike],
 ) -> Callable[..., tuple[jax.Array, Updates]]:
     """``jax.value_and_grad(value_fn)`` that reuses the value and gradient a line search stored.
 
-    Returns ``value_and_grad(params, *args, state, **kwargs)``: the ``value`` and ``grad`` fields of the
-    line-search state inside ``state`` (the optimizer state), which the search computed at the point it
-    accepted, i.e. at ``params`` after the update; if the stored value is not finite (before the first
-    update) it computes ``jax.value_and_grad(value_fn)(params, *args, **kwargs)`` instead, cast to the
-    stored dtypes. Use it only for deterministic objectives (the same ``args`` at every step). Raises
-    ``ValueError`` if the state has no line-search state, or if its gradient is not stored
-    (``scale_by_backtracking_linesearch(store_grad=False)``).
-    """
+    The returned function, ``value_and_grad(params, *args, state, **kwargs)``, returns the ``value`` and
+    ``grad`` fields of the line-search state inside ``state`` (the optimizer state), which the search computed
+    at the point it accepted, i.e. at ``params`` after the update; if the stored value is not finite (before
+    the first update) it computes ``jax.value_and_grad(value_fn)(params, *args, **kwargs)`` instead, cast to
+    the stored dtypes. Use it only for deterministic objectives (the same ``args`` at every step): it saves
+    one gradient evaluation per step of L-BFGS.
 
+    Args:
+      value_fn: the objective ``f(params, *args, **kwargs) -> scalar``.
+
+    Returns:
+      A function ``(params, *args, state, **kwargs) -> (value, grad)``; ``state`` is keyword only.
+
+    Raises:
+      ValueError: raised by the returned function if ``state`` holds no line-search state
+        (``value_and_grad_from_state: no value and grad found in the state; ...``), or if its gradient is not
+        stored (``scale_by_backtracking_linesearch(store_grad=False)``).
+      KeyError: raised by the returned function if ``state`` holds several line-search states (pass the
+        sub-state).
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> from gradtx.transforms.linesearch import value_and_grad_from_state
+      >>> f = lambda w: jnp.sum(w ** 2)
+      >>> opt = gradtx.chain(gradtx.scale(-1.0), gradtx.scale_by_zoom_linesearch(max_linesearch_steps=15))
+      >>> w = jnp.array([1.0, 2.0])
+      >>> value, grad = value_and_grad_from_state(f)(w, state=opt.init(w))  # nothing stored yet: computed
+      >>> print(value, grad)
+      5.0 [2. 4.]
+    """
     def value_and_grad(params: Params, *fn_args: Any, state: OptState, **fn_kwargs: Any) -> tuple[jax.Array, Updates]:
         value, grad = _stored_value_and_grad(state)
         if grad is None:

@@ -16,11 +16,13 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 
 from gradtx import tree
 from gradtx.base import (
     GradientTransformation,
     Params,
+    Scalar,
     Updates,
     check_tree_match,
     safe_int32_increment,
@@ -32,14 +34,41 @@ __all__ = ["AddNoiseState", "ApplyEvery", "add_noise", "apply_every"]
 
 
 class AddNoiseState(NamedTuple):
-    """The step count (for the annealing) and the PRNG key the next noise is drawn from."""
+    """The state of ``add_noise``.
+
+    Attributes:
+      count: the number of updates so far, an int32 scalar (for the annealing ``sigma_k^2 = eta / k^gamma``).
+      rng_key: the typed PRNG key the next noise is drawn from (split at every update).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> tx = gradtx.add_noise(eta=0.01, gamma=0.55, key=0)
+      >>> _, state = tx.update(jnp.zeros(2), tx.init(jnp.zeros(2)))
+      >>> print(state.count, state.rng_key.shape, state.rng_key.dtype)
+      1 () key<fry>
+    """
 
     count: jax.Array
     rng_key: jax.Array
 
 
 class ApplyEvery(NamedTuple):
-    """The position in the current window of ``k`` steps (0..k-1) and the gradients accumulated in it."""
+    """The state of ``apply_every`` (Optax's name for it).
+
+    Attributes:
+      count: the position in the current window of ``k`` steps (0..k-1), an int32 scalar.
+      grad_acc: the sum of the updates received in the current window, one array per parameter (in the
+        parameter dtype).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> tx = gradtx.apply_every(k=2)
+      >>> _, state = tx.update(jnp.array([1.0, 2.0]), tx.init(jnp.zeros(2)))
+      >>> print(state.count, state.grad_acc)
+      1 [1. 2.]
+    """
 
     count: jax.Array
     grad_acc: Updates
@@ -126,11 +155,14 @@ class add_noise(GradientTransformation):
       seed: keyword only, Optax's deprecated name for an int ``key``; give at most one of the two.
 
     Returns:
-      A gradient transformation with state ``AddNoiseState(count, rng_key)``.
+      A ``GradientTransformation`` whose state is ``AddNoiseState(count, rng_key)``.
 
     Raises:
-      ValueError: at construction, for a negative or NaN ``eta``, a non-finite ``gamma``, a ``key`` that is
-        neither an int nor a jax.random key, a non-int ``seed``, or both ``key`` and ``seed``.
+      ValueError: at construction, for a negative or NaN ``eta`` (``add_noise(eta=-1.0): eta must be >= 0``), a
+        non-finite ``gamma``, a ``key`` that is neither an int nor a jax.random key, a non-int ``seed``, or
+        both ``key`` and ``seed``.
+      TypeError: at construction, for an ``eta`` or ``gamma`` that is not a real number (``add_noise(
+        gamma='a'): gamma must be a finite real number, not str``).
 
     Example:
       >>> import jax.numpy as jnp
@@ -142,10 +174,12 @@ class add_noise(GradientTransformation):
       (1, True)
     """
 
-    eta: Any = non_negative()
-    gamma: Any = real()
-    key: Any = option(default=None, optional=True, static=True, accepts="an int seed or a jax.random key")
-    seed: Any = option(
+    eta: Scalar = non_negative()
+    gamma: Scalar = real()
+    key: ArrayLike | None = option(  # an int seed, a typed key or raw key data
+        default=None, optional=True, static=True, accepts="an int seed or a jax.random key"
+    )
+    seed: int | np.integer | None = option(
         default=None, optional=True, static=True, kw_only=True, accepts="an int (Optax's old name of key)"
     )
 
@@ -156,7 +190,9 @@ class add_noise(GradientTransformation):
         del params
         return AddNoiseState(count=zero_count(), rng_key=as_key(self.key if self.key is not None else self.seed))
 
-    def update(self, updates: Updates, state: AddNoiseState, params: Params | None = None, **extra: Any):
+    def update(
+        self, updates: Updates, state: AddNoiseState, params: Params | None = None, **extra: Any
+    ) -> tuple[Updates, AddNoiseState]:
         del params, extra
         count = safe_int32_increment(state.count)
         rng_key, sample_key = jax.random.split(state.rng_key)
@@ -176,18 +212,49 @@ class add_noise(GradientTransformation):
 class apply_every(GradientTransformation):
     """Accumulate updates and emit their sum every ``k`` steps, zeros in between.
 
-    On steps ``k, 2k, ...`` (1-based) the output is the sum of the last ``k`` updates; on the others it is 0
-    and the sum grows in ``grad_acc`` (stored in the parameter dtype). Blocks chained before it still run,
-    and update their state, on every step; for true gradient accumulation (an optimizer stepping once per
-    ``k`` micro-batches) use ``MultiSteps``.
+    With ``j`` the 1-based step::
+
+        a_j = g_j + (a_{j-1} if j - 1 is not a multiple of k, else 0)
+        u_j = a_j if j is a multiple of k, else 0
+
+    On steps ``k, 2k, ...`` the output is the sum of the last ``k`` updates; on the others it is 0 and the sum
+    grows in ``grad_acc`` (stored in the parameter dtype). Blocks chained before it still run, and update
+    their state, on every step; for true gradient accumulation (an optimizer stepping once per ``k``
+    micro-batches) use ``MultiSteps``.
+
+    Args:
+      k: the period, a whole number >= 1 (1: every update passes unchanged). Default 1.
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``ApplyEvery`` (Optax's name for the state class).
+
+    Raises:
+      ValueError: at construction, for ``k`` out of range or not whole (``apply_every(k=0): k must be a whole
+        number >= 1``).
+      TypeError: at construction, for a ``k`` that is not a number (``None``, a string); in ``update``, for
+        updates whose tree or shapes differ from the params given to ``init``.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> tx = gradtx.apply_every(k=2)
+      >>> state = tx.init(jnp.zeros(2))
+      >>> updates, state = tx.update(jnp.array([1.0, 2.0]), state)
+      >>> print(updates)
+      [0. 0.]
+      >>> updates, state = tx.update(jnp.array([3.0, 4.0]), state)
+      >>> print(updates)
+      [4. 6.]
     """
 
-    k: Any = integer(default=1, lo=1)
+    k: int = integer(default=1, lo=1)
 
     def init(self, params: Params) -> ApplyEvery:
         return ApplyEvery(count=zero_count(), grad_acc=tree.zeros_like(params))
 
-    def update(self, updates: Updates, state: ApplyEvery, params: Params | None = None, **extra: Any):
+    def update(
+        self, updates: Updates, state: ApplyEvery, params: Params | None = None, **extra: Any
+    ) -> tuple[Updates, ApplyEvery]:
         del params, extra
         check_tree_match("apply_every.update", state.grad_acc, updates)
         k = jnp.asarray(self.k).astype(jnp.int32)

@@ -36,13 +36,14 @@ from typing import Any, ClassVar, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike, DTypeLike
 
 from gradtx import tree
 from gradtx.base import (
     EmptyState,
     GradientTransformation,
-    OptState,
     Params,
+    Scalar,
     StatelessTransformation,
     Updates,
     check_tree_match,
@@ -77,18 +78,46 @@ NonNegativeParamsState = EmptyState  # Optax's name for the (empty) state of kee
 
 
 class ZeroNansState(NamedTuple):
-    """``found_nan``: one boolean scalar per parameter leaf, True iff the last update had a NaN there."""
+    """The state of ``zero_nans``.
 
-    found_nan: Any
+    Attributes:
+      found_nan: one boolean scalar per parameter leaf, True iff the last update had a NaN there.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> tx = gradtx.zero_nans()
+      >>> updates = {"a": jnp.array([1.0, jnp.nan]), "b": jnp.ones(1)}
+      >>> _, state = tx.update(updates, tx.init(updates))
+      >>> print(state.found_nan["a"], state.found_nan["b"])
+      True False
+    """
+
+    found_nan: Updates
 
 
 class ScaleByDistanceOverGradientsState(NamedTuple):
-    """DoG's per-leaf running maximum distance ``max_dist`` (rbar), the running sum of squared gradient norms
-    ``grad_sum_of_squares`` (G) and the initial parameters ``init_params`` (x_0, stored in ``param_dtype``)."""
+    """The state of ``scale_by_distance_over_gradients`` (DoG): scalars per parameter leaf, and ``x_0``.
 
-    max_dist: Any
-    grad_sum_of_squares: Any
-    init_params: Any
+    Attributes:
+      max_dist: per leaf, the running maximum distance ``rbar_k`` from the initial parameters (a scalar in
+        the parameter's real compute dtype).
+      grad_sum_of_squares: per leaf, the running sum ``G_k`` of squared gradient norms (a scalar).
+      init_params: the initial parameters ``x_0``, stored in ``param_dtype``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> tx = gradtx.scale_by_distance_over_gradients(reps_rel=0.1)
+      >>> params = jnp.array([3.0, 4.0])
+      >>> _, state = tx.update(jnp.array([3.0, 4.0]), tx.init(params), params)
+      >>> print(state.max_dist, state.grad_sum_of_squares, state.init_params)  # 0.1 (1 + ||x_0||), ||g||^2
+      0.6 25.0 [3. 4.]
+    """
+
+    max_dist: Updates
+    grad_sum_of_squares: Updates
+    init_params: Params
 
 
 # --------------------------------------------------------------------------------------------------
@@ -153,23 +182,60 @@ def _valid_axis(axis: Any) -> bool:
 # --------------------------------------------------------------------------------------------------
 
 
-def unitwise_norm(x: Any, axis: int | tuple[int, ...] | None = None) -> jax.Array:
+def unitwise_norm(x: ArrayLike, axis: int | tuple[int, ...] | None = None) -> jax.Array:
     """The l2 norm of each *unit* of ``x``, broadcast back to ``x.shape``.
 
     A unit is a slice of ``x`` along ``axis``. With ``axis=None`` the axes follow layer conventions (as in
     Optax): scalars and vectors (after squeezing size-1 axes) are one unit; rank 2 and 3 (linear ``(in, out)``
     and multi-head kernels) sum over axis 0; rank 4 (``HWIO`` conv kernels) over ``(0, 1, 2)``; rank 5
-    (``DHWIO``) over ``(0, 1, 2, 3)``; other ranks need ``axis`` (``ValueError``). The norm is returned in
-    the real compute dtype of ``x`` (float32 or wider).
+    (``DHWIO``) over ``(0, 1, 2, 3)``; other ranks need ``axis``. The norm neither overflows nor underflows
+    (``gradtx.tree.ops.l2_norm``). The piece of ``adaptive_grad_clip`` (Brock et al. 2021) that measures.
+
+    Args:
+      x: an array.
+      axis: the axes summed over, an int or a tuple of ints, or ``None`` (the default) for the conventions.
+
+    Returns:
+      The per-unit norms, shape ``x.shape``, in the real compute dtype of ``x`` (float32 or wider).
+
+    Raises:
+      ValueError: for ``axis=None`` and an array of rank above 5 (``unitwise_norm: expected an array of rank
+        at most 5 without axis, got shape (...); pass axis= to name the reduction axes``).
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from gradtx.transforms.normalization import unitwise_norm
+      >>> print(unitwise_norm(jnp.array([[3.0, 0.0], [4.0, 1.0]])))  # one unit per column
+      [[5. 1.]
+       [5. 1.]]
     """
     return _unitwise_norm(x, axis, "unitwise_norm")
 
 
-def unitwise_clip(g_norm: Any, max_norm: Any, grad: Any, div_eps: Any = 1e-6) -> jax.Array:
-    """``grad`` where ``g_norm < max_norm``, else ``grad * max_norm / max(g_norm, div_eps)``.
+def unitwise_clip(g_norm: ArrayLike, max_norm: ArrayLike, grad: ArrayLike, div_eps: Scalar = 1e-6) -> jax.Array:
+    """Clip ``grad`` unit by unit: ``grad`` where ``g_norm < max_norm``, else ``grad * max_norm / max(g_norm,
+    div_eps)``.
 
-    All three arrays must have the same shape (``ValueError`` otherwise); ``div_eps`` only guards the
-    division. The result has the dtype of ``grad``.
+    The piece of ``adaptive_grad_clip`` (Brock et al. 2021) that clips, given the unit norms (see
+    :func:`unitwise_norm`) broadcast to ``grad``'s shape.
+
+    Args:
+      g_norm: the norm of ``grad``'s unit at each position, an array shaped like ``grad``.
+      max_norm: the clipping bound at each position, an array shaped like ``grad``.
+      grad: the array to clip.
+      div_eps: the smallest divisor, guarding the division only, >= 0. Default 1e-6.
+
+    Returns:
+      The clipped array, in the dtype of ``grad``.
+
+    Raises:
+      ValueError: if the three arrays do not have the same shape (``unitwise_clip: the shapes differ: ...``).
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from gradtx.transforms.normalization import unitwise_clip
+      >>> print(unitwise_clip(jnp.array([5.0, 1.0]), jnp.array([1.0, 2.0]), jnp.array([3.0, 1.0])))
+      [0.6 1. ]
     """
     shapes = {"g_norm": jnp.shape(g_norm), "max_norm": jnp.shape(max_norm), "grad": jnp.shape(grad)}
     if len(set(shapes.values())) != 1:
@@ -199,14 +265,35 @@ def _out_dtype(g: jax.Array) -> np.dtype:
     return dt if jnp.issubdtype(dt, jnp.inexact) else tree.compute_dtype(dt)
 
 
-def per_example_global_norm_clip(grads: Any, l2_norm_clip: Any) -> tuple[Any, jax.Array]:
+def per_example_global_norm_clip(grads: Updates, l2_norm_clip: Scalar) -> tuple[Updates, jax.Array]:
     """Clip each example's gradient to global l2 norm ``l2_norm_clip`` and sum over the batch.
 
     ``grads`` holds per-example gradients: every leaf has the same leading batch axis ``B``. For example
     ``i``, ``n_i = ||(g_leaf[i])_leaves||`` over all leaves and ``m_i = min(1, l2_norm_clip / n_i)`` (1 when
-    that is NaN, i.e. ``0 / 0``). Returns ``(sum_i m_i g[i], number of i with m_i < 1)`` as in DP-SGD (Abadi
-    et al. 2016, arXiv 1607.00133); the count is an int32 scalar, the sums keep each leaf's dtype (float32
-    for integer input). An empty tree gives ``(grads, 0)``.
+    that is NaN, i.e. ``0 / 0``); the result is ``sum_i m_i g[i]``, DP-SGD's clipped sum (Abadi et al. 2016,
+    "Deep Learning with Differential Privacy", CCS, arXiv 1607.00133). An empty tree gives ``(grads, 0)``.
+
+    Args:
+      grads: the per-example gradients, a pytree whose leaves share a leading batch axis.
+      l2_norm_clip: the largest global norm of one example's gradient, a real number >= 0.
+
+    Returns:
+      ``(summed, num_clipped)``: the clipped gradients summed over the batch (the tree of ``grads`` without
+      the batch axis; each leaf's dtype, float32 for integer input) and the number of examples with
+      ``m_i < 1`` (an int32 scalar).
+
+    Raises:
+      ValueError: for a negative or NaN ``l2_norm_clip`` (``per_example_global_norm_clip(l2_norm_clip=-1.0):
+        l2_norm_clip must be >= 0``), or leaves without a common leading batch axis.
+      TypeError: for an ``l2_norm_clip`` that is not a real number.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from gradtx.transforms.normalization import per_example_global_norm_clip
+      >>> grads = jnp.array([[6.0, 8.0], [1.0, 2.0]])  # two examples, norms 10 and 2.24
+      >>> summed, num_clipped = per_example_global_norm_clip(grads, 5.0)
+      >>> print(summed, num_clipped)  # [3, 4] (clipped) + [1, 2]
+      [4. 6.] 1
     """
     call = "per_example_global_norm_clip"
     _CLIP_NORM(call, "l2_norm_clip", l2_norm_clip)
@@ -229,15 +316,36 @@ def per_example_global_norm_clip(grads: Any, l2_norm_clip: Any) -> tuple[Any, ja
 
 
 def per_example_layer_norm_clip(
-    grads: Any, global_l2_norm_clip: Any, uniform: bool = True
-) -> tuple[Any, Any]:
+    grads: Updates, global_l2_norm_clip: Scalar, uniform: bool = True
+) -> tuple[Updates, Updates]:
     """Per-example clipping with one clip norm per layer (leaf), then the sum over the batch.
 
     With ``K`` leaves and ``C = global_l2_norm_clip``, leaf ``i`` is clipped (as by
     :func:`per_example_global_norm_clip`) to ``C / sqrt(K)`` if ``uniform``, else to ``C sqrt(D_i / D)``
-    where ``D_i`` is the per-example size of the leaf and ``D`` their total (McMahan et al. 2017, arXiv
-    1710.06963). Either way the clipped per-example global norm is at most ``C``. Returns the tree of
-    summed clipped gradients and the tree of per-leaf int32 clip counts.
+    where ``D_i`` is the per-example size of the leaf and ``D`` their total (McMahan, Ramage, Talwar & Zhang
+    2018, "Learning Differentially Private Recurrent Language Models", ICLR, arXiv 1710.06963). Either way the
+    clipped per-example global norm is at most ``C``.
+
+    Args:
+      grads: the per-example gradients, a pytree whose leaves share a leading batch axis.
+      global_l2_norm_clip: ``C``, the bound on each example's global norm, a real number >= 0.
+      uniform: the same clip norm for every leaf; False splits ``C`` by the leaves' sizes. Default True.
+
+    Returns:
+      ``(summed, num_clipped)``: the tree of summed clipped gradients and the tree of per-leaf int32 counts of
+      clipped examples.
+
+    Raises:
+      ValueError: for a negative or NaN ``global_l2_norm_clip``, or leaves without a common leading batch axis.
+      TypeError: for a ``global_l2_norm_clip`` that is not a real number.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from gradtx.transforms.normalization import per_example_layer_norm_clip
+      >>> grads = {"a": jnp.array([[3.0], [0.3]]), "b": jnp.array([[4.0], [0.4]])}
+      >>> summed, counts = per_example_layer_norm_clip(grads, 2.0 ** 0.5)  # each leaf clipped to norm 1
+      >>> print(summed["a"], summed["b"], counts["a"], counts["b"])
+      [1.3] [1.4] 1 1
     """
     call = "per_example_layer_norm_clip"
     _CLIP_NORM(call, "global_l2_norm_clip", global_l2_norm_clip)
@@ -267,7 +375,9 @@ class _ByParams(StatelessTransformation):
     def _leaf(self, u: Any, p: Any) -> Any:
         raise NotImplementedError
 
-    def update(self, updates: Updates, state: OptState, params: Params | None = None, **extra: Any):
+    def update(
+        self, updates: Updates, state: EmptyState, params: Params | None = None, **extra: Any
+    ) -> tuple[Updates, EmptyState]:
         del extra
         call = f"{type(self).__name__}.update"
         require_params(call, params)
@@ -279,13 +389,35 @@ class _ByParams(StatelessTransformation):
 class clip_by_block_rms(StatelessTransformation):
     """Rescale each block (leaf) so its root mean square is at most ``threshold``.
 
-    ``u = g / max(1, rms(g) / threshold)``: blocks under the threshold pass unchanged, the others are
-    scaled down to exactly ``rms(u) = threshold``.
+    ``u = g / max(1, rms(g) / threshold)`` with ``rms(g) = sqrt(mean(|g|^2))`` over the whole leaf: blocks
+    under the threshold pass unchanged, the others are scaled down to exactly ``rms(u) = threshold``.
+    Stateless (state ``EmptyState()``). ``clips(updates)`` says whether ``update`` would change ``updates``.
+
+    Args:
+      threshold: the largest rms of a block, > 0.
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``EmptyState``.
+
+    Raises:
+      ValueError: at construction, for a ``threshold`` that is not positive (``clip_by_block_rms(
+        threshold=0.0): threshold must be > 0``).
+      TypeError: at construction, for a ``threshold`` that is not a real number.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> tx = gradtx.clip_by_block_rms(1.0)
+      >>> updates, state = tx.update(jnp.array([3.0, -3.0, 3.0, -3.0]), tx.init(None))
+      >>> print(updates)  # rms 3 becomes 1
+      [ 1. -1.  1. -1.]
     """
 
-    threshold: Any = positive()
+    threshold: Scalar = positive()
 
-    def update(self, updates: Updates, state: OptState, params: Params | None = None, **extra: Any):
+    def update(
+        self, updates: Updates, state: EmptyState, params: Params | None = None, **extra: Any
+    ) -> tuple[Updates, EmptyState]:
         del params, extra
 
         def one(g: Any) -> Any:
@@ -308,19 +440,51 @@ class clip_by_block_rms(StatelessTransformation):
 
 @pytree_class
 class adaptive_grad_clip(_ByParams):
-    """Adaptive gradient clipping (AGC; Brock, De, Smith & Simonyan 2021, arXiv 2102.06171, eq. 3).
+    """Adaptive gradient clipping (AGC; Brock, De, Smith & Simonyan 2021, "High-Performance Large-Scale Image
+    Recognition Without Normalization", ICML, arXiv 2102.06171, eq. 3).
 
     For each unit (see :func:`unitwise_norm`; ``axis`` overrides the conventions), with
-    ``||W||* = max(||W||_unit, eps)``: ``u = g`` if ``||g||_unit < clipping ||W||*``, else
-    ``u = g clipping ||W||* / ||g||_unit`` (the division guarded by ``max(., 1e-6)``). ``eps`` keeps
-    zero-initialised parameters (biases) from freezing. As in Optax, with the default conventions a linear
-    kernel ``(in, out)`` has one unit per output column; the paper's "unit-wise" rows of ``W`` in its
-    ``(out, in)`` layout are the same units.
+    ``||W||* = max(||W||_unit, eps)``::
+
+        u = g                                         if ||g||_unit < clipping ||W||*
+        u = g clipping ||W||* / ||g||_unit            otherwise (the division guarded by max(., 1e-6))
+
+    ``eps`` keeps zero-initialised parameters (biases) from freezing. As in Optax, with the default
+    conventions a linear kernel ``(in, out)`` has one unit per output column; the paper's "unit-wise" rows of
+    ``W`` in its ``(out, in)`` layout are the same units. Stateless; ``update`` needs ``params``.
+    ``clips(updates, params)`` says whether ``update`` would change ``updates``.
+
+    Args:
+      clipping: the largest ratio of a unit's gradient norm to its parameter norm, >= 0.
+      eps: the smallest parameter norm used, >= 0. Default 1e-3.
+      axis: the axes of a unit's norm, an int or a tuple of ints, or ``None`` (the default) for the layer
+        conventions of :func:`unitwise_norm`. Not in Optax.
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``EmptyState``.
+
+    Raises:
+      ValueError: at construction, for a value out of range (``adaptive_grad_clip(clipping=-1.0): clipping
+        must be >= 0``, ``axis must be None, an int or a tuple of ints``); in ``update``, without params, or
+        for a leaf of rank above 5 without ``axis``.
+      TypeError: at construction, for a ``clipping`` or ``eps`` that is not a real number; in ``update``, for
+        updates whose tree differs from the params'.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> tx = gradtx.adaptive_grad_clip(0.1)
+      >>> params = jnp.array([3.0, 4.0])  # one unit of norm 5: the bound is 0.5
+      >>> updates, state = tx.update(jnp.array([30.0, 40.0]), tx.init(params), params)
+      >>> print(updates)
+      [0.3 0.4]
     """
 
-    clipping: Any = non_negative()
-    eps: Any = non_negative(default=1e-3)
-    axis: Any = option(default=None, accepts="None, an int or a tuple of ints", static=True, optional=True)
+    clipping: Scalar = non_negative()
+    eps: Scalar = non_negative(default=1e-3)
+    axis: int | tuple[int, ...] | None = option(
+        default=None, accepts="None, an int or a tuple of ints", static=True, optional=True
+    )
 
     def __check_init__(self) -> None:
         if isinstance(self.axis, list):
@@ -355,14 +519,37 @@ class adaptive_grad_clip(_ByParams):
 class normalize_by_update_norm(StatelessTransformation):
     """Divide by the global norm of the update: ``u = scale_factor * g / (||g|| + eps)``.
 
-    ``||g||`` is the l2 norm of all leaves together; ``scale_factor=-1`` gives normalised gradient descent
-    with step 1 (then scale by a learning rate with ``flip_sign=False``).
+    ``||g||`` is the l2 norm of all leaves together (without overflow or underflow); with ``eps = 0`` a zero
+    update gives 0, not NaN. ``scale_factor=-1`` gives normalised gradient descent with step 1 (then scale by
+    a learning rate with ``flip_sign=False``). Stateless (state ``EmptyState()``).
+
+    Args:
+      scale_factor: the norm of the output, a finite real number. Default 1.0.
+      eps: added to the norm, >= 0. Default 1e-6.
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``EmptyState``.
+
+    Raises:
+      ValueError: at construction, for a value out of range (``normalize_by_update_norm(eps=-1.0): eps must be
+        >= 0``) or a non-finite ``scale_factor``.
+      TypeError: at construction, for a hyperparameter that is not a real number.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> tx = gradtx.normalize_by_update_norm(eps=0.0)
+      >>> updates, state = tx.update(jnp.array([3.0, 4.0]), tx.init(None))
+      >>> print(updates)
+      [0.6 0.8]
     """
 
-    scale_factor: Any = real(default=1.0)
-    eps: Any = non_negative(default=1e-6)
+    scale_factor: Scalar = real(default=1.0)
+    eps: Scalar = non_negative(default=1e-6)
 
-    def update(self, updates: Updates, state: OptState, params: Params | None = None, **extra: Any):
+    def update(
+        self, updates: Updates, state: EmptyState, params: Params | None = None, **extra: Any
+    ) -> tuple[Updates, EmptyState]:
         del params, extra
         g_norm = tree.norm(updates)
 
@@ -376,15 +563,31 @@ class normalize_by_update_norm(StatelessTransformation):
 
 @pytree_class
 class centralize(StatelessTransformation):
-    """Gradient centralization (Yong, Huang, Hua & Zhang 2020, arXiv 2004.01461, eq. 4).
+    """Gradient centralization (Yong, Huang, Hua & Zhang 2020, "Gradient Centralization: A New Optimization
+    Technique for Deep Neural Networks", ECCV, arXiv 2004.01461, eq. 4).
 
     Leaves of rank >= 2 lose their mean over every axis but the first: ``u = g - mean(g, axes 1..ndim-1)``;
     vectors and scalars pass unchanged. Convention (Optax's): the first axis indexes the units (PyTorch's
     ``(out, in)`` layout, the paper's columns of ``W``). For a Flax ``(in, out)`` kernel the paper's
     centring per output neuron would be over all axes but the *last*; transpose, or write that block, then.
+    Stateless (state ``EmptyState()``); it takes no arguments.
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``EmptyState``.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> tx = gradtx.centralize()
+      >>> updates, state = tx.update(jnp.array([[1.0, 3.0], [2.0, 6.0]]), tx.init(None))
+      >>> print(updates)  # each row minus its mean
+      [[-1.  1.]
+       [-2.  2.]]
     """
 
-    def update(self, updates: Updates, state: OptState, params: Params | None = None, **extra: Any):
+    def update(
+        self, updates: Updates, state: EmptyState, params: Params | None = None, **extra: Any
+    ) -> tuple[Updates, EmptyState]:
         del params, extra
 
         def one(g: Any) -> Any:
@@ -402,7 +605,7 @@ class centralize(StatelessTransformation):
 class _ParamBlockScale(_ByParams):
     """``u = g max(size(p), min_scale)`` for each block, ``size`` the subclass's ``_size`` of a leaf."""
 
-    min_scale: Any = non_negative(default=1e-3)
+    min_scale: Scalar = non_negative(default=1e-3)
 
     _size: ClassVar[Callable[[Any], jax.Array]]  # each subclass names its size function (_norm, _rms)
 
@@ -413,14 +616,66 @@ class _ParamBlockScale(_ByParams):
 
 @pytree_class
 class scale_by_param_block_norm(_ParamBlockScale):
-    """Scale each block's update by the norm of its parameters: ``u = g max(||p||, min_scale)``."""
+    """Scale each block's update by the norm of its parameters: ``u = g max(||p||, min_scale)``.
+
+    ``||p||`` is the l2 (Frobenius) norm of the whole parameter leaf; ``min_scale`` keeps zero-initialised
+    blocks moving: each block then moves in proportion to its own size. Stateless; ``update`` needs
+    ``params``.
+
+    Args:
+      min_scale: the smallest factor, >= 0. Default 1e-3.
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``EmptyState``.
+
+    Raises:
+      ValueError: at construction, for a negative or NaN ``min_scale`` (``scale_by_param_block_norm(
+        min_scale=-1.0): min_scale must be >= 0``); in ``update``, without params.
+      TypeError: at construction, for a ``min_scale`` that is not a real number; in ``update``, for updates
+        whose tree differs from the params'.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> tx = gradtx.scale_by_param_block_norm()
+      >>> params = jnp.array([3.0, 4.0])
+      >>> updates, state = tx.update(jnp.array([1.0, -1.0]), tx.init(params), params)
+      >>> print(updates)  # times ||p|| = 5
+      [ 5. -5.]
+    """
 
     _size = staticmethod(_norm)
 
 
 @pytree_class
 class scale_by_param_block_rms(_ParamBlockScale):
-    """Scale each block's update by the rms of its parameters: ``u = g max(rms(p), min_scale)``."""
+    """Scale each block's update by the rms of its parameters: ``u = g max(rms(p), min_scale)``.
+
+    ``rms(p) = sqrt(mean(|p|^2))`` over the whole parameter leaf: Adafactor's relative step (Shazeer & Stern
+    2018, "Adafactor: Adaptive Learning Rates with Sublinear Memory Cost", arXiv 1804.04235, with
+    ``min_scale`` its ``epsilon2``). Stateless; ``update`` needs ``params``.
+
+    Args:
+      min_scale: the smallest factor, >= 0. Default 1e-3.
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``EmptyState``.
+
+    Raises:
+      ValueError: at construction, for a negative or NaN ``min_scale`` (``scale_by_param_block_rms(
+        min_scale=-1.0): min_scale must be >= 0``); in ``update``, without params.
+      TypeError: at construction, for a ``min_scale`` that is not a real number; in ``update``, for updates
+        whose tree differs from the params'.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> tx = gradtx.scale_by_param_block_rms()
+      >>> params = jnp.array([3.0, -3.0])
+      >>> updates, state = tx.update(jnp.array([1.0, -1.0]), tx.init(params), params)
+      >>> print(updates)  # times rms(p) = 3
+      [ 3. -3.]
+    """
 
     _size = staticmethod(_rms)
 
@@ -429,15 +684,45 @@ class scale_by_param_block_rms(_ParamBlockScale):
 class scale_by_trust_ratio(_ByParams):
     """Scale each block by its trust ratio, the layer-wise step of LARS, LAMB and Fromage.
 
-    ``r = trust_coefficient * max(||p||, min_norm) / (max(||g||, min_norm) + eps)`` and ``u = r g``, with
-    ``r = 1`` where either clipped norm is 0 (a zero parameter block or a zero update would never move
-    otherwise). With the defaults ``||u|| = ||p||``: each layer moves by a step proportional to its own size
-    (You, Gitman & Ginsburg 2017, arXiv 1708.03888; You et al. 2019, arXiv 1904.00962).
+    Per leaf::
+
+        r = trust_coefficient * max(||p||, min_norm) / (max(||g||, min_norm) + eps)
+        u = r g                  (u = g where either clipped norm is 0)
+
+    A zero parameter block or a zero update would never move otherwise. With the defaults ``||u|| = ||p||``:
+    each layer moves by a step proportional to its own size (You, Gitman & Ginsburg 2017, "Large Batch
+    Training of Convolutional Networks", arXiv 1708.03888; You et al. 2020, "Large Batch Optimization for
+    Deep Learning: Training BERT in 76 minutes", ICLR, arXiv 1904.00962). Stateless; ``update`` needs
+    ``params``.
+
+    Args:
+      min_norm: the smallest norm used for ``p`` and ``g``, >= 0. Default 0.0.
+      trust_coefficient: the factor ``r`` is multiplied by, a finite real number. Default 1.0.
+      eps: added to the update's norm, >= 0. Default 0.0.
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``EmptyState``.
+
+    Raises:
+      ValueError: at construction, for a value out of range (``scale_by_trust_ratio(min_norm=-1.0): min_norm
+        must be >= 0``); in ``update``, without params.
+      TypeError: at construction, for a hyperparameter that is not a real number (``scale_by_trust_ratio(
+        trust_coefficient='a'): trust_coefficient must be a finite real number, not str``); in ``update``, for
+        updates whose tree differs from the params'.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> tx = gradtx.scale_by_trust_ratio()
+      >>> params = jnp.array([3.0, 4.0])
+      >>> updates, state = tx.update(jnp.array([0.3, 0.4]), tx.init(params), params)
+      >>> print(updates)  # r = ||p|| / ||g|| = 10
+      [3. 4.]
     """
 
-    min_norm: Any = non_negative(default=0.0)
-    trust_coefficient: Any = real(default=1.0)
-    eps: Any = non_negative(default=0.0)
+    min_norm: Scalar = non_negative(default=0.0)
+    trust_coefficient: Scalar = real(default=1.0)
+    eps: Scalar = non_negative(default=0.0)
 
     def _leaf(self, u: Any, p: Any) -> Any:
         x = tree.Leaf(u)
@@ -452,7 +737,8 @@ class scale_by_trust_ratio(_ByParams):
 
 @pytree_class
 class scale_by_distance_over_gradients(GradientTransformation):
-    """Distance over gradients, layer-wise (LDoG; Ivgi, Hinder & Carmon 2023, arXiv 2302.12022).
+    """Distance over gradients, layer-wise (LDoG; Ivgi, Hinder & Carmon 2023, "DoG is SGD's Best Friend: A
+    Parameter-Free Dynamic Step Size Schedule", ICML, arXiv 2302.12022).
 
     Per leaf, with ``x_0`` the parameters given to ``init`` and ``k`` the 1-based step::
 
@@ -462,15 +748,40 @@ class scale_by_distance_over_gradients(GradientTransformation):
         u      = global_scale * rbar_k / sqrt(G_k + eps) * g_k
 
     ``u`` is a step size times the gradient, to be followed by ``scale_by_learning_rate(1.0)`` (or use
-    ``global_scale=-1``). ``x_0`` is stored in ``param_dtype`` (``None``: the parameter dtype); ``rbar`` and
-    ``G`` are scalars per leaf in the parameters' compute dtype (float32 or wider). The authors recommend
-    averaging the iterates.
+    ``global_scale=-1``). ``rbar`` and ``G`` are scalars per leaf in the parameters' compute dtype (float32 or
+    wider); the step is 0 for ``G = 0`` with ``eps = 0``, NaN once ``G`` overflowed. The authors recommend
+    averaging the iterates. ``update`` needs ``params``.
+
+    Args:
+      reps_rel: the initial distance relative to ``1 + ||x_0||``, > 0. Default 1e-6.
+      eps: added to ``G_k`` inside the square root, >= 0. Default 1e-8.
+      param_dtype: the dtype ``x_0`` is stored in, a floating dtype or ``None`` (the parameter dtype). Default
+        float32.
+      global_scale: a factor on every step, a finite real number. Default 1.0.
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``ScaleByDistanceOverGradientsState``.
+
+    Raises:
+      ValueError: at construction, for a value out of range (``scale_by_distance_over_gradients(reps_rel=0.0):
+        reps_rel must be > 0``) or a ``param_dtype`` that is not floating; in ``update``, without params.
+      TypeError: at construction, for a hyperparameter that is not a real number; in ``update``, for updates
+        or params whose tree differs from the params given to ``init``.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> tx = gradtx.scale_by_distance_over_gradients(reps_rel=0.1, eps=0.0)
+      >>> params = jnp.array([3.0, 4.0])
+      >>> updates, state = tx.update(jnp.array([3.0, 4.0]), tx.init(params), params)
+      >>> print(updates)  # rbar = 0.1 (1 + 5) = 0.6, sqrt(G) = 5: 0.12 g
+      [0.36 0.48]
     """
 
-    reps_rel: Any = positive(default=1e-6)
-    eps: Any = non_negative(default=1e-8)
-    param_dtype: Any = dtype_option(default=jnp.float32)
-    global_scale: Any = real(default=1.0)
+    reps_rel: Scalar = positive(default=1e-6)
+    eps: Scalar = non_negative(default=1e-8)
+    param_dtype: DTypeLike | None = dtype_option(default=jnp.float32)
+    global_scale: Scalar = real(default=1.0)
 
     def init(self, params: Params) -> ScaleByDistanceOverGradientsState:
         def first_distance(p: Any) -> Any:
@@ -484,7 +795,7 @@ class scale_by_distance_over_gradients(GradientTransformation):
 
     def update(
         self, updates: Updates, state: ScaleByDistanceOverGradientsState, params: Params | None = None, **extra: Any
-    ):
+    ) -> tuple[Updates, ScaleByDistanceOverGradientsState]:
         del extra
         require_params("scale_by_distance_over_gradients.update", params)
         check_tree_match("scale_by_distance_over_gradients.update", state.max_dist, updates)
@@ -512,7 +823,25 @@ class scale_by_distance_over_gradients(GradientTransformation):
 class keep_params_nonnegative(_ByParams):
     """Keep parameters non-negative: ``u = -p`` where ``p + g < 0``, else ``g`` (so ``p + u >= 0``).
 
-    Put it last in a chain. Parameters that are already negative are moved to 0.
+    Put it last in a chain. Parameters that are already negative are moved to 0. Stateless (state
+    ``EmptyState()``, Optax's ``NonNegativeParamsState``); ``update`` needs ``params``. It takes no arguments.
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``EmptyState``.
+
+    Raises:
+      ValueError: in ``update``, without params (``keep_params_nonnegative.update: params are required (call
+        update(updates, state, params))``).
+      TypeError: in ``update``, for updates whose tree differs from the params'.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> tx = gradtx.keep_params_nonnegative()
+      >>> params = jnp.array([1.0, 2.0])
+      >>> updates, state = tx.update(jnp.array([-3.0, 1.0]), tx.init(params), params)
+      >>> print(updates)  # 1 - 3 < 0: move to 0 instead
+      [-1.  1.]
     """
 
     def _leaf(self, u: Any, p: Any) -> Any:
@@ -525,14 +854,31 @@ class keep_params_nonnegative(_ByParams):
 class zero_nans(GradientTransformation):
     """Replace NaNs in the updates by 0; the state records, per leaf, whether the last update had one.
 
-    ``found_nan`` is a tree of boolean scalars shaped like the parameters; it is not used by the block, only
-    reported. Infinities pass through (guard them with ``clip`` or ``apply_if_finite``).
+    ``u = 0`` where ``g`` is NaN, else ``g``. ``found_nan`` is a tree of boolean scalars shaped like the
+    parameters; it is not used by the block, only reported. Infinities pass through (guard them with ``clip``
+    or ``apply_if_finite``). It takes no arguments.
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``ZeroNansState``.
+
+    Raises:
+      TypeError: in ``update``, for updates whose tree differs from the params given to ``init``.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> tx = gradtx.zero_nans()
+      >>> updates, state = tx.update(jnp.array([1.0, jnp.nan]), tx.init(jnp.zeros(2)))
+      >>> print(updates, state.found_nan)
+      [1. 0.] True
     """
 
     def init(self, params: Params) -> ZeroNansState:
         return ZeroNansState(found_nan=jax.tree.map(lambda _: jnp.zeros([], jnp.bool_), params))
 
-    def update(self, updates: Updates, state: ZeroNansState, params: Params | None = None, **extra: Any):
+    def update(
+        self, updates: Updates, state: ZeroNansState, params: Params | None = None, **extra: Any
+    ) -> tuple[Updates, ZeroNansState]:
         del params, extra
         check_tree_match("zero_nans.update", state.found_nan, updates)
         found = jax.tree.map(lambda g: jnp.any(jnp.isnan(g)), updates)

@@ -37,12 +37,14 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import DTypeLike
 
 from gradtx import tree
 from gradtx.base import (
+    EmptyState,
     GradientTransformation,
-    OptState,
     Params,
+    Scalar,
     StatelessTransformation,
     Updates,
     check_tree_match,
@@ -81,35 +83,103 @@ _POLYAK_TINY = float(np.finfo(np.float64).eps)
 
 
 class ScaleByLionState(NamedTuple):
-    """Lion's step count and its momentum ``mu`` (the ``b2`` average of past gradients)."""
+    """The state of ``scale_by_lion``.
+
+    Attributes:
+      count: the number of updates so far, an int32 scalar.
+      mu: the momentum ``m_k``, the ``b2`` average of past gradients, one array per parameter (in ``mu_dtype``
+        if set).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> tx = gradtx.scale_by_lion()  # b2 = 0.99
+      >>> _, state = tx.update(jnp.array([1.0, -2.0]), tx.init(jnp.zeros(2)))
+      >>> print(state.count, state.mu)  # 0.01 g
+      1 [ 0.01 -0.02]
+    """
 
     count: jax.Array
     mu: Updates
 
 
 class ScaleByAdaDeltaState(NamedTuple):
-    """Adadelta's running averages of squared gradients ``e_g`` and of squared (unscaled) updates ``e_x``."""
+    """The state of ``scale_by_adadelta``.
+
+    Attributes:
+      e_g: the running average ``E[g^2]`` of squared gradients, one array per parameter.
+      e_x: the running average ``E[dx^2]`` of squared (unscaled) updates, one array per parameter.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> tx = gradtx.scale_by_adadelta()  # rho = 0.9
+      >>> _, state = tx.update(jnp.array([1.0, -2.0]), tx.init(jnp.zeros(2)))
+      >>> print(state.e_g, state.e_x)  # 0.1 g^2; 0.1 u^2 with u ~ 0.0032
+      [0.1 0.4] [1.e-06 1.e-06]
+    """
 
     e_g: Updates
     e_x: Updates
 
 
 class ScaleByRpropState(NamedTuple):
-    """Rprop's per-coordinate ``step_sizes`` and the previous signed steps (0 after a sign flip)."""
+    """The state of ``scale_by_rprop``.
+
+    Attributes:
+      step_sizes: the per-coordinate step sizes ``d_i``, one array per parameter.
+      prev_updates: the previous signed steps ``s_i`` (0 after a sign flip), one array per parameter.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> tx = gradtx.scale_by_rprop(learning_rate=0.1)
+      >>> _, state = tx.update(jnp.array([1.0, -2.0]), tx.init(jnp.zeros(2)))
+      >>> print(state.step_sizes, state.prev_updates)
+      [0.1 0.1] [ 0.1 -0.1]
+    """
 
     step_sizes: Updates
     prev_updates: Updates
 
 
 class ScaleByOptimisticGradientState(NamedTuple):
-    """Whether no update has happened yet (a boolean scalar) and the previous raw gradient."""
+    """The state of ``scale_by_optimistic_gradient``.
+
+    Attributes:
+      is_initial_step: whether no update has happened yet, a boolean scalar.
+      previous_gradient: the previous raw gradient ``g_{k-1}``, one array per parameter.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> tx = gradtx.scale_by_optimistic_gradient()
+      >>> _, state = tx.update(jnp.array([1.0, 2.0]), tx.init(jnp.zeros(2)))
+      >>> print(state.is_initial_step, state.previous_gradient)
+      False [1. 2.]
+    """
 
     is_initial_step: jax.Array
     previous_gradient: Updates
 
 
 class ScaleByNovogradState(NamedTuple):
-    """NovoGrad's step count, first moment ``mu`` (per parameter) and second moment ``nu`` (one scalar per leaf)."""
+    """The state of ``scale_by_novograd``.
+
+    Attributes:
+      count: the number of updates so far, an int32 scalar.
+      mu: the first moment ``m_k``, one array per parameter (in ``mu_dtype`` if set).
+      nu: the layer-wise second moment ``v_k``, one scalar per parameter leaf.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> tx = gradtx.scale_by_novograd()
+      >>> params = jnp.zeros(2)
+      >>> _, state = tx.update(jnp.array([3.0, 4.0]), tx.init(params), params)
+      >>> print(state.count, state.mu, state.nu)  # v_1 = ||g||^2, m_1 = g / ||g||
+      1 [0.6 0.8] 25.0
+    """
 
     count: jax.Array
     mu: Updates
@@ -122,21 +192,51 @@ class ScaleByNovogradState(NamedTuple):
 
 
 @pytree_class
-class scale_by_lion(AdamLike):
-    """Lion's direction (Chen et al. 2023, "Symbolic Discovery of Optimization Algorithms", arXiv 2302.06675).
+class scale_by_lion(AdamLike[ScaleByLionState]):
+    """Lion's direction (Chen et al. 2023, "Symbolic Discovery of Optimization Algorithms", NeurIPS, arXiv
+    2302.06675): the sign of an interpolated momentum.
 
-    ``c_k = b1 m_{k-1} + (1 - b1) g_k``, ``u = sign(c_k)``, then ``m_k = b2 m_{k-1} + (1 - b2) g_k`` from
-    ``m_0 = 0``: the interpolation ``b1`` shapes the step, the slower ``b2`` keeps the momentum. ``mode``
-    picks the sign function: ``'hard'`` (the paper's ``sign``), ``'smooth'`` (``tanh(smooth_beta * c)``) or
-    ``'refined'`` (``c`` where ``|c| < 1``, else ``sign(c)``, i.e. ``clip(c, -1, 1)``). ``mu_dtype`` stores
-    ``m`` in another dtype. With ``mode='hard'`` every coordinate of the output is -1, 0 or +1.
+    With ``m_0 = 0``::
+
+        c_k = b1 m_{k-1} + (1 - b1) g_k
+        u = sign(c_k)
+        m_k = b2 m_{k-1} + (1 - b2) g_k
+
+    The interpolation ``b1`` shapes the step, the slower ``b2`` keeps the momentum. ``mode`` picks the sign
+    function: ``'hard'`` (the paper's ``sign``: every coordinate of the output is -1, 0 or +1), ``'smooth'``
+    (``tanh(smooth_beta * c)``) or ``'refined'`` (``c`` where ``|c| < 1``, else ``sign(c)``, i.e.
+    ``clip(c, -1, 1)``). The output is the positive direction; ``lion`` chains the learning rate and its sign.
+
+    Args:
+      b1: the interpolation weight of the momentum in the step, in [0, 1]. Default 0.9.
+      b2: the decay of the momentum, in [0, 1]. Default 0.99.
+      mu_dtype: the dtype ``mu`` is stored in, a floating dtype or ``None`` (the default: the parameter's).
+      mode: keyword only; ``'hard'``, ``'smooth'`` or ``'refined'``. Default ``'hard'``. Not in Optax.
+      smooth_beta: keyword only; the slope of ``'smooth'`` at 0, > 0. Default 1.0. Not in Optax.
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``ScaleByLionState``.
+
+    Raises:
+      ValueError: at construction, for a value out of range (``scale_by_lion(b1=2.0): b1 must be in [0, 1]``,
+        ``mode must be one of 'hard', 'smooth', 'refined'``) or a dtype that is not floating.
+      TypeError: at construction, for a hyperparameter of the wrong kind (``None``, a string); in ``update``,
+        for updates whose tree or shapes differ from the params given to ``init``.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> tx = gradtx.scale_by_lion()
+      >>> updates, state = tx.update(jnp.array([1.0, -2.0]), tx.init(jnp.zeros(2)))
+      >>> print(updates)
+      [ 1. -1.]
     """
 
-    b1: Any = probability(default=0.9, closed=True)
-    b2: Any = probability(default=0.99, closed=True)
-    mu_dtype: Any = dtype_option(default=None)
+    b1: Scalar = probability(default=0.9, closed=True)
+    b2: Scalar = probability(default=0.99, closed=True)
+    mu_dtype: DTypeLike | None = dtype_option(default=None)
     mode: str = choice(default="hard", choices=("hard", "smooth", "refined"), kw_only=True)
-    smooth_beta: Any = positive(default=1.0, kw_only=True)
+    smooth_beta: Scalar = positive(default=1.0, kw_only=True)
 
     State = ScaleByLionState
     moments = (Moment("mu", "mu_dtype"),)
@@ -158,7 +258,7 @@ class scale_by_lion(AdamLike):
 
 
 @pytree_class
-class scale_by_adadelta(AdamLike):
+class scale_by_adadelta(AdamLike[ScaleByAdaDeltaState]):
     """Adadelta's rescaling (Zeiler 2012, "ADADELTA: An Adaptive Learning Rate Method", arXiv 1212.5701).
 
     Algorithm 1 of the paper, with ``RMS[y]_k = sqrt(E[y^2]_k + eps)``::
@@ -171,12 +271,33 @@ class scale_by_adadelta(AdamLike):
     block returns ``+u_k`` like every gradtx block, and the descent sign comes from
     ``scale_by_learning_rate`` after it (``adadelta(learning_rate=None)`` uses a learning rate of 1 and so
     is exactly the paper's method). The accumulator ``E[dx^2]`` sees the unscaled ``u_k``, as in Optax:
-    a learning rate other than 1 scales the step, not the statistics. ``eps`` must be positive: with
-    ``eps = 0`` the first step is 0 and the method never moves.
+    a learning rate other than 1 scales the step, not the statistics. The first steps are about
+    ``sqrt(eps) / sqrt(1 - rho)`` per coordinate; they grow as ``E[dx^2]`` does.
+
+    Args:
+      rho: the decay of both averages, in [0, 1]. Default 0.9.
+      eps: added to both mean squares, > 0 (with ``eps = 0`` the first step is 0 and the method never moves).
+        Default 1e-6.
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``ScaleByAdaDeltaState``.
+
+    Raises:
+      ValueError: at construction, for a value out of range (``scale_by_adadelta(eps=0.0): eps must be > 0``).
+      TypeError: at construction, for a hyperparameter that is not a real number; in ``update``, for updates
+        whose tree or shapes differ from the params given to ``init``.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> tx = gradtx.scale_by_adadelta()
+      >>> updates, state = tx.update(jnp.array([1.0, -2.0]), tx.init(jnp.zeros(2)))
+      >>> print(updates)  # sqrt(1e-6) / sqrt(0.1 g^2) g
+      [ 0.0032 -0.0032]
     """
 
-    rho: Any = probability(default=0.9, closed=True)
-    eps: Any = positive(default=1e-6)
+    rho: Scalar = probability(default=0.9, closed=True)
+    eps: Scalar = positive(default=1e-6)
 
     State = ScaleByAdaDeltaState
     moments = (Moment("e_g"), Moment("e_x"))
@@ -195,8 +316,9 @@ class scale_by_adadelta(AdamLike):
 
 
 @pytree_class
-class scale_by_rprop(AdamLike):
-    """Resilient backpropagation (Riedmiller & Braun 1993), in the iRprop- form Optax implements.
+class scale_by_rprop(AdamLike[ScaleByRpropState]):
+    """Resilient backpropagation (Riedmiller & Braun 1993, "A direct adaptive method for faster
+    backpropagation learning: the RPROP algorithm", IEEE ICNN), in the iRprop- form Optax implements.
 
     Each coordinate ``i`` keeps a step size ``d_i`` (initially ``learning_rate``) and its previous step
     ``s_i`` (``sign(g_i) d_i``, or 0 after a sign flip). With ``q_i = sign(g_i) sign(s_i)``::
@@ -215,13 +337,42 @@ class scale_by_rprop(AdamLike):
     ``state.prev_updates``), so its first update is 0 and every later one lags a step (a known defect, its
     pull request #1725). This block returns the step it has just computed, as the paper and
     ``torch.optim.Rprop`` do; the state (step sizes and ``prev_updates``) is the same as Optax's.
+
+    Args:
+      learning_rate: the initial step size of every coordinate, > 0.
+      eta_minus: the factor on a step size after a sign flip, in (0, 1]. Default 0.5.
+      eta_plus: the factor on a step size while the sign is kept, >= 1. Default 1.2.
+      min_step_size: the smallest step size, >= 0. Default 1e-6.
+      max_step_size: the largest step size, > 0 and >= ``min_step_size``. Default 50.0.
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``ScaleByRpropState``.
+
+    Raises:
+      ValueError: at construction, for a value out of range (``scale_by_rprop(learning_rate=0.0):
+        learning_rate must be > 0``, ``scale_by_rprop(max_step_size=1.0): max_step_size must be >=
+        min_step_size=2.0``).
+      TypeError: at construction, for a hyperparameter that is not a real number; in ``update``, for updates
+        whose tree or shapes differ from the params given to ``init``.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> tx = gradtx.scale_by_rprop(learning_rate=0.1)
+      >>> state = tx.init(jnp.zeros(2))
+      >>> updates, state = tx.update(jnp.array([1.0, -2.0]), state)
+      >>> print(updates)
+      [ 0.1 -0.1]
+      >>> updates, state = tx.update(jnp.array([1.0, -2.0]), state)  # same signs: step sizes times 1.2
+      >>> print(updates)
+      [ 0.12 -0.12]
     """
 
-    learning_rate: Any = positive()
-    eta_minus: Any = hyper(default=0.5, lo=0.0, hi=1.0, lo_open=True)
-    eta_plus: Any = hyper(default=1.2, lo=1.0)
-    min_step_size: Any = non_negative(default=1e-6)
-    max_step_size: Any = positive(default=50.0)
+    learning_rate: Scalar = positive()
+    eta_minus: Scalar = hyper(default=0.5, lo=0.0, hi=1.0, lo_open=True)
+    eta_plus: Scalar = hyper(default=1.2, lo=1.0)
+    min_step_size: Scalar = non_negative(default=1e-6)
+    max_step_size: Scalar = positive(default=50.0)
 
     State = ScaleByRpropState
     moments = (Moment("step_sizes", start="learning_rate"), Moment("prev_updates"))
@@ -251,15 +402,40 @@ class scale_by_rprop(AdamLike):
 class scale_by_optimistic_gradient(GradientTransformation):
     """Generalised optimistic gradient: ``u_k = (alpha + beta) g_k - beta g_{k-1}``.
 
-    Optimistic mirror descent (Daskalakis, Ilyas, Syrgkanis & Zeng 2018, "Training GANs with Optimism",
+    Optimistic mirror descent (Daskalakis, Ilyas, Syrgkanis & Zeng 2018, "Training GANs with Optimism", ICLR,
     arXiv 1711.00141) is ``alpha = beta = 1``: ``x <- x - lr (2 g_k - g_{k-1})``, a one-call approximation of
     extra-gradient that converges in last iterate on bilinear games; ``alpha``/``beta`` as in Mokhtari,
-    Ozdaglar & Pattathil (2019, arXiv 1901.08511). There is no ``g_0``: the first step uses ``g_0 := g_1``
-    (so ``u_1 = alpha g_1``), Optax's convention (its issue #1082). The state keeps the raw gradient.
+    Ozdaglar & Pattathil (2020, "A Unified Analysis of Extra-gradient and Optimistic Gradient Methods for
+    Saddle Point Problems", AISTATS, arXiv 1901.08511). There is no ``g_0``: the first step uses
+    ``g_0 := g_1`` (so ``u_1 = alpha g_1``), Optax's convention (its issue #1082). The state keeps the raw
+    gradient.
+
+    Args:
+      alpha: the weight of the current gradient, a finite real number. Default 1.0.
+      beta: the weight of the correction ``g_k - g_{k-1}``, a finite real number. Default 1.0.
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``ScaleByOptimisticGradientState``.
+
+    Raises:
+      ValueError: at construction, for a non-finite ``alpha`` or ``beta``.
+      TypeError: at construction, for an ``alpha`` or ``beta`` that is not a real number
+        (``scale_by_optimistic_gradient(alpha='a'): alpha must be a finite real number, not str``); in
+        ``update``, for updates whose tree or shapes differ from the params given to ``init``.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> tx = gradtx.scale_by_optimistic_gradient()
+      >>> state = tx.init(jnp.zeros(2))
+      >>> updates, state = tx.update(jnp.array([1.0, 2.0]), state)  # u_1 = g_1
+      >>> updates, state = tx.update(jnp.array([3.0, 0.0]), state)
+      >>> print(updates)  # 2 g_2 - g_1
+      [ 5. -2.]
     """
 
-    alpha: Any = real(default=1.0)
-    beta: Any = real(default=1.0)
+    alpha: Scalar = real(default=1.0)
+    beta: Scalar = real(default=1.0)
 
     def init(self, params: Params) -> ScaleByOptimisticGradientState:
         return ScaleByOptimisticGradientState(
@@ -268,7 +444,7 @@ class scale_by_optimistic_gradient(GradientTransformation):
 
     def update(
         self, updates: Updates, state: ScaleByOptimisticGradientState, params: Params | None = None, **extra: Any
-    ):
+    ) -> tuple[Updates, ScaleByOptimisticGradientState]:
         del params, extra
         check_tree_match("scale_by_optimistic_gradient.update", state.previous_gradient, updates)
 
@@ -290,8 +466,9 @@ class scale_by_optimistic_gradient(GradientTransformation):
 
 
 @pytree_class
-class scale_by_novograd(AdamLike):
-    """NovoGrad's layer-wise direction (Ginsburg et al. 2019, arXiv 1905.11286, Algorithm 1).
+class scale_by_novograd(AdamLike[ScaleByNovogradState]):
+    """NovoGrad's layer-wise direction (Ginsburg et al. 2019, "Stochastic Gradient Methods with Layer-wise
+    Adaptive Moments for Training of Deep Networks", arXiv 1905.11286, Algorithm 1).
 
     Per leaf ``l`` (a layer), with one scalar second moment ``v^l``::
 
@@ -300,22 +477,50 @@ class scale_by_novograd(AdamLike):
         u = m_k
 
     The first moment has no ``(1 - b1)`` factor, as in the paper. The update needs ``params`` (the weight
-    decay term), like Optax's. ``mu_dtype`` stores ``m`` in another dtype; the output is always in the
-    dtype of the incoming updates.
+    decay term), like Optax's. The output is always in the dtype of the incoming updates.
+
+    Args:
+      b1: the decay of the first moment, in [0, 1]. Default 0.9.
+      b2: the decay of the second moment, in [0, 1]. Default 0.25.
+      eps: added to the denominator outside the square root, >= 0. Default 1e-8.
+      eps_root: added inside the square root, >= 0. Default 0.0.
+      weight_decay: the weight decay added to the normalised gradient, a finite real number. Default 0.0.
+      mu_dtype: the dtype ``mu`` is stored in, a floating dtype or ``None`` (the default: the parameter's).
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``ScaleByNovogradState``.
+
+    Raises:
+      ValueError: at construction, for a value out of range (``scale_by_novograd(b2=1.5): b2 must be in
+        [0, 1]``) or a dtype that is not floating; in ``update``, without params
+        (``scale_by_novograd.update: params are required (call update(updates, state, params))``).
+      TypeError: at construction, for a hyperparameter of the wrong kind (``None``, a string); in ``update``,
+        for updates or params whose tree differs from the params given to ``init``.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> tx = gradtx.scale_by_novograd()
+      >>> params = jnp.zeros(2)
+      >>> updates, state = tx.update(jnp.array([3.0, 4.0]), tx.init(params), params)
+      >>> print(updates)  # g / ||g||
+      [0.6 0.8]
     """
 
-    b1: Any = probability(default=0.9, closed=True)
-    b2: Any = probability(default=0.25, closed=True)
-    eps: Any = non_negative(default=1e-8)
-    eps_root: Any = non_negative(default=0.0)
-    weight_decay: Any = real(default=0.0)
-    mu_dtype: Any = dtype_option(default=None)
+    b1: Scalar = probability(default=0.9, closed=True)
+    b2: Scalar = probability(default=0.25, closed=True)
+    eps: Scalar = non_negative(default=1e-8)
+    eps_root: Scalar = non_negative(default=0.0)
+    weight_decay: Scalar = real(default=0.0)
+    mu_dtype: DTypeLike | None = dtype_option(default=None)
 
     State = ScaleByNovogradState
     moments = (Moment("mu", "mu_dtype"), Moment("nu", start=lambda block, p, dtype: jnp.zeros([], jnp.result_type(p))))
     needs_params = True
 
-    def update(self, updates: Updates, state: ScaleByNovogradState, params: Params | None = None, **extra: Any):
+    def update(
+        self, updates: Updates, state: ScaleByNovogradState, params: Params | None = None, **extra: Any
+    ) -> tuple[Updates, ScaleByNovogradState]:
         if params is not None:
             check_tree_match("scale_by_novograd.update", state.mu, params, what="params")
         return super().update(updates, state, params, **extra)
@@ -339,24 +544,50 @@ class scale_by_polyak(StatelessTransformation):
     """Scale by Polyak's step size: ``u = gamma * g`` with ``gamma = min((f - f_min) / (||g||^2 + eps), max_lr)``.
 
     The stochastic Polyak step SPS_max of Loizou, Vaswani, Laradji & Lacoste-Julien (2021, "Stochastic
-    Polyak Step-size for SGD", arXiv 2002.10542) with ``c = 1``: ``f`` is the loss at the current
-    parameters, ``f_min`` a lower bound on it (0 for models that interpolate the data), ``max_learning_rate``
-    the cap ``gamma_b``. ``||g||`` is the norm of the whole update tree. ``variant='sps+'`` uses the
-    positive part ``max(f - f_min, 0)`` (Garrigos et al. 2023, arXiv 2307.14528); with ``'sps'`` a loss
-    below ``f_min`` gives a negative step. When ``||g||^2 + eps`` is at most the float64 machine epsilon
-    the step is 0 (no division by zero).
+    Polyak Step-size for SGD: An Adaptive Learning Rate for Fast Convergence", AISTATS, arXiv 2002.10542) with
+    ``c = 1``: ``f`` is the loss at the current parameters, ``f_min`` a lower bound on it (0 for models that
+    interpolate the data), ``max_learning_rate`` the cap ``gamma_b``. ``||g||`` is the norm of the whole
+    update tree. ``variant='sps+'`` uses the positive part ``max(f - f_min, 0)`` (Garrigos et al. 2023, arXiv
+    2307.14528); with ``'sps'`` a loss below ``f_min`` gives a negative step. When ``||g||^2 + eps`` is at most
+    the float64 machine epsilon the step is 0 (no division by zero).
 
     ``update`` needs the loss as the extra keyword argument ``value``:
-    ``tx.update(grads, state, params, value=loss)``; chains pass it through. Without it ``update`` raises
-    ``ValueError`` naming this block. The output is the positive step; ``polyak_sgd`` flips the sign.
+    ``tx.update(grads, state, params, value=loss)``; chains pass it through. The output is the positive step;
+    ``polyak_sgd`` flips the sign. Stateless (state ``EmptyState()``).
+
+    Args:
+      f_min: the lower bound on the loss, a finite real number. Default 0.0.
+      max_learning_rate: the largest step size, > 0. Default 1.0.
+      eps: added to ``||g||^2``, >= 0. Default 0.0.
+      variant: ``'sps'`` or ``'sps+'``. Default ``'sps'``.
+
+    Returns:
+      A ``GradientTransformation`` whose state is ``EmptyState``.
+
+    Raises:
+      ValueError: at construction, for a value out of range (``scale_by_polyak(max_learning_rate=0.0):
+        max_learning_rate must be > 0``, ``variant must be one of 'sps', 'sps+'``).
+      TypeError: at construction, for a hyperparameter that is not a real number; in ``update``, without the
+        ``value`` keyword argument (``scale_by_polyak.update: the loss value is required as a keyword
+        argument: ...``), as in Optax.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> tx = gradtx.scale_by_polyak()
+      >>> updates, state = tx.update(jnp.array([3.0, 4.0]), tx.init(jnp.zeros(2)), value=12.5)
+      >>> print(updates)  # gamma = 12.5 / 25 = 0.5
+      [1.5 2. ]
     """
 
-    f_min: Any = real(default=0.0)
-    max_learning_rate: Any = positive(default=1.0)
-    eps: Any = non_negative(default=0.0)
+    f_min: Scalar = real(default=0.0)
+    max_learning_rate: Scalar = positive(default=1.0)
+    eps: Scalar = non_negative(default=0.0)
     variant: str = choice(default="sps", choices=("sps", "sps+"))
 
-    def update(self, updates: Updates, state: OptState, params: Params | None = None, **extra: Any):
+    def update(
+        self, updates: Updates, state: EmptyState, params: Params | None = None, **extra: Any
+    ) -> tuple[Updates, EmptyState]:
         del params
         value = extra.get("value")
         if value is None:  # a missing argument: TypeError, as in Optax (whose update has value as a parameter)
