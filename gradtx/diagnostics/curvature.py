@@ -41,7 +41,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -122,6 +122,26 @@ def hvp(loss_fn: Callable[[PyTree], jax.Array], params: PyTree, v: PyTree) -> Py
     loss evaluations), no ``n x n`` matrix (Pearlmutter, "Fast exact multiplication by the Hessian",
     Neural Computation 1994). ``v`` must have the structure of ``params``; its leaves are cast to the
     matching parameter's dtype. Computed in the parameters' dtypes; works under ``jit``, ``vmap``.
+
+    Args:
+      loss_fn: the loss, a function ``params -> scalar``.
+      params: the point the Hessian is taken at, a pytree of real floating-point arrays.
+      v: the vector, a pytree with the structure (and leaf shapes) of ``params``.
+
+    Returns:
+      ``H v``, a pytree like ``params``.
+
+    Raises:
+      TypeError: when ``v`` does not have the tree structure of ``params`` (``hvp: v must have the tree
+        structure of params: ...``).
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> loss = lambda p: jnp.sum(jnp.array([1.0, 2.0, 3.0]) * p["w"] ** 2)  # H = diag(2, 4, 6)
+      >>> params = {"w": jnp.ones(3)}
+      >>> print(gradtx.diagnostics.hvp(loss, params, {"w": jnp.ones(3)})["w"])
+      [2. 4. 6.]
     """
     tp, tv = jax.tree_util.tree_structure(params), jax.tree_util.tree_structure(v)
     if tp != tv:
@@ -174,7 +194,24 @@ def _static_int(call: str, name: str, value: Any, lo: int) -> int:
 
 
 def default_num_iters(n: int, k: int = 1) -> int:
-    """The default number of Lanczos steps: ``min(n, max(2 k + 40, 64))`` (exact when it reaches ``n``)."""
+    """The default number of Lanczos steps: ``min(n, max(2 k + 40, 64))`` (exact when it reaches ``n``).
+
+    The ``num_iters`` that :func:`hessian_eigenvalues` and :func:`classify_critical_point` use when none is
+    given: enough steps for the extreme eigenvalues of most Hessians to converge to working precision, and
+    the whole space (an exact result) for problems of at most 64 parameters.
+
+    Args:
+      n: the number of parameters, an int >= 1.
+      k: the number of eigenvalues wanted at each end, an int >= 1. Default 1.
+
+    Returns:
+      The number of Lanczos steps, an int.
+
+    Examples:
+      >>> import gradtx
+      >>> print(gradtx.diagnostics.default_num_iters(10), gradtx.diagnostics.default_num_iters(10**6, k=20))
+      10 80
+    """
     return int(min(n, max(2 * k + 40, 64)))
 
 
@@ -247,12 +284,21 @@ def _ritz(alpha: jax.Array, beta: jax.Array, last_beta: jax.Array) -> tuple[jax.
 class HessianEigenvalues(NamedTuple):
     """Extreme eigenvalues of the Hessian from :func:`hessian_eigenvalues` (``None`` where not requested).
 
-    Fields:
+    Attributes:
       largest: the ``k`` largest eigenvalues, largest first (descending), shape ``(k,)``.
       smallest: the ``k`` smallest (most negative) eigenvalues, smallest first (ascending), shape ``(k,)``.
-      largest_residuals, smallest_residuals: for each value ``theta``, the residual ``||H y - theta y||`` of
-        its Ritz vector ``y`` (unit norm). ``H`` being symmetric, it has an eigenvalue within this distance
-        of ``theta`` (an error bound, up to rounding; 0 when ``num_iters`` reached ``n``).
+      largest_residuals: for each value ``theta`` of ``largest``, the residual ``||H y - theta y||`` of its
+        Ritz vector ``y`` (unit norm). ``H`` being symmetric, it has an eigenvalue within this distance of
+        ``theta`` (an error bound, up to rounding; 0 when ``num_iters`` reached ``n``).
+      smallest_residuals: the same for ``smallest``.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> loss = lambda w: jnp.sum(jnp.array([1.0, 2.0, 3.0]) * w ** 2)  # H = diag(2, 4, 6)
+      >>> eig = gradtx.diagnostics.hessian_eigenvalues(loss, jnp.ones(3), which="largest")
+      >>> print(eig.largest, eig.smallest)
+      [6.] None
     """
 
     largest: jax.Array | None
@@ -295,7 +341,7 @@ def hessian_eigenvalues(
     loss_fn: Callable[[PyTree], jax.Array],
     params: PyTree,
     k: int = 1,
-    which: str = "both",
+    which: Literal["largest", "smallest", "both"] = "both",
     num_iters: int | None = None,
     key: jax.Array | None = None,
 ) -> HessianEigenvalues:
@@ -335,10 +381,23 @@ def hessian_eigenvalues(
       which: ``"largest"``, ``"smallest"`` or ``"both"`` (algebraic: ``"smallest"`` is the most negative).
       num_iters: Lanczos steps ``m`` (static, ``>= k``); clipped to ``n``. Default
         :func:`default_num_iters`: ``min(n, max(2 k + 40, 64))``.
-      key: a PRNG key for the start vector.
+      key: a PRNG key for the start vector, or None for ``jax.random.PRNGKey(0)``. Default None.
 
     Returns:
       :class:`HessianEigenvalues` of arrays in the compute dtype; fields not requested by ``which`` are None.
+
+    Raises:
+      ValueError: for a ``k`` that is not an integer in [1, n] (``hessian_eigenvalues(k=0): k must be an
+        integer >= 1``), an unknown ``which``, a ``num_iters`` below ``k``, or params without elements.
+      TypeError: for a leaf of ``params`` that is not a real floating-point array.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> loss = lambda p: jnp.sum(jnp.array([1.0, 2.0, 3.0]) * p["w"] ** 2)  # H = diag(2, 4, 6)
+      >>> eig = gradtx.diagnostics.hessian_eigenvalues(loss, {"w": jnp.ones(3)}, k=1)
+      >>> print(eig.largest, eig.smallest)  # exact here: num_iters reaches n = 3
+      [6.] [2.]
     """
     call = "hessian_eigenvalues"
     dtype, n = _compute_dtype(call, params)
@@ -373,7 +432,27 @@ def hutchinson_trace(
     ``key``, ``PRNGKey(0)`` when None): ``E[z^T H z] = tr H`` and, ``z_i^2`` being 1, the estimate is
     exact for a diagonal ``H``; in general ``Var[z^T H z] = 2 sum_{i != j} H_ij^2`` (the smallest variance
     of any probe distribution). One Hessian-vector product per probe (sequential ``lax.fori_loop``, so the
-    memory is one probe's); returns a scalar in the compute dtype (float32, or float64 if any leaf is).
+    memory is one probe's). Compiled once per ``loss_fn`` and options, as :func:`hessian_eigenvalues` is.
+
+    Args:
+      loss_fn: the loss, a function ``params -> scalar``.
+      params: a pytree of real floating-point arrays (evaluated in float32, or float64 if any leaf is).
+      num_samples: the number of probes ``S``, an int >= 1 (static). Default 100.
+      key: a PRNG key for the probes, or None for ``jax.random.PRNGKey(0)``. Default None.
+
+    Returns:
+      The estimate of ``tr H``, a scalar array in the compute dtype.
+
+    Raises:
+      ValueError: for a ``num_samples`` that is not an integer >= 1, or params without elements.
+      TypeError: for a leaf of ``params`` that is not a real floating-point array.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> loss = lambda w: jnp.sum(jnp.array([1.0, 2.0, 3.0]) * w ** 2)  # H = diag(2, 4, 6)
+      >>> print(float(gradtx.diagnostics.hutchinson_trace(loss, jnp.ones(3), num_samples=10)))  # exact: H is diagonal
+      12.0
     """
     call = "hutchinson_trace"
     dtype, n = _compute_dtype(call, params)
@@ -403,12 +482,19 @@ def _trace_impl(params: PyTree, key: Any, *, loss_fn: Any, dtype: Any, n: int, s
 class CriticalPoint(NamedTuple):
     """What :func:`classify_critical_point` found (Python floats and a verdict string).
 
-    Fields:
+    Attributes:
       grad_norm: ``||grad L(params)||``, the l2 norm over every parameter.
-      min_eigenvalue, max_eigenvalue: the smallest and largest eigenvalues of the Hessian (Lanczos Ritz
-        values: exact when ``num_iters >= n``, else ``min_eigenvalue >= lambda_min`` and ``max_eigenvalue <=
-        lambda_max``, converging from inside the spectrum).
+      min_eigenvalue: the smallest eigenvalue of the Hessian (a Lanczos Ritz value: exact when ``num_iters >=
+        n``, else ``min_eigenvalue >= lambda_min``, converging from inside the spectrum).
+      max_eigenvalue: the largest eigenvalue of the Hessian (likewise, ``max_eigenvalue <= lambda_max``).
       verdict: one of :data:`VERDICTS`.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> cp = gradtx.diagnostics.classify_critical_point(lambda w: jnp.sum(w ** 2), jnp.zeros(2))
+      >>> print(cp.grad_norm, round(cp.min_eigenvalue, 4), cp.verdict)
+      0.0 2.0 local minimum
     """
 
     grad_norm: float
@@ -425,6 +511,24 @@ def critical_point_verdict(
     Useful when the gradient norm and the extreme eigenvalues were computed inside ``jit`` (with
     :func:`hessian_eigenvalues`) and only the reading is left. ``grad_tol`` defaults to ``tol``; a NaN gradient
     norm is "not critical", NaN eigenvalues (with a vanished gradient) "degenerate" (inconclusive).
+
+    Args:
+      grad_norm: the norm of the gradient, a float.
+      min_eigenvalue: the smallest eigenvalue of the Hessian, a float.
+      max_eigenvalue: the largest eigenvalue of the Hessian, a float.
+      tol: eigenvalues with ``|lambda| <= tol`` count as zero, >= 0. Default 1e-6.
+      grad_tol: the gradient vanished when ``grad_norm <= grad_tol``, >= 0, or None for ``tol``. Default None.
+
+    Returns:
+      One of :data:`VERDICTS`: ``"not critical"``, ``"local minimum"``, ``"local maximum"``,
+      ``"saddle point"`` or ``"degenerate"``.
+
+    Examples:
+      >>> import gradtx
+      >>> print(gradtx.diagnostics.critical_point_verdict(0.0, -2.0, 2.0))
+      saddle point
+      >>> print(gradtx.diagnostics.critical_point_verdict(0.5, 1.0, 2.0, grad_tol=0.1))
+      not critical
     """
     grad_tol = tol if grad_tol is None else grad_tol
     if not (grad_norm <= grad_tol):  # NaN is not critical either
@@ -479,12 +583,27 @@ def classify_critical_point(
       params: a pytree of real floating-point arrays.
       tol: eigenvalues with ``|lambda| <= tol`` count as zero (>= 0).
       grad_tol: the gradient vanished when ``||grad L|| <= grad_tol`` (>= 0; default ``tol``).
-      num_iters, key: as in :func:`hessian_eigenvalues` (``k = 1``); ``num_iters >= n`` makes the extreme
-        eigenvalues exact. With fewer steps a small negative eigenvalue deep inside the spectrum may be
-        missed (Ritz values approach the extremes from inside).
+      num_iters: the Lanczos steps, as in :func:`hessian_eigenvalues` (``k = 1``); ``num_iters >= n`` makes
+        the extreme eigenvalues exact. With fewer steps a small negative eigenvalue deep inside the spectrum
+        may be missed (Ritz values approach the extremes from inside). Default :func:`default_num_iters`.
+      key: a PRNG key for the Lanczos start vector, or None for ``jax.random.PRNGKey(0)``. Default None.
 
     Returns:
       :class:`CriticalPoint` (this function reads its results on the host: it is not for use inside ``jit``).
+
+    Raises:
+      ValueError: for a negative, infinite or NaN ``tol`` or ``grad_tol`` (``classify_critical_point(tol=-1):
+        tol must be in [0, inf)``), an invalid ``num_iters``, or params without elements.
+      TypeError: for a leaf of ``params`` that is not a real floating-point array.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> loss = lambda w: (1.0 - w[0] * w[1]) ** 2  # the lecture's example
+      >>> print(gradtx.diagnostics.classify_critical_point(loss, jnp.zeros(2)).verdict)
+      saddle point
+      >>> print(gradtx.diagnostics.classify_critical_point(loss, jnp.ones(2)).verdict)
+      degenerate
     """
     call = "classify_critical_point"
     for name, value in (("tol", tol), ("grad_tol", grad_tol)):

@@ -59,7 +59,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterator
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import jax
 import jax.numpy as jnp
@@ -70,6 +70,7 @@ from gradtx.base import (
     GradientTransformation,
     OptState,
     Params,
+    TransformationLike,
     Updates,
     as_transformation,
     safe_int32_increment,
@@ -90,20 +91,32 @@ __all__ = [
 class MonitoredState(NamedTuple):
     """State of :class:`monitored`.
 
-    ``count``: int32 number of ``update`` calls (saturating at the largest int32); ``inner_state``: exactly
-    what ``tx.init`` returned, then ``tx``'s own state (find and checkpoint it as if ``tx`` were not wrapped);
-    ``last``: ``{metric name: scalar}``, the values of the latest update (NaN before the first);
-    ``history``: ``{metric name: array of shape (history,)}``, a ring buffer where update ``t`` (0-based)
-    writes slot ``t % history`` (NaN where nothing was written yet; read it in order with :func:`metrics`);
-    ``clipped_steps``: int32 number of updates in which some clipping block changed its input, or ``None``
-    when ``tx`` contains no clipping block.
+    Attributes:
+      count: the number of ``update`` calls, an int32 scalar (saturating at the largest int32).
+      inner_state: exactly what ``tx.init`` returned, then ``tx``'s own state (find and checkpoint it as if
+        ``tx`` were not wrapped).
+      last: ``{metric name: scalar}``, the values of the latest update (NaN before the first).
+      history: ``{metric name: array of shape (history,)}``, a ring buffer where update ``t`` (0-based)
+        writes slot ``t % history`` (NaN where nothing was written yet; read it in order with
+        :func:`metrics`).
+      clipped_steps: the number of updates in which some clipping block changed its input, an int32 scalar,
+        or ``None`` when ``tx`` contains no clipping block.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> opt = gradtx.diagnostics.monitored(gradtx.sgd(0.1), history=3)
+      >>> state = opt.init(jnp.array([3.0, 4.0]))
+      >>> _, state = opt.update(jnp.array([0.6, 0.8]), state, jnp.array([3.0, 4.0]))
+      >>> print(int(state.count), float(state.last["grad_norm"]), state.history["param_norm"])
+      1 1.0 [ 5. nan nan]
     """
 
     count: jax.Array
-    inner_state: Any
+    inner_state: OptState
     last: dict[str, jax.Array]
     history: dict[str, jax.Array]
-    clipped_steps: Any
+    clipped_steps: jax.Array | None
 
 
 _GROUP = "update_param_ratio/"
@@ -334,10 +347,34 @@ class monitored(GradientTransformation):
     median and max of ``|u_i| / |g_i|`` (the median costs a few passes over the parameters);
     ``per_group``: record the update/param ratio of each top-level parameter group. Updates and ``tx``'s
     state are bit for bit those of ``tx`` alone; extra keyword arguments reach ``tx``. Read the metrics
-    with :func:`metrics`, which finds the :class:`MonitoredState` anywhere in a larger state.
+    with :func:`metrics`, which finds the :class:`MonitoredState` anywhere in a larger state. gradtx's;
+    Optax has no counterpart (``optax.monitor`` records user-given measures, as :func:`gradtx.monitor`).
+
+    Args:
+      tx: the transformation to monitor (anything with ``init`` and ``update``). Required.
+      history: the length of each metric's ring buffer, an int >= 1 (static: it is a shape). Default 100.
+      effective_lr: record the min, median and max of ``|u_i| / |g_i|`` (the costly part). Default True.
+      per_group: record ``update_param_ratio/<group>`` for each top-level parameter group. Default True.
+
+    Raises:
+      ValueError: at construction, for a ``history`` that is not a whole number >= 1
+        (``monitored(history=0): history must be a whole number >= 1``).
+      TypeError: for a ``tx`` without ``init`` and ``update`` (``monitored: expected a transformation with
+        init and update, got 3``) or a flag that is not a bool.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> opt = gradtx.diagnostics.monitored(gradtx.sgd(learning_rate=0.1))
+      >>> params = {"w": jnp.array([3.0, 4.0])}
+      >>> state = opt.init(params)
+      >>> updates, state = opt.update({"w": jnp.array([0.6, 0.8])}, state, params)
+      >>> m = gradtx.diagnostics.metrics(state)
+      >>> print(float(m["grad_norm"]), float(m["update_param_ratio"]), float(m["effective_lr_median"]))
+      1.0 0.02 0.1
     """
 
-    tx: Any = option(accepts="a transformation (anything with init and update)")
+    tx: TransformationLike = option(accepts="a transformation (anything with init and update)")
     history: int = integer(default=100, lo=1, static=True)
     effective_lr: bool = flag(default=True)
     per_group: bool = flag(default=True)
@@ -349,7 +386,7 @@ class monitored(GradientTransformation):
     @property
     def inner(self) -> GradientTransformation:
         """The wrapped transformation (``tx``), under the name other wrappers use."""
-        return self.tx
+        return cast(GradientTransformation, self.tx)  # made one by __check_init__
 
     def _clips(self) -> bool:
         return bool(_clip_blocks(self.tx))
@@ -379,7 +416,9 @@ class monitored(GradientTransformation):
             clipped_steps=zero_count() if self._clips() else None,
         )
 
-    def update(self, updates: Updates, state: MonitoredState, params: Params | None = None, **extra: Any):
+    def update(
+        self, updates: Updates, state: MonitoredState, params: Params | None = None, **extra: Any
+    ) -> tuple[Updates, MonitoredState]:
         out, inner_state, clipped = _run(self.tx, updates, state.inner_state, params, extra)
         some = next(iter(state.last.values()))
         dt = np.dtype(some.dtype)
@@ -446,7 +485,7 @@ def _find_monitored(state: Any) -> MonitoredState | None:
     return None
 
 
-def metrics(state: Any) -> dict[str, jax.Array]:
+def metrics(state: OptState) -> dict[str, jax.Array]:
     """The metrics of the outermost :class:`MonitoredState` in ``state`` (any optimizer state containing one).
 
     Returns the current values by name (``grad_norm``, ``update_norm``, ``param_norm``, ``update_param_ratio``,
@@ -455,7 +494,28 @@ def metrics(state: Any) -> dict[str, jax.Array]:
     metric, ``history/<name>``: its last ``history`` values, oldest first and the latest last, NaN where not
     filled yet (the first ``history - step`` entries), so position ``j`` always holds update
     ``step - history + 1 + j``; and ``history/step``: that 1-based update number (NaN where not filled).
-    Pure ``jnp``: works inside ``jit``. ``ValueError`` if ``state`` holds no ``MonitoredState``.
+    Pure ``jnp``: works inside ``jit``.
+
+    Args:
+      state: an optimizer state holding a :class:`MonitoredState` (at any depth: a chain's, a wrapper's).
+
+    Returns:
+      ``{name: array}``: the current metrics, ``step``, and the ``history/<name>`` buffers in order.
+
+    Raises:
+      ValueError: when ``state`` holds no ``MonitoredState`` (``metrics: the state holds no MonitoredState;
+        wrap the optimizer in monitored(...)``).
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> opt = gradtx.diagnostics.monitored(gradtx.sgd(0.1), history=3)
+      >>> params = jnp.array([3.0, 4.0])
+      >>> state = opt.init(params)
+      >>> _, state = opt.update(jnp.array([0.6, 0.8]), state, params)
+      >>> m = gradtx.diagnostics.metrics(state)
+      >>> print(int(m["step"]), float(m["update_norm"]), m["history/grad_norm"], m["history/step"])
+      1 0.1 [nan nan  1.] [nan nan  1.]
     """
     m = _find_monitored(state)
     if m is None:
@@ -481,14 +541,33 @@ def _key_name(entry: Any) -> str | None:
     return name if isinstance(entry, jax.tree_util.GetAttrKey) else None
 
 
-def step_count(state: Any) -> jax.Array:
+def step_count(state: OptState) -> jax.Array:
     """The number of optimizer updates ``state`` has seen, found without indexing by hand.
 
     The rule: the ``count`` of the outermost :class:`MonitoredState` if there is one (the number of
     ``update`` calls of the monitored transformation); otherwise the largest of the integer scalar leaves
     whose path ends in a field (NamedTuple or dataclass attribute) named ``count`` or ``gradient_step``
     (Adam's count, a schedule's count, ``MultiSteps``'s number of emitted updates, ...; the largest because
-    a wrapper that skips or accumulates steps holds its inner states back). ``ValueError`` if there is none.
+    a wrapper that skips or accumulates steps holds its inner states back).
+
+    Args:
+      state: an optimizer state (any pytree of states).
+
+    Returns:
+      The number of updates, an integer scalar array (int32 unless a count is wider).
+
+    Raises:
+      ValueError: when ``state`` holds neither a ``MonitoredState`` nor an integer scalar field named
+        ``count`` or ``gradient_step`` (a stateless optimizer such as ``sgd(0.1)``).
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> opt = gradtx.adam(learning_rate=0.1)
+      >>> state = opt.init(jnp.zeros(2))
+      >>> _, state = opt.update(jnp.ones(2), state)
+      >>> print(int(gradtx.diagnostics.step_count(state)))
+      1
     """
     m = _find_monitored(state)
     if m is not None:
@@ -594,7 +673,7 @@ def _leaf(name: str, value: Any, path: tuple[str, ...], count: jax.Array | None,
         emit(path, name, jnp.asarray(value))
 
 
-def current_hyperparams(opt: Any, state: Any) -> dict[str, jax.Array]:
+def current_hyperparams(opt: TransformationLike, state: OptState) -> dict[str, jax.Array]:
     """Every numeric hyperparameter of ``opt``, schedules evaluated at the count they were last used with.
 
     ``opt`` is a gradtx transformation (a tree of dataclasses whose data fields are hyperparameters) and
@@ -611,6 +690,24 @@ def current_hyperparams(opt: Any, state: Any) -> dict[str, jax.Array]:
     typing: a chain's tuple state, a named chain's dict, ``inner_states`` (partition), ``inner_state``,
     ``inner_opt_state`` (``MultiSteps``) and ``fast_state`` (lookahead). Foreign (Optax) transformations
     held inside gradtx ones are opaque. Pure ``jnp``: works inside ``jit``.
+
+    Args:
+      opt: the transformation, as built (a gradtx transformation; Optax's are opaque).
+      state: its state, from ``opt.init`` or a later ``opt.update``.
+
+    Returns:
+      ``{key: scalar array}`` of every numeric hyperparameter, keyed by path and, where unique, by field name.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> opt = gradtx.adam(learning_rate=gradtx.schedules.linear_schedule(0.1, 0.0, transition_steps=10))
+      >>> state = opt.init(jnp.zeros(2))
+      >>> for _ in range(2):
+      ...     _, state = opt.update(jnp.ones(2), state)
+      >>> hp = gradtx.diagnostics.current_hyperparams(opt, state)
+      >>> print(float(hp["learning_rate"]), float(hp["0.b1"]))  # the rate the second update used
+      0.09 0.9
     """
     found: list[tuple[tuple[str, ...], str, jax.Array]] = []
     _collect(opt, state, (), None, lambda p, n, v: found.append((p, n, v)))

@@ -29,7 +29,7 @@ correction is needed.
 from __future__ import annotations
 
 import math
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -39,7 +39,10 @@ from jax import core as jax_core
 from gradtx import tree
 from gradtx.base import (
     GradientTransformation,
+    OptState,
     Params,
+    Scalar,
+    TransformationLike,
     Updates,
     as_transformation,
     safe_int32_increment,
@@ -53,34 +56,46 @@ __all__ = ["SpikeGuardState", "spike_guard"]
 class SpikeGuardState(NamedTuple):
     """State of :class:`spike_guard`.
 
-    - ``num_observed``: int32, steps absorbed into the statistics so far (warm-up lasts while it is below
-      ``warmup_steps``); spikes that were skipped or scaled are not absorbed.
-    - ``loss_mean``, ``loss_var``: running mean and variance of the loss (``value``); zeros when no ``value``
-      is passed.
-    - ``grad_norm_mean``, ``grad_norm_var``: running mean and variance of the global l2 norm of the incoming
-      updates.
-    - ``last_loss_z``, ``last_grad_norm_z``: the z-scores of the last step: 0 during warm-up (and for the loss
-      when no ``value`` is passed), ``+inf`` for a non-finite observation.
-    - ``last_scale``: the factor the last gradient was multiplied by before the inner transformation: 1 on a
-      normal step (or when the guard gave up), 0 on a skipped step, in (0, 1) on a scaled step.
-    - ``total_spikes``: int32, spike steps since ``init`` (never reset; includes those the guard gave up on).
-    - ``consecutive_spikes``: int32, spike steps in a row (reset to 0 by a normal step).
-    - ``inner_state``: the inner transformation's state (unchanged by skipped steps).
-
     The statistics and z-scores are stored in the widest floating dtype of the parameters, at least float32.
+
+    Attributes:
+      num_observed: int32, steps absorbed into the statistics so far (warm-up lasts while it is below
+        ``warmup_steps``); spikes that were skipped or scaled are not absorbed.
+      loss_mean: the running mean of the loss (``value``); 0 when no ``value`` is passed.
+      loss_var: the running variance of the loss; 0 when no ``value`` is passed.
+      grad_norm_mean: the running mean of the global l2 norm of the incoming updates.
+      grad_norm_var: the running variance of that norm.
+      last_loss_z: the loss's z-score at the last step: 0 during warm-up and when no ``value`` is passed,
+        ``+inf`` for a non-finite loss.
+      last_grad_norm_z: the gradient norm's z-score at the last step: 0 during warm-up, ``+inf`` for a
+        non-finite norm.
+      last_scale: the factor the last gradient was multiplied by before the inner transformation: 1 on a
+        normal step (or when the guard gave up), 0 on a skipped step, in (0, 1) on a scaled step.
+      total_spikes: int32, spike steps since ``init`` (never reset; includes those the guard gave up on).
+      consecutive_spikes: int32, spike steps in a row (reset to 0 by a normal step).
+      inner_state: the inner transformation's state (unchanged by skipped steps).
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> opt = gradtx.diagnostics.spike_guard(gradtx.sgd(0.1))
+      >>> state = opt.init(jnp.zeros(2))
+      >>> _, state = opt.update(jnp.array([3.0, 4.0]), state)
+      >>> print(int(state.num_observed), float(state.grad_norm_mean), float(state.last_scale))
+      1 5.0 1.0
     """
 
-    num_observed: Any
-    loss_mean: Any
-    loss_var: Any
-    grad_norm_mean: Any
-    grad_norm_var: Any
-    last_loss_z: Any
-    last_grad_norm_z: Any
-    last_scale: Any
-    total_spikes: Any
-    consecutive_spikes: Any
-    inner_state: Any
+    num_observed: jax.Array
+    loss_mean: jax.Array
+    loss_var: jax.Array
+    grad_norm_mean: jax.Array
+    grad_norm_var: jax.Array
+    last_loss_z: jax.Array
+    last_grad_norm_z: jax.Array
+    last_scale: jax.Array
+    total_spikes: jax.Array
+    consecutive_spikes: jax.Array
+    inner_state: OptState
 
 
 _MODES = ("skip", "scale")
@@ -113,34 +128,56 @@ class spike_guard(GradientTransformation):
     change of regime (a new data mixture, a learning-rate restart) is learned within a few steps instead of
     being skipped forever. ``None`` never gives up.
 
-    Arguments:
-
-    - ``tx``: the inner transformation; it receives every extra keyword argument (``value`` included).
-    - ``threshold``: the z-score above which a step is a spike, in (0, inf). Default 6: with normally
-      distributed fluctuations a false alarm has a probability of about 1e-9 per signal and step (real
-      gradient norms have heavier tails; ZClip clips from 2.5 on).
-    - ``mode``: ``"skip"`` or ``"scale"`` (static).
-    - ``decay``: the weight of the past in the statistics, in [0, 1); ``1 / (1 - decay)`` steps is the memory
-      (default 0.99: about 100 steps).
-    - ``warmup_steps``: the number of absorbed steps before z-scores are trusted, an int >= 2 (default 20).
-    - ``max_consecutive_spikes``: an int >= 0 or ``None`` (default 10).
-    - ``eps``: added to the standard deviation so a constant signal does not divide by zero, in (0, inf).
-
     The state is :class:`SpikeGuardState`: the statistics, the last z-scores and scale, and the counts.
 
     Steps that are not spikes are bit for bit the steps of ``tx`` alone: under ``jit`` each case (normal,
     scaled, skipped) is its own ``lax.cond``/``lax.switch`` branch, so no select is fused into ``tx``'s kernels
     (``tx.update`` is traced once per branch plus once by ``jax.eval_shape``); eagerly, where every operation
-    runs on its own, ``tx`` runs once and ``where`` selects the result.
+    runs on its own, ``tx`` runs once and ``where`` selects the result. gradtx's; Optax has no counterpart
+    (``optax.apply_if_finite`` catches only non-finite steps).
+
+    Args:
+      tx: the inner transformation (anything with ``init`` and ``update``); it receives every extra keyword
+        argument (``value`` included). Required.
+      threshold: the z-score above which a step is a spike, in (0, inf). Default 6.0: with normally
+        distributed fluctuations a false alarm has a probability of about 1e-9 per signal and step (real
+        gradient norms have heavier tails; ZClip clips from 2.5 on).
+      mode: ``"skip"`` or ``"scale"`` (static). Default ``"skip"``.
+      decay: the weight of the past in the statistics, in [0, 1); ``1 / (1 - decay)`` steps is the memory.
+        Default 0.99 (about 100 steps).
+      warmup_steps: the number of absorbed steps before z-scores are trusted, a whole number >= 2.
+        Default 20.
+      max_consecutive_spikes: the spikes in a row after which the guard gives up, a whole number >= 0, or
+        None to never give up. Default 10.
+      eps: added to the standard deviation so a constant signal does not divide by zero, in (0, inf).
+        Default 1e-8.
+
+    Raises:
+      ValueError: at construction, for an argument out of its range, e.g. ``spike_guard(decay=1.0): decay
+        must be in [0, 1)`` or ``spike_guard(mode='clip'): mode must be one of 'skip', 'scale'``; in
+        ``update``, for a ``value`` that is not a real scalar.
+      TypeError: for a ``tx`` without ``init`` and ``update``, or an argument of the wrong kind (also a
+        ``ValueError``).
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> opt = gradtx.diagnostics.spike_guard(gradtx.sgd(0.1), threshold=3.0, warmup_steps=2)
+      >>> params = jnp.zeros(2)
+      >>> state = opt.init(params)
+      >>> for g in ([1.0, 0.0], [0.0, 1.1], [0.9, 0.0], [100.0, 0.0]):  # the last norm is an outlier
+      ...     updates, state = opt.update(jnp.array(g), state, params)
+      >>> print(updates, int(state.total_spikes), float(state.last_scale))  # skipped
+      [0. 0.] 1 0.0
     """
 
-    tx: Any = option(accepts="a transformation (anything with init and update)")
-    threshold: Any = hyper(default=6.0, lo=0.0, hi=math.inf, lo_open=True, hi_open=True)
-    mode: str = choice(default="skip", choices=_MODES)
-    decay: Any = probability(default=0.99)
-    warmup_steps: Any = integer(default=20, lo=2)
-    max_consecutive_spikes: Any = integer(default=10, lo=0, optional=True)
-    eps: Any = hyper(default=1e-8, lo=0.0, hi=math.inf, lo_open=True, hi_open=True)
+    tx: TransformationLike = option(accepts="a transformation (anything with init and update)")
+    threshold: Scalar = hyper(default=6.0, lo=0.0, hi=math.inf, lo_open=True, hi_open=True)
+    mode: Literal["skip", "scale"] = choice(default="skip", choices=_MODES)
+    decay: Scalar = probability(default=0.99)
+    warmup_steps: int = integer(default=20, lo=2)
+    max_consecutive_spikes: int | None = integer(default=10, lo=0, optional=True)
+    eps: Scalar = hyper(default=1e-8, lo=0.0, hi=math.inf, lo_open=True, hi_open=True)
 
     def __check_init__(self) -> None:
         # A GradientTransformation(init, update) whose update takes no **kwargs is wrapped so that it does not
@@ -164,7 +201,9 @@ class spike_guard(GradientTransformation):
             inner_state=self.tx.init(params),
         )
 
-    def update(self, updates: Updates, state: SpikeGuardState, params: Params | None = None, **extra: Any):
+    def update(
+        self, updates: Updates, state: SpikeGuardState, params: Params | None = None, **extra: Any
+    ) -> tuple[Updates, SpikeGuardState]:
         dt = jnp.result_type(state.grad_norm_mean)
         threshold = tree.hyper(self.threshold, dt)
         eps = tree.hyper(self.eps, dt)

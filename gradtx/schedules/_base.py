@@ -16,7 +16,9 @@ from typing import Any, cast
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 
+from gradtx.base import Scalar  # noqa: F401  (the fields of the schedules in _basic and _composite)
 from gradtx.fields import (
     Check,
     HyperparameterError,
@@ -25,8 +27,6 @@ from gradtx.fields import (
     concrete_number,
     format_value,
 )
-
-Scalar = Any  # a Python number, a 0-d array, or a tracer
 
 # A finite real number >= 0 (a boundary step, a scale of piecewise_interpolate_schedule): what
 # ``hyper(lo=0.0, hi=math.inf, hi_open=True)`` declares for one field, applied to each entry of a container.
@@ -171,14 +171,34 @@ def _counting_from_zero(call: Any) -> Any:
 class Schedule(ValidationMixin):
     """Base class of every gradtx schedule: a pytree callable ``count -> value`` (``count`` 0-based).
 
-    A schedule declares each argument with a field of :mod:`gradtx.fields` (``real()`` for a value,
-    ``positive()`` for a step count that divides, ...); the rules that involve several arguments or the
-    entries of a container are in its ``__check_init__``, with the helpers below.
+    ``schedule(count)`` takes the 0-based step count (a Python or NumPy integer, or an integer array, traced
+    or not; the schedule is elementwise in it) and returns a floating ``jax.Array`` (float32, or wider if
+    the hyperparameters are). A schedule is accepted wherever gradtx takes a ``ScalarOrSchedule`` (a
+    ``learning_rate``, a ``weight_decay``, ...), and so is any plain function ``count -> value``; Optax's
+    schedules are plain functions too.
+
+    A subclass is a :func:`gradtx.fields.pytree_class` that declares each argument with a field of
+    :mod:`gradtx.fields` (``real()`` for a value, ``positive()`` for a step count that divides, ...), so that
+    it is validated in the constructor and is a pytree (numbers are leaves); the rules that involve several
+    arguments or the entries of a container are in its ``__check_init__``, with the helpers below.
 
     Counts below 0: every subclass's ``__call__`` is wrapped, when the subclass is defined, so that it sees
     :func:`clamp_count` of the count it is given: ``schedule(-k) == schedule(0)`` for every schedule, including
     subclasses defined outside this package (a user's ``schedule(step - delay)`` never yields a negative or
     extrapolated learning rate). Counts >= 0 are passed through unchanged.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> from gradtx.fields import pytree_class, real
+      >>> @pytree_class
+      ... class halving(gradtx.schedules.Schedule):
+      ...     init_value: float = real()
+      ...     def __call__(self, count):
+      ...         return self.init_value * 0.5 ** jnp.asarray(count, jnp.float32)
+      >>> s = halving(1.0)
+      >>> print([float(s(t)) for t in (-2, 0, 1, 2)])  # a count below 0 gives the value at 0
+      [1.0, 1.0, 0.5, 0.25]
     """
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -187,7 +207,7 @@ class Schedule(ValidationMixin):
         if call is not None and not getattr(call, "_clamps_count", False):
             cls.__call__ = _counting_from_zero(call)  # type: ignore[method-assign]
 
-    def __call__(self, count: Any) -> jax.Array:
+    def __call__(self, count: ArrayLike) -> jax.Array:
         raise NotImplementedError
 
     def __repr__(self) -> str:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
+from gradtx.base import Schedule as ScheduleFn
 from gradtx.fields import (
     HyperparameterError,
     InvalidType,
@@ -49,10 +51,31 @@ class join_schedules(Schedule):
             if count >= b: value = s(count - b)
 
     ``len(boundaries) == len(schedules) - 1``; boundaries are step counts >= 0 (leaves). gradtx schedules
-    stay pytrees inside the join; plain Python functions are held as static.
+    stay pytrees inside the join; plain Python functions are held as static. Optax's ``join_schedules``.
+
+    Args:
+      schedules: a non-empty sequence of schedules (gradtx schedules or functions ``count -> value``).
+        Required.
+      boundaries: the steps at which each later schedule takes over, ``len(schedules) - 1`` finite numbers
+        >= 0 in increasing order. Required.
+
+    Raises:
+      ValueError: at construction, for no schedule, the wrong number of boundaries
+        (``join_schedules(boundaries=(5,)): boundaries must have len(schedules) - 1 = 0 entries, got 1``) or
+        a negative boundary.
+      TypeError: for ``schedules`` or ``boundaries`` that are not sequences, or a schedule that is not
+        callable (also a ``ValueError``).
+
+    Examples:
+      >>> import gradtx
+      >>> warmup = gradtx.schedules.linear_schedule(0.0, 1.0, transition_steps=5)
+      >>> decay = gradtx.schedules.linear_schedule(1.0, 0.0, transition_steps=10)
+      >>> s = gradtx.schedules.join_schedules([warmup, decay], boundaries=[5])
+      >>> print([float(s(t)) for t in (0, 5, 10, 15)])  # decay sees count - 5
+      [0.0, 1.0, 0.5, 0.0]
     """
 
-    schedules: Sequence[Callable[[Any], Any]] = option(accepts="a non-empty sequence of callables count -> value")
+    schedules: Sequence[ScheduleFn] = option(accepts="a non-empty sequence of callables count -> value")
     boundaries: Sequence[Scalar] = option(accepts="a sequence of len(schedules) - 1 step counts >= 0")
 
     def __check_init__(self) -> None:
@@ -77,9 +100,9 @@ class join_schedules(Schedule):
             if kind is not None:
                 self._fail("boundaries", boundaries, f"entries must be finite and >= 0, got {b!r}", kind)
 
-    def __call__(self, count: Any) -> jax.Array:
+    def __call__(self, count: ArrayLike) -> jax.Array:
         c = jnp.asarray(count)
-        outputs, selectors = [jnp.asarray(self.schedules[0](count))], []
+        outputs, selectors = [jnp.asarray(cast(Callable[[Any], ArrayLike], self.schedules[0])(count))], []
         for b, s in zip(self.boundaries, self.schedules[1:]):
             bb = jnp.asarray(b)
             if jnp.issubdtype(c.dtype, jnp.integer) and jnp.issubdtype(bb.dtype, jnp.integer):
@@ -107,13 +130,29 @@ class transformer_warmup_schedule(Schedule):
         value = d_model ** -0.5 * min(s ** -0.5, s * warmup_steps ** -1.5)
 
     Linear warm-up for ``warmup_steps`` steps (peak ``(d_model * warmup_steps) ** -0.5``), then decay as
-    ``1 / sqrt(step)``. Multiply by a constant factor to tune it. ``d_model > 0``, ``warmup_steps > 0``.
+    ``1 / sqrt(step)``. Multiply by a constant factor to tune it (``inject_hyperparams`` or a plain
+    function ``lambda c: 2.0 * s(c)``). gradtx's; Optax has no counterpart.
+
+    Args:
+      d_model: the model width, > 0 (it only scales the curve). Required.
+      warmup_steps: the length of the warm-up in steps, > 0. Required.
+
+    Raises:
+      ValueError: at construction, for an argument out of its range, e.g.
+        ``transformer_warmup_schedule(d_model=0): d_model must be > 0``.
+      TypeError: for an argument that is not a real number (also a ``ValueError``).
+
+    Examples:
+      >>> import gradtx
+      >>> s = gradtx.schedules.transformer_warmup_schedule(d_model=16, warmup_steps=4)
+      >>> print([float(s(t)) for t in (0, 3, 15)])  # up to (16 * 4) ** -0.5 at step 3, then 1 / (4 sqrt(16))
+      [0.03125, 0.125, 0.0625]
     """
 
     d_model: Scalar = positive()
     warmup_steps: Scalar = positive()
 
-    def __call__(self, count: Any) -> jax.Array:
+    def __call__(self, count: ArrayLike) -> jax.Array:
         dt = schedule_dtype(self)
         s = _f(count, dt) + 1
         return jax.lax.rsqrt(_f(self.d_model, dt)) * jnp.minimum(
@@ -138,7 +177,31 @@ class warmup_stable_decay_schedule(Schedule):
     with ``W = warmup_steps`` and ``S = stable_steps``. Hu et al. 2024, "MiniCPM" (arXiv 2404.06395);
     the '1-sqrt' cool-down from Hägele et al. 2024, "Scaling Laws and Compute-Optimal Training Beyond
     Fixed Training Durations" (arXiv 2405.18392). The plateau can be extended and a cool-down branched
-    off at any point without restarting. ``warmup_steps >= 0``, ``stable_steps >= 0``, ``decay_steps > 0``.
+    off at any point without restarting. gradtx's; Optax has no counterpart.
+
+    Args:
+      peak_value: the value of the plateau, a finite number. Required.
+      warmup_steps: the length of the warm-up in steps, >= 0. Required.
+      stable_steps: the length of the plateau in steps, >= 0. Required.
+      decay_steps: the length of the cool-down in steps, > 0. Required.
+      init_value: the value at count 0, a finite number. Default 0.0.
+      end_value: the value at the end of the cool-down and after it, a finite number. Default 0.0.
+      decay_type: the shape of the cool-down, ``"linear"``, ``"cosine"`` or ``"1-sqrt"``. Default
+        ``"linear"``.
+
+    Raises:
+      ValueError: at construction, for an argument out of its range, e.g.
+        ``warmup_stable_decay_schedule(decay_steps=0): decay_steps must be > 0`` or
+        ``warmup_stable_decay_schedule(decay_type='exp'): decay_type must be one of 'linear', 'cosine',
+        '1-sqrt'``.
+      TypeError: for an argument that is not a real number (also a ``ValueError``).
+
+    Examples:
+      >>> import gradtx
+      >>> s = gradtx.schedules.warmup_stable_decay_schedule(
+      ...     peak_value=1.0, warmup_steps=10, stable_steps=10, decay_steps=10)
+      >>> print([float(s(t)) for t in (0, 5, 10, 20, 25, 30)])
+      [0.0, 0.5, 1.0, 1.0, 0.5, 0.0]
     """
 
     peak_value: Scalar = real()
@@ -149,7 +212,7 @@ class warmup_stable_decay_schedule(Schedule):
     end_value: Scalar = real(default=0.0)
     decay_type: str = choice(default="linear", choices=_WSD_DECAY_TYPES)
 
-    def __call__(self, count: Any) -> jax.Array:
+    def __call__(self, count: ArrayLike) -> jax.Array:
         dt = schedule_dtype(self)
         c = _f(count, dt)
         peak, end = _f(self.peak_value, dt), _f(self.end_value, dt)
@@ -198,6 +261,30 @@ class linear_onecycle_schedule(_OneCycle):
     int(pct_final T): 1 / div_factor, T: 1 / final_div_factor})``; as in Optax, knots that coincide keep the
     later scale. The knots are static (``transition_steps`` a positive integer, ``0 <= pct_start <=
     pct_final <= 1``); ``peak_value``, ``div_factor > 0`` and ``final_div_factor > 0`` (finite) are leaves.
+    Optax's ``linear_onecycle_schedule``.
+
+    Args:
+      transition_steps: the length ``T`` of the cycle in steps, a whole number > 0 (static). Required.
+      peak_value: the value at the top of the cycle, a finite number. Required.
+      pct_start: the fraction of ``T`` spent rising, in [0, 1] (static). Default 0.3.
+      pct_final: the fraction of ``T`` at which the descent back to ``v0`` ends, in [``pct_start``, 1]
+        (static). Default 0.85.
+      div_factor: ``peak_value / v0``, the ratio of the top to the start, finite and > 0. Default 25.0.
+      final_div_factor: ``v0`` over the final value, finite and > 0. Default 1e4.
+
+    Raises:
+      ValueError: at construction, for an argument out of its range, e.g.
+        ``linear_onecycle_schedule(transition_steps=0): transition_steps must be a whole number > 0`` or a
+        ``pct_final`` below ``pct_start``.
+      TypeError: for a traced ``transition_steps``, ``pct_start`` or ``pct_final`` (they place the knots, so
+        they must be concrete) or an argument that is not a real number (also a ``ValueError``).
+
+    Examples:
+      >>> import gradtx
+      >>> s = gradtx.schedules.linear_onecycle_schedule(
+      ...     transition_steps=100, peak_value=1.0, div_factor=10.0, final_div_factor=10.0)
+      >>> print([float(s(t)) for t in (0, 30, 85, 100)])  # 0.1 -> 1.0 -> 0.1 -> 0.01
+      [0.1, 1.0, 0.1, 0.01]
     """
 
     transition_steps: int = integer(lo=0.0, lo_open=True, static=True)  # it places the knots
@@ -211,10 +298,10 @@ class linear_onecycle_schedule(_OneCycle):
         self._concrete("pct_final", float, "a concrete number in [0, 1] (it places a knot)")
         self._check_range("pct_final", self.pct_start, 1.0)
 
-    def __call__(self, count: Any) -> jax.Array:
+    def __call__(self, count: ArrayLike) -> jax.Array:
         dt = schedule_dtype(self)
         peak, div = _f(self.peak_value, dt), _f(self.div_factor, dt)
-        knots = {
+        knots: dict[int, Scalar] = {
             self._knot(self.pct_start): div,
             self._knot(self.pct_final): 1 / div,
             self.transition_steps: 1 / _f(self.final_div_factor, dt),
@@ -234,7 +321,27 @@ class cosine_onecycle_schedule(_OneCycle):
     It is ``piecewise_interpolate_schedule('cosine', v0, {int(pct_start T): div_factor,
     T: 1 / (div_factor * final_div_factor)})``. The knots are static (``transition_steps`` a positive
     integer, ``0 <= pct_start <= 1``); ``peak_value``, ``div_factor > 0`` and ``final_div_factor > 0``
-    (finite) are leaves.
+    (finite) are leaves. Optax's ``cosine_onecycle_schedule``.
+
+    Args:
+      transition_steps: the length ``T`` of the cycle in steps, a whole number > 0 (static). Required.
+      peak_value: the value at the top of the cycle, a finite number. Required.
+      pct_start: the fraction of ``T`` spent rising, in [0, 1] (static). Default 0.3.
+      div_factor: ``peak_value / v0``, the ratio of the top to the start, finite and > 0. Default 25.0.
+      final_div_factor: ``v0`` over the final value, finite and > 0. Default 1e4.
+
+    Raises:
+      ValueError: at construction, for an argument out of its range, e.g.
+        ``cosine_onecycle_schedule(pct_start=1.5): pct_start must be in [0, 1]``.
+      TypeError: for a traced ``transition_steps`` or ``pct_start`` (they place the knots) or an argument
+        that is not a real number (also a ``ValueError``).
+
+    Examples:
+      >>> import gradtx
+      >>> s = gradtx.schedules.cosine_onecycle_schedule(
+      ...     transition_steps=100, peak_value=1.0, div_factor=10.0, final_div_factor=10.0)
+      >>> print([float(s(t)) for t in (0, 15, 30, 100)])  # 0.1 -> 1.0 -> 0.01
+      [0.1, 0.55, 1.0, 0.01]
     """
 
     transition_steps: int = integer(lo=0.0, lo_open=True, static=True)  # it places the knots
@@ -243,10 +350,10 @@ class cosine_onecycle_schedule(_OneCycle):
     div_factor: Scalar = hyper(default=25.0, lo=0.0, lo_open=True, hi=math.inf, hi_open=True)
     final_div_factor: Scalar = hyper(default=1e4, lo=0.0, lo_open=True, hi=math.inf, hi_open=True)
 
-    def __call__(self, count: Any) -> jax.Array:
+    def __call__(self, count: ArrayLike) -> jax.Array:
         dt = schedule_dtype(self)
         peak, div = _f(self.peak_value, dt), _f(self.div_factor, dt)
-        knots = {
+        knots: dict[int, Scalar] = {
             self._knot(self.pct_start): div,
             self.transition_steps: 1 / (div * _f(self.final_div_factor, dt)),
         }
@@ -267,6 +374,26 @@ class sgdr_schedule(Schedule):
         value = warmup_cosine_decay_schedule(**cosine_kwargs[i])(count - B_i)   for B_i <= count < B_{i+1}
 
     The dict values are leaves (a jitted step taking the schedule does not recompile when they change).
+    Optax's ``sgdr_schedule``.
+
+    Args:
+      cosine_kwargs: a non-empty sequence of dicts, one per cycle, of the arguments of
+        :class:`warmup_cosine_decay_schedule` (``init_value``, ``peak_value``, ``warmup_steps``,
+        ``decay_steps``, ``end_value``, ``exponent``); each needs at least ``decay_steps``, its length.
+        Required.
+
+    Raises:
+      ValueError: at construction, for no cycle, a cycle without ``decay_steps``, an unknown key, or
+        arguments :class:`warmup_cosine_decay_schedule` refuses (``sgdr_schedule(cosine_kwargs=[]):
+        cosine_kwargs must hold at least one dict (one cosine cycle)``).
+      TypeError: for ``cosine_kwargs`` that is not a sequence of dicts (also a ``ValueError``).
+
+    Examples:
+      >>> import gradtx
+      >>> cycle = dict(init_value=1.0, peak_value=1.0, warmup_steps=0, decay_steps=10)
+      >>> s = gradtx.schedules.sgdr_schedule([cycle, dict(cycle, init_value=0.5, peak_value=0.5)])
+      >>> print([float(s(t)) for t in (0, 5, 10, 15, 20)])  # restarts at 0.5 at step 10
+      [1.0, 0.5, 0.5, 0.25, 0.0]
     """
 
     cosine_kwargs: Sequence[dict[str, Scalar]] = option(
@@ -299,7 +426,7 @@ class sgdr_schedule(Schedule):
                 self._fail("cosine_kwargs", raw, f"cosine_kwargs[{i}] is not a full set of arguments: {e}")
         object.__setattr__(self, "cosine_kwargs", tuple(dict(kwargs) for kwargs in cycles))
 
-    def __call__(self, count: Any) -> jax.Array:
+    def __call__(self, count: ArrayLike) -> jax.Array:
         schedules, starts, start = [], [], 0
         for kwargs in self.cosine_kwargs:
             schedules.append(warmup_cosine_decay_schedule(**kwargs))

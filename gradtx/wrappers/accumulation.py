@@ -15,14 +15,26 @@ multiplies by 0, which propagates NaN); a schedule's ``k`` is rounded to an inte
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple, cast
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike, DTypeLike
 
 from gradtx import tree
-from gradtx.base import GradientTransformation, Params, Updates, check_tree_match, safe_int32_increment, zero_count
+from gradtx.base import (
+    GradientTransformation,
+    OptState,
+    Params,
+    PyTree,
+    TransformationLike,
+    Updates,
+    check_tree_match,
+    safe_int32_increment,
+    zero_count,
+)
 from gradtx.fields import (
     InvalidType,
     as_pytree_callable,
@@ -36,6 +48,7 @@ from gradtx.fields import (
 )
 from gradtx.wrappers._common import canonical_dtype, cast_leaf, select_tree, wider_dtype
 from gradtx.wrappers.extra_args import with_extra_args_support
+from gradtx.wrappers.finiteness import ShouldSkipUpdateFunction
 
 __all__ = ["MultiSteps", "MultiStepsState"]
 
@@ -53,19 +66,31 @@ class _StaticValue:
 
 
 class MultiStepsState(NamedTuple):
-    """State of ``MultiSteps``.
+    """State of :class:`MultiSteps` (Optax's ``MultiStepsState``, the same fields).
 
-    ``mini_step``: mini-steps accumulated since the last emitted update (0 .. k-1); ``gradient_step``: updates
-    emitted so far; ``inner_opt_state``: the wrapped optimizer's state; ``acc_grads``: the running mean (or
-    sum) of the mini-step gradients, in ``accumulator_dtype`` (a 0-d zero per leaf when ``k = 1``);
-    ``skip_state``: what ``should_skip_update_fn`` returned last (``()`` without one).
+    Attributes:
+      mini_step: the mini-steps accumulated since the last emitted update (0 .. k-1), an int32 scalar.
+      gradient_step: the updates emitted so far, an int32 scalar (the count a schedule ``k`` is evaluated at).
+      inner_opt_state: the wrapped optimizer's state.
+      acc_grads: the running mean (or sum) of the mini-step gradients, in ``accumulator_dtype`` (a 0-d zero
+        per leaf when ``k = 1``).
+      skip_state: what ``should_skip_update_fn`` returned last (``()`` without one). Default ``()``.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> opt = gradtx.MultiSteps(gradtx.sgd(learning_rate=1.0), every_k_schedule=2)
+      >>> state = opt.init(jnp.zeros(2))
+      >>> _, state = opt.update(jnp.array([1.0, 2.0]), state)
+      >>> print(int(state.mini_step), int(state.gradient_step), state.acc_grads)
+      1 0 [1. 2.]
     """
 
-    mini_step: Any
-    gradient_step: Any
-    inner_opt_state: Any
-    acc_grads: Any
-    skip_state: Any = ()
+    mini_step: jax.Array
+    gradient_step: jax.Array
+    inner_opt_state: OptState
+    acc_grads: Updates
+    skip_state: PyTree = ()
 
 
 @pytree_class
@@ -83,14 +108,46 @@ class MultiSteps(GradientTransformation):
     as if it never happened (zeros returned, state unchanged except ``skip_state``); see
     :func:`gradtx.wrappers.skip_not_finite` and :func:`gradtx.wrappers.skip_large_updates`.
     ``accumulator_dtype`` (default float32; ``None``: the parameter's dtype) is the dtype ``acc_grads`` is
-    stored in; sums run in float32 or wider.
+    stored in; sums run in float32 or wider. Extra keyword arguments of ``update`` reach ``opt`` at every
+    mini-step. Optax's ``optax.MultiSteps`` (see the module docstring for the differences);
+    ``has_updated(state)`` tells whether the last ``update`` emitted ``opt``'s update.
+
+    Args:
+      opt: the optimizer to apply every ``k`` mini-steps (anything with ``init`` and ``update``, Optax's
+        transformations included). Required.
+      every_k_schedule: ``k``, an int >= 1, or a callable ``gradient_step -> k`` (rounded to an integer).
+        Required.
+      use_grad_mean: average the ``k`` gradients (True) or sum them (False). Default True.
+      should_skip_update_fn: a function ``(updates, gradient_step, params) -> (bool scalar, skip_state)``
+        rejecting a mini-step (e.g. :func:`gradtx.wrappers.skip_not_finite`), or None. Default None.
+      accumulator_dtype: the dtype ``acc_grads`` is stored in, a floating dtype, or None for each
+        parameter's dtype. Default ``jnp.float32``.
+
+    Raises:
+      ValueError: at construction, for ``k < 1`` (``MultiSteps(every_k_schedule=0): every_k_schedule must be
+        >= 1``) or a non-floating ``accumulator_dtype``; in ``update``, when ``should_skip_update_fn`` does not
+        return a boolean scalar first, or the updates do not match the state's tree.
+      TypeError: for an ``opt`` without ``init`` and ``update``, a ``k`` that is neither an int nor a callable
+        (``MultiSteps(every_k_schedule=1.5): every_k_schedule must be an int >= 1 or a callable
+        gradient_step -> k``), or a flag that is not a bool.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> opt = gradtx.MultiSteps(gradtx.sgd(learning_rate=1.0), every_k_schedule=2)
+      >>> params = jnp.zeros(2)
+      >>> state = opt.init(params)
+      >>> u1, state = opt.update(jnp.array([1.0, 2.0]), state, params)
+      >>> u2, state = opt.update(jnp.array([3.0, 4.0]), state, params)
+      >>> print(u1, u2)  # nothing, then sgd's step on the mean gradient [2, 3]
+      [0. 0.] [-2. -3.]
     """
 
-    opt: Any = option(accepts="a transformation")
-    every_k_schedule: Any = option(accepts=_K)
+    opt: TransformationLike = option(accepts="a transformation")
+    every_k_schedule: int | Callable[[jax.Array], ArrayLike] = option(accepts=_K)
     use_grad_mean: bool = flag(default=True)
-    should_skip_update_fn: Any = function(default=None, optional=True)
-    accumulator_dtype: Any = dtype_option(default=jnp.float32)
+    should_skip_update_fn: ShouldSkipUpdateFunction | None = function(default=None, optional=True)
+    accumulator_dtype: DTypeLike | None = dtype_option(default=jnp.float32)
 
     def __check_init__(self) -> None:
         object.__setattr__(self, "opt", with_extra_args_support(self.opt))
@@ -117,7 +174,7 @@ class MultiSteps(GradientTransformation):
     @property
     def inner_opt(self) -> GradientTransformation:
         """The wrapped optimizer."""
-        return self.opt
+        return cast(GradientTransformation, self.opt)  # made one by __check_init__
 
     def gradient_transformation(self) -> GradientTransformation:
         """This object (it is a transformation already; Optax builds a ``GradientTransformation`` here)."""
@@ -147,7 +204,7 @@ class MultiSteps(GradientTransformation):
         k = self._constant_k
         if k is not None:
             return k
-        v = jnp.asarray(self.every_k_schedule(gradient_step))
+        v = jnp.asarray(cast(Callable[[jax.Array], ArrayLike], self.every_k_schedule)(gradient_step))
         if jnp.issubdtype(v.dtype, jnp.floating):
             v = jnp.round(v)
         return v.astype(jnp.int32)
@@ -176,7 +233,9 @@ class MultiSteps(GradientTransformation):
             return a + (g - a) / (n + 1).astype(dt)
         return g + a
 
-    def update(self, updates: Updates, state: MultiStepsState, params: Params | None = None, **extra: Any):
+    def update(
+        self, updates: Updates, state: MultiStepsState, params: Params | None = None, **extra: Any
+    ) -> tuple[Updates, MultiStepsState]:
         check_tree_match("MultiSteps.update", state.acc_grads, updates)
         skip = None
         skip_state = state.skip_state

@@ -17,18 +17,50 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from gradtx.base import FunctionTransformation, GradientTransformation, accepts_extra_args, as_transformation, foreign
+from gradtx.base import (
+    FunctionTransformation,
+    GradientTransformation,
+    TransformationLike,
+    accepts_extra_args,
+    as_transformation,
+    foreign,
+)
 
 __all__ = ["GradientTransformationExtraArgs", "with_extra_args_support"]
 
 
-def with_extra_args_support(tx: Any) -> GradientTransformation:
-    """``tx`` as a gradtx transformation whose ``update`` accepts (and, if ``tx`` cannot take them, drops)
-    extra keyword arguments.
+def with_extra_args_support(tx: TransformationLike) -> GradientTransformation:
+    """``tx`` as a gradtx transformation whose ``update`` accepts extra keyword arguments.
 
     gradtx transformations already accept ``**extra`` and are returned unchanged. An Optax transformation is
-    held as a static ``foreign`` block that passes extra arguments only if its ``update`` takes ``**kwargs``;
-    so is a ``GradientTransformation(init, update)`` built from an ``update`` without ``**kwargs``.
+    held as a static ``foreign`` block that passes extra arguments only if its ``update`` takes ``**kwargs``
+    (and drops them otherwise); so is a ``GradientTransformation(init, update)`` built from an ``update``
+    without ``**kwargs``. Optax's ``optax.with_extra_args_support``; every wrapper applies it to its inner
+    transformation, so extra arguments (``value=...``) can be passed through any chain.
+
+    Args:
+      tx: a transformation: anything with ``init`` and ``update`` (a gradtx block, an Optax transformation,
+        a ``GradientTransformation(init, update)``).
+
+    Returns:
+      A :class:`gradtx.base.GradientTransformation` whose ``update(updates, state, params=None, **extra)``
+      accepts extra keyword arguments; ``tx`` itself when it already does.
+
+    Raises:
+      TypeError: when ``tx`` has no ``init`` and ``update`` (``with_extra_args_support: expected a
+        transformation with init and update, got 3``).
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> plain = gradtx.GradientTransformation(lambda p: gradtx.EmptyState(), lambda u, s, p=None: (-u, s))
+      >>> tx = gradtx.with_extra_args_support(plain)
+      >>> updates, state = tx.update(jnp.ones(2), tx.init(jnp.ones(2)), value=1.0)  # value is dropped
+      >>> print(updates)
+      [-1. -1.]
+      >>> adam = gradtx.adam(0.1)
+      >>> gradtx.with_extra_args_support(adam) is adam
+      True
     """
     if isinstance(tx, FunctionTransformation) and not accepts_extra_args(tx.update):
         return foreign(tx)  # type: ignore[call-arg]

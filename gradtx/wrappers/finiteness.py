@@ -38,9 +38,20 @@ from typing import Any, NamedTuple, Protocol
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
 from gradtx import tree
-from gradtx.base import GradientTransformation, Params, Updates, safe_int32_increment, zero_count
+from gradtx.base import (
+    GradientTransformation,
+    OptState,
+    Params,
+    PyTree,
+    Scalar,
+    TransformationLike,
+    Updates,
+    safe_int32_increment,
+    zero_count,
+)
 from gradtx.fields import non_negative, option, pytree_class
 from gradtx.wrappers._common import select_tree
 from gradtx.wrappers.extra_args import with_extra_args_support
@@ -55,12 +66,37 @@ __all__ = [
 
 
 class ShouldSkipUpdateFunction(Protocol):
-    """``fn(updates, gradient_step, params) -> (should_skip: bool scalar array, skip_state: pytree)``."""
+    """The type of ``MultiSteps``' ``should_skip_update_fn``: ``fn(updates, gradient_step, params) ->
+    (should_skip, skip_state)``.
 
-    def __call__(self, updates: Updates, gradient_step: Any, params: Params | None) -> tuple[Any, Any]: ...
+    ``updates`` are the mini-step's gradients, ``gradient_step`` the number of updates ``MultiSteps`` has
+    emitted (an int32 scalar array), ``params`` the parameters (or None). ``should_skip`` must be a boolean
+    scalar array (True rejects the mini-step); ``skip_state`` is any pytree, stored in
+    ``MultiStepsState.skip_state`` (its structure must not change between steps). :func:`skip_not_finite`
+    and :func:`skip_large_updates` (through ``functools.partial``) are such functions. Optax's
+    ``optax.ShouldSkipUpdateFunction``.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> def skip_negative_sum(updates, gradient_step, params):
+      ...     total = jnp.sum(updates)
+      ...     return total < 0, {"total": total}
+      >>> opt = gradtx.MultiSteps(gradtx.sgd(1.0), 2, should_skip_update_fn=skip_negative_sum)
+      >>> state = opt.init(jnp.zeros(2))
+      >>> _, state = opt.update(jnp.array([-1.0, -1.0]), state)  # rejected: the state is unchanged
+      >>> print(int(state.mini_step), float(state.skip_state["total"]))
+      0 -2.0
+    """
+
+    def __call__(
+        self, updates: Updates, gradient_step: jax.Array, params: Params | None
+    ) -> tuple[ArrayLike, PyTree]: ...
 
 
-def skip_not_finite(updates: Updates, gradient_step: Any, params: Params | None) -> tuple[jax.Array, Any]:
+def skip_not_finite(
+    updates: Updates, gradient_step: jax.Array, params: Params | None
+) -> tuple[jax.Array, dict[str, jax.Array]]:
     """Skip a mini-step whose updates hold an inf or a NaN (a ``should_skip_update_fn`` for ``MultiSteps``).
 
     An entry also counts as not finite when its square overflows in the entry's compute dtype (float32 and
@@ -91,12 +127,30 @@ def skip_not_finite(updates: Updates, gradient_step: Any, params: Params | None)
 
 
 def skip_large_updates(
-    updates: Updates, gradient_step: Any, params: Params | None, max_squared_norm: Any
-) -> tuple[jax.Array, Any]:
+    updates: Updates, gradient_step: jax.Array, params: Params | None, max_squared_norm: Scalar
+) -> tuple[jax.Array, dict[str, jax.Array]]:
     """Skip a mini-step whose squared global norm is not below ``max_squared_norm`` (NaN norms are skipped).
 
-    Use as ``functools.partial(skip_large_updates, max_squared_norm=42.0)``. Returns ``(should_skip,
-    {'should_skip': ..., 'norm_squared': ...})``; the norm accumulates in float32 or wider.
+    A ``should_skip_update_fn`` for ``MultiSteps``, used as ``functools.partial(skip_large_updates,
+    max_squared_norm=42.0)``: ``should_skip = not (sum of all squared entries < max_squared_norm)``. The norm
+    accumulates in float32 or wider. Optax's ``optax.skip_large_updates``.
+
+    Args:
+      updates: the mini-step's updates (gradients).
+      gradient_step: ``MultiSteps``' step count (unused).
+      params: the parameters (unused).
+      max_squared_norm: the bound on the squared global norm, a number.
+
+    Returns:
+      ``(should_skip, {'should_skip': should_skip, 'norm_squared': the squared norm})``, ``should_skip`` a
+      boolean scalar array.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> skip, info = gradtx.skip_large_updates({"w": jnp.array([3.0, 4.0])}, 0, None, max_squared_norm=20.0)
+      >>> print(bool(skip), float(info["norm_squared"]))
+      True 25.0
     """
     del gradient_step, params
     norm_sq = tree.norm(updates, squared=True)
@@ -120,17 +174,28 @@ def _became_not_finite(new: Any, old: Any) -> jax.Array:
 
 
 class ApplyIfFiniteState(NamedTuple):
-    """State of ``apply_if_finite``.
+    """State of :class:`apply_if_finite` (Optax's ``ApplyIfFiniteState``, the same fields).
 
-    ``notfinite_count``: consecutive updates holding an inf or NaN (reset by a finite one); ``last_finite``:
-    whether the last update was finite; ``total_notfinite``: non-finite updates since ``init`` (never reset);
-    ``inner_state``: the inner transformation's state.
+    Attributes:
+      notfinite_count: consecutive updates holding an inf or NaN (reset by a finite one), an int32 scalar.
+      last_finite: whether the last update was finite, a boolean scalar.
+      total_notfinite: non-finite updates since ``init`` (never reset), an int32 scalar.
+      inner_state: the inner transformation's state.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> tx = gradtx.apply_if_finite(gradtx.sgd(0.1), max_consecutive_errors=2)
+      >>> state = tx.init(jnp.zeros(2))
+      >>> _, state = tx.update(jnp.array([jnp.nan, 1.0]), state)
+      >>> print(int(state.notfinite_count), bool(state.last_finite), int(state.total_notfinite))
+      1 False 1
     """
 
-    notfinite_count: Any
-    last_finite: Any
-    total_notfinite: Any
-    inner_state: Any
+    notfinite_count: jax.Array
+    last_finite: jax.Array
+    total_notfinite: jax.Array
+    inner_state: OptState
 
 
 @pytree_class
@@ -141,7 +206,17 @@ class apply_if_finite(GradientTransformation):
     ``max_consecutive_errors`` consecutive non-finite updates the wrapper gives up and applies them (so a
     persistent NaN is not hidden forever). The counts live in :class:`ApplyIfFiniteState`. A step whose new
     inner state turns a finite entry non-finite (an overflowed second moment) counts as a non-finite update
-    too (see the module docstring).
+    too (see the module docstring). Optax's ``optax.apply_if_finite``.
+
+    Args:
+      inner: the transformation to guard (anything with ``init`` and ``update``). Required.
+      max_consecutive_errors: the number of consecutive non-finite updates skipped before they are applied,
+        a number >= 0. Required.
+
+    Raises:
+      ValueError: at construction, for a negative ``max_consecutive_errors``
+        (``apply_if_finite(max_consecutive_errors=-1): max_consecutive_errors must be >= 0``).
+      TypeError: for an ``inner`` without ``init`` and ``update``.
 
     Example:
       >>> import jax.numpy as jnp
@@ -154,8 +229,8 @@ class apply_if_finite(GradientTransformation):
       ([0.0, 0.0], 1, 0)
     """
 
-    inner: Any = option(accepts="a transformation")
-    max_consecutive_errors: Any = non_negative()
+    inner: TransformationLike = option(accepts="a transformation")
+    max_consecutive_errors: Scalar = non_negative()
 
     def __check_init__(self) -> None:
         object.__setattr__(self, "inner", with_extra_args_support(self.inner))
@@ -168,7 +243,9 @@ class apply_if_finite(GradientTransformation):
             inner_state=self.inner.init(params),
         )
 
-    def update(self, updates: Updates, state: ApplyIfFiniteState, params: Params | None = None, **extra: Any):
+    def update(
+        self, updates: Updates, state: ApplyIfFiniteState, params: Params | None = None, **extra: Any
+    ) -> tuple[Updates, ApplyIfFiniteState]:
         leaves = jax.tree.leaves(updates)
         isfinite = jnp.array(True, jnp.bool_)
         for x in leaves:

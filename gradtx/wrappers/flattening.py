@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gradtx.base import GradientTransformation, OptState, Params, Updates
+from gradtx.base import GradientTransformation, OptState, Params, TransformationLike, Updates
 from gradtx.fields import option, pytree_class
 from gradtx.wrappers._common import cast_leaf, wider_dtype
 from gradtx.wrappers.extra_args import with_extra_args_support
@@ -57,12 +57,33 @@ class flatten(GradientTransformation):
     """Run ``inner`` on one vector: every leaf raveled and concatenated (in tree order), then split back.
 
     Many small leaves cost one kernel launch each; one long vector costs one. Only for transformations whose
-    maths is elementwise or global (per-leaf statistics such as layer norms would see one leaf).
+    maths is elementwise or global (per-leaf statistics such as layer norms would see one leaf). ``init`` and
+    ``update`` give ``inner`` the raveled params (and updates); leaves of different dtypes are concatenated in
+    their widest dtype and each update is cast back to its leaf's dtype. Optax's ``optax.flatten``.
+
+    Args:
+      inner: the transformation to run on the flat vector (anything with ``init`` and ``update``). Required.
+
+    Raises:
+      TypeError: at construction, for an ``inner`` without ``init`` and ``update``
+        (``with_extra_args_support: expected a transformation with init and update, got 3``).
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> tx = gradtx.flatten(gradtx.adam(learning_rate=0.1))
+      >>> params = {"a": jnp.ones(2), "b": jnp.ones(3)}
+      >>> state = tx.init(params)
+      >>> print(state[0].mu.shape)  # one moment vector for all 5 entries
+      (5,)
+      >>> updates, state = tx.update({"a": jnp.ones(2), "b": -jnp.ones(3)}, state)
+      >>> print(updates["a"], updates["b"])
+      [-0.1 -0.1] [0.1 0.1 0.1]
     """
 
     passes_integers = False  # raveling would cast an integer leaf into the float buffer and back: refused
 
-    inner: Any = option(accepts="a transformation")
+    inner: TransformationLike = option(accepts="a transformation")
 
     def __check_init__(self) -> None:
         object.__setattr__(self, "inner", with_extra_args_support(self.inner))
@@ -70,7 +91,9 @@ class flatten(GradientTransformation):
     def init(self, params: Params) -> OptState:
         return self.inner.init(_ravel(params))
 
-    def update(self, updates: Updates, state: OptState, params: Params | None = None, **extra: Any):
+    def update(
+        self, updates: Updates, state: OptState, params: Params | None = None, **extra: Any
+    ) -> tuple[Updates, OptState]:
         flat_params = None if params is None else _ravel(params)
         flat, state = self.inner.update(_ravel(updates), state, flat_params, **extra)
         return _unravel(updates, flat), state

@@ -17,16 +17,28 @@ Optax the state actually returned is ``InjectStatefulHyperparamsState``.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import core as jax_core
+from jax.typing import ArrayLike, DTypeLike
 
 from gradtx import tree
-from gradtx.base import GradientTransformation, OptState, Params, Updates, safe_int32_increment, zero_count
+from gradtx.base import (
+    GradientTransformation,
+    OptState,
+    Params,
+    Scalar,
+    StatefulSchedule,
+    TransformationLike,
+    Updates,
+    safe_int32_increment,
+    zero_count,
+)
+from gradtx.base import Schedule as ScheduleFn
 from gradtx.fields import (
     FrozenTree,
     InvalidType,
@@ -55,8 +67,23 @@ __all__ = [
 
 
 class InjectHyperparamsState(NamedTuple):
-    """Optax's older state of ``inject_hyperparams`` (kept for the name; the wrapper returns
-    :class:`InjectStatefulHyperparamsState`)."""
+    """Optax's older state of ``inject_hyperparams``, kept for the name.
+
+    ``inject_hyperparams`` returns :class:`InjectStatefulHyperparamsState` (as Optax 0.2.8 does); this class
+    is only for code that builds or matches the older state by name.
+
+    Attributes:
+      count: the number of updates so far, an int32 scalar.
+      hyperparams: ``{name: value}`` of the injected hyperparameters.
+      inner_state: the inner transformation's state.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> state = gradtx.InjectHyperparamsState(jnp.zeros([], jnp.int32), {"learning_rate": 0.1}, ())
+      >>> print(state._fields)
+      ('count', 'hyperparams', 'inner_state')
+    """
 
     count: jax.Array
     hyperparams: dict[str, Any]
@@ -64,8 +91,26 @@ class InjectHyperparamsState(NamedTuple):
 
 
 class InjectStatefulHyperparamsState(NamedTuple):
-    """State of ``inject_hyperparams``: the step count, the hyperparameters used by the last update (or by
-    the first, after ``init``), the state of each schedule, and the inner transformation's state."""
+    """State of ``inject_hyperparams(factory)(...)`` (Optax's ``InjectStatefulHyperparamsState``).
+
+    Attributes:
+      count: the number of updates so far, an int32 scalar.
+      hyperparams: ``{name: value}``: the numeric hyperparameters (replace an entry to change it for the
+        next update) and the values the schedules gave for the last update (for the first, after ``init``).
+      hyperparams_states: ``{name: state}`` of each schedule (``WrappedScheduleState`` for a plain one).
+      inner_state: the inner transformation's state.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> sched = gradtx.schedules.linear_schedule(1.0, 0.0, transition_steps=10)
+      >>> opt = gradtx.inject_hyperparams(gradtx.sgd)(learning_rate=sched)
+      >>> state = opt.init(jnp.zeros(2))
+      >>> _, state = opt.update(jnp.ones(2), state)
+      >>> _, state = opt.update(jnp.ones(2), state)
+      >>> print(int(state.count), float(state.hyperparams["learning_rate"]))  # the value at count 1
+      2 0.9
+    """
 
     count: jax.Array
     hyperparams: dict[str, Any]
@@ -74,18 +119,41 @@ class InjectStatefulHyperparamsState(NamedTuple):
 
 
 class WrappedScheduleState(NamedTuple):
-    """State of a ``WrappedSchedule``: the 0-based count of evaluations so far."""
+    """State of a :class:`WrappedSchedule` (Optax's ``WrappedScheduleState``).
 
-    count: Any
+    Attributes:
+      count: the 0-based count of updates so far, an int32 scalar (the count the schedule is evaluated at).
+
+    Examples:
+      >>> import gradtx
+      >>> ws = gradtx.WrappedSchedule(gradtx.schedules.linear_schedule(1.0, 0.0, transition_steps=10))
+      >>> print(ws.init())
+      WrappedScheduleState(count=Array(0, dtype=int32))
+    """
+
+    count: jax.Array
 
 
 @pytree_class
 class WrappedSchedule:
-    """A stateful schedule made from a plain one ``count -> value``: ``init() -> state``,
-    ``update(state, **extra) -> state`` (count + 1), ``__call__(state, **extra) -> schedule_fn(state.count)``.
+    """A stateful schedule made from a plain one ``count -> value``.
+
+    ``init() -> WrappedScheduleState(count=0)``, ``update(state, **extra) -> state`` (count + 1) and
+    ``__call__(state, **extra) -> schedule_fn(state.count)``, extra keyword arguments ignored: the form
+    :class:`inject_hyperparams` gives every plain schedule it is handed. Optax's ``optax.WrappedSchedule``.
+
+    Args:
+      schedule_fn: the schedule, a gradtx schedule or a function ``count -> value``. Required.
+
+    Examples:
+      >>> import gradtx
+      >>> ws = gradtx.WrappedSchedule(gradtx.schedules.linear_schedule(1.0, 0.0, transition_steps=10))
+      >>> state = ws.update(ws.update(ws.init()))
+      >>> print(int(state.count), float(ws(state)))
+      2 0.8
     """
 
-    schedule_fn: Any = option(accepts="a schedule count -> value")
+    schedule_fn: ScheduleFn = option(accepts="a schedule count -> value")
 
     def __check_init__(self) -> None:
         object.__setattr__(self, "schedule_fn", as_pytree_callable(self.schedule_fn))
@@ -97,7 +165,7 @@ class WrappedSchedule:
         del extra
         return WrappedScheduleState(count=safe_int32_increment(state.count))
 
-    def __call__(self, state: WrappedScheduleState, **extra: Any) -> Any:
+    def __call__(self, state: WrappedScheduleState, **extra: Any) -> ArrayLike:
         del extra
         return self.schedule_fn(state.count)
 
@@ -174,12 +242,39 @@ class inject_hyperparams(ValidationMixin):
     Booleans, ``None``, strings, dtypes, masks, random keys and seeds (``key``, ``seed``, ``rng_key``) and the
     arguments named in ``static_args`` are passed unchanged. Float hyperparameters are stored in
     ``hyperparam_dtype``, or (``None``) in the widest float dtype of the parameters but at least float32. The
-    trajectory equals the un-injected optimizer's exactly.
+    trajectory equals the un-injected optimizer's exactly. Optax's ``optax.inject_hyperparams`` (also spelled
+    ``inject_stateful_hyperparams``, the same object); the hyperparameters are validated when
+    ``inject_hyperparams(factory)(...)`` is called, values set in the state later are not.
+
+    Args:
+      inner_factory: the function building the transformation, e.g. ``gradtx.adam``. Required.
+      static_args: the name, or an iterable of names, of ``inner_factory``'s parameters to pass unchanged
+        rather than inject (numbers that fix shapes, such as a memory size). Default ``()``.
+      hyperparam_dtype: the dtype float hyperparameters are stored in, a floating dtype, or None for the
+        widest float dtype of the parameters but at least float32. Default None.
+
+    Raises:
+      ValueError: at construction, for ``static_args`` naming no parameter of ``inner_factory``
+        (``inject_hyperparams(static_args=('foo',)): static_args must name parameters of the inner factory
+        (...); unknown: ['foo']``); when called, for hyperparameters ``inner_factory`` refuses (e.g.
+        ``adam(b1=1.5): b1 must be in [0, 1)``).
+      TypeError: for an ``inner_factory`` that is not callable or ``static_args`` that are not names (also a
+        ``ValueError``).
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> opt = gradtx.inject_hyperparams(gradtx.sgd)(learning_rate=0.1)
+      >>> state = opt.init(jnp.zeros(2))
+      >>> state.hyperparams["learning_rate"] = jnp.asarray(0.5)  # changed between steps
+      >>> updates, state = opt.update(jnp.ones(2), state)
+      >>> print(updates)
+      [-0.5 -0.5]
     """
 
-    inner_factory: Callable[..., Any] = function()
+    inner_factory: Callable[..., TransformationLike] = function()
     static_args: str | Iterable[str] = option(default=(), accepts=_STATIC_ARGS, static=True)
-    hyperparam_dtype: Any = dtype_option(default=None)
+    hyperparam_dtype: DTypeLike | None = dtype_option(default=None)
 
     def __check_init__(self) -> None:
         names = self.static_args
@@ -237,13 +332,35 @@ class injected_hyperparams(GradientTransformation):
     """The transformation made by ``inject_hyperparams(factory)(...)`` (see :class:`inject_hyperparams`).
 
     ``numeric`` (leaves) and ``schedules`` (pytrees) are the hyperparameters that go into the state;
-    ``others`` (static) are passed to the factory unchanged.
+    ``others`` (static) are passed to the factory unchanged. At every ``update`` the inner transformation is
+    built from ``state.hyperparams`` and the schedules' values, and applied. Built by
+    :class:`inject_hyperparams`, not by hand; its state is :class:`InjectStatefulHyperparamsState`.
+
+    Args:
+      factory: the ``inject_hyperparams`` that made it (it holds the inner factory and the dtype).
+      numeric: ``{name: number}`` of the constant hyperparameters.
+      schedules: ``{name: stateful schedule}`` of the scheduled hyperparameters (plain schedules wrapped in
+        :class:`WrappedSchedule`).
+      others: ``(name, hashable value)`` pairs of the arguments passed unchanged (flags, dtypes, masks, keys,
+        ``static_args``).
+
+    Raises:
+      ValueError: at construction, for hyperparameters the inner factory refuses (the factory's own message,
+        e.g. ``adam(b1=1.5): b1 must be in [0, 1)``).
+
+    Examples:
+      >>> import gradtx
+      >>> opt = gradtx.inject_hyperparams(gradtx.sgd)(learning_rate=0.1)
+      >>> print(type(opt).__name__, opt.numeric, opt.others[0])
+      injected_hyperparams {'learning_rate': 0.1} ('momentum', None)
     """
 
     factory: inject_hyperparams = option(accepts="the inject_hyperparams that made it")
-    numeric: dict[str, Any] = option(accepts="a dict {name: number} of the constant hyperparameters")
-    schedules: dict[str, Any] = option(accepts="a dict {name: stateful schedule}")
-    others: tuple[tuple[str, Any], ...] = option(accepts="a tuple of (name, hashable value) pairs", static=True)
+    numeric: dict[str, Scalar] = option(accepts="a dict {name: number} of the constant hyperparameters")
+    schedules: dict[str, StatefulSchedule] = option(accepts="a dict {name: stateful schedule}")
+    others: tuple[tuple[str, Hashable], ...] = option(
+        accepts="a tuple of (name, hashable value) pairs", static=True
+    )
 
     def __check_init__(self) -> None:
         # Validate the constant hyperparameters now, by building the inner transformation once. Schedule values
@@ -282,7 +399,7 @@ class injected_hyperparams(GradientTransformation):
 
     def update(
         self, updates: Updates, state: InjectStatefulHyperparamsState, params: Params | None = None, **extra: Any
-    ):
+    ) -> tuple[Updates, InjectStatefulHyperparamsState]:
         dtype = self._dtype(updates if params is None else params)
         hparams = {k: _convert_floats(v, dtype) for k, v in state.hyperparams.items()}
         hparams.update(
