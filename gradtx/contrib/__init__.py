@@ -5,6 +5,33 @@ equations, its paper and any deviation from Optax in the docstring. Each is chec
 reference written from the paper's pseudo-code (``gradtx.testing.reference.contrib_*``), against
 ``optax.contrib`` where Optax has it (same gradient stream), through the contract suite, and on the problem
 zoo (``tests/test_contrib_*.py`` and the registry tiers).
+
+Recipes (full optimizers; ``scale_by_*`` is the block without the learning rate, where there is one):
+
+==============================================  ===========================================================
+Adam-like                                       acprop, adabound, amsbound, adam_mini, ademamix,
+                                                simplified_ademamix, adopt, cautious / cautious_adamw,
+                                                madgrad, mars_adamw, swats
+learning-rate free or adapting                  cocob, mechanize, dadapt_adamw, prodigy, dog, dowg, momo,
+                                                momo_adam, reduce_on_plateau, schedule_free (_sgd, _adamw)
+matrix and second-order                         muon (orthogonalize_via_newton_schulz, scale_by_shape),
+                                                galore, soap, sophia (hutchinson_estimator_diag_hessian)
+wrappers and others                             sam (normalize), split_real_and_imaginary, dpsgd
+                                                (differentially_private_aggregate)
+==============================================  ===========================================================
+
+Every recipe validates its options when built (``adopt(0.1, b1=1.2)`` raises ``ValueError: adopt(b1=1.2):
+b1 must be in [0, 1)``) and returns a transformation with ``init`` and ``update``; those that read the
+parameters (``update(updates, state, params)``) or the loss (``value=``, ``obj_fn=``) say so.
+
+Examples:
+  >>> import jax.numpy as jnp
+  >>> import gradtx
+  >>> opt = gradtx.contrib.adopt(learning_rate=0.1)
+  >>> state = opt.init(jnp.zeros(2))
+  >>> updates, state = opt.update(jnp.array([1.0, -2.0]), state)
+  >>> print(updates)  # ADOPT's first step only sets its second moment
+  [0. 0.]
 """
 
 from gradtx.contrib._adam_like import (

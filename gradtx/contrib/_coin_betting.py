@@ -18,7 +18,12 @@ import jax.numpy as jnp
 from gradtx import tree
 from gradtx.base import (
     GradientTransformation,
+    MaskOrFn,
+    OptState,
     Params,
+    Scalar,
+    ScalarOrSchedule,
+    TransformationLike,
     Updates,
     as_transformation,
     check_tree_match,
@@ -46,8 +51,22 @@ def _check_params(call: str, expected: Any, updates: Updates, params: Params | N
 
 
 class COCOBState(NamedTuple):
-    """COCOB's initial parameters ``w_1`` (``init_particles``), ``theta`` (``cumulative_gradients``, minus the sum
-    of the gradients), ``L`` (``scale``), ``G`` (``subgradients``, the sum of |g|) and the ``reward``."""
+    """The state of :class:`scale_by_cocob` (Optax's field names), every field like the parameters.
+
+    Attributes:
+      init_particles: the initial parameters ``w_1``.
+      cumulative_gradients: ``theta``, minus the sum of the gradients.
+      scale: ``L``, the largest ``|g|`` seen (``eps`` before the first step).
+      subgradients: ``G``, the sum of ``|g|``.
+      reward: ``R``, the reward (wealth won) so far.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> state = gradtx.contrib.scale_by_cocob().init(jnp.array([1.0, 2.0]))
+      >>> print(state.init_particles, state.scale)
+      [1. 2.] [1.e-08 1.e-08]
+    """
 
     init_particles: Updates
     cumulative_gradients: Updates
@@ -58,7 +77,10 @@ class COCOBState(NamedTuple):
 
 @pytree_class
 class scale_by_cocob(GradientTransformation):
-    """COCOB-Backprop (Orabona & Tommasi 2017, arXiv 1705.07795, Algorithm 2), coordinate-wise coin betting::
+    """COCOB-Backprop's whole update: coordinate-wise coin betting, no step size.
+
+    Orabona & Tommasi 2017, "Training Deep Networks without Learning Rates Through Coin Betting", NeurIPS, arXiv
+    1705.07795, Algorithm 2. Per coordinate, with ``t`` the 1-based step::
 
         L_t = max(L_{t-1}, |g_t|),  L_0 = eps
         G_t = G_{t-1} + |g_t|
@@ -67,22 +89,31 @@ class scale_by_cocob(GradientTransformation):
         w_{t+1} = w_1 + theta_t / (L_t max(G_t + L_t, alpha L_t)) (L_t + R_t)
 
     The output is the step ``u_t = w_{t+1} - w_t`` (it already points downhill: no learning rate follows).
+    ``update`` needs ``params``. State: :class:`COCOBState`, stored in each parameter's dtype and computed in its
+    compute dtype (float32 or wider).
 
     Args:
-      alpha: the bound on the fraction of wealth bet early on, ``> 0``.
-      eps: the initial ``L``, ``> 0``.
+      alpha: the bound on the fraction of wealth bet early on, ``> 0``. Default 100.
+      eps: the initial ``L``, ``> 0``. Default 1e-8.
 
-    Example:
-      >>> import jax.numpy as jnp, gradtx
+    Raises:
+      ValueError: an option out of range, e.g. ``scale_by_cocob(alpha=0.0): alpha must be > 0``; at
+        ``update``, no ``params``.
+      TypeError: an option of the wrong type, e.g. a string ``alpha``; at ``update``, updates or params whose
+        tree does not match the state's.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
       >>> tx = gradtx.contrib.scale_by_cocob()
       >>> params = jnp.zeros(2)
-      >>> u, _ = tx.update(jnp.asarray([1.0, -1.0]), tx.init(params), params)
-      >>> print(u)  # theta / (L alpha L) (L + R) = -g / 100
+      >>> updates, state = tx.update(jnp.array([1.0, -1.0]), tx.init(params), params)
+      >>> print(updates)  # theta / (L alpha L) (L + R) = -g / 100
       [-0.01  0.01]
     """
 
-    alpha: Any = positive(default=100.0)
-    eps: Any = positive(default=1e-8)
+    alpha: Scalar = positive(default=100.0)
+    eps: Scalar = positive(default=1e-8)
 
     def init(self, params: Params) -> COCOBState:
         return COCOBState(
@@ -93,7 +124,9 @@ class scale_by_cocob(GradientTransformation):
             reward=tree.zeros_like(params),
         )
 
-    def update(self, updates: Updates, state: COCOBState, params: Params | None = None, **extra: Any):
+    def update(
+        self, updates: Updates, state: COCOBState, params: Params | None = None, **extra: Any
+    ) -> tuple[Updates, COCOBState]:
         del extra
         _check_params("scale_by_cocob", state.scale, updates, params)
 
@@ -118,21 +151,42 @@ class scale_by_cocob(GradientTransformation):
 
 @recipe
 def cocob(
-    learning_rate: Any = 1.0,
-    alpha: Any = 100.0,
-    eps: Any = 1e-8,
-    weight_decay: Any = 0.0,
-    mask: Any = None,
+    learning_rate: ScalarOrSchedule = 1.0,
+    alpha: Scalar = 100.0,
+    eps: Scalar = 1e-8,
+    weight_decay: Scalar = 0.0,
+    mask: MaskOrFn = None,
 ) -> chain:
-    """COCOB-Backprop (Orabona & Tommasi 2017): ``add_decayed_weights -> scale_by_learning_rate(lr, flip_sign=False)
-    -> scale_by_cocob``: the (decayed, scaled) gradient is the coin outcome; no step size to tune.
+    """COCOB-Backprop (Orabona & Tommasi 2017): coin betting on the parameters, no step size to tune.
+
+    ``add_decayed_weights -> scale_by_learning_rate(lr, flip_sign=False) -> scale_by_cocob``: the (decayed,
+    scaled) gradient ``lr (g + weight_decay w)`` is the coin outcome of :class:`scale_by_cocob`, whose output is
+    the whole step. Orabona & Tommasi 2017, "Training Deep Networks without Learning Rates Through Coin Betting",
+    NeurIPS, arXiv 1705.07795. Signature and defaults of ``optax.contrib.cocob``. ``update`` needs ``params``.
 
     Args:
-      learning_rate: a multiplier of the gradient (default 1), a number or a schedule.
-      alpha: ``scale_by_cocob``'s bound on the fraction of wealth bet early on.
-      eps: ``scale_by_cocob``'s initial ``L``.
-      weight_decay: the weight decay added to the gradient.
-      mask: the parameters the weight decay applies to (see ``add_decayed_weights``).
+      learning_rate: a multiplier of the gradient, a number or a schedule of the 0-based step count. Default 1.
+      alpha: the bound on the fraction of wealth bet early on, ``> 0``. Default 100.
+      eps: the initial ``L``, ``> 0``. Default 1e-8.
+      weight_decay: the weight decay ``>= 0`` added to the gradient. Default 0.
+      mask: the parameters the weight decay applies to: None (all), a tree of bools like the parameters (or a
+        prefix of it), or a function ``params -> such a tree``. Default None.
+
+    Returns:
+      A ``chain`` of the three blocks; its state is ``(EmptyState, EmptyState, COCOBState)``.
+
+    Raises:
+      ValueError: an option out of range, e.g. ``cocob(alpha=0.0): alpha must be > 0``.
+      TypeError: an option of the wrong type, e.g. a string learning rate.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> opt = gradtx.contrib.cocob()
+      >>> params = jnp.zeros(2)
+      >>> updates, state = opt.update(jnp.array([1.0, -1.0]), opt.init(params), params)
+      >>> print(updates)
+      [-0.01  0.01]
     """
     return chain(
         add_decayed_weights(weight_decay, mask),
@@ -147,10 +201,28 @@ def cocob(
 
 
 class MechanicState(NamedTuple):
-    """The base optimizer's state, the count, Mechanic's per-beta ``r`` (reward), ``m`` (max |h|), ``v`` (sum of
-    h^2), ``s`` (scales) and the reference point ``x0``."""
+    """The state of :class:`mechanize`.
 
-    base_optimizer_state: Any
+    Attributes:
+      base_optimizer_state: the base optimizer's state.
+      count: the number of steps taken, an int32 scalar.
+      r: the reward of each of the ``num_betas`` bettors, shape ``(num_betas,)``.
+      m: the running maximum of ``|h|`` per bettor.
+      v: the discounted sum of ``h^2`` per bettor.
+      s: the scale of each bettor; the learned learning rate is their sum ``S``.
+      x0: the reference point ``x_0`` (the first parameters seen by ``update``), like the parameters.
+
+    The scalars are kept in ``gradtx.tree.widest_real_dtype(params)`` (float32 or wider).
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> state = gradtx.contrib.mechanize(gradtx.sgd(1.0), num_betas=3).init(jnp.zeros(2))
+      >>> print(state.s)  # s_init each
+      [1.e-06 1.e-06 1.e-06]
+    """
+
+    base_optimizer_state: OptState
     count: jax.Array
     r: jax.Array
     m: jax.Array
@@ -161,9 +233,11 @@ class MechanicState(NamedTuple):
 
 @pytree_class
 class mechanize(GradientTransformation):
-    """Mechanic (Cutkosky, Defazio & Mehta 2023, arXiv 2306.00144, Algorithm 1): learn the scale of a base
-    optimizer's updates by coin betting. With ``x_t = x_0 + S_{t-1} Delta_{t-1}`` (``S = sum_i s_i``), the base
-    update ``b_t`` of ``g_t``, ``beta_i = 1 - 10^-i`` (``i = 1..num_betas``)::
+    """Mechanic: learn the scale of a base optimizer's updates by coin betting (a learned learning rate).
+
+    Cutkosky, Defazio & Mehta 2023, "Mechanic: A Learning Rate Tuner", NeurIPS, arXiv 2306.00144, Algorithm 1.
+    With ``x_t = x_0 + S_{t-1} Delta_{t-1}`` (``S = sum_i s_i``), the base update ``b_t`` of ``g_t`` and
+    ``beta_i = 1 - 10^-i`` (``i = 1..num_betas``)::
 
         g'_t   = g_t + wd S_{t-1} ||g_t|| / (||x_t|| + eps) x_t
         h_t    = <g'_t, (x_0 - x_t) / (S_{t-1} + eps)>          (-<g', Delta>)
@@ -174,20 +248,38 @@ class mechanize(GradientTransformation):
 
     and the update is ``x_{t+1} - x_t``, computed as ``(x_0 - x_t)(1 - S_t / (S_{t-1} + eps)) + S_t b_t`` (Optax
     subtracts ``x_t`` from ``x_{t+1}``, which in float32 loses the small update to cancellation: 1% at step 1).
-    ``x_0`` is the first ``params`` seen by update (as in Optax).
+    ``x_0`` is the first ``params`` seen by update (as in Optax); ``update`` needs ``params``. Names, signature,
+    defaults and state fields of ``optax.contrib.mechanize``. State: :class:`MechanicState`.
 
     Args:
-      base_optimizer: any transformation (a learning rate of 1 at its peak is the intended use).
-      weight_decay: Mechanic's weight decay ``wd``, ``>= 0``.
-      eps: the guard of the divisions, ``> 0``.
-      s_init: the initial wealth, ``> 0``.
+      base_optimizer: the transformation whose updates are scaled (a gradtx or Optax transformation; a learning
+        rate of 1 at its peak is the intended use).
+      weight_decay: Mechanic's weight decay ``wd``, ``>= 0``. Default 1e-2.
+      eps: the guard of the divisions, ``> 0``. Default 1e-8.
+      s_init: the initial wealth, ``> 0``. Default 1e-6.
       num_betas: the number of decay rates ``beta_i`` bet in parallel, a whole number ``>= 1`` (static).
+        Default 6.
+
+    Raises:
+      ValueError: an option out of range, e.g. ``mechanize(num_betas=0): num_betas must be a whole number
+        >= 1``; at ``update``, no ``params``.
+      TypeError: ``base_optimizer`` is not a transformation (``mechanize: expected a transformation with init
+        and update, got 3``), or an option of the wrong type.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> opt = gradtx.contrib.mechanize(gradtx.sgd(1.0))
+      >>> params = jnp.ones(2)
+      >>> updates, state = opt.update(jnp.array([1.0, -2.0]), opt.init(params), params)
+      >>> print(updates)  # the first step is S = s_init times the base step -g
+      [-1.e-06  2.e-06]
     """
 
-    base_optimizer: Any = option(accepts="a transformation")
-    weight_decay: Any = non_negative(default=1e-2)
-    eps: Any = positive(default=1e-8)
-    s_init: Any = positive(default=1e-6)
+    base_optimizer: TransformationLike = option(accepts="a transformation")
+    weight_decay: Scalar = non_negative(default=1e-2)
+    eps: Scalar = positive(default=1e-8)
+    s_init: Scalar = positive(default=1e-6)
     num_betas: int = integer(default=6, lo=1, static=True)
 
     def __check_init__(self) -> None:
@@ -201,7 +293,9 @@ class mechanize(GradientTransformation):
                              m=zeros, v=zeros, s=jnp.full([self.num_betas], self.s_init, dt),
                              x0=jax.tree.map(jnp.asarray, params))
 
-    def update(self, updates: Updates, state: MechanicState, params: Params | None = None, **extra: Any):
+    def update(
+        self, updates: Updates, state: MechanicState, params: Params | None = None, **extra: Any
+    ) -> tuple[Updates, MechanicState]:
         _check_params("mechanize", state.x0, updates, params)
         base_updates, base_state = self.base_optimizer.update(updates, state.base_optimizer_state, params, **extra)
         dt = state.s.dtype

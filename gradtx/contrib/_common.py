@@ -19,9 +19,10 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike, DTypeLike
 
 from gradtx import tree
-from gradtx.base import Updates
+from gradtx.base import ScalarOrSchedule, Updates
 from gradtx.fields import concrete_number
 from gradtx.tree.precision import safe_sqrt
 
@@ -39,7 +40,7 @@ __all__ = [
 ]
 
 
-def _total(parts: list[jax.Array], dt: Any) -> jax.Array:
+def _total(parts: list[jax.Array], dt: DTypeLike) -> jax.Array:
     """``sum(parts)`` in ``dt``, each part cast to ``dt`` first, in order."""
     total = jnp.zeros([], dt)
     for p in parts:
@@ -47,12 +48,12 @@ def _total(parts: list[jax.Array], dt: Any) -> jax.Array:
     return total
 
 
-def sq_norm(t: Any, dt: Any) -> jax.Array:
+def sq_norm(t: Updates, dt: DTypeLike) -> jax.Array:
     """``||t||^2`` over all leaves, accumulated per leaf in its compute dtype and summed in ``dt``."""
     return _total([jnp.sum(tree.Leaf(x).abs_sq(x)) for x in jax.tree.leaves(t)], dt)
 
 
-def safe_cbrt(x: Any) -> jax.Array:
+def safe_cbrt(x: ArrayLike) -> jax.Array:
     """``cbrt(x)`` whose derivative at ``x = 0`` is 0 instead of ``inf`` (the double ``where`` of ``safe_sqrt``).
 
     Args:
@@ -72,12 +73,12 @@ def safe_cbrt(x: Any) -> jax.Array:
     return jnp.where(zero, jnp.zeros_like(x), jnp.cbrt(jnp.where(zero, jnp.ones_like(x), x)))
 
 
-def l1_norm(t: Any, dt: Any) -> jax.Array:
+def l1_norm(t: Updates, dt: DTypeLike) -> jax.Array:
     """``||t||_1`` over all leaves, accumulated per leaf in its compute dtype and summed in ``dt``."""
     return _total([jnp.sum(jnp.abs(tree.Leaf(x).cast(x))) for x in jax.tree.leaves(t)], dt)
 
 
-def dot(a: Any, b: Any, dt: Any) -> jax.Array:
+def dot(a: Updates, b: Updates, dt: DTypeLike) -> jax.Array:
     """The real inner product ``sum_i a_i b_i`` over the whole tree, per leaf in the compute dtype of ``a``."""
 
     def one(x: Any, y: Any) -> jax.Array:
@@ -87,7 +88,7 @@ def dot(a: Any, b: Any, dt: Any) -> jax.Array:
     return _total(jax.tree.leaves(jax.tree.map(one, a, b)), dt)
 
 
-def difference(a: Any, b: Any) -> Any:
+def difference(a: Updates, b: Updates) -> Updates:
     """``a - b`` leafwise, in the compute dtype of each leaf of ``a`` (e.g. ``x_0 - x_k``)."""
 
     def one(x: Any, y: Any) -> jax.Array:
@@ -107,7 +108,7 @@ def scaled(updates: Updates, s: jax.Array) -> Updates:
     return jax.tree.map(one, updates)
 
 
-def schedule_value(learning_rate: Any, count: jax.Array) -> Any:
+def schedule_value(learning_rate: ScalarOrSchedule, count: jax.Array) -> ArrayLike:
     """A ``scalar_or_schedule`` option's value at ``count``."""
     return learning_rate(count) if callable(learning_rate) else learning_rate
 

@@ -24,6 +24,8 @@ from gradtx import tree
 from gradtx.base import (
     GradientTransformation,
     Params,
+    Scalar,
+    ScalarOrSchedule,
     Updates,
     check_tree_match,
     require_params,
@@ -48,8 +50,24 @@ __all__ = ["DAdaptAdamWState", "ProdigyState", "dadapt_adamw", "prodigy"]
 
 
 class ProdigyState(NamedTuple):
-    """Prodigy's moments ``exp_avg`` (m), ``exp_avg_sq`` (v), the weighted gradient sum ``grad_sum`` (s), the
-    initial parameters ``params0``, the estimate ``estim_lr`` (d), ``numerator_weighted`` (r) and the count."""
+    """The state of :class:`prodigy` (Optax's field names).
+
+    Attributes:
+      exp_avg: the first moment ``m``, like the parameters.
+      exp_avg_sq: the second moment ``v``, like the parameters.
+      grad_sum: the weighted gradient sum ``s``, like the parameters.
+      params0: the initial parameters ``x_0``.
+      estim_lr: the distance estimate ``d`` (a scalar in the statistics dtype, float32 or wider).
+      numerator_weighted: the weighted numerator ``r`` (a scalar).
+      count: the number of steps taken, an int32 scalar.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> state = gradtx.contrib.prodigy().init(jnp.ones(2))
+      >>> print(state.estim_lr, state.params0)
+      1e-06 [1. 1.]
+    """
 
     exp_avg: Updates
     exp_avg_sq: Updates
@@ -61,8 +79,23 @@ class ProdigyState(NamedTuple):
 
 
 class DAdaptAdamWState(NamedTuple):
-    """D-Adapt AdamW's moments ``exp_avg``, ``exp_avg_sq``, the weighted gradient sum ``grad_sum`` (s), the
-    estimate ``estim_lr`` (d), ``numerator_weighted`` (r) and the count."""
+    """The state of :class:`dadapt_adamw` (Optax's field names).
+
+    Attributes:
+      exp_avg: the first moment ``m``, like the parameters.
+      exp_avg_sq: the second moment ``v``, like the parameters.
+      grad_sum: the weighted gradient sum ``s``, like the parameters.
+      estim_lr: the distance estimate ``d`` (a scalar in the statistics dtype, float32 or wider).
+      numerator_weighted: the weighted numerator ``r`` (a scalar).
+      count: the number of steps taken, an int32 scalar.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> state = gradtx.contrib.dadapt_adamw().init(jnp.ones(2))
+      >>> print(state.estim_lr, state.count)
+      1e-06 0
+    """
 
     exp_avg: Updates
     exp_avg_sq: Updates
@@ -136,9 +169,12 @@ class _AdaptiveAdamW(GradientTransformation):
 
 @pytree_class
 class prodigy(_AdaptiveAdamW):
-    """Prodigy (Mishchenko & Defazio 2023, arXiv 2306.06101, Algorithm 4, the Adam version), AdamW whose step
-    size ``d_k`` is estimated on the fly. With ``lr_k = learning_rate(k - 1)``, ``c_k = sqrt(1 - b2^k) / (1 -
-    b1^k)``, ``dlr_k = d_k lr_k c_k``, ``d_1 = estim_lr0``, ``b3 = sqrt(b2)`` unless given::
+    """Prodigy: AdamW whose step size ``d_k`` is estimated on the fly (learning-rate free).
+
+    Mishchenko & Defazio 2023, "Prodigy: An Expeditiously Adaptive Parameter-Free Learner", arXiv 2306.06101,
+    Algorithm 4 (the Adam version). With ``lr_k = learning_rate(k - 1)``, ``c_k = sqrt(1 - b2^k) / (1 - b1^k)``,
+    ``dlr_k = d_k lr_k c_k``, ``d_1 = estim_lr0``, ``b3 = sqrt(b2)`` unless given, ``x_0`` the parameters given
+    to ``init`` and inner products and norms over the whole tree::
 
         m_k = b1 m_{k-1} + (1 - b1) d_k g_k
         v_k = b2 v_{k-1} + (1 - b2) d_k^2 g_k^2
@@ -151,39 +187,51 @@ class prodigy(_AdaptiveAdamW):
     divided by ``d_1``, as in the authors' PyTorch code and Optax; the new estimate ``d_{k+1}`` scales
     ``eps`` (as there). ``learning_rate`` is a schedule multiplier, 1 at its peak. When ``||s_k||_1 = 0``
     (all gradients zero) the estimate keeps ``d_k`` (the authors' code skips the step; Optax gives NaN).
+    ``update`` needs ``params``. Names, signature, defaults and state fields of ``optax.contrib.prodigy``.
+    State: :class:`ProdigyState`.
 
     Args:
-      learning_rate: a multiplier of the estimated step, a number or a schedule (1 at its peak).
-      betas: the pair ``(b1, b2)`` of Adam's decay rates, each in ``[0, 1)``.
-      beta3: the decay of ``r`` and ``s`` in ``[0, 1]``, or None (``sqrt(b2)``).
-      eps: added to ``sqrt(v)`` (scaled by ``d``), ``>= 0``.
-      estim_lr0: the initial estimate ``d_1``, ``> 0``.
-      estim_lr_coef: the coefficient of the estimate, ``>= 0``.
-      weight_decay: the decoupled weight decay, ``>= 0``.
-      safeguard_warmup: use ``d_k`` instead of ``dlr_k`` in ``s`` (for schedules with a warm-up).
+      learning_rate: a multiplier of the estimated step (1 at its peak), a number or a schedule of the 0-based
+        step count. Default 1.
+      betas: the pair ``(b1, b2)`` of Adam's decay rates, each in ``[0, 1)``. Default ``(0.9, 0.999)``.
+      beta3: the decay of ``r`` and ``s`` in ``[0, 1]``, or None (``sqrt(b2)``). Default None.
+      eps: added to ``sqrt(v)`` (scaled by ``d``), ``>= 0``. Default 1e-8.
+      estim_lr0: the initial estimate ``d_1``, ``> 0``. Default 1e-6.
+      estim_lr_coef: the coefficient of the estimate, ``>= 0``. Default 1.
+      weight_decay: the decoupled weight decay, ``>= 0`` (multiplied by ``dlr_k``). Default 0.
+      safeguard_warmup: use ``d_k`` instead of ``dlr_k`` in ``s`` (for schedules with a warm-up). Default False.
 
-    Example:
-      >>> import jax.numpy as jnp, gradtx
+    Raises:
+      ValueError: an option out of range, e.g. ``prodigy(betas=(0.9, 1.0)): betas must have betas[1] in [0, 1)``;
+        at ``update``, no ``params``.
+      TypeError: an option of the wrong type, e.g. ``prodigy(betas=(0.9,)): betas must be a pair (b1, b2)``; at
+        ``update``, updates or params whose tree does not match the state's.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
       >>> opt = gradtx.contrib.prodigy()
       >>> params = jnp.ones(2)
-      >>> u, state = opt.update(jnp.ones(2), opt.init(params), params)
-      >>> print(u.round(9))  # the first step is about d_1 = estim_lr0 per coordinate
+      >>> updates, state = opt.update(jnp.ones(2), opt.init(params), params)
+      >>> print(updates.round(9))  # the first step is about d_1 = estim_lr0 per coordinate
       [-1.e-06 -1.e-06]
     """
 
-    learning_rate: Any = scalar_or_schedule(default=1.0)
-    betas: Any = option(default=(0.9, 0.999), accepts=_BETAS)
-    beta3: Any = probability(default=None, closed=True, optional=True)
-    eps: Any = non_negative(default=1e-8)
-    estim_lr0: Any = positive(default=1e-6)
-    estim_lr_coef: Any = non_negative(default=1.0)
-    weight_decay: Any = non_negative(default=0.0)
+    learning_rate: ScalarOrSchedule = scalar_or_schedule(default=1.0)
+    betas: tuple[Scalar, Scalar] = option(default=(0.9, 0.999), accepts=_BETAS)
+    beta3: Scalar | None = probability(default=None, closed=True, optional=True)
+    eps: Scalar = non_negative(default=1e-8)
+    estim_lr0: Scalar = positive(default=1e-6)
+    estim_lr_coef: Scalar = non_negative(default=1.0)
+    weight_decay: Scalar = non_negative(default=0.0)
     safeguard_warmup: bool = flag(default=False)
 
     def init(self, params: Params) -> ProdigyState:
         return ProdigyState(params0=jax.tree.map(jnp.asarray, params), **self._fresh(params))
 
-    def update(self, updates: Updates, state: ProdigyState, params: Params | None = None, **extra: Any):
+    def update(
+        self, updates: Updates, state: ProdigyState, params: Params | None = None, **extra: Any
+    ) -> tuple[Updates, ProdigyState]:
         del extra
         dt, count, d, dlr = self._start("prodigy", updates, state, params)
         b1, b2 = self.betas
@@ -224,9 +272,11 @@ class prodigy(_AdaptiveAdamW):
 
 @pytree_class
 class dadapt_adamw(_AdaptiveAdamW):
-    """D-Adaptation AdamW (Defazio & Mishchenko 2023, arXiv 2301.07733, the Adam variant, Appendix), AdamW whose
-    step size ``d_k`` estimates the distance to the solution. With ``lr_k = learning_rate(k - 1)``, ``c_k =
-    sqrt(1 - b2^k) / (1 - b1^k)``, ``dlr_k = d_k lr_k c_k``, ``sb2 = sqrt(b2)``, ``d_1 = estim_lr0``::
+    """D-Adaptation AdamW: AdamW whose step size ``d_k`` estimates the distance to the solution.
+
+    Defazio & Mishchenko 2023, "Learning-Rate-Free Learning by D-Adaptation", ICML, arXiv 2301.07733, the Adam
+    variant (Appendix). With ``lr_k = learning_rate(k - 1)``, ``c_k = sqrt(1 - b2^k) / (1 - b1^k)``, ``dlr_k =
+    d_k lr_k c_k``, ``sb2 = sqrt(b2)``, ``d_1 = estim_lr0`` and inner products and norms over the whole tree::
 
         r_k = sb2 r_{k-1} + (1 - sb2) dlr_k <g_k, s_{k-1} / (sqrt(v_{k-1}) + eps)>
         m_k = b1 m_{k-1} + (1 - b1) dlr_k g_k
@@ -237,25 +287,45 @@ class dadapt_adamw(_AdaptiveAdamW):
 
     as in the authors' PyTorch code and Optax. When ``||s_k||_1 = 0`` the estimate keeps ``d_k``, and a
     coordinate with ``s_{k-1} = 0`` adds 0 to ``r_k`` (with ``eps = 0`` Optax's first step is ``0 / 0``).
+    ``update`` needs ``params``. Names, signature, defaults and state fields of ``optax.contrib.dadapt_adamw``.
+    State: :class:`DAdaptAdamWState`.
 
     Args:
-      learning_rate: a multiplier of the estimated step, a number or a schedule (1 at its peak).
-      betas: the pair ``(b1, b2)`` of Adam's decay rates, each in ``[0, 1)``.
-      eps: added to ``sqrt(v)``, ``>= 0``.
-      estim_lr0: the initial estimate ``d_1``, ``> 0``.
-      weight_decay: the decoupled weight decay, ``>= 0``.
+      learning_rate: a multiplier of the estimated step (1 at its peak), a number or a schedule of the 0-based
+        step count. Default 1.
+      betas: the pair ``(b1, b2)`` of Adam's decay rates, each in ``[0, 1)``. Default ``(0.9, 0.999)``.
+      eps: added to ``sqrt(v)``, ``>= 0``. Default 1e-8.
+      estim_lr0: the initial estimate ``d_1``, ``> 0``. Default 1e-6.
+      weight_decay: the decoupled weight decay, ``>= 0`` (multiplied by ``dlr_k``). Default 0.
+
+    Raises:
+      ValueError: an option out of range, e.g. ``dadapt_adamw(estim_lr0=0.0): estim_lr0 must be > 0``; at
+        ``update``, no ``params``.
+      TypeError: an option of the wrong type, e.g. ``dadapt_adamw(betas=(0.9,)): betas must be a pair (b1, b2)``;
+        at ``update``, updates or params whose tree does not match the state's.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> opt = gradtx.contrib.dadapt_adamw()
+      >>> params = jnp.ones(2)
+      >>> updates, state = opt.update(jnp.array([1.0, -2.0]), opt.init(params), params)
+      >>> print(updates.round(9))  # Adam's first step -sign(g), scaled by d_1 = estim_lr0
+      [-1.e-06  1.e-06]
     """
 
-    learning_rate: Any = scalar_or_schedule(default=1.0)
-    betas: Any = option(default=(0.9, 0.999), accepts=_BETAS)
-    eps: Any = non_negative(default=1e-8)
-    estim_lr0: Any = positive(default=1e-6)
-    weight_decay: Any = non_negative(default=0.0)
+    learning_rate: ScalarOrSchedule = scalar_or_schedule(default=1.0)
+    betas: tuple[Scalar, Scalar] = option(default=(0.9, 0.999), accepts=_BETAS)
+    eps: Scalar = non_negative(default=1e-8)
+    estim_lr0: Scalar = positive(default=1e-6)
+    weight_decay: Scalar = non_negative(default=0.0)
 
     def init(self, params: Params) -> DAdaptAdamWState:
         return DAdaptAdamWState(**self._fresh(params))
 
-    def update(self, updates: Updates, state: DAdaptAdamWState, params: Params | None = None, **extra: Any):
+    def update(
+        self, updates: Updates, state: DAdaptAdamWState, params: Params | None = None, **extra: Any
+    ) -> tuple[Updates, DAdaptAdamWState]:
         del extra
         dt, count, d, dlr = self._start("dadapt_adamw", updates, state, params)
         b1, b2 = self.betas

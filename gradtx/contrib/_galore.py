@@ -1,7 +1,9 @@
 """GaLore: gradient low-rank projection (Zhao et al. 2024, arXiv 2403.03507, Algorithm 2).
 
-For a matrix parameter (``m x n`` after reshaping by dimension numbers) with gradient ``G_k``, every
-``update_proj_gap`` steps (from the first) the projector is refreshed from the SVD ``G_k = U S V^T``:
+Zhao, Zhang, Chen, Wang, Anandkumar & Tian 2024, "GaLore: Memory-Efficient LLM Training by Gradient Low-Rank
+Projection", ICML. For a matrix parameter (``m x n`` after reshaping by dimension numbers) with gradient
+``G_k``, every ``update_proj_gap`` steps (from the first) the projector is refreshed from the SVD
+``G_k = U S V^T``::
 
     m >= n:  P = U[:, :r]   (m x r),  R_k = P^T G_k  (r x n),  u = scale * P  N(R_k)
     m <  n:  P = V[:, :r]   (n x r),  R_k = G_k P    (m x r),  u = scale * N(R_k) P^T
@@ -22,14 +24,26 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from gradtx import tree
-from gradtx.base import GradientTransformation, Params, Updates, as_transformation, safe_int32_increment, zero_count
+from gradtx.base import (
+    GradientTransformation,
+    MaskOrFn,
+    OptState,
+    Params,
+    Scalar,
+    ScalarOrSchedule,
+    TransformationLike,
+    Updates,
+    as_transformation,
+    safe_int32_increment,
+    zero_count,
+)
 from gradtx.combine import chain
 from gradtx.contrib._common import whole_numbers
 from gradtx.fields import FrozenTree, hashable_tree, integer, option, pytree_class, real, recipe
@@ -39,19 +53,46 @@ __all__ = ["GaLoreDimensionNumbers", "GaLoreState", "galore", "scale_by_galore"]
 
 
 class GaLoreDimensionNumbers(NamedTuple):
-    """The axes of a leaf that form the rows (``reduction_axis``) and columns (``output_axis``) of its matrix;
-    together they must name every axis."""
+    """Which axes of a leaf form the rows and the columns of the matrix :class:`scale_by_galore` projects.
+
+    The leaf is transposed to ``reduction_axis + output_axis`` and reshaped to ``(prod of the reduction axes,
+    prod of the output axes)``; together the two must name every axis of the leaf (negative axes count from the
+    end).
+
+    Attributes:
+      reduction_axis: the axis (an int) or axes (a sequence of ints) forming the rows ``m``. Default 0.
+      output_axis: the axis or axes forming the columns ``n``. Default 1.
+
+    Examples:
+      >>> import gradtx
+      >>> dims = gradtx.contrib.GaLoreDimensionNumbers(reduction_axis=(0, 1), output_axis=2)  # (h, w, c) -> (h w, c)
+      >>> print(dims.reduction_axis, dims.output_axis)
+      (0, 1) 2
+    """
 
     reduction_axis: Sequence[int] | int = 0
     output_axis: Sequence[int] | int = 1
 
 
 class GaLoreState(NamedTuple):
-    """The step count, the base optimizer's state (on the low-rank gradients) and the projector of each
-    projected leaf (a ``(0, 0)`` placeholder for the others)."""
+    """The state of :class:`scale_by_galore` (Optax's field names).
+
+    Attributes:
+      count: the number of steps taken, an int32 scalar.
+      base_optimizer_state: the base optimizer's state, made for the low-rank gradients.
+      projector: per leaf, the projector ``P`` (``(m, r)`` or ``(n, r)``) of a projected leaf, a ``(0, 0)``
+        placeholder for the others.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> state = gradtx.contrib.scale_by_galore(rank=1).init({"w": jnp.zeros((4, 3)), "b": jnp.zeros(3)})
+      >>> print(state.projector["w"].shape, state.projector["b"].shape)
+      (4, 1) (0, 0)
+    """
 
     count: jax.Array
-    base_optimizer_state: Any
+    base_optimizer_state: OptState
     projector: Updates
 
 
@@ -88,24 +129,46 @@ def _fix_signs(p: jax.Array) -> jax.Array:
 
 @pytree_class
 class scale_by_galore(GradientTransformation):
-    """GaLore's projection around ``base_optimizer`` (equations in the module docstring).
+    """GaLore's projection around ``base_optimizer``: run it on low-rank projections of the matrix gradients.
 
-    ``weight_dimension_numbers``: None (rank-2 leaves are projected), one :class:`GaLoreDimensionNumbers` for
-    every leaf of rank >= 2, a tree of them (None: not projected), or a callable returning such a tree. The
-    base optimizer must not need params (it sees low-rank arrays): ``scale_by_adam``, ``scale_by_lion``, ...
+    Equations in the module docstring (Zhao et al. 2024, "GaLore: Memory-Efficient LLM Training by Gradient
+    Low-Rank Projection", ICML, arXiv 2403.03507, Algorithm 2). The base optimizer must not need params (it sees
+    low-rank arrays): ``scale_by_adam``, ``scale_by_lion``, ... Its output is projected back and multiplied by
+    ``scale``; follow with ``scale_by_learning_rate`` (see :func:`galore`). State: :class:`GaLoreState`.
 
     Args:
-      rank: the rank ``r`` of the projection, a whole number ``>= 1`` (static).
-      update_proj_gap: the steps between projector refreshes, a whole number ``>= 1`` (static).
-      scale: the factor of the projected-back update (finite).
-      base_optimizer: the transformation run in the low-rank space (None: ``scale_by_adam()``).
-      weight_dimension_numbers: which leaves are projected, and how they reshape to matrices (static).
+      rank: the rank ``r`` of the projection, a whole number ``>= 1`` (static). Default 128.
+      update_proj_gap: the steps between projector refreshes, a whole number ``>= 1`` (static). Default 200.
+      scale: the factor of the projected-back update (finite). Default 1.
+      base_optimizer: the transformation run in the low-rank space, or None (``scale_by_adam()``). Default None.
+      weight_dimension_numbers: which leaves are projected and how they reshape to matrices (static): None
+        (rank-2 leaves are projected), one :class:`GaLoreDimensionNumbers` for every leaf of rank >= 2, a tree of
+        them (None: not projected), or a callable ``params -> such a tree``. Default None.
+
+    Raises:
+      ValueError: an option out of range, e.g. ``scale_by_galore(rank=0): rank must be a whole number >= 1``; at
+        ``init`` or ``update``, dimension numbers that do not fit a leaf (``scale_by_galore: dimension numbers ...
+        for shape ... must split every axis into disjoint reduction and output axes``).
+      TypeError: ``base_optimizer`` is not a transformation (``scale_by_galore: expected a transformation with
+        init and update, got 3``), or an option of the wrong type.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> tx = gradtx.contrib.scale_by_galore(rank=1, base_optimizer=gradtx.identity())
+      >>> state = tx.init(jnp.zeros((2, 2)))
+      >>> updates, state = tx.update(jnp.array([[3.0, 0.0], [0.0, 1.0]]), state)
+      >>> print(updates)  # the rank-1 projection P P^T G of G
+      [[3. 0.]
+       [0. 0.]]
     """
 
     rank: int = integer(default=128, lo=1, static=True)
     update_proj_gap: int = integer(default=200, lo=1, static=True)
-    scale: Any = real(default=1.0)
-    base_optimizer: Any = option(default=None, accepts="a transformation (None: scale_by_adam())", optional=True)
+    scale: Scalar = real(default=1.0)
+    base_optimizer: TransformationLike | None = option(
+        default=None, accepts="a transformation (None: scale_by_adam())", optional=True
+    )
     weight_dimension_numbers: Any = option(
         default=None,
         accepts="None, a GaLoreDimensionNumbers, a tree of them (None: not projected) or a callable returning one",
@@ -156,11 +219,15 @@ class scale_by_galore(GradientTransformation):
             proxies.append(jnp.zeros(r_shape, dt))
         return GaLoreState(
             count=zero_count(),
-            base_optimizer_state=self.base_optimizer.init(jax.tree.unflatten(treedef, proxies)),
+            base_optimizer_state=cast(TransformationLike, self.base_optimizer).init(
+                jax.tree.unflatten(treedef, proxies)
+            ),
             projector=jax.tree.unflatten(treedef, projectors),
         )
 
-    def update(self, updates: Updates, state: GaLoreState, params: Params | None = None, **extra: Any):
+    def update(
+        self, updates: Updates, state: GaLoreState, params: Params | None = None, **extra: Any
+    ) -> tuple[Updates, GaLoreState]:
         del params
         leaves, treedef = jax.tree.flatten(updates)
         projectors = treedef.flatten_up_to(state.projector)
@@ -189,7 +256,7 @@ class scale_by_galore(GradientTransformation):
             low.append(x.out(pc.T @ g2 if left else g2 @ pc))
             new_proj.append(p)
             mats.append((mat, left))
-        low_updates, base_state = self.base_optimizer.update(
+        low_updates, base_state = cast(TransformationLike, self.base_optimizer).update(
             jax.tree.unflatten(treedef, low), state.base_optimizer_state, None, **extra
         )
         out = []
@@ -212,16 +279,51 @@ class scale_by_galore(GradientTransformation):
 
 @recipe
 def galore(
-    learning_rate: Any,
+    learning_rate: ScalarOrSchedule,
     rank: int = 128,
     update_proj_gap: int = 200,
-    scale: Any = 1.0,
-    base_optimizer: Any = None,
-    weight_decay: Any = 0.0,
-    mask: Any = None,
+    scale: Scalar = 1.0,
+    base_optimizer: TransformationLike | None = None,
+    weight_decay: Scalar = 0.0,
+    mask: MaskOrFn = None,
     weight_dimension_numbers: Any = None,
 ) -> chain:
-    """GaLore (Zhao et al. 2024): ``scale_by_galore``, decoupled weight decay in the full space, learning rate."""
+    """GaLore (Zhao et al. 2024): a base optimizer on low-rank gradient projections, with decoupled weight decay.
+
+    ``scale_by_galore -> add_decayed_weights -> scale_by_learning_rate``: ``u = -lr (scale P N(P^T G) +
+    weight_decay theta)`` for a matrix leaf (see :class:`scale_by_galore` and the module docstring), the weight
+    decay in the full space. Zhao, Zhang, Chen, Wang, Anandkumar & Tian 2024, "GaLore: Memory-Efficient LLM
+    Training by Gradient Low-Rank Projection", ICML, arXiv 2403.03507. Signature and defaults of
+    ``optax.contrib.galore``.
+
+    Args:
+      learning_rate: the step size ``lr``, a number or a schedule of the 0-based step count.
+      rank: the rank of the projection, a whole number ``>= 1``. Default 128.
+      update_proj_gap: the steps between projector refreshes, a whole number ``>= 1``. Default 200.
+      scale: the factor of the projected-back update (finite). Default 1.
+      base_optimizer: the transformation run in the low-rank space, or None (``scale_by_adam()``). Default None.
+      weight_decay: the decoupled weight decay ``>= 0`` (multiplied by the learning rate). Default 0.
+      mask: the parameters the weight decay applies to: None (all), a tree of bools like the parameters (or a
+        prefix of it), or a function ``params -> such a tree``. Default None.
+      weight_dimension_numbers: which leaves are projected (see :class:`scale_by_galore`). Default None (the
+        rank-2 leaves).
+
+    Returns:
+      A ``chain`` of the three blocks; its state is ``(GaLoreState, EmptyState, EmptyState)``.
+
+    Raises:
+      ValueError: an option out of range, e.g. ``galore(rank=0): rank must be a whole number >= 1``.
+      TypeError: an option of the wrong type, e.g. a string learning rate.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> opt = gradtx.contrib.galore(learning_rate=0.1, rank=1)
+      >>> params = jnp.zeros((2, 2))
+      >>> updates, state = opt.update(jnp.array([[3.0, 0.0], [0.0, 1.0]]), opt.init(params), params)
+      >>> print(updates[0, 0], state[0].projector.shape)  # Adam's -lr sign on the rank-1 projection
+      -0.1 (2, 1)
+    """
     return chain(
         scale_by_galore(rank, update_proj_gap, scale, base_optimizer, weight_dimension_numbers),
         add_decayed_weights(weight_decay, mask),

@@ -19,6 +19,8 @@ from gradtx import tree
 from gradtx.base import (
     GradientTransformation,
     Params,
+    Scalar,
+    ScalarOrSchedule,
     Updates,
     check_tree_match,
     require_params,
@@ -34,8 +36,24 @@ _TINY = float(np.finfo(np.float64).eps)  # below this squared norm the model ste
 
 
 class MomoState(NamedTuple):
-    """MoMo's momentum ``exp_avg`` (d), the averaged loss ``barf``, the averaged ``<g, x>`` (``gamma``), the lower
-    bound ``lb`` and the count."""
+    """The state of :class:`momo` (Optax's field names).
+
+    Attributes:
+      exp_avg: the momentum ``d``, like the parameters.
+      barf: ``fbar``, the averaged loss, a scalar.
+      gamma: the averaged ``<g, x>``, a scalar.
+      lb: the lower bound of the loss in use, a scalar.
+      count: the number of steps taken, an int32 scalar.
+
+    The scalars are kept in ``gradtx.tree.widest_real_dtype(params)`` (float32 or wider).
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> state = gradtx.contrib.momo(lower_bound=-1.0).init(jnp.zeros(2))
+      >>> print(state.lb, state.exp_avg)
+      -1.0 [0. 0.]
+    """
 
     exp_avg: Updates
     barf: jax.Array
@@ -45,7 +63,23 @@ class MomoState(NamedTuple):
 
 
 class MomoAdamState(NamedTuple):
-    """MoMo-Adam's moments ``exp_avg``, ``exp_avg_sq``, ``barf``, ``gamma``, the lower bound ``lb`` and the count."""
+    """The state of :class:`momo_adam` (Optax's field names).
+
+    Attributes:
+      exp_avg: Adam's first moment ``m``, like the parameters.
+      exp_avg_sq: Adam's second moment ``v``, like the parameters.
+      barf: ``fbar``, the averaged loss, a scalar.
+      gamma: the averaged ``<g, x>``, a scalar.
+      lb: the lower bound of the loss in use, a scalar.
+      count: the number of steps taken, an int32 scalar.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> state = gradtx.contrib.momo_adam().init(jnp.zeros(2))
+      >>> print(state._fields)
+      ('exp_avg', 'exp_avg_sq', 'barf', 'gamma', 'lb', 'count')
+    """
 
     exp_avg: Updates
     exp_avg_sq: Updates
@@ -79,8 +113,11 @@ def _model_step(updates: Updates, m: Updates, params: Params, shrink: jax.Array,
 
 @pytree_class
 class momo(GradientTransformation):
-    """MoMo, momentum with a Polyak-type model step (Schaipp, Ohana, Eickenberg, Defazio & Gower 2023, arXiv
-    2305.07583, Algorithm 1 with decoupled weight decay). With ``rho = 0`` at step 1, ``beta`` after::
+    """MoMo: momentum with a Polyak-type model step (an adaptive learning rate capped by ``learning_rate``).
+
+    Schaipp, Ohana, Eickenberg, Defazio & Gower 2023, "MoMo: Momentum Models for Adaptive Learning Rates", arXiv
+    2305.07583, Algorithm 1 with decoupled weight decay. With ``rho = 0`` at step 1, ``beta`` after, ``k`` the
+    1-based step and ``x_k`` the parameters::
 
         d_k    = rho d_{k-1} + (1 - rho) g_k                  (exp_avg)
         fbar_k = rho fbar_{k-1} + (1 - rho) f(x_k)            (barf; f = the ``value`` passed to update)
@@ -92,28 +129,38 @@ class momo(GradientTransformation):
     ``alpha_k = learning_rate(k - 1)``; ``lb`` is ``lower_bound`` (a lower bound of the loss, 0 for most
     losses). ``adapt_lower_bound`` estimates it on the fly as in Optax (the paper's Section 4 rule):
     before the step ``lb`` becomes ``max(cap / (2c), lower_bound)`` where ``cap = c (fbar - gam) + <d, x> < c lb``,
-    and after it ``lb = max(fbar + <d, x> - gam - tau ||d||^2 / 2, lower_bound)``.
+    and after it ``lb = max(fbar + <d, x> - gam - tau ||d||^2 / 2, lower_bound)``. ``update`` needs ``params``
+    and the loss as the extra argument ``value`` (``jax.value_and_grad``). State: :class:`MomoState`.
 
     Args:
-      learning_rate: the cap ``alpha_k`` of the step, ``>= 0``, a number or a schedule.
-      beta: the momentum ``rho`` in ``[0, 1)``.
-      lower_bound: a lower bound of the loss (finite).
-      weight_decay: the decoupled weight decay, ``>= 0``.
-      adapt_lower_bound: estimate the lower bound on the fly.
+      learning_rate: the cap ``alpha_k`` of the step, ``>= 0``, a number or a schedule of the 0-based step count.
+        Default 1.
+      beta: the momentum ``rho`` in ``[0, 1)``. Default 0.9.
+      lower_bound: a lower bound of the loss (finite). Default 0.
+      weight_decay: the decoupled weight decay, ``>= 0``. Default 0.
+      adapt_lower_bound: estimate the lower bound on the fly. Default False.
 
-    Example:
-      >>> import jax.numpy as jnp, gradtx
+    Raises:
+      ValueError: an option out of range, e.g. ``momo(beta=1.0): beta must be in [0, 1)``; at ``update``, no
+        ``params`` or no ``value`` (``momo.update: value is required (update(updates, state, params,
+        value=loss); use jax.value_and_grad)``).
+      TypeError: an option of the wrong type; at ``update``, updates or params whose tree does not match the
+        state's.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
       >>> opt = gradtx.contrib.momo()
-      >>> params = jnp.asarray([1.0, 2.0])
-      >>> u, _ = opt.update(params, opt.init(params), params, value=0.5 * 5.0)  # f = |x|^2 / 2
-      >>> print(u)  # tau = min(1, (2.5 - 5 + 5) / 5) = 0.5
+      >>> params = jnp.array([1.0, 2.0])
+      >>> updates, state = opt.update(params, opt.init(params), params, value=2.5)  # f = |x|^2 / 2
+      >>> print(updates)  # tau = min(1, (2.5 - 5 + 5) / 5) = 0.5
       [-0.5 -1. ]
     """
 
-    learning_rate: Any = scalar_or_schedule(default=1.0, lo=0.0)
-    beta: Any = probability(default=0.9)
-    lower_bound: Any = real(default=0.0)
-    weight_decay: Any = non_negative(default=0.0)
+    learning_rate: ScalarOrSchedule = scalar_or_schedule(default=1.0, lo=0.0)
+    beta: Scalar = probability(default=0.9)
+    lower_bound: Scalar = real(default=0.0)
+    weight_decay: Scalar = non_negative(default=0.0)
     adapt_lower_bound: bool = flag(default=False)
 
     def init(self, params: Params) -> MomoState:
@@ -121,7 +168,9 @@ class momo(GradientTransformation):
         return MomoState(exp_avg=tree.zeros_like(params), barf=jnp.zeros([], dt), gamma=jnp.zeros([], dt),
                          lb=tree.hyper(self.lower_bound, dt), count=zero_count())
 
-    def update(self, updates: Updates, state: MomoState, params: Params | None = None, **extra: Any):
+    def update(
+        self, updates: Updates, state: MomoState, params: Params | None = None, **extra: Any
+    ) -> tuple[Updates, MomoState]:
         value = _start("momo", updates, state, params, extra)
         dt = state.barf.dtype
         first = state.count == 0  # the averages start from their first values (rho = 0 at the first step)
@@ -158,8 +207,11 @@ class momo(GradientTransformation):
 
 @pytree_class
 class momo_adam(GradientTransformation):
-    """MoMo-Adam (Schaipp et al. 2023, arXiv 2305.07583, Algorithm 2 with decoupled weight decay): the model
-    step in Adam's metric ``D_k = eps + sqrt(v_k / (1 - b2^k))``::
+    """MoMo-Adam: the MoMo model step in Adam's metric (an adaptive learning rate for Adam).
+
+    Schaipp, Ohana, Eickenberg, Defazio & Gower 2023, "MoMo: Momentum Models for Adaptive Learning Rates", arXiv
+    2305.07583, Algorithm 2 with decoupled weight decay. The model step in Adam's metric
+    ``D_k = eps + sqrt(v_k / (1 - b2^k))``::
 
         m_k = b1 m_{k-1} + (1 - b1) g_k;  v_k = b2 v_{k-1} + (1 - b2) g_k^2
         fbar_k = b1 fbar_{k-1} + (1 - b1) f(x_k);  gam_k = b1 gam_{k-1} + (1 - b1) <g_k, x_k>
@@ -167,24 +219,41 @@ class momo_adam(GradientTransformation):
         tau_k = min(alpha_k / q_k, max(c (fbar_k - q_k lb - gam_k) + <m_k, x_k>, 0) / ||m||_D^2)
         u_k = -(alpha_k wd / c) x_k - tau_k m_k / D_k
 
-    ``adapt_lower_bound`` as in :class:`momo`, with the bias corrections ``q_k`` (as in Optax).
+    ``adapt_lower_bound`` as in :class:`momo`, with the bias corrections ``q_k`` (as in Optax). ``update`` needs
+    ``params`` and the loss as the extra argument ``value``. State: :class:`MomoAdamState`.
 
     Args:
-      learning_rate: the cap ``alpha_k`` of the step, ``>= 0``, a number or a schedule.
-      b1: the decay of the first moment (and of the averaged loss), in ``[0, 1)``.
-      b2: the decay of the second moment, in ``[0, 1)``.
-      eps: added to the root of the second moment, ``> 0``.
-      lower_bound: a lower bound of the loss (finite).
-      weight_decay: the decoupled weight decay, ``>= 0``.
-      adapt_lower_bound: estimate the lower bound on the fly.
+      learning_rate: the cap ``alpha_k`` of the step, ``>= 0``, a number or a schedule of the 0-based step count.
+        Default 1e-2.
+      b1: the decay of the first moment (and of the averaged loss), in ``[0, 1)``. Default 0.9.
+      b2: the decay of the second moment, in ``[0, 1)``. Default 0.999.
+      eps: added to the root of the second moment, ``> 0``. Default 1e-8.
+      lower_bound: a lower bound of the loss (finite). Default 0.
+      weight_decay: the decoupled weight decay, ``>= 0``. Default 0.
+      adapt_lower_bound: estimate the lower bound on the fly. Default False.
+
+    Raises:
+      ValueError: an option out of range, e.g. ``momo_adam(eps=0.0): eps must be > 0``; at ``update``, no
+        ``params`` or no ``value``.
+      TypeError: an option of the wrong type; at ``update``, updates or params whose tree does not match the
+        state's.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> opt = gradtx.contrib.momo_adam(learning_rate=1.0)
+      >>> params = jnp.array([1.0, 2.0])
+      >>> updates, state = opt.update(params, opt.init(params), params, value=2.5)  # f = |x|^2 / 2
+      >>> print(updates)  # the model step, below the cap lr / (1 - b1)
+      [-0.8333 -0.8333]
     """
 
-    learning_rate: Any = scalar_or_schedule(default=1e-2, lo=0.0)
-    b1: Any = probability(default=0.9)
-    b2: Any = probability(default=0.999)
-    eps: Any = positive(default=1e-8)
-    lower_bound: Any = real(default=0.0)
-    weight_decay: Any = non_negative(default=0.0)
+    learning_rate: ScalarOrSchedule = scalar_or_schedule(default=1e-2, lo=0.0)
+    b1: Scalar = probability(default=0.9)
+    b2: Scalar = probability(default=0.999)
+    eps: Scalar = positive(default=1e-8)
+    lower_bound: Scalar = real(default=0.0)
+    weight_decay: Scalar = non_negative(default=0.0)
     adapt_lower_bound: bool = flag(default=False)
 
     def init(self, params: Params) -> MomoAdamState:
@@ -193,7 +262,9 @@ class momo_adam(GradientTransformation):
                              barf=jnp.zeros([], dt), gamma=jnp.zeros([], dt), lb=tree.hyper(self.lower_bound, dt),
                              count=zero_count())
 
-    def update(self, updates: Updates, state: MomoAdamState, params: Params | None = None, **extra: Any):
+    def update(
+        self, updates: Updates, state: MomoAdamState, params: Params | None = None, **extra: Any
+    ) -> tuple[Updates, MomoAdamState]:
         value = _start("momo_adam", updates, state, params, extra)
         dt = state.barf.dtype
         count = safe_int32_increment(state.count)

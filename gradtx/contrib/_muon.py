@@ -46,16 +46,21 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike, DTypeLike
 
 from gradtx import tree
 from gradtx.base import (
     GradientTransformation,
+    MaskOrFn,
+    OptState,
     Params,
+    Scalar,
+    ScalarOrSchedule,
     StatelessTransformation,
     Updates,
     check_tree_match,
@@ -112,15 +117,44 @@ PRECONDITIONINGS = ("frobenius", "spectral", "aol", "schatten")
 
 
 class MuonDimensionNumbers(NamedTuple):
-    """Which axes of a leaf form the matrix: ``reduction_axis`` (fan-in) and ``output_axis`` (fan-out), each
-    an int or a sequence of ints (negative counts from the end); every other axis is a batch axis."""
+    """Which axes of a leaf form the matrix Muon orthogonalizes; every other axis is a batch axis.
+
+    A leaf is transposed to ``(batch axes, reduction axes, output axes)`` and reshaped to a stack of
+    ``fan_in x fan_out`` matrices, each orthogonalized on its own (Optax issue #1271 for tensors of rank > 2). A
+    conv kernel ``(h, w, c_in, c_out)`` is one matrix with ``MuonDimensionNumbers((0, 1, 2), 3)`` or ``h * w``
+    matrices with ``MuonDimensionNumbers(2, 3)``.
+
+    Attributes:
+      reduction_axis: the fan-in axis (an int) or axes (a sequence of ints; negative counts from the end).
+        Default 0.
+      output_axis: the fan-out axis or axes. Default 1.
+
+    Examples:
+      >>> import gradtx
+      >>> dims = gradtx.contrib.MuonDimensionNumbers(reduction_axis=(0, 1, 2), output_axis=3)  # a conv kernel
+      >>> print(dims)
+      MuonDimensionNumbers(reduction_axis=(0, 1, 2), output_axis=3)
+    """
 
     reduction_axis: Sequence[int] | int = 0
     output_axis: Sequence[int] | int = 1
 
 
 class MuonState(NamedTuple):
-    """The step count, the momentum ``mu`` and the Newton-Schulz coefficients (shape ``(3,)`` or ``(n, 3)``)."""
+    """The state of :class:`scale_by_muon` (Optax's field names).
+
+    Attributes:
+      count: the number of steps taken, an int32 scalar.
+      mu: the momentum ``M``, like the parameters (in ``mu_dtype`` if given).
+      ns_coeffs: the Newton-Schulz coefficients ``update`` uses, shape ``(3,)`` or ``(n, 3)``.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> state = gradtx.contrib.scale_by_muon().init(jnp.zeros((2, 3)))
+      >>> print(state.ns_coeffs)  # Jordan's quintic coefficients (a, b, c)
+      [ 3.4445 -4.775   2.0315]
+    """
 
     count: jax.Array
     mu: Updates
@@ -271,15 +305,52 @@ def _resolve_coeffs(ns_coeffs: Any, where: str) -> Any:
 
 
 def orthogonalize_via_newton_schulz(
-    x: jax.Array,
-    ns_coeffs: Any = MUON_NS_COEFFS,
+    x: ArrayLike,
+    ns_coeffs: Sequence[float] | Sequence[Sequence[float]] | ArrayLike = MUON_NS_COEFFS,
     ns_steps: int = 5,
     preconditioning: str = "frobenius",
-    eps: Any = 1e-8,
+    eps: Scalar = 1e-8,
     dimension_numbers: MuonDimensionNumbers | None = None,
 ) -> jax.Array:
-    """``NS(x)`` for one array (see the module docstring): a matrix, or a tensor with ``dimension_numbers``
-    (each batch slice orthogonalized). Computed in float32 or wider, returned in the dtype of ``x``."""
+    """``NS(x)``: the quintic Newton-Schulz iteration that maps a matrix ``U S V^H`` to about ``U V^H``.
+
+    With ``X_0 = x / (||x||_F + eps)`` (or the ``preconditioning`` chosen) and ``A_i = X_i X_i^H``::
+
+        X_{i+1} = a_i X_i + (b_i A_i + c_i A_i^2) X_i,     i < ns_steps
+
+    Jordan's coefficients leave the singular values in about [0.7, 1.2] rather than exactly 1 (see the module
+    docstring for the presets and the preconditionings). ``x`` is a matrix, or a tensor with
+    ``dimension_numbers`` (each batch slice orthogonalized). Computed in float32 or wider on the wide orientation
+    (``x^T`` when ``x`` has more rows than columns).
+
+    Args:
+      x: the array to orthogonalize: a matrix, or any rank with ``dimension_numbers``.
+      ns_coeffs: the coefficients ``(a, b, c)``, shape ``(3,)`` (every iteration) or ``(n, 3)`` (one row per
+        iteration, ``ns_steps`` then ignored). Default :data:`MUON_NS_COEFFS`.
+      ns_steps: the number of iterations with ``(3,)`` coefficients, ``>= 1``. Default 5.
+      preconditioning: how ``X_0`` is scaled: ``'frobenius'``, ``'spectral'``, ``'aol'`` or ``'schatten'``.
+        Default ``'frobenius'``.
+      eps: the guard of the scaling, ``>= 0``. Default 1e-8.
+      dimension_numbers: the axes forming the matrix (:class:`MuonDimensionNumbers`), or None (``x`` must be a
+        matrix). Default None.
+
+    Returns:
+      ``NS(x)``, a ``jax.Array`` of the shape and dtype of ``x``.
+
+    Raises:
+      ValueError: ``x`` is not a matrix and no ``dimension_numbers`` are given
+        (``orthogonalize_via_newton_schulz: x must be a matrix or dimension_numbers given, got shape (3,)``),
+        an unknown ``preconditioning``, ``ns_coeffs`` of another shape, or dimension numbers that do not fit
+        ``x``.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> o = gradtx.contrib.orthogonalize_via_newton_schulz(jnp.array([[3.0, 0.0], [0.0, 1.0]]))
+      >>> print(o)  # singular values 3 and 1 both driven towards 1
+      [[0.75 0.  ]
+       [0.   1.13]]
+    """
     x = jnp.asarray(x)
     if dimension_numbers is None:
         if x.ndim != 2:
@@ -394,21 +465,59 @@ def _hashable_spec(obj: Any, name: str) -> None:
 
 @pytree_class
 class scale_by_muon(GradientTransformation):
-    """Muon's direction (Jordan et al. 2024; equations in the module docstring): Nesterov momentum with bias
-    correction, orthogonalized by a quintic Newton-Schulz iteration, batched over matrices of the same shape.
+    """Muon's direction: Nesterov momentum with bias correction, orthogonalized by Newton-Schulz.
 
-    ``weight_dimension_numbers``: None (rank-2 leaves are ``(fan_in, fan_out)`` matrices, rank 0 and 1 leaves
-    keep their momentum), a :class:`MuonDimensionNumbers` for every leaf, a tree of them (None for leaves that
-    are not matrices) shaped like the params or a prefix of them, or a callable returning one from the updates.
-    ``ns_coeffs`` (a ``(3,)`` triple, ``(n, 3)`` rows or a preset name) is static: it fixes the number of
-    iterations; the state holds it as an array (``MuonState.ns_coeffs``), which is what ``update`` uses.
+    Jordan et al. 2024, "Muon: An optimizer for hidden layers in neural networks" (blog post and
+    ``KellerJordan/Muon``); equations in the module docstring::
+
+        M_k = beta M_{k-1} + (1 - beta) G_k,   M_hat = bias-corrected (Nesterov) momentum,   u = NS(M_hat)
+
+    Matrices of the same shape are orthogonalized as one batch. ``weight_dimension_numbers``: None (rank-2 leaves
+    are ``(fan_in, fan_out)`` matrices, rank 0 and 1 leaves keep their momentum), a :class:`MuonDimensionNumbers`
+    for every leaf, a tree of them (None for leaves that are not matrices) shaped like the params or a prefix of
+    them, or a callable returning one from the updates. ``ns_coeffs`` (a ``(3,)`` triple, ``(n, 3)`` rows or a
+    preset name) is static: it fixes the number of iterations; the state holds it as an array
+    (``MuonState.ns_coeffs``), which is what ``update`` uses. The output points uphill and is not scaled by the
+    shape: :func:`muon` follows it with :class:`scale_by_shape` and the learning rate. State: :class:`MuonState`.
+
+    Args:
+      ns_coeffs: the Newton-Schulz coefficients, shape ``(3,)`` or ``(n, 3)``, or a preset name (``'standard'``,
+        ``'dion'``; static). Default :data:`MUON_NS_COEFFS`.
+      ns_steps: the number of iterations with ``(3,)`` coefficients, a whole number ``>= 1`` (static).
+        Default 5.
+      beta: the decay of the momentum, in ``[0, 1)``. Default 0.95.
+      eps: the guard of the Newton-Schulz scaling, ``>= 0``. Default 1e-8.
+      mu_dtype: the dtype the momentum is stored in, a dtype or None (the parameter dtype). Default None.
+      nesterov: use the Nesterov form of the momentum (keyword-only). Default True.
+      adaptive: multiply ``NS(M_hat)`` by ``<M_hat, NS(M_hat)>`` (keyword-only). Default False.
+      preconditioning: the scaling of ``X_0``: ``'frobenius'``, ``'spectral'``, ``'aol'`` or ``'schatten'``
+        (keyword-only). Default ``'frobenius'``.
+      weight_dimension_numbers: which leaves are matrices and how (see above; static, keyword-only). Default None.
+
+    Raises:
+      ValueError: an option out of range, e.g. ``scale_by_muon: ns_coeffs must have shape (3,) or (n, 3), got
+        (2,)`` or ``scale_by_muon(beta=1.2): beta must be in [0, 1)``; at ``update``, a leaf of rank > 2 without
+        dimension numbers, or dimension numbers that do not fit the updates.
+      TypeError: an option of the wrong type; at ``update``, updates whose tree does not match the state's.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> tx = gradtx.contrib.scale_by_muon()
+      >>> state = tx.init(jnp.zeros((2, 2)))
+      >>> updates, state = tx.update(jnp.array([[3.0, 0.0], [0.0, 1.0]]), state)
+      >>> print(updates)  # NS of the (scaled) gradient
+      [[0.75 0.  ]
+       [0.   1.13]]
     """
 
-    ns_coeffs: Any = option(default=MUON_NS_COEFFS, accepts=_COEFFS, static=True)
+    ns_coeffs: str | Sequence[float] | Sequence[Sequence[float]] | ArrayLike = option(
+        default=MUON_NS_COEFFS, accepts=_COEFFS, static=True
+    )
     ns_steps: int = integer(default=5, lo=1, static=True)
-    beta: Any = probability(default=0.95)
-    eps: Any = non_negative(default=1e-8)
-    mu_dtype: Any = dtype_option(default=None)
+    beta: Scalar = probability(default=0.95)
+    eps: Scalar = non_negative(default=1e-8)
+    mu_dtype: DTypeLike | None = dtype_option(default=None)
     nesterov: bool = flag(default=True, kw_only=True)
     adaptive: bool = flag(default=False, kw_only=True)
     preconditioning: str = choice(default="frobenius", choices=PRECONDITIONINGS, kw_only=True)
@@ -421,7 +530,8 @@ class scale_by_muon(GradientTransformation):
 
     @property
     def _steps(self) -> int:
-        return len(self.ns_coeffs) if isinstance(self.ns_coeffs[0], tuple) else int(self.ns_steps)
+        coeffs = cast("tuple[Any, ...]", self.ns_coeffs)  # a tuple of floats or of triples after __check_init__
+        return len(coeffs) if isinstance(coeffs[0], tuple) else int(self.ns_steps)
 
     def init(self, params: Params) -> MuonState:
         return MuonState(
@@ -430,7 +540,9 @@ class scale_by_muon(GradientTransformation):
             ns_coeffs=jnp.asarray(self.ns_coeffs, dtype=jnp.result_type(float)),
         )
 
-    def update(self, updates: Updates, state: MuonState, params: Params | None = None, **extra: Any):
+    def update(
+        self, updates: Updates, state: MuonState, params: Params | None = None, **extra: Any
+    ) -> tuple[Updates, MuonState]:
         del params, extra
         check_tree_match("scale_by_muon.update", state.mu, updates)
         count = safe_int32_increment(state.count)
@@ -463,19 +575,46 @@ class scale_by_muon(GradientTransformation):
 
 @pytree_class
 class scale_by_shape(StatelessTransformation):
-    """Scale each matrix update by a factor of its shape (``fan_in``: the product of the reduction axes,
-    ``fan_out``: of the output axes): ``sqrt(max(1, fan_out / fan_in))`` (Jordan's width scaling), or with
-    ``consistent_rms`` ``consistent_rms * sqrt(max(fan_in, fan_out))`` (Liu et al. 2025, arXiv 2502.16982:
-    an orthogonal update then has the RMS ``consistent_rms``, like AdamW's; 0.2 is their value).
-    ``weight_dimension_numbers`` as in :class:`scale_by_muon`; leaves that are not matrices pass unchanged."""
+    """Scale each matrix update by a factor of its shape (Muon's width scaling).
+
+    With ``fan_in`` the product of the reduction axes and ``fan_out`` of the output axes::
+
+        u = sqrt(max(1, fan_out / fan_in)) g                          (consistent_rms None: Jordan's Muon)
+        u = consistent_rms sqrt(max(fan_in, fan_out)) g               (Liu et al. 2025)
+
+    The second is Liu et al. 2025, "Muon is Scalable for LLM Training", arXiv 2502.16982: an orthogonal update then
+    has the RMS ``consistent_rms``, like AdamW's (0.2 is their value). Leaves that are not matrices pass
+    unchanged. Stateless.
+
+    Args:
+      weight_dimension_numbers: which leaves are matrices and how, as in :class:`scale_by_muon` (static). Default
+        None (the rank-2 leaves).
+      consistent_rms: the target RMS ``>= 0``, or None (Jordan's width scaling). Default None.
+
+    Raises:
+      ValueError: an option out of range, e.g. ``scale_by_shape(consistent_rms=-1.0): consistent_rms must be
+        >= 0``; at ``update``, a leaf of rank > 2 without dimension numbers.
+      TypeError: an option of the wrong type.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> tx = gradtx.contrib.scale_by_shape()
+      >>> grads = {"w": jnp.ones((2, 8)), "b": jnp.ones(8)}
+      >>> updates, state = tx.update(grads, tx.init(grads))
+      >>> print(updates["w"][0, 0], updates["b"][0])  # sqrt(8 / 2) for the matrix; the vector unchanged
+      2.0 1.0
+    """
 
     weight_dimension_numbers: Any = option(default=None, accepts=_SPEC, optional=True, static=True)
-    consistent_rms: Any = hyper(default=None, lo=0.0, optional=True)
+    consistent_rms: Scalar | None = hyper(default=None, lo=0.0, optional=True)
 
     def __check_init__(self) -> None:
         _hashable_spec(self, "weight_dimension_numbers")
 
-    def update(self, updates: Updates, state: Any, params: Params | None = None, **extra: Any):
+    def update(
+        self, updates: Updates, state: OptState, params: Params | None = None, **extra: Any
+    ) -> tuple[Updates, OptState]:
         del params, extra
         leaves, treedef = jax.tree.flatten(updates)
         dims = _leaf_dims(_unfreeze(self.weight_dimension_numbers), updates, "scale_by_shape.update")
@@ -533,35 +672,84 @@ class muon_dimension_numbers(muon_labels):
 
 @recipe
 def muon(
-    learning_rate: Any,
-    ns_coeffs: Any = MUON_NS_COEFFS,
+    learning_rate: ScalarOrSchedule,
+    ns_coeffs: str | Sequence[float] | Sequence[Sequence[float]] | ArrayLike = MUON_NS_COEFFS,
     ns_steps: int = 5,
-    beta: Any = 0.95,
-    eps: Any = 1e-8,
-    weight_decay: Any = 0.0,
-    weight_decay_mask: Any = None,
-    mu_dtype: Any = None,
+    beta: Scalar = 0.95,
+    eps: Scalar = 1e-8,
+    weight_decay: Scalar = 0.0,
+    weight_decay_mask: MaskOrFn = None,
+    mu_dtype: DTypeLike | None = None,
     *,
     nesterov: bool = True,
     adaptive: bool = False,
     preconditioning: str = "frobenius",
-    adam_b1: Any = 0.9,
-    adam_b2: Any = 0.999,
-    adam_eps_root: Any = 0.0,
-    adam_weight_decay: Any = 0.0,
-    adam_learning_rate: Any = None,
+    adam_b1: Scalar = 0.9,
+    adam_b2: Scalar = 0.999,
+    adam_eps_root: Scalar = 0.0,
+    adam_weight_decay: Scalar = 0.0,
+    adam_learning_rate: ScalarOrSchedule | None = None,
     muon_weight_dimension_numbers: Any = None,
-    consistent_rms: Any = None,
+    consistent_rms: Scalar | None = None,
 ) -> partition:
     """Muon (Jordan et al. 2024) on the matrices, AdamW on every other leaf (``optax.contrib.muon``'s recipe).
 
     Matrices: ``chain(scale_by_muon, scale_by_shape(consistent_rms), add_decayed_weights(weight_decay,
-    weight_decay_mask), scale_by_learning_rate(learning_rate))``; other leaves: ``adamw(adam_learning_rate or
-    learning_rate, adam_b1, adam_b2, eps, adam_eps_root, mu_dtype, adam_weight_decay, nesterov=nesterov)``.
-    ``muon_weight_dimension_numbers``: None (rank-2 leaves are matrices), or a tree of
-    :class:`MuonDimensionNumbers` (None: an AdamW leaf), or a callable ``params -> such a tree``; rank > 2
-    parameters take the Muon side through it (Optax issue #1271). ``ns_coeffs``: a triple, ``(n, 3)`` rows or a
-    preset (``'standard'``, ``'dion'``).
+    weight_decay_mask), scale_by_learning_rate(learning_rate))``, i.e. ``u = -lr (s NS(M_hat) + wd W)``; other
+    leaves: ``adamw(adam_learning_rate or learning_rate, adam_b1, adam_b2, eps, adam_eps_root, mu_dtype,
+    adam_weight_decay, nesterov=nesterov)``. Jordan et al. 2024, "Muon: An optimizer for hidden layers in neural
+    networks" (blog post); equations, presets and deviations from Optax in the module docstring.
+
+    Args:
+      learning_rate: the step size of the matrices (and of the other leaves unless ``adam_learning_rate``), a
+        number or a schedule of the 0-based step count.
+      ns_coeffs: the Newton-Schulz coefficients, a ``(3,)`` triple, ``(n, 3)`` rows or a preset (``'standard'``,
+        ``'dion'``). Default :data:`MUON_NS_COEFFS`.
+      ns_steps: the number of iterations with ``(3,)`` coefficients, a whole number ``>= 1``. Default 5.
+      beta: the decay of Muon's momentum, in ``[0, 1)``. Default 0.95.
+      eps: the guard of the Newton-Schulz scaling and AdamW's ``eps``, ``>= 0``. Default 1e-8.
+      weight_decay: the decoupled weight decay of the matrices, ``>= 0``. Default 0.
+      weight_decay_mask: the matrices the weight decay applies to: None (all), a tree of bools or a function
+        ``params -> such a tree``. Default None.
+      mu_dtype: the dtype of both momenta, a dtype or None (the parameter dtype). Default None.
+      nesterov: the Nesterov form, for Muon and AdamW (keyword-only). Default True.
+      adaptive: scale ``NS(M_hat)`` by ``<M_hat, NS(M_hat)>`` (keyword-only). Default False.
+      preconditioning: the scaling of ``X_0``: ``'frobenius'``, ``'spectral'``, ``'aol'`` or ``'schatten'``
+        (keyword-only). Default ``'frobenius'``.
+      adam_b1: AdamW's first-moment decay, in ``[0, 1)`` (keyword-only). Default 0.9.
+      adam_b2: AdamW's second-moment decay, in ``[0, 1)`` (keyword-only). Default 0.999.
+      adam_eps_root: AdamW's ``eps_root``, ``>= 0`` (keyword-only). Default 0.
+      adam_weight_decay: AdamW's decoupled weight decay, ``>= 0`` (keyword-only). Default 0.
+      adam_learning_rate: AdamW's learning rate, a number, a schedule or None (``learning_rate``; keyword-only).
+        Default None.
+      muon_weight_dimension_numbers: None (rank-2 leaves are matrices), a tree of :class:`MuonDimensionNumbers`
+        (None: an AdamW leaf), or a callable ``params -> such a tree``; rank > 2 parameters take the Muon side
+        through it (keyword-only). Default None.
+      consistent_rms: :class:`scale_by_shape`'s target RMS ``>= 0``, or None (width scaling; keyword-only).
+        Default None.
+
+    Returns:
+      A ``partition`` sending the ``'muon'`` leaves to the Muon chain and the ``'adam'`` leaves to ``adamw``; its
+      state is a ``PartitionState`` with one inner state per label.
+
+    Raises:
+      ValueError: an option out of range, e.g. ``muon(ns_coeffs='foo'): ns_coeffs must be one of 'standard',
+        'dion' or coefficients`` or ``muon(preconditioning='x'): preconditioning must be one of 'frobenius',
+        'spectral', 'aol', 'schatten'``.
+      TypeError: an option of the wrong type, e.g. a string learning rate.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> opt = gradtx.contrib.muon(learning_rate=0.1)
+      >>> params = {"w": jnp.zeros((2, 2)), "b": jnp.zeros(2)}
+      >>> grads = {"w": jnp.array([[3.0, 0.0], [0.0, 1.0]]), "b": jnp.array([1.0, -2.0])}
+      >>> updates, state = opt.update(grads, opt.init(params), params)
+      >>> print(updates["w"])  # -lr NS(M_hat)
+      [[-0.075 -0.   ]
+       [-0.    -0.113]]
+      >>> print(updates["b"])  # AdamW's first Nesterov step
+      [-0.1474  0.1474]
     """
     spec = muon_weight_dimension_numbers
     frozen = hashable_tree(spec) if spec is not None and not callable(spec) else spec

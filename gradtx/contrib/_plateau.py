@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import tree
-from gradtx.base import GradientTransformation, Params, Updates, safe_int32_increment, zero_count
+from gradtx.base import GradientTransformation, Params, Scalar, Updates, safe_int32_increment, zero_count
 from gradtx.contrib._common import require_value, scaled
 from gradtx.fields import concrete_number, hyper, integer, non_negative, probability, pytree_class
 
@@ -22,9 +22,23 @@ __all__ = ["ReduceLROnPlateauState", "reduce_on_plateau"]
 
 
 class ReduceLROnPlateauState(NamedTuple):
-    """The current ``scale``, the best averaged value so far, the evaluations without improvement
-    (``plateau_count``), the remaining cooldown evaluations, and the running average ``avg_value`` of the
-    ``count`` values received since the last evaluation."""
+    """The state of :class:`reduce_on_plateau` (Optax's field names).
+
+    Attributes:
+      scale: the current scale of the updates, a scalar (float32 or wider).
+      best_value: the best averaged value so far (``+inf`` before the first evaluation).
+      plateau_count: the evaluations without improvement, an int32 scalar.
+      cooldown_count: the cooldown evaluations left, an int32 scalar.
+      count: the values received since the last evaluation, an int32 scalar.
+      avg_value: the running average of those ``count`` values.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> state = gradtx.contrib.reduce_on_plateau().init(jnp.zeros(2))
+      >>> print(state.scale, state.best_value)
+      1.0 inf
+    """
 
     scale: jax.Array
     best_value: jax.Array
@@ -44,6 +58,8 @@ class reduce_on_plateau(GradientTransformation):
     (outside a cooldown) the scale becomes ``max(scale * factor, min_scale)``, the count restarts at 0 and
     ``cooldown`` evaluations follow during which the count stays 0 (the best value is still tracked). The
     rule is Keras's and PyTorch's ``ReduceLROnPlateau`` (mode ``min``) with a relative and an absolute margin.
+    Place it after the learning rate (``chain(adam(lr), reduce_on_plateau())``). State:
+    :class:`ReduceLROnPlateauState`.
 
     Deviation from Optax 0.2.8, a fix (Optax PR #1767): Optax tests ``a < (1 - rtol) b - atol``, whose margin
     has the wrong sign for a negative ``b``: every value then counts as an improvement (a negative
@@ -53,31 +69,40 @@ class reduce_on_plateau(GradientTransformation):
     lowest parameter dtype).
 
     Args:
-      factor: the reduction factor, in ``(0, 1)``.
-      patience: evaluations without improvement before a reduction, a whole number ``>= 1``.
-      rtol: the relative margin of an improvement, in ``[0, 1]``.
-      atol: the absolute margin of an improvement, ``>= 0`` (``> 0`` when ``rtol`` is 0).
+      factor: the reduction factor, in ``(0, 1)``. Default 0.1.
+      patience: evaluations without improvement before a reduction, a whole number ``>= 1``. Default 10.
+      rtol: the relative margin of an improvement, in ``[0, 1]``. Default 1e-4.
+      atol: the absolute margin of an improvement, ``>= 0`` (``> 0`` when ``rtol`` is 0). Default 0.
       cooldown: evaluations after a reduction during which the plateau count stays 0, a whole number ``>= 0``.
-      accumulation_size: the number of values averaged into one evaluation, a whole number ``>= 1``.
-      min_scale: the smallest scale, ``>= 0``.
+        Default 0.
+      accumulation_size: the number of values averaged into one evaluation, a whole number ``>= 1``. Default 1.
+      min_scale: the smallest scale, ``>= 0``. Default 0.
 
-    Example:
-      >>> import jax.numpy as jnp, gradtx
+    Raises:
+      ValueError: an option out of range, e.g. ``reduce_on_plateau(factor=1.0): factor must be in (0, 1)`` or
+        ``reduce_on_plateau(atol=0.0): atol must be > 0 when rtol is 0 (some margin must define an
+        improvement)``; at ``update``, no ``value`` (``reduce_on_plateau.update: value is required (update(updates,
+        state, params, value=loss); use jax.value_and_grad)``).
+      TypeError: an option of the wrong type, e.g. a string ``factor``.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
       >>> tx = gradtx.contrib.reduce_on_plateau(factor=0.5, patience=1)
       >>> state = tx.init(jnp.zeros(2))
-      >>> for loss in (1.0, 1.0):  # the second value does not improve on the first: one reduction
-      ...     u, state = tx.update(jnp.ones(2), state, value=loss)
-      >>> print(state.scale)
-      0.5
+      >>> updates, state = tx.update(jnp.ones(2), state, value=1.0)
+      >>> updates, state = tx.update(jnp.ones(2), state, value=1.0)  # no improvement: one reduction
+      >>> print(updates, state.scale)
+      [0.5 0.5] 0.5
     """
 
-    factor: Any = hyper(default=0.1, lo=0.0, hi=1.0, lo_open=True, hi_open=True)
-    patience: Any = integer(default=10, lo=1)
-    rtol: Any = probability(default=1e-4, closed=True)
-    atol: Any = non_negative(default=0.0)
-    cooldown: Any = integer(default=0, lo=0)
-    accumulation_size: Any = integer(default=1, lo=1)
-    min_scale: Any = non_negative(default=0.0)
+    factor: Scalar = hyper(default=0.1, lo=0.0, hi=1.0, lo_open=True, hi_open=True)
+    patience: int = integer(default=10, lo=1)
+    rtol: Scalar = probability(default=1e-4, closed=True)
+    atol: Scalar = non_negative(default=0.0)
+    cooldown: int = integer(default=0, lo=0)
+    accumulation_size: int = integer(default=1, lo=1)
+    min_scale: Scalar = non_negative(default=0.0)
 
     def __check_init__(self) -> None:
         if concrete_number(self.rtol) == 0.0 and concrete_number(self.atol) == 0.0:
@@ -94,7 +119,9 @@ class reduce_on_plateau(GradientTransformation):
             avg_value=jnp.zeros([], dt),
         )
 
-    def update(self, updates: Updates, state: ReduceLROnPlateauState, params: Params | None = None, **extra: Any):
+    def update(
+        self, updates: Updates, state: ReduceLROnPlateauState, params: Params | None = None, **extra: Any
+    ) -> tuple[Updates, ReduceLROnPlateauState]:
         del params
         value = require_value("reduce_on_plateau", extra)
         dt = state.avg_value.dtype

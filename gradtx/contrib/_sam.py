@@ -40,6 +40,7 @@ from gradtx.base import (
     OptState,
     Params,
     StatelessTransformation,
+    TransformationLike,
     Updates,
     apply_updates,
     require_params,
@@ -62,10 +63,21 @@ class normalize(StatelessTransformation):
 
     A zero gradient gives a zero update (Optax returns ``0 / 0 = NaN``; the issue asks for a finite update);
     a NaN or an infinity in ``g`` still propagates. Each leaf's sum of squares is computed in its compute dtype
-    (float32 or wider) and the sums are added in the widest real dtype of the updates.
+    (float32 or wider) and the sums are added in the widest real dtype of the updates. Stateless
+    (:data:`NormalizeState`, an ``EmptyState``); takes no options.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> tx = gradtx.contrib.normalize()
+      >>> updates, state = tx.update(jnp.array([3.0, 4.0]), tx.init(jnp.zeros(2)))
+      >>> print(updates)
+      [0.6 0.8]
     """
 
-    def update(self, updates: Updates, state: OptState, params: Params | None = None, **extra: Any):
+    def update(
+        self, updates: Updates, state: OptState, params: Params | None = None, **extra: Any
+    ) -> tuple[Updates, OptState]:
         del params, extra
         norm = safe_sqrt(sq_norm(updates, tree.widest_real_dtype(updates)))
         inv = jnp.where(norm == 0, jnp.zeros_like(norm), 1 / jnp.where(norm == 0, jnp.ones_like(norm), norm))
@@ -78,8 +90,23 @@ class normalize(StatelessTransformation):
 
 
 class SAMState(NamedTuple):
-    """``sam``'s state: adversarial steps since the last outer step, both optimizers' states and the weights
-    saved at the start of the period (``None`` in opaque mode)."""
+    """The state of :class:`sam` (Optax's field names).
+
+    Attributes:
+      steps_since_sync: the adversarial steps since the last outer step, an int32 scalar in
+        ``[0, sync_period)``.
+      opt_state: the outer optimizer's state.
+      adv_state: the adversarial optimizer's state.
+      cache: the weights ``w`` saved at the start of the period, like the parameters (None in opaque mode).
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> tx = gradtx.contrib.sam(gradtx.sgd(0.1), gradtx.chain(gradtx.contrib.normalize(), gradtx.sgd(0.05)))
+      >>> state = tx.init(jnp.array([1.0, 2.0]))
+      >>> print(state.steps_since_sync, state.cache)
+      0 [1. 2.]
+    """
 
     steps_since_sync: jax.Array
     opt_state: OptState
@@ -98,17 +125,51 @@ def _negate(updates: Updates) -> Updates:
 
 @pytree_class
 class sam(GradientTransformation):
-    """Sharpness-Aware Minimization (Foret et al. 2021, arXiv 2010.01412); see the module docstring.
+    """Sharpness-Aware Minimization: adversarial ascent steps, then one step of ``optimizer`` from the saved weights.
 
-    ``sync_period - 1`` adversarial steps (the negated updates of ``adv_optimizer``), then one step of
-    ``optimizer`` from the saved weights. ``reset_state`` re-initialises the adversarial optimizer after each
-    outer step. ``opaque_mode=True`` runs a whole period per call and needs ``grad_fn(params, i)`` as an extra
-    argument of ``update`` (``batch_axis_name``: the adversarial gradients are ``pmean``-ed over that axis).
-    Updates must be applied unchanged (``apply_updates``); ``sync_period`` is an integer >= 1.
+    Foret, Kleiner, Mobahi & Neyshabur 2021, "Sharpness-Aware Minimization for Efficiently Improving
+    Generalization", ICLR, arXiv 2010.01412, Algorithm 1; see the module docstring. A period of ``sync_period``
+    calls: ``sync_period - 1`` adversarial steps (the *negated* updates of ``adv_optimizer``:
+    ``adv_optimizer = chain(normalize(), sgd(rho))`` gives the paper's ``e_hat = +rho g / ||g||``), then one step
+    of ``optimizer`` taken from the weights ``w`` saved at the start of the period, with the last adversarial
+    gradient::
+
+        e_hat = rho g(w) / ||g(w)||,      w <- w + optimizer(g(w + e_hat))
+
+    In the default transparent mode each ``update`` is one of these steps (the last returns ``cache - params +
+    u_outer``, which lands the parameters on ``w + u_outer``); updates must be applied unchanged
+    (``apply_updates``). ``opaque_mode=True`` runs a whole period per call and needs ``grad_fn(params, i)`` as an
+    extra argument of ``update``. ``update`` needs ``params``. State: :class:`SAMState`.
+
+    Args:
+      optimizer: the outer optimizer (a gradtx or Optax transformation).
+      adv_optimizer: the adversarial optimizer, whose updates are negated (ascent).
+      sync_period: the calls per period, an int ``>= 1`` (static). Default 2 (one ascent step, as the paper).
+      reset_state: re-initialise the adversarial optimizer after each outer step. Default True.
+      opaque_mode: run a whole period per call, with ``grad_fn``. Default False.
+      batch_axis_name: in opaque mode, the name of a mapped axis the adversarial gradients are ``pmean``-ed over,
+        or None. Default None.
+
+    Raises:
+      ValueError: ``sync_period`` below 1; at ``update``, no ``params``, or no ``grad_fn`` in opaque mode
+        (``sam.update: grad_fn(params, i) must be given as an extra argument when opaque_mode=True``).
+      TypeError: a transformation argument that is not one (``with_extra_args_support: expected a transformation
+        with init and update, got 3``), or ``sam(sync_period=2.0): sync_period must be a whole number >= 1 of type
+        int``.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> adv = gradtx.chain(gradtx.contrib.normalize(), gradtx.sgd(0.05))  # rho = 0.05
+      >>> tx = gradtx.contrib.sam(gradtx.sgd(0.1), adv)
+      >>> params = jnp.zeros(2)
+      >>> updates, state = tx.update(jnp.array([3.0, 4.0]), tx.init(params), params)
+      >>> print(updates)  # the ascent step +rho g / ||g||; the next call makes the outer step
+      [0.03 0.04]
     """
 
-    optimizer: Any = option(accepts="a transformation")
-    adv_optimizer: Any = option(accepts="a transformation")
+    optimizer: TransformationLike = option(accepts="a transformation")
+    adv_optimizer: TransformationLike = option(accepts="a transformation")
     sync_period: int = integer(default=2, lo=1, static=True)
     reset_state: bool = flag(default=True)
     opaque_mode: bool = flag(default=False)
@@ -129,7 +190,9 @@ class sam(GradientTransformation):
             cache=None if self.opaque_mode else jax.tree.map(jnp.asarray, params),
         )
 
-    def update(self, updates: Updates, state: SAMState, params: Params | None = None, **extra: Any):
+    def update(
+        self, updates: Updates, state: SAMState, params: Params | None = None, **extra: Any
+    ) -> tuple[Updates, SAMState]:
         require_params("sam.update", params)
         grad_fn = extra.pop("grad_fn", None)
         if self.opaque_mode:

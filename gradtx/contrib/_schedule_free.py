@@ -30,12 +30,16 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+from jax.typing import DTypeLike
 
 from gradtx import tree
 from gradtx.base import (
     GradientTransformation,
     OptState,
     Params,
+    Scalar,
+    ScalarOrSchedule,
+    TransformationLike,
     Updates,
     check_tree_match,
     require_params,
@@ -58,8 +62,23 @@ __all__ = [
 
 
 class ScheduleFreeState(NamedTuple):
-    """``b1``, the sum of the averaging weights, the 1-based step count, the largest learning rate so far, the
-    base optimizer's state and the sequence ``z``."""
+    """The state of :class:`schedule_free` (Optax's field names).
+
+    Attributes:
+      b1: the interpolation ``b1``, a scalar (float32 or wider).
+      weight_sum: the sum of the averaging weights ``sum_i w_i``, a scalar.
+      step_count: the 1-based count of the next step, an int32 scalar.
+      max_lr: the largest learning rate so far, a scalar.
+      base_optimizer_state: the base optimizer's state.
+      z: the base optimizer's iterates ``z``, like the parameters (in ``state_dtype`` if given).
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> state = gradtx.contrib.schedule_free_sgd(0.5).init(jnp.array([1.0, 2.0]))
+      >>> print(state.step_count, state.z)
+      1 [1. 2.]
+    """
 
     b1: jax.Array
     weight_sum: jax.Array
@@ -81,10 +100,34 @@ def _find_state(state: Any) -> ScheduleFreeState:
     return found[0][1]
 
 
-def schedule_free_eval_params(state: Any, params: Params) -> Params:
-    """The evaluation point ``x = (y - (1 - b1) z) / b1`` of :func:`schedule_free` (``params`` is ``y``).
+def schedule_free_eval_params(state: OptState, params: Params) -> Params:
+    """The evaluation point ``x = (y - (1 - b1) z) / b1`` of :class:`schedule_free` (``params`` is ``y``).
 
-    ``state`` is a ``ScheduleFreeState`` or a state that contains exactly one (e.g. inside a ``chain``).
+    Schedule-Free takes gradients at ``y`` (the parameters the caller holds) but evaluates the model at the
+    average ``x`` (Defazio et al. 2024, arXiv 2405.15682).
+
+    Args:
+      state: a ``ScheduleFreeState``, or a state that contains exactly one (e.g. inside a ``chain``).
+      params: the current parameters ``y``.
+
+    Returns:
+      ``x``, a tree like ``params`` (each leaf in its parameter's dtype).
+
+    Raises:
+      ValueError: ``state`` holds no ``ScheduleFreeState`` or several (``schedule_free_eval_params: state must be
+        (or contain exactly one) ScheduleFreeState; found 0``).
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> opt = gradtx.contrib.schedule_free_sgd(learning_rate=0.5)
+      >>> params = jnp.array([1.0, 2.0])
+      >>> state = opt.init(params)
+      >>> for _ in range(2):
+      ...     updates, state = opt.update(jnp.array([1.0, -2.0]), state, params)
+      ...     params = gradtx.apply_updates(params, updates)
+      >>> print(params, gradtx.contrib.schedule_free_eval_params(state, params))  # y, then x
+      [0.225 3.55 ] [0.25 3.5 ]
     """
     s = _find_state(state)
 
@@ -104,26 +147,51 @@ def _wider_leaf(y: Any, z: Any) -> tree.Leaf:
 
 @pytree_class
 class schedule_free(GradientTransformation):
-    """Make ``base_optimizer`` schedule-free (Defazio et al. 2024, arXiv 2405.15682); see the module docstring.
+    """Make ``base_optimizer`` schedule-free: interpolation and averaging replace momentum and the decay schedule.
 
-    ``learning_rate``: the base optimizer's learning rate (a number or a warm-up schedule without decay),
-    used for the averaging weights ``max_lr ** weight_lr_power``. ``b1`` in (0, 1]: the interpolation
-    between ``x`` and ``z``. ``state_dtype``: the dtype ``z`` is stored in (default: each parameter's).
-    Needs ``params`` (``y``) in every ``update``.
+    Defazio, Yang, Mehta, Mishchenko, Khaled & Cutkosky 2024, "The Road Less Scheduled", NeurIPS, arXiv
+    2405.15682, Algorithms 1 and 2; see the module docstring::
+
+        y_t     = (1 - b1) z_t + b1 x_t                           (the parameters held: gradients are taken here)
+        z_{t+1} = z_t + base_update(grad f(y_t))
+        c_{t+1} = w_t / sum_{i<=t} w_i,   w_t = max_{i<=t} lr_i ** weight_lr_power
+        x_{t+1} = (1 - c_{t+1}) x_t + c_{t+1} z_{t+1}             (evaluate here: schedule_free_eval_params)
+
+    The update returned is ``y_{t+1} - y_t``. The base optimizer must not use momentum (``b1`` plays that role).
+    ``update`` needs ``params`` (``y``). Names, signature, defaults and state fields of
+    ``optax.contrib.schedule_free``. State: :class:`ScheduleFreeState`.
 
     Args:
-      base_optimizer: the transformation whose iterates are ``z`` (without momentum).
-      learning_rate: its learning rate ``>= 0``, a number or a schedule (of the 1-based step count).
-      b1: the interpolation between ``x`` and ``z``, in ``(0, 1]``.
-      weight_lr_power: the power of the largest learning rate in the averaging weights (finite).
-      state_dtype: the dtype ``z`` is stored in (None: each parameter's).
+      base_optimizer: the transformation whose iterates are ``z`` (without momentum; a gradtx or Optax
+        transformation).
+      learning_rate: its learning rate ``>= 0``, a number or a schedule of the 1-based step count (a warm-up
+        without decay), used for the averaging weights.
+      b1: the interpolation between ``x`` and ``z``, in ``(0, 1]``. Default 0.9.
+      weight_lr_power: the power of the largest learning rate in the averaging weights (finite). Default 2.
+      state_dtype: the dtype ``z`` is stored in, or None (each parameter's). Default None.
+
+    Raises:
+      ValueError: an option out of range, e.g. ``schedule_free(b1=0.0): b1 must be in (0, 1]``; at ``update``, no
+        ``params``.
+      TypeError: ``base_optimizer`` is not a transformation (``with_extra_args_support: expected a transformation
+        with init and update, got 3``), or an option of the wrong type; at ``update``, params whose tree does not
+        match the state's.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> tx = gradtx.contrib.schedule_free(gradtx.sgd(0.5), learning_rate=0.5)
+      >>> params = jnp.array([1.0, 2.0])
+      >>> updates, state = tx.update(jnp.array([1.0, -2.0]), tx.init(params), params)
+      >>> print(updates)  # the first step is the base step: c_1 = 1
+      [-0.5  1. ]
     """
 
-    base_optimizer: Any = option(accepts="a transformation")
-    learning_rate: Any = scalar_or_schedule(lo=0.0)
-    b1: Any = hyper(default=0.9, lo=0.0, hi=1.0, lo_open=True)
-    weight_lr_power: Any = real(default=2.0)
-    state_dtype: Any = dtype_option(default=None)
+    base_optimizer: TransformationLike = option(accepts="a transformation")
+    learning_rate: ScalarOrSchedule = scalar_or_schedule(lo=0.0)
+    b1: Scalar = hyper(default=0.9, lo=0.0, hi=1.0, lo_open=True)
+    weight_lr_power: Scalar = real(default=2.0)
+    state_dtype: DTypeLike | None = dtype_option(default=None)
 
     def __check_init__(self) -> None:
         object.__setattr__(self, "base_optimizer", with_extra_args_support(self.base_optimizer))
@@ -141,7 +209,9 @@ class schedule_free(GradientTransformation):
             z=z,
         )
 
-    def update(self, updates: Updates, state: ScheduleFreeState, params: Params | None = None, **extra: Any):
+    def update(
+        self, updates: Updates, state: ScheduleFreeState, params: Params | None = None, **extra: Any
+    ) -> tuple[Updates, ScheduleFreeState]:
         require_params("schedule_free.update", params)
         check_tree_match("schedule_free.update", state.z, params, what="params")
         sdt = state.max_lr.dtype
@@ -194,16 +264,46 @@ def _warmup(learning_rate: Any, warmup_steps: Any) -> Any:
 
 @recipe
 def schedule_free_sgd(
-    learning_rate: Any = 1.0,
-    warmup_steps: Any = None,
-    b1: Any = 0.9,
-    weight_decay: Any = None,
-    weight_lr_power: Any = 2.0,
-    state_dtype: Any = None,
+    learning_rate: ScalarOrSchedule = 1.0,
+    warmup_steps: int | None = None,
+    b1: Scalar = 0.9,
+    weight_decay: Scalar | None = None,
+    weight_lr_power: Scalar = 2.0,
+    state_dtype: DTypeLike | None = None,
 ) -> schedule_free:
-    """Schedule-Free SGD (Defazio et al. 2024, Algorithm 1): ``schedule_free(sgd(lr))``, with an optional linear
-    warm-up over ``warmup_steps`` and weight decay added to the gradient (so multiplied by the learning rate,
-    as in PyTorch and Optax)."""
+    """Schedule-Free SGD (Defazio et al. 2024, Algorithm 1): ``schedule_free(sgd(lr))``.
+
+    With an optional linear warm-up over ``warmup_steps`` and weight decay added to the gradient (so multiplied by
+    the learning rate, as in PyTorch and Optax): the base step is ``-lr_t (g + weight_decay y)`` (see
+    :class:`schedule_free`). Defazio, Yang, Mehta, Mishchenko, Khaled & Cutkosky 2024, "The Road Less Scheduled",
+    NeurIPS, arXiv 2405.15682. Signature and defaults of ``optax.contrib.schedule_free_sgd``. Evaluate the model
+    at :func:`schedule_free_eval_params`.
+
+    Args:
+      learning_rate: the peak step size ``>= 0``, a number or a schedule. Default 1.
+      warmup_steps: the steps of a linear warm-up from 0, or None (none). Default None.
+      b1: the interpolation between ``x`` and ``z``, in ``(0, 1]``. Default 0.9.
+      weight_decay: the weight decay ``>= 0`` added to the gradient, or None (none). Default None.
+      weight_lr_power: the power of the largest learning rate in the averaging weights (finite). Default 2.
+      state_dtype: the dtype ``z`` is stored in, or None (each parameter's). Default None.
+
+    Returns:
+      A :class:`schedule_free` around ``sgd`` (``chain(add_decayed_weights, sgd)`` with weight decay); its state
+      is a ``ScheduleFreeState``.
+
+    Raises:
+      ValueError: an option out of range, e.g. ``schedule_free_sgd(b1=1.5): b1 must be in (0, 1]``.
+      TypeError: an option of the wrong type, e.g. a string learning rate.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> opt = gradtx.contrib.schedule_free_sgd(learning_rate=0.5)
+      >>> params = jnp.zeros(2)
+      >>> updates, state = opt.update(jnp.array([1.0, -2.0]), opt.init(params), params)
+      >>> print(updates)
+      [-0.5  1. ]
+    """
     lr = _warmup(learning_rate, warmup_steps)
     return schedule_free(
         chain(add_decayed_weights(weight_decay), sgd(lr)) if weight_decay is not None else sgd(lr),
@@ -213,19 +313,51 @@ def schedule_free_sgd(
 
 @recipe
 def schedule_free_adamw(
-    learning_rate: Any = 0.0025,
-    warmup_steps: Any = None,
-    b1: Any = 0.9,
-    b2: Any = 0.999,
-    eps: Any = 1e-8,
-    weight_decay: Any = 0.0,
-    weight_lr_power: Any = 2.0,
-    state_dtype: Any = None,
+    learning_rate: ScalarOrSchedule = 0.0025,
+    warmup_steps: int | None = None,
+    b1: Scalar = 0.9,
+    b2: Scalar = 0.999,
+    eps: Scalar = 1e-8,
+    weight_decay: Scalar = 0.0,
+    weight_lr_power: Scalar = 2.0,
+    state_dtype: DTypeLike | None = None,
 ) -> schedule_free:
-    """Schedule-Free AdamW (Defazio et al. 2024, Algorithm 1): the base step is
-    ``-lr (g / (sqrt(v_hat) + eps) + weight_decay y)`` with ``v`` Adam's bias-corrected second moment (Adam with
-    ``b1 = 0``, written as ``scale_by_rms(b2, eps, eps_in_sqrt=False, bias_correction=True)``, which keeps no
-    unused first moment)."""
+    """Schedule-Free AdamW (Defazio et al. 2024, Algorithm 1 with Adam's preconditioner).
+
+    The base step is ``-lr (g / (sqrt(v_hat) + eps) + weight_decay y)`` with ``v`` Adam's bias-corrected second
+    moment (Adam with ``b1 = 0``, written as ``scale_by_rms(b2, eps, eps_in_sqrt=False, bias_correction=True)``,
+    which keeps no unused first moment), made schedule-free by :class:`schedule_free` (``b1`` is the
+    interpolation). Defazio, Yang, Mehta, Mishchenko, Khaled & Cutkosky 2024, "The Road Less Scheduled", NeurIPS,
+    arXiv 2405.15682. Signature and defaults of ``optax.contrib.schedule_free_adamw``. Evaluate the model at
+    :func:`schedule_free_eval_params`.
+
+    Args:
+      learning_rate: the peak step size ``>= 0``, a number or a schedule. Default 0.0025.
+      warmup_steps: the steps of a linear warm-up from 0, or None (none). Default None.
+      b1: the interpolation between ``x`` and ``z``, in ``(0, 1]``. Default 0.9.
+      b2: the decay of the second moment, in ``[0, 1)``. Default 0.999.
+      eps: added to the root of the second moment, ``>= 0``. Default 1e-8.
+      weight_decay: the decoupled weight decay ``>= 0`` (multiplied by the learning rate). Default 0.
+      weight_lr_power: the power of the largest learning rate in the averaging weights (finite). Default 2.
+      state_dtype: the dtype ``z`` is stored in, or None (each parameter's). Default None.
+
+    Returns:
+      A :class:`schedule_free` around ``chain(scale_by_rms, add_decayed_weights, scale_by_learning_rate)``; its
+      state is a ``ScheduleFreeState``.
+
+    Raises:
+      ValueError: an option out of range, e.g. ``schedule_free_adamw(b2=1.0): b2 must be in [0, 1)``.
+      TypeError: an option of the wrong type, e.g. a string learning rate.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> opt = gradtx.contrib.schedule_free_adamw(learning_rate=0.1)
+      >>> params = jnp.zeros(2)
+      >>> updates, state = opt.update(jnp.array([1.0, -2.0]), opt.init(params), params)
+      >>> print(updates)  # Adam's first step, -lr sign(g)
+      [-0.1  0.1]
+    """
     Check("number", lo=0.0, hi=1.0, hi_open=True)("schedule_free_adamw", "b2", b2)  # scale_by_rms allows None
     lr = _warmup(learning_rate, warmup_steps)
     return schedule_free(

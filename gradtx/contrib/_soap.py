@@ -38,7 +38,17 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import tree
-from gradtx.base import GradientTransformation, Params, Updates, check_tree_match, safe_int32_increment, zero_count
+from gradtx.base import (
+    GradientTransformation,
+    MaskOrFn,
+    Params,
+    Scalar,
+    ScalarOrSchedule,
+    Updates,
+    check_tree_match,
+    safe_int32_increment,
+    zero_count,
+)
 from gradtx.combine import chain
 from gradtx.contrib._common import safe_sqrt, whole_numbers
 from gradtx.fields import flag, integer, non_negative, probability, pytree_class, recipe
@@ -48,8 +58,23 @@ __all__ = ["ScaleBySoapState", "scale_by_soap", "soap"]
 
 
 class ScaleBySoapState(NamedTuple):
-    """The call count; Adam's ``mu`` (original coordinates) and ``nu`` (rotated coordinates); per parameter, a
-    tuple with one Kronecker factor (``preconditioners``) and its eigenbasis (``eigenbases``) per rotated axis."""
+    """The state of :class:`scale_by_soap`.
+
+    Attributes:
+      count: the number of calls, an int32 scalar.
+      mu: Adam's first moment in the original coordinates, like the parameters.
+      nu: Adam's second moment in the rotated coordinates, like the parameters.
+      preconditioners: per parameter, a tuple with one Kronecker factor (``n x n`` for an axis of length ``n``)
+        per rotated axis (an empty tuple for a leaf that is not rotated).
+      eigenbases: per parameter, a tuple with the eigenbasis ``Q`` of each factor.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> state = gradtx.contrib.scale_by_soap().init({"w": jnp.zeros((3, 2)), "b": jnp.zeros(2)})
+      >>> print([f.shape for f in state.preconditioners["w"]], state.preconditioners["b"])
+      [(3, 3), (2, 2)] ()
+    """
 
     count: jax.Array
     mu: Updates
@@ -79,26 +104,53 @@ def _eigenbasis(factor: jax.Array) -> jax.Array:
 
 @pytree_class
 class scale_by_soap(GradientTransformation):
-    """SOAP's direction (Vyas et al. 2024; equations and conventions in the module docstring).
+    """SOAP's direction: Adam in the eigenbasis of Shampoo's preconditioner.
 
-    ``shampoo_beta=None`` uses ``b2`` for the Kronecker factors (the authors' default). ``precondition_frequency``
-    counts Adam steps between eigenbasis refreshes. Arithmetic and the factors are float32 or wider; ``mu`` and
-    ``nu`` are stored in the parameter dtype.
+    Vyas, Morwani, Zhao et al. 2024, "SOAP: Improving and Stabilizing Shampoo using Adam", arXiv 2409.11321,
+    Algorithm 1; equations and conventions in the module docstring::
+
+        L_k = s L_{k-1} + (1 - s) G_k G_k^T,   R_k = s R_{k-1} + (1 - s) G_k^T G_k,   Q_L, Q_R their eigenvectors
+        u   = sqrt(1 - b2^t) / (1 - b1^t) * Q_L [ (Q_L^T M_t Q_R) / (sqrt(V_t) + eps) ] Q_R^T
+
+    ``shampoo_beta=None`` uses ``b2`` for the Kronecker factors (the authors' default). The first call only builds
+    the factors and returns a zero update. ``precondition_frequency`` counts Adam steps between eigenbasis
+    refreshes. Arithmetic and the factors are float32 or wider; ``mu`` and ``nu`` are stored in the parameter
+    dtype. Real parameters only. The output points uphill: follow it with ``scale_by_learning_rate``
+    (:func:`soap`). State: :class:`ScaleBySoapState`.
 
     Args:
-      b1: the decay of Adam's first moment, in ``[0, 1)``.
-      b2: the decay of Adam's second moment, in ``[0, 1)``.
-      shampoo_beta: the decay of the Kronecker factors in ``[0, 1)``, or None (``b2``).
-      eps: added to ``sqrt(V)``, ``>= 0``.
+      b1: the decay of Adam's first moment, in ``[0, 1)``. Default 0.95.
+      b2: the decay of Adam's second moment, in ``[0, 1)``. Default 0.95.
+      shampoo_beta: the decay of the Kronecker factors in ``[0, 1)``, or None (``b2``). Default None.
+      eps: added to ``sqrt(V)``, ``>= 0``. Default 1e-8.
       precondition_frequency: the Adam steps between eigenbasis refreshes, a whole number ``>= 1`` (static).
-      max_precond_dim: the longest axis rotated, a whole number ``>= 1`` (static).
-      precondition_1d: rotate vectors too.
+        Default 10.
+      max_precond_dim: the longest axis rotated, a whole number ``>= 1`` (static). Default 10000.
+      precondition_1d: rotate vectors too. Default False.
+
+    Raises:
+      ValueError: an option out of range, e.g. ``scale_by_soap(precondition_frequency=0): precondition_frequency
+        must be a whole number >= 1``; at ``init``, complex parameters (``scale_by_soap.init: complex parameters
+        are not supported``).
+      TypeError: an option of the wrong type; at ``update``, updates whose tree does not match the state's.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> tx = gradtx.contrib.scale_by_soap()
+      >>> state = tx.init(jnp.zeros((2, 2)))
+      >>> grad = jnp.array([[1.0, 0.0], [0.0, -2.0]])
+      >>> updates, state = tx.update(grad, state)  # the first call builds the eigenbases: a zero update
+      >>> updates, state = tx.update(grad, state)
+      >>> print(updates.round(4))  # Adam's first step in the rotated coordinates: sign(G) for this diagonal G
+      [[ 1.  0.]
+       [ 0. -1.]]
     """
 
-    b1: Any = probability(default=0.95)
-    b2: Any = probability(default=0.95)
-    shampoo_beta: Any = probability(default=None, optional=True)
-    eps: Any = non_negative(default=1e-8)
+    b1: Scalar = probability(default=0.95)
+    b2: Scalar = probability(default=0.95)
+    shampoo_beta: Scalar | None = probability(default=None, optional=True)
+    eps: Scalar = non_negative(default=1e-8)
     precondition_frequency: int = integer(default=10, lo=1, static=True)
     max_precond_dim: int = integer(default=10000, lo=1, static=True)
     precondition_1d: bool = flag(default=False)
@@ -131,7 +183,9 @@ class scale_by_soap(GradientTransformation):
             eigenbases=jax.tree.map(bases, params),
         )
 
-    def update(self, updates: Updates, state: ScaleBySoapState, params: Params | None = None, **extra: Any):
+    def update(
+        self, updates: Updates, state: ScaleBySoapState, params: Params | None = None, **extra: Any
+    ) -> tuple[Updates, ScaleBySoapState]:
         del params, extra
         check_tree_match("scale_by_soap.update", state.mu, updates)
         count = safe_int32_increment(state.count)
@@ -173,19 +227,57 @@ class scale_by_soap(GradientTransformation):
 
 @recipe
 def soap(
-    learning_rate: Any = 3e-3,
-    b1: Any = 0.95,
-    b2: Any = 0.95,
-    shampoo_beta: Any = None,
-    eps: Any = 1e-8,
-    weight_decay: Any = 0.01,
-    mask: Any = None,
+    learning_rate: ScalarOrSchedule = 3e-3,
+    b1: Scalar = 0.95,
+    b2: Scalar = 0.95,
+    shampoo_beta: Scalar | None = None,
+    eps: Scalar = 1e-8,
+    weight_decay: Scalar = 0.01,
+    mask: MaskOrFn = None,
     *,
     precondition_frequency: int = 10,
     max_precond_dim: int = 10000,
     precondition_1d: bool = False,
 ) -> chain:
-    """SOAP (Vyas et al. 2024, arXiv 2409.11321) with decoupled weight decay; the authors' defaults."""
+    """SOAP (Vyas et al. 2024): Adam in Shampoo's eigenbasis, with decoupled weight decay; the authors' defaults.
+
+    ``scale_by_soap -> add_decayed_weights -> scale_by_learning_rate``: ``u = -lr (d + weight_decay theta)`` with
+    ``d`` the direction of :class:`scale_by_soap`. Vyas, Morwani, Zhao et al. 2024, "SOAP: Improving and
+    Stabilizing Shampoo using Adam", arXiv 2409.11321. The weight decay is gradtx's decoupled
+    ``add_decayed_weights`` (see the module docstring for the difference from the authors').
+
+    Args:
+      learning_rate: the step size ``lr``, a number or a schedule of the 0-based step count. Default 3e-3.
+      b1: the decay of Adam's first moment, in ``[0, 1)``. Default 0.95.
+      b2: the decay of Adam's second moment, in ``[0, 1)``. Default 0.95.
+      shampoo_beta: the decay of the Kronecker factors in ``[0, 1)``, or None (``b2``). Default None.
+      eps: added to the root of the second moment, ``>= 0``. Default 1e-8.
+      weight_decay: the decoupled weight decay ``>= 0`` (multiplied by the learning rate). Default 0.01.
+      mask: the parameters the weight decay applies to: None (all), a tree of bools like the parameters (or a
+        prefix of it), or a function ``params -> such a tree``. Default None.
+      precondition_frequency: the Adam steps between eigenbasis refreshes, a whole number ``>= 1``
+        (keyword-only). Default 10.
+      max_precond_dim: the longest axis rotated, a whole number ``>= 1`` (keyword-only). Default 10000.
+      precondition_1d: rotate vectors too (keyword-only). Default False.
+
+    Returns:
+      A ``chain`` of the three blocks; its state is ``(ScaleBySoapState, EmptyState, EmptyState)``.
+
+    Raises:
+      ValueError: an option out of range, e.g. ``soap(b1=1.0): b1 must be in [0, 1)``.
+      TypeError: an option of the wrong type, e.g. a string learning rate.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> opt = gradtx.contrib.soap(learning_rate=0.1)
+      >>> params = jnp.zeros(2)
+      >>> state = opt.init(params)
+      >>> updates, state = opt.update(jnp.array([1.0, -2.0]), state, params)  # zero: builds the factors
+      >>> updates, state = opt.update(jnp.array([1.0, -2.0]), state, params)
+      >>> print(updates)  # a vector is not rotated (precondition_1d=False): Adam's -lr sign(g)
+      [-0.1  0.1]
+    """
     return chain(
         scale_by_soap(b1, b2, shampoo_beta, eps, precondition_frequency, max_precond_dim, precondition_1d),
         add_decayed_weights(weight_decay, mask),

@@ -23,15 +23,21 @@ that leaf's dtype (Optax casts every leaf to the narrowest parameter dtype, whic
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import jax
 import jax.numpy as jnp
+from jax.typing import DTypeLike
 
 from gradtx import tree
 from gradtx.base import (
     GradientTransformation,
+    MaskOrFn,
+    OptState,
     Params,
+    Scalar,
+    ScalarOrSchedule,
+    TransformationLike,
     Updates,
     check_tree_match,
     require_params,
@@ -60,22 +66,53 @@ __all__ = ["HutchinsonState", "SophiaState", "hutchinson_estimator_diag_hessian"
 
 
 class HutchinsonState(NamedTuple):
-    """The PRNG key the next Rademacher vector is drawn from."""
+    """The state of :class:`hutchinson_estimator_diag_hessian` (Optax's field name).
+
+    Attributes:
+      key: the PRNG key the next Rademacher vector is drawn from (a raw ``uint32`` key).
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> state = gradtx.contrib.hutchinson_estimator_diag_hessian().init(jnp.zeros(2))
+      >>> print(state.key)  # jax.random.PRNGKey(0)
+      [0 0]
+    """
 
     key: jax.Array
 
 
 @pytree_class
 class hutchinson_estimator_diag_hessian(GradientTransformation):
-    """Hutchinson's estimate of the Hessian diagonal, ``r * (H r)`` with ``r`` Rademacher (Hutchinson 1989;
-    Bekas, Kokiopoulou & Saad 2007). Ignores the updates; needs ``params`` and the extra argument
-    ``obj_fn(params) -> loss``.
+    """Hutchinson's estimate of the Hessian diagonal, ``r * (H r)`` with ``r`` a Rademacher vector.
+
+    Hutchinson 1989, "A Stochastic Estimator of the Trace of the Influence Matrix for Laplacian Smoothing
+    Splines"; Bekas, Kokiopoulou & Saad 2007, "An estimator for the diagonal of a matrix". ``r`` has entries
+    ``+-1`` and ``H r`` is a Hessian-vector product of ``obj_fn`` at ``params`` (forward over reverse mode), so
+    ``E[r * H r] = diag H``, exactly when ``H`` is diagonal. Ignores the updates; ``update`` needs ``params``
+    and the extra argument ``obj_fn(params) -> loss``, and returns the estimate as its updates. The default
+    estimator of :class:`scale_by_sophia` (Sophia-H). State: :class:`HutchinsonState`.
 
     Args:
-      random_seed: a jax.random key (default None: ``jax.random.PRNGKey(0)``, as Optax); static.
+      random_seed: a ``jax.random`` key (static), or None (``jax.random.PRNGKey(0)``, as Optax). Default None.
+
+    Raises:
+      ValueError: at ``update``, no ``params`` or no ``obj_fn`` (``hutchinson_estimator_diag_hessian.update:
+        obj_fn(params) -> loss must be given as an extra argument (update(updates, state, params, obj_fn=...))``).
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> def loss(p):  # a diagonal Hessian diag(1, 3)
+      ...     return 0.5 * jnp.sum(jnp.array([1.0, 3.0]) * p**2)
+      >>> est = gradtx.contrib.hutchinson_estimator_diag_hessian()
+      >>> params = jnp.zeros(2)
+      >>> diag, state = est.update(params, est.init(params), params, obj_fn=loss)
+      >>> print(diag)
+      [1. 3.]
     """
 
-    random_seed: Any = option(default=None, accepts="a jax.random key", optional=True, static=True)
+    random_seed: jax.Array | None = option(default=None, accepts="a jax.random key", optional=True, static=True)
 
     def __check_init__(self) -> None:
         if self.random_seed is not None:
@@ -86,7 +123,9 @@ class hutchinson_estimator_diag_hessian(GradientTransformation):
         seed = self.random_seed.tree if isinstance(self.random_seed, FrozenTree) else self.random_seed
         return HutchinsonState(key=jax.random.PRNGKey(0) if seed is None else jnp.asarray(seed))
 
-    def update(self, updates: Updates, state: HutchinsonState, params: Params | None = None, **extra: Any):
+    def update(
+        self, updates: Updates, state: HutchinsonState, params: Params | None = None, **extra: Any
+    ) -> tuple[Updates, HutchinsonState]:
         del updates
         obj_fn: Callable[[Params], Any] | None = extra.get("obj_fn")
         require_params("hutchinson_estimator_diag_hessian.update", params)
@@ -102,45 +141,90 @@ class hutchinson_estimator_diag_hessian(GradientTransformation):
 
 
 class SophiaState(NamedTuple):
-    """Step count, first moment ``mu``, EMA ``nu`` of the Hessian-diagonal estimates, the estimator's state."""
+    """The state of :class:`scale_by_sophia` (Optax's field names).
+
+    Attributes:
+      count: the number of steps taken, an int32 scalar.
+      mu: the first moment ``m``, like the parameters (in ``mu_dtype`` if given).
+      nu: the EMA ``h`` of the Hessian-diagonal estimates, like the parameters.
+      hessian_fn_state: the estimator's state (a :class:`HutchinsonState` by default).
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> state = gradtx.contrib.scale_by_sophia().init(jnp.zeros(2))
+      >>> print(type(state.hessian_fn_state).__name__, state.nu)
+      HutchinsonState [0. 0.]
+    """
 
     count: jax.Array
     mu: Updates
     nu: Updates
-    hessian_fn_state: Any
+    hessian_fn_state: OptState
 
 
 @pytree_class
 class scale_by_sophia(GradientTransformation):
-    """Sophia's clipped, Hessian-preconditioned momentum (Liu et al. 2023, arXiv 2305.14342); see the module
-    docstring for the equations and conventions. Needs ``params`` and the estimator's extra arguments
-    (``obj_fn`` for the default Hutchinson estimator). ``clip_threshold=None``: no clipping. ``verbose``: print
-    the fraction of unclipped coordinates (the "win rate") every ``print_win_rate_every_n_steps`` steps.
+    """Sophia's direction: momentum preconditioned by a diagonal-Hessian estimate, clipped per coordinate.
+
+    Liu, Li, Hall, Liang & Ma 2023, "Sophia: A Scalable Stochastic Second-order Optimizer for Language Model
+    Pre-training", ICLR 2024, arXiv 2305.14342, Algorithm 3; conventions in the module docstring. With ``k`` the
+    1-based step and ``T = update_interval``::
+
+        m_k = b1 m_{k-1} + (1 - b1) g_k,        m_hat = m_k / (1 - b1^k)
+        u_k = clip(m_hat / max(gamma h_{k-1}, eps), -clip_threshold, clip_threshold)
+        h_k = b2 h_{k-1} + (1 - b2) h_hat_k    if (k - 1) % T == 0, else h_{k-1}
+
+    ``h_hat`` comes from ``hessian_diagonal_fn`` (Hutchinson's estimator by default). The step uses the estimate
+    *before* this step's refresh, so the first step divides by ``eps``. ``update`` needs ``params`` and the
+    estimator's extra arguments (``obj_fn`` for the default). ``verbose`` prints the fraction of unclipped
+    coordinates (the "win rate") every ``print_win_rate_every_n_steps`` steps. The output points uphill: follow it
+    with ``scale_by_learning_rate`` (:func:`sophia`). State: :class:`SophiaState`.
 
     Args:
-      b1: the decay of the first moment, in ``[0, 1)``.
-      b2: the decay of the Hessian-diagonal average, in ``[0, 1)``.
-      eps: the floor of the preconditioner, ``>= 0``.
-      gamma: the scale ``gamma`` of the Hessian estimate, ``>= 0``.
-      clip_threshold: the clipping bound ``> 0``, or None (no clipping).
-      update_interval: the steps between Hessian estimates, a whole number ``>= 1``.
-      hessian_diagonal_fn: a transformation returning a Hessian-diagonal estimate (None: Hutchinson's).
-      mu_dtype: the dtype of the first moment (None: the parameter dtype).
-      verbose: print the win rate.
-      print_win_rate_every_n_steps: the period of the print, a whole number (``>= 1`` when ``verbose``).
+      b1: the decay of the first moment, in ``[0, 1)``. Default 0.965.
+      b2: the decay of the Hessian-diagonal average, in ``[0, 1)``. Default 0.99.
+      eps: the floor of the preconditioner, ``>= 0``. Default 1e-8.
+      gamma: the scale ``gamma`` of the Hessian estimate, ``>= 0``. Default 0.01.
+      clip_threshold: the clipping bound ``> 0``, or None (no clipping). Default 1.
+      update_interval: the steps between Hessian estimates ``T``, a whole number ``>= 1``. Default 10.
+      hessian_diagonal_fn: a transformation whose ``update`` returns a Hessian-diagonal estimate, or None
+        (:class:`hutchinson_estimator_diag_hessian`). Default None.
+      mu_dtype: the dtype of the first moment, a dtype or None (the parameter dtype). Default None.
+      verbose: print the win rate. Default False.
+      print_win_rate_every_n_steps: the period of the print, a whole number (``>= 1`` when ``verbose``; static).
+        Default 0.
+
+    Raises:
+      ValueError: an option out of range, e.g. ``scale_by_sophia(print_win_rate_every_n_steps=0):
+        print_win_rate_every_n_steps must be an integer >= 1 when verbose=True``; at ``update``, no ``params``
+        or no ``obj_fn`` for the default estimator.
+      TypeError: an option of the wrong type; at ``update``, updates whose tree does not match the state's.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> def loss(p):
+      ...     return 0.5 * jnp.sum(jnp.array([1.0, 3.0]) * p**2)
+      >>> tx = gradtx.contrib.scale_by_sophia()
+      >>> params = jnp.zeros(2)
+      >>> updates, state = tx.update(jnp.array([1.0, -2.0]), tx.init(params), params, obj_fn=loss)
+      >>> print(updates, state.nu)  # the first step divides by eps: clipped to +-1; h = (1 - b2) diag H
+      [ 1. -1.] [0.01 0.03]
     """
 
-    b1: Any = probability(default=0.965)
-    b2: Any = probability(default=0.99)
-    eps: Any = non_negative(default=1e-8)
-    gamma: Any = non_negative(default=0.01)
-    clip_threshold: Any = hyper(default=1.0, lo=0.0, lo_open=True, optional=True)
-    update_interval: Any = integer(default=10, lo=1)
-    hessian_diagonal_fn: Any = option(default=None, accepts="a transformation estimating the Hessian diagonal",
-                                      optional=True)
-    mu_dtype: Any = dtype_option(default=None)
+    b1: Scalar = probability(default=0.965)
+    b2: Scalar = probability(default=0.99)
+    eps: Scalar = non_negative(default=1e-8)
+    gamma: Scalar = non_negative(default=0.01)
+    clip_threshold: Scalar | None = hyper(default=1.0, lo=0.0, lo_open=True, optional=True)
+    update_interval: int = integer(default=10, lo=1)
+    hessian_diagonal_fn: TransformationLike | None = option(
+        default=None, accepts="a transformation estimating the Hessian diagonal", optional=True
+    )
+    mu_dtype: DTypeLike | None = dtype_option(default=None)
     verbose: bool = flag(default=False)
-    print_win_rate_every_n_steps: Any = integer(default=0, static=True)
+    print_win_rate_every_n_steps: int = integer(default=0, static=True)
 
     def __check_init__(self) -> None:
         fn = self.hessian_diagonal_fn if self.hessian_diagonal_fn is not None else hutchinson_estimator_diag_hessian()
@@ -155,10 +239,12 @@ class scale_by_sophia(GradientTransformation):
             count=zero_count(),
             mu=tree.zeros_like(params, dtype=self.mu_dtype),
             nu=tree.zeros_like(params),
-            hessian_fn_state=self.hessian_diagonal_fn.init(params),
+            hessian_fn_state=cast(TransformationLike, self.hessian_diagonal_fn).init(params),
         )
 
-    def update(self, updates: Updates, state: SophiaState, params: Params | None = None, **extra: Any):
+    def update(
+        self, updates: Updates, state: SophiaState, params: Params | None = None, **extra: Any
+    ) -> tuple[Updates, SophiaState]:
         require_params("scale_by_sophia.update", params)
         check_tree_match("scale_by_sophia.update", state.nu, updates)
         count = safe_int32_increment(state.count)
@@ -182,7 +268,8 @@ class scale_by_sophia(GradientTransformation):
                          lambda: jax.debug.print("Sophia optimizer win rate: {}", rate), lambda: None)
 
         def refresh(hess_state: Any, nu: Any) -> tuple[Any, Any]:
-            diag, hess_state = self.hessian_diagonal_fn.update(updates, hess_state, params, **extra)
+            estimator = cast(TransformationLike, self.hessian_diagonal_fn)  # set by __check_init__
+            diag, hess_state = estimator.update(updates, hess_state, params, **extra)
             return hess_state, tree.update_moment(diag, nu, self.b2, 1)
 
         interval = jnp.asarray(self.update_interval).astype(jnp.int32)
@@ -194,23 +281,66 @@ class scale_by_sophia(GradientTransformation):
 
 @recipe
 def sophia(
-    learning_rate: Any,
-    b1: Any = 0.965,
-    b2: Any = 0.99,
-    eps: Any = 1e-8,
-    weight_decay: Any = 1e-4,
-    weight_decay_mask: Any = None,
-    gamma: Any = 0.01,
-    clip_threshold: Any = 1.0,
-    update_interval: Any = 10,
-    hessian_diagonal_fn: Any = None,
-    mu_dtype: Any = None,
+    learning_rate: ScalarOrSchedule,
+    b1: Scalar = 0.965,
+    b2: Scalar = 0.99,
+    eps: Scalar = 1e-8,
+    weight_decay: Scalar = 1e-4,
+    weight_decay_mask: MaskOrFn = None,
+    gamma: Scalar = 0.01,
+    clip_threshold: Scalar | None = 1.0,
+    update_interval: int = 10,
+    hessian_diagonal_fn: TransformationLike | None = None,
+    mu_dtype: DTypeLike | None = None,
     verbose: bool = False,
-    print_win_rate_every_n_steps: Any = 0,
+    print_win_rate_every_n_steps: int = 0,
 ) -> chain:
-    """Sophia (Liu et al. 2023, arXiv 2305.14342): ``scale_by_sophia`` -> ``add_decayed_weights`` ->
-    ``scale_by_learning_rate``. ``update`` needs ``params`` and ``obj_fn`` (for the default Hutchinson
-    estimator): ``opt.update(grads, state, params, obj_fn=lambda p: loss(p, batch))``."""
+    """Sophia (Liu et al. 2023): clipped, Hessian-preconditioned momentum with decoupled weight decay.
+
+    ``scale_by_sophia -> add_decayed_weights -> scale_by_learning_rate``::
+
+        theta <- theta - lr (clip(m_hat / max(gamma h, eps), -clip_threshold, clip_threshold) + weight_decay theta)
+
+    (see :class:`scale_by_sophia`). Liu, Li, Hall, Liang & Ma 2023, "Sophia: A Scalable Stochastic Second-order
+    Optimizer for Language Model Pre-training", ICLR 2024, arXiv 2305.14342. Signature and defaults of
+    ``optax.contrib.sophia``. ``update`` needs ``params`` and ``obj_fn`` (for the default Hutchinson estimator):
+    ``opt.update(grads, state, params, obj_fn=lambda p: loss(p, batch))``.
+
+    Args:
+      learning_rate: the step size ``lr``, a number or a schedule of the 0-based step count.
+      b1: the decay of the first moment, in ``[0, 1)``. Default 0.965.
+      b2: the decay of the Hessian-diagonal average, in ``[0, 1)``. Default 0.99.
+      eps: the floor of the preconditioner, ``>= 0``. Default 1e-8.
+      weight_decay: the decoupled weight decay ``>= 0`` (multiplied by the learning rate). Default 1e-4.
+      weight_decay_mask: the parameters the weight decay applies to: None (all), a tree of bools or a function
+        ``params -> such a tree``. Default None.
+      gamma: the scale of the Hessian estimate, ``>= 0``. Default 0.01.
+      clip_threshold: the clipping bound ``> 0``, or None (no clipping). Default 1.
+      update_interval: the steps between Hessian estimates, a whole number ``>= 1``. Default 10.
+      hessian_diagonal_fn: a transformation estimating the Hessian diagonal, or None (Hutchinson's). Default None.
+      mu_dtype: the dtype of the first moment, a dtype or None (the parameter dtype). Default None.
+      verbose: print the win rate. Default False.
+      print_win_rate_every_n_steps: the period of the print, a whole number (``>= 1`` when ``verbose``).
+        Default 0.
+
+    Returns:
+      A ``chain`` of the three blocks; its state is ``(SophiaState, EmptyState, EmptyState)``.
+
+    Raises:
+      ValueError: an option out of range, e.g. ``sophia(clip_threshold=0.0): clip_threshold must be > 0``.
+      TypeError: an option of the wrong type, e.g. a string learning rate.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> def loss(p):
+      ...     return 0.5 * jnp.sum(jnp.array([1.0, 3.0]) * p**2)
+      >>> opt = gradtx.contrib.sophia(learning_rate=0.1)
+      >>> params = jnp.zeros(2)
+      >>> updates, state = opt.update(jnp.array([1.0, -2.0]), opt.init(params), params, obj_fn=loss)
+      >>> print(updates)
+      [-0.1  0.1]
+    """
     return chain(
         scale_by_sophia(b1, b2, eps, gamma, clip_threshold, update_interval, hessian_diagonal_fn, mu_dtype, verbose,
                         print_win_rate_every_n_steps),

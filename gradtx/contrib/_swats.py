@@ -33,7 +33,16 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import tree
-from gradtx.base import GradientTransformation, Params, Updates, check_tree_match, safe_int32_increment, zero_count
+from gradtx.base import (
+    GradientTransformation,
+    Params,
+    Scalar,
+    ScalarOrSchedule,
+    Updates,
+    check_tree_match,
+    safe_int32_increment,
+    zero_count,
+)
 from gradtx.contrib._common import safe_sqrt
 from gradtx.fields import non_negative, probability, pytree_class, scalar_or_schedule
 
@@ -41,8 +50,24 @@ __all__ = ["ScaleBySwatsState", "swats"]
 
 
 class ScaleBySwatsState(NamedTuple):
-    """``count`` (steps taken), Adam's ``mu`` and ``nu``, SGD's ``momentum``, the running estimate ``lam`` of the
-    SGD rate, ``sgd_lr`` (the rate in use once switched, 0 before) and ``switched``."""
+    """The state of :class:`swats`.
+
+    Attributes:
+      count: the number of steps taken, an int32 scalar.
+      mu: Adam's first moment, like the parameters (frozen once switched).
+      nu: Adam's second moment, like the parameters (frozen once switched).
+      momentum: SGD's momentum buffer ``v``, like the parameters (zero until the switch).
+      lam: the running estimate ``lambda`` of the SGD rate, a scalar (float32 or wider).
+      sgd_lr: the SGD rate in use once switched (0 before), a scalar.
+      switched: whether the switch to SGD has happened, a bool scalar.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> state = gradtx.contrib.swats().init(jnp.zeros(2))
+      >>> print(bool(state.switched), state.sgd_lr)
+      False 0.0
+    """
 
     count: jax.Array
     mu: Updates
@@ -55,30 +80,47 @@ class ScaleBySwatsState(NamedTuple):
 
 @pytree_class
 class swats(GradientTransformation):
-    """SWATS (see the module docstring): Adam, then SGD with momentum at the rate estimated from Adam's steps.
+    """SWATS: Adam, then SGD with momentum at the rate estimated from Adam's steps.
 
-    Returns the whole update (the learning rate is inside, as the switch needs Adam's actual step).
+    Keskar & Socher 2017, "Improving Generalization Performance by Switching from Adam to SGD", arXiv
+    1712.07628, Algorithm 1 (equations in the module docstring). With ``p_k`` Adam's step and ``g_k`` the
+    gradient (dot products over the whole tree)::
+
+        gamma_k  = (p_k . p_k) / (-p_k . g_k),     lambda_k = b2 lambda_{k-1} + (1 - b2) gamma_k
+        switch when k > 1, |lambda_k / (1 - b2^k) - gamma_k| < switch_tol and lambda_k > 0
+        after:   v_k = b1 v_{k-1} + g_k,   u = -(1 - b1) sgd_lr v_k,   sgd_lr = lambda_k / (1 - b2^k)
+
+    Returns the whole update (the learning rate is inside, as the switch needs Adam's actual step). The switch
+    also needs a positive rate (a deviation from Algorithm 1, see the module docstring). In float32 the paper's
+    ``switch_tol = 1e-9`` rarely triggers: pass a larger one. State: :class:`ScaleBySwatsState`.
 
     Args:
-      learning_rate: Adam's learning rate ``>= 0``, a number or a schedule of the 0-based count (Adam phase only).
-      b1: the decay of Adam's first moment and SGD's momentum, in ``[0, 1)``.
-      b2: the decay of Adam's second moment and of the rate estimate, in ``[0, 1)``.
-      eps: added to Adam's denominator, ``>= 0``.
-      switch_tol: the tolerance of the switch test, ``>= 0``.
+      learning_rate: Adam's learning rate ``>= 0``, a number or a schedule of the 0-based count (Adam phase
+        only). Default 1e-3.
+      b1: the decay of Adam's first moment and SGD's momentum, in ``[0, 1)``. Default 0.9.
+      b2: the decay of Adam's second moment and of the rate estimate, in ``[0, 1)``. Default 0.999.
+      eps: added to Adam's denominator, ``>= 0``. Default 1e-9.
+      switch_tol: the tolerance of the switch test, ``>= 0``. Default 1e-9.
 
-    Example:
-      >>> import jax.numpy as jnp, gradtx
+    Raises:
+      ValueError: an option out of range, e.g. ``swats(b1=1.0): b1 must be in [0, 1)`` or
+        ``swats(learning_rate=-1.0): learning_rate must be >= 0``.
+      TypeError: an option of the wrong type; at ``update``, updates whose tree does not match the state's.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
       >>> tx = gradtx.contrib.swats(learning_rate=0.1)
-      >>> u, state = tx.update(jnp.ones(2), tx.init(jnp.zeros(2)))
-      >>> print(u, bool(state.switched))  # Adam's first step: -lr sign(g)
+      >>> updates, state = tx.update(jnp.ones(2), tx.init(jnp.zeros(2)))
+      >>> print(updates, bool(state.switched))  # Adam's first step: -lr sign(g)
       [-0.1 -0.1] False
     """
 
-    learning_rate: Any = scalar_or_schedule(default=1e-3, lo=0.0)
-    b1: Any = probability(default=0.9)
-    b2: Any = probability(default=0.999)
-    eps: Any = non_negative(default=1e-9)
-    switch_tol: Any = non_negative(default=1e-9)
+    learning_rate: ScalarOrSchedule = scalar_or_schedule(default=1e-3, lo=0.0)
+    b1: Scalar = probability(default=0.9)
+    b2: Scalar = probability(default=0.999)
+    eps: Scalar = non_negative(default=1e-9)
+    switch_tol: Scalar = non_negative(default=1e-9)
 
     def init(self, params: Params) -> ScaleBySwatsState:
         dt = tree.widest_real_dtype(params)
@@ -93,7 +135,9 @@ class swats(GradientTransformation):
             switched=jnp.zeros((), jnp.bool_),
         )
 
-    def update(self, updates: Updates, state: ScaleBySwatsState, params: Params | None = None, **extra: Any):
+    def update(
+        self, updates: Updates, state: ScaleBySwatsState, params: Params | None = None, **extra: Any
+    ) -> tuple[Updates, ScaleBySwatsState]:
         del params, extra
         check_tree_match("swats.update", state.mu, updates)
         dt = jnp.result_type(state.lam)

@@ -8,7 +8,16 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import tree
-from gradtx.base import GradientTransformation, Params, Updates
+from gradtx.base import (
+    GradientTransformation,
+    MaskOrFn,
+    OptState,
+    Params,
+    Scalar,
+    ScalarOrSchedule,
+    TransformationLike,
+    Updates,
+)
 from gradtx.combine import chain
 from gradtx.fields import flag, option, pytree_class, recipe
 from gradtx.transforms import add_decayed_weights, scale_by_learning_rate
@@ -20,39 +29,62 @@ __all__ = ["cautious", "cautious_adamw"]
 
 @pytree_class
 class cautious(GradientTransformation):
-    """Cautious optimizers (Liang, Chen, Liu & Liu 2024, "Cautious Optimizers: Improving Training with One Line
-    of Code", arXiv 2411.16085, Algorithm 1): keep only the coordinates of the update that move against the
-    gradient, and rescale so the update keeps its size on average.
+    """Cautious optimizers: keep only the coordinates of an update that agree with the gradient.
 
-    ``u = tx(g)`` is an update to *add* to the parameters (a full optimizer such as ``adamw(...)``); per leaf::
+    Liang, Chen, Liu & Liu 2024, "Cautious Optimizers: Improving Training with One Line of Code", arXiv
+    2411.16085, Algorithm 1: keep only the coordinates of the update that move against the gradient, and rescale
+    so the update keeps its size on average. ``u = inner(g)`` is an update to *add* to the parameters (a full
+    optimizer such as ``adamw(...)``); per leaf::
 
         phi = 1[u * g < 0]           (the paper's u_t o g_t > 0 with its u_t = -our u: a descent coordinate)
         u'  = u * phi * n / (sum(phi) + 1)       (normalize=True; n = the leaf's size)
 
     The rescaling is that of the authors' code (``kyleliang919/C-Optim``: ``numel / (sum + 1)`` per tensor); the
     paper's Algorithm 1 writes ``1 / (mean(phi) + eps)``, the same with ``eps = 1 / n``. ``normalize=False``
-    keeps the mask alone. The state is ``tx``'s state, unchanged. Real parameters only.
+    keeps the mask alone. The state is ``inner``'s state, unchanged. Real parameters only.
 
     ``descent=False`` wraps a block whose output a later ``scale_by_learning_rate`` negates (``scale_by_adam()``
     and the other ``scale_by_*`` directions): the mask is then ``1[u * g > 0]``. With the default
     ``descent=True`` such a block points uphill everywhere and every coordinate would be masked.
 
-    Weight decay: everything ``tx`` outputs is masked, so ``cautious(adamw(lr, weight_decay=wd))`` masks and
+    Weight decay: everything ``inner`` outputs is masked, so ``cautious(adamw(lr, weight_decay=wd))`` masks and
     rescales the decay term too. The authors' C-AdamW decays every coordinate and masks only the Adam step:
     that is :func:`cautious_adamw`.
+
+    Args:
+      inner: the transformation whose updates are masked (a gradtx or Optax transformation).
+      normalize: rescale each leaf by ``n / (sum(phi) + 1)`` (keyword-only). Default True.
+      descent: ``inner`` returns a descent step (True), or an uphill direction that a later block negates
+        (False); keyword-only. Default True.
+
+    Raises:
+      TypeError: ``inner`` is not a transformation (``with_extra_args_support: expected a transformation with
+        init and update, got 3``), or a flag is not a bool.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> inner = gradtx.chain(gradtx.add_decayed_weights(1.0), gradtx.sgd(1.0))  # u = -(g + theta)
+      >>> tx = gradtx.contrib.cautious(inner)
+      >>> params = jnp.array([0.0, -3.0])
+      >>> updates, state = tx.update(jnp.array([1.0, 1.0]), tx.init(params), params)
+      >>> print(updates)  # u = [-1, 2]; the second coordinate climbs the gradient: masked
+      [-1.  0.]
     """
 
-    inner: Any = option(accepts="a transformation")
+    inner: TransformationLike = option(accepts="a transformation")
     normalize: bool = flag(default=True, kw_only=True)
     descent: bool = flag(default=True, kw_only=True)
 
     def __check_init__(self) -> None:
         object.__setattr__(self, "inner", with_extra_args_support(self.inner))
 
-    def init(self, params: Params) -> Any:
+    def init(self, params: Params) -> OptState:
         return self.inner.init(params)
 
-    def update(self, updates: Updates, state: Any, params: Params | None = None, **extra: Any):
+    def update(
+        self, updates: Updates, state: OptState, params: Params | None = None, **extra: Any
+    ) -> tuple[Updates, OptState]:
         out, state = self.inner.update(updates, state, params, **extra)
 
         def one(u: Any, g: Any) -> jax.Array:
@@ -68,21 +100,52 @@ class cautious(GradientTransformation):
 
 @recipe
 def cautious_adamw(
-    learning_rate: Any,
-    b1: Any = 0.9,
-    b2: Any = 0.999,
-    eps: Any = 1e-8,
-    weight_decay: Any = 1e-4,
-    mask: Any = None,
+    learning_rate: ScalarOrSchedule,
+    b1: Scalar = 0.9,
+    b2: Scalar = 0.999,
+    eps: Scalar = 1e-8,
+    weight_decay: Scalar = 1e-4,
+    mask: MaskOrFn = None,
     normalize: bool = True,
 ) -> chain:
-    """C-AdamW (Liang et al. 2024, arXiv 2411.16085, Algorithm 2; ``kyleliang919/C-Optim``): AdamW whose Adam step
-    is masked to the coordinates where it agrees in sign with the gradient (:class:`cautious`), while the decoupled
-    weight decay ``-lr wd theta`` reaches every coordinate::
+    """C-AdamW (Liang et al. 2024): AdamW whose Adam step is masked to the coordinates that agree with the gradient.
+
+    Liang, Chen, Liu & Liu 2024, "Cautious Optimizers: Improving Training with One Line of Code", arXiv
+    2411.16085, Algorithm 2 (``kyleliang919/C-Optim``): the Adam step is masked (:class:`cautious` with
+    ``descent=False``) while the decoupled weight decay ``-lr wd theta`` reaches every coordinate::
 
         u = -lr (cautious(m_hat / (sqrt(v_hat) + eps)) + wd theta)
 
-    Defaults as :func:`gradtx.adamw`'s."""
+    Defaults as :func:`gradtx.adamw`'s.
+
+    Args:
+      learning_rate: the step size ``lr``, a number or a schedule of the 0-based step count.
+      b1: the decay of Adam's first moment, in ``[0, 1)``. Default 0.9.
+      b2: the decay of Adam's second moment, in ``[0, 1)``. Default 0.999.
+      eps: added to the root of the second moment, ``>= 0``. Default 1e-8.
+      weight_decay: the decoupled weight decay ``wd >= 0`` (multiplied by the learning rate). Default 1e-4.
+      mask: the parameters the weight decay applies to: None (all), a tree of bools like the parameters (or a
+        prefix of it), or a function ``params -> such a tree``. Default None.
+      normalize: rescale each leaf by ``n / (sum(phi) + 1)``. Default True.
+
+    Returns:
+      A ``chain(cautious(scale_by_adam), add_decayed_weights, scale_by_learning_rate)``; its state is
+      ``(ScaleByAdamState, EmptyState, EmptyState)``.
+
+    Raises:
+      ValueError: an option out of range, e.g. ``cautious_adamw(b1=1.2): b1 must be in [0, 1)``.
+      TypeError: an option of the wrong type, e.g. ``cautious_adamw(normalize=2): normalize must be True or
+        False, not int``.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> opt = gradtx.contrib.cautious_adamw(learning_rate=0.1)
+      >>> state = opt.init(jnp.zeros(2))
+      >>> updates, state = opt.update(jnp.array([1.0, -2.0]), state, jnp.zeros(2))
+      >>> print(updates)  # Adam's -lr sign(g), rescaled by n / (sum + 1) = 2 / 3
+      [-0.0667  0.0667]
+    """
     return chain(
         cautious(scale_by_adam(b1, b2, eps), normalize=normalize, descent=False),
         add_decayed_weights(weight_decay, mask),

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import tree
-from gradtx.base import Params, Updates
+from gradtx.base import Params, Scalar, ScalarOrSchedule, Updates
 from gradtx.combine import chain
 from gradtx.contrib._common import safe_cbrt
 from gradtx.fields import non_negative, probability, pytree_class, recipe, scalar_or_schedule
@@ -19,8 +19,21 @@ __all__ = ["MadgradState", "madgrad", "scale_by_madgrad"]
 
 
 class MadgradState(NamedTuple):
-    """The step count, the weighted sums of squared gradients ``grad_sum_sq`` and of gradients ``s``, and the
-    initial parameters ``x0``."""
+    """The state of :class:`scale_by_madgrad`.
+
+    Attributes:
+      count: the number of steps taken, an int32 scalar.
+      grad_sum_sq: the weighted sum ``G`` of squared gradients, like the parameters.
+      s: the weighted sum ``s`` of gradients, like the parameters.
+      x0: a copy of the parameters given to ``init`` (the dual-averaging anchor).
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> state = gradtx.contrib.scale_by_madgrad(0.1).init(jnp.array([1.0, 2.0]))
+      >>> print(state.count, state.x0)
+      0 [1. 2.]
+    """
 
     count: jax.Array
     grad_sum_sq: Updates
@@ -36,23 +49,43 @@ def _copy(block: Any, p: Any, dtype: Any) -> jax.Array:
 
 @pytree_class
 class scale_by_madgrad(AdamLike):
-    """MADGRAD (Defazio & Jelassi 2021, "Adaptivity without Compromise: A Momentumized, Adaptive, Dual Averaged
-    Gradient Method for Stochastic Optimization", arXiv 2101.11075, Algorithm 1): dual averaging with a cube-root
-    scale and momentum by averaging iterates. Returns the whole update (the learning rate is inside).
+    """MADGRAD's whole update: dual averaging with a cube-root scale and momentum by averaging iterates.
 
-    With ``t = k - 1`` the 0-based count and ``lambda = (lr(t) + eps) sqrt(t + 1)`` (the ``+ eps`` of the
-    authors' PyTorch code, kept by Optax)::
+    Defazio & Jelassi 2021, "Adaptivity without Compromise: A Momentumized, Adaptive, Dual Averaged Gradient
+    Method for Stochastic Optimization", arXiv 2101.11075, Algorithm 1. The learning rate is inside: the output is
+    the step to add to the parameters. With ``t = k - 1`` the 0-based count and ``lambda = (lr(t) + eps)
+    sqrt(t + 1)`` (the ``+ eps`` of the authors' PyTorch code, kept by Optax)::
 
         s_k = s_{k-1} + lambda g,   G_k = G_{k-1} + lambda g^2,   z = x0 - s_k / (cbrt(G_k) + eps)
         x_new = momentum x + (1 - momentum) z,    u = x_new - x = (1 - momentum) ((x0 - x) - s_k / (cbrt(G_k) + eps))
 
     (the paper's averaging weight ``c_{k+1}`` is ``1 - momentum``). Needs ``params``; ``x0`` is a copy of the
-    parameters given to ``init``.
+    parameters given to ``init``. State: :class:`MadgradState`.
+
+    Args:
+      learning_rate: the step size ``lr``, a number or a schedule of the 0-based step count.
+      momentum: the weight of the current iterate in the average, in ``[0, 1)``. Default 0.9.
+      eps: added to ``lr`` and to ``cbrt(G)``, ``>= 0``. Default 1e-6.
+
+    Raises:
+      ValueError: an option out of range, e.g. ``scale_by_madgrad(momentum=1.0): momentum must be in [0, 1)``;
+        at ``update``, no ``params``.
+      TypeError: an option of the wrong type, e.g. a string learning rate.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> tx = gradtx.contrib.scale_by_madgrad(learning_rate=0.125)
+      >>> params = jnp.zeros(2)
+      >>> state = tx.init(params)
+      >>> updates, state = tx.update(jnp.array([1.0, -8.0]), state, params)
+      >>> print(updates)  # -(1 - momentum) lr^(2/3) cbrt(g)
+      [-0.025  0.05]
     """
 
-    learning_rate: Any = scalar_or_schedule()
-    momentum: Any = probability(default=0.9)
-    eps: Any = non_negative(default=1e-6)
+    learning_rate: ScalarOrSchedule = scalar_or_schedule()
+    momentum: Scalar = probability(default=0.9)
+    eps: Scalar = non_negative(default=1e-6)
 
     State = MadgradState
     moments = (Moment("grad_sum_sq"), Moment("s"), Moment("x0", start=_copy, updated=False))
@@ -67,7 +100,37 @@ class scale_by_madgrad(AdamLike):
 
 
 @recipe
-def madgrad(learning_rate: Any, momentum: Any = 0.9, weight_decay: Any = 0.0, eps: Any = 1e-6) -> chain:
-    """MADGRAD (Defazio & Jelassi 2021, arXiv 2101.11075; see :class:`scale_by_madgrad`), with L2 weight decay
-    added to the gradient as in the paper's code and Optax."""
+def madgrad(
+    learning_rate: ScalarOrSchedule, momentum: Scalar = 0.9, weight_decay: Scalar = 0.0, eps: Scalar = 1e-6
+) -> chain:
+    """MADGRAD (Defazio & Jelassi 2021) with L2 weight decay.
+
+    ``add_decayed_weights -> scale_by_madgrad``: the weight decay is added to the gradient (``g + weight_decay
+    theta``, as in the paper's code and Optax), then :class:`scale_by_madgrad` makes the whole step (learning rate
+    inside). Defazio & Jelassi 2021, "Adaptivity without Compromise: A Momentumized, Adaptive, Dual Averaged
+    Gradient Method for Stochastic Optimization", arXiv 2101.11075. Signature and defaults of
+    ``optax.contrib.madgrad``. ``update`` needs ``params``.
+
+    Args:
+      learning_rate: the step size, a number or a schedule of the 0-based step count.
+      momentum: the weight of the current iterate in the average, in ``[0, 1)``. Default 0.9.
+      weight_decay: the L2 weight decay ``>= 0`` added to the gradient. Default 0.
+      eps: added to the learning rate and to the cube root, ``>= 0``. Default 1e-6.
+
+    Returns:
+      A ``chain(add_decayed_weights, scale_by_madgrad)``; its state is ``(EmptyState, MadgradState)``.
+
+    Raises:
+      ValueError: an option out of range, e.g. ``madgrad(momentum=1.0): momentum must be in [0, 1)``.
+      TypeError: an option of the wrong type, e.g. a string learning rate.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> opt = gradtx.contrib.madgrad(learning_rate=0.125)
+      >>> params = jnp.zeros(2)
+      >>> updates, state = opt.update(jnp.array([1.0, -8.0]), opt.init(params), params)
+      >>> print(updates)
+      [-0.025  0.05]
+    """
     return chain(add_decayed_weights(weight_decay), scale_by_madgrad(learning_rate, momentum, eps))
