@@ -34,6 +34,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 
 __all__ = ["base_hungarian_algorithm", "hungarian_algorithm"]
 
@@ -133,7 +134,7 @@ def _solve_checked(fn: str, cost_matrix: Any) -> tuple[int, int, jax.Array] | No
     return n, m, _solve(cost if n <= m else cost.T)
 
 
-def hungarian_algorithm(cost_matrix: Any) -> tuple[jax.Array, jax.Array]:
+def hungarian_algorithm(cost_matrix: ArrayLike) -> tuple[jax.Array, jax.Array]:
     r"""A minimum-cost assignment of rows to columns of ``cost_matrix`` (the Hungarian algorithm).
 
     Solves ``min sum_t C[i_t, j_t]`` over ``min(n, m)`` pairs with distinct rows and distinct columns (see
@@ -178,7 +179,7 @@ def hungarian_algorithm(cost_matrix: Any) -> tuple[jax.Array, jax.Array]:
     return found[cols], cols
 
 
-def base_hungarian_algorithm(cost_matrix: Any) -> tuple[jax.Array, jax.Array]:
+def base_hungarian_algorithm(cost_matrix: ArrayLike) -> tuple[jax.Array, jax.Array]:
     r"""A minimum-cost assignment of rows to columns, with the pairs in increasing row order.
 
     The same optimum as :func:`hungarian_algorithm` (one solver serves both; Optax has two implementations,

@@ -32,8 +32,10 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 
 from gradtx import tree
+from gradtx.base import PyTree
 from gradtx.fields import concrete_number
 
 __all__ = [
@@ -102,6 +104,18 @@ class AccumulationType(enum.Enum):
     - ``CONCAT``: the outputs concatenated along axis 0, rows back in the order of the full batch.
 
     Floating sums and means are accumulated in float32 or wider and returned in the output's dtype.
+
+    Members are used as they are (``AccumulationType.MEAN``); calling the class is ``enum.Enum``'s own look-up
+    and functional API, whose parameters follow.
+
+    Args:
+        value: the value of a member, looked up: ``AccumulationType(AccumulationType.SUM.value)`` is ``SUM``.
+        names: ``enum.Enum``'s functional API (a new enumeration's member names); not used by gradtx.
+        module: ``enum.Enum``'s functional API; not used by gradtx.
+        qualname: ``enum.Enum``'s functional API; not used by gradtx.
+        type: ``enum.Enum``'s functional API; not used by gradtx.
+        start: ``enum.Enum``'s functional API; not used by gradtx.
+        boundary: ``enum.Enum``'s functional API; not used by gradtx.
 
     Example:
         >>> import jax.numpy as jnp
@@ -232,7 +246,7 @@ def _check_size(call: str, microbatch_size: Any) -> int:
     return int(microbatch_size)
 
 
-def reshape_batch_axis(tree: Any, microbatch_size: int, axis: int = 0) -> Any:
+def reshape_batch_axis(tree: PyTree, microbatch_size: int, axis: int = 0) -> PyTree:
     """Split the batch axis of every leaf into ``(num_microbatches, microbatch_size)`` at the same position.
 
     With ``B`` the batch size and ``n = B // microbatch_size``, row ``b = r + n * j`` of the batch lands at
@@ -279,11 +293,11 @@ def microbatch(
     fun: Callable[..., Any],
     argnums: int | Sequence[int],
     microbatch_size: int | None,
-    accumulator: Any = AccumulationType.SUM,
+    accumulator: AccumulationType | Accumulator | PyTree = AccumulationType.SUM,
     *,
     argnames: str | Sequence[str] = (),
     in_axes: int | Sequence[int] = 0,
-    num_real_microbatches: Any = None,
+    num_real_microbatches: ArrayLike | None = None,
 ) -> Callable[..., Any]:
     """``fun`` evaluated on a batch in sequential micro-batches, the results combined (``optax.microbatch``).
 
@@ -393,8 +407,8 @@ def micro_vmap(
     *,
     microbatch_size: int | None = None,
     vmap_fn: Callable[..., Any] = jax.vmap,
-    accumulator: Any = AccumulationType.CONCAT,
-    num_real_microbatches: Any = None,
+    accumulator: AccumulationType | Accumulator | PyTree = AccumulationType.CONCAT,
+    num_real_microbatches: ArrayLike | None = None,
 ) -> Callable[..., Any]:
     """``jax.vmap`` that runs over the batch in sequential micro-batches (``optax.microbatching.micro_vmap``).
 
@@ -475,13 +489,25 @@ class IndividualOutputs(NamedTuple):
     """The per-example outputs :func:`micro_grad` returns beside the gradient (Optax's ``Aux`` namedtuple).
 
     Every field has a leading batch axis (one row per example, in batch order).
+
+    Attributes:
+      values: ``fun``'s value for each example.
+      metrics: ``metrics_fn`` of each example's gradient (``None`` with the default ``metrics_fn``).
+      aux: ``fun``'s auxiliary output for each example (``None`` without ``has_aux``).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradtx.microbatching import IndividualOutputs
+      >>> out = IndividualOutputs(values=jnp.array([1.0, 4.0]), metrics=None, aux=None)
+      >>> print(out.values, out.aux)
+      [1. 4.] None
     """
 
-    values: Any
+    values: PyTree
     """``fun``'s value for each example."""
-    metrics: Any
+    metrics: PyTree
     """``metrics_fn`` of each example's gradient."""
-    aux: Any
+    aux: PyTree
     """``fun``'s auxiliary output for each example (``None`` without ``has_aux``)."""
 
 
@@ -493,10 +519,10 @@ def micro_grad(
     batch_argnums: int | Sequence[int] = 1,
     keep_batch_dim: bool = True,
     microbatch_size: int | None = None,
-    accumulator: Any = AccumulationType.SUM,
+    accumulator: AccumulationType | Accumulator | PyTree = AccumulationType.SUM,
     transform_fn: Callable[[Any], Any] = lambda x: x,
     metrics_fn: Callable[[Any], Any] = lambda x: None,
-    num_real_microbatches: Any = None,
+    num_real_microbatches: ArrayLike | None = None,
 ) -> Callable[..., tuple[Any, IndividualOutputs]]:
     """Per-example gradients, transformed and combined over the batch (``optax.microbatching.micro_grad``).
 

@@ -40,7 +40,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import core as jax_core
 
-from gradtx.base import PyTree
+from gradtx.base import PyTree, Scalar
 
 __all__ = ["Gumbel", "Normal", "make_perturbed_fun"]
 
@@ -152,7 +152,7 @@ def _check_sigma(sigma: Any) -> None:
 def make_perturbed_fun(
     fun: Callable[[PyTree], PyTree],
     num_samples: int = 1000,
-    sigma: Any = 0.1,
+    sigma: Scalar = 0.1,
     noise: Any = Gumbel(),  # noqa: B008 - stateless, as in Optax
     use_baseline: bool = True,
 ) -> Callable[[jax.Array, PyTree], PyTree]:

@@ -42,7 +42,7 @@ from jax import core as jax_core
 
 from gradtx import tree as tree_lib
 from gradtx._docs import fill_doc
-from gradtx.base import PyTree
+from gradtx.base import PyTree, Scalar
 
 __all__ = [
     "projection_box",
@@ -177,7 +177,7 @@ Raises:
 """
 
 
-def projection_non_negative(tree: Any) -> Any:
+def projection_non_negative(tree: PyTree) -> PyTree:
     r"""Projection onto the non-negative orthant: ``argmin_{p >= 0} ||x - p||^2 = max(x, 0)`` leafwise.
 
     Args:
@@ -196,7 +196,7 @@ def projection_non_negative(tree: Any) -> Any:
     return jax.tree.map(jax.nn.relu, tree)
 
 
-def projection_box(tree: Any, lower: Any, upper: Any) -> Any:
+def projection_box(tree: PyTree, lower: Scalar | PyTree, upper: Scalar | PyTree) -> PyTree:
     r"""Projection onto the box ``{p : lower <= p <= upper}``: ``clip(x, lower, upper)`` leafwise.
 
     Args:
@@ -231,7 +231,7 @@ def projection_box(tree: Any, lower: Any, upper: Any) -> Any:
 
 
 @fill_doc(clip_returns=_CLIP_RETURNS)
-def projection_hypercube(tree: Any, scale: Any = 1) -> Any:
+def projection_hypercube(tree: PyTree, scale: Scalar = 1) -> PyTree:
     r"""Projection onto the hypercube ``{p : 0 <= p <= scale}``: ``clip(x, 0, scale)`` leafwise.
 
     The same as ``projection_box(tree, 0, scale)``.
@@ -255,7 +255,7 @@ def projection_hypercube(tree: Any, scale: Any = 1) -> Any:
 
 
 @fill_doc(clip_returns=_CLIP_RETURNS)
-def projection_linf_ball(tree: Any, scale: Any = 1) -> Any:
+def projection_linf_ball(tree: PyTree, scale: Scalar = 1) -> PyTree:
     r"""Projection onto the l-infinity ball ``{p : max_i |p_i| <= scale}``: ``clip(x, -scale, scale)``.
 
     Args:
@@ -334,7 +334,7 @@ def _flatten(tree: PyTree, dtype: np.dtype | None = None) -> tuple[jax.Array, An
     return flat, unflatten
 
 
-def projection_simplex(tree: Any, scale: Any = 1) -> Any:
+def projection_simplex(tree: PyTree, scale: Scalar = 1) -> PyTree:
     r"""Projection onto the simplex ``{p : p >= 0, sum(p) = scale}``.
 
     Solves ``argmin_p ||x - p||^2`` subject to ``p >= 0`` and ``1^T p = scale`` by the sort-based algorithm of
@@ -391,7 +391,7 @@ def _l1_ball(v: jax.Array, s: jax.Array) -> jax.Array:
     return jax.lax.cond(inside, lambda u: u, lambda u: _l1_sphere(u, safe_s), v)
 
 
-def projection_l1_sphere(tree: Any, scale: Any = 1) -> Any:
+def projection_l1_sphere(tree: PyTree, scale: Scalar = 1) -> PyTree:
     r"""Projection onto the l1 sphere ``{p : ||p||_1 = scale}``.
 
     ``p = sign(x) * projection_simplex(|x|, scale)`` (the sphere's orthant pieces are simplices). For a
@@ -418,7 +418,7 @@ def projection_l1_sphere(tree: Any, scale: Any = 1) -> Any:
     return _project_flat("projection_l1_sphere", tree, scale, False, _l1_sphere)
 
 
-def projection_l1_ball(tree: Any, scale: Any = 1) -> Any:
+def projection_l1_ball(tree: PyTree, scale: Scalar = 1) -> PyTree:
     r"""Projection onto the l1 ball ``{p : ||p||_1 <= scale}`` (Duchi et al. 2008).
 
     ``x`` itself when ``||x||_1 <= scale``, else ``sign(x) * projection_simplex(|x|, scale)``. The branch
@@ -448,7 +448,7 @@ def projection_l1_ball(tree: Any, scale: Any = 1) -> Any:
 # --- l2 ---------------------------------------------------------------------------------------------
 
 
-def projection_l2_sphere(tree: Any, scale: Any = 1) -> Any:
+def projection_l2_sphere(tree: PyTree, scale: Scalar = 1) -> PyTree:
     r"""Projection onto the l2 sphere ``{p : ||p||_2 = scale}``: ``p = scale * x / ||x||_2``.
 
     Args:
@@ -474,7 +474,7 @@ def projection_l2_sphere(tree: Any, scale: Any = 1) -> Any:
     return _scale_tree(factor, tree)
 
 
-def projection_l2_ball(tree: Any, scale: Any = 1) -> Any:
+def projection_l2_ball(tree: PyTree, scale: Scalar = 1) -> PyTree:
     r"""Projection onto the l2 ball ``{p : ||p||_2 <= scale}``: ``p = x * min(1, scale / ||x||_2)``.
 
     Computed as ``x / sqrt(max(1, ||x||^2 / scale^2))``, which is defined (and has derivative 1) at ``x = 0``
@@ -521,7 +521,7 @@ Raises:
 """
 
 
-def projection_vector(x: Any, a: Any) -> Any:
+def projection_vector(x: PyTree, a: PyTree) -> PyTree:
     r"""Projection onto the line spanned by ``a``: ``<x, a> / <a, a> * a``.
 
     Args:
@@ -557,7 +557,7 @@ def _affine_step(fn: str, x: PyTree, a: PyTree, b: Any) -> tuple[jax.Array, jax.
 
 
 @fill_doc(offset_returns=_OFFSET_RETURNS)
-def projection_hyperplane(x: Any, a: Any, b: Any) -> Any:
+def projection_hyperplane(x: PyTree, a: PyTree, b: Scalar) -> PyTree:
     r"""Projection onto the hyperplane ``{y : <a, y> = b}``: ``x + (b - <a, x>) / <a, a> * a``.
 
     Args:
@@ -577,7 +577,7 @@ def projection_hyperplane(x: Any, a: Any, b: Any) -> Any:
 
 
 @fill_doc(offset_returns=_OFFSET_RETURNS)
-def projection_halfspace(x: Any, a: Any, b: Any) -> Any:
+def projection_halfspace(x: PyTree, a: PyTree, b: Scalar) -> PyTree:
     r"""Projection onto the halfspace ``{y : <a, y> <= b}``: ``x + min(0, (b - <a, x>) / <a, a>) * a``.
 
     Points already in the halfspace are returned unchanged; the others move onto its boundary hyperplane.

@@ -25,6 +25,8 @@ import jax
 import jax.numpy as jnp
 from jax import flatten_util
 
+from gradtx.base import Params, PyTree
+
 __all__ = ["fisher_diag", "hessian_diag", "hvp"]
 
 LossFn = Callable[[Any, Any, Any], jax.Array]
@@ -41,7 +43,7 @@ def _hvp_tree(loss: LossFn, v_tree: Any, params: Any, inputs: Any, targets: Any)
     return jax.jvp(grad, (params,), (v_tree,))[1]
 
 
-def hvp(loss: LossFn, v: jax.Array, params: Any, inputs: Any, targets: Any) -> Any:
+def hvp(loss: LossFn, v: jax.Array, params: Params, inputs: PyTree, targets: PyTree) -> Params:
     r"""The Hessian-vector product ``H v`` of ``loss`` at ``(params, inputs, targets)`` (Pearlmutter 1994).
 
     Computed without forming ``H``, as the directional derivative of the gradient: ``H v = d/de grad
@@ -79,7 +81,7 @@ def hvp(loss: LossFn, v: jax.Array, params: Any, inputs: Any, targets: Any) -> A
     return _hvp_tree(loss, unravel(jnp.asarray(v)), params, inputs, targets)
 
 
-def hessian_diag(loss: LossFn, params: Any, inputs: Any, targets: Any) -> jax.Array:
+def hessian_diag(loss: LossFn, params: Params, inputs: PyTree, targets: PyTree) -> jax.Array:
     r"""The diagonal of the Hessian of ``loss`` with respect to ``params``: ``diag(H)_k = e_k^T H e_k``.
 
     Exact: one Hessian-vector product per coordinate (``vmap`` over the unit vectors ``e_k``), so the cost
@@ -115,7 +117,7 @@ def hessian_diag(loss: LossFn, params: Any, inputs: Any, targets: Any) -> jax.Ar
     return jax.vmap(entry)(basis)
 
 
-def fisher_diag(negative_log_likelihood: LossFn, params: Any, inputs: Any, targets: Any) -> jax.Array:
+def fisher_diag(negative_log_likelihood: LossFn, params: Params, inputs: PyTree, targets: PyTree) -> jax.Array:
     r"""The diagonal of the observed (empirical) Fisher information: the squared gradient of the NLL.
 
     ``F_kk = (d nll(theta; inputs, targets) / d theta_k)^2``, with ``nll`` the negative log-likelihood of the

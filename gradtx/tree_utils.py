@@ -16,11 +16,10 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import jax
 
-from gradtx.base import PyTree
+from gradtx.base import PyTree, Scalar
 from gradtx.tree import NamedTupleKey
 from gradtx.tree import add as tree_add
 from gradtx.tree import add_scale as tree_add_scale
@@ -102,7 +101,7 @@ __all__ = [
     "tree_zeros_like",
 ]
 
-def _old_norm(name: str, order: Any, formula: str, example: str, result: str) -> Callable[..., jax.Array]:
+def _old_norm(name: str, order: int | str, formula: str, example: str, result: str) -> Callable[..., jax.Array]:
     """Optax's older spelling ``name(tree, squared=False)`` of ``tree_norm(tree, ord=order, squared=squared)``;
     ``formula``, ``example`` (the arguments) and ``result`` (what it prints) make its docstring."""
 
@@ -133,7 +132,7 @@ tree_l2_norm = _old_norm("tree_l2_norm", 2, "sqrt(sum |x|^2)", '{"w": jnp.array(
 tree_linf_norm = _old_norm("tree_linf_norm", "inf", "max |x|", "[jnp.array([1.0, -5.0])]", "5.0")
 
 
-def tree_scalar_mul(scalar: Any, tree: PyTree) -> PyTree:
+def tree_scalar_mul(scalar: Scalar, tree: PyTree) -> PyTree:
     """``scalar * tree``: :func:`gradtx.tree.scale` under Optax's older name.
 
     Args:
@@ -152,7 +151,7 @@ def tree_scalar_mul(scalar: Any, tree: PyTree) -> PyTree:
     return tree_scale(scalar, tree)
 
 
-def tree_add_scalar_mul(tree_x: PyTree, scalar: Any, tree_y: PyTree) -> PyTree:
+def tree_add_scalar_mul(tree_x: PyTree, scalar: Scalar, tree_y: PyTree) -> PyTree:
     """``tree_x + scalar * tree_y``: :func:`gradtx.tree.add_scale` under Optax's older name.
 
     Args:

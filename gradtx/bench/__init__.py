@@ -37,7 +37,18 @@ Modules, each a layer of the run: :mod:`~gradtx.bench.workloads` (configuration,
 optimizers) <- :mod:`~gradtx.bench.variants` (the implementations of one step, checked against each other)
 <- :mod:`~gradtx.bench.timing` (step, roofline, compile and trace times) and :mod:`~gradtx.bench.memory`
 (peak memory, ZeRO-1 state); :mod:`~gradtx.bench.report` prints the table. This package holds the whole
-run (:func:`run`) and the command line (:func:`main`), and answers every name of its modules.
+run (:func:`run`) and the command line (:func:`main`), and answers the entry points of its modules (their
+``__all__``: :class:`BenchConfig`, :func:`workload`, :func:`make_variants`, :func:`check_variants`,
+:func:`time_variants`, :func:`roofline`, :func:`compile_times`, :func:`trace_scaling`, :func:`memory_usage`,
+:func:`zero1_memory`, :func:`format_report`); their helpers stay importable here and from their modules.
+
+Example:
+  >>> from gradtx import bench
+  >>> config = bench.BenchConfig.quick(workloads=("W3",), optimizers=("sgdm",), repeats=1, compile=False,
+  ...                                  memory=False, torch=False, optax=False)
+  >>> result = bench.run(config)
+  >>> print(sorted(result["workloads"]["W3"]["optimizers"]["sgdm"]))
+  ['gradtx-donate', 'gradtx-flat', 'gradtx-jit']
 """
 
 from __future__ import annotations
@@ -55,7 +66,7 @@ from typing import Any
 import jax
 import numpy as np
 
-# Every name of the modules is answered here (``__all__`` below takes their lists).
+# Every name of the modules is answered here; ``__all__`` below lists the entry points (the modules' lists).
 from gradtx.bench import memory, report, timing, variants, workloads
 from gradtx.bench.memory import MEMORY_VARIANTS, memory_child, memory_usage, zero1_memory  # noqa: F401
 from gradtx.bench.report import format_report
@@ -88,7 +99,7 @@ from gradtx.bench.workloads import (  # noqa: F401
 )
 from gradtx.optimizers import adam, sgd  # noqa: F401  (gradtx.bench.adam: the optimizer the bench times)
 
-__all__ = ["main", "run", "environment"]  # the run and the command line, then every name of the modules
+__all__ = ["main", "run", "environment"]  # the run and the command line, then the modules' entry points
 __all__ += workloads.__all__
 __all__ += variants.__all__
 __all__ += timing.__all__
@@ -100,7 +111,20 @@ _random_tree, _plain_step, _param_count = random_tree, plain_step, param_count
 
 
 def environment() -> dict[str, Any]:
-    """The backend, device, library versions and CPU the figures were measured with."""
+    """The backend, device, library versions and CPU the figures were measured with.
+
+    Returns:
+      A JSON-serialisable dict: ``backend``, ``device`` (its kind), ``device_count``, the versions of ``jax``,
+      ``jaxlib``, ``optax``, ``torch`` (``None`` when not installed), ``numpy`` and ``python``, ``cpu_count``,
+      ``cpu`` (the model name), ``machine`` and ``date``.
+
+    Example:
+      >>> from gradtx import bench
+      >>> env = bench.environment()
+      >>> print(sorted(env))
+      ['backend', 'cpu', 'cpu_count', 'date', 'device', 'device_count', 'jax', 'jaxlib', 'machine', 'numpy',
+       'optax', 'python', 'torch']
+    """
     device = jax.devices()[0]
     return {
         "backend": jax.default_backend(),
@@ -131,7 +155,35 @@ def _cpu_name() -> str:
 
 
 def run(config: BenchConfig, log: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
-    """Run the bench and return every figure (the JSON document)."""
+    """Run the bench and return every figure (the JSON document).
+
+    In order: the roofline (:func:`roofline`); for each workload and optimizer, the variants
+    (:func:`make_variants`), checked against the plain step (:func:`check_variants`), then timed
+    (:func:`time_variants`); compile times, memory and trace scaling when ``config`` asks for them; the planned
+    ZeRO-1 state (:func:`zero1_memory`).
+
+    Args:
+      config: what to run and how big (:class:`BenchConfig`; ``BenchConfig.quick()`` for small sizes).
+      log: called with a line of progress before each section. Default: silent.
+
+    Returns:
+      A JSON-serialisable dict with ``environment``, ``config``, ``roofline``, ``workloads`` (per workload: its
+      ``leaves``, ``params`` and, per optimizer, one row per variant: ``median_ms``, ``min_ms``, ``gb_s``,
+      ``roofline_pct``, paired ratios, ``max_abs_diff``), optionally ``compile``, ``memory``,
+      ``trace_scaling``, then ``zero1``, ``sections_s`` and ``wall_s``. :func:`format_report` prints it.
+
+    Raises:
+      AssertionError: when a variant's parameters differ from the plain gradtx step's (:func:`check_variants`).
+      ValueError: for an unknown workload or optimizer name in ``config``.
+
+    Example:
+      >>> from gradtx import bench
+      >>> config = bench.BenchConfig.quick(workloads=("W3",), optimizers=("sgdm",), repeats=1, compile=False,
+      ...                                  memory=False, torch=False, optax=False)
+      >>> result = bench.run(config)
+      >>> print(result["workloads"]["W3"]["leaves"], result["workloads"]["W3"]["params"])
+      10 50250
+    """
     t_start = time.perf_counter()
     result: dict[str, Any] = {"environment": environment(), "config": dataclasses.asdict(config)}
     log(f"roofline: triad on {config.w1_size} float32 elements")
@@ -188,7 +240,37 @@ def main(
     torch: bool = True,
     optax: bool = True,
 ) -> int:
-    """Entry point of ``python -m gradtx bench``: run, print the table, write the JSON."""
+    """Entry point of ``python -m gradtx bench``: run, print the table, write the JSON.
+
+    Builds a :class:`BenchConfig` (``BenchConfig.quick`` with ``quick``) with the given overrides, runs it with
+    progress lines on stderr (:func:`run`), prints :func:`format_report` and writes the JSON document.
+
+    Args:
+      quick: use the ``--quick`` sizes (well under a minute on 2 cores). Default False.
+      json_path: a file to write the JSON document to, or ``None`` (default) for none.
+      workloads: the workloads to time (``"W1"``, ``"W2"``, ``"W3"``, ``"leaves:N"``); ``None`` (default) for
+        W1, W2 and W3.
+      optimizers: the optimizers to time (``"adam"``, ``"sgdm"``); ``None`` (default) for both.
+      repeats: the timed rounds, ``>= 1``; ``None`` (default) for the configuration's (15, quick: 5).
+      compile: also measure compile times. Default True.
+      memory: also measure the peak memory of one step (one subprocess per variant). Default True.
+      trace_leaves: leaf counts for the trace-scaling table; ``()`` (default) skips it.
+      torch: also time ``torch.optim`` when torch is installed. Default True.
+      optax: also time Optax when it is installed. Default True.
+
+    Returns:
+      0 (the process exit status).
+
+    Example:
+      >>> import contextlib, io
+      >>> from gradtx import bench
+      >>> out = io.StringIO()
+      >>> with contextlib.redirect_stdout(out):
+      ...     status = bench.main(quick=True, workloads=["W3"], optimizers=["sgdm"], repeats=1, compile=False,
+      ...                         memory=False, torch=False, optax=False)
+      >>> print(status, out.getvalue().startswith("gradtx bench | backend"))
+      0 True
+    """
     overrides: dict[str, Any] = {"compile": compile, "memory": memory, "torch": torch, "optax": optax}
     if workloads:
         overrides["workloads"] = tuple(workloads)

@@ -20,7 +20,8 @@ from gradtx.bench.variants import available, fresh, optax_step, plain_step
 from gradtx.bench.workloads import LR, BenchConfig, is_shape, optax_optimizer, optimizer, random_tree, workload
 from gradtx.optimizers import adam
 
-__all__ = ["MEMORY_VARIANTS", "memory_child", "memory_usage", "zero1_memory"]
+# The entry points; MEMORY_VARIANTS and memory_child (what each subprocess runs) stay importable.
+__all__ = ["memory_usage", "zero1_memory"]
 
 
 MEMORY_VARIANTS = ("gradtx-jit", "gradtx-donate", "optax-jit", "optax-donate")
@@ -88,7 +89,28 @@ def memory_child(variant: str, size: int) -> dict[str, Any]:
 
 
 def memory_usage(config: BenchConfig, variants: Sequence[str] = MEMORY_VARIANTS) -> dict[str, Any]:
-    """:func:`memory_child` for each variant, each in its own subprocess (peaks are per process)."""
+    """:func:`memory_child` for each variant, each in its own subprocess (peaks are per process).
+
+    Each subprocess compiles one Adam step on ``config.memory_size`` float32 elements, makes its params, grads
+    and state resident, runs the step once and reports the peak above that live data: the resident set size
+    on CPU (Linux), the allocator's ``peak_bytes_in_use`` on accelerators. Optax's variants are skipped without
+    ``config.optax`` or Optax.
+
+    Args:
+      config: the array size and whether to include Optax.
+      variants: among ``"gradtx-jit"``, ``"gradtx-donate"``, ``"optax-jit"``, ``"optax-donate"``. Default all
+        four.
+
+    Returns:
+      ``{variant: {"variant", "live_mib", "extra_mib", "method"}}``, or ``{variant: {"error": the last line of
+      its stderr}}`` for a subprocess that failed.
+
+    Example:
+      >>> from gradtx.bench import BenchConfig, memory_usage
+      >>> out = memory_usage(BenchConfig.quick(memory_size=1024), ("gradtx-jit",))
+      >>> print(sorted(out["gradtx-jit"]))
+      ['extra_mib', 'live_mib', 'method', 'variant']
+    """
     out: dict[str, Any] = {}
     for v in variants:
         if v.startswith("optax") and not (config.optax and available("optax")):
@@ -112,6 +134,19 @@ def zero1_memory(config: BenchConfig, data_axis_sizes: Sequence[int] = (2, 8, 64
     Planned, not allocated: ``jax.eval_shape`` of the state, :func:`gradtx.sharding.zero1_shardings` on an
     abstract mesh of ``n`` data-parallel devices, and each leaf's shard shape (the largest shard, as the
     device holding it needs). Runs on any machine, whatever its device count.
+
+    Args:
+      config: the sizes of W2.
+      data_axis_sizes: the numbers of data-parallel devices ``n`` to plan for. Default ``(2, 8, 64)``.
+
+    Returns:
+      ``{"workload": "W2", "optimizer": "adam", "replicated_bytes": int, "zero1": {str(n): bytes per device}}``.
+
+    Example:
+      >>> from gradtx.bench import BenchConfig, zero1_memory
+      >>> plan = zero1_memory(BenchConfig.quick(), (2, 4))
+      >>> print(plan["replicated_bytes"], plan["zero1"])
+      546308 {'2': 273156, '4': 136580}
     """
     from jax.sharding import AbstractMesh
 

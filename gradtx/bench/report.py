@@ -18,7 +18,26 @@ def _fmt(x: Any, spec: str = ".2f") -> str:
 
 
 def format_report(result: dict[str, Any]) -> str:
-    """The table printed by ``python -m gradtx bench``."""
+    """The table printed by ``python -m gradtx bench``.
+
+    A header line (backend, device, versions, CPUs, date), the roofline, one table per workload and optimizer
+    (median and min ms, GB/s, % of the roofline, paired ratios against ``optax-donate`` and ``torch-fused``),
+    then the compile, memory, trace-scaling and ZeRO-1 sections present in ``result``, and the total time.
+
+    Args:
+      result: the JSON document :func:`gradtx.bench.run` returns (at least ``environment``, ``roofline``,
+        ``workloads`` and ``wall_s``).
+
+    Returns:
+      The table, lines joined by newlines.
+
+    Example:
+      >>> from gradtx import bench
+      >>> result = {"environment": bench.environment(), "workloads": {}, "wall_s": 1.5,
+      ...           "roofline": {"triad": {"gb_s": 10.0}, "triad-donate": {"gb_s": 12.0}}}
+      >>> print(bench.format_report(result).splitlines()[1])
+      roofline (triad a = b + s*c, 3 arrays): 10.0 GB/s, donated 12.0 GB/s
+    """
     env = result["environment"]
     lines = [
         f"gradtx bench | backend {env['backend']} | device {env['device']} x{env['device_count']} | "

@@ -25,7 +25,8 @@ from gradtx.flat import pack
 from gradtx.optimizers import adam
 from gradtx.transforms.clipping import clip_by_global_norm
 
-__all__ = ["compile_times", "roofline", "summarize", "time_variants", "trace_scaling"]
+# The entry points; summarize (the rows of run's table) stays importable.
+__all__ = ["compile_times", "roofline", "time_variants", "trace_scaling"]
 
 
 def _time_once(v: Variant, inner: int) -> float:
@@ -43,6 +44,22 @@ def time_variants(
 
     Each variant is reset, warmed up, and its steps batched (``inner`` steps per sample, chosen so that a sample
     lasts about ``min_sample_s``). Returns ``{name: [seconds per step, one per round]}``.
+
+    Args:
+      variants: the variants to time (:func:`make_variants`).
+      repeats: the timed rounds, ``>= 1``.
+      warmup: untimed steps per variant before timing (at least 1 runs: it compiles). Default 2.
+      min_sample_s: the target duration of one sample in seconds (1 to 1000 steps per sample). Default 0.01.
+
+    Returns:
+      ``{variant name: [seconds per step, one per round]}``.
+
+    Example:
+      >>> from gradtx.bench import BenchConfig, make_variants, time_variants, workload
+      >>> config = BenchConfig.quick(torch=False, optax=False)
+      >>> times = time_variants(make_variants("sgdm", workload("W3", config), config), repeats=2, warmup=1)
+      >>> print(sorted(times), len(times["gradtx-jit"]))
+      ['gradtx-donate', 'gradtx-flat', 'gradtx-jit'] 2
     """
     inner = {}
     for v in variants:
@@ -80,7 +97,25 @@ def summarize(times: dict[str, list[float]], nbytes: int, traffic: int, roof_gbs
 
 
 def roofline(size: int, repeats: int, warmup: int = 2, min_sample_s: float = 0.01) -> dict[str, Any]:
-    """GB/s of a jitted triad ``a = b + s * c`` on float32 arrays of ``size`` (3 arrays moved), plain and donated."""
+    """GB/s of a jitted triad ``a = b + s * c`` on float32 arrays of ``size`` (3 arrays moved), plain and donated.
+
+    The memory roofline the optimizer steps are compared with: timed as :func:`time_variants` times a step.
+
+    Args:
+      size: the elements of each array.
+      repeats: the timed rounds, ``>= 1``.
+      warmup: untimed steps before timing. Default 2.
+      min_sample_s: the target duration of one sample in seconds. Default 0.01.
+
+    Returns:
+      ``{"triad": {"median_ms", "gb_s"}, "triad-donate": {...}, "best_gb_s": the larger GB/s}``.
+
+    Example:
+      >>> from gradtx.bench import roofline
+      >>> roof = roofline(1024, repeats=2, warmup=1, min_sample_s=0.0)
+      >>> print(sorted(roof), roof["best_gb_s"] > 0)
+      ['best_gb_s', 'triad', 'triad-donate'] True
+    """
     rng = np.random.default_rng(0)
     b0 = rng.standard_normal(size, dtype=np.float32)
     c = jax.device_put(rng.standard_normal(size, dtype=np.float32))
@@ -125,7 +160,27 @@ def _lower_compile(fn: Callable[..., Any], *args: Any, **jit_kw: Any) -> dict[st
 
 
 def compile_times(names: Sequence[str], config: BenchConfig) -> dict[str, dict[str, dict[str, float]]]:
-    """Lower and compile seconds of the Adam step per workload: gradtx per leaf, gradtx flat, Optax."""
+    """Lower and compile seconds of the Adam step per workload: gradtx per leaf, gradtx flat, Optax.
+
+    Abstract arguments (``jax.ShapeDtypeStruct``), so nothing is allocated; Optax when ``config.optax`` and it is
+    installed.
+
+    Args:
+      names: workload names (:func:`workload`), e.g. ``["W2", "leaves:2000"]``.
+      config: the sizes and whether to include Optax.
+
+    Returns:
+      ``{workload: {"gradtx" | "gradtx-flat" | "optax": {"lower_s": ..., "compile_s": ...}}}``.
+
+    Raises:
+      ValueError: for an unknown workload name.
+
+    Example:
+      >>> from gradtx.bench import BenchConfig, compile_times
+      >>> out = compile_times(["leaves:4"], BenchConfig.quick(optax=False))
+      >>> print(sorted(out["leaves:4"]), sorted(out["leaves:4"]["gradtx"]))
+      ['gradtx', 'gradtx-flat'] ['compile_s', 'lower_s']
+    """
     out: dict[str, dict[str, dict[str, float]]] = {}
     for name in names:
         shapes = workload(name, config)
@@ -147,7 +202,20 @@ def compile_times(names: Sequence[str], config: BenchConfig) -> dict[str, dict[s
 
 def trace_scaling(leaves: Sequence[int], compile_up_to: int = 0) -> list[dict[str, float]]:
     """Trace (``jit(...).trace``) and lower seconds of ``chain(clip_by_global_norm(1), adam(1e-3))`` over
-    trees of ``n`` leaves; compile seconds too for ``n <= compile_up_to``. Linear growth is the contract."""
+    trees of ``n`` leaves; compile seconds too for ``n <= compile_up_to``. Linear growth is the contract.
+
+    Args:
+      leaves: the leaf counts ``n`` (leaves of shape (4, 4), float32, abstract).
+      compile_up_to: also compile for ``n`` up to this. Default 0 (never).
+
+    Returns:
+      One dict per count: ``leaves``, ``trace_s``, ``lower_s``, ``trace_us_per_leaf`` (and ``compile_s``).
+
+    Example:
+      >>> from gradtx.bench import trace_scaling
+      >>> print([row["leaves"] for row in trace_scaling([10, 20])])
+      [10, 20]
+    """
     opt = chain(clip_by_global_norm(1.0), adam(LR))
     rows = []
     for n in leaves:

@@ -18,21 +18,8 @@ import numpy as np
 
 from gradtx.optimizers import adam, sgd
 
-__all__ = [
-    "LR",
-    "MOMENTUM",
-    "OPTIMIZERS",
-    "REFERENCES",
-    "TRAFFIC",
-    "WORKLOADS",
-    "BenchConfig",
-    "is_shape",
-    "optax_optimizer",
-    "optimizer",
-    "param_count",
-    "random_tree",
-    "workload",
-]
+# The entry points; the constants and helpers (LR, MOMENTUM, random_tree, optimizer, ...) stay importable.
+__all__ = ["BenchConfig", "workload"]
 
 LR = 1e-3
 MOMENTUM = 0.9
@@ -44,7 +31,36 @@ REFERENCES = ("optax-donate", "torch-fused")  # paired ratios are taken against 
 
 @dataclasses.dataclass
 class BenchConfig:
-    """What to run and how big. :meth:`quick` gives the ``--quick`` sizes."""
+    """What to run and how big. :meth:`quick` gives the ``--quick`` sizes.
+
+    Args:
+      workloads: the workloads timed: ``"W1"``, ``"W2"``, ``"W3"`` or ``"leaves:N"`` (see :func:`workload`).
+        Default all three.
+      optimizers: the optimizers timed, ``"adam"`` and/or ``"sgdm"``. Default both.
+      repeats: timed rounds, each timing every variant once, ``>= 1``. Default 15 (quick: 5).
+      warmup: untimed steps per variant after the correctness check. Default 2 (quick: 1).
+      min_sample_s: steps are batched so that one timed sample lasts about this long, in seconds. Default 0.01.
+      w1_size: the elements of W1's one array. Default 2**24 (quick: 2**20).
+      w2_width: the width of W2's transformer blocks. Default 184 (quick: 32).
+      w2_blocks: the number of W2's blocks. Default 49 (quick: 4).
+      w3_widths: the layer widths of W3's MLP. Default ``(64, 128, 128, 128, 64, 10)``.
+      compile_leaves: the leaves of the compile-time tree. Default 2000 (quick: 100).
+      compile: measure compile times. Default True.
+      memory: measure the peak memory of one step. Default True.
+      memory_size: the elements of the memory measurement's array. Default 2**24 (quick: 2**20).
+      trace_leaves: leaf counts for the trace-scaling table, e.g. ``(250, 500, 1000, 2000, 4000)``; ``()``
+        (default) skips it.
+      torch: time ``torch.optim`` when torch is installed. Default True.
+      optax: time Optax when it is installed. Default True.
+      check_steps: steps of the correctness check before timing. Default 3.
+      seed: the NumPy seed of parameters and gradients. Default 0.
+
+    Example:
+      >>> from gradtx.bench import BenchConfig
+      >>> config = BenchConfig.quick(workloads=("W3",))
+      >>> print(config.workloads, config.repeats, config.w1_size)
+      ('W3',) 5 1048576
+    """
 
     workloads: tuple[str, ...] = WORKLOADS
     optimizers: tuple[str, ...] = OPTIMIZERS
@@ -67,6 +83,7 @@ class BenchConfig:
 
     @classmethod
     def quick(cls, **overrides: Any) -> BenchConfig:
+        """The ``--quick`` sizes (small arrays, 5 rounds), with ``overrides`` (field values) applied."""
         fields: dict[str, Any] = dict(
             repeats=5,
             warmup=1,
@@ -104,7 +121,25 @@ def is_shape(x: Any) -> bool:
 
 
 def workload(name: str, config: BenchConfig) -> dict[str, Any]:
-    """The parameter shapes of a workload (a tree of shape tuples): W1, W2, W3, or ``leaves:N`` (N small leaves)."""
+    """The parameter shapes of a workload (a tree of shape tuples): W1, W2, W3, or ``leaves:N`` (N small leaves).
+
+    Args:
+      name: ``"W1"`` (one array of ``config.w1_size``), ``"W2"`` (a transformer of ``config.w2_blocks`` blocks of
+        width ``config.w2_width``), ``"W3"`` (an MLP of ``config.w3_widths``) or ``"leaves:N"`` (N leaves,
+        alternately (32,) and (16, 8)).
+      config: the sizes.
+
+    Returns:
+      A dict tree whose leaves are shape tuples (``random_tree`` fills it with arrays).
+
+    Raises:
+      ValueError: for another name (``workload(name='W4'): name must be one of W1, W2, W3, leaves:N``).
+
+    Example:
+      >>> from gradtx.bench import BenchConfig, workload
+      >>> print(workload("W1", BenchConfig.quick()), workload("leaves:2", BenchConfig()))
+      {'w': (1048576,)} {'p00000': (32,), 'p00001': (16, 8)}
+    """
     if name == "W1":
         return {"w": (config.w1_size,)}
     if name == "W2":

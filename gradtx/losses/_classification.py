@@ -10,12 +10,13 @@ a gradient. All of them work under ``jit``, ``vmap`` and ``grad``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import jax
 import jax.numpy as jnp
 from jax import lax
 from jax.custom_derivatives import SymbolicZero
+from jax.typing import ArrayLike
 
 from gradtx._docs import fill_doc
 from gradtx.losses import _common as c
@@ -35,8 +36,6 @@ __all__ = [
     "softmax_cross_entropy_with_integer_labels",
     "sparsemax_loss",
 ]
-
-ArrayLike = Any
 
 
 # --------------------------------------------------------------------------------------------------
@@ -531,4 +530,4 @@ def sigmoid_focal_loss(
     loss = ce * weight
     if alpha is None:
         return loss
-    return (alpha * labels + (1.0 - alpha) * (1.0 - labels)) * loss
+    return cast(jax.Array, (alpha * labels + (1.0 - alpha) * (1.0 - labels)) * loss)

@@ -8,17 +8,15 @@ forward recursion over log-probabilities described in :func:`ctc_loss_with_forwa
 from __future__ import annotations
 
 import operator
-from typing import Any
 
 import jax
 import jax.numpy as jnp
 from jax import lax
+from jax.typing import ArrayLike
 
 from gradtx.losses import _common as c
 
 __all__ = ["ctc_loss", "ctc_loss_with_forward_probs"]
-
-ArrayLike = Any
 
 
 def ctc_loss_with_forward_probs(

@@ -9,10 +9,10 @@ the value and the argument so that no NaN reaches a gradient.
 from __future__ import annotations
 
 import warnings
-from typing import Any
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
 from gradtx._docs import fill_doc
 from gradtx.losses import _common as c
@@ -24,7 +24,6 @@ __all__ = [
     "kl_divergence_with_log_targets",
 ]
 
-ArrayLike = Any
 
 # The docstring passages the four divergences share (filled in by fill_doc at the level of ``Args:``).
 _AXIS_WHERE = """

@@ -27,6 +27,10 @@ def make_fenchel_young_loss(max_fun: Callable[..., Any]) -> Callable[..., jax.Ar
       ``loss(scores, targets, *args, **kwargs)``, which maps ``[..., n]`` scores and targets to ``[...]``
       (``<y, s>`` is ``vdot``: the targets are conjugated).
 
+    Raises:
+      ValueError: if ``max_fun`` is not callable (``make_fenchel_young_loss(max_fun=1): max_fun must be
+        callable``).
+
     Example:
       >>> import jax.numpy as jnp
       >>> from jax.scipy.special import logsumexp

@@ -33,12 +33,11 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
 from gradtx.losses import _common as c
 
 __all__ = ["ranking_softmax_loss"]
-
-ArrayLike = Any
 
 
 def _reduce(loss: jax.Array, where: Any, reduce_fn: Callable[..., Any] | None) -> jax.Array:

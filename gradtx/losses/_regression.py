@@ -5,17 +5,14 @@ Element-wise unless stated; names, signatures and defaults are Optax's (``optax.
 
 from __future__ import annotations
 
-from typing import Any
-
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
 from gradtx._docs import fill_doc
 from gradtx.losses import _common as c
 
 __all__ = ["cosine_distance", "cosine_similarity", "huber_loss", "l2_loss", "log_cosh", "squared_error"]
-
-ArrayLike = Any
 
 
 def _errors(fn: str, predictions: ArrayLike, targets: ArrayLike | None) -> jax.Array:

@@ -7,17 +7,17 @@ defaults are Optax's (``optax.losses``).
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 
 from gradtx.losses import _common as c
 
 __all__ = ["binary_dice_loss", "dice_loss", "multiclass_generalized_dice_loss"]
 
-ArrayLike = Any
 _REDUCTIONS = ("mean", "sum", "none")
 
 
@@ -32,7 +32,7 @@ def dice_loss(
     apply_softmax: bool = True,
     reduction: str = "mean",
     ignore_background: bool = False,
-    axis: ArrayLike | None = None,
+    axis: int | Sequence[int] | None = None,
 ) -> jax.Array:
     r"""Soft Dice loss per class (Milletari et al., *V-Net*, 3DV 2016), with Tversky weights.
 

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import jax
 import jax.numpy as jnp
 from jax import lax
+from jax.typing import ArrayLike
 
 from gradtx.losses import _common as c
 from gradtx.losses._regression import cosine_similarity
 
 __all__ = ["ntxent", "triplet_margin_loss"]
-
-ArrayLike = Any
 
 
 def ntxent(embeddings: ArrayLike, labels: ArrayLike, temperature: ArrayLike = 0.07) -> jax.Array:

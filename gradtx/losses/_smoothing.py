@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import cast
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
 from gradtx.losses import _common as c
 
 __all__ = ["smooth_labels"]
-
-ArrayLike = Any
 
 
 def smooth_labels(
@@ -54,4 +53,4 @@ def smooth_labels(
         count = jnp.size(labels, axis)
     else:
         count = jnp.sum(jnp.asarray(where), axis=axis, keepdims=True)
-    return (1.0 - alpha) * labels + alpha / count
+    return cast(jax.Array, (1.0 - alpha) * labels + alpha / count)

@@ -19,6 +19,7 @@ from typing import Any
 
 import jax.numpy as jnp
 import numpy as np
+from numpy.typing import ArrayLike
 
 __all__ = ["NarrowValley", "Quadratic", "Rosenbrock", "narrow_valley", "rosenbrock"]
 
@@ -35,7 +36,7 @@ def _grid(fn: Any, xlim: tuple[float, float], ylim: tuple[float, float], n: int)
 class Quadratic:
     """The convex quadratic ``L(w) = 0.5 (w - x*)^T A (w - x*)`` with ``A`` symmetric positive semi-definite.
 
-    Closed forms (with the eigendecomposition ``A = Q diag(lam) Q^T``):
+    Closed forms (with the eigendecomposition ``A = Q diag(lam) Q^T``)::
 
         grad L(w)  = A (w - x*)
         minimum    = x*,  min_value = 0
@@ -55,9 +56,22 @@ class Quadratic:
       x_star: the minimiser (default: the origin).
       eigh: optional ``(eigenvalues, eigenvectors)`` of ``A`` to use instead of computing them (exact
         constants for problems built from their eigenbasis).
+
+    Raises:
+      ValueError: if ``A`` is not square (``Quadratic(A): A must be a square matrix, got shape (2, 3)``), not
+        symmetric, not positive semi-definite, or ``x_star`` has not the shape ``(n,)``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradtx.testing.problems import Quadratic
+      >>> q = Quadratic([[1.0, 0.0], [0.0, 4.0]], x_star=[1.0, 0.0])
+      >>> print(q.loss(jnp.zeros(2)), q.grad(jnp.zeros(2)))
+      0.5 [-1.  0.]
     """
 
-    def __init__(self, A: Any, x_star: Any = None, *, eigh: tuple[Any, Any] | None = None):
+    def __init__(
+        self, A: ArrayLike, x_star: ArrayLike | None = None, *, eigh: tuple[ArrayLike, ArrayLike] | None = None
+    ):
         A = np.asarray(A, dtype=np.float64)
         if A.ndim != 2 or A.shape[0] != A.shape[1]:
             raise ValueError(f"Quadratic(A): A must be a square matrix, got shape {A.shape}")
@@ -151,9 +165,23 @@ class NarrowValley(Quadratic):
         v = -sin(angle) (x - x*) + cos(angle) (y - y*)
 
     so the floor is the line through the minimum at slope ``tan(angle)``.
+
+    Args:
+      flat: the curvature along the floor, ``>= 0``.
+      steep: the curvature across it, ``>= 0``.
+      angle: the floor's angle to the x axis, in radians.
+      minimum: the minimiser ``(x*, y*)``.
+      start: the conventional starting point ``(x, y)``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradtx.testing.problems import NarrowValley
+      >>> v = NarrowValley(flat=1.0, steep=100.0, angle=0.0, minimum=(0.0, 0.0), start=(2.0, 1.0))
+      >>> print(v.loss(jnp.asarray(v.start)))  # 0.5 (1 * 2^2 + 100 * 1^2)
+      52.0
     """
 
-    def __init__(self, flat: float, steep: float, angle: float, minimum: Any, start: Any):
+    def __init__(self, flat: float, steep: float, angle: float, minimum: ArrayLike, start: ArrayLike):
         c, s = float(np.cos(angle)), float(np.sin(angle))
         Q = np.array([[c, -s], [s, c]])  # columns: the along-floor and across-floor directions
         lam = np.array([float(flat), float(steep)])
@@ -193,8 +221,8 @@ def narrow_valley(
     flat: float = 0.002,
     steep: float = 200.0,
     angle: float = 0.01,
-    minimum: Any = (0.0, 0.0),
-    start: Any = (100.0, 2.0),
+    minimum: ArrayLike = (0.0, 0.0),
+    start: ArrayLike = (100.0, 2.0),
 ) -> NarrowValley:
     """The lecture's convex narrow valley, tuned so that each optimizer shows the lecture's behaviour.
 
@@ -227,6 +255,23 @@ def narrow_valley(
       repeats (the lecture's "explosions"). A learning rate that decays like ``1 / sqrt(t)`` cancels the
       shrinking of sigma and the walk stays smooth.
     - ``minimum = (0, 0)``: the distance to the minimum is the norm of the iterate.
+
+    Args:
+      flat: the curvature along the floor, ``>= 0``. Default 0.002.
+      steep: the curvature across it, ``>= 0``. Default 200.
+      angle: the floor's angle to the x axis, in radians. Default 0.01.
+      minimum: the minimiser ``(x*, y*)``. Default ``(0, 0)``.
+      start: the starting point. Default ``(100, 2)``.
+
+    Returns:
+      A :class:`NarrowValley` (a :class:`Quadratic` with ``start``, ``xlim``, ``ylim`` and plotting helpers).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradtx.testing.problems import narrow_valley
+      >>> valley = narrow_valley()
+      >>> print(round(float(valley.loss(jnp.asarray(valley.start))), 2), valley.min_value)
+      109.99 0.0
     """
     return NarrowValley(flat, steep, angle, minimum, start)
 
@@ -240,6 +285,17 @@ class Rosenbrock:
         minimum (a, a^2), min_value 0; Hessian at the minimum [[2 + 8 b a^2, -4 b a], [-4 b a, 2 b]]
 
     The classic start is ``(-1.2, 1)``.
+
+    Args:
+      a: the minimiser's x coordinate. Default 1.
+      b: the weight of the curved valley's walls, ``> 0``. Default 100.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradtx.testing.problems import Rosenbrock
+      >>> r = Rosenbrock()
+      >>> print(r.loss(jnp.array([1.0, 1.0])), r.grad(jnp.array([0.0, 0.0])), r.minimum)
+      0.0 [-2.  0.] [1. 1.]
     """
 
     def __init__(self, a: float = 1.0, b: float = 100.0):
@@ -288,5 +344,20 @@ class Rosenbrock:
 
 
 def rosenbrock(a: float = 1.0, b: float = 100.0) -> Rosenbrock:
-    """Rosenbrock's function ``(a - x)^2 + b (y - x^2)^2``; minimum 0 at ``(a, a^2)``."""
+    """Rosenbrock's function ``(a - x)^2 + b (y - x^2)^2``; minimum 0 at ``(a, a^2)``.
+
+    Args:
+      a: the minimiser's x coordinate. Default 1.
+      b: the weight of the curved valley's walls, ``> 0``. Default 100.
+
+    Returns:
+      A :class:`Rosenbrock` problem.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradtx.testing.problems import rosenbrock
+      >>> problem = rosenbrock()
+      >>> print(round(float(problem.loss(jnp.asarray(problem.start))), 2))  # at (-1.2, 1)
+      24.2
+    """
     return Rosenbrock(a, b)

@@ -1,18 +1,75 @@
-"""Pytree arithmetic, construction, casts, reductions, access and random trees (Optax's ``optax.tree``)."""
+"""Pytree arithmetic, construction, casts, reductions, access and random trees (Optax's ``optax.tree``).
+
+Every function works leaf by leaf on pytrees (nested dicts, lists, tuples, NamedTuples, dataclasses of arrays)
+and is also answered by :mod:`gradtx.tree` (``gradtx.tree.add is gradtx.tree.ops.add``) and, under Optax's
+``tree_*`` names, by :mod:`gradtx.tree_utils`. Functions that mix a scalar with a leaf compute in the leaf's
+compute dtype (float32 or wider, see :mod:`gradtx.tree.precision`); the l2 norms neither overflow nor
+underflow. ``None`` leaves are empty subtrees.
+
+Example:
+  >>> import jax.numpy as jnp
+  >>> from gradtx import tree
+  >>> print(tree.add_scale({"w": jnp.array([1.0, 2.0])}, 0.5, {"w": jnp.array([2.0, 2.0])})["w"])
+  [2. 3.]
+"""
 
 from __future__ import annotations
 
 import builtins
 import dataclasses
-from collections.abc import Callable
+import typing
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any, NamedTuple
 
 import jax
+import jax.core
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike, DTypeLike
 
-from gradtx.base import PyTree
+from gradtx.base import PyTree, Scalar, TransformationLike
 from gradtx.tree.precision import abs_sq, hyper, safe_sqrt, up
+
+__all__ = [
+    "KeyPath",
+    "NamedTupleKey",
+    "ParamsMarker",
+    "add",
+    "add_scale",
+    "allclose",
+    "batch_shape",
+    "cast",
+    "cast_like",
+    "clip",
+    "conj",
+    "div",
+    "dtype",
+    "full_like",
+    "get",
+    "get_all_with_path",
+    "global_norm",
+    "l2_norm",
+    "leaves_norm",
+    "map_params",
+    "max",
+    "min",
+    "mul",
+    "norm",
+    "ones_like",
+    "random_like",
+    "real",
+    "scale",
+    "set",
+    "size",
+    "split_key_like",
+    "sub",
+    "sum",
+    "unwrap_random_key_data",
+    "unzip2",
+    "vdot",
+    "where",
+    "zeros_like",
+]
 
 
 def _map(fn: Callable[..., Any], tree: PyTree, *rest: PyTree) -> PyTree:
@@ -23,34 +80,123 @@ def _map(fn: Callable[..., Any], tree: PyTree, *rest: PyTree) -> PyTree:
 
 
 def add(*trees: PyTree) -> PyTree:
-    """Leafwise sum of any number of trees of the same structure."""
+    """Leafwise sum of any number of trees of the same structure: ``trees[0] + trees[1] + ...``.
+
+    Args:
+      *trees: one or more pytrees of arrays (or numbers) with one structure; leaves broadcast and promote as
+        with ``+``.
+
+    Returns:
+      A pytree of that structure holding the sums.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradtx import tree
+      >>> print(tree.add({"w": jnp.array([1.0, 2.0])}, {"w": jnp.array([3.0, 4.0])}, {"w": jnp.ones(2)})["w"])
+      [5. 7.]
+    """
     return _map(lambda *xs: builtins.sum(xs[1:], xs[0]), *trees)
 
 
 def sub(a: PyTree, b: PyTree) -> PyTree:
-    """Leafwise ``a - b``."""
+    """Leafwise ``a - b``.
+
+    Args:
+      a: a pytree of arrays.
+      b: a pytree with the structure of ``a``.
+
+    Returns:
+      A pytree of the differences.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradtx import tree
+      >>> print(tree.sub([jnp.array([3.0, 5.0])], [jnp.array([1.0, 1.0])])[0])
+      [2. 4.]
+    """
     return _map(lambda x, y: x - y, a, b)
 
 
 def mul(a: PyTree, b: PyTree) -> PyTree:
-    """Leafwise ``a * b``."""
+    """Leafwise (elementwise) product ``a * b``.
+
+    Args:
+      a: a pytree of arrays.
+      b: a pytree with the structure of ``a``.
+
+    Returns:
+      A pytree of the products.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradtx import tree
+      >>> print(tree.mul([jnp.array([2.0, 3.0])], [jnp.array([4.0, -1.0])])[0])
+      [ 8. -3.]
+    """
     return _map(lambda x, y: x * y, a, b)
 
 
 def div(a: PyTree, b: PyTree) -> PyTree:
-    """Leafwise ``a / b``."""
+    """Leafwise (elementwise) quotient ``a / b`` (``jnp`` semantics: ``x / 0`` is ``inf`` or NaN).
+
+    Args:
+      a: a pytree of arrays.
+      b: a pytree with the structure of ``a``.
+
+    Returns:
+      A pytree of the quotients.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradtx import tree
+      >>> print(tree.div([jnp.array([1.0, 3.0])], [jnp.array([2.0, 4.0])])[0])
+      [0.5  0.75]
+    """
     return _map(lambda x, y: x / y, a, b)
 
 
-def scale(s: Any, tree: PyTree) -> PyTree:
-    """``s * tree`` computed in each leaf's compute dtype and cast back to the leaf's dtype."""
+def scale(s: Scalar, tree: PyTree) -> PyTree:
+    """``s * tree`` computed in each leaf's compute dtype and cast back to the leaf's dtype.
+
+    The scalar is not rounded to a low-precision leaf's dtype first: a bfloat16 leaf is multiplied in float32
+    (``hyper(s, x) * up(x)``) and the product rounded once.
+
+    Args:
+      s: a real scalar (a number or a 0-d array, may be traced).
+      tree: a pytree of arrays.
+
+    Returns:
+      A pytree of the structure and leaf dtypes of ``tree``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradtx import tree
+      >>> print(tree.scale(0.5, {"w": jnp.array([2.0, -4.0])})["w"])
+      [ 1. -2.]
+    """
     return _map(lambda x: (hyper(s, x) * up(x)).astype(jnp.asarray(x).dtype), tree)
 
 
-def add_scale(a: PyTree, s: Any, b: PyTree) -> PyTree:
-    """``a + s * b`` leafwise, in compute dtype, cast back to the dtype of ``a`` (to a float dtype when ``a`` is
-    an integer or a Python number: ``add_scale(3, 0.1, 2) == 3.2``, as in Optax). A ``None`` leaf of ``a`` stays
-    ``None``."""
+def add_scale(a: PyTree, s: Scalar, b: PyTree) -> PyTree:
+    """``a + s * b`` leafwise, in compute dtype, cast back to the dtype of ``a``.
+
+    An integer leaf of ``a`` (or a Python number) gives a float result: ``add_scale(3, 0.1, 2) == 3.2``, as in
+    Optax. A ``None`` leaf of ``a`` stays ``None``.
+
+    Args:
+      a: a pytree of arrays (or numbers).
+      s: a real scalar (a number or a 0-d array, may be traced).
+      b: a pytree with the structure of ``a``.
+
+    Returns:
+      A pytree of the structure of ``a``, each leaf in the dtype of ``a``'s leaf (a float dtype for integers).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradtx import tree
+      >>> print(tree.add_scale({"w": jnp.array([1.0, 2.0])}, 0.5, {"w": jnp.array([2.0, 2.0])})["w"])
+      [2. 3.]
+    """
 
     def one(x: Any, y: Any) -> Any:
         if x is None:
@@ -64,55 +210,174 @@ def add_scale(a: PyTree, s: Any, b: PyTree) -> PyTree:
 
 
 def unzip2(outer: PyTree, pairs: PyTree) -> tuple[PyTree, PyTree]:
-    """Split a tree of pairs (made by mapping a two-output function over ``outer``) into two trees."""
+    """Split a tree of pairs (made by mapping a two-output function over ``outer``) into two trees.
+
+    Args:
+      outer: the tree whose structure the pairs follow (the leaves are not read).
+      pairs: ``outer``'s structure with a pair ``(first, second)`` at each leaf.
+
+    Returns:
+      ``(firsts, seconds)``: two trees of ``outer``'s structure.
+
+    Example:
+      >>> from gradtx import tree
+      >>> print(tree.unzip2({"a": 0, "b": 0}, {"a": (1, 2), "b": (3, 4)}))
+      ({'a': 1, 'b': 3}, {'a': 2, 'b': 4})
+    """
     first = jax.tree.map(lambda _, p: p[0], outer, pairs)
     second = jax.tree.map(lambda _, p: p[1], outer, pairs)
     return first, second
 
 
-def where(cond: Any, a: PyTree, b: PyTree) -> PyTree:
-    """Leafwise ``jnp.where(cond, a, b)`` with a scalar condition."""
+def where(cond: ArrayLike, a: PyTree, b: PyTree) -> PyTree:
+    """Leafwise ``jnp.where(cond, a, b)`` with a scalar condition: ``a`` where ``cond`` holds, else ``b``.
+
+    Args:
+      cond: a boolean scalar (may be traced: both trees are computed, one is selected).
+      a: a pytree of arrays.
+      b: a pytree with the structure of ``a``.
+
+    Returns:
+      A pytree of the selected leaves.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradtx import tree
+      >>> print(tree.where(jnp.array(False), [jnp.array([1.0])], [jnp.array([2.0])])[0])
+      [2.]
+    """
     return _map(lambda x, y: jnp.where(cond, x, y), a, b)
 
 
 # --- construction and casts -------------------------------------------------------------------------
 
 
-def zeros_like(tree: PyTree, dtype: Any = None) -> PyTree:
+def zeros_like(tree: PyTree, dtype: DTypeLike | None = None) -> PyTree:
     """Zeros shaped like each leaf (``dtype`` overrides the leaf dtype when given).
 
     Each leaf is built *from* the leaf (``jnp.zeros_like``), not from its shape, so it inherits the leaf's
     sharding: eagerly, and under ``jit`` for meshes with explicit axes (DESIGN.md section 7). This also holds
     for :func:`ones_like` and :func:`full_like`. Abstract leaves (``jax.eval_shape``) work too.
+
+    Args:
+      tree: a pytree of arrays (or ``jax.ShapeDtypeStruct`` leaves).
+      dtype: the dtype of every new leaf, or ``None`` (default) for each leaf's own dtype.
+
+    Returns:
+      A pytree of the structure of ``tree`` with zero arrays.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradtx import tree
+      >>> print(tree.zeros_like({"w": jnp.ones(2)}, jnp.int32)["w"])
+      [0 0]
     """
     return _map(lambda x: jnp.zeros_like(x, dtype=dtype or jnp.result_type(x)), tree)
 
 
-def ones_like(tree: PyTree, dtype: Any = None) -> PyTree:
-    """Ones shaped like each leaf (with the leaf's sharding, see :func:`zeros_like`)."""
+def ones_like(tree: PyTree, dtype: DTypeLike | None = None) -> PyTree:
+    """Ones shaped like each leaf (with the leaf's sharding, see :func:`zeros_like`).
+
+    Args:
+      tree: a pytree of arrays (or ``jax.ShapeDtypeStruct`` leaves).
+      dtype: the dtype of every new leaf, or ``None`` (default) for each leaf's own dtype.
+
+    Returns:
+      A pytree of the structure of ``tree`` with arrays of ones.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradtx import tree
+      >>> print(tree.ones_like({"w": jnp.zeros(3)})["w"])
+      [1. 1. 1.]
+    """
     return _map(lambda x: jnp.ones_like(x, dtype=dtype or jnp.result_type(x)), tree)
 
 
-def full_like(tree: PyTree, fill_value: Any, dtype: Any = None) -> PyTree:
-    """``fill_value`` shaped like each leaf (with the leaf's sharding, see :func:`zeros_like`)."""
+def full_like(tree: PyTree, fill_value: Scalar, dtype: DTypeLike | None = None) -> PyTree:
+    """``fill_value`` shaped like each leaf (with the leaf's sharding, see :func:`zeros_like`).
+
+    Args:
+      tree: a pytree of arrays (or ``jax.ShapeDtypeStruct`` leaves).
+      fill_value: the value of every element (a scalar, or an array broadcastable to each leaf).
+      dtype: the dtype of every new leaf, or ``None`` (default) for each leaf's own dtype.
+
+    Returns:
+      A pytree of the structure of ``tree`` with filled arrays.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradtx import tree
+      >>> print(tree.full_like([jnp.zeros(2)], 0.5)[0])
+      [0.5 0.5]
+    """
     return _map(lambda x: jnp.full_like(x, fill_value, dtype=dtype or jnp.result_type(x)), tree)
 
 
-def cast(tree: PyTree, dtype: Any) -> PyTree:
-    """Cast every leaf to ``dtype``; ``dtype=None`` leaves the tree unchanged."""
+def cast(tree: PyTree, dtype: DTypeLike | None) -> PyTree:
+    """Cast every leaf to ``dtype``; ``dtype=None`` leaves the tree unchanged.
+
+    Args:
+      tree: a pytree of arrays (or numbers).
+      dtype: the target dtype, or ``None`` to return ``tree`` itself.
+
+    Returns:
+      A pytree of the structure of ``tree`` with every leaf an array of ``dtype``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradtx import tree
+      >>> print(tree.cast({"w": jnp.array([1.5, 2.0])}, jnp.bfloat16)["w"].dtype)
+      bfloat16
+    """
     if dtype is None:
         return tree
     return _map(lambda x: jnp.asarray(x).astype(dtype), tree)
 
 
 def cast_like(tree: PyTree, other: PyTree) -> PyTree:
-    """Cast each leaf of ``tree`` to the dtype of the matching leaf of ``other``."""
+    """Cast each leaf of ``tree`` to the dtype of the matching leaf of ``other``.
+
+    Args:
+      tree: a pytree of arrays.
+      other: a pytree of ``tree``'s structure whose leaves give the dtypes.
+
+    Returns:
+      A pytree of the structure of ``tree``, leaves in ``other``'s dtypes.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradtx import tree
+      >>> print(tree.cast_like([jnp.array([1.5])], [jnp.zeros(1, jnp.bfloat16)])[0].dtype)
+      bfloat16
+    """
     return _map(lambda x, o: jnp.asarray(x).astype(jnp.result_type(o)), tree, other)
 
 
-def dtype(tree: PyTree, mixed_dtype_handler: str | None = None) -> Any:
-    """The dtype of the leaves: their common dtype (``ValueError`` if mixed, unless ``mixed_dtype_handler``
-    is ``'promote'``, ``'highest'`` or ``'lowest'``); JAX's default float for an empty tree."""
+def dtype(tree: PyTree, mixed_dtype_handler: str | None = None) -> np.dtype:
+    """The dtype of the leaves: their common dtype, or one chosen by ``mixed_dtype_handler`` when they differ.
+
+    Args:
+      tree: a pytree of arrays (or numbers).
+      mixed_dtype_handler: what leaves of several dtypes give: ``None`` (default) raises; ``'promote'``: JAX's
+        promotion of all of them (``jnp.result_type``); ``'highest'`` / ``'lowest'``: the highest / lowest of
+        them in the promotion order (they must be ordered: bfloat16 and float16 are not).
+
+    Returns:
+      A NumPy dtype; JAX's default float (float32, float64 under x64) for a tree without leaves.
+
+    Raises:
+      ValueError: for leaves of several dtypes without a handler (``tree.dtype(mixed_dtype_handler=None): the
+        leaves have several dtypes [...]``), for dtypes ``'highest'``/``'lowest'`` cannot order (``... bfloat16
+        and float16 are not ordered by promotion``), or for another handler.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradtx import tree
+      >>> mixed = {"a": jnp.ones(1, jnp.bfloat16), "b": jnp.ones(1, jnp.float32)}
+      >>> print(tree.dtype(mixed, "highest"), tree.dtype(mixed, "lowest"))
+      float32 bfloat16
+    """
     dtypes = list(dict.fromkeys(np.dtype(jnp.result_type(x)) for x in jax.tree.leaves(tree)))
     if not dtypes:
         return np.dtype(jnp.result_type(float))
@@ -146,7 +411,23 @@ def dtype(tree: PyTree, mixed_dtype_handler: str | None = None) -> Any:
 
 
 def vdot(a: PyTree, b: PyTree) -> jax.Array:
-    """Inner product of two trees, ``sum_i conj(a_i) . b_i``."""
+    """Inner product of two trees seen as flat vectors, ``sum_i conj(a_i) . b_i`` (``jnp.vdot`` per leaf).
+
+    Args:
+      a: a pytree of arrays (conjugated when complex).
+      b: a pytree with the structure of ``a``.
+
+    Returns:
+      A scalar array (float32 zero for trees without leaves).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradtx import tree
+      >>> a = {"w": jnp.array([1.0, 2.0]), "b": jnp.array(3.0)}
+      >>> b = {"w": jnp.array([3.0, 4.0]), "b": jnp.array(1.0)}
+      >>> print(tree.vdot(a, b))
+      14.0
+    """
     parts = jax.tree.leaves(_map(lambda x, y: jnp.vdot(x, y), a, b))
     total: jax.Array = parts[0] if parts else jnp.zeros([], jnp.float32)
     for p in parts[1:]:
@@ -155,7 +436,21 @@ def vdot(a: PyTree, b: PyTree) -> jax.Array:
 
 
 def sum(tree: PyTree, associative_reduction: bool = False) -> jax.Array:  # noqa: A001 - Optax's tree.sum
-    """Sum of every element of every leaf (``associative_reduction`` is accepted for Optax parity)."""
+    """Sum of every element of every leaf: the leaves' sums added in leaf order.
+
+    Args:
+      tree: a pytree of arrays.
+      associative_reduction: accepted for Optax parity and ignored (the sums are always added in leaf order).
+
+    Returns:
+      A scalar array (float32 zero for trees without leaves).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradtx import tree
+      >>> print(tree.sum({"w": jnp.array([1.0, 2.0]), "b": jnp.array(3.0)}))
+      6.0
+    """
     del associative_reduction
     parts = [jnp.sum(x) for x in jax.tree.leaves(tree)]
     total: jax.Array = parts[0] if parts else jnp.zeros([], jnp.float32)
@@ -164,7 +459,7 @@ def sum(tree: PyTree, associative_reduction: bool = False) -> jax.Array:  # noqa
     return total
 
 
-def norm(tree: PyTree, ord: Any = None, squared: bool = False) -> jax.Array:  # noqa: A002
+def norm(tree: PyTree, ord: int | float | str | None = None, squared: bool = False) -> jax.Array:  # noqa: A002
     """The norm of a tree seen as one flat vector: ``ord`` in {1, 2, inf}; sums accumulate in float32+.
 
     The l2 norm (``ord`` 2, ``'fro'`` or ``None``) neither overflows nor underflows: a float32 gradient of
@@ -174,14 +469,14 @@ def norm(tree: PyTree, ord: Any = None, squared: bool = False) -> jax.Array:  # 
 
     Args:
       tree: a pytree of arrays.
-      ord: ``1``, ``2`` (also ``'fro'`` or ``None``) or ``inf`` (also ``'inf'``).
-      squared: return the square of the norm.
+      ord: ``1``, ``2`` (also ``'fro'`` or ``None``, the default) or ``inf`` (also ``'inf'``).
+      squared: return the square of the norm. Default False.
 
     Returns:
       A real scalar in the widest real compute dtype of the leaves (float32 for an empty tree).
 
     Raises:
-      ValueError: for another ``ord``.
+      ValueError: for another ``ord`` (``tree.norm(ord=3): ord must be one of 1, 2, inf``).
 
     Example:
       >>> import jax.numpy as jnp
@@ -364,7 +659,9 @@ def _combine(sums: list[_Sums], total: jax.Array) -> tuple[jax.Array, jax.Array]
     return rescale | r_total, combined
 
 
-def l2_norm(x: Any, axis: Any = None, keepdims: bool = False, *, mean: bool = False) -> jax.Array:
+def l2_norm(
+    x: ArrayLike, axis: int | Sequence[int] | None = None, keepdims: bool = False, *, mean: bool = False
+) -> jax.Array:
     """``sqrt(sum |x|^2)`` over ``axis`` (``mean=True``: ``sqrt(mean |x|^2)``, the root mean square), safe from
     overflow and underflow, with a finite derivative at 0.
 
@@ -405,7 +702,7 @@ def l2_norm(x: Any, axis: Any = None, keepdims: bool = False, *, mean: bool = Fa
     return _cond(_needs_rescale(plain), rescaled, lambda _: safe_sqrt(plain), x)
 
 
-def leaves_norm(leaves: list[Any], dtype: Any, batched: bool = False) -> jax.Array:
+def leaves_norm(leaves: Sequence[ArrayLike], dtype: DTypeLike, batched: bool = False) -> jax.Array:
     """The l2 norm of several arrays together, accumulated in ``dtype``, without overflow or underflow.
 
     The ordinary result is ``sqrt(0 + s_1 + s_2 + ...)`` with ``s_i = sum |x_i|^2`` in each array's compute
@@ -456,7 +753,20 @@ def _axes(ndim: int, axis: Any) -> tuple[int, ...]:
 
 @dataclasses.dataclass(frozen=True)
 class NamedTupleKey:
-    """A path entry naming a NamedTuple field and the NamedTuple's class (``ScaleByAdamState.nu``)."""
+    """A path entry naming a NamedTuple field and the NamedTuple's class (``ScaleByAdamState.nu``).
+
+    The paths of :func:`get_all_with_path` use it for NamedTuple fields (where ``jax.tree_util`` would use a
+    ``GetAttrKey``), so that a path tells which state a field belongs to; ``str(key)`` is ``"Class.field"``.
+
+    Args:
+      tuple_name: the NamedTuple's class name (``"ScaleByAdamState"``).
+      name: the field name (``"nu"``).
+
+    Example:
+      >>> from gradtx import tree
+      >>> print(tree.NamedTupleKey("ScaleByAdamState", "nu"))
+      ScaleByAdamState.nu
+    """
 
     tuple_name: str
     name: str
@@ -466,6 +776,7 @@ class NamedTupleKey:
 
 
 KeyPath = tuple[Any, ...]
+"""A path into a tree: a tuple of ``DictKey``, ``SequenceKey``, ``GetAttrKey`` and :class:`NamedTupleKey`."""
 
 
 def _children(node: Any) -> list[tuple[Any, str | None, Any]] | None:
@@ -483,12 +794,25 @@ def _children(node: Any) -> list[tuple[Any, str | None, Any]] | None:
 
 
 def get_all_with_path(
-    tree: PyTree, key: Any, filtering: Callable[[KeyPath, Any], bool] | None = None
+    tree: PyTree, key: Hashable, filtering: Callable[[KeyPath, Any], bool] | None = None
 ) -> list[tuple[KeyPath, Any]]:
     """Every ``(path, value)`` whose dict key, NamedTuple field or NamedTuple class name is ``key``.
 
-    Paths are tuples of ``DictKey``, ``SequenceKey``, ``GetAttrKey`` and :class:`NamedTupleKey` entries;
-    ``filtering(path, value)`` keeps a subset.
+    Paths are tuples of ``DictKey``, ``SequenceKey``, ``GetAttrKey`` and :class:`NamedTupleKey` entries. The
+    search is breadth first, as Optax's: shallower matches come first; a match's subtree is searched too.
+
+    Args:
+      tree: a pytree (an optimizer state, a parameter tree, ...).
+      key: a dict key, a NamedTuple or dataclass field name, or a NamedTuple class name (``"ScaleByAdamState"``).
+      filtering: ``filtering(path, value) -> bool`` keeps a subset of the matches; ``None`` (default) keeps all.
+
+    Returns:
+      A list of ``(path, value)`` pairs, empty when nothing matches.
+
+    Example:
+      >>> from gradtx import tree
+      >>> print(tree.get_all_with_path({"w": {"nu": 1}, "b": [2]}, "nu"))
+      [((DictKey(key='w'), DictKey(key='nu')), 1)]
     """
     found: list[tuple[KeyPath, Any]] = []
 
@@ -514,10 +838,35 @@ def get_all_with_path(
     return found
 
 
-def get(tree: PyTree, key: Any, default: Any = None, filtering: Callable[[KeyPath, Any], bool] | None = None) -> Any:
+def get(
+    tree: PyTree, key: Hashable, default: Any = None, filtering: Callable[[KeyPath, Any], bool] | None = None
+) -> Any:
     """The value whose key, field or NamedTuple name is ``key`` (``default`` if none; ``KeyError`` if several).
 
-    ``tree.get(adam_state, "nu")`` finds Adam's second moment inside any chain or wrapper.
+    ``tree.get(adam_state, "nu")`` finds Adam's second moment inside any chain or wrapper (the matches are those
+    of :func:`get_all_with_path`).
+
+    Args:
+      tree: a pytree (an optimizer state, a parameter tree, ...).
+      key: a dict key, a NamedTuple or dataclass field name, or a NamedTuple class name.
+      default: what to return when nothing matches. Default None.
+      filtering: ``filtering(path, value) -> bool`` keeps a subset of the matches (to pick one of several);
+        ``None`` (default) keeps all.
+
+    Returns:
+      The one matching value, or ``default``.
+
+    Raises:
+      KeyError: when several values match (``tree.get: 2 values named 'count' (...); pass filtering= to pick
+        one``).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> from gradtx import tree
+      >>> state = gradtx.adam(0.1).init({"w": jnp.zeros(2)})
+      >>> print(tree.get(state, "nu")["w"], tree.get(state, "missing", default=-1))
+      [0. 0.] -1
     """
     found = get_all_with_path(tree, key, filtering)
     if not found:
@@ -537,7 +886,28 @@ def set(tree: PyTree, filtering: Callable[[KeyPath, Any], bool] | None = None, /
 
     A name may also be a NamedTuple's class name, which replaces that whole state
     (``tree.set(state, AddNoiseState=new)``). A value given as a callable is applied to the old value
-    (``tree.set(state, count=lambda c: c + 1)``).
+    (``tree.set(state, count=lambda c: c + 1)``). Every match is replaced (all the ``count`` fields of a chain).
+
+    Args:
+      tree: a pytree (an optimizer state, a parameter tree, ...); it is not modified.
+      filtering: ``filtering(path, value) -> bool`` restricts which matches are replaced (positional only);
+        ``None`` (default) replaces all.
+      **kwargs: ``name=value`` pairs: a dict key, field name or NamedTuple class name, and the new value (or a
+        function of the old value).
+
+    Returns:
+      The new tree.
+
+    Raises:
+      KeyError: when a name matches nothing (``tree.set: no value named 'missing' in the tree``).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> from gradtx import tree
+      >>> state = gradtx.adam(0.1).init({"w": jnp.zeros(2)})
+      >>> print(tree.get(tree.set(state, count=lambda c: c + 5), "count"))
+      5
     """
     missing = [k for k in kwargs if not get_all_with_path(tree, k, filtering)]
     if missing:
@@ -572,7 +942,24 @@ def set(tree: PyTree, filtering: Callable[[KeyPath, Any], bool] | None = None, /
 
 
 def allclose(a: PyTree, b: PyTree, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: bool = False) -> bool:
-    """Whether two trees have the same structure and all leaves are close."""
+    """Whether two trees have the same structure and all leaves are close (``np.allclose`` leaf by leaf).
+
+    Args:
+      a: a pytree of arrays.
+      b: another pytree.
+      rtol: the relative tolerance, ``>= 0``. Default 1e-5.
+      atol: the absolute tolerance, ``>= 0``. Default 1e-8.
+      equal_nan: whether NaNs in the same places compare equal. Default False.
+
+    Returns:
+      A Python bool (False for different structures).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradtx import tree
+      >>> tree.allclose({"w": jnp.array([1.0, 2.0])}, {"w": jnp.array([1.0, 2.0 + 1e-7])})
+      True
+    """
     if jax.tree.structure(a) != jax.tree.structure(b):
         return False
     return all(
@@ -584,60 +971,205 @@ def allclose(a: PyTree, b: PyTree, rtol: float = 1e-5, atol: float = 1e-8, equal
 # --- more elementwise maps and reductions ----------------------------------------------------------------
 
 
-def clip(tree: PyTree, min_value: Any = None, max_value: Any = None) -> PyTree:
-    """Every leaf clipped to ``[min_value, max_value]`` (``None``: unbounded on that side)."""
+def clip(tree: PyTree, min_value: Scalar | None = None, max_value: Scalar | None = None) -> PyTree:
+    """Every leaf clipped to ``[min_value, max_value]`` (``jnp.clip``; ``None``: unbounded on that side).
+
+    Args:
+      tree: a pytree of real arrays.
+      min_value: the lower bound, or ``None`` (default) for none.
+      max_value: the upper bound, or ``None`` (default) for none.
+
+    Returns:
+      A pytree of the clipped leaves.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradtx import tree
+      >>> print(tree.clip([jnp.array([-2.0, 0.5, 3.0])], -1.0, 1.0)[0])
+      [-1.   0.5  1. ]
+    """
     return _map(lambda x: jnp.clip(x, min_value, max_value), tree)
 
 
 def conj(tree: PyTree) -> PyTree:
-    """The complex conjugate of every leaf."""
+    """The complex conjugate of every leaf (real leaves unchanged).
+
+    Args:
+      tree: a pytree of arrays.
+
+    Returns:
+      A pytree of the conjugates.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradtx import tree
+      >>> print(tree.conj([jnp.array([1 + 2j])])[0])
+      [1.-2.j]
+    """
     return _map(jnp.conj, tree)
 
 
 def real(tree: PyTree) -> PyTree:
-    """The real part of every leaf."""
+    """The real part of every leaf (real leaves unchanged).
+
+    Args:
+      tree: a pytree of arrays.
+
+    Returns:
+      A pytree of real arrays.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradtx import tree
+      >>> print(tree.real([jnp.array([1 + 2j])])[0])
+      [1.]
+    """
     return _map(jnp.real, tree)
 
 
 def max(tree: PyTree) -> jax.Array:  # noqa: A001
-    """The largest element of all leaves (``-inf`` for an empty tree)."""
+    """The largest element of all leaves (``-inf`` for an empty tree; empty leaves are skipped).
+
+    Args:
+      tree: a pytree of real arrays.
+
+    Returns:
+      A scalar array.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradtx import tree
+      >>> print(tree.max({"w": jnp.array([1.0, 5.0]), "b": jnp.array(-3.0)}))
+      5.0
+    """
     leaves = [jnp.max(x) for x in jax.tree.leaves(tree) if jnp.size(x)]
     return jnp.max(jnp.stack(leaves)) if leaves else jnp.asarray(-jnp.inf)
 
 
 def min(tree: PyTree) -> jax.Array:  # noqa: A001
-    """The smallest element of all leaves (``inf`` for an empty tree)."""
+    """The smallest element of all leaves (``inf`` for an empty tree; empty leaves are skipped).
+
+    Args:
+      tree: a pytree of real arrays.
+
+    Returns:
+      A scalar array.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradtx import tree
+      >>> print(tree.min({"w": jnp.array([1.0, 5.0]), "b": jnp.array(-3.0)}))
+      -3.0
+    """
     leaves = [jnp.min(x) for x in jax.tree.leaves(tree) if jnp.size(x)]
     return jnp.min(jnp.stack(leaves)) if leaves else jnp.asarray(jnp.inf)
 
 
 def size(tree: PyTree) -> int:
-    """The total number of elements of all leaves."""
+    """The total number of elements of all leaves (the parameter count of a parameter tree).
+
+    Args:
+      tree: a pytree of arrays (or ``jax.ShapeDtypeStruct`` leaves).
+
+    Returns:
+      A Python int.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradtx import tree
+      >>> tree.size({"w": jnp.ones((2, 3)), "b": jnp.ones(4)})
+      10
+    """
     return int(builtins.sum(int(np.prod(jnp.shape(x))) for x in jax.tree.leaves(tree)))
 
 
 def batch_shape(tree: PyTree, shape: tuple[int, ...] = ()) -> PyTree:
-    """Abstract leaves (``ShapeDtypeStruct``) with leading batch dimensions ``shape`` added."""
+    """Abstract leaves (``ShapeDtypeStruct``) with leading batch dimensions ``shape`` added.
+
+    Args:
+      tree: a pytree of arrays (or ``jax.ShapeDtypeStruct`` leaves).
+      shape: the batch dimensions put in front of every leaf's shape. Default ``()``.
+
+    Returns:
+      A pytree of ``jax.ShapeDtypeStruct`` of shape ``shape + leaf.shape`` and the leaf's dtype.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradtx import tree
+      >>> print(tree.batch_shape({"w": jnp.ones((2, 3))}, (5,))["w"].shape)
+      (5, 2, 3)
+    """
     return _map(lambda x: jax.ShapeDtypeStruct(tuple(shape) + tuple(jnp.shape(x)), jnp.result_type(x)), tree)
 
 
 def split_key_like(rng_key: jax.Array, target_tree: PyTree) -> PyTree:
-    """One independent PRNG key per leaf of ``target_tree``, in the tree's structure."""
+    """One independent PRNG key per leaf of ``target_tree``, in the tree's structure (``jax.random.split``).
+
+    Args:
+      rng_key: a PRNG key (typed, ``jax.random.key``, or raw, ``jax.random.PRNGKey``).
+      target_tree: the tree whose structure the keys take (its leaves are not read).
+
+    Returns:
+      A pytree of ``target_tree``'s structure with one key per leaf.
+
+    Example:
+      >>> import jax
+      >>> import jax.numpy as jnp
+      >>> from gradtx import tree
+      >>> keys = tree.split_key_like(jax.random.key(0), {"w": jnp.zeros(2), "b": jnp.zeros(3)})
+      >>> sorted(keys)
+      ['b', 'w']
+    """
     treedef = jax.tree.structure(target_tree)
     keys = jax.random.split(rng_key, treedef.num_leaves)
     return jax.tree.unflatten(treedef, list(keys))
 
 
 def random_like(
-    rng_key: jax.Array, target_tree: PyTree, sampler: Callable[..., jax.Array] = jax.random.normal, dtype: Any = None
+    rng_key: jax.Array,
+    target_tree: PyTree,
+    sampler: Callable[..., jax.Array] = jax.random.normal,
+    dtype: DTypeLike | None = None,
 ) -> PyTree:
-    """Random leaves shaped like ``target_tree`` from ``sampler(key, shape, dtype)`` (a key per leaf)."""
+    """Random leaves shaped like ``target_tree`` from ``sampler(key, shape, dtype)`` (a key per leaf).
+
+    Args:
+      rng_key: a PRNG key, split into one key per leaf (:func:`split_key_like`).
+      target_tree: a pytree of arrays (or ``jax.ShapeDtypeStruct`` leaves) giving the shapes and dtypes.
+      sampler: ``sampler(key, shape, dtype) -> array``, e.g. ``jax.random.uniform``. Default
+        ``jax.random.normal``.
+      dtype: the dtype of every leaf, or ``None`` (default) for each leaf's own dtype.
+
+    Returns:
+      A pytree of ``target_tree``'s structure with random arrays.
+
+    Example:
+      >>> import jax
+      >>> import jax.numpy as jnp
+      >>> from gradtx import tree
+      >>> noise = tree.random_like(jax.random.key(0), {"w": jnp.zeros((2, 3))})
+      >>> print(noise["w"].shape, noise["w"].dtype)
+      (2, 3) float32
+    """
     keys = split_key_like(rng_key, target_tree)
     return jax.tree.map(lambda k, x: sampler(k, jnp.shape(x), dtype or jnp.result_type(x)), keys, target_tree)
 
 
 def unwrap_random_key_data(input_tree: PyTree) -> PyTree:
-    """Typed PRNG keys replaced by their raw data (so trees with keys can be compared numerically)."""
+    """Typed PRNG keys replaced by their raw data (so trees with keys can be compared numerically).
+
+    Args:
+      input_tree: a pytree whose leaves may include typed keys (``jax.random.key``); other leaves pass through.
+
+    Returns:
+      The tree with every typed key replaced by ``jax.random.key_data(key)`` (a uint32 array).
+
+    Example:
+      >>> import jax
+      >>> from gradtx import tree
+      >>> print(tree.unwrap_random_key_data({"key": jax.random.key(0)})["key"])
+      [0 0]
+    """
 
     def unwrap(x: Any) -> Any:
         if isinstance(x, jax.Array) and jnp.issubdtype(x.dtype, jax.dtypes.prng_key):
@@ -648,29 +1180,62 @@ def unwrap_random_key_data(input_tree: PyTree) -> PyTree:
 
 
 class ParamsMarker:
-    """Stands for "the parameter tree" when ``init`` is called by :func:`map_params` (combinators that
-    restructure the params, like ``masked``, pass it through unchanged)."""
+    """Stands for "the parameter tree" when ``init`` is called by :func:`map_params`.
+
+    ``init(ParamsMarker())`` puts the marker (an empty pytree) wherever the state holds a tree shaped like the
+    parameters (moments, traces); combinators that restructure the params, like ``masked``, pass it through
+    unchanged. It takes no arguments.
+
+    Example:
+      >>> import gradtx
+      >>> from gradtx import tree
+      >>> state = gradtx.sgd(0.1, momentum=0.9).init(tree.ParamsMarker())
+      >>> isinstance(state[0].trace, tree.ParamsMarker)
+      True
+    """
 
 
 jax.tree_util.register_pytree_node(ParamsMarker, lambda _: ((), None), lambda _, __: ParamsMarker())
 
 
 def map_params(
-    initable: Any,
+    initable: TransformationLike | Callable[[Any], Any],
     f: Callable[..., Any],
     state: PyTree,
     /,
-    *rest: Any,
-    transform_non_params: Callable[..., Any] | None = None,
+    *rest: PyTree,
+    transform_non_params: Callable[[Any], Any] | None = None,
     is_leaf: Callable[[Any], bool] | None = None,
 ) -> PyTree:
     """Apply ``f`` to every parameter-shaped tree in an optimizer ``state`` (moments, traces), leaf by leaf.
 
-    ``initable`` is the transformation (or its ``init``) that made the state: calling it on a marker tells
-    which parts of the state mirror the parameters. Other leaves pass through ``transform_non_params``
-    if given (e.g. to shard counters differently).
+    ``initable`` is the transformation (or its ``init``) that made the state: calling it on a
+    :class:`ParamsMarker` tells which parts of the state mirror the parameters. Other leaves pass through
+    ``transform_non_params`` if given (e.g. to shard counters differently). Optax's ``tree_map_params``.
+
+    Args:
+      initable: the transformation that made ``state``, or its ``init`` function (positional only).
+      f: ``f(leaf, *rest_leaves) -> new leaf``, applied to the leaves of each parameter-shaped part (positional
+        only).
+      state: the optimizer state (positional only).
+      *rest: trees of the parameters' structure whose leaves are passed to ``f`` after the state's.
+      transform_non_params: applied to every other leaf of the state (counts, scalars); ``None`` (default)
+        leaves them unchanged.
+      is_leaf: passed to ``jax.tree.map`` over the parameter-shaped parts. Default None.
+
+    Returns:
+      The new state, of the structure of ``state``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> from gradtx import tree
+      >>> tx = gradtx.adam(0.1)
+      >>> state = tree.map_params(tx, lambda m: m + 1, tx.init({"w": jnp.zeros(2)}))
+      >>> print(tree.get(state, "mu")["w"], tree.get(state, "count"))
+      [1. 1.] 0
     """
-    init = initable.init if hasattr(initable, "init") else initable
+    init = typing.cast(Callable[[Any], Any], getattr(initable, "init", initable))
     marked = init(ParamsMarker())
 
     def one(marker: Any, value: Any) -> Any:

@@ -20,17 +20,56 @@ from __future__ import annotations
 import builtins
 import fractions
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeGuard, cast
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike, DTypeLike
 
-from gradtx.base import PyTree
+from gradtx.base import PyTree, Scalar
+
+__all__ = [
+    "Leaf",
+    "abs_sq",
+    "bias_correction",
+    "complement",
+    "compute_dtype",
+    "debias",
+    "decay_parts",
+    "ema",
+    "hyper",
+    "like",
+    "map_split",
+    "safe_sqrt",
+    "scale_ratio",
+    "times_inverse",
+    "up",
+    "update_infinity_moment",
+    "update_moment",
+    "update_moment_per_elem_norm",
+    "wider",
+    "widest_real_dtype",
+]
 
 
-def compute_dtype(dtype: Any) -> np.dtype:
-    """The dtype arithmetic runs in: ``dtype`` promoted to at least float32 (complex kept)."""
+def compute_dtype(dtype: DTypeLike) -> np.dtype:
+    """The dtype arithmetic runs in: ``dtype`` promoted to at least float32 (complex kept).
+
+    bfloat16 and float16 give float32, complex64 and wider floats stay, integers and bools give float32.
+
+    Args:
+      dtype: a dtype (or anything ``np.dtype`` accepts).
+
+    Returns:
+      A NumPy dtype: float32, float64, complex64 or complex128.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradtx import tree
+      >>> print(tree.compute_dtype(jnp.bfloat16), tree.compute_dtype(jnp.int32), tree.compute_dtype(jnp.float64))
+      float32 float32 float64
+    """
     dtype = np.dtype(dtype)
     if jnp.issubdtype(dtype, jnp.complexfloating):
         return dtype if dtype.itemsize >= 8 else np.dtype(np.complex64)
@@ -45,7 +84,20 @@ def _real(dtype: np.dtype) -> np.dtype:
 
 def widest_real_dtype(tree: PyTree) -> np.dtype:
     """The widest real floating dtype among the leaves of ``tree`` (complex: its real part), at least float32
-    (the dtype of scalar statistics and hyperparameters kept beside parameters of mixed dtypes)."""
+    (the dtype of scalar statistics and hyperparameters kept beside parameters of mixed dtypes).
+
+    Args:
+      tree: a pytree of arrays; leaves without a ``dtype`` (Python numbers) are skipped.
+
+    Returns:
+      A real NumPy dtype, float32 or wider.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradtx import tree
+      >>> print(tree.widest_real_dtype({"a": jnp.ones(1, jnp.bfloat16), "b": jnp.ones(1, jnp.complex64)}))
+      float32
+    """
     dt = np.dtype(np.float32)
     for leaf in jax.tree.leaves(tree):
         d = getattr(leaf, "dtype", None)
@@ -59,26 +111,83 @@ def widest_real_dtype(tree: PyTree) -> np.dtype:
     return dt
 
 
-def hyper(value: Any, like: Any) -> jax.Array:
-    """A scalar hyperparameter as a real array of the compute dtype of ``like`` (an array or dtype)."""
-    dt = like.dtype if hasattr(like, "dtype") else like
+def hyper(value: Scalar, like: ArrayLike | DTypeLike) -> jax.Array:
+    """A scalar hyperparameter as a real array of the compute dtype of ``like`` (an array or dtype).
+
+    So ``0.999`` beside a bfloat16 leaf is float32's ``0.999``, not bfloat16's ``1.0``.
+
+    Args:
+      value: the hyperparameter (a number or a real array, may be traced).
+      like: an array (its dtype is used) or a dtype.
+
+    Returns:
+      ``value`` as an array of the real part of ``compute_dtype(like)`` (float32 or float64).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradtx import tree
+      >>> b2 = tree.hyper(0.999, jnp.ones(2, jnp.bfloat16))
+      >>> print(b2, b2.dtype)
+      0.999 float32
+    """
+    dt = cast(DTypeLike, getattr(like, "dtype", like))
     return jnp.asarray(value, dtype=_real(compute_dtype(dt)))
 
 
-def like(a: Any, x: jax.Array) -> jax.Array:
+def like(a: ArrayLike, x: ArrayLike) -> jax.Array:
     """A real array ``a`` in the dtype of ``x`` (complex when ``x`` is): strict promotion multiplies only equal
-    dtypes, and a real factor times a complex leaf is the one mixed product the blocks need."""
+    dtypes, and a real factor times a complex leaf is the one mixed product the blocks need.
+
+    Args:
+      a: a real array or number (a factor, a correction).
+      x: the array whose dtype ``a`` takes.
+
+    Returns:
+      ``a`` cast to ``x``'s dtype.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradtx import tree
+      >>> print(tree.like(jnp.float32(2.0), jnp.array([1j])).dtype)
+      complex64
+    """
     return jnp.asarray(a).astype(jnp.asarray(x).dtype)
 
 
-def up(x: jax.Array) -> jax.Array:
-    """``x`` in its compute dtype (a no-op for float32 and wider)."""
+def up(x: ArrayLike) -> jax.Array:
+    """``x`` in its compute dtype (a no-op for float32 and wider; see :func:`compute_dtype`).
+
+    Args:
+      x: an array (or number).
+
+    Returns:
+      ``x`` as an array of ``compute_dtype(x.dtype)``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradtx import tree
+      >>> print(tree.up(jnp.ones(2, jnp.bfloat16)).dtype)
+      float32
+    """
     x = jnp.asarray(x)
     return x.astype(compute_dtype(x.dtype))
 
 
-def abs_sq(x: jax.Array) -> jax.Array:
-    """``|x|**2`` as a real array (``x * conj(x)`` for complex ``x``)."""
+def abs_sq(x: ArrayLike) -> jax.Array:
+    """``|x|**2`` as a real array (``real(x * conj(x))`` for complex ``x``, ``x * x`` otherwise).
+
+    Args:
+      x: a real or complex array; it is not promoted (call :func:`up` first for bfloat16).
+
+    Returns:
+      A real array of ``x``'s shape (the real dtype of ``x``'s).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradtx import tree
+      >>> print(tree.abs_sq(jnp.array([3 + 4j, -2])))
+      [25.  4.]
+    """
     x = jnp.asarray(x)
     if jnp.iscomplexobj(x):
         return jnp.real(x * jnp.conj(x))
@@ -88,7 +197,7 @@ def abs_sq(x: jax.Array) -> jax.Array:
 # --- safe roots and ratios: finite derivatives at 0, visible failures at inf ------------------------------
 
 
-def safe_sqrt(x: Any) -> jax.Array:
+def safe_sqrt(x: ArrayLike) -> jax.Array:
     """``sqrt(x)`` whose derivative at ``x = 0`` is 0 instead of ``inf`` (which times a zero cotangent is NaN).
 
     The double ``where``: the root is taken of ``where(x == 0, 1, x)`` and replaced by 0 where ``x == 0``, so the
@@ -114,7 +223,7 @@ def safe_sqrt(x: Any) -> jax.Array:
     return jnp.where(zero, jnp.zeros_like(x), jnp.sqrt(jnp.where(zero, jnp.ones_like(x), x)))
 
 
-def scale_ratio(num: Any, den: Any) -> jax.Array:
+def scale_ratio(num: ArrayLike, den: ArrayLike) -> jax.Array:
     """``num / den`` for an adaptive scale ``den >= 0`` (``sqrt(v) + eps`` and the like), failing visibly.
 
     - ``den == 0`` (``eps = 0`` and a second moment that is 0: a coordinate whose gradients were all 0):
@@ -144,7 +253,7 @@ def scale_ratio(num: Any, den: Any) -> jax.Array:
     return jnp.where(zero, jnp.zeros_like(q), jnp.where(jnp.isinf(den), jnp.full_like(q, jnp.nan), q))
 
 
-def times_inverse(g: Any, d: Any, inverse: Callable[[jax.Array], jax.Array] = jax.lax.rsqrt,
+def times_inverse(g: ArrayLike, d: ArrayLike, inverse: Callable[[jax.Array], jax.Array] = jax.lax.rsqrt,
                   cast: Callable[[jax.Array], jax.Array] | None = None) -> jax.Array:
     """``cast(inverse(d)) * g`` (RMSProp's ``g * rsqrt(nu + eps)``, Adagrad's), failing visibly.
 
@@ -187,7 +296,7 @@ def _pair(g: Any, m: Any) -> tuple[jax.Array, jax.Array, np.dtype]:
     return g.astype(cdt), m.astype(cdt), cdt
 
 
-def complement(decay: Any, like: Any) -> jax.Array:
+def complement(decay: Scalar, like: ArrayLike | DTypeLike) -> jax.Array:
     """The complement ``1 - decay`` of a decay rate, formed *before* rounding to the compute dtype.
 
     A Python number is subtracted in float64 and rounded once: ``decay = 0.999`` gives float32's ``0.001``, not
@@ -216,7 +325,7 @@ def complement(decay: Any, like: Any) -> jax.Array:
     return hyper(1 - d.astype(np.float32), like)
 
 
-def debias(decay: Any, count: Any, like: Any) -> jax.Array:
+def debias(decay: Scalar, count: ArrayLike, like: ArrayLike | DTypeLike) -> jax.Array:
     """The bias-correction factor ``1 - decay^count`` of a zero-initialised average (Kingma & Ba 2015,
     arXiv 1412.6980, Algorithm 1), computed as ``-expm1(count * log1p(-c))`` from ``c = complement(decay)``.
 
@@ -251,11 +360,11 @@ def debias(decay: Any, count: Any, like: Any) -> jax.Array:
 _EXACT_ULPS = 4
 
 
-def _is_number(x: Any) -> bool:
+def _is_number(x: Any) -> TypeGuard[int | float | np.integer | np.floating]:
     return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool)
 
 
-def decay_parts(decay: Any, like: Any) -> tuple[jax.Array, jax.Array, jax.Array | None]:
+def decay_parts(decay: Scalar, like: ArrayLike | DTypeLike) -> tuple[jax.Array, jax.Array, jax.Array | None]:
     """A decay rate split for exact averaging: the complement ``c = 1 - decay`` and the decay ``1 - c`` as the
     float sum ``d + r``.
 
@@ -298,7 +407,7 @@ def decay_parts(decay: Any, like: Any) -> tuple[jax.Array, jax.Array, jax.Array 
     return c, jnp.asarray(decay).astype(c.dtype), None
 
 
-def ema(decay: Any, old: jax.Array, new: jax.Array) -> jax.Array:
+def ema(decay: Scalar, old: jax.Array, new: jax.Array) -> jax.Array:
     """One step of an exponential moving average, ``decay * old + (1 - decay) * new``, with the exact complement.
 
     Computed from :func:`decay_parts` as ``c new + d old`` (Optax's numbers, where those are exact to float32
@@ -362,11 +471,26 @@ def _map_moments(fn: Callable[..., Any], updates: PyTree, moments: PyTree) -> Py
     return jax.tree.map(fn, updates, moments, is_leaf=lambda x: x is None)
 
 
-def update_moment(updates: PyTree, moments: PyTree, decay: Any, order: int) -> PyTree:
+def update_moment(updates: PyTree, moments: PyTree, decay: Scalar, order: int) -> PyTree:
     """``decay * m + (1 - decay) * g**order``, in compute dtype, stored in each moment's dtype.
 
     Computed as :func:`ema` from the exact complement ``1 - decay`` (see :func:`complement`), so that
-    :func:`bias_correction` divides by exactly the sum of the weights.
+    :func:`bias_correction` divides by exactly the sum of the weights. Optax's ``tree_update_moment``.
+
+    Args:
+      updates: the gradients ``g``, a pytree of arrays; a ``None`` leaf gives a ``None`` moment.
+      moments: the moments ``m``, a pytree of ``updates``' structure (any float dtype: it is kept).
+      decay: the decay rate, in ``[0, 1]`` (a number or a real scalar array, may be traced).
+      order: the power of ``g`` (1: the first moment; 2: the second, ``g * g``, complex for complex ``g``).
+
+    Returns:
+      The new moments, a pytree of ``moments``' structure and leaf dtypes.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradtx import tree
+      >>> print(tree.update_moment({"w": jnp.array([1.0, 2.0])}, {"w": jnp.zeros(2)}, 0.5, 2)["w"])
+      [0.5 2. ]
     """
 
     complements = _Complements(decay)
@@ -380,9 +504,26 @@ def update_moment(updates: PyTree, moments: PyTree, decay: Any, order: int) -> P
     return _map_moments(one, updates, moments)
 
 
-def update_moment_per_elem_norm(updates: PyTree, moments: PyTree, decay: Any, order: int) -> PyTree:
+def update_moment_per_elem_norm(updates: PyTree, moments: PyTree, decay: Scalar, order: int) -> PyTree:
     """``decay * m + (1 - decay) * |g|**order`` (real for complex ``g``), stored in each moment's dtype; computed
-    as :func:`update_moment` is."""
+    as :func:`update_moment` is.
+
+    Args:
+      updates: the gradients ``g``, a pytree of arrays; a ``None`` leaf gives a ``None`` moment.
+      moments: the moments ``m``, a pytree of ``updates``' structure (real; any float dtype: it is kept).
+      decay: the decay rate, in ``[0, 1]`` (a number or a real scalar array, may be traced).
+      order: the power of ``|g|`` (2: ``|g|^2`` computed as ``real(g conj(g))``).
+
+    Returns:
+      The new moments, a pytree of ``moments``' structure and leaf dtypes.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradtx import tree
+      >>> m = tree.update_moment_per_elem_norm({"w": jnp.array([1.0, -2.0])}, {"w": jnp.zeros(2)}, 0.5, 1)
+      >>> print(m["w"])
+      [0.5 1. ]
+    """
 
     complements = _Complements(decay)
 
@@ -397,9 +538,26 @@ def update_moment_per_elem_norm(updates: PyTree, moments: PyTree, decay: Any, or
     return _map_moments(one, updates, moments)
 
 
-def update_infinity_moment(updates: PyTree, moments: PyTree, decay: Any, eps: Any) -> PyTree:
+def update_infinity_moment(updates: PyTree, moments: PyTree, decay: Scalar, eps: Scalar) -> PyTree:
     """``max(decay * m, |g| + eps)`` (Adamax's infinity norm), stored in each moment's dtype; ``decay * m`` is
-    ``(1 - c) m`` with the exact complement ``c`` (see :func:`ema`)."""
+    ``(1 - c) m`` with the exact complement ``c`` (see :func:`ema`).
+
+    Args:
+      updates: the gradients ``g``, a pytree of arrays; a ``None`` leaf gives a ``None`` moment.
+      moments: the moments ``m``, a pytree of ``updates``' structure (any float dtype: it is kept).
+      decay: the decay rate, in ``[0, 1]`` (a number or a real scalar array, may be traced).
+      eps: added to ``|g|``, ``>= 0``.
+
+    Returns:
+      The new moments, a pytree of ``moments``' structure and leaf dtypes.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradtx import tree
+      >>> m = tree.update_infinity_moment({"w": jnp.array([1.0, -2.0])}, {"w": jnp.array([4.0, 0.0])}, 0.5, 0.0)
+      >>> print(m["w"])  # max(0.5 m, |g|)
+      [2. 2.]
+    """
 
     complements = _Complements(decay)
 
@@ -416,8 +574,23 @@ def update_infinity_moment(updates: PyTree, moments: PyTree, decay: Any, eps: An
     return _map_moments(one, updates, moments)
 
 
-def bias_correction(moment: PyTree, decay: Any, count: Any) -> PyTree:
-    """``m / (1 - decay**count)`` in compute dtype (Kingma & Ba 2015, Algorithm 1), the factor from :func:`debias`."""
+def bias_correction(moment: PyTree, decay: Scalar, count: ArrayLike) -> PyTree:
+    """``m / (1 - decay**count)`` in compute dtype (Kingma & Ba 2015, Algorithm 1), the factor from :func:`debias`.
+
+    Args:
+      moment: a zero-initialised moving average, a pytree of arrays.
+      decay: its decay rate, in ``[0, 1]`` (a number or a real scalar array, may be traced).
+      count: the number of averaged terms ``k >= 1`` (an integer or integer array; ``k = 0`` divides by 0).
+
+    Returns:
+      A pytree of ``moment``'s structure in the compute dtypes (float32 or wider; the block casts it back).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from gradtx import tree
+      >>> print(tree.bias_correction({"w": jnp.array([0.75, 1.5])}, 0.5, 2)["w"])  # divided by 1 - 0.5^2
+      [1. 2.]
+    """
 
     # The scalar factor is computed once per compute dtype, not once per leaf: the same numbers, and a tree of
     # many leaves traces (and gives XLA) one factor instead of one per leaf.
@@ -450,6 +623,10 @@ class Leaf:
         u = x.cast(m / x.debias(b1, count)) / x.cast(jnp.sqrt(v / x.debias(b2, count)) + x.hyper(eps))
         return x.out(u), x.store(m, mu), x.store(v, nu)
 
+    Args:
+      g: the update leaf (an array, or anything ``jnp.result_type`` accepts: a dtype, a number).
+      shared: ``None`` (default), or a dict shared by all the leaves of one update (see ``shared`` below).
+
     Attributes:
       dtype: the leaf's dtype (the output's).
       compute_dtype: ``compute_dtype(dtype)`` (complex for complex leaves).
@@ -467,7 +644,7 @@ class Leaf:
 
     __slots__ = ("compute_dtype", "dtype", "real_dtype", "shared")
 
-    def __init__(self, g: Any, shared: dict[Any, Any] | None = None):
+    def __init__(self, g: ArrayLike | DTypeLike, shared: dict[Any, Any] | None = None):
         self.dtype = np.dtype(jnp.result_type(g))
         self.compute_dtype = compute_dtype(self.dtype)
         self.real_dtype = _real(self.compute_dtype)
@@ -543,9 +720,17 @@ def _value_key(v: Any) -> Any:
     return ("object", id(v))
 
 
-def wider(state: Any, g: Any) -> jax.Array:
+def wider(state: ArrayLike, g: ArrayLike | DTypeLike) -> jax.Array:
     """A state leaf in the wider of its own and ``g``'s compute dtype (kept real if it is real, complex if it
     is complex): a bfloat16 or float32 state beside float64 gradients is updated in float64, unrounded.
+
+    Args:
+      state: a state leaf (a moment, a trace).
+      g: the matching update leaf (or its dtype).
+
+    Returns:
+      ``state`` cast to float32 or float64 (complex64 or complex128 for a complex state), whichever is as wide
+      as the wider of the two compute dtypes.
 
     Example:
       >>> import jax.numpy as jnp
@@ -564,6 +749,15 @@ def wider(state: Any, g: Any) -> jax.Array:
 def map_split(fn: Callable[..., tuple[Any, ...]], n: int, updates: PyTree, *trees: PyTree) -> tuple[PyTree, ...]:
     """``fn`` leaf by leaf over ``updates`` and trees of the same structure, returning ``n`` values per leaf,
     as ``n`` trees shaped like ``updates`` (a block's output and its new state leaves).
+
+    Args:
+      fn: ``fn(g, *leaves) -> (v_1, ..., v_n)``, called once per leaf of ``updates``.
+      n: the number of values ``fn`` returns, ``>= 1``.
+      updates: the pytree whose structure leads (the update).
+      *trees: further pytrees of ``updates``' structure (state parts) whose leaves follow ``g``.
+
+    Returns:
+      A tuple of ``n`` pytrees shaped like ``updates``: the first values, the second values, ...
 
     Example:
       >>> from gradtx import tree

@@ -22,7 +22,19 @@ MaybeAxis = int | Sequence[int] | None
 
 class AggregatorUpdateFn(Protocol):
     """The ``update`` of an :class:`Aggregator`: ``(per_elt_updates, state, params=None, **extra) -> (updates,
-    state)``; the signature of a transformation's update, but its input has batch axes its output lacks."""
+    state)``; the signature of a transformation's update, but its input has batch axes its output lacks.
+
+    A protocol for annotations: any function of that signature is one (it is not instantiated).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from gradtx.experimental.aggregating import AggregatorUpdateFn
+        >>> def mean_update(per_elt_updates, state, params=None, **extra_args):
+        ...     return jnp.mean(per_elt_updates, axis=0), state
+        >>> fn: AggregatorUpdateFn = mean_update
+        >>> print(fn(jnp.array([[1.0], [3.0]]), None)[0])
+        [2.]
+    """
 
     def __call__(
         self, per_elt_updates: PerElementUpdates, state: OptState, params: Params | None = None, **extra_args: Any

@@ -8,7 +8,8 @@
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from collections.abc import Sequence
+from typing import Any, NamedTuple, cast
 
 import jax
 import jax.numpy as jnp
@@ -30,7 +31,7 @@ from gradtx.experimental.aggregating._common import (
     check_per_elt_axis,
     select_if_ready,
 )
-from gradtx.experimental.aggregating.aggregator import Aggregator, MaybeAxis, PerElementUpdates
+from gradtx.experimental.aggregating.aggregator import AggregatedUpdates, Aggregator, MaybeAxis, PerElementUpdates
 from gradtx.fields import integer, option, pytree_class, recipe
 
 __all__ = [
@@ -69,12 +70,14 @@ class average_per_element_updates(Aggregator, StatelessTransformation):
         [2. 4.]
     """
 
-    per_elt_axis: Any = option(default=0, accepts=PER_ELT_AXIS, static=True)
+    per_elt_axis: int | Sequence[int] = option(default=0, accepts=PER_ELT_AXIS, static=True)
 
     def __check_init__(self) -> None:
         object.__setattr__(self, "per_elt_axis", check_per_elt_axis(type(self).__name__, self.per_elt_axis))
 
-    def update(self, updates: PerElementUpdates, state: OptState, params: Params | None = None, **extra: Any):
+    def update(
+        self, updates: PerElementUpdates, state: OptState, params: Params | None = None, **extra: Any
+    ) -> tuple[AggregatedUpdates, OptState]:
         del params, extra
         ax = self.per_elt_axis
         return jax.tree.map(lambda x: jnp.squeeze(_mean(x, ax), axis=ax), updates), state
@@ -82,7 +85,22 @@ class average_per_element_updates(Aggregator, StatelessTransformation):
 
 class AccumulateAvgUpdatesState(NamedTuple):
     """State of :func:`accumulate_avg_updates`: the position in the window of ``k`` calls (0..k-1), whether
-    the last call emitted the average, and the running average of the updates seen in the current window."""
+    the last call emitted the average, and the running average of the updates seen in the current window.
+
+    Attributes:
+        micro_step: the number of calls since the last emitted average, an int32 scalar in ``[0, k)``.
+        ready: whether the last call emitted the average, a bool scalar.
+        avg_grad: the running mean of the updates of the current window, shaped like the parameters (zeros
+            after an emission).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from gradtx.experimental.aggregating import accumulate_avg_updates
+        >>> acc = accumulate_avg_updates(3)
+        >>> _, state = acc.update(jnp.array([2.0]), acc.init(jnp.zeros(1)))
+        >>> print(state.micro_step, state.ready, state.avg_grad)
+        1 False [2.]
+    """
 
     micro_step: jax.Array  # int32
     ready: jax.Array  # bool
@@ -134,10 +152,17 @@ class accumulate_avg_updates(GradientTransformation):
             micro_step=zero_count(), ready=jnp.asarray(False), avg_grad=tree.zeros_like(params)
         )
 
-    def update(self, updates: Updates, state: Any, params: Params | None = None, **extra: Any):
+    def update(
+        self,
+        updates: Updates,
+        state: AccumulateAvgUpdatesState | EmptyState,
+        params: Params | None = None,
+        **extra: Any,
+    ) -> tuple[Updates, AccumulateAvgUpdatesState | EmptyState]:
         del params, extra
         if self.accumulation_steps == 1:
             return updates, state
+        state = cast(AccumulateAvgUpdatesState, state)
         step = state.micro_step + 1
         ready = step == self.accumulation_steps
 
@@ -162,7 +187,7 @@ class accumulate_avg_updates(GradientTransformation):
 class _average_then_accumulate(Aggregator):
     """``chain(average_per_element_updates(axis), accumulate_avg_updates(k))`` as an Aggregator."""
 
-    per_elt_axis: Any = option(accepts=PER_ELT_AXIS, static=True)
+    per_elt_axis: int | Sequence[int] = option(accepts=PER_ELT_AXIS, static=True)
     accumulation_steps: int = integer(lo=1, static=True)
 
     def __check_init__(self) -> None:

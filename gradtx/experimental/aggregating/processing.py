@@ -10,7 +10,7 @@ from typing import Any
 import jax
 
 from gradtx import tree
-from gradtx.base import GradientTransformation, Params, as_transformation, identity
+from gradtx.base import GradientTransformation, Params, Scalar, as_transformation, identity
 from gradtx.combine import chain
 from gradtx.experimental.aggregating.aggregator import Aggregator, PerElementUpdates
 from gradtx.experimental.aggregating.variance import (
@@ -129,7 +129,7 @@ def process(
 @recipe
 def add_mean_variance_to_opt(
     opt: GradientTransformation,
-    ema_decay: Any = 0.9,
+    ema_decay: Scalar = 0.9,
     per_elt_axis: int | Sequence[int] = 0,
     accumulation_steps: int = 1,
 ) -> GradientTransformation | Aggregator:

@@ -12,13 +12,22 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import jax
 import jax.numpy as jnp
 
 from gradtx import tree
-from gradtx.base import EmptyState, GradientTransformation, OptState, Params, Updates, safe_int32_increment, zero_count
+from gradtx.base import (
+    EmptyState,
+    GradientTransformation,
+    OptState,
+    Params,
+    Scalar,
+    Updates,
+    safe_int32_increment,
+    zero_count,
+)
 from gradtx.experimental.aggregating._common import (
     PER_ELT_AXIS,
     check_accumulation_steps,
@@ -84,7 +93,23 @@ def get_batch_size_from_per_elt_updates(per_elt_updates: Updates, per_elt_axis: 
 class PerElementMeanAndSumSqDiffGradsState(NamedTuple):
     """State of :func:`get_per_element_mean_and_sum_sq_diff_grads` with ``accumulation_steps > 1``: the position
     in the window, whether the last call emitted, the running mean of the gradients and their running sum of
-    squared deviations from it."""
+    squared deviations from it.
+
+    Attributes:
+        micro_step: the number of micro-batches since the last emission, an int32 scalar in ``[0, k)``.
+        ready: whether the last call emitted the pooled statistics, a bool scalar.
+        mean_grads: the pooled mean of the per-example gradients of the current window, shaped like the
+            parameters.
+        sum_sq_diff_grads: their pooled sum of squared deviations from that mean, shaped like the parameters.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from gradtx.experimental.aggregating import get_per_element_mean_and_sum_sq_diff_grads
+        >>> agg = get_per_element_mean_and_sum_sq_diff_grads(accumulation_steps=2)
+        >>> _, state = agg.update(jnp.array([[1.0], [3.0]]), agg.init(jnp.zeros(1)))
+        >>> print(state.micro_step, state.mean_grads, state.sum_sq_diff_grads)
+        1 [2.] [2.]
+    """
 
     micro_step: jax.Array  # int32
     ready: jax.Array  # bool
@@ -126,7 +151,7 @@ class get_per_element_mean_and_sum_sq_diff_grads(Aggregator):
         [3.] [8.] 3
     """
 
-    per_elt_axis: Any = option(default=0, accepts=PER_ELT_AXIS, static=True)
+    per_elt_axis: int | Sequence[int] = option(default=0, accepts=PER_ELT_AXIS, static=True)
     accumulation_steps: int = integer(default=1, lo=1, static=True)
 
     def __check_init__(self) -> None:
@@ -144,7 +169,13 @@ class get_per_element_mean_and_sum_sq_diff_grads(Aggregator):
             sum_sq_diff_grads=tree.zeros_like(params),
         )
 
-    def update(self, updates: PerElementUpdates, state: Any, params: Params | None = None, **extra: Any):
+    def update(
+        self,
+        updates: PerElementUpdates,
+        state: PerElementMeanAndSumSqDiffGradsState | EmptyState,
+        params: Params | None = None,
+        **extra: Any,
+    ) -> tuple[tuple[Updates, dict[str, Any]], PerElementMeanAndSumSqDiffGradsState | EmptyState]:
         del params, extra
         ax = self.per_elt_axis
         batch = get_batch_size_from_per_elt_updates(updates, ax)
@@ -152,6 +183,7 @@ class get_per_element_mean_and_sum_sq_diff_grads(Aggregator):
         mean, ssd = tree.unzip2(updates, stats)
         if self.accumulation_steps == 1:
             return (mean, {"sum_sq_diff_grads": ssd, "sample_size": batch}), state
+        state = cast(PerElementMeanAndSumSqDiffGradsState, state)
         step = state.micro_step + 1
         ready = step == self.accumulation_steps
 
@@ -179,7 +211,22 @@ class get_per_element_mean_and_sum_sq_diff_grads(Aggregator):
 
 class PerElementMeanAndVarianceEMAState(NamedTuple):
     """State of :func:`track_per_element_mean_and_variance_with_ema`: the number of updates tracked, the decay,
-    and the (biased) exponential moving averages of the gradient mean and of the per-example variance."""
+    and the (biased) exponential moving averages of the gradient mean and of the per-example variance.
+
+    Attributes:
+        count: the number of updates tracked ``t``, an int32 scalar.
+        ema_decay: the decay ``d`` the averages use, a real scalar (the widest real dtype of the parameters).
+        mean_grads_ema: the moving average of the gradient mean (not bias-corrected), shaped like the parameters.
+        variance_grads_ema: the moving average of the per-example variance (not bias-corrected), shaped like the
+            parameters.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from gradtx.experimental.aggregating import track_per_element_mean_and_variance_with_ema
+        >>> state = track_per_element_mean_and_variance_with_ema(ema_decay=0.5).init(jnp.zeros(2))
+        >>> print(state.count, state.ema_decay, state.mean_grads_ema)
+        0 0.5 [0. 0.]
+    """
 
     count: jax.Array  # int32
     ema_decay: jax.Array  # float
@@ -220,7 +267,7 @@ class track_per_element_mean_and_variance_with_ema(GradientTransformation):
         [1.] [1.]
     """
 
-    ema_decay: Any = probability(default=0.9)
+    ema_decay: Scalar = probability(default=0.9)
 
     def init(self, params: Params) -> PerElementMeanAndVarianceEMAState:
         return PerElementMeanAndVarianceEMAState(
@@ -232,7 +279,7 @@ class track_per_element_mean_and_variance_with_ema(GradientTransformation):
 
     def update(
         self, updates: Updates, state: PerElementMeanAndVarianceEMAState, params: Params | None = None, **extra: Any
-    ):
+    ) -> tuple[Updates, PerElementMeanAndVarianceEMAState]:
         del params
         missing = [k for k in ("sum_sq_diff_grads", "sample_size") if k not in extra]
         if missing:
