@@ -22,7 +22,17 @@ One module per family, each importing only NumPy and the standard library and sh
 
 The package namespace holds every public name of ``core``, ``schedules`` and the families of the second item:
 ``reference.adam`` is ``reference.core.adam``, ``reference.scale_by_yogi`` is
-``reference.adam_family.scale_by_yogi``. A name of ``core`` or ``schedules`` wins over a family's.
+``reference.adam_family.scale_by_yogi``. A name of ``core`` or ``schedules`` wins over a family's. Each
+module's ``__all__`` lists its public names; the package's ``__all__`` lists the names it re-exports.
+
+Example, Adam's first two updates on a two-coordinate gradient stream (each reference's docstring has its
+formula and an example of its own)::
+
+    >>> import numpy as np
+    >>> from gradtx.testing import reference as ref
+    >>> print(np.round(ref.run(ref.adam(0.1), [[1.0, -2.0], [0.5, 2.0]]), 4))
+    [[-0.1     0.1   ]
+     [-0.0932 -0.0053]]
 """
 
 from gradtx.testing.reference import (
@@ -71,3 +81,16 @@ for _module in (*FOUNDATION, *FAMILIES):
     for _name in _public(_module):
         globals().setdefault(_name, getattr(_module, _name))
 del _module, _name
+
+# The names re-exported above (the modules' name lists do not overlap), spelled so that type checkers follow.
+__all__: list[str] = []
+__all__ += core.__all__
+__all__ += schedules.__all__
+__all__ += adam_family.__all__
+__all__ += sign_family.__all__
+__all__ += normalization.__all__
+__all__ += factored.__all__
+__all__ += schedules_extra.__all__
+__all__ += combine.__all__
+__all__ += wrappers.__all__
+__all__ += linesearch.__all__

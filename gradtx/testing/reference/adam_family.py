@@ -17,6 +17,11 @@ import math
 
 import numpy as np
 
+__all__ = [
+    "radam_rho", "radam_r", "scale_by_adamax", "scale_by_amsgrad", "scale_by_belief", "scale_by_yogi",
+    "scale_by_radam", "scale_by_adan", "adamaxw", "adamax", "amsgrad", "adabelief", "yogi", "radam", "adan",
+]
+
 
 def _vec(x):
     """A float64 copy of ``x`` (never a view of the caller's array)."""
@@ -39,15 +44,57 @@ def _decay(wd, p, mask):
 
 
 def radam_rho(b2, k):
-    """Liu et al. 2020 (arXiv 1908.03265), eq. 6 / Algorithm 2: rho_inf = 2/(1-b2) - 1 and
-    rho_k = rho_inf - 2 k b2^k / (1 - b2^k), the length of the approximated simple moving average."""
+    """Float64 reference of :func:`gradtx.transforms.radam_rho`: RAdam's (rho_k, rho_inf), written naively.
+
+    Liu et al. 2020, "On the Variance of the Adaptive Learning Rate and Beyond", ICLR (arXiv 1908.03265), eq. 6 and
+    Algorithm 2; rho is the length of the approximated simple moving average::
+
+        rho_inf = 2 / (1 - b2) - 1;   rho_k = rho_inf - 2 k b2**k / (1 - b2**k)
+
+    Args:
+      b2: the decay of the second moment, in (0, 1).
+      k: the 1-based step number, >= 1.
+
+    Returns:
+      The pair ``(rho_k, rho_inf)`` of Python floats.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing import reference as ref
+      >>> rho, rho_inf = ref.radam_rho(0.9, 10)
+      >>> print(round(rho, 4), round(rho_inf, 4))
+      8.2932 19.0
+    """
     rho_inf = 2.0 / (1.0 - b2) - 1.0
     b2k = b2**k
     return rho_inf - 2.0 * k * b2k / (1.0 - b2k), rho_inf
 
 
 def radam_r(rho, rho_inf):
-    """The variance rectification term r_k = sqrt((rho-4)(rho-2) rho_inf / ((rho_inf-4)(rho_inf-2) rho))."""
+    """RAdam's variance rectification term r_k (used by :class:`scale_by_radam` and :class:`radam`).
+
+    Liu et al. 2020, "On the Variance of the Adaptive Learning Rate and Beyond", ICLR (arXiv 1908.03265),
+    Algorithm 2::
+
+        r_k = sqrt((rho - 4) (rho - 2) rho_inf / ((rho_inf - 4) (rho_inf - 2) rho))
+
+    Args:
+      rho: rho_k of :func:`radam_rho`, > 4 for a real root (or < 2).
+      rho_inf: rho_inf of :func:`radam_rho`, > 4.
+
+    Returns:
+      r_k, a Python float (1 when rho = rho_inf).
+
+    Raises:
+      ValueError: ``math domain error`` when the product under the root is negative (2 < rho < 4).
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing import reference as ref
+      >>> rho, rho_inf = ref.radam_rho(0.9, 10)
+      >>> print(round(ref.radam_r(rho, rho_inf), 4))
+      0.4927
+    """
     return math.sqrt((rho - 4.0) * (rho - 2.0) * rho_inf / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho))
 
 
@@ -57,9 +104,29 @@ def radam_r(rho, rho_inf):
 
 
 class scale_by_adamax:
-    """Adamax (Kingma & Ba 2015, arXiv 1412.6980, §7.1, Algorithm 2), without the step size:
-    m_k = b1 m_{k-1} + (1 - b1) g;  u_k = max(b2 u_{k-1}, |g| + eps)  (Optax puts eps inside the max; the
-    paper has max(b2 u_{k-1}, |g|));  out = m_k / ((1 - b1**k) u_k).  m_0 = u_0 = 0."""
+    """Float64 reference of :class:`gradtx.scale_by_adamax`: Adamax's direction, without the step size.
+
+    Kingma & Ba 2015, "Adam: A Method for Stochastic Optimization", ICLR, section 7.1, Algorithm 2; Optax puts
+    eps inside the max (the paper has max(b2 u_{k-1}, abs(g)))::
+
+        m_k = b1 m_{k-1} + (1 - b1) g;   u_k = max(b2 u_{k-1}, |g| + eps);   m_0 = u_0 = 0
+        out = m_k / ((1 - b1**k) u_k)
+
+    Call ``step(g, params=None)`` once per update with the gradient ``g`` (a 1-D float64 vector, the whole
+    pytree raveled); it returns the update as a new float64 array and keeps the state inside the object.
+
+    Args:
+      b1: the decay of the first moment, in [0, 1). Default 0.9.
+      b2: the decay of the infinity norm, in [0, 1). Default 0.999.
+      eps: added to abs(g) inside the max, >= 0. Default 1e-8.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing import reference as ref
+      >>> print(np.round(ref.run(ref.scale_by_adamax(), [[1.0, -2.0], [0.5, 2.0]]), 4))
+      [[ 1.     -1.    ]
+       [ 0.7376  0.0526]]
+    """
 
     def __init__(self, b1=0.9, b2=0.999, eps=1e-8):
         self.b1, self.b2, self.eps = float(b1), float(b2), float(eps)
@@ -76,10 +143,35 @@ class scale_by_adamax:
 
 
 class scale_by_amsgrad:
-    """AMSGrad (Reddi, Kale & Kumar 2018, "On the Convergence of Adam and Beyond", Algorithm 2), Optax's
-    variant: m_k, v_k as in Adam; v_eff = v_k / (1 - b2**k) if bias_correction_nu else v_k (the paper);
-    vmax_k = max(vmax_{k-1}, v_eff), vmax_0 = 0; m_eff = m_k / (1 - b1**k) if bias_correction_mu else m_k;
-    out = m_eff / (sqrt(vmax_k + eps_root) + eps)."""
+    """Float64 reference of :class:`gradtx.scale_by_amsgrad`: AMSGrad's direction, without the step size.
+
+    Reddi, Kale & Kumar 2018, "On the Convergence of Adam and Beyond", ICLR, Algorithm 2, in Optax's variant
+    (the maximum of the bias-corrected second moment)::
+
+        m_k, v_k as in Adam;   v_eff = v_k / (1 - b2**k) if bias_correction_nu else v_k (the paper)
+        vmax_k = max(vmax_{k-1}, v_eff),  vmax_0 = 0;   m_eff = m_k / (1 - b1**k) if bias_correction_mu else m_k
+        out = m_eff / (sqrt(vmax_k + eps_root) + eps)
+
+    Call ``step(g, params=None)`` once per update with the gradient ``g`` (a 1-D float64 vector, the whole
+    pytree raveled); it returns the update as a new float64 array and keeps the state inside the object.
+
+    Args:
+      b1: the decay of the first moment, in [0, 1). Default 0.9.
+      b2: the decay of the second moment, in [0, 1). Default 0.999.
+      eps: added to the root of vmax, >= 0. Default 1e-8.
+      eps_root: added to vmax under the root, >= 0. Default 0.0.
+      mu_dtype: ignored (the reference computes in float64). Default None.
+      bias_correction_mu: whether to bias-correct the first moment. Default True.
+      bias_correction_nu: whether to bias-correct the second moment before the max. Default True.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing import reference as ref
+      >>> print(np.round(ref.run(ref.scale_by_amsgrad(), [[1.0, -2.0], [0.5, 2.0], [0.1, 0.1]]), 4))
+      [[ 1.     -1.    ]
+       [ 0.7368  0.0526]
+       [ 0.5018  0.0517]]
+    """
 
     def __init__(
         self,
@@ -109,11 +201,34 @@ class scale_by_amsgrad:
 
 
 class scale_by_belief:
-    """AdaBelief (Zhuang et al. 2020, arXiv 2010.07468, Algorithm 2), without the step size:
-    m_k = b1 m_{k-1} + (1 - b1) g;  s_k = b2 s_{k-1} + (1 - b2) (g - m_k)^2 + eps_root;
-    m_hat = m_k / (1 - b1**k) (nesterov: b1 m_k / (1 - b1**(k+1)) + (1 - b1) g / (1 - b1**k));
-    s_hat = s_k / (1 - b2**k);  out = m_hat / (sqrt(s_hat) + eps).  The paper's single eps is used in both
-    places (eps_root added to s, eps in the denominator)."""
+    """Float64 reference of :class:`gradtx.scale_by_belief`: AdaBelief's direction, without the step size.
+
+    Zhuang et al. 2020, "AdaBelief Optimizer: Adapting Stepsizes by the Belief in Observed Gradients", NeurIPS
+    (arXiv 2010.07468), Algorithm 2; the paper's single eps is used in both places (eps_root added to s, eps in
+    the denominator)::
+
+        m_k = b1 m_{k-1} + (1 - b1) g;   s_k = b2 s_{k-1} + (1 - b2) (g - m_k)^2 + eps_root;   m_0 = s_0 = 0
+        m_hat = m_k / (1 - b1**k)  (nesterov: NAdam's);   s_hat = s_k / (1 - b2**k)
+        out = m_hat / (sqrt(s_hat) + eps)
+
+    Call ``step(g, params=None)`` once per update with the gradient ``g`` (a 1-D float64 vector, the whole
+    pytree raveled); it returns the update as a new float64 array and keeps the state inside the object.
+
+    Args:
+      b1: the decay of the first moment, in [0, 1). Default 0.9.
+      b2: the decay of the belief s, in [0, 1). Default 0.999.
+      eps: added to the root of s_hat, >= 0. Default 1e-16.
+      eps_root: added to s_k at every step, >= 0. Default 1e-16.
+      nesterov: whether to use NAdam's m_hat, b1 m_k / (1 - b1**(k+1)) + (1 - b1) g / (1 - b1**k)
+        (keyword-only). Default False.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing import reference as ref
+      >>> print(np.round(ref.run(ref.scale_by_belief(), [[1.0, -2.0], [0.5, 2.0]]), 4))
+      [[ 1.1111 -1.1111]
+       [ 1.0752  0.0556]]
+    """
 
     def __init__(self, b1=0.9, b2=0.999, eps=1e-16, eps_root=1e-16, *, nesterov=False):
         self.b1, self.b2, self.eps, self.eps_root = float(b1), float(b2), float(eps), float(eps_root)
@@ -135,10 +250,32 @@ class scale_by_belief:
 
 
 class scale_by_yogi:
-    """Yogi (Zaheer et al. 2018, NeurIPS, "Adaptive Methods for Nonconvex Optimization", Algorithm 2):
-    m_k = b1 m_{k-1} + (1 - b1) g;  v_k = v_{k-1} - (1 - b2) sign(v_{k-1} - g^2) g^2;
-    out = m_hat / (sqrt(v_hat + eps_root) + eps), hats = / (1 - b**k).  Optax's conventions: m_0 = v_0 =
-    initial_accumulator_value (the paper: m_0 = 0, v_0 small) and bias correction (the paper has none)."""
+    """Float64 reference of :class:`gradtx.scale_by_yogi`: Yogi's direction, without the step size.
+
+    Zaheer, Reddi, Sachan, Kale & Kumar 2018, "Adaptive Methods for Nonconvex Optimization", NeurIPS,
+    Algorithm 2, with Optax's conventions: m_0 = v_0 = initial_accumulator_value (the paper: m_0 = 0, v_0 small)
+    and bias correction (the paper has none)::
+
+        m_k = b1 m_{k-1} + (1 - b1) g;   v_k = v_{k-1} - (1 - b2) sign(v_{k-1} - g^2) g^2
+        out = m_hat / (sqrt(v_hat + eps_root) + eps),   hats divided by (1 - b**k)
+
+    Call ``step(g, params=None)`` once per update with the gradient ``g`` (a 1-D float64 vector, the whole
+    pytree raveled); it returns the update as a new float64 array and keeps the state inside the object.
+
+    Args:
+      b1: the decay of the first moment, in [0, 1). Default 0.9.
+      b2: the decay of the second moment, in [0, 1). Default 0.999.
+      eps: added to the root of v_hat, >= 0. Default 1e-3.
+      eps_root: added to v_hat under the root, >= 0. Default 0.0.
+      initial_accumulator_value: m_0 and v_0. Default 1e-6.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing import reference as ref
+      >>> print(np.round(ref.run(ref.scale_by_yogi(), [[1.0, -2.0], [0.5, 2.0]]), 4))
+      [[ 0.9985 -0.9994]
+       [ 0.9303  0.0526]]
+    """
 
     def __init__(self, b1=0.9, b2=0.999, eps=1e-3, eps_root=0.0, initial_accumulator_value=1e-6):
         self.b1, self.b2, self.eps, self.eps_root = float(b1), float(b2), float(eps), float(eps_root)
@@ -160,11 +297,36 @@ class scale_by_yogi:
 
 
 class scale_by_radam:
-    """Rectified Adam (Liu et al. 2020, arXiv 1908.03265, Algorithm 2), without the step size:
-    m_k, v_k as in Adam; m_hat = m_k / (1 - b1**k) (nesterov: NAdam's); rho_k, rho_inf from radam_rho;
-    if rho_k >= threshold (Optax's test; the paper's Algorithm 2 has rho_k > 4):
-        out = r_k m_hat / (sqrt(v_k / (1 - b2**k) + eps_root) + eps)   (the paper: l_k = sqrt((1-b2^k)/v_k))
-    else out = m_hat  (SGD with momentum)."""
+    """Float64 reference of :class:`gradtx.scale_by_radam`: Rectified Adam's direction, without the step size.
+
+    Liu et al. 2020, "On the Variance of the Adaptive Learning Rate and Beyond", ICLR (arXiv 1908.03265),
+    Algorithm 2, with Optax's test rho_k >= threshold (the paper's is rho_k > 4)::
+
+        m_k, v_k as in Adam;   m_hat = m_k / (1 - b1**k)  (nesterov: NAdam's);   rho_k, rho_inf from radam_rho
+        rho_k >= threshold:  out = r_k m_hat / (sqrt(v_k / (1 - b2**k) + eps_root) + eps)   (r_k of radam_r)
+        else:                out = m_hat   (SGD with momentum)
+
+    Call ``step(g, params=None)`` once per update with the gradient ``g`` (a 1-D float64 vector, the whole
+    pytree raveled); it returns the update as a new float64 array and keeps the state inside the object.
+
+    Args:
+      b1: the decay of the first moment, in [0, 1). Default 0.9.
+      b2: the decay of the second moment, in [0, 1). Default 0.999.
+      eps: added to the root of v_hat, >= 0. Default 1e-8.
+      eps_root: added to v_hat under the root, >= 0. Default 0.0.
+      threshold: the smallest rho_k that gets the adaptive step, > 4. Default 5.0.
+      nesterov: whether to use NAdam's m_hat, b1 m_k / (1 - b1**(k+1)) + (1 - b1) g / (1 - b1**k)
+        (keyword-only). Default False.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing import reference as ref
+      >>> # the first steps have rho_k < threshold: the update is m_hat (here (0.25 g_1 + 0.5 g_2) / 0.75)
+      >>> tx = ref.scale_by_radam(b1=0.5)
+      >>> print(np.round(ref.run(tx, [[1.0, -2.0], [4.0, 2.0]]), 4))
+      [[ 1.     -2.    ]
+       [ 3.      0.6667]]
+    """
 
     def __init__(self, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, threshold=5.0, *, nesterov=False):
         self.b1, self.b2, self.eps, self.eps_root = float(b1), float(b2), float(eps), float(eps_root)
@@ -190,15 +352,36 @@ class scale_by_radam:
 
 
 class scale_by_adan:
-    """Adan (Xie et al. 2022, arXiv 2208.06677, Algorithm 1) in Optax's convention, without the step size.
+    """Float64 reference of :class:`gradtx.scale_by_adan`: Adan's direction (Optax's convention), no step size.
 
-    The paper, with beta_i = 1 - b_i:  m_k = (1-beta1) m_{k-1} + beta1 g_k;  v_k = (1-beta2) v_{k-1} +
-    beta2 (g_k - g_{k-1});  n_k = (1-beta3) n_{k-1} + beta3 [g_k + (1-beta2)(g_k - g_{k-1})]^2;
-    theta_{k+1} = theta_k - eta (m_k + (1-beta2) v_k) / (sqrt(n_k) + eps).
-    Optax's convention, followed here: zero initial moments with bias correction (not m_0 = g_0, n_0 = g_0^2),
-    d_1 = 0, and the difference weighted by (1 - b2) = beta2, not the paper's (1 - beta2) = b2:
-    d_k = g_k - g_{k-1} (k > 1);  m_k = b1 m + (1-b1) g;  v_k = b2 v + (1-b2) d;
-    n_k = b3 n + (1-b3) (g + (1-b2) d)^2;  out = (m_hat + (1-b2) v_hat) / (sqrt(n_hat + eps_root) + eps)."""
+    Xie, Zhou, Li, Lin & Yan 2022, "Adan: Adaptive Nesterov Momentum Algorithm for Faster Optimizing Deep
+    Models" (arXiv 2208.06677), Algorithm 1. The paper, with beta_i = 1 - b_i: m_k = (1-beta1) m_{k-1} +
+    beta1 g_k; v_k = (1-beta2) v_{k-1} + beta2 (g_k - g_{k-1}); n_k = (1-beta3) n_{k-1} + beta3 [g_k +
+    (1-beta2)(g_k - g_{k-1})]^2. Optax's convention, followed here: zero initial moments with bias correction
+    (not m_0 = g_0, n_0 = g_0^2), d_1 = 0, and the difference weighted by (1 - b2) = beta2, not the paper's
+    (1 - beta2) = b2::
+
+        d_k = g_k - g_{k-1} (k > 1), d_1 = 0;   m_k = b1 m + (1 - b1) g;   v_k = b2 v + (1 - b2) d
+        n_k = b3 n + (1 - b3) (g + (1 - b2) d)^2;   hats divided by (1 - b**k)
+        out = (m_hat + (1 - b2) v_hat) / (sqrt(n_hat + eps_root) + eps)
+
+    Call ``step(g, params=None)`` once per update with the gradient ``g`` (a 1-D float64 vector, the whole
+    pytree raveled); it returns the update as a new float64 array and keeps the state inside the object.
+
+    Args:
+      b1: the decay of the gradient average, in [0, 1). Default 0.98.
+      b2: the decay of the gradient-difference average, in [0, 1). Default 0.92.
+      b3: the decay of the second moment, in [0, 1). Default 0.99.
+      eps: added to the root of n_hat, >= 0. Default 1e-8.
+      eps_root: added to n_hat under the root, >= 0. Default 0.0.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing import reference as ref
+      >>> print(np.round(ref.run(ref.scale_by_adan(), [[1.0, -2.0], [0.5, 2.0]]), 4))
+      [[ 1.     -1.    ]
+       [ 0.9351  0.0862]]
+    """
 
     def __init__(self, b1=0.98, b2=0.92, b3=0.99, eps=1e-8, eps_root=0.0):
         self.b1, self.b2, self.b3 = float(b1), float(b2), float(b3)
@@ -225,10 +408,41 @@ class scale_by_adan:
 
 
 class adamaxw:
-    """AdamaxW: Adamax (Kingma & Ba 2015, Algorithm 2) with decoupled weight decay (Loshchilov & Hutter 2019),
-    Optax's convention of scaling the decay by the learning rate:
-    m_k = b1 m + (1 - b1) g;  u_k = max(b2 u, |g| + eps);
-    out = -lr_t (m_k / ((1 - b1**k) u_k) + wd_t p)   (no decay term where mask is False)."""
+    """Float64 reference of :func:`gradtx.adamaxw`: Adamax with decoupled weight decay.
+
+    Adamax (Kingma & Ba 2015, "Adam: A Method for Stochastic Optimization", ICLR, Algorithm 2) with the
+    decoupled weight decay of Loshchilov & Hutter 2019 ("Decoupled Weight Decay Regularization", ICLR), scaled
+    by the learning rate as in Optax::
+
+        m_k = b1 m + (1 - b1) g;   u_k = max(b2 u, |g| + eps);   m_0 = u_0 = 0
+        out = -lr_t (m_k / ((1 - b1**k) u_k) + wd_t p)   (no decay term where mask is False)
+
+    Call ``step(g, params)`` once per update with the gradient and the parameters (1-D float64 vectors, the
+    whole pytree raveled); it returns the update as a new float64 array and keeps the state inside the object.
+
+    Args:
+      learning_rate: the step size lr_t: a float, or a callable ``count -> float`` evaluated at the 0-based
+        count k - 1 (e.g. a schedule of :mod:`gradtx.testing.reference.schedules`), > 0.
+      b1: the decay of the first moment, in [0, 1). Default 0.9.
+      b2: the decay of the infinity norm, in [0, 1). Default 0.999.
+      eps: added to abs(g) inside the max, >= 0. Default 1e-8.
+      weight_decay: the decay coefficient wd_t, >= 0: a float, or a callable ``count -> float`` evaluated at
+        the 0-based count k - 1. Default 1e-4.
+      mask: None (decay everywhere) or a boolean vector as long as the raveled parameters, True where the
+        decay applies. Default None.
+
+    Raises:
+      ValueError: ``adamaxw.step: params are required for weight decay``, from ``step`` when ``params`` is None
+        and wd_t is not 0.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing import reference as ref
+      >>> opt = ref.adamaxw(0.1, weight_decay=0.5)
+      >>> print(np.round(ref.run(opt, [[1.0, -2.0], [0.5, 2.0]], params=[1.0, 4.0]), 4))
+      [[-0.15   -0.1   ]
+       [-0.1238 -0.2053]]
+    """
 
     def __init__(self, learning_rate, b1=0.9, b2=0.999, eps=1e-8, weight_decay=1e-4, mask=None):
         self.lr, self.b1, self.b2, self.eps = learning_rate, float(b1), float(b2), float(eps)
@@ -251,7 +465,30 @@ class adamaxw:
 
 
 class adamax(adamaxw):
-    """Adamax (Kingma & Ba 2015, §7.1): adamaxw without weight decay; out = -lr_t m_k / ((1 - b1**k) u_k)."""
+    """Float64 reference of :func:`gradtx.adamax`: Adamax, i.e. :class:`adamaxw` without weight decay.
+
+    Kingma & Ba 2015, "Adam: A Method for Stochastic Optimization", ICLR, section 7.1, Algorithm 2 (eps inside
+    the max, as in Optax)::
+
+        m_k = b1 m + (1 - b1) g;   u_k = max(b2 u, |g| + eps);   out = -lr_t m_k / ((1 - b1**k) u_k)
+
+    Call ``step(g, params=None)`` once per update with the gradient ``g`` (a 1-D float64 vector, the whole
+    pytree raveled); it returns the update as a new float64 array and keeps the state inside the object.
+
+    Args:
+      learning_rate: the step size lr_t: a float, or a callable ``count -> float`` evaluated at the 0-based
+        count k - 1 (e.g. a schedule of :mod:`gradtx.testing.reference.schedules`), > 0.
+      b1: the decay of the first moment, in [0, 1). Default 0.9.
+      b2: the decay of the infinity norm, in [0, 1). Default 0.999.
+      eps: added to abs(g) inside the max, >= 0. Default 1e-8.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing import reference as ref
+      >>> print(np.round(ref.run(ref.adamax(0.1), [[1.0, -2.0], [0.5, 2.0]]), 4))
+      [[-0.1     0.1   ]
+       [-0.0738 -0.0053]]
+    """
 
     def __init__(self, learning_rate, b1=0.9, b2=0.999, eps=1e-8):
         super().__init__(learning_rate, b1, b2, eps, weight_decay=0.0)
@@ -261,8 +498,35 @@ class adamax(adamaxw):
 
 
 class amsgrad:
-    """AMSGrad (Reddi, Kale & Kumar 2018, Algorithm 2), Optax's variant (see scale_by_amsgrad):
-    out = -lr_t m_eff / (sqrt(vmax_k + eps_root) + eps), vmax_k = max(vmax_{k-1}, v_eff)."""
+    """Float64 reference of :func:`gradtx.amsgrad`: AMSGrad (Optax's variant), written monolithically.
+
+    Reddi, Kale & Kumar 2018, "On the Convergence of Adam and Beyond", ICLR, Algorithm 2; see
+    :class:`scale_by_amsgrad` for the bias-correction options::
+
+        vmax_k = max(vmax_{k-1}, v_eff);   out = -lr_t m_eff / (sqrt(vmax_k + eps_root) + eps)
+
+    Call ``step(g, params=None)`` once per update with the gradient ``g`` (a 1-D float64 vector, the whole
+    pytree raveled); it returns the update as a new float64 array and keeps the state inside the object.
+
+    Args:
+      learning_rate: the step size lr_t: a float, or a callable ``count -> float`` evaluated at the 0-based
+        count k - 1 (e.g. a schedule of :mod:`gradtx.testing.reference.schedules`), > 0.
+      b1: the decay of the first moment, in [0, 1). Default 0.9.
+      b2: the decay of the second moment, in [0, 1). Default 0.999.
+      eps: added to the root of vmax, >= 0. Default 1e-8.
+      eps_root: added to vmax under the root, >= 0. Default 0.0.
+      mu_dtype: ignored (the reference computes in float64). Default None.
+      bias_correction_mu: whether to bias-correct the first moment. Default True.
+      bias_correction_nu: whether to bias-correct the second moment before the max. Default True.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing import reference as ref
+      >>> print(np.round(ref.run(ref.amsgrad(0.1), [[1.0, -2.0], [0.5, 2.0], [0.1, 0.1]]), 4))
+      [[-0.1     0.1   ]
+       [-0.0737 -0.0053]
+       [-0.0502 -0.0052]]
+    """
 
     def __init__(
         self,
@@ -295,9 +559,34 @@ class amsgrad:
 
 
 class adabelief:
-    """AdaBelief (Zhuang et al. 2020, arXiv 2010.07468, Algorithm 2):
-    m_k = b1 m + (1 - b1) g;  s_k = b2 s + (1 - b2)(g - m_k)^2 + eps_root;
-    out = -lr_t m_hat / (sqrt(s_k / (1 - b2**k)) + eps), m_hat = m_k / (1 - b1**k) (nesterov: NAdam's)."""
+    """Float64 reference of :func:`gradtx.adabelief`: AdaBelief, written monolithically.
+
+    Zhuang et al. 2020, "AdaBelief Optimizer: Adapting Stepsizes by the Belief in Observed Gradients", NeurIPS
+    (arXiv 2010.07468), Algorithm 2::
+
+        m_k = b1 m + (1 - b1) g;   s_k = b2 s + (1 - b2) (g - m_k)^2 + eps_root;   m_0 = s_0 = 0
+        out = -lr_t m_hat / (sqrt(s_k / (1 - b2**k)) + eps),   m_hat = m_k / (1 - b1**k)  (nesterov: NAdam's)
+
+    Call ``step(g, params=None)`` once per update with the gradient ``g`` (a 1-D float64 vector, the whole
+    pytree raveled); it returns the update as a new float64 array and keeps the state inside the object.
+
+    Args:
+      learning_rate: the step size lr_t: a float, or a callable ``count -> float`` evaluated at the 0-based
+        count k - 1 (e.g. a schedule of :mod:`gradtx.testing.reference.schedules`), > 0.
+      b1: the decay of the first moment, in [0, 1). Default 0.9.
+      b2: the decay of the belief s, in [0, 1). Default 0.999.
+      eps: added to the root of s_hat, >= 0. Default 1e-16.
+      eps_root: added to s_k at every step, >= 0. Default 1e-16.
+      nesterov: whether to use NAdam's m_hat, b1 m_k / (1 - b1**(k+1)) + (1 - b1) g / (1 - b1**k)
+        (keyword-only). Default False.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing import reference as ref
+      >>> print(np.round(ref.run(ref.adabelief(0.1), [[1.0, -2.0], [0.5, 2.0]]), 4))
+      [[-0.1111  0.1111]
+       [-0.1075 -0.0056]]
+    """
 
     def __init__(self, learning_rate, b1=0.9, b2=0.999, eps=1e-16, eps_root=1e-16, *, nesterov=False):
         self.lr, self.b1, self.b2 = learning_rate, float(b1), float(b2)
@@ -320,8 +609,31 @@ class adabelief:
 
 
 class yogi:
-    """Yogi (Zaheer et al. 2018, Algorithm 2) with Optax's conventions (m_0 = v_0 = 1e-6, bias correction,
-    no eps_root): v_k = v - (1 - b2) sign(v - g^2) g^2;  out = -lr_t m_hat / (sqrt(v_hat) + eps)."""
+    """Float64 reference of :func:`gradtx.yogi`: Yogi with Optax's conventions, written monolithically.
+
+    Zaheer, Reddi, Sachan, Kale & Kumar 2018, "Adaptive Methods for Nonconvex Optimization", NeurIPS,
+    Algorithm 2, with m_0 = v_0 = 1e-6, bias correction and no eps_root (Optax's recipe)::
+
+        m_k = b1 m + (1 - b1) g;   v_k = v - (1 - b2) sign(v - g^2) g^2
+        out = -lr_t m_hat / (sqrt(v_hat) + eps),   hats divided by (1 - b**k)
+
+    Call ``step(g, params=None)`` once per update with the gradient ``g`` (a 1-D float64 vector, the whole
+    pytree raveled); it returns the update as a new float64 array and keeps the state inside the object.
+
+    Args:
+      learning_rate: the step size lr_t: a float, or a callable ``count -> float`` evaluated at the 0-based
+        count k - 1 (e.g. a schedule of :mod:`gradtx.testing.reference.schedules`), > 0.
+      b1: the decay of the first moment, in [0, 1). Default 0.9.
+      b2: the decay of the second moment, in [0, 1). Default 0.999.
+      eps: added to the root of v_hat, >= 0. Default 1e-3.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing import reference as ref
+      >>> print(np.round(ref.run(ref.yogi(0.1), [[1.0, -2.0], [0.5, 2.0]]), 4))
+      [[-0.0999  0.0999]
+       [-0.093  -0.0053]]
+    """
 
     def __init__(self, learning_rate, b1=0.9, b2=0.999, eps=1e-3):
         self.lr, self.b1, self.b2, self.eps = learning_rate, float(b1), float(b2), float(eps)
@@ -340,9 +652,38 @@ class yogi:
 
 
 class radam:
-    """Rectified Adam (Liu et al. 2020, arXiv 1908.03265, Algorithm 2) with Optax's threshold convention:
-    rho_k = rho_inf - 2 k b2^k / (1 - b2^k);  if rho_k >= threshold: out = -lr_t r_k m_hat / (sqrt(v_hat +
-    eps_root) + eps), else out = -lr_t m_hat (SGD with momentum)."""
+    """Float64 reference of :func:`gradtx.radam`: Rectified Adam, written monolithically.
+
+    Liu et al. 2020, "On the Variance of the Adaptive Learning Rate and Beyond", ICLR (arXiv 1908.03265),
+    Algorithm 2, with Optax's threshold test (the paper's is rho_k > 4)::
+
+        rho_inf = 2 / (1 - b2) - 1;   rho_k = rho_inf - 2 k b2**k / (1 - b2**k)
+        rho_k >= threshold:  out = -lr_t r_k m_hat / (sqrt(v_hat + eps_root) + eps)   (r_k as in radam_r)
+        else:                out = -lr_t m_hat   (SGD with momentum)
+
+    Call ``step(g, params=None)`` once per update with the gradient ``g`` (a 1-D float64 vector, the whole
+    pytree raveled); it returns the update as a new float64 array and keeps the state inside the object.
+
+    Args:
+      learning_rate: the step size lr_t: a float, or a callable ``count -> float`` evaluated at the 0-based
+        count k - 1 (e.g. a schedule of :mod:`gradtx.testing.reference.schedules`), > 0.
+      b1: the decay of the first moment, in [0, 1). Default 0.9.
+      b2: the decay of the second moment, in [0, 1). Default 0.999.
+      eps: added to the root of v_hat, >= 0. Default 1e-8.
+      eps_root: added to v_hat under the root, >= 0. Default 0.0.
+      threshold: the smallest rho_k that gets the adaptive step, > 4. Default 5.0.
+      nesterov: whether to use NAdam's m_hat, b1 m_k / (1 - b1**(k+1)) + (1 - b1) g / (1 - b1**k)
+        (keyword-only). Default False.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing import reference as ref
+      >>> # the first steps have rho_k < threshold: the update is -lr_t m_hat
+      >>> opt = ref.radam(0.1, b1=0.5)
+      >>> print(np.round(ref.run(opt, [[1.0, -2.0], [4.0, 2.0]]), 4))
+      [[-0.1     0.2   ]
+       [-0.3    -0.0667]]
+    """
 
     def __init__(self, learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, threshold=5.0, *, nesterov=False):
         self.lr, self.b1, self.b2 = learning_rate, float(b1), float(b2)
@@ -370,9 +711,40 @@ class radam:
 
 
 class adan:
-    """Adan (Xie et al. 2022, arXiv 2208.06677, Algorithm 1) in Optax's convention (see scale_by_adan),
-    with decoupled weight decay scaled by the learning rate (the paper's is proximal, theta / (1 + wd eta)):
-    out = -lr_t ((m_hat + (1 - b2) v_hat) / (sqrt(n_hat + eps_root) + eps) + wd_t p)."""
+    """Float64 reference of :func:`gradtx.adan`: Adan (Optax's convention) with decoupled weight decay.
+
+    Xie, Zhou, Li, Lin & Yan 2022, "Adan: Adaptive Nesterov Momentum Algorithm for Faster Optimizing Deep
+    Models" (arXiv 2208.06677), Algorithm 1, with the moments of :class:`scale_by_adan` and a decay scaled by the
+    learning rate (the paper's is proximal, theta / (1 + wd eta))::
+
+        out = -lr_t ((m_hat + (1 - b2) v_hat) / (sqrt(n_hat + eps_root) + eps) + wd_t p)
+
+    with no decay term where ``mask`` is False.
+
+    Call ``step(g, params)`` once per update with the gradient ``g`` and the parameters ``params`` (1-D
+    float64 vectors, the whole pytree raveled; ``params`` is required: without it the update is NaN); it returns
+    the update as a new float64 array and keeps the state inside the object.
+
+    Args:
+      learning_rate: the step size lr_t: a float, or a callable ``count -> float`` evaluated at the 0-based
+        count k - 1 (e.g. a schedule of :mod:`gradtx.testing.reference.schedules`), > 0.
+      b1: the decay of the gradient average, in [0, 1). Default 0.98.
+      b2: the decay of the gradient-difference average, in [0, 1). Default 0.92.
+      b3: the decay of the second moment, in [0, 1). Default 0.99.
+      eps: added to the root of n_hat, >= 0. Default 1e-8.
+      eps_root: added to n_hat under the root, >= 0. Default 1e-8.
+      weight_decay: the decay coefficient wd_t, >= 0: a float, or a callable ``count -> float`` evaluated at
+        the 0-based count k - 1. Default 0.0.
+      mask: None (decay everywhere) or a boolean vector as long as the raveled parameters, True where the
+        decay applies. Default None.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing import reference as ref
+      >>> print(np.round(ref.run(ref.adan(0.1), [[1.0, -2.0], [0.5, 2.0]], params=[1.0, 4.0]), 4))
+      [[-0.1     0.1   ]
+       [-0.0935 -0.0086]]
+    """
 
     def __init__(
         self, learning_rate, b1=0.98, b2=0.92, b3=0.99, eps=1e-8, eps_root=1e-8, weight_decay=0.0, mask=None

@@ -17,6 +17,29 @@ from typing import Any
 
 import numpy as np
 
+__all__ = [
+    "scale_by_adopt",
+    "adopt",
+    "ademamix_b3_schedule",
+    "ademamix",
+    "scale_by_ademamix",
+    "simplified_ademamix",
+    "scale_by_simplified_ademamix",
+    "madgrad",
+    "scale_by_madgrad",
+    "acprop",
+    "scale_by_acprop",
+    "cautious",
+    "cautious_adamw",
+    "adabound",
+    "amsbound",
+    "scale_by_adabound",
+    "scale_by_mars",
+    "mars_adamw",
+    "adam_mini",
+    "scale_by_adam_mini",
+]
+
 
 def _vec(x):
     return np.array(x, dtype=np.float64, copy=True)
@@ -53,8 +76,36 @@ def _default_clip(count):
 
 
 class scale_by_adopt:
-    """v_0 = g_0^2 and a zero first step; then d = clip(g / max(sqrt(v_{k-1}), eps), c(t)), c(t) = t^(1/4) with
-    t the 0-based step; m = b1 m + (1 - b1) d; v = b2 v + (1 - b2) g^2; out = m (nesterov: b1 m + (1 - b1) d)."""
+    """Float64 reference of :func:`gradtx.contrib.scale_by_adopt` (ADOPT's direction, no learning rate).
+
+    Taniguchi et al. 2024, "ADOPT: Modified Adam Can Converge with Any beta2 with the Optimal Rate", NeurIPS,
+    arXiv 2411.02853, Algorithm 2 with clipping. The first call sets ``v_0 = g_0^2`` and returns zeros; then, with
+    ``t`` the 0-based step::
+
+        d = clip(g / max(sqrt(v_{t-1}), eps), -c(t), c(t))     (c(t) = clip_value_fn(t); no clip if not use_clipping)
+        m = b1 m + (1 - b1) d;   v = b2 v + (1 - b2) g^2
+        u = m   (nesterov: b1 m + (1 - b1) d)
+
+    ``step(g, params=None)`` on 1-D float64 vectors returns ``u`` (a new array).
+
+    Args:
+      b1: the momentum's decay, in [0, 1). Default 0.9.
+      b2: the second moment's decay, in [0, 1). Default 0.9999.
+      eps: the floor of ``sqrt(v)``, > 0. Default 1e-6.
+      mu_dtype: accepted and ignored (the reference is float64).
+      nesterov: use the Nesterov form of the output. Default False.
+      use_clipping: clip the normalised gradient by ``c(t)``. Default True.
+      clip_value_fn: a callable ``t -> c(t)`` of the 0-based step. Default ``t ** 0.25``.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing.reference import contrib_adam as ref
+      >>> r = ref.scale_by_adopt()
+      >>> print(np.round(r.step(np.array([1.0, -2.0])), 4))
+      [0. 0.]
+      >>> print(np.round(r.step(np.array([1.0, -2.0])), 4))
+      [ 0.1 -0.1]
+    """
 
     def __init__(self, b1=0.9, b2=0.9999, eps=1e-6, mu_dtype=None, *, nesterov=False, use_clipping=True,
                  clip_value_fn=_default_clip):
@@ -81,6 +132,31 @@ class scale_by_adopt:
 
 
 class adopt:
+    """Float64 reference of :func:`gradtx.contrib.adopt`: ``u = -lr(k - 1) * scale_by_adopt(g)``.
+
+    ADOPT (Taniguchi et al. 2024, arXiv 2411.02853): see :class:`scale_by_adopt` for the direction; the first
+    update is zero. ``u = ref.step(g, params=None)`` on 1-D float64 vectors returns the update ``u`` (a new array).
+
+    Args:
+      learning_rate: the step size, > 0: a float, or a callable ``count -> float`` evaluated at the 0-based count
+        ``k - 1``.
+      b1: the momentum's decay, in [0, 1). Default 0.9.
+      b2: the second moment's decay, in [0, 1). Default 0.9999.
+      eps: the floor of ``sqrt(v)``, > 0. Default 1e-6.
+      mu_dtype: accepted and ignored (the reference is float64).
+      nesterov: use the Nesterov form of the momentum. Default False.
+      use_clipping: clip the normalised gradient by ``c(t)``. Default True.
+      clip_value_fn: a callable ``t -> c(t)`` of the 0-based step. Default ``t ** 0.25``.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing.reference import contrib_adam as ref
+      >>> r = ref.adopt(0.1)
+      >>> _ = r.step(np.array([1.0, -2.0]))
+      >>> print(np.round(r.step(np.array([1.0, -2.0])), 4))
+      [-0.01  0.01]
+    """
+
     def __init__(self, learning_rate, b1=0.9, b2=0.9999, eps=1e-6, mu_dtype=None, *, nesterov=False,
                  use_clipping=True, clip_value_fn=_default_clip):
         self.lr, self.k = learning_rate, 0
@@ -100,8 +176,27 @@ class adopt:
 
 
 def ademamix_b3_schedule(b3, warmup, b3_start=0.9):
-    """The authors' linear_hl_warmup_scheduler (apple/ml-ademamix) at a 0-based count: the half-life
-    log(0.5) / log(b + 1e-8) - 1 interpolated linearly, mapped back by 0.5 ** (1 / (t + 1))."""
+    """Float64 reference of :func:`gradtx.contrib.ademamix_b3_schedule`: AdEMAMix's warm-up of ``b3``.
+
+    The authors' ``linear_hl_warmup_scheduler`` (apple/ml-ademamix; Pagliardini et al. 2024, arXiv 2409.03137):
+    the half-life ``h(b) = log(0.5) / log(b + 1e-8) - 1`` is interpolated linearly from ``h(b3_start)`` to
+    ``h(b3)`` over ``warmup`` steps and mapped back by ``0.5 ** (1 / (h + 1))``; ``b3`` from ``warmup`` on.
+
+    Args:
+      b3: the final decay, in [0, 1).
+      warmup: the number of warm-up steps, > 0.
+      b3_start: the decay at count 0. Default 0.9.
+
+    Returns:
+      A callable ``count -> float`` of the 0-based count.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing.reference import contrib_adam as ref
+      >>> schedule = ref.ademamix_b3_schedule(0.999, 100)
+      >>> print(np.round([schedule(0), schedule(50), schedule(100)], 4))
+      [0.9   0.998 0.999]
+    """
 
     def half_life(b):
         return math.log(0.5) / math.log(b + 1e-8) - 1
@@ -116,8 +211,38 @@ def ademamix_b3_schedule(b3, warmup, b3_start=0.9):
 
 
 class ademamix:
-    """m1 = b1 m1 + (1-b1) g; m2 = b3 m2 + (1-b3) g; nu = b2 nu + (1-b2) g^2;
-    theta -= lr ((m1 / (1-b1^k) + alpha m2) / (sqrt(nu / (1-b2^k) + eps_root) + eps) + wd theta)."""
+    """Float64 reference of :func:`gradtx.contrib.ademamix`, a monolithic loop.
+
+    Pagliardini, Ablin & Grangier 2024, "The AdEMAMix Optimizer: Better, Faster, Older", arXiv 2409.03137,
+    Algorithm 1 (``k`` the 1-based step; ``b3`` and ``alpha`` may be schedules, evaluated at ``k - 1``)::
+
+        m1 = b1 m1 + (1 - b1) g;   m2 = b3 m2 + (1 - b3) g;   nu = b2 nu + (1 - b2) g^2
+        u = -lr ((m1 / (1 - b1^k) + alpha m2) / (sqrt(nu / (1 - b2^k) + eps_root) + eps) + wd mask * theta)
+
+    ``u = ref.step(g, params=None)`` on 1-D float64 vectors returns the update ``u`` (a new array); ``params`` is needed
+    when ``weight_decay`` is not 0.
+
+    Args:
+      learning_rate: the step size, > 0: a float, or a callable ``count -> float`` evaluated at the 0-based count
+        ``k - 1``.
+      b1: the fast EMA's decay, in [0, 1). Default 0.9.
+      b2: the second moment's decay, in [0, 1). Default 0.999.
+      b3: the slow EMA's decay, in [0, 1), or a callable of the 0-based count. Default 0.9999.
+      alpha: the slow EMA's weight, >= 0, or a callable of the 0-based count. Default 5.0.
+      eps: added outside the root, >= 0. Default 1e-8.
+      eps_root: added inside the root, >= 0. Default 0.0.
+      mu_dtype: accepted and ignored (the reference is float64).
+      weight_decay: the decoupled weight decay, >= 0. Default 0.0.
+      mask: a boolean vector (True where weight decay applies, in the raveled order of the parameters) or None for every
+        coordinate. Default None.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing.reference import contrib_adam as ref
+      >>> r = ref.ademamix(0.1, weight_decay=0.5)
+      >>> print(np.round(r.step(np.array([1.0, -2.0]), np.array([1.0, 1.0])), 4))
+      [-0.15  0.05]
+    """
 
     def __init__(self, learning_rate, b1=0.9, b2=0.999, b3=0.9999, alpha=5.0, eps=1e-8, eps_root=0.0,
                  mu_dtype=None, weight_decay=0.0, mask=None):
@@ -148,6 +273,28 @@ class ademamix:
 
 
 class scale_by_ademamix(ademamix):
+    """Float64 reference of :func:`gradtx.contrib.scale_by_ademamix`: AdEMAMix's direction, no learning rate.
+
+    ``(m1 / (1 - b1^k) + alpha m2) / (sqrt(nu / (1 - b2^k) + eps_root) + eps)`` with the moments of
+    :class:`ademamix`. ``step(g, params=None)`` on 1-D float64 vectors returns it (a new array).
+
+    Args:
+      b1: the fast EMA's decay, in [0, 1). Default 0.9.
+      b2: the second moment's decay, in [0, 1). Default 0.999.
+      b3: the slow EMA's decay, in [0, 1), or a callable of the 0-based count. Default 0.9999.
+      alpha: the slow EMA's weight, >= 0, or a callable of the 0-based count. Default 6.0.
+      eps: added outside the root, >= 0. Default 1e-8.
+      eps_root: added inside the root, >= 0. Default 0.0.
+      mu_dtype: accepted and ignored (the reference is float64).
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing.reference import contrib_adam as ref
+      >>> r = ref.scale_by_ademamix()
+      >>> print(np.round(r.step(np.array([1.0, -2.0])), 4))
+      [ 1.0006 -1.0006]
+    """
+
     def __init__(self, b1=0.9, b2=0.999, b3=0.9999, alpha=6.0, eps=1e-8, eps_root=0.0, mu_dtype=None):
         super().__init__(1.0, b1, b2, b3, alpha, eps, eps_root)
 
@@ -156,8 +303,36 @@ class scale_by_ademamix(ademamix):
 
 
 class simplified_ademamix:
-    """m = b1 m + g; n = b2 n + (1-b2) g^2; theta -= lr ((m + alpha g) / (sqrt(n/(1-b2^k) + eps_root) + eps)
-    + wd theta)."""
+    """Float64 reference of :func:`gradtx.contrib.simplified_ademamix`, a monolithic loop.
+
+    Morwani, Vyas, Kakade et al. 2025, "Connections between Schedule-Free Optimizers, AdEMAMix, and Accelerated
+    SGD Variants", arXiv 2502.02431 (``k`` the 1-based step; ``alpha`` may be a schedule)::
+
+        m = b1 m + g;   n = b2 n + (1 - b2) g^2
+        u = -lr ((m + alpha g) / (sqrt(n / (1 - b2^k) + eps_root) + eps) + wd mask * theta)
+
+    ``u = ref.step(g, params=None)`` on 1-D float64 vectors returns the update ``u`` (a new array); ``params`` is needed
+    when ``weight_decay`` is not 0.
+
+    Args:
+      learning_rate: the step size, > 0: a float, or a callable ``count -> float`` evaluated at the 0-based count
+        ``k - 1``.
+      b1: the momentum's decay (the momentum is not damped), in [0, 1). Default 0.99.
+      b2: the second moment's decay, in [0, 1). Default 0.95.
+      alpha: the weight of the current gradient, >= 0, or a callable of the 0-based count. Default 0.0.
+      eps: added outside the root, >= 0. Default 1e-8.
+      eps_root: added inside the root, >= 0. Default 0.0.
+      weight_decay: the decoupled weight decay, >= 0. Default 0.0.
+      mask: a boolean vector (True where weight decay applies, in the raveled order of the parameters) or None for every
+        coordinate. Default None.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing.reference import contrib_adam as ref
+      >>> r = ref.simplified_ademamix(0.1)
+      >>> print(np.round(r.step(np.array([1.0, -2.0])), 4))
+      [-0.1  0.1]
+    """
 
     def __init__(self, learning_rate, b1=0.99, b2=0.95, alpha=0.0, eps=1e-8, eps_root=0.0, weight_decay=0.0,
                  mask=None):
@@ -185,6 +360,26 @@ class simplified_ademamix:
 
 
 class scale_by_simplified_ademamix(simplified_ademamix):
+    """Float64 reference of :func:`gradtx.contrib.scale_by_simplified_ademamix`: the direction, no learning rate.
+
+    ``(m + alpha g) / (sqrt(n / (1 - b2^k) + eps_root) + eps)`` with the moments of :class:`simplified_ademamix`.
+    ``step(g, params=None)`` on 1-D float64 vectors returns it (a new array).
+
+    Args:
+      b1: the momentum's decay, in [0, 1). Default 0.99.
+      b2: the second moment's decay, in [0, 1). Default 0.95.
+      alpha: the weight of the current gradient, >= 0, or a callable of the 0-based count. Default 0.0.
+      eps: added outside the root, >= 0. Default 1e-8.
+      eps_root: added inside the root, >= 0. Default 0.0.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing.reference import contrib_adam as ref
+      >>> r = ref.scale_by_simplified_ademamix()
+      >>> print(np.round(r.step(np.array([1.0, -2.0])), 4))
+      [ 1. -1.]
+    """
+
     def __init__(self, b1=0.99, b2=0.95, alpha=0.0, eps=1e-8, eps_root=0.0):
         super().__init__(1.0, b1, b2, alpha, eps, eps_root)
 
@@ -198,9 +393,32 @@ class scale_by_simplified_ademamix(simplified_ademamix):
 
 
 class madgrad:
-    """lambda_k = (lr + eps) sqrt(k); s += lambda g; nu += lambda g^2; z = x0 - s / (cbrt(nu) + eps);
-    x_{k+1} = (1 - c) x_k + c z with c = 1 - momentum; the update is x_{k+1} - x_k. L2 decay: g += wd x.
-    ``x0`` is the parameter vector given to ``init`` (the test supplies it)."""
+    """Float64 reference of :func:`gradtx.contrib.madgrad`, a monolithic loop.
+
+    Defazio & Jelassi 2021, "Adaptivity without Compromise: A Momentumized, Adaptive, Dual Averaged Gradient Method
+    for Stochastic Optimization", arXiv 2101.11075, Algorithm 1 (``k`` the 1-based step, L2 decay ``g += wd x``)::
+
+        lambda_k = (lr(k - 1) + eps) sqrt(k);   s += lambda_k g;   nu += lambda_k g^2
+        z = x0 - s / (cbrt(nu) + eps);   x_next = (1 - c) x + c z   (c = 1 - momentum);   u = x_next - x
+
+    ``u = ref.step(g, params)`` on 1-D float64 vectors (``params`` is ``x``, required) returns ``u``.
+
+    Args:
+      learning_rate: the step size, > 0: a float, or a callable ``count -> float`` evaluated at the 0-based count
+        ``k - 1``.
+      momentum: in [0, 1). Default 0.9.
+      weight_decay: the L2 penalty added to the gradient, >= 0. Default 0.0.
+      eps: the damping, > 0. Default 1e-6.
+      x0: the parameter vector ``init`` saw (the dual averaging's anchor); keyword only, required.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing.reference import contrib_adam as ref
+      >>> x = np.array([1.0, 1.0])
+      >>> r = ref.madgrad(0.1, x0=x)
+      >>> print(np.round(r.step(np.array([1.0, -2.0]), x), 4))
+      [-0.0215  0.0271]
+    """
 
     def __init__(self, learning_rate, momentum=0.9, weight_decay=0.0, eps=1e-6, *, x0):
         self.lr, self.c, self.wd, self.eps = learning_rate, 1.0 - float(momentum), float(weight_decay), float(eps)
@@ -222,6 +440,28 @@ class madgrad:
 
 
 class scale_by_madgrad(madgrad):
+    """Float64 reference of :func:`gradtx.contrib.scale_by_madgrad`: MADGRAD without weight decay.
+
+    :class:`madgrad` with ``weight_decay=0``: the update ``x_next - x`` of MADGRAD (Defazio & Jelassi 2021, arXiv
+    2101.11075); the learning rate is inside, as in gradtx. ``u = ref.step(g, params)`` on 1-D float64 vectors
+    (``params`` required) returns ``u``.
+
+    Args:
+      learning_rate: the step size, > 0: a float, or a callable ``count -> float`` evaluated at the 0-based count
+        ``k - 1``.
+      momentum: in [0, 1). Default 0.9.
+      eps: the damping, > 0. Default 1e-6.
+      x0: the parameter vector ``init`` saw; keyword only, required.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing.reference import contrib_adam as ref
+      >>> x = np.array([1.0, 1.0])
+      >>> r = ref.scale_by_madgrad(0.1, x0=x)
+      >>> print(np.round(r.step(np.array([1.0, -2.0]), x), 4))
+      [-0.0215  0.0271]
+    """
+
     def __init__(self, learning_rate, momentum=0.9, eps=1e-6, *, x0):
         super().__init__(learning_rate, momentum, 0.0, eps, x0=x0)
 
@@ -232,9 +472,37 @@ class scale_by_madgrad(madgrad):
 
 
 class acprop:
-    """The step uses the previous statistics: theta -= lr (g / (sqrt(s_{k-1} / (1 - b2^(k-1))) + eps) + wd theta)
-    (k = 1: g / (1 + eps)); then m_k = b1 m + (1-b1) g, s_k = b2 s + (1-b2) (g - m_{k-1})^2 + eps_root (the
-    prediction error against the momentum before this step, as in Optax's code)."""
+    """Float64 reference of :func:`gradtx.contrib.acprop`, a monolithic loop.
+
+    Zhuang et al. 2021, "Momentum Centering and Asynchronous Update for Adaptive Gradient Methods", NeurIPS,
+    arXiv 2110.05454, Algorithm 2. The step uses the previous statistics only (``k`` the 1-based step)::
+
+        u = -lr (g / (sqrt(s_{k-1} / (1 - b2^(k-1))) + eps) + wd mask * theta)     (k = 1: g / (1 + eps))
+        m_k = b1 m_{k-1} + (1 - b1) g;   s_k = b2 s_{k-1} + (1 - b2) (g - m_{k-1})^2 + eps_root
+
+    The prediction error uses the momentum before this step, as in Optax's code. ``u = ref.step(g, params=None)`` on 1-D
+    float64 vectors returns the update ``u`` (a new array); ``params`` is needed when ``weight_decay`` is not 0.
+
+    Args:
+      learning_rate: the step size, > 0: a float, or a callable ``count -> float`` evaluated at the 0-based count
+        ``k - 1``.
+      b1: the momentum's decay, in [0, 1). Default 0.9.
+      b2: the centred second moment's decay, in [0, 1). Default 0.999.
+      eps: added to the root, >= 0. Default 1e-16.
+      eps_root: added to ``s`` at every step, >= 0. Default 1e-16.
+      weight_decay: the decoupled weight decay, >= 0. Default 0.0.
+      mask: a boolean vector (True where weight decay applies, in the raveled order of the parameters) or None for every
+        coordinate. Default None.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing.reference import contrib_adam as ref
+      >>> r = ref.acprop(0.1)
+      >>> print(np.round(r.step(np.array([1.0, -2.0])), 4))
+      [-0.1  0.2]
+      >>> print(np.round(r.step(np.array([1.0, -2.0])), 4))
+      [-0.1  0.1]
+    """
 
     def __init__(self, learning_rate, b1=0.9, b2=0.999, eps=1e-16, eps_root=1e-16, weight_decay=0.0, mask=None):
         self.lr, self.b1, self.b2, self.eps, self.eps_root = learning_rate, float(b1), float(b2), float(eps), float(
@@ -266,6 +534,27 @@ class acprop:
 
 
 class scale_by_acprop(acprop):
+    """Float64 reference of :func:`gradtx.contrib.scale_by_acprop`: ACProp's direction, no learning rate.
+
+    ``g / (sqrt(s_{k-1} / (1 - b2^(k-1))) + eps)`` (``g / (1 + eps)`` at k = 1) with the statistics of
+    :class:`acprop`. ``step(g, params=None)`` on 1-D float64 vectors returns it (a new array).
+
+    Args:
+      b1: the momentum's decay, in [0, 1). Default 0.9.
+      b2: the centred second moment's decay, in [0, 1). Default 0.999.
+      eps: added to the root, >= 0. Default 1e-16.
+      eps_root: added to ``s`` at every step, >= 0. Default 1e-16.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing.reference import contrib_adam as ref
+      >>> r = ref.scale_by_acprop()
+      >>> print(np.round(r.step(np.array([1.0, -2.0])), 4))
+      [ 1. -2.]
+      >>> print(np.round(r.step(np.array([1.0, -2.0])), 4))
+      [ 1. -1.]
+    """
+
     def __init__(self, b1=0.9, b2=0.999, eps=1e-16, eps_root=1e-16):
         super().__init__(1.0, b1, b2, eps, eps_root)
 
@@ -279,8 +568,27 @@ class scale_by_acprop(acprop):
 
 
 class cautious:
-    """Runs the flat reference ``inner`` on the concatenated leaves, then per leaf keeps the coordinates where
-    the update opposes the gradient, scaled by n / (number kept + 1)."""
+    """Float64 reference of :func:`gradtx.contrib.cautious` (descent updates), per leaf.
+
+    Liang, Chen, Liu & Liu 2024, "Cautious Optimizers: Improving Training with One Line of Code", arXiv 2411.16085,
+    Algorithm 1: runs the flat reference ``inner`` on the concatenated leaves, then per leaf of ``n`` coordinates
+    keeps the coordinates where the update opposes the gradient, ``phi = 1[u g < 0]``, scaled by
+    ``n / (sum(phi) + 1)`` when ``normalize``: ``u' = phi u``.
+
+    ``out = ref.step(g, params=None)`` takes and returns ``{leaf path: float64 array}`` dicts.
+
+    Args:
+      inner: the reference of the wrapped optimizer (an object with ``step(g, params)`` on flat vectors).
+      normalize: rescale by ``n / (sum(phi) + 1)``. Default True.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing import reference
+      >>> from gradtx.testing.reference import contrib_adam as ref
+      >>> r = ref.cautious(reference.sgd(0.1))
+      >>> print(np.round(r.step({"w": np.array([1.0, -2.0])})["w"], 4))
+      [-0.0667  0.1333]
+    """
 
     def __init__(self, inner, normalize=True):
         self.inner, self.normalize = inner, normalize
@@ -303,10 +611,36 @@ class cautious:
 
 
 class cautious_adamw:
-    """C-AdamW (Liang et al. 2024, Algorithm 2; the authors' c_adamw.py), per leaf: Adam's moments m, v;
-    phi = 1[m * g > 0] (m_hat / (sqrt(v_hat) + eps) has m's sign), scaled by n / (sum(phi) + 1);
-    theta -= lr (phi * m_hat / (sqrt(v_hat) + eps) + wd theta): the decay is not masked. eps outside the
-    bias-corrected root (Optax's Adam convention; the authors' PyTorch code scales eps by sqrt(1 - b2^k))."""
+    """Float64 reference of :func:`gradtx.contrib.cautious_adamw` (C-AdamW), per leaf.
+
+    Liang et al. 2024, arXiv 2411.16085, Algorithm 2 (the authors' ``c_adamw.py``). Per leaf of ``n``
+    coordinates, with Adam's moments ``m``, ``v`` and ``k`` the 1-based step::
+
+        phi = 1[m g > 0] * n / (sum(1[m g > 0]) + 1)      (no rescaling if not normalize)
+        u = -lr (phi * (m / (1 - b1^k)) / (sqrt(v / (1 - b2^k)) + eps) + wd mask * theta)
+
+    The decay is not masked by ``phi``; ``eps`` is outside the bias-corrected root (Optax's Adam convention; the
+    authors' PyTorch code scales eps by ``sqrt(1 - b2^k)``). ``out = ref.step(g, params)`` takes and returns
+    ``{leaf path: float64 array}`` dicts (``params`` required).
+
+    Args:
+      learning_rate: the step size, > 0: a float, or a callable ``count -> float`` evaluated at the 0-based count
+        ``k - 1``.
+      b1: the first moment's decay, in [0, 1). Default 0.9.
+      b2: the second moment's decay, in [0, 1). Default 0.999.
+      eps: added outside the root, >= 0. Default 1e-8.
+      weight_decay: the decoupled weight decay, >= 0. Default 1e-4.
+      mask: a flat boolean vector in the tree's ravel order (cut into the leaves), or None. Default None.
+      normalize: rescale by ``n / (sum(phi) + 1)``. Default True.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing.reference import contrib_adam as ref
+      >>> r = ref.cautious_adamw(0.1, weight_decay=0.0)
+      >>> out = r.step({"w": np.array([1.0, -2.0])}, {"w": np.array([1.0, 1.0])})
+      >>> print(np.round(out["w"], 4))
+      [-0.0667  0.0667]
+    """
 
     def __init__(self, learning_rate, b1=0.9, b2=0.999, eps=1e-8, weight_decay=1e-4, mask=None, normalize=True):
         self.lr, self.b1, self.b2, self.eps, self.wd = learning_rate, float(b1), float(b2), float(eps), float(
@@ -338,8 +672,38 @@ class cautious_adamw:
 
 
 class adabound:
-    """g += wd theta (L2); m, v as Adam (amsbound: v_max = max(v_max, v)); step = lr sqrt(1-b2^k)/(1-b1^k);
-    eta = clip(step / (sqrt(v) + eps), final (1 - 1/(gamma k + 1)), final (1 + 1/(gamma k))); update -eta m."""
+    """Float64 reference of :func:`gradtx.contrib.adabound` (and, with ``amsbound=True``, of ``amsbound``).
+
+    Luo, Xiong, Liu & Sun 2019, "Adaptive Gradient Methods with Dynamic Bound of Learning Rate", ICLR,
+    arXiv 1902.09843, Algorithms 2-3, as in the authors' code (``k`` the 1-based step; L2 decay ``g += wd mask x``)::
+
+        m = b1 m + (1 - b1) g;   v = b2 v + (1 - b2) g^2   (amsbound: v_max = max(v_max, v) in the denominator)
+        step = lr sqrt(1 - b2^k) / (1 - b1^k)
+        eta = clip(step / (sqrt(v) + eps), final (1 - 1 / (gamma k + 1)), final (1 + 1 / (gamma k)));   u = -eta m
+
+    ``u = ref.step(g, params=None)`` on 1-D float64 vectors returns the update ``u`` (a new array); ``params`` is needed
+    when ``weight_decay`` is not 0.
+
+    Args:
+      learning_rate: the step size, > 0: a float, or a callable ``count -> float`` evaluated at the 0-based count
+        ``k - 1``.
+      b1: the first moment's decay, in [0, 1). Default 0.9.
+      b2: the second moment's decay, in [0, 1). Default 0.999.
+      final_lr: the SGD step size the bounds converge to, > 0, or a callable of the 0-based count. Default 0.1.
+      gamma: the bounds' convergence speed, > 0. Default 1e-3.
+      eps: added outside the root, >= 0. Default 1e-8.
+      weight_decay: the L2 penalty added to the gradient, >= 0. Default 0.0.
+      mask: a boolean vector (True where weight decay applies, in the raveled order of the parameters) or None for every
+        coordinate. Default None.
+      amsbound: use the running maximum of ``v`` (AMSBound). Default False.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing.reference import contrib_adam as ref
+      >>> r = ref.adabound(0.1)
+      >>> print(np.round(r.step(np.array([1.0, -2.0])), 4))
+      [-0.1  0.1]
+    """
 
     def __init__(self, learning_rate, b1=0.9, b2=0.999, final_lr=0.1, gamma=1e-3, eps=1e-8, weight_decay=0.0,
                  mask=None, *, amsbound=False):
@@ -370,12 +734,61 @@ class adabound:
 
 
 class amsbound(adabound):
+    """Float64 reference of :func:`gradtx.contrib.amsbound`: AdaBound with the running maximum of ``v``.
+
+    :class:`adabound` with ``amsbound=True``. Luo et al. 2019, arXiv 1902.09843, Algorithm 3: the denominator uses
+    ``v_max = max(v_max, v)``. ``u = ref.step(g, params=None)`` on 1-D float64 vectors returns the update ``u`` (a new
+    array).
+
+    Args:
+      learning_rate: the step size, > 0: a float, or a callable ``count -> float`` evaluated at the 0-based count
+        ``k - 1``.
+      b1: the first moment's decay, in [0, 1). Default 0.9.
+      b2: the second moment's decay, in [0, 1). Default 0.999.
+      final_lr: the SGD step size the bounds converge to, > 0, or a callable of the 0-based count. Default 0.1.
+      gamma: the bounds' convergence speed, > 0. Default 1e-3.
+      eps: added outside the root, >= 0. Default 1e-8.
+      weight_decay: the L2 penalty added to the gradient, >= 0. Default 0.0.
+      mask: a boolean vector (True where weight decay applies, in the raveled order of the parameters) or None for every
+        coordinate. Default None.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing.reference import contrib_adam as ref
+      >>> r = ref.amsbound(0.1)
+      >>> print(np.round(r.step(np.array([1.0, -2.0])), 4))
+      [-0.1  0.1]
+    """
+
     def __init__(self, learning_rate, b1=0.9, b2=0.999, final_lr=0.1, gamma=1e-3, eps=1e-8, weight_decay=0.0,
                  mask=None):
         super().__init__(learning_rate, b1, b2, final_lr, gamma, eps, weight_decay, mask, amsbound=True)
 
 
 class scale_by_adabound(adabound):
+    """Float64 reference of :func:`gradtx.contrib.scale_by_adabound`: AdaBound without weight decay.
+
+    :class:`adabound` with ``weight_decay=0``. The learning rate is inside (the bounds need it), as in gradtx.
+    ``u = ref.step(g, params=None)`` on 1-D float64 vectors returns the update ``u`` (a new array).
+
+    Args:
+      learning_rate: the step size, > 0: a float, or a callable ``count -> float`` evaluated at the 0-based count
+        ``k - 1``. Default 1e-3.
+      b1: the first moment's decay, in [0, 1). Default 0.9.
+      b2: the second moment's decay, in [0, 1). Default 0.999.
+      final_lr: the SGD step size the bounds converge to, > 0, or a callable of the 0-based count. Default 0.1.
+      gamma: the bounds' convergence speed, > 0. Default 1e-3.
+      eps: added outside the root, >= 0. Default 1e-8.
+      amsbound: use the running maximum of ``v`` (AMSBound). Default False.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing.reference import contrib_adam as ref
+      >>> r = ref.scale_by_adabound()
+      >>> print(np.round(r.step(np.array([1.0, -2.0])), 4))
+      [-0.001  0.001]
+    """
+
     def __init__(self, learning_rate=1e-3, b1=0.9, b2=0.999, final_lr=0.1, gamma=1e-3, eps=1e-8, *, amsbound=False):
         super().__init__(learning_rate, b1, b2, final_lr, gamma, eps, amsbound=amsbound)
 
@@ -386,7 +799,27 @@ class scale_by_adabound(adabound):
 
 
 class scale_by_mars:
-    """c = g + gamma b1/(1-b1) (g - g_prev), g_prev = 0 at first; per leaf c *= max_norm/||c|| if ||c|| > max_norm."""
+    """Float64 reference of :func:`gradtx.contrib.scale_by_mars`: MARS's variance-reduced gradient, per leaf.
+
+    Yuan, Liu, Wu et al. 2024, "MARS: Unleashing the Power of Variance Reduction for Training Large Models",
+    arXiv 2411.10438, Algorithm 2 (approximate form), with ``g_prev = 0`` at the first step::
+
+        c = g + gamma b1 / (1 - b1) (g - g_prev);   c = c max_norm / ||c||  per leaf if ||c|| > max_norm
+
+    ``out = ref.step(g, params=None)`` takes and returns ``{leaf path: float64 array}`` dicts.
+
+    Args:
+      b1: the momentum's decay in the correction, in [0, 1). Default 0.95.
+      gamma: the correction's scale, >= 0. Default 0.025.
+      max_norm: the per-leaf norm bound, or None for none. Default 1.0.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing.reference import contrib_adam as ref
+      >>> r = ref.scale_by_mars()
+      >>> print(np.round(r.step({"w": np.array([0.3, -0.4])})["w"], 4))
+      [ 0.4425 -0.59  ]
+    """
 
     def __init__(self, b1=0.95, gamma=0.025, max_norm=1.0):
         self.b1, self.gamma, self.max_norm = float(b1), float(gamma), max_norm
@@ -407,7 +840,34 @@ class scale_by_mars:
 
 
 class mars_adamw:
-    """AdamW (bias-corrected, eps outside the root) on the clipped c of :class:`scale_by_mars`, per leaf."""
+    """Float64 reference of :func:`gradtx.contrib.mars_adamw`: AdamW on MARS's clipped corrected gradient.
+
+    The ``c`` of :class:`scale_by_mars`. Yuan et al. 2024, arXiv 2411.10438. Per leaf, with ``k`` the 1-based step::
+
+        m = b1 m + (1 - b1) c;   v = b2 v + (1 - b2) c^2
+        u = -lr ((m / (1 - b1^k)) / (sqrt(v / (1 - b2^k)) + eps) + wd mask * theta)
+
+    ``out = ref.step(g, params=None)`` takes and returns ``{leaf path: float64 array}`` dicts (``params`` is
+    needed when ``weight_decay`` is not 0).
+
+    Args:
+      learning_rate: the step size, > 0: a float, or a callable ``count -> float`` evaluated at the 0-based count
+        ``k - 1``.
+      b1: the first moment's (and the correction's) decay, in [0, 1). Default 0.95.
+      b2: the second moment's decay, in [0, 1). Default 0.99.
+      eps: added outside the root, >= 0. Default 1e-8.
+      gamma: the correction's scale, >= 0. Default 0.025.
+      weight_decay: the decoupled weight decay, >= 0. Default 0.0.
+      mask: a flat boolean vector in the tree's ravel order (cut into the leaves), or None. Default None.
+      max_norm: the per-leaf norm bound of ``c``, or None for none. Default 1.0.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing.reference import contrib_adam as ref
+      >>> r = ref.mars_adamw(0.1)
+      >>> print(np.round(r.step({"w": np.array([1.0, -2.0])})["w"], 4))
+      [-0.1  0.1]
+    """
 
     def __init__(self, learning_rate, b1=0.95, b2=0.99, eps=1e-8, gamma=0.025, weight_decay=0.0, mask=None,
                  max_norm=1.0):
@@ -447,8 +907,36 @@ def _mini_axes(blocks, shape):
 
 
 class adam_mini:
-    """m = b1 m + (1-b1) g per coordinate; v_B = b2 v_B + (1-b2) mean_B g^2 per block B (rows of a matrix by
-    default); theta -= lr ((m/(1-b1^k)) / (sqrt(v_B/(1-b2^k)) + eps) + wd theta)."""
+    """Float64 reference of :func:`gradtx.contrib.adam_mini`, per leaf.
+
+    Zhang et al. 2024, "Adam-mini: Use Fewer Learning Rates To Gain More", arXiv 2406.16793, Algorithm 1: one
+    second moment per block ``B`` of each leaf (``k`` the 1-based step)::
+
+        m = b1 m + (1 - b1) g;   v_B = b2 v_B + (1 - b2) mean_B(g^2)
+        u = -lr ((m / (1 - b1^k)) / (sqrt(v_B / (1 - b2^k)) + eps) + wd mask * theta)
+
+    ``out = ref.step(g, params=None)`` takes and returns ``{leaf path: float64 array}`` dicts (``params`` is
+    needed when ``weight_decay`` is not 0).
+
+    Args:
+      learning_rate: the step size, > 0: a float, or a callable ``count -> float`` evaluated at the 0-based count
+        ``k - 1``.
+      b1: the first moment's decay, in [0, 1). Default 0.9.
+      b2: the second moment's decay, in [0, 1). Default 0.999.
+      eps: added outside the root, >= 0. Default 1e-8.
+      weight_decay: the decoupled weight decay, >= 0. Default 0.0.
+      mask: a flat boolean vector in the tree's ravel order (cut into the leaves), or None. Default None.
+      blocks: ``'row'`` (one block per row: the mean over every axis but the first; vectors are one block),
+        ``'leaf'`` (one block per leaf) or a callable ``leaf -> axes averaged over``. Default ``'row'``.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing.reference import contrib_adam as ref
+      >>> r = ref.adam_mini(0.1)
+      >>> print(np.round(r.step({"w": np.array([[1.0, -1.0], [2.0, 0.0]])})["w"], 4))
+      [[-0.1     0.1   ]
+       [-0.1414 -0.    ]]
+    """
 
     def __init__(self, learning_rate, b1=0.9, b2=0.999, eps=1e-8, weight_decay=0.0, mask=None, *, blocks="row"):
         self.lr, self.b1, self.b2, self.eps, self.wd, self.blocks = learning_rate, float(b1), float(b2), float(
@@ -474,5 +962,26 @@ class adam_mini:
 
 
 class scale_by_adam_mini(adam_mini):
+    """Float64 reference of :func:`gradtx.contrib.scale_by_adam_mini`: Adam-mini's direction, per leaf.
+
+    ``(m / (1 - b1^k)) / (sqrt(v_B / (1 - b2^k)) + eps)`` with the moments of :class:`adam_mini` (no learning rate,
+    no decay). ``out = ref.step(g, params=None)`` takes and returns ``{leaf path: float64 array}`` dicts.
+
+    Args:
+      b1: the first moment's decay, in [0, 1). Default 0.9.
+      b2: the second moment's decay, in [0, 1). Default 0.999.
+      eps: added outside the root, >= 0. Default 1e-8.
+      blocks: ``'row'``, ``'leaf'`` or a callable ``leaf -> axes averaged over`` (see :class:`adam_mini`).
+        Default ``'row'``.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing.reference import contrib_adam as ref
+      >>> r = ref.scale_by_adam_mini()
+      >>> print(np.round(r.step({"w": np.array([[1.0, -1.0], [2.0, 0.0]])})["w"], 4))
+      [[ 1.     -1.    ]
+       [ 1.4142  0.    ]]
+    """
+
     def __init__(self, b1=0.9, b2=0.999, eps=1e-8, blocks="row"):
         super().__init__(-1.0, b1, b2, eps, blocks=blocks)

@@ -18,6 +18,21 @@ import math
 
 import numpy as np
 
+__all__ = [
+    "reduce_on_plateau",
+    "scale_by_dog",
+    "dog",
+    "scale_by_dowg",
+    "dowg",
+    "prodigy",
+    "dadapt_adamw",
+    "scale_by_cocob",
+    "cocob",
+    "momo",
+    "momo_adam",
+    "mechanize",
+]
+
 
 def _vec(x):
     """A float64 copy of ``x``."""
@@ -49,10 +64,34 @@ def _need(params):
 
 
 class reduce_on_plateau:
-    """ReduceLROnPlateau (Keras / PyTorch, mode 'min'): the mean ``a`` of every ``accumulation_size`` values is
-    an improvement iff ``a < best - rtol |best| - atol``. Otherwise the plateau count grows; at ``patience``
-    (outside a cooldown) the scale is multiplied by ``factor`` (then floored at ``min_scale``), the count
-    restarts and ``cooldown`` evaluations follow with the count held at 0. ``u = scale * g``."""
+    """Float64 reference of :func:`gradtx.contrib.reduce_on_plateau`: ``u = scale * g``, the scale cut on plateaus.
+
+    ReduceLROnPlateau (Keras / PyTorch, mode ``'min'``): the mean ``a`` of every ``accumulation_size`` values is an
+    improvement iff ``a < best - rtol |best| - atol`` (the margin ``rtol |best|`` of Optax PR #1767, not
+    ``(1 - rtol) best``). Otherwise the plateau count grows; at ``patience`` (outside a cooldown) the scale is
+    multiplied by ``factor`` and floored at ``min_scale``, the count restarts, and ``cooldown`` evaluations follow
+    with the count held at 0.
+
+    ``u = ref.step(g, params=None, value=v)`` on 1-D float64 vectors returns ``u``; ``value`` (the loss) is
+    required (``float(None)`` raises ``TypeError``).
+
+    Args:
+      factor: the multiplier of the scale at a plateau, in (0, 1]. Default 0.1.
+      patience: the number of evaluations without improvement before a cut, >= 0. Default 10.
+      rtol: the relative improvement margin, >= 0. Default 1e-4.
+      atol: the absolute improvement margin, >= 0. Default 0.0.
+      cooldown: the evaluations after a cut during which the count is held at 0, >= 0. Default 0.
+      accumulation_size: the number of values averaged per evaluation, >= 1. Default 1.
+      min_scale: the floor of the scale, >= 0. Default 0.0.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing.reference import contrib_lrfree as ref
+      >>> r = ref.reduce_on_plateau(factor=0.5, patience=1)
+      >>> g = np.array([1.0, -2.0])
+      >>> print([np.round(r.step(g, value=v), 4).tolist() for v in (1.0, 2.0, 3.0)])
+      [[1.0, -2.0], [0.5, -1.0], [0.25, -0.5]]
+    """
 
     def __init__(self, factor=0.1, patience=10, rtol=1e-4, atol=0.0, cooldown=0, accumulation_size=1,
                  min_scale=0.0):
@@ -92,9 +131,34 @@ class reduce_on_plateau:
 
 
 class scale_by_dog:
-    """DoG (Ivgi, Hinder & Carmon 2023, arXiv 2302.12022, Algorithm 1): eta_k = rbar_k / sqrt(G_k + eps) with
-    rbar_k = max(r_eps, max_{i<=k} ||x_i - x_0||), G_k = sum_{i<=k} ||g_i||^2; u = eta_k g_k. r_eps: ('distance',
-    r) -> r; ('heuristic', a) -> a (1 + ||x_0||); ('learning_rate', eta) -> 0 and eta_1 = eta."""
+    """Float64 reference of :func:`gradtx.contrib.scale_by_dog`: DoG's step size times the gradient.
+
+    Ivgi, Hinder & Carmon 2023, "DoG is SGD's Best Friend: A Parameter-Free Dynamic Step Size Schedule", ICML,
+    arXiv 2302.12022, Algorithm 1 (Optax's ``eps`` inside the root)::
+
+        rbar_k = max(r_eps, max_{i<=k} ||x_i - x_0||);   G_k = sum_{i<=k} ||g_i||^2
+        eta_k = rbar_k / sqrt(G_k + eps);   u = eta_k g_k
+
+    with ``r_eps`` from ``init_step``: ``('distance', r) -> r``; ``('heuristic', a) -> a (1 + ||x_0||)``;
+    ``('learning_rate', eta) -> 0`` and ``eta_1 = eta``. ``u = ref.step(g, params)`` on 1-D float64 vectors (``params``
+    required) returns ``u``; ``ref.init(params)`` sets ``x_0`` and returns the reference; without it the params of the
+    first ``step`` are ``x_0``.
+
+    Args:
+      init_step: a pair ``(kind, value)`` with ``kind`` in ``'distance'``, ``'heuristic'``, ``'learning_rate'``.
+      eps: added inside the root, >= 0. Default 1e-8.
+
+    Raises:
+      ValueError: ``this reference needs params`` when ``step`` is called without ``params``.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing.reference import contrib_lrfree as ref
+      >>> x = np.array([1.0, 1.0])
+      >>> r = ref.scale_by_dog(("distance", 1.0)).init(x)
+      >>> print(np.round(r.step(np.array([3.0, 4.0]), x), 4))
+      [0.6 0.8]
+    """
 
     def __init__(self, init_step, eps=1e-8):
         self.kind, self.value = init_step[0], float(init_step[1])
@@ -129,7 +193,33 @@ class scale_by_dog:
 
 
 class dog:
-    """x_{k+1} = x_k - lr_k eta_k (g_k + wd x_k) with DoG's eta_k (see scale_by_dog)."""
+    """Float64 reference of :func:`gradtx.contrib.dog`: ``x_{k+1} = x_k - lr_k eta_k (g_k + wd mask * x_k)``.
+
+    DoG (Ivgi, Hinder & Carmon 2023, arXiv 2302.12022) with :class:`scale_by_dog`'s ``eta_k``, the weight decay added to
+    the gradient first. ``u = ref.step(g, params)`` on 1-D float64 vectors (``params`` required) returns ``u``;
+    ``ref.init(params)`` sets ``x_0`` and returns the reference; without it the params of the first ``step`` are
+    ``x_0``.
+
+    Args:
+      learning_rate: the step size: a float, or a callable ``count -> float`` evaluated at the 0-based count ``k - 1``.
+        Default 1.0.
+      init_step: a pair ``(kind, value)``, see :class:`scale_by_dog`. Default ``('heuristic', 1e-6)``.
+      eps: added inside the root, >= 0. Default 1e-8.
+      weight_decay: the L2 penalty added to the gradient, or None for none. Default None.
+      mask: a boolean vector (True where weight decay applies, in the raveled order of the parameters) or None for every
+        coordinate. Default None.
+
+    Raises:
+      ValueError: ``this reference needs params`` when ``step`` is called without ``params``.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing.reference import contrib_lrfree as ref
+      >>> x = np.array([1.0, 1.0])
+      >>> r = ref.dog(0.5, ("distance", 1.0)).init(x)
+      >>> print(np.round(r.step(np.array([3.0, 4.0]), x), 4))
+      [-0.3 -0.4]
+    """
 
     def __init__(self, learning_rate=1.0, init_step=("heuristic", 1e-6), eps=1e-8, weight_decay=None, mask=None):
         self.lr, self.wd, self.mask = learning_rate, weight_decay, mask
@@ -151,9 +241,32 @@ class dog:
 
 
 class scale_by_dowg:
-    """DoWG (Khaled, Mishchenko & Jin 2023, arXiv 2305.16284, Algorithm 1): rbar_k^2 = max(rbar_{k-1}^2,
-    ||x_k - x_0||^2) from rbar_0^2 = init_estim_sq_dist (None: eps); v_k = v_{k-1} + rbar_k^2 ||g_k||^2;
-    u = rbar_k^2 / (sqrt(v_k) + eps) g_k."""
+    """Float64 reference of :func:`gradtx.contrib.scale_by_dowg`: DoWG's step size times the gradient.
+
+    Khaled, Mishchenko & Jin 2023, "DoWG Unleashed: An Efficient Universal Parameter-Free Gradient Descent Method",
+    NeurIPS, arXiv 2305.16284, Algorithm 1 (Optax's ``eps`` beside the root)::
+
+        rbar_k^2 = max(rbar_{k-1}^2, ||x_k - x_0||^2)   (rbar_0^2 = init_estim_sq_dist, or eps if None)
+        v_k = v_{k-1} + rbar_k^2 ||g_k||^2;   u = rbar_k^2 / (sqrt(v_k) + eps) g_k
+
+    ``u = ref.step(g, params)`` on 1-D float64 vectors (``params`` required) returns ``u``; ``ref.init(params)`` sets
+    ``x_0`` and returns the reference; without it the params of the first ``step`` are ``x_0``.
+
+    Args:
+      init_estim_sq_dist: the initial squared distance estimate, > 0, or None for ``eps``. Default None.
+      eps: added beside the root, > 0. Default 1e-4.
+
+    Raises:
+      ValueError: ``this reference needs params`` when ``step`` is called without ``params``.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing.reference import contrib_lrfree as ref
+      >>> x = np.array([1.0, 1.0])
+      >>> r = ref.scale_by_dowg(init_estim_sq_dist=1.0).init(x)
+      >>> print(np.round(r.step(np.array([3.0, 4.0]), x), 4))
+      [0.6 0.8]
+    """
 
     def __init__(self, init_estim_sq_dist=None, eps=1e-4):
         self.eps = float(eps)
@@ -178,7 +291,32 @@ class scale_by_dowg:
 
 
 class dowg(dog):
-    """x_{k+1} = x_k - lr_k eta_k (g_k + wd x_k) with DoWG's eta_k (see scale_by_dowg)."""
+    """Float64 reference of :func:`gradtx.contrib.dowg`: ``x_{k+1} = x_k - lr_k eta_k (g_k + wd mask * x_k)``.
+
+    DoWG (Khaled, Mishchenko & Jin 2023, arXiv 2305.16284) with :class:`scale_by_dowg`'s step size.
+    ``u = ref.step(g, params)`` on 1-D float64 vectors (``params`` required) returns ``u``; ``ref.init(params)`` sets
+    ``x_0`` and returns the reference; without it the params of the first ``step`` are ``x_0``.
+
+    Args:
+      learning_rate: the step size: a float, or a callable ``count -> float`` evaluated at the 0-based count ``k - 1``.
+        Default 1.0.
+      init_estim_sq_dist: the initial squared distance estimate, > 0, or None for ``eps``. Default None.
+      eps: added beside the root, > 0. Default 1e-4.
+      weight_decay: the L2 penalty added to the gradient, or None for none. Default None.
+      mask: a boolean vector (True where weight decay applies, in the raveled order of the parameters) or None for every
+        coordinate. Default None.
+
+    Raises:
+      ValueError: ``this reference needs params`` when ``step`` is called without ``params``.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing.reference import contrib_lrfree as ref
+      >>> x = np.array([1.0, 1.0])
+      >>> r = ref.dowg(init_estim_sq_dist=1.0).init(x)
+      >>> print(np.round(r.step(np.array([3.0, 4.0]), x), 4))
+      [-0.6 -0.8]
+    """
 
     def __init__(self, learning_rate=1.0, init_estim_sq_dist=None, eps=1e-4, weight_decay=None, mask=None):
         self.lr, self.wd, self.mask = learning_rate, weight_decay, mask
@@ -192,15 +330,43 @@ class dowg(dog):
 
 
 class prodigy:
-    """Prodigy (Mishchenko & Defazio 2023, arXiv 2306.06101, Algorithm 4, Adam version), as in the authors'
-    PyTorch code: the paper's (1 - b3) factors of r and s are dropped (they cancel in r / ||s||_1) and both are
-    divided by d_1 = estim_lr0; the Adam bias correction c_k = sqrt(1 - b2^k) / (1 - b1^k) multiplies the step
-    dlr_k = d_k lr_k c_k; the new estimate d_{k+1} multiplies eps.
+    """Float64 reference of :func:`gradtx.contrib.prodigy` (Adam version), as in the authors' PyTorch code.
+
+    Mishchenko & Defazio 2023, "Prodigy: An Expeditiously Adaptive Parameter-Free Learner", arXiv 2306.06101,
+    Algorithm 4. The paper's ``(1 - b3)`` factors of ``r`` and ``s`` are dropped (they cancel in ``r / ||s||_1``) and
+    both are divided by ``d_1 = estim_lr0``; the Adam bias correction ``c_k = sqrt(1 - b2^k) / (1 - b1^k)`` multiplies
+    the step ``dlr_k = d_k lr_k c_k``; the new estimate ``d_{k+1}`` multiplies ``eps``::
 
         m = b1 m + (1 - b1) d_k g;   v = b2 v + (1 - b2) d_k^2 g^2
-        r = b3 r + (d_k / d_1) dlr_k <g, x_0 - x>;   s = b3 s + (d_k / d_1) (dlr_k or d_k if safeguard) g
+        r = b3 r + (d_k / d_1) dlr_k <g, x_0 - x>;   s = b3 s + (d_k / d_1) (dlr_k, or d_k if safeguard) g
         d_{k+1} = max(d_k, coef r / ||s||_1)   (kept when ||s||_1 = 0)
         u = -dlr_k m / (sqrt(v) + d_{k+1} eps) - wd dlr_k x
+
+    ``u = ref.step(g, params)`` on 1-D float64 vectors (``params`` required) returns ``u``; the estimate is ``ref.d``.
+    ``ref.init(params)`` sets ``x_0`` and returns the reference; without it the params of the first ``step`` are
+    ``x_0``.
+
+    Args:
+      learning_rate: the step size: a float, or a callable ``count -> float`` evaluated at the 0-based count ``k - 1``.
+        Default 1.0.
+      betas: the pair ``(b1, b2)`` of Adam's decays, each in [0, 1). Default ``(0.9, 0.999)``.
+      beta3: the decay of ``r`` and ``s``, in [0, 1), or None for ``sqrt(b2)``. Default None.
+      eps: added outside the root (times ``d``), >= 0. Default 1e-8.
+      estim_lr0: the initial estimate ``d_1``, > 0. Default 1e-6.
+      estim_lr_coef: the coefficient ``coef`` of the new estimate, > 0. Default 1.0.
+      weight_decay: the decoupled weight decay (times ``dlr``), >= 0. Default 0.0.
+      safeguard_warmup: use ``d_k`` instead of ``dlr_k`` in ``s``. Default False.
+
+    Raises:
+      ValueError: ``this reference needs params`` when ``step`` is called without ``params``.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing.reference import contrib_lrfree as ref
+      >>> x = np.array([1.0, 1.0])
+      >>> r = ref.prodigy(estim_lr0=0.1).init(x)
+      >>> print(np.round(r.step(np.array([1.0, -2.0]), x), 4))
+      [-0.1  0.1]
     """
 
     def __init__(self, learning_rate=1.0, betas=(0.9, 0.999), beta3=None, eps=1e-8, estim_lr0=1e-6,
@@ -242,13 +408,39 @@ class prodigy:
 
 
 class dadapt_adamw:
-    """D-Adaptation AdamW (Defazio & Mishchenko 2023, arXiv 2301.07733, Adam variant), as in the authors'
-    PyTorch code: with sb2 = sqrt(b2), dlr_k = d_k lr_k sqrt(1 - b2^k) / (1 - b1^k),
+    """Float64 reference of :func:`gradtx.contrib.dadapt_adamw` (Adam variant), as in the authors' PyTorch code.
+
+    Defazio & Mishchenko 2023, "Learning-Rate-Free Learning by D-Adaptation", ICML, arXiv 2301.07733. With
+    ``sb2 = sqrt(b2)`` and ``dlr_k = d_k lr_k sqrt(1 - b2^k) / (1 - b1^k)``::
 
         r = sb2 r + (1 - sb2) dlr_k <g, s / (sqrt(v) + eps)>     (s, v before this step; 0 where s = 0)
-        m = b1 m + (1 - b1) dlr_k g;  v = b2 v + (1 - b2) g^2;  s = sb2 s + (1 - sb2) dlr_k g
+        m = b1 m + (1 - b1) dlr_k g;   v = b2 v + (1 - b2) g^2;   s = sb2 s + (1 - sb2) dlr_k g
         d_{k+1} = max(d_k, r / ((1 - sb2) ||s||_1))   (kept when ||s||_1 = 0)
         u = -m / (sqrt(v) + eps) - wd dlr_k x
+
+    ``u = ref.step(g, params)`` on 1-D float64 vectors (``params`` required) returns ``u``; the estimate is
+    ``ref.d``.
+
+    Args:
+      learning_rate: the step size: a float, or a callable ``count -> float`` evaluated at the 0-based count
+        ``k - 1``. Default 1.0.
+      betas: the pair ``(b1, b2)`` of Adam's decays, each in [0, 1). Default ``(0.9, 0.999)``.
+      eps: added outside the root, >= 0. Default 1e-8.
+      estim_lr0: the initial estimate ``d_1``, > 0. Default 1e-6.
+      weight_decay: the decoupled weight decay (times ``dlr``), >= 0. Default 0.0.
+
+    Raises:
+      ValueError: ``this reference needs params`` when ``step`` is called without ``params``.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing.reference import contrib_lrfree as ref
+      >>> r = ref.dadapt_adamw(estim_lr0=1.0)
+      >>> g = np.array([1.0, -2.0])
+      >>> print(np.round(r.step(g, np.array([1.0, 1.0])), 4))
+      [-1.  1.]
+      >>> print(np.round(r.step(g, np.array([0.0, 3.0])), 4), np.round(r.d, 4))
+      [-1.1629  1.1629] 4.2677
     """
 
     def __init__(self, learning_rate=1.0, betas=(0.9, 0.999), eps=1e-8, estim_lr0=1e-6, weight_decay=0.0):
@@ -288,9 +480,33 @@ class dadapt_adamw:
 
 
 class scale_by_cocob:
-    """COCOB-Backprop (Orabona & Tommasi 2017, arXiv 1705.07795, Algorithm 2), per coordinate: L = max(L, |g|)
-    from L_0 = eps; G += |g|; R = max(R - g (w - w_1), 0); theta -= g; w_next = w_1 + theta / (L max(G + L,
-    alpha L)) (L + R); u = w_next - w."""
+    """Float64 reference of :func:`gradtx.contrib.scale_by_cocob`: COCOB-Backprop's update, per coordinate.
+
+    Orabona & Tommasi 2017, "Training Deep Networks without Learning Rates Through Coin Betting", NeurIPS,
+    arXiv 1705.07795, Algorithm 2, from ``L_0 = eps`` and ``w_1 = x_0``::
+
+        L = max(L, |g|);   G += |g|;   R = max(R - g (w - w_1), 0);   theta -= g
+        w_next = w_1 + theta / (L max(G + L, alpha L)) (L + R);   u = w_next - w
+
+    ``u = ref.step(g, params)`` on 1-D float64 vectors (``params`` is ``w``, required) returns ``u``;
+    ``ref.init(params)`` sets ``x_0`` and returns the reference; without it the params of the first ``step`` are
+    ``x_0``.
+
+    Args:
+      alpha: the bound on the betting fraction's growth, > 0. Default 100.0.
+      eps: the initial ``L``, > 0. Default 1e-8.
+
+    Raises:
+      ValueError: ``this reference needs params`` when ``step`` is called without ``params``.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing.reference import contrib_lrfree as ref
+      >>> x = np.array([1.0, 1.0])
+      >>> r = ref.scale_by_cocob().init(x)
+      >>> print(np.round(r.step(np.array([1.0, -2.0]), x), 4))
+      [-0.01  0.01]
+    """
 
     def __init__(self, alpha=100.0, eps=1e-8):
         self.alpha, self.eps = float(alpha), float(eps)
@@ -317,7 +533,33 @@ class scale_by_cocob:
 
 
 class cocob:
-    """COCOB on the gradient plus weight decay, scaled by the learning rate: g' = lr_k (g + wd x)."""
+    """Float64 reference of :func:`gradtx.contrib.cocob`: COCOB on ``g' = lr_k (g + wd mask * x)``.
+
+    :class:`scale_by_cocob` on ``g'``. COCOB (Orabona & Tommasi 2017, arXiv 1705.07795) on the gradient plus weight
+    decay, scaled by the learning rate. ``u = ref.step(g, params)`` on 1-D float64 vectors (``params`` required) returns
+    ``u``; ``ref.init(params)`` sets ``x_0`` and returns the reference; without it the params of the first ``step`` are
+    ``x_0``.
+
+    Args:
+      learning_rate: the step size: a float, or a callable ``count -> float`` evaluated at the 0-based count ``k - 1``.
+        Default 1.0.
+      alpha: the bound on the betting fraction's growth, > 0. Default 100.0.
+      eps: the initial ``L``, > 0. Default 1e-8.
+      weight_decay: the L2 penalty added to the gradient, >= 0. Default 0.0.
+      mask: a boolean vector (True where weight decay applies, in the raveled order of the parameters) or None for every
+        coordinate. Default None.
+
+    Raises:
+      ValueError: ``this reference needs params`` when ``step`` is called without ``params``.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing.reference import contrib_lrfree as ref
+      >>> x = np.array([1.0, 1.0])
+      >>> r = ref.cocob().init(x)
+      >>> print(np.round(r.step(np.array([1.0, -2.0]), x), 4))
+      [-0.01  0.01]
+    """
 
     def __init__(self, learning_rate=1.0, alpha=100.0, eps=1e-8, weight_decay=0.0, mask=None):
         self.lr, self.wd, self.mask = learning_rate, float(weight_decay), mask
@@ -336,10 +578,36 @@ class cocob:
 
 
 class momo:
-    """MoMo (Schaipp et al. 2023, arXiv 2305.07583, Algorithm 1, decoupled weight decay), rho = 0 at step 1:
-    d = rho d + (1 - rho) g; fbar = rho fbar + (1 - rho) f; gam = rho gam + (1 - rho) <g, x>; c = 1 + alpha wd;
-    tau = min(alpha, max(c (fbar - lb - gam) + <d, x>, 0) / ||d||^2) (0 if ||d||^2 <= 2^-52);
-    u = -(alpha wd / c) x - tau d. adapt_lower_bound: Optax's rule before and after the step."""
+    """Float64 reference of :func:`gradtx.contrib.momo`: MoMo, a model-based momentum method (decoupled weight decay).
+
+    Schaipp, Ohana, Eickenberg, Defazio & Gower 2023, "MoMo: Momentum Models for Adaptive Learning Rates",
+    arXiv 2305.07583, Algorithm 1, with ``rho = 0`` at step 1 and ``beta`` after, ``alpha = lr(k - 1)``::
+
+        d = rho d + (1 - rho) g;   fbar = rho fbar + (1 - rho) f;   gam = rho gam + (1 - rho) <g, x>
+        c = 1 + alpha wd;   tau = min(alpha, max(c (fbar - lb - gam) + <d, x>, 0) / ||d||^2)   (0 if ||d||^2 <= 2^-52)
+        u = -(alpha wd / c) x - tau d
+
+    ``adapt_lower_bound``: Optax's rule, before and after the step. ``u = ref.step(g, params, value=f)`` on 1-D
+    float64 vectors (``params`` and the loss ``value`` required) returns ``u``.
+
+    Args:
+      learning_rate: the step size: a float, or a callable ``count -> float`` evaluated at the 0-based count ``k - 1``.
+        Default 1.0.
+      beta: the momentum, in [0, 1). Default 0.9.
+      lower_bound: a lower bound ``lb`` of the loss. Default 0.0.
+      weight_decay: the decoupled weight decay, >= 0. Default 0.0.
+      adapt_lower_bound: estimate ``lb`` online (never below ``lower_bound``). Default False.
+
+    Raises:
+      ValueError: ``this reference needs params`` when ``step`` is called without ``params``.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing.reference import contrib_lrfree as ref
+      >>> r = ref.momo()
+      >>> print(np.round(r.step(np.array([1.0, -2.0]), np.array([1.0, 1.0]), value=1.0), 4))
+      [-0.2  0.4]
+    """
 
     def __init__(self, learning_rate=1.0, beta=0.9, lower_bound=0.0, weight_decay=0.0, adapt_lower_bound=False):
         self.lr, self.beta, self.floor, self.wd = learning_rate, float(beta), float(lower_bound), float(weight_decay)
@@ -367,9 +635,37 @@ class momo:
 
 
 class momo_adam:
-    """MoMo-Adam (Schaipp et al. 2023, Algorithm 2, decoupled weight decay): m, v Adam's moments; D = eps +
-    sqrt(v / (1 - b2^k)); q = 1 - b1^k; fbar, gam averaged with b1 (no first-step special case);
-    tau = min(alpha / q, max(c (fbar - q lb - gam) + <m, x>, 0) / <m, m / D>); u = -(alpha wd / c) x - tau m / D."""
+    """Float64 reference of :func:`gradtx.contrib.momo_adam`: MoMo-Adam (decoupled weight decay).
+
+    Schaipp et al. 2023, arXiv 2305.07583, Algorithm 2: ``m``, ``v`` Adam's moments, ``fbar`` and ``gam`` averaged
+    with ``b1`` (no first-step special case), ``alpha = lr(k - 1)``::
+
+        D = eps + sqrt(v / (1 - b2^k));   q = 1 - b1^k;   c = 1 + alpha wd
+        tau = min(alpha / q, max(c (fbar - q lb - gam) + <m, x>, 0) / <m, m / D>);   u = -(alpha wd / c) x - tau m / D
+
+    ``u = ref.step(g, params, value=f)`` on 1-D float64 vectors (``params`` and the loss ``value`` required)
+    returns ``u``.
+
+    Args:
+      learning_rate: the step size: a float, or a callable ``count -> float`` evaluated at the 0-based count ``k - 1``.
+        Default 1e-2.
+      b1: the first moment's decay, in [0, 1). Default 0.9.
+      b2: the second moment's decay, in [0, 1). Default 0.999.
+      eps: added to the root, > 0. Default 1e-8.
+      lower_bound: a lower bound ``lb`` of the loss. Default 0.0.
+      weight_decay: the decoupled weight decay, >= 0. Default 0.0.
+      adapt_lower_bound: estimate ``lb`` online (never below ``lower_bound``). Default False.
+
+    Raises:
+      ValueError: ``this reference needs params`` when ``step`` is called without ``params``.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing.reference import contrib_lrfree as ref
+      >>> r = ref.momo_adam()
+      >>> print(np.round(r.step(np.array([1.0, -2.0]), np.array([1.0, 1.0]), value=1.0), 4))
+      [-0.01  0.01]
+    """
 
     def __init__(self, learning_rate=1e-2, b1=0.9, b2=0.999, eps=1e-8, lower_bound=0.0, weight_decay=0.0,
                  adapt_lower_bound=False):
@@ -404,12 +700,36 @@ class momo_adam:
 
 
 class mechanize:
-    """Mechanic (Cutkosky, Defazio & Mehta 2023, arXiv 2306.00144, Algorithm 1) around a base reference ``base``
-    (an object with ``step(g, params)``): with S = sum(s), beta_i = 1 - 10^-i,
-    g' = g + wd S ||g|| / (||x|| + eps) x; delta = (x0 - x) / (S + eps); h = <g', delta>;
-    m = max(beta m, |h| + eps); v = beta^2 v + h^2; r = beta r + clip(h, -m_old, m_old) s;
-    s = ((s_init / n) m + max(r, 0)) / (sqrt(v) + eps); x_next = x0 - sum(s) (delta - b) with b the base
-    update; u = x_next - x. x0 = the params of the first step."""
+    """Float64 reference of :func:`gradtx.contrib.mechanize`: Mechanic's learned scale around a base optimizer.
+
+    Cutkosky, Defazio & Mehta 2023, "Mechanic: A Learning Rate Tuner", NeurIPS, arXiv 2306.00144, Algorithm 1.
+    With ``S = sum(s)``, ``beta_i = 1 - 10^-i`` (``i = 1 .. num_betas``) and ``b`` the base reference's update::
+
+        g' = g + wd S ||g|| / (||x|| + eps) x;   delta = (x0 - x) / (S + eps);   h = <g', delta>
+        m = max(beta m, |h| + eps);   v = beta^2 v + h^2;   r = beta r + clip(h, -m_old, m_old) s
+        s = ((s_init / n) m + max(r, 0)) / (sqrt(v) + eps);   x_next = x0 - sum(s) (delta - b);   u = x_next - x
+
+    ``x0`` is the params of the first step, so the first update is ``s_init * b``. ``u = ref.step(g, params)``
+    on 1-D float64 vectors (``params`` required) returns ``u``.
+
+    Args:
+      base: the base reference (an object with ``step(g, params)``).
+      weight_decay: Mechanic's own weight decay, >= 0. Default 1e-2.
+      eps: the damping, > 0. Default 1e-8.
+      s_init: the initial total scale, > 0. Default 1e-6.
+      num_betas: the number ``n`` of decays run in parallel, >= 1. Default 6.
+
+    Raises:
+      ValueError: ``this reference needs params`` when ``step`` is called without ``params``.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing import reference
+      >>> from gradtx.testing.reference import contrib_lrfree as ref
+      >>> r = ref.mechanize(reference.sgd(0.1), s_init=1.0)
+      >>> print(np.round(r.step(np.array([1.0, -2.0]), np.array([1.0, 1.0])), 4))
+      [-0.1  0.2]
+    """
 
     def __init__(self, base, weight_decay=1e-2, eps=1e-8, s_init=1e-6, num_betas=6):
         self.base, self.wd, self.eps, self.s_init = base, float(weight_decay), float(eps), float(s_init)

@@ -13,6 +13,22 @@ import math
 
 import numpy as np
 
+__all__ = [
+    "MUON",
+    "DION",
+    "default_dims",
+    "last_two_axes",
+    "newton_schulz",
+    "orthogonalize",
+    "shape_scale",
+    "scale_by_muon",
+    "muon",
+    "scale_by_soap",
+    "soap",
+    "scale_by_galore",
+    "galore",
+]
+
 MUON = (3.4445, -4.7750, 2.0315)
 DION = (
     (4.0848, -6.8946, 2.9270),
@@ -28,12 +44,38 @@ def _value(v, count):
 
 
 def default_dims(path, shape):
-    """Rank-2 leaves are (fan_in, fan_out) matrices; others are not matrices."""
+    """Float64 reference of gradtx's default ``MuonDimensionNumbers``: rank-2 leaves are ``(fan_in, fan_out)`` matrices.
+
+    Args:
+      path: the leaf's path (unused).
+      shape: the leaf's shape.
+
+    Returns:
+      ``((0,), (1,))`` (reduction axes, output axes) for a rank-2 ``shape``, else None (not a matrix).
+
+    Examples:
+      >>> from gradtx.testing.reference import contrib_matrix as rm
+      >>> print(rm.default_dims("w", (2, 3)), rm.default_dims("b", (3,)))
+      ((0,), (1,)) None
+    """
     return ((0,), (1,)) if len(shape) == 2 else None
 
 
 def last_two_axes(path, shape):
-    """Leaves of rank >= 2: the last two axes form the matrix, leading axes are a batch of matrices."""
+    """Float64 reference of ``MuonDimensionNumbers`` on the last two axes: a batch of matrices for rank >= 2.
+
+    Args:
+      path: the leaf's path (unused).
+      shape: the leaf's shape.
+
+    Returns:
+      ``((n - 2,), (n - 1,))`` for ``n = len(shape) >= 2`` (the leading axes are a batch), else None.
+
+    Examples:
+      >>> from gradtx.testing.reference import contrib_matrix as rm
+      >>> print(rm.last_two_axes("w", (4, 2, 3)), rm.last_two_axes("b", (3,)))
+      ((1,), (2,)) None
+    """
     n = len(shape)
     return ((n - 2,), (n - 1,)) if n >= 2 else None
 
@@ -50,9 +92,38 @@ def _split_axes(shape, dims):
 
 
 def newton_schulz(x, coeffs, steps, preconditioning="frobenius", eps=1e-8):
-    """Quintic Newton-Schulz on one matrix (Jordan et al. 2024): X_0 = X / (||X||_F + eps) (or the spectral
-    norm, or AOL / Schatten-4 rescaling inside the first iteration), X <- a X + (b A + c A^2) X with A = X X^T,
-    on the wide orientation (transposed when X has more rows than columns)."""
+    """Float64 reference of :func:`gradtx.contrib.orthogonalize_via_newton_schulz` on one matrix.
+
+    The quintic Newton-Schulz iteration of Muon (Jordan et al. 2024, "Muon: An optimizer for hidden layers in
+    neural networks", blog post), on the wide orientation (transposed when ``x`` has more rows than columns)::
+
+        X_0 = X / (||X||_F + eps)      (or the spectral norm; 'aol' / 'schatten' rescale inside the first step)
+        A = X X^T;   X <- a X + (b A + c A^2) X      (a, b, c: the i-th row of coeffs, or the one triple)
+
+    ``'aol'`` scales the rows by ``1 / sqrt(max(sum_j |A_ij|, eps))``; ``'schatten'`` divides by
+    ``sqrt(max(||A||_F, eps))`` (the Schatten-4 norm).
+
+    Args:
+      x: a 2-D array.
+      coeffs: one ``(a, b, c)`` triple, or one triple per step (a ``[steps, 3]`` array).
+      steps: the number of iterations (``coeffs`` rows must cover them).
+      preconditioning: ``'frobenius'``, ``'spectral'``, ``'aol'`` or ``'schatten'``. Default ``'frobenius'``.
+      eps: the damping of the normalisation, > 0. Default 1e-8.
+
+    Returns:
+      A float64 array of ``x``'s shape, close to the orthogonal factor ``U V^T`` of ``x = U S V^T``.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing.reference import contrib_matrix as rm
+      >>> x = np.array([[3.0, 0.0], [0.0, 1.0]])
+      >>> print(np.round(rm.newton_schulz(x, rm.MUON, 5), 4))
+      [[0.753  0.    ]
+       [0.     1.1337]]
+      >>> print(np.round(rm.newton_schulz(x, (1.5, -0.5, 0.0), 30), 4))
+      [[1. 0.]
+       [0. 1.]]
+    """
     x = np.array(x, dtype=np.float64)
     tall = x.shape[0] > x.shape[1]
     if tall:
@@ -78,7 +149,29 @@ def newton_schulz(x, coeffs, steps, preconditioning="frobenius", eps=1e-8):
 
 
 def orthogonalize(x, dims, coeffs, steps, preconditioning="frobenius", eps=1e-8):
-    """NS of every (reduction, output) matrix slice of ``x`` (batch axes: the others)."""
+    """Float64 reference of :func:`gradtx.contrib.orthogonalize_via_newton_schulz` with ``dimension_numbers``.
+
+    Every (reduction, output) matrix slice of ``x`` goes through :func:`newton_schulz`; the other axes are a batch.
+
+    Args:
+      x: an array of rank >= 2.
+      dims: ``(reduction_axes, output_axes)``, each an int or a tuple of ints.
+      coeffs: one ``(a, b, c)`` triple, or one triple per step.
+      steps: the number of iterations.
+      preconditioning: ``'frobenius'``, ``'spectral'``, ``'aol'`` or ``'schatten'``. Default ``'frobenius'``.
+      eps: the damping of the normalisation, > 0. Default 1e-8.
+
+    Returns:
+      A float64 array of ``x``'s shape.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing.reference import contrib_matrix as rm
+      >>> x = np.array([[[3.0, 0.0], [0.0, 1.0]], [[6.0, 0.0], [0.0, 2.0]]])
+      >>> print(np.round(rm.orthogonalize(x, ((1,), (2,)), rm.MUON, 5)[1], 4))
+      [[0.753  0.    ]
+       [0.     1.1337]]
+    """
     x = np.asarray(x, dtype=np.float64)
     perm, b, fi, fo = _split_axes(x.shape, dims)
     mats = np.transpose(x, perm).reshape(b, fi, fo)
@@ -87,7 +180,26 @@ def orthogonalize(x, dims, coeffs, steps, preconditioning="frobenius", eps=1e-8)
 
 
 def shape_scale(shape, dims, consistent_rms=None):
-    """sqrt(max(1, fan_out / fan_in)), or consistent_rms * sqrt(max(fan_in, fan_out))."""
+    """Float64 reference of the factor of :func:`gradtx.contrib.scale_by_shape` for one leaf.
+
+    ``sqrt(max(1, fan_out / fan_in))`` (Muon's default), or ``consistent_rms * sqrt(max(fan_in, fan_out))``, with
+    ``fan_in`` / ``fan_out`` the products of the reduction / output axes.
+
+    Args:
+      shape: the leaf's shape.
+      dims: ``(reduction_axes, output_axes)``.
+      consistent_rms: the target RMS of the update, or None for Muon's default. Default None.
+
+    Returns:
+      A Python float.
+
+    Examples:
+      >>> from gradtx.testing.reference import contrib_matrix as rm
+      >>> print(rm.shape_scale((2, 8), ((0,), (1,))))
+      2.0
+      >>> print(round(rm.shape_scale((2, 8), ((0,), (1,)), consistent_rms=0.2), 4))
+      0.5657
+    """
     _, _, fi, fo = _split_axes(shape, dims)
     if consistent_rms is None:
         return math.sqrt(max(1.0, fo / max(fi, 1)))
@@ -102,9 +214,44 @@ def _coeffs(ns_coeffs, ns_steps):
 
 
 class scale_by_muon:
-    """Muon's direction: m_k = beta m_{k-1} + (1 - beta) g; m_hat = m_k / (1 - beta^k), or with nesterov
-    beta m_k / (1 - beta^(k+1)) + (1 - beta) g / (1 - beta^k); out = NS(m_hat) on matrices (dims not None),
-    m_hat elsewhere; adaptive: out = <m_hat, NS(m_hat)> NS(m_hat)."""
+    """Float64 reference of :func:`gradtx.contrib.scale_by_muon`: Muon's direction, per leaf.
+
+    Jordan et al. 2024 (Muon), with ``k`` the 1-based step::
+
+        m_k = beta m_{k-1} + (1 - beta) g
+        m_hat = m_k / (1 - beta^k)      (nesterov: beta m_k / (1 - beta^(k+1)) + (1 - beta) g / (1 - beta^k))
+        out = NS(m_hat) on matrices (dims not None), m_hat elsewhere;   adaptive: <m_hat, NS(m_hat)> NS(m_hat)
+
+    with ``NS`` :func:`orthogonalize`. No shape scale (``scale_by_shape`` is a separate block).
+    ``out = ref.step(g, params=None)`` takes and returns ``{leaf path: float64 array}`` dicts.
+
+    Args:
+      ns_coeffs: one ``(a, b, c)`` triple, one per step, or a preset name ``'standard'`` / ``'dion'``. Default
+        ``MUON``.
+      ns_steps: the number of iterations (a per-step table sets its own). Default 5.
+      beta: the momentum's decay, in [0, 1). Default 0.95.
+      eps: the damping of the normalisation, > 0. Default 1e-8.
+      mu_dtype: accepted and ignored (the reference is float64).
+      nesterov: use the Nesterov momentum. Default True.
+      adaptive: scale by ``<m_hat, NS(m_hat)>``. Default False.
+      preconditioning: ``'frobenius'``, ``'spectral'``, ``'aol'`` or ``'schatten'``. Default ``'frobenius'``.
+      weight_dimension_numbers: a callable ``(path, shape) -> (reduction_axes, output_axes)`` or None for a leaf that is
+        not a matrix; None for :func:`default_dims` (rank-2 leaves). Default None.
+
+    Raises:
+      KeyError: a preset name other than ``'standard'`` or ``'dion'``.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing.reference import contrib_matrix as rm
+      >>> r = rm.scale_by_muon()
+      >>> out = r.step({"w": np.array([[3.0, 0.0], [0.0, 1.0]]), "b": np.array([1.0, -2.0])})
+      >>> print(np.round(out["w"], 4))
+      [[0.753  0.    ]
+       [0.     1.1337]]
+      >>> print(np.round(out["b"], 4))
+      [ 1.4872 -2.9744]
+    """
 
     def __init__(self, ns_coeffs=MUON, ns_steps=5, beta=0.95, eps=1e-8, mu_dtype=None, *, nesterov=True,
                  adaptive=False, preconditioning="frobenius", weight_dimension_numbers=None):
@@ -158,9 +305,49 @@ class _adamw_leaf:
 
 
 class muon:
-    """Muon on the matrices (``muon_weight_dimension_numbers(path, shape)`` not None; default: rank 2):
-    u = -lr (s NS(m_hat) + weight_decay p) with s the shape scale; AdamW (adam_* arguments, eps, nesterov)
-    on every other leaf. ``weight_decay_mask``: {path: bool} or None."""
+    """Float64 reference of :func:`gradtx.contrib.muon`: Muon on the matrices, AdamW on every other leaf.
+
+    On a matrix (``muon_weight_dimension_numbers(path, shape)`` not None; default: rank 2)
+    ``u = -lr (s NS(m_hat) + weight_decay p)`` with ``s`` the shape scale (:func:`shape_scale`) and ``NS(m_hat)``
+    :class:`scale_by_muon`'s direction; elsewhere AdamW (Kingma & Ba 2015, Algorithm 1, decoupled decay, Optax's
+    Nesterov form) with the ``adam_*`` arguments, ``eps`` and ``nesterov``. ``out = ref.step(g, params=None)`` takes and
+    returns ``{leaf path: float64 array}`` dicts; the decay needs ``params``.
+
+    Args:
+      learning_rate: the step size: a float, or a callable ``count -> float`` evaluated at the 0-based count ``k - 1``.
+      ns_coeffs: one ``(a, b, c)`` triple, one per step, or ``'standard'`` / ``'dion'``. Default ``MUON``.
+      ns_steps: the number of iterations. Default 5.
+      beta: Muon's momentum decay, in [0, 1). Default 0.95.
+      eps: Muon's normalisation damping and Adam's eps, > 0. Default 1e-8.
+      weight_decay: the decoupled weight decay of the matrices, >= 0. Default 0.0.
+      weight_decay_mask: ``{path: bool}`` (True where the decay applies) or None for every matrix. Default None.
+      mu_dtype: accepted and ignored (the reference is float64).
+      nesterov: Nesterov momentum for both parts. Default True.
+      adaptive: scale Muon's direction by ``<m_hat, NS(m_hat)>``. Default False.
+      preconditioning: ``'frobenius'``, ``'spectral'``, ``'aol'`` or ``'schatten'``. Default ``'frobenius'``.
+      adam_b1: Adam's first moment decay, in [0, 1). Default 0.9.
+      adam_b2: Adam's second moment decay, in [0, 1). Default 0.999.
+      adam_eps_root: added inside Adam's root, >= 0. Default 0.0.
+      adam_weight_decay: the decoupled weight decay of the other leaves, >= 0. Default 0.0.
+      adam_learning_rate: Adam's step size (float or callable), or None for ``learning_rate``. Default None.
+      muon_weight_dimension_numbers: a callable ``(path, shape) -> (reduction_axes, output_axes)`` or None for a leaf
+        that is not a matrix; None for :func:`default_dims` (rank-2 leaves). Default None.
+      consistent_rms: the target RMS of the matrix updates, or None for Muon's shape scale. Default None.
+
+    Raises:
+      KeyError: a preset name other than ``'standard'`` or ``'dion'``.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing.reference import contrib_matrix as rm
+      >>> r = rm.muon(0.1)
+      >>> out = r.step({"w": np.array([[3.0, 0.0], [0.0, 1.0]]), "b": np.array([1.0, -2.0])})
+      >>> print(np.round(out["w"], 4))
+      [[-0.0753 -0.    ]
+       [-0.     -0.1134]]
+      >>> print(np.round(out["b"], 4))
+      [-0.1474  0.1474]
+    """
 
     def __init__(self, learning_rate, ns_coeffs=MUON, ns_steps=5, beta=0.95, eps=1e-8, weight_decay=0.0,
                  weight_decay_mask=None, mu_dtype=None, *, nesterov=True, adaptive=False, preconditioning="frobenius",
@@ -211,11 +398,42 @@ def _mode_product(x, q, axis):
 
 
 class scale_by_soap:
-    """SOAP per leaf. Call 1: L_a = (1 - s) G_(a) G_(a)^T per rotated axis a, Q_a = eigenvectors (descending),
-    zero output. Call k >= 2, t = k - 1: M = b1 M + (1 - b1) G; V = b2 V + (1 - b2) (G rotated)^2;
-    out = sqrt(1 - b2^t) / (1 - b1^t) * unrotate(rotate(M) / (sqrt(V) + eps)); then L_a = s L_a + (1 - s) G_(a)
-    G_(a)^T, and when t % precondition_frequency == 0: V re-ordered along each axis by diag(Q_a^T L_a Q_a)
-    (descending), then Q_a = eigenvectors(L_a)."""
+    """Float64 reference of :func:`gradtx.contrib.scale_by_soap`, per leaf, with the authors' code's conventions.
+
+    Vyas et al. 2024, "SOAP: Improving and Stabilizing Shampoo using Adam", arXiv 2409.11321, Algorithm 1. The
+    rotated axes of a leaf are those of size in ``(1, max_precond_dim]`` (none for scalars, nor for vectors unless
+    ``precondition_1d``). Call 1: ``L_a = (1 - s) G_(a) G_(a)^T`` per rotated axis ``a``, ``Q_a`` its eigenvectors
+    (descending eigenvalues), zero output. Call ``k >= 2``, ``t = k - 1``::
+
+        M = b1 M + (1 - b1) G;   V = b2 V + (1 - b2) rotate(G)^2
+        out = sqrt(1 - b2^t) / (1 - b1^t) * unrotate(rotate(M) / (sqrt(V) + eps))
+        L_a = s L_a + (1 - s) G_(a) G_(a)^T
+
+    and when ``t % precondition_frequency == 0``: ``V`` re-ordered along each axis by ``diag(Q_a^T L_a Q_a)``
+    (descending), then ``Q_a = eigenvectors(L_a)``. ``rotate`` multiplies each rotated axis by ``Q_a^T``.
+    ``out = ref.step(g, params=None)`` takes and returns ``{leaf path: float64 array}`` dicts.
+
+    Args:
+      b1: the first moment's decay, in [0, 1). Default 0.95.
+      b2: the second moment's decay, in [0, 1). Default 0.95.
+      shampoo_beta: the decay ``s`` of the factors ``L_a``, in [0, 1), or None for ``b2``. Default None.
+      eps: added outside the root, > 0. Default 1e-8.
+      precondition_frequency: the steps between eigenbasis updates, >= 1. Default 10.
+      max_precond_dim: the largest axis that is rotated. Default 10000.
+      precondition_1d: rotate vectors too. Default False.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing.reference import contrib_matrix as rm
+      >>> r = rm.scale_by_soap()
+      >>> g = {"w": np.array([[3.0, 0.0], [0.0, 1.0]])}
+      >>> print(np.round(r.step(g)["w"], 4))
+      [[0. 0.]
+       [0. 0.]]
+      >>> print(np.round(r.step(g)["w"], 4))
+      [[1. 0.]
+       [0. 1.]]
+    """
 
     def __init__(self, b1=0.95, b2=0.95, shampoo_beta=None, eps=1e-8, precondition_frequency=10,
                  max_precond_dim=10000, precondition_1d=False):
@@ -265,7 +483,35 @@ class scale_by_soap:
 
 
 class soap:
-    """SOAP with decoupled weight decay: u = -lr (scale_by_soap(g) + weight_decay p)."""
+    """Float64 reference of :func:`gradtx.contrib.soap`: ``u = -lr (scale_by_soap(g) + weight_decay p)``.
+
+    SOAP (Vyas et al. 2024, arXiv 2409.11321) with decoupled weight decay; see :class:`scale_by_soap`.
+    ``out = ref.step(g, params=None)`` takes and returns ``{leaf path: float64 array}`` dicts; the decay needs
+    ``params``.
+
+    Args:
+      learning_rate: the step size: a float, or a callable ``count -> float`` evaluated at the 0-based count ``k - 1``.
+        Default 3e-3.
+      b1: the first moment's decay, in [0, 1). Default 0.95.
+      b2: the second moment's decay, in [0, 1). Default 0.95.
+      shampoo_beta: the decay of the factors, in [0, 1), or None for ``b2``. Default None.
+      eps: added outside the root, > 0. Default 1e-8.
+      weight_decay: the decoupled weight decay, >= 0. Default 0.01.
+      mask: accepted and ignored (the decay applies to every leaf). Default None.
+      precondition_frequency: the steps between eigenbasis updates, >= 1. Default 10.
+      max_precond_dim: the largest axis that is rotated. Default 10000.
+      precondition_1d: rotate vectors too. Default False.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing.reference import contrib_matrix as rm
+      >>> r = rm.soap(0.1, weight_decay=0.0)
+      >>> g = {"w": np.array([[3.0, 0.0], [0.0, 1.0]])}
+      >>> _ = r.step(g)
+      >>> print(np.round(r.step(g)["w"], 4))
+      [[-0.1 -0. ]
+       [-0.  -0.1]]
+    """
 
     def __init__(self, learning_rate=3e-3, b1=0.95, b2=0.95, shampoo_beta=None, eps=1e-8, weight_decay=0.01,
                  mask=None, *, precondition_frequency=10, max_precond_dim=10000, precondition_1d=False):
@@ -294,9 +540,36 @@ def _fixed_signs(p):
 
 
 class scale_by_galore:
-    """GaLore with an Adam base (b1, b2, eps of ``scale_by_adam``; one step count for all leaves): every
-    update_proj_gap steps from the first, P = top-r left (m >= n) or right singular vectors of G (signs fixed);
-    R = P^T G or G P; out = scale * (P adam(R) or adam(R) P^T); leaves without dims: adam(G)."""
+    """Float64 reference of :func:`gradtx.contrib.scale_by_galore`: GaLore with an Adam base, per leaf.
+
+    Zhao et al. 2024, "GaLore: Memory-Efficient LLM Training by Gradient Low-Rank Projection", ICML, arXiv 2403.03507,
+    Algorithm 2. Adam's ``b1``, ``b2``, ``eps`` (of ``scale_by_adam``, bias-corrected; one step count for all leaves).
+    On a matrix ``G`` (``m x n``, its dims not None): every ``update_proj_gap`` steps from the first, ``P`` = the
+    top-``r`` left (``m >= n``) or right singular vectors of ``G`` (each column's largest-magnitude entry made
+    positive); ``R = P^T G`` (or ``G P``); ``out = scale * P adam(R)`` (or ``adam(R) P^T``). Other leaves: ``adam(G)``.
+    ``out = ref.step(g, params=None)`` takes and returns ``{leaf path: float64 array}`` dicts.
+
+    Args:
+      rank: the projection's rank ``r`` (capped by the matrix's sides), >= 1. Default 128.
+      update_proj_gap: the steps between projection updates, >= 1. Default 200.
+      scale: the factor of the projected-back update. Default 1.0.
+      b1: Adam's first moment decay, in [0, 1). Default 0.9.
+      b2: Adam's second moment decay, in [0, 1). Default 0.999.
+      eps: Adam's eps, > 0. Default 1e-8.
+      weight_dimension_numbers: a callable ``(path, shape) -> (reduction_axes, output_axes)`` or None for a leaf that is
+        not a matrix; None for :func:`default_dims` (rank-2 leaves). Default None.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing.reference import contrib_matrix as rm
+      >>> r = rm.scale_by_galore(rank=1)
+      >>> out = r.step({"w": np.array([[3.0, 0.0], [0.0, 1.0]]), "b": np.array([1.0, -2.0])})
+      >>> print(np.round(out["w"], 4))
+      [[1. 0.]
+       [0. 0.]]
+      >>> print(np.round(out["b"], 4))
+      [ 1. -1.]
+    """
 
     def __init__(self, rank=128, update_proj_gap=200, scale=1.0, b1=0.9, b2=0.999, eps=1e-8,
                  weight_dimension_numbers=None):
@@ -335,7 +608,29 @@ class scale_by_galore:
 
 
 class galore:
-    """GaLore with decoupled weight decay: u = -lr (scale_by_galore(g) + weight_decay p)."""
+    """Float64 reference of :func:`gradtx.contrib.galore`: ``u = -lr (scale_by_galore(g) + weight_decay p)``.
+
+    GaLore (Zhao et al. 2024, arXiv 2403.03507) around Adam with decoupled weight decay; see :class:`scale_by_galore`.
+    ``out = ref.step(g, params=None)`` takes and returns ``{leaf path: float64 array}`` dicts; the decay needs
+    ``params``.
+
+    Args:
+      learning_rate: the step size: a float, or a callable ``count -> float`` evaluated at the 0-based count ``k - 1``.
+      rank: the projection's rank, >= 1. Default 128.
+      update_proj_gap: the steps between projection updates, >= 1. Default 200.
+      scale: the factor of the projected-back update. Default 1.0.
+      weight_decay: the decoupled weight decay, >= 0. Default 0.0.
+      weight_dimension_numbers: a callable ``(path, shape) -> (reduction_axes, output_axes)`` or None for a leaf that is
+        not a matrix; None for :func:`default_dims` (rank-2 leaves). Default None.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing.reference import contrib_matrix as rm
+      >>> r = rm.galore(0.1, rank=1)
+      >>> print(np.round(r.step({"w": np.array([[3.0, 0.0], [0.0, 1.0]])})["w"], 4))
+      [[-0.1 -0. ]
+       [-0.  -0. ]]
+    """
 
     def __init__(self, learning_rate, rank=128, update_proj_gap=200, scale=1.0, weight_decay=0.0,
                  weight_dimension_numbers=None):

@@ -14,6 +14,8 @@ import math
 
 import numpy as np
 
+__all__ = ["power_decay", "factored_axes", "scale_by_factored_rms", "scale_by_sm3", "adafactor", "sm3"]
+
 
 def _copy(x):
     """A float64 copy of ``x`` (never a view of the caller's array)."""
@@ -53,13 +55,48 @@ def _leaf_masks(mask, g):
 
 
 def power_decay(step, decay_rate):
-    """The paper's beta_2 schedule: 1 - t**(-decay_rate) with t = step + 1 (step 0-based)."""
+    """Adafactor's beta_2 schedule: the default ``decay_rate_fn`` of :class:`gradtx.scale_by_factored_rms`.
+
+    Shazeer & Stern 2018, "Adafactor: Adaptive Learning Rates with Sublinear Memory Cost", ICML (arXiv
+    1804.04235), section 7.2::
+
+        beta_2(t) = 1 - t**(-decay_rate),   t = step + 1   (step 0-based)
+
+    Args:
+      step: the 0-based step (an int or float; with ``step_offset`` it may be shifted).
+      decay_rate: the exponent, > 0 (0.8 in the paper).
+
+    Returns:
+      beta_2 as a Python float (0 at step 0).
+
+    Examples:
+      >>> from gradtx.testing import reference as ref
+      >>> print([round(ref.power_decay(s, 0.8), 4) for s in range(3)])
+      [0.0, 0.4257, 0.5848]
+    """
     return 1.0 - (step + 1.0) ** (-decay_rate)
 
 
 def factored_axes(shape, factored, min_dim_size_to_factor):
-    """(second largest axis, largest axis) of ``shape`` (ties: the earlier axis counts as smaller), or None
-    when the leaf keeps a full second moment (not factored, rank < 2, or the two largest axes too short)."""
+    """Which two axes of a leaf Adafactor factors (the rule of :class:`gradtx.scale_by_factored_rms`).
+
+    The leaf keeps a full second moment when ``factored`` is False, its rank is below 2, or its second largest
+    axis is shorter than ``min_dim_size_to_factor``; otherwise its two largest axes are factored (ties: the
+    earlier axis counts as the smaller).
+
+    Args:
+      shape: the leaf's shape, a tuple of ints.
+      factored: whether factoring is enabled at all.
+      min_dim_size_to_factor: the smallest length of the second largest axis that is factored, >= 0.
+
+    Returns:
+      ``(second largest axis, largest axis)`` as a pair of ints, or None for a full second moment.
+
+    Examples:
+      >>> from gradtx.testing import reference as ref
+      >>> print(ref.factored_axes((3, 5, 4), True, 2), ref.factored_axes((3, 5), True, 4))
+      (2, 1) None
+    """
     if not factored or len(shape) < 2:
         return None
     order = sorted(range(len(shape)), key=lambda a: shape[a])
@@ -96,10 +133,42 @@ class _FactoredMoment:
 
 
 class scale_by_factored_rms:
-    """Adafactor's scaling (Shazeer & Stern 2018, arXiv 1804.04235, Algorithms 4 and 5): per leaf,
-    beta_k = decay_rate_fn(k - 1 - step_offset, decay_rate) (default 1 - (k - step_offset)**-decay_rate);
-    u = g / sqrt(V_hat) with V_hat the factored estimate R C / (1^T R) of the EMA of G^2 + epsilon, or the
-    EMA itself for leaves that are not factored."""
+    """Float64 reference of :class:`gradtx.scale_by_factored_rms`: Adafactor's factored scaling.
+
+    Shazeer & Stern 2018, "Adafactor: Adaptive Learning Rates with Sublinear Memory Cost", ICML (arXiv
+    1804.04235), Algorithms 4 and 5, with the paper's sums. Per leaf, with its two largest axes (n, m) as given
+    by :func:`factored_axes`::
+
+        beta_k = decay_rate_fn(k - 1 - step_offset, decay_rate)   (default 1 - (k - step_offset)**-decay_rate)
+        factored:  R_k = beta_k R_{k-1} + (1 - beta_k) rowsum(g^2 + epsilon)      (sums over m)
+                   C_k = beta_k C_{k-1} + (1 - beta_k) colsum(g^2 + epsilon)      (sums over n)
+                   V_hat = R_k C_k / sum(R_k)
+        otherwise: V_hat = beta_k V_{k-1} + (1 - beta_k) (g^2 + epsilon)          (the full moment)
+        u = g / sqrt(V_hat)
+
+    Per leaf: ``step(g, params=None)`` takes dicts ``{leaf path: float64 array}`` (the leaves keep their
+    shapes; the paths are only keys) and returns such a dict of new float64 arrays; the state is kept per path.
+
+    Args:
+      factored: whether leaves of rank >= 2 may be factored. Default True.
+      decay_rate: the exponent of the default beta_2 schedule, > 0. Default 0.8.
+      step_offset: subtracted from the step count before the schedule, >= 0. Default 0.
+      min_dim_size_to_factor: leaves whose second largest axis is shorter keep a full moment. Default 128.
+      epsilon: added to g^2, > 0. Default 1e-30.
+      decay_rate_fn: a callable ``(step, decay_rate) -> beta`` of the 0-based (offset) step, or None for
+        :func:`power_decay`. Default None.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing import reference as ref
+      >>> tx = ref.scale_by_factored_rms(min_dim_size_to_factor=2)
+      >>> g = {"w": np.array([[1.0, 2.0], [3.0, 4.0]]), "b": np.array([1.0, -2.0])}
+      >>> u = tx.step(g)
+      >>> u = tx.step({"w": 2 * g["w"], "b": -g["b"]})
+      >>> print(np.round(u["w"], 4), np.round(u["b"], 4))
+      [[0.9388 1.3277]
+       [1.2595 1.1875]] [-1.  1.]
+    """
 
     def __init__(
         self,
@@ -163,9 +232,35 @@ class _SM3Accumulator:
 
 
 class scale_by_sm3:
-    """SM3-II (Anil, Gupta, Koren & Singer 2019, arXiv 1901.11150) with momentum, per leaf:
-    nu'(i) = c g(i)^2 + b2 min_{r covering i} mu(r) (c = 1 if b2 == 1 else 1 - b2);
-    mu(r) = max_{i in r} nu'(i); s = g / sqrt(nu' + eps) where nu' > 0 else 0; m = b1 m + (1 - b1) s; u = m."""
+    """Float64 reference of :class:`gradtx.scale_by_sm3`: SM3-II's scaling with momentum.
+
+    Anil, Gupta, Koren & Singer 2019, "Memory-Efficient Adaptive Optimization", NeurIPS (arXiv 1901.11150),
+    Algorithm SM3-II, with explicit loops over the cover. Per leaf of rank >= 2 the cover has one set per slice
+    along each axis (rank < 2: one per element)::
+
+        nu'(i) = c g(i)^2 + b2 min_{r covering i} mu(r)     (c = 1 if b2 == 1 else 1 - b2)
+        mu(r) = max_{i in r} nu'(i);   s = g / sqrt(nu' + eps) where nu' > 0 else 0
+        m_k = b1 m_{k-1} + (1 - b1) s,  m_0 = 0;   u = m_k
+
+    Per leaf: ``step(g, params=None)`` takes dicts ``{leaf path: float64 array}`` (the leaves keep their
+    shapes; the paths are only keys) and returns such a dict of new float64 arrays; the state is kept per path.
+
+    Args:
+      b1: the momentum decay, in [0, 1). Default 0.9.
+      b2: the decay of the accumulators, in [0, 1] (1: plain sums, as in the paper). Default 1.0.
+      eps: added under the square root, >= 0. Default 1e-8.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing import reference as ref
+      >>> tx = ref.scale_by_sm3(b1=0.0)
+      >>> g = {"w": np.array([[1.0, 2.0], [3.0, 4.0]]), "b": np.array([1.0, -2.0])}
+      >>> u = tx.step(g)
+      >>> u = tx.step(g)
+      >>> print(np.round(u["w"], 4), np.round(u["b"], 4))
+      [[0.4472 0.7071]
+       [0.7071 0.7071]] [ 0.7071 -0.7071]
+    """
 
     def __init__(self, b1=0.9, b2=1.0, eps=1e-8):
         self.b1, self.b2, self.eps = float(b1), float(b2), float(eps)
@@ -190,15 +285,54 @@ class scale_by_sm3:
 
 
 class adafactor:
-    """Adafactor (Shazeer & Stern 2018, arXiv 1804.04235), with Optax's options, per leaf:
+    """Float64 reference of :func:`gradtx.adafactor`: Adafactor with Optax's options, written monolithically.
 
-    beta_k = 1 - (k - decay_offset)**-decay_rate;  U = g / sqrt(V_hat)   (factored estimate of EMA(g^2 + eps))
-    clipping:       U <- U / max(1, rms(U) / clipping_threshold)          (section 5; skipped if None)
-    step size:      U <- lr_t U                                           (skipped if learning_rate is None)
-    relative step:  U <- max(rms(p), 1e-3) U                              (if multiply_by_parameter_scale)
-    momentum:       M_k = momentum M_{k-1} + (1 - momentum) U, U <- M_k  (if momentum is not None)
-    weight decay:   U <- U + wd_t p   where the mask is True              (if weight_decay_rate is not None)
-    u = -U
+    Shazeer & Stern 2018, "Adafactor: Adaptive Learning Rates with Sublinear Memory Cost", ICML (arXiv
+    1804.04235). Per leaf, with the factored estimate V_hat of :class:`scale_by_factored_rms`::
+
+        beta_k = 1 - (k - decay_offset)**-decay_rate;   U = g / sqrt(V_hat)
+        clipping:       U <- U / max(1, rms(U) / clipping_threshold)       (section 5; skipped if None)
+        step size:      U <- lr_t U                                        (skipped if learning_rate is None)
+        relative step:  U <- max(rms(p), 1e-3) U                           (if multiply_by_parameter_scale)
+        momentum:       M_k = momentum M_{k-1} + (1 - momentum) U, U <- M_k   (if momentum is not None)
+        weight decay:   U <- U + wd_t p   where the mask is True           (if weight_decay_rate is not None)
+        u = -U
+
+    Per leaf: ``step(g, params=None)`` takes dicts ``{leaf path: float64 array}`` (the leaves keep their
+    shapes; the paths are only keys) and returns such a dict of new float64 arrays; the state is kept per path.
+    ``params`` (a dict with the same paths) is needed for the parameter scale and the weight decay.
+
+    Args:
+      learning_rate: lr_t, a float or a callable ``count -> float`` of the 0-based count, or None for no
+        step size (the relative step alone). Default None.
+      min_dim_size_to_factor: leaves whose second largest axis is shorter keep a full moment. Default 128.
+      decay_rate: the exponent of beta_k, > 0. Default 0.8.
+      decay_offset: subtracted from the 1-based step in beta_k, >= 0. Default 0.
+      multiply_by_parameter_scale: whether to scale by max(rms(p), 1e-3). Default True.
+      clipping_threshold: the update clipping threshold d, > 0, or None for no clipping. Default 1.0.
+      momentum: the momentum decay in [0, 1), or None for none. Default None.
+      dtype_momentum: ignored (the reference computes in float64). Default None.
+      weight_decay_rate: wd_t, a float or a callable of the 0-based count, or None for no decay. Default None.
+      eps: added to g^2, > 0. Default 1e-30.
+      factored: whether leaves of rank >= 2 may be factored. Default True.
+      weight_decay_mask: None, a dict ``{path: bools}`` or a flat boolean vector in the order of the leaves,
+        True where the decay applies. Default None.
+
+    Raises:
+      ValueError: ``mask has N entries for M parameters``, from ``step``, when a flat ``weight_decay_mask``
+        does not have one entry per parameter.
+      KeyError: from ``step``, when ``params`` lacks a leaf needed by the parameter scale or the decay.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing import reference as ref
+      >>> opt = ref.adafactor(learning_rate=0.1, min_dim_size_to_factor=2, multiply_by_parameter_scale=False)
+      >>> g = {"w": np.array([[1.0, 2.0], [3.0, 4.0]]), "b": np.array([1.0, -2.0])}
+      >>> u = opt.step(g)
+      >>> u = opt.step({"w": 2 * g["w"], "b": -g["b"]})
+      >>> print(np.round(u["w"], 4), np.round(u["b"], 4))
+      [[-0.0791 -0.1118]
+       [-0.1061 -0.1   ]] [ 0.1 -0.1]
     """
 
     def __init__(
@@ -260,8 +394,32 @@ class adafactor:
 
 
 class sm3:
-    """SM3 (Anil et al. 2019): u = -lr_t m with m the momentum of SM3-II's g / sqrt(nu') (see scale_by_sm3);
-    momentum None means none (m = s)."""
+    """Float64 reference of :func:`gradtx.sm3`: SM3 with momentum, written monolithically.
+
+    Anil, Gupta, Koren & Singer 2019, "Memory-Efficient Adaptive Optimization", NeurIPS (arXiv 1901.11150):
+    SM3-II's accumulators with b2 = 1 (plain sums) and eps = 1e-8, as in :class:`scale_by_sm3`::
+
+        s = g / sqrt(nu' + 1e-8) where nu' > 0 else 0;   m_k = momentum m_{k-1} + (1 - momentum) s;   u = -lr_t m_k
+
+    Per leaf: ``step(g, params=None)`` takes dicts ``{leaf path: float64 array}`` (the leaves keep their
+    shapes; the paths are only keys) and returns such a dict of new float64 arrays; the state is kept per path.
+
+    Args:
+      learning_rate: the step size lr_t: a float, or a callable ``count -> float`` evaluated at the 0-based
+        count k - 1 (e.g. a schedule of :mod:`gradtx.testing.reference.schedules`), > 0.
+      momentum: the momentum decay in [0, 1), or None for none (m = s). Default 0.9.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing import reference as ref
+      >>> opt = ref.sm3(0.1, momentum=None)
+      >>> g = {"w": np.array([[1.0, 2.0], [3.0, 4.0]]), "b": np.array([1.0, -2.0])}
+      >>> u = opt.step(g)
+      >>> u = opt.step(g)
+      >>> print(np.round(u["w"], 4), np.round(u["b"], 4))
+      [[-0.0447 -0.0707]
+       [-0.0707 -0.0707]] [-0.0707  0.0707]
+    """
 
     def __init__(self, learning_rate, momentum=0.9):
         self.lr, self.b1 = learning_rate, 0.0 if momentum is None else float(momentum)

@@ -20,6 +20,13 @@ import math
 
 import numpy as np
 
+__all__ = [
+    "unitwise_norm", "per_example_global_norm_clip", "per_example_layer_norm_clip", "clip_by_block_rms",
+    "adaptive_grad_clip", "centralize", "scale_by_param_block_norm", "scale_by_param_block_rms",
+    "scale_by_trust_ratio", "scale_by_distance_over_gradients", "normalize_by_update_norm",
+    "keep_params_nonnegative", "zero_nans", "apply_every", "lamb", "lars", "fromage",
+]
+
 
 def _vec(x):
     """A float64 copy of ``x``."""
@@ -61,9 +68,29 @@ def _selected(mask, path):
 
 
 def unitwise_norm(x, axis=None):
-    """Per-unit l2 norms broadcast to x.shape. axis None: the whole array if x.squeeze() has rank <= 1;
-    axis 0 for rank 2-3 (linear (in, out) and multi-head kernels); (0, 1, 2) for rank 4 (HWIO);
-    (0, 1, 2, 3) for rank 5 (DHWIO)."""
+    """Float64 reference of :func:`gradtx.unitwise_norm`: per-unit l2 norms, broadcast to the shape.
+
+    With ``axis`` None the axes summed over follow the layout of common kernels: the whole array when
+    ``x.squeeze()`` has rank <= 1; axis 0 for rank 2-3 (linear (in, out) and multi-head kernels); (0, 1, 2) for
+    rank 4 (HWIO convolutions); (0, 1, 2, 3) for rank 5 (DHWIO).
+
+    Args:
+      x: an array-like (copied to float64).
+      axis: None for the rule above, or an int / tuple of ints: the axes summed over. Default None.
+
+    Returns:
+      A new float64 array of ``x``'s shape holding, at each element, the l2 norm of its unit.
+
+    Raises:
+      ValueError: ``unitwise_norm: rank N needs an axis`` for ``axis=None`` and a rank above 5.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing import reference as ref
+      >>> print(np.round(ref.unitwise_norm(np.array([[3.0, 0.0], [4.0, 1.0]])), 4))
+      [[5. 1.]
+       [5. 1.]]
+    """
     x = _vec(x)
     if axis is None:
         if np.squeeze(x).ndim <= 1:
@@ -80,9 +107,30 @@ def unitwise_norm(x, axis=None):
 
 
 def per_example_global_norm_clip(grads, l2_norm_clip):
-    """DP-SGD clipping (Abadi et al. 2016, arXiv 1607.00133). grads: a list of arrays [B, ...].
-    n_i = sqrt(sum over arrays of ||g[i]||^2); m_i = min(1, C / n_i) (1 for 0/0);
-    returns ([sum_i m_i g[i] per array], #{i: m_i < 1})."""
+    """Float64 reference of :func:`gradtx.per_example_global_norm_clip`: DP-SGD clipping.
+
+    Abadi et al. 2016, "Deep Learning with Differential Privacy", CCS (arXiv 1607.00133): each example's
+    gradient (across all arrays) is clipped to norm C, then the clipped gradients are summed::
+
+        n_i = sqrt(sum over arrays of ||g[i]||^2);   m_i = min(1, C / n_i)  (1 when n_i = 0)
+        sums = [sum_i m_i g[i] for each array];   clipped = #{i: m_i < 1}
+
+    Args:
+      grads: a list of arrays, each [B, ...] with the batch of per-example gradients first.
+      l2_norm_clip: C, the largest per-example norm, > 0.
+
+    Returns:
+      The pair ``(sums, clipped)``: the list of summed clipped gradients (float64 arrays without the batch
+      axis) and the number of examples that were clipped (an int).
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing import reference as ref
+      >>> grads = [np.array([[3.0, 4.0], [0.3, 0.4]])]
+      >>> sums, clipped = ref.per_example_global_norm_clip(grads, 1.0)
+      >>> print(np.round(sums[0], 4), clipped)
+      [0.9 1.2] 1
+    """
     grads = [_vec(g) for g in grads]
     batch = grads[0].shape[0]
     sums = [np.zeros(g.shape[1:]) for g in grads]
@@ -100,9 +148,31 @@ def per_example_global_norm_clip(grads, l2_norm_clip):
 
 
 def per_example_layer_norm_clip(grads, global_l2_norm_clip, uniform=True):
-    """Per-layer DP clipping (McMahan et al. 2017, arXiv 1710.06963): array j (of K) is clipped per
-    example to C / sqrt(K) if uniform, else to C sqrt(D_j / D) (D_j its per-example size, D the total).
-    Returns ([sums], [counts])."""
+    """Float64 reference of :func:`gradtx.per_example_layer_norm_clip`: per-layer DP clipping.
+
+    McMahan, Ramage, Talwar & Zhang 2018, "Learning Differentially Private Recurrent Language Models", ICLR
+    (arXiv 1710.06963): array j of K is clipped per example (as in :func:`per_example_global_norm_clip`) to::
+
+        C_j = C / sqrt(K)            if uniform
+        C_j = C sqrt(D_j / D)        otherwise   (D_j its per-example size, D the total)
+
+    Args:
+      grads: a list of K arrays, each [B, ...] with the batch of per-example gradients first.
+      global_l2_norm_clip: C, the overall per-example norm budget, > 0.
+      uniform: whether every array gets the same share of C. Default True.
+
+    Returns:
+      The pair ``(sums, counts)``: the list of summed clipped gradients per array (float64, without the batch
+      axis) and the list of the numbers of clipped examples per array (ints).
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing import reference as ref
+      >>> grads = [np.array([[3.0, 4.0], [0.3, 0.4]]), np.array([[1.0], [0.1]])]
+      >>> sums, counts = ref.per_example_layer_norm_clip(grads, 2.0)
+      >>> print(np.round(sums[0], 4), np.round(sums[1], 4), counts)
+      [1.1485 1.5314] [1.1] [1, 0]
+    """
     grads = [_vec(g) for g in grads]
     k = len(grads)
     sizes = [int(np.prod(g.shape[1:])) for g in grads]
@@ -122,7 +192,28 @@ def per_example_layer_norm_clip(grads, global_l2_norm_clip, uniform=True):
 
 
 class clip_by_block_rms:
-    """Per leaf: u = g / max(1, rms(g) / threshold)."""
+    """Float64 reference of :class:`gradtx.clip_by_block_rms`: clips each leaf's RMS.
+
+    Per leaf::
+
+        u = g / max(1, rms(g) / threshold)
+
+    Per leaf: ``step(g, params=None)`` takes a dict ``{leaf path: float64 array}`` (the leaves keep their
+    shapes; the paths are only keys) and returns such a dict of new float64 arrays.
+
+    Args:
+      threshold: the largest root mean square of a leaf, > 0.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing import reference as ref
+      >>> g = {"w": np.array([[3.0, 0.0], [4.0, 1.0]]), "b": np.array([1.0, -1.0])}
+      >>> p = {"w": np.array([[1.0, 2.0], [0.0, 2.0]]), "b": np.array([0.5, 0.5])}
+      >>> u = ref.clip_by_block_rms(1.0).step(g)
+      >>> print(np.round(u["w"], 4), np.round(u["b"], 4))
+      [[1.1767 0.    ]
+       [1.5689 0.3922]] [ 1. -1.]
+    """
 
     PER_LEAF = True
 
@@ -134,8 +225,36 @@ class clip_by_block_rms:
 
 
 class adaptive_grad_clip:
-    """AGC (Brock, De, Smith & Simonyan 2021, arXiv 2102.06171, eq. 3), per unit:
-    W* = max(||W||_unit, eps); u = g if ||g||_unit < clipping W*, else g clipping W* / max(||g||_unit, 1e-6)."""
+    """Float64 reference of :class:`gradtx.adaptive_grad_clip`: Adaptive Gradient Clipping (AGC).
+
+    Brock, De, Smith & Simonyan 2021, "High-Performance Large-Scale Image Recognition Without Normalization",
+    ICML (arXiv 2102.06171), eq. 3, per unit (:func:`unitwise_norm`)::
+
+        W* = max(||W||_unit, eps)
+        u = g   if ||g||_unit < clipping W*   else   g clipping W* / max(||g||_unit, 1e-6)
+
+    Per leaf: ``step(g, params)`` takes dicts ``{leaf path: float64 array}`` of the gradients and the
+    parameters (the leaves keep their shapes; the paths are only keys) and returns such a dict of new float64
+    arrays; the state, if any, is kept per path.
+
+    Args:
+      clipping: lambda, the largest ratio of gradient to parameter norm, > 0.
+      eps: the floor of the parameter norm, >= 0. Default 1e-3.
+      axis: the axes of a unit (see :func:`unitwise_norm`), or None for its default rule. Default None.
+
+    Raises:
+      ValueError: ``this reference needs params``, from ``step`` when ``params`` is None.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing import reference as ref
+      >>> g = {"w": np.array([[3.0, 0.0], [4.0, 1.0]]), "b": np.array([1.0, -1.0])}
+      >>> p = {"w": np.array([[1.0, 2.0], [0.0, 2.0]]), "b": np.array([0.5, 0.5])}
+      >>> u = ref.adaptive_grad_clip(0.5).step(g, p)
+      >>> print(np.round(u["w"], 4), np.round(u["b"], 4))
+      [[0.3 0. ]
+       [0.4 1. ]] [ 0.25 -0.25]
+    """
 
     PER_LEAF = True
 
@@ -154,8 +273,25 @@ class adaptive_grad_clip:
 
 
 class centralize:
-    """Gradient centralization (Yong et al. 2020, arXiv 2004.01461), with the unit axis first:
-    leaves of rank >= 2 lose their mean over axes 1..ndim-1; others pass unchanged."""
+    """Float64 reference of :class:`gradtx.centralize`: Gradient Centralization.
+
+    Yong, Huang, Hua & Zhang 2020, "Gradient Centralization: A New Optimization Technique for Deep Neural
+    Networks", ECCV (arXiv 2004.01461), with the unit axis first: leaves of rank >= 2 lose their mean over axes
+    1 .. ndim - 1; leaves of rank < 2 pass unchanged.
+
+    Per leaf: ``step(g, params=None)`` takes a dict ``{leaf path: float64 array}`` (the leaves keep their
+    shapes; the paths are only keys) and returns such a dict of new float64 arrays.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing import reference as ref
+      >>> g = {"w": np.array([[3.0, 0.0], [4.0, 1.0]]), "b": np.array([1.0, -1.0])}
+      >>> p = {"w": np.array([[1.0, 2.0], [0.0, 2.0]]), "b": np.array([0.5, 0.5])}
+      >>> u = ref.centralize().step(g)
+      >>> print(np.round(u["w"], 4), np.round(u["b"], 4))
+      [[ 1.5 -1.5]
+       [ 1.5 -1.5]] [ 1. -1.]
+    """
 
     PER_LEAF = True
 
@@ -168,7 +304,31 @@ class centralize:
 
 
 class scale_by_param_block_norm:
-    """Per leaf: u = g max(||p||, min_scale)."""
+    """Float64 reference of :class:`gradtx.scale_by_param_block_norm`: u = g max(||p||, min_scale).
+
+    Per leaf, ||p|| the l2 norm of the whole parameter leaf (the relative step of Adafactor and LAMB-style
+    methods).
+
+    Per leaf: ``step(g, params)`` takes dicts ``{leaf path: float64 array}`` of the gradients and the
+    parameters (the leaves keep their shapes; the paths are only keys) and returns such a dict of new float64
+    arrays; the state, if any, is kept per path.
+
+    Args:
+      min_scale: the floor of the parameter norm, >= 0. Default 1e-3.
+
+    Raises:
+      ValueError: ``this reference needs params``, from ``step`` when ``params`` is None.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing import reference as ref
+      >>> g = {"w": np.array([[3.0, 0.0], [4.0, 1.0]]), "b": np.array([1.0, -1.0])}
+      >>> p = {"w": np.array([[1.0, 2.0], [0.0, 2.0]]), "b": np.array([0.5, 0.5])}
+      >>> u = ref.scale_by_param_block_norm().step(g, p)
+      >>> print(np.round(u["w"], 4), np.round(u["b"], 4))
+      [[ 9.  0.]
+       [12.  3.]] [ 0.7071 -0.7071]
+    """
 
     PER_LEAF = True
 
@@ -181,7 +341,31 @@ class scale_by_param_block_norm:
 
 
 class scale_by_param_block_rms:
-    """Per leaf: u = g max(rms(p), min_scale)."""
+    """Float64 reference of :class:`gradtx.scale_by_param_block_rms`: u = g max(rms(p), min_scale).
+
+    Per leaf, rms(p) the root mean square of the whole parameter leaf (Adafactor's relative step, Shazeer &
+    Stern 2018).
+
+    Per leaf: ``step(g, params)`` takes dicts ``{leaf path: float64 array}`` of the gradients and the
+    parameters (the leaves keep their shapes; the paths are only keys) and returns such a dict of new float64
+    arrays; the state, if any, is kept per path.
+
+    Args:
+      min_scale: the floor of the parameter RMS, >= 0. Default 1e-3.
+
+    Raises:
+      ValueError: ``this reference needs params``, from ``step`` when ``params`` is None.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing import reference as ref
+      >>> g = {"w": np.array([[3.0, 0.0], [4.0, 1.0]]), "b": np.array([1.0, -1.0])}
+      >>> p = {"w": np.array([[1.0, 2.0], [0.0, 2.0]]), "b": np.array([0.5, 0.5])}
+      >>> u = ref.scale_by_param_block_rms().step(g, p)
+      >>> print(np.round(u["w"], 4), np.round(u["b"], 4))
+      [[4.5 0. ]
+       [6.  1.5]] [ 0.5 -0.5]
+    """
 
     PER_LEAF = True
 
@@ -201,8 +385,36 @@ def _trust_ratio(p_norm, u_norm, coefficient=1.0, eps=0.0):
 
 
 class scale_by_trust_ratio:
-    """Per leaf (LARS, You et al. 2017, arXiv 1708.03888): pn = max(||p||, min_norm), un = max(||g||, min_norm);
-    u = g trust_coefficient pn / (un + eps), or u = g when pn or un is 0."""
+    """Float64 reference of :class:`gradtx.scale_by_trust_ratio`: the layer-wise trust ratio.
+
+    You, Gitman & Ginsburg 2017, "Large Batch Training of Convolutional Networks" (LARS, arXiv 1708.03888), per
+    leaf::
+
+        pn = max(||p||, min_norm);   un = max(||g||, min_norm)
+        u = g trust_coefficient pn / (un + eps),   or u = g when pn or un is 0
+
+    Per leaf: ``step(g, params)`` takes dicts ``{leaf path: float64 array}`` of the gradients and the
+    parameters (the leaves keep their shapes; the paths are only keys) and returns such a dict of new float64
+    arrays; the state, if any, is kept per path.
+
+    Args:
+      min_norm: the floor of both norms, >= 0. Default 0.0.
+      trust_coefficient: the factor of the ratio, > 0. Default 1.0.
+      eps: added to the update norm, >= 0. Default 0.0.
+
+    Raises:
+      ValueError: ``this reference needs params``, from ``step`` when ``params`` is None.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing import reference as ref
+      >>> g = {"w": np.array([[3.0, 0.0], [4.0, 1.0]]), "b": np.array([1.0, -1.0])}
+      >>> p = {"w": np.array([[1.0, 2.0], [0.0, 2.0]]), "b": np.array([0.5, 0.5])}
+      >>> u = ref.scale_by_trust_ratio().step(g, p)
+      >>> print(np.round(u["w"], 4), np.round(u["b"], 4))
+      [[1.765  0.    ]
+       [2.3534 0.5883]] [ 0.5 -0.5]
+    """
 
     PER_LEAF = True
 
@@ -220,13 +432,41 @@ class scale_by_trust_ratio:
 
 
 class scale_by_distance_over_gradients:
-    """Layer-wise DoG (Ivgi, Hinder & Carmon 2023, arXiv 2302.12022, Algorithm 1 per layer, "LDoG"):
-    x_0 = the initial params (stored rounded to param_dtype unless it is None);
-    rbar_0 = reps_rel (1 + ||x_0||); rbar_k = max(rbar_{k-1}, ||x_k - x_0||); G_k = G_{k-1} + ||g_k||^2;
-    u = global_scale rbar_k / sqrt(G_k + eps) g_k.
+    """Float64 reference of :class:`gradtx.scale_by_distance_over_gradients`: layer-wise DoG.
 
-    ``init(params)`` records x_0 (the params the transformation was initialised with); without it the
-    params of the first ``step`` are used.
+    Ivgi, Hinder & Carmon 2023, "DoG is SGD's Best Friend: A Parameter-Free Dynamic Step Size Schedule", ICML
+    (arXiv 2302.12022), Algorithm 1 per layer ("LDoG")::
+
+        x_0 = the initial params (stored rounded to param_dtype unless it is None)
+        rbar_0 = reps_rel (1 + ||x_0||);   rbar_k = max(rbar_{k-1}, ||x_k - x_0||);   G_k = G_{k-1} + ||g_k||^2
+        u = global_scale rbar_k / sqrt(G_k + eps) g_k
+
+    ``init(params)`` records x_0 (the params the transformation was initialised with) and returns the reference;
+    without it the params of the first ``step`` are used.
+
+    Per leaf: ``step(g, params)`` takes dicts ``{leaf path: float64 array}`` of the gradients and the
+    parameters (the leaves keep their shapes; the paths are only keys) and returns such a dict of new float64
+    arrays; the state, if any, is kept per path.
+
+    Args:
+      reps_rel: the relative initial distance estimate, > 0. Default 1e-6.
+      eps: added under the root, >= 0. Default 1e-8.
+      param_dtype: the dtype x_0 is stored in (a NumPy dtype), or None for float64. Default ``np.float32``.
+      global_scale: the factor of every update. Default 1.0.
+
+    Raises:
+      ValueError: ``this reference needs params``, from ``step`` when ``params`` is None.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing import reference as ref
+      >>> tx = ref.scale_by_distance_over_gradients(reps_rel=0.5).init({"w": np.array([3.0, 4.0])})
+      >>> u = tx.step({"w": np.array([1.0, 0.0])}, {"w": np.array([3.0, 4.0])})
+      >>> print(np.round(u["w"], 4))
+      [3. 0.]
+      >>> u = tx.step({"w": np.array([0.0, 1.0])}, {"w": np.array([0.0, 0.0])})
+      >>> print(np.round(u["w"], 4))
+      [0.     3.5355]
     """
 
     PER_LEAF = True
@@ -262,7 +502,25 @@ class scale_by_distance_over_gradients:
 
 
 class normalize_by_update_norm:
-    """u = scale_factor g / (||g|| + eps), ||g|| over the whole (raveled) tree."""
+    """Float64 reference of :class:`gradtx.normalize_by_update_norm`: u = scale_factor g / (||g|| + eps).
+
+    ||g|| is the l2 norm of the whole (raveled) gradient.
+
+    Call ``step(g, params=None)`` once per update with the gradient ``g`` (a 1-D float64 vector, the whole
+    pytree raveled); it returns the update as a new float64 array and keeps the state inside the object.
+
+    Args:
+      scale_factor: the norm of the update (up to eps). Default 1.0.
+      eps: added to the norm, >= 0. Default 1e-6.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing import reference as ref
+      >>> tx = ref.normalize_by_update_norm(eps=0.0)
+      >>> print(np.round(ref.run(tx, [[3.0, 4.0], [0.0, -2.0]]), 4))
+      [[ 0.6  0.8]
+       [ 0.  -1. ]]
+    """
 
     def __init__(self, scale_factor=1.0, eps=1e-6):
         self.scale_factor, self.eps = float(scale_factor), float(eps)
@@ -273,7 +531,21 @@ class normalize_by_update_norm:
 
 
 class keep_params_nonnegative:
-    """u = -p where p + g < 0, else g."""
+    """Float64 reference of :class:`gradtx.keep_params_nonnegative`: stops parameters at 0.
+
+    u = -p where p + g < 0 (the parameter lands exactly on 0), else u = g.
+
+    Call ``step(g, params)`` once per update with the gradient ``g`` and the parameters ``params`` (1-D
+    float64 vectors, the whole pytree raveled; ``params`` is required: without it the update is NaN); it returns
+    the update as a new float64 array and keeps the state inside the object.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing import reference as ref
+      >>> print(np.round(ref.run(ref.keep_params_nonnegative(), [[-2.0, -0.5], [1.0, -3.0]], params=[1.0, 1.0]), 4))
+      [[-1.  -0.5]
+       [ 1.  -1. ]]
+    """
 
     def step(self, g, params=None):
         g, p = _vec(g), _vec(params)
@@ -281,7 +553,22 @@ class keep_params_nonnegative:
 
 
 class zero_nans:
-    """u = 0 where g is NaN, else g; found_nan records whether there was one."""
+    """Float64 reference of :class:`gradtx.zero_nans`: u = 0 where g is NaN, else g.
+
+    The attribute ``found_nan`` records whether the last gradient had a NaN.
+
+    Call ``step(g, params=None)`` once per update with the gradient ``g`` (a 1-D float64 vector, the whole
+    pytree raveled); it returns the update as a new float64 array and keeps the state inside the object.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing import reference as ref
+      >>> tx = ref.zero_nans()
+      >>> print(tx.step(np.array([1.0, np.nan])), tx.found_nan)
+      [1. 0.] True
+      >>> print(tx.step(np.array([2.0, 3.0])), tx.found_nan)
+      [2. 3.] False
+    """
 
     def __init__(self):
         self.found_nan = False
@@ -293,7 +580,24 @@ class zero_nans:
 
 
 class apply_every:
-    """Steps k, 2k, ... (1-based): u = the sum of the last k gradients; other steps: u = 0."""
+    """Float64 reference of :class:`gradtx.apply_every`: the sum of k gradients every k steps.
+
+    On steps k, 2k, ... (1-based) the update is the sum of the last k gradients; on the other steps it is 0.
+
+    Call ``step(g, params=None)`` once per update with the gradient ``g`` (a 1-D float64 vector, the whole
+    pytree raveled); it returns the update as a new float64 array and keeps the state inside the object.
+
+    Args:
+      k: the number of gradients summed per emitted update, >= 1. Default 1.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing import reference as ref
+      >>> print(np.round(ref.run(ref.apply_every(2), [[1.0, -2.0], [3.0, 4.0], [1.0, 1.0]]), 4))
+      [[0. 0.]
+       [4. 2.]
+       [0. 0.]]
+    """
 
     def __init__(self, k=1):
         self.k, self.n, self.acc = int(k), 0, None
@@ -311,10 +615,45 @@ class apply_every:
 
 
 class lamb:
-    """LAMB (You et al. 2019, arXiv 1904.00962, Algorithm 2), per layer l:
-    m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2; m_hat = m / (1 - b1**k); v_hat = v / (1 - b2**k);
-    r = m_hat / (sqrt(v_hat + eps_root) + eps) + wd_t p   (the decay only where mask selects);
-    u = -lr_t phi(||p||) / ||r|| r with phi the identity (ratio 1 where ||p|| or ||r|| is 0)."""
+    """Float64 reference of :func:`gradtx.lamb`: LAMB, written monolithically.
+
+    You et al. 2020, "Large Batch Optimization for Deep Learning: Training BERT in 76 minutes", ICLR (arXiv
+    1904.00962), Algorithm 2, per layer l::
+
+        m = b1 m + (1 - b1) g;   v = b2 v + (1 - b2) g^2;   m_hat = m / (1 - b1**k);   v_hat = v / (1 - b2**k)
+        r = m_hat / (sqrt(v_hat + eps_root) + eps) + wd_t p     (the decay only where mask selects)
+        u = -lr_t (||p|| / ||r||) r                             (ratio 1 where ||p|| or ||r|| is 0)
+
+    Per leaf: ``step(g, params)`` takes dicts ``{leaf path: float64 array}`` of the gradients and the
+    parameters (the leaves keep their shapes; the paths are only keys) and returns such a dict of new float64
+    arrays; the state, if any, is kept per path.
+
+    Args:
+      learning_rate: the step size lr_t: a float, or a callable ``count -> float`` evaluated at the 0-based
+        count k - 1 (e.g. a schedule of :mod:`gradtx.testing.reference.schedules`), > 0.
+      b1: the decay of the first moment, in [0, 1). Default 0.9.
+      b2: the decay of the second moment, in [0, 1). Default 0.999.
+      eps: added to the root of v_hat, >= 0. Default 1e-6.
+      eps_root: added to v_hat under the root, >= 0. Default 0.0.
+      weight_decay: the decay coefficient wd_t, >= 0: a float, or a callable ``count -> float`` evaluated at
+        the 0-based count k - 1. Default 0.0.
+      mask: None (decay everywhere), a bool for every leaf, or a dict ``{path: bool}``. Default None.
+
+    Raises:
+      ValueError: ``this reference needs params``, from ``step`` when ``params`` is None.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing import reference as ref
+      >>> g = {"w": np.array([[3.0, 0.0], [4.0, 1.0]]), "b": np.array([1.0, -1.0])}
+      >>> p = {"w": np.array([[1.0, 2.0], [0.0, 2.0]]), "b": np.array([0.5, 0.5])}
+      >>> opt = ref.lamb(0.1, weight_decay=0.1)
+      >>> u = opt.step(g, p)
+      >>> u = opt.step(g, p)
+      >>> print(np.round(u["w"], 4), np.round(u["b"], 4))
+      [[-0.1718 -0.0312]
+       [-0.1562 -0.1874]] [-0.0524  0.0474]
+    """
 
     PER_LEAF = True
 
@@ -343,11 +682,47 @@ class lamb:
 
 
 class lars:
-    """LARS (You, Gitman & Ginsburg 2017, arXiv 1708.03888, Algorithm 1), per layer l, in Optax's form:
-    d = g + wd_t p (where weight_decay_mask selects);
-    where trust_ratio_mask selects: d = trust_coefficient ||p|| / (||d|| + eps) d (1 if a norm is 0)
-      (the paper's local lr divides by ||g|| + beta ||p||; here by ||g + beta p||);
-    x = -lr_t d; t = x + momentum t (t_0 = 0); u = t, or x + momentum t with nesterov."""
+    """Float64 reference of :func:`gradtx.lars`: LARS in Optax's form, written monolithically.
+
+    You, Gitman & Ginsburg 2017, "Large Batch Training of Convolutional Networks" (arXiv 1708.03888),
+    Algorithm 1, per layer l; the paper's local rate divides by ||g|| + beta ||p||, Optax's (followed here) by
+    ||g + beta p||::
+
+        d = g + wd_t p                                         (where weight_decay_mask selects)
+        d = trust_coefficient ||p|| / (||d|| + eps) d          (where trust_ratio_mask selects; 1 if a norm is 0)
+        x = -lr_t d;   t = x + momentum t  (t_0 = 0);   u = t   (nesterov: u = x + momentum t)
+
+    Per leaf: ``step(g, params)`` takes dicts ``{leaf path: float64 array}`` of the gradients and the
+    parameters (the leaves keep their shapes; the paths are only keys) and returns such a dict of new float64
+    arrays; the state, if any, is kept per path.
+
+    Args:
+      learning_rate: the step size lr_t: a float, or a callable ``count -> float`` evaluated at the 0-based
+        count k - 1 (e.g. a schedule of :mod:`gradtx.testing.reference.schedules`), > 0.
+      weight_decay: the decay coefficient wd_t, >= 0: a float, or a callable ``count -> float`` evaluated at
+        the 0-based count k - 1. Default 0.0.
+      weight_decay_mask: a bool for every leaf, or a dict ``{path: bool}``. Default True.
+      trust_coefficient: the factor of the trust ratio, > 0. Default 0.001.
+      eps: added to the update norm, >= 0. Default 0.0.
+      trust_ratio_mask: a bool for every leaf, or a dict ``{path: bool}``. Default True.
+      momentum: the momentum coefficient, in [0, 1). Default 0.9.
+      nesterov: whether to use Nesterov's form of the momentum. Default False.
+
+    Raises:
+      ValueError: ``this reference needs params``, from ``step`` when ``params`` is None.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing import reference as ref
+      >>> g = {"w": np.array([[3.0, 0.0], [4.0, 1.0]]), "b": np.array([1.0, -1.0])}
+      >>> p = {"w": np.array([[1.0, 2.0], [0.0, 2.0]]), "b": np.array([0.5, 0.5])}
+      >>> opt = ref.lars(1.0, trust_coefficient=0.1, momentum=0.5)
+      >>> u = opt.step(g, p)
+      >>> u = opt.step(g, p)
+      >>> print(np.round(u["w"], 4), np.round(u["b"], 4))
+      [[-0.2648  0.    ]
+       [-0.353  -0.0883]] [-0.075  0.075]
+    """
 
     PER_LEAF = True
 
@@ -385,9 +760,37 @@ class lars:
 
 
 class fromage:
-    """Fromage (Bernstein, Vahdat, Yue & Liu 2020, arXiv 2002.03432, Algorithm 1), per layer:
-    p_new = (p - lr_t max(||p||, mn) / max(||g||, mn) g) / sqrt(1 + lr_t^2)   (ratio 1 if a norm is 0);
-    u = p_new - p."""
+    """Float64 reference of :func:`gradtx.fromage`: Fromage, written monolithically.
+
+    Bernstein, Vahdat, Yue & Liu 2020, "On the distance between two neural networks and the stability of
+    learning", NeurIPS (arXiv 2002.03432), Algorithm 1, per layer::
+
+        p_new = (p - lr_t max(||p||, mn) / max(||g||, mn) g) / sqrt(1 + lr_t^2)   (ratio 1 if a norm is 0)
+        u = p_new - p
+
+    Per leaf: ``step(g, params)`` takes dicts ``{leaf path: float64 array}`` of the gradients and the
+    parameters (the leaves keep their shapes; the paths are only keys) and returns such a dict of new float64
+    arrays; the state, if any, is kept per path.
+
+    Args:
+      learning_rate: the step size lr_t: a float, or a callable ``count -> float`` evaluated at the 0-based
+        count k - 1 (e.g. a schedule of :mod:`gradtx.testing.reference.schedules`), > 0.
+      min_norm: mn, the floor of both norms, >= 0. Default 1e-6.
+
+    Raises:
+      ValueError: ``this reference needs params``, from ``step`` when ``params`` is None.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing import reference as ref
+      >>> g = {"w": np.array([[3.0, 0.0], [4.0, 1.0]]), "b": np.array([1.0, -1.0])}
+      >>> p = {"w": np.array([[1.0, 2.0], [0.0, 2.0]]), "b": np.array([0.5, 0.5])}
+      >>> opt = ref.fromage(0.1)
+      >>> u = opt.step(g, p)
+      >>> print(np.round(u["w"], 4), np.round(u["b"], 4))
+      [[-0.1806 -0.0099]
+       [-0.2342 -0.0685]] [-0.0522  0.0473]
+    """
 
     PER_LEAF = True
 

@@ -8,6 +8,8 @@ Each function takes the arguments of its gradtx namesake and returns a callable 
 
 import math
 
+__all__ = ["linear_onecycle_schedule", "cosine_onecycle_schedule", "sgdr_schedule"]
+
 
 def _interpolate(knots, values, count, kind):
     """Piecewise interpolation through ``(knots[j], values[j])`` (knots[0] = 0, non-decreasing):
@@ -37,8 +39,34 @@ def _knots(init_value, boundary_scales):
 def linear_onecycle_schedule(
     transition_steps, peak_value, pct_start=0.3, pct_final=0.85, div_factor=25.0, final_div_factor=1e4
 ):
-    """Three linear phases: peak/div -> peak on [0, int(pct_start T)), peak -> peak/div on
-    [int(pct_start T), int(pct_final T)), peak/div -> peak/(div final_div) on [int(pct_final T), T), then held."""
+    """Float64 reference of :class:`gradtx.linear_onecycle_schedule`: the linear one-cycle policy.
+
+    Smith & Topin 2017, "Super-Convergence: Very Fast Training of Neural Networks Using Large Learning Rates"
+    (arXiv 1708.07120), with Optax's knots; three linear phases with T = transition_steps::
+
+        [0, int(pct_start T)):               peak / div  ->  peak
+        [int(pct_start T), int(pct_final T)): peak  ->  peak / div
+        [int(pct_final T), T):               peak / div  ->  peak / (div final_div);   then held
+
+    Args:
+      transition_steps: T, the length of the cycle, > 0.
+      peak_value: the largest value.
+      pct_start: the fraction of T spent rising, in [0, 1]. Default 0.3.
+      pct_final: the fraction of T at which the last phase starts, in [pct_start, 1]. Default 0.85.
+      div_factor: div, peak / initial value, > 0. Default 25.0.
+      final_div_factor: final_div, initial / final value, > 0. Default 1e4.
+
+    Returns:
+      A callable ``count -> float`` of the 0-based step count (an int), computed with ``math``.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing import reference as ref
+      >>> s = ref.linear_onecycle_schedule(10, 1.0, pct_start=0.2, pct_final=0.6, div_factor=10, final_div_factor=10)
+      >>> print(np.round([s(c) for c in range(11)], 4))
+      [0.1    0.55   1.     0.775  0.55   0.325  0.1    0.0775 0.055  0.0325
+       0.01  ]
+    """
     T = transition_steps
     knots, values = _knots(
         peak_value / div_factor,
@@ -48,8 +76,33 @@ def linear_onecycle_schedule(
 
 
 def cosine_onecycle_schedule(transition_steps, peak_value, pct_start=0.3, div_factor=25.0, final_div_factor=1e4):
-    """Two half-cosine phases: peak/div -> peak on [0, int(pct_start T)), peak -> peak/(div final_div) on
-    [int(pct_start T), T), then held."""
+    """Float64 reference of :class:`gradtx.cosine_onecycle_schedule`: the cosine one-cycle policy.
+
+    Smith & Topin 2017, "Super-Convergence: Very Fast Training of Neural Networks Using Large Learning Rates"
+    (arXiv 1708.07120), with Optax's knots; two half-cosine phases with T = transition_steps (on [a, b),
+    pct = (count - a) / (b - a) and the value moves by (1 - cos(pi pct)) / 2 of the way)::
+
+        [0, int(pct_start T)):   peak / div  ->  peak
+        [int(pct_start T), T):   peak  ->  peak / (div final_div);   then held
+
+    Args:
+      transition_steps: T, the length of the cycle, > 0.
+      peak_value: the largest value.
+      pct_start: the fraction of T spent rising, in [0, 1]. Default 0.3.
+      div_factor: div, peak / initial value, > 0. Default 25.0.
+      final_div_factor: final_div, initial / final value, > 0. Default 1e4.
+
+    Returns:
+      A callable ``count -> float`` of the 0-based step count (an int), computed with ``math``.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing import reference as ref
+      >>> s = ref.cosine_onecycle_schedule(10, 1.0, pct_start=0.2, div_factor=10, final_div_factor=10)
+      >>> print(np.round([s(c) for c in range(11)], 4))
+      [0.1    0.55   1.     0.9623 0.855  0.6944 0.505  0.3156 0.155  0.0477
+       0.01  ]
+    """
     T = transition_steps
     knots, values = _knots(
         peak_value / div_factor, [(int(pct_start * T), div_factor), (int(T), 1.0 / (div_factor * final_div_factor))]
@@ -72,8 +125,33 @@ def _warmup_cosine(init_value, peak_value, warmup_steps, decay_steps, end_value=
 
 
 def sgdr_schedule(cosine_kwargs):
-    """Cycle i runs on [B_i, B_i + decay_steps_i) with B_i the sum of the earlier decay_steps, evaluated at
-    count - B_i; the last cycle continues after its end."""
+    """Float64 reference of :class:`gradtx.sgdr_schedule`: cosine cycles with warm restarts.
+
+    Loshchilov & Hutter 2017, "SGDR: Stochastic Gradient Descent with Warm Restarts", ICLR, each cycle a
+    linear warm-up and a cosine decay (:func:`warmup_cosine_decay_schedule`'s formula). Cycle i runs on
+    [B_i, B_i + decay_steps_i), B_i the sum of the earlier ``decay_steps``, evaluated at count - B_i; the last
+    cycle continues after its end.
+
+    Args:
+      cosine_kwargs: a non-empty sequence of dicts, one per cycle, with the keys ``init_value``, ``peak_value``,
+        ``warmup_steps``, ``decay_steps`` and optionally ``end_value`` (default 0.0) and ``exponent``
+        (default 1.0).
+
+    Returns:
+      A callable ``count -> float`` of the 0-based step count (an int), computed with ``math``.
+
+    Raises:
+      AssertionError: ``unreachable``, from the schedule when ``cosine_kwargs`` is empty.
+      KeyError: when a dict lacks ``decay_steps``.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing import reference as ref
+      >>> cycle = dict(init_value=0.0, peak_value=1.0, warmup_steps=1, decay_steps=3)
+      >>> s = ref.sgdr_schedule([cycle, cycle])
+      >>> print(np.round([s(c) for c in range(7)], 4))
+      [0.  1.  0.5 0.  1.  0.5 0. ]
+    """
     cycles = [(_warmup_cosine(**kw), kw["decay_steps"]) for kw in cosine_kwargs]
 
     def schedule(count):

@@ -17,6 +17,12 @@ import math
 
 import numpy as np
 
+__all__ = [
+    "scale_by_lion", "lion", "scale_by_adadelta", "adadelta", "scale_by_rprop", "rprop",
+    "scale_by_optimistic_gradient", "optimistic_gradient_descent", "optimistic_adam", "optimistic_adam_v2",
+    "scale_by_novograd", "novograd", "scale_by_polyak", "polyak_sgd", "sign_sgd", "signum",
+]
+
 # A squared norm (plus eps) at or below this gives a zero Polyak step (float64 machine epsilon).
 _TINY = 2.220446049250313e-16
 
@@ -57,8 +63,33 @@ def _lion_sign(c, mode, smooth_beta):
 
 
 class scale_by_lion:
-    """c_k = b1 m_{k-1} + (1 - b1) g_k; u = S(c_k); m_k = b2 m_{k-1} + (1 - b2) g_k, m_0 = 0.
-    S = sign ('hard'), tanh(smooth_beta c) ('smooth'), c if |c| < 1 else sign(c) ('refined')."""
+    """Float64 reference of :class:`gradtx.scale_by_lion`: Lion's direction, without the step size.
+
+    Chen et al. 2023, "Symbolic Discovery of Optimization Algorithms", NeurIPS (arXiv 2302.06675), Program 1::
+
+        c_k = b1 m_{k-1} + (1 - b1) g;   u = S(c_k);   m_k = b2 m_{k-1} + (1 - b2) g,  m_0 = 0
+        S = sign ('hard'),  tanh(smooth_beta c) ('smooth'),  c if |c| < 1 else sign(c) ('refined')
+
+    Call ``step(g, params=None)`` once per update with the gradient ``g`` (a 1-D float64 vector, the whole
+    pytree raveled); it returns the update as a new float64 array and keeps the state inside the object.
+
+    Args:
+      b1: the interpolation weight of the update, in [0, 1]. Default 0.9.
+      b2: the decay of the momentum, in [0, 1). Default 0.99.
+      mu_dtype: ignored (the reference computes in float64). Default None.
+      mode: 'hard', 'smooth' or 'refined' (keyword-only). Default 'hard'.
+      smooth_beta: the slope of tanh in 'smooth' mode, > 0 (keyword-only). Default 1.0.
+
+    Raises:
+      ValueError: ``mode must be 'hard', 'smooth' or 'refined'``, from ``step`` for another mode.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing import reference as ref
+      >>> print(np.round(ref.run(ref.scale_by_lion(mode="smooth"), [[1.0, -2.0], [0.5, 2.0]]), 4))
+      [[ 0.0997 -0.1974]
+       [ 0.0589  0.18  ]]
+    """
 
     def __init__(self, b1=0.9, b2=0.99, mu_dtype=None, *, mode="hard", smooth_beta=1.0):
         self.b1, self.b2, self.mode, self.smooth_beta = float(b1), float(b2), mode, float(smooth_beta)
@@ -73,8 +104,36 @@ class scale_by_lion:
 
 
 class lion:
-    """Program 1 of the paper: c = b1 m + (1 - b1) g; theta <- theta - lr_t (sign(c) + wd theta);
-    m <- b2 m + (1 - b2) g. The decay is masked by ``mask``."""
+    """Float64 reference of :func:`gradtx.lion`: Lion with decoupled weight decay, written monolithically.
+
+    Chen et al. 2023, "Symbolic Discovery of Optimization Algorithms", NeurIPS (arXiv 2302.06675), Program 1::
+
+        c = b1 m + (1 - b1) g;   u = -lr_t (sign(c) + wd_t p)   (no decay term where mask is False)
+        m <- b2 m + (1 - b2) g,  m_0 = 0
+
+    Call ``step(g, params)`` once per update with the gradient ``g`` and the parameters ``params`` (1-D
+    float64 vectors, the whole pytree raveled; ``params`` is required: without it the update is NaN); it returns
+    the update as a new float64 array and keeps the state inside the object.
+
+    Args:
+      learning_rate: the step size lr_t: a float, or a callable ``count -> float`` evaluated at the 0-based
+        count k - 1 (e.g. a schedule of :mod:`gradtx.testing.reference.schedules`), > 0.
+      b1: the interpolation weight of the update, in [0, 1]. Default 0.9.
+      b2: the decay of the momentum, in [0, 1). Default 0.99.
+      mu_dtype: ignored (the reference computes in float64). Default None.
+      weight_decay: the decay coefficient wd_t, >= 0: a float, or a callable ``count -> float`` evaluated at
+        the 0-based count k - 1. Default 1e-3.
+      mask: None (decay everywhere) or a boolean vector as long as the raveled parameters, True where the
+        decay applies. Default None.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing import reference as ref
+      >>> opt = ref.lion(0.1, weight_decay=0.5)
+      >>> print(np.round(ref.run(opt, [[1.0, -2.0], [0.5, 2.0]], params=[1.0, 4.0]), 4))
+      [[-0.15 -0.1 ]
+       [-0.15 -0.3 ]]
+    """
 
     def __init__(self, learning_rate, b1=0.9, b2=0.99, mu_dtype=None, weight_decay=1e-3, mask=None):
         self.lr, self.b1, self.b2, self.wd = learning_rate, float(b1), float(b2), weight_decay
@@ -96,8 +155,29 @@ class lion:
 
 
 class scale_by_adadelta:
-    """E[g^2]_k = rho E[g^2]_{k-1} + (1 - rho) g^2; u = sqrt(E[dx^2]_{k-1} + eps) / sqrt(E[g^2]_k + eps) g;
-    E[dx^2]_k = rho E[dx^2]_{k-1} + (1 - rho) u^2. u = -dx of the paper (the block's output is positive)."""
+    """Float64 reference of :class:`gradtx.scale_by_adadelta`: Adadelta's step, without the sign flip.
+
+    Zeiler 2012, "ADADELTA: An Adaptive Learning Rate Method" (arXiv 1212.5701), Algorithm 1; the output is the
+    paper's -dx (positive along g)::
+
+        E[g^2]_k = rho E[g^2]_{k-1} + (1 - rho) g^2
+        u = sqrt(E[dx^2]_{k-1} + eps) / sqrt(E[g^2]_k + eps) g
+        E[dx^2]_k = rho E[dx^2]_{k-1} + (1 - rho) u^2,   E[g^2]_0 = E[dx^2]_0 = 0
+
+    Call ``step(g, params=None)`` once per update with the gradient ``g`` (a 1-D float64 vector, the whole
+    pytree raveled); it returns the update as a new float64 array and keeps the state inside the object.
+
+    Args:
+      rho: the decay of both averages, in [0, 1). Default 0.9.
+      eps: added under both roots, > 0. Default 1e-6.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing import reference as ref
+      >>> print(np.round(ref.run(ref.scale_by_adadelta(eps=0.01), [[1.0, -2.0], [0.5, 2.0]]), 4))
+      [[ 0.3015 -0.3123]
+       [ 0.1954  0.3204]]
+    """
 
     def __init__(self, rho=0.9, eps=1e-6):
         self.rho, self.eps = float(rho), float(eps)
@@ -114,10 +194,36 @@ class scale_by_adadelta:
 
 
 class adadelta:
-    """Algorithm 1 of the paper, with coupled weight decay and a learning rate (1 when None):
-    g <- g + wd p (masked);  E[g^2]_k = rho E[g^2]_{k-1} + (1 - rho) g^2;
-    dx = -(RMS[dx]_{k-1} / RMS[g]_k) g  (eq. 14, RMS[y] = sqrt(E[y^2] + eps));
-    E[dx^2]_k = rho E[dx^2]_{k-1} + (1 - rho) dx^2;  u = lr_t dx."""
+    """Float64 reference of :func:`gradtx.adadelta`: Adadelta with coupled weight decay and a learning rate.
+
+    Zeiler 2012, "ADADELTA: An Adaptive Learning Rate Method" (arXiv 1212.5701), Algorithm 1 (eq. 14,
+    RMS[y] = sqrt(E[y^2] + eps))::
+
+        g <- g + wd_t p   (where the mask is True);   E[g^2]_k = rho E[g^2]_{k-1} + (1 - rho) g^2
+        dx = -(RMS[dx]_{k-1} / RMS[g]_k) g;   E[dx^2]_k = rho E[dx^2]_{k-1} + (1 - rho) dx^2;   u = lr_t dx
+
+    Call ``step(g, params)`` once per update with the gradient ``g`` and the parameters ``params`` (1-D
+    float64 vectors, the whole pytree raveled; ``params`` is required: without it the update is NaN); it returns
+    the update as a new float64 array and keeps the state inside the object.
+
+    Args:
+      learning_rate: lr_t, a float or a callable ``count -> float`` of the 0-based count, or None for 1 (the
+        paper). Default None.
+      rho: the decay of both averages, in [0, 1). Default 0.9.
+      eps: added under both roots, > 0. Default 1e-6.
+      weight_decay: the decay coefficient wd_t, >= 0: a float, or a callable ``count -> float`` evaluated at
+        the 0-based count k - 1. Default 0.0.
+      weight_decay_mask: None (decay everywhere) or a boolean vector as long as the raveled parameters, True
+        where the decay applies. Default None.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing import reference as ref
+      >>> opt = ref.adadelta(eps=0.01)
+      >>> print(np.round(ref.run(opt, [[1.0, -2.0], [0.5, 2.0]], params=[1.0, 4.0]), 4))
+      [[-0.3015  0.3123]
+       [-0.1954 -0.3204]]
+    """
 
     def __init__(self, learning_rate=None, rho=0.9, eps=1e-6, weight_decay=0.0, weight_decay_mask=None):
         self.lr = 1.0 if learning_rate is None else learning_rate
@@ -180,7 +286,39 @@ class _IRpropMinus:
 
 
 class scale_by_rprop:
-    """u = d sign(g) from iRprop- (see _IRpropMinus); the positive step."""
+    """Float64 reference of :class:`gradtx.scale_by_rprop`: the iRprop- step, positive along g.
+
+    Riedmiller & Braun 1993, "A direct adaptive method for faster backpropagation learning: the RPROP
+    algorithm", ICNN; the iRprop- variant of Igel & Huesken 2000, "Improving the Rprop Learning Algorithm".
+    Per coordinate i, with the previous gradient g'_i (0 after a sign change, and at the start) and the step size
+    d_i (d_0 = learning_rate)::
+
+        g'_i g_i > 0:  d_i = clip(d_i eta_plus, min_step_size, max_step_size);   step d_i sign(g_i);  g'_i = g_i
+        g'_i g_i < 0:  d_i = clip(d_i eta_minus, min_step_size, max_step_size);  no step;            g'_i = 0
+        g'_i g_i = 0:  step d_i sign(g_i);                                                        g'_i = g_i
+
+    (both bounds are applied to every new step size, as gradtx and Optax do).
+
+    The update is the positive step d_i sign(g_i) (0 after a sign change).
+
+    Call ``step(g, params=None)`` once per update with the gradient ``g`` (a 1-D float64 vector, the whole
+    pytree raveled); it returns the update as a new float64 array and keeps the state inside the object.
+
+    Args:
+      learning_rate: the initial step size d_0 of every coordinate, > 0.
+      eta_minus: the factor applied to d after a sign change, in (0, 1). Default 0.5.
+      eta_plus: the factor applied to d while the sign holds, > 1. Default 1.2.
+      min_step_size: the smallest step size, > 0. Default 1e-6.
+      max_step_size: the largest step size, >= min_step_size. Default 50.0.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing import reference as ref
+      >>> print(np.round(ref.run(ref.scale_by_rprop(0.1), [[1.0, -2.0], [0.5, 2.0], [1.0, 1.0]]), 4))
+      [[ 0.1   -0.1  ]
+       [ 0.12   0.   ]
+       [ 0.144  0.05 ]]
+    """
 
     def __init__(self, learning_rate, eta_minus=0.5, eta_plus=1.2, min_step_size=1e-6, max_step_size=50.0):
         self.rule = _IRpropMinus(learning_rate, eta_minus, eta_plus, min_step_size, max_step_size)
@@ -190,7 +328,39 @@ class scale_by_rprop:
 
 
 class rprop:
-    """Rprop: u = -d sign(g) from iRprop- (see _IRpropMinus)."""
+    """Float64 reference of :func:`gradtx.rprop`: Rprop (iRprop-), u = -d sign(g).
+
+    Riedmiller & Braun 1993, "A direct adaptive method for faster backpropagation learning: the RPROP
+    algorithm", ICNN; the iRprop- variant of Igel & Huesken 2000, "Improving the Rprop Learning Algorithm".
+    Per coordinate i, with the previous gradient g'_i (0 after a sign change, and at the start) and the step size
+    d_i (d_0 = learning_rate)::
+
+        g'_i g_i > 0:  d_i = clip(d_i eta_plus, min_step_size, max_step_size);   step d_i sign(g_i);  g'_i = g_i
+        g'_i g_i < 0:  d_i = clip(d_i eta_minus, min_step_size, max_step_size);  no step;            g'_i = 0
+        g'_i g_i = 0:  step d_i sign(g_i);                                                        g'_i = g_i
+
+    (both bounds are applied to every new step size, as gradtx and Optax do).
+
+    The update is the negative step -d_i sign(g_i) (0 after a sign change).
+
+    Call ``step(g, params=None)`` once per update with the gradient ``g`` (a 1-D float64 vector, the whole
+    pytree raveled); it returns the update as a new float64 array and keeps the state inside the object.
+
+    Args:
+      learning_rate: the initial step size d_0 of every coordinate, > 0.
+      eta_minus: the factor applied to d after a sign change, in (0, 1). Default 0.5.
+      eta_plus: the factor applied to d while the sign holds, > 1. Default 1.2.
+      min_step_size: the smallest step size, > 0. Default 1e-6.
+      max_step_size: the largest step size, >= min_step_size. Default 50.0.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing import reference as ref
+      >>> print(np.round(ref.run(ref.rprop(0.1), [[1.0, -2.0], [0.5, 2.0], [1.0, 1.0]]), 4))
+      [[-0.1    0.1  ]
+       [-0.12  -0.   ]
+       [-0.144 -0.05 ]]
+    """
 
     def __init__(self, learning_rate, eta_minus=0.5, eta_plus=1.2, min_step_size=1e-6, max_step_size=50.0):
         self.rule = _IRpropMinus(learning_rate, eta_minus, eta_plus, min_step_size, max_step_size)
@@ -205,7 +375,27 @@ class rprop:
 
 
 class scale_by_optimistic_gradient:
-    """u_k = (alpha + beta) g_k - beta g_{k-1}, with g_0 := g_1 (so u_1 = alpha g_1)."""
+    """Float64 reference of :class:`gradtx.scale_by_optimistic_gradient`: the optimistic direction.
+
+    Daskalakis, Ilyas, Syrgkanis & Zeng 2018, "Training GANs with Optimism", ICLR (arXiv 1711.00141); Mokhtari,
+    Ozdaglar & Pattathil 2019 (arXiv 1901.08511)::
+
+        u_k = (alpha + beta) g_k - beta g_{k-1},   g_0 := g_1   (so u_1 = alpha g_1)
+
+    Call ``step(g, params=None)`` once per update with the gradient ``g`` (a 1-D float64 vector, the whole
+    pytree raveled); it returns the update as a new float64 array and keeps the state inside the object.
+
+    Args:
+      alpha: the weight of the current gradient, >= 0. Default 1.0.
+      beta: the weight of the gradient difference (the optimism), >= 0. Default 1.0.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing import reference as ref
+      >>> print(np.round(ref.run(ref.scale_by_optimistic_gradient(), [[1.0, -2.0], [0.5, 2.0]]), 4))
+      [[ 1. -2.]
+       [ 0.  6.]]
+    """
 
     def __init__(self, alpha=1.0, beta=1.0):
         self.alpha, self.beta, self.g_prev = float(alpha), float(beta), None
@@ -218,8 +408,30 @@ class scale_by_optimistic_gradient:
 
 
 class optimistic_gradient_descent:
-    """x_{k+1} = x_k - lr_t ((alpha + beta) g_k - beta g_{k-1}), g_0 := g_1 (OMD: alpha = beta = 1,
-    x_{k+1} = x_k - 2 lr g_k + lr g_{k-1})."""
+    """Float64 reference of :func:`gradtx.optimistic_gradient_descent`: optimistic gradient descent.
+
+    Daskalakis, Ilyas, Syrgkanis & Zeng 2018, "Training GANs with Optimism", ICLR (arXiv 1711.00141); Mokhtari,
+    Ozdaglar & Pattathil 2019 (arXiv 1901.08511)::
+
+        u = -lr_t ((alpha + beta) g_k - beta g_{k-1}),   g_0 := g_1
+        (OMD, alpha = beta = 1:  x_{k+1} = x_k - 2 lr g_k + lr g_{k-1})
+
+    Call ``step(g, params=None)`` once per update with the gradient ``g`` (a 1-D float64 vector, the whole
+    pytree raveled); it returns the update as a new float64 array and keeps the state inside the object.
+
+    Args:
+      learning_rate: the step size lr_t: a float, or a callable ``count -> float`` evaluated at the 0-based
+        count k - 1 (e.g. a schedule of :mod:`gradtx.testing.reference.schedules`), > 0.
+      alpha: the weight of the current gradient, >= 0. Default 1.0.
+      beta: the weight of the gradient difference (the optimism), >= 0. Default 1.0.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing import reference as ref
+      >>> print(np.round(ref.run(ref.optimistic_gradient_descent(0.1), [[1.0, -2.0], [0.5, 2.0]]), 4))
+      [[-0.1  0.2]
+       [-0.  -0.6]]
+    """
 
     def __init__(self, learning_rate, alpha=1.0, beta=1.0):
         self.lr, self.alpha, self.beta, self.g_prev, self.count = learning_rate, float(alpha), float(beta), None, 0
@@ -254,8 +466,34 @@ class _AdamDirection:
 
 
 class optimistic_adam:
-    """Optimistic Adam (Daskalakis et al. 2018, Algorithm 1 with Adam's direction r_k):
-    u = -(lr r_k + optimism (r_k - r_{k-1})), r_0 := r_1, optimism = lr when None."""
+    """Float64 reference of :func:`gradtx.optimistic_adam`: optimistic Adam.
+
+    Daskalakis, Ilyas, Syrgkanis & Zeng 2018, "Training GANs with Optimism", ICLR (arXiv 1711.00141),
+    Algorithm 1, with Adam's direction r_k = m_hat / (sqrt(v_hat + eps_root) + eps) (Kingma & Ba 2015)::
+
+        u = -(lr r_k + optimism (r_k - r_{k-1})),   r_0 := r_1
+
+    Call ``step(g, params=None)`` once per update with the gradient ``g`` (a 1-D float64 vector, the whole
+    pytree raveled); it returns the update as a new float64 array and keeps the state inside the object.
+
+    Args:
+      learning_rate: the step size lr, a float > 0 (no schedule).
+      optimism: the weight of r_k - r_{k-1}, >= 0, or None for ``learning_rate``. Default None.
+      b1: the decay of Adam's first moment, in [0, 1). Default 0.9.
+      b2: the decay of Adam's second moment, in [0, 1). Default 0.999.
+      eps: added to the root of v_hat, >= 0. Default 1e-8.
+      eps_root: added to v_hat under the root, >= 0. Default 0.0.
+      mu_dtype: ignored (the reference computes in float64). Default None.
+      nesterov: whether Adam's direction uses NAdam's m_hat, b1 m_k / (1 - b1**(k+1)) + (1 - b1) g / (1 - b1**k)
+        (keyword-only). Default True.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing import reference as ref
+      >>> print(np.round(ref.run(ref.optimistic_adam(0.1, nesterov=False), [[1.0, -2.0], [0.5, 2.0]]), 4))
+      [[-0.1     0.1   ]
+       [-0.0864 -0.1105]]
+    """
 
     def __init__(
         self, learning_rate, optimism=None, b1=0.9, b2=0.999, eps=1e-08, eps_root=0.0, mu_dtype=None, *, nesterov=True
@@ -272,7 +510,36 @@ class optimistic_adam:
 
 
 class optimistic_adam_v2:
-    """u = -lr_t ((alpha + beta) r_k - beta r_{k-1}), r_k Adam's direction, r_0 := r_1."""
+    """Float64 reference of :func:`gradtx.optimistic_adam_v2`: the optimistic step on Adam's direction.
+
+    The optimistic update of Daskalakis et al. 2018 (arXiv 1711.00141) applied to Adam's direction r_k =
+    m_hat / (sqrt(v_hat + eps_root) + eps)::
+
+        u = -lr_t ((alpha + beta) r_k - beta r_{k-1}),   r_0 := r_1
+
+    Call ``step(g, params=None)`` once per update with the gradient ``g`` (a 1-D float64 vector, the whole
+    pytree raveled); it returns the update as a new float64 array and keeps the state inside the object.
+
+    Args:
+      learning_rate: the step size lr_t: a float, or a callable ``count -> float`` evaluated at the 0-based
+        count k - 1 (e.g. a schedule of :mod:`gradtx.testing.reference.schedules`), > 0.
+      alpha: the weight of the current direction, >= 0 (keyword-only). Default 1.0.
+      beta: the weight of the direction difference, >= 0 (keyword-only). Default 1.0.
+      b1: the decay of Adam's first moment, in [0, 1). Default 0.9.
+      b2: the decay of Adam's second moment, in [0, 1). Default 0.999.
+      eps: added to the root of v_hat, >= 0. Default 1e-8.
+      eps_root: added to v_hat under the root, >= 0. Default 0.0.
+      mu_dtype: ignored (the reference computes in float64). Default None.
+      nesterov: whether Adam's direction uses NAdam's m_hat, b1 m_k / (1 - b1**(k+1)) + (1 - b1) g / (1 - b1**k)
+        (keyword-only). Default True.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing import reference as ref
+      >>> print(np.round(ref.run(ref.optimistic_adam_v2(0.1, nesterov=False), [[1.0, -2.0], [0.5, 2.0]]), 4))
+      [[-0.1     0.1   ]
+       [-0.0864 -0.1105]]
+    """
 
     def __init__(
         self,
@@ -330,7 +597,40 @@ class _NovoGradMoments:
 
 
 class scale_by_novograd:
-    """u^l = m^l_k (see _NovoGradMoments); step({path: g}, {path: p}) -> {path: u}."""
+    """Float64 reference of :class:`gradtx.scale_by_novograd`: NovoGrad's layer-wise moments.
+
+    Ginsburg et al. 2019, "Stochastic Gradient Methods with Layer-wise Adaptive Moments for Training of Deep
+    Networks" (arXiv 1905.11286), Algorithm 1, per layer l (leaf), with ||g|| the l2 norm of the whole leaf::
+
+        v_1 = ||g_1||^2,   v_k = b2 v_{k-1} + (1 - b2) ||g_k||^2
+        m_1 = g_1 / (sqrt(v_1 + eps_root) + eps) + wd w_1
+        m_k = b1 m_{k-1} + g_k / (sqrt(v_k + eps_root) + eps) + wd w_k   (no (1 - b1) factor, as in the paper)
+
+    The update is u^l = m^l_k.
+
+    Per layer: ``step(g, params)`` takes dicts ``{leaf path: float64 array}`` of the gradients and the
+    parameters (``params`` is required) and returns such a dict of new float64 arrays; the state is kept per
+    path.
+
+    Args:
+      b1: the decay of the first moment, in [0, 1). Default 0.9.
+      b2: the decay of the layer's squared norm, in [0, 1). Default 0.25.
+      eps: added to the root of v, >= 0. Default 1e-8.
+      eps_root: added to v under the root, >= 0. Default 0.0.
+      weight_decay: the coefficient wd of the parameters (a float), >= 0. Default 0.0.
+      mu_dtype: ignored (the reference computes in float64). Default None.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing import reference as ref
+      >>> g = {"w": np.array([3.0, 4.0]), "b": np.array([1.0])}
+      >>> p = {"w": np.array([1.0, 1.0]), "b": np.array([0.0])}
+      >>> tx = ref.scale_by_novograd(eps=0.0)
+      >>> u = tx.step(g, p)
+      >>> u = tx.step(g, p)
+      >>> print(np.round(u["w"], 4), np.round(u["b"], 4))
+      [1.14 1.52] [1.9]
+    """
 
     def __init__(self, b1=0.9, b2=0.25, eps=1e-8, eps_root=0.0, weight_decay=0.0, mu_dtype=None):
         self.rule = _NovoGradMoments(b1, b2, eps, eps_root, weight_decay)
@@ -340,7 +640,41 @@ class scale_by_novograd:
 
 
 class novograd:
-    """w^l <- w^l - lr_t m^l_k (see _NovoGradMoments); step({path: g}, {path: p}) -> {path: u}."""
+    """Float64 reference of :func:`gradtx.novograd`: NovoGrad, w^l <- w^l - lr_t m^l_k.
+
+    Ginsburg et al. 2019, "Stochastic Gradient Methods with Layer-wise Adaptive Moments for Training of Deep
+    Networks" (arXiv 1905.11286), Algorithm 1, per layer l (leaf), with ||g|| the l2 norm of the whole leaf::
+
+        v_1 = ||g_1||^2,   v_k = b2 v_{k-1} + (1 - b2) ||g_k||^2
+        m_1 = g_1 / (sqrt(v_1 + eps_root) + eps) + wd w_1
+        m_k = b1 m_{k-1} + g_k / (sqrt(v_k + eps_root) + eps) + wd w_k   (no (1 - b1) factor, as in the paper)
+
+    The update is u^l = -lr_t m^l_k.
+
+    Per layer: ``step(g, params)`` takes dicts ``{leaf path: float64 array}`` of the gradients and the
+    parameters (``params`` is required) and returns such a dict of new float64 arrays; the state is kept per
+    path.
+
+    Args:
+      learning_rate: the step size lr_t: a float, or a callable ``count -> float`` evaluated at the 0-based
+        count k - 1 (e.g. a schedule of :mod:`gradtx.testing.reference.schedules`), > 0.
+      b1: the decay of the first moment, in [0, 1). Default 0.9.
+      b2: the decay of the layer's squared norm, in [0, 1). Default 0.25.
+      eps: added to the root of v, >= 0. Default 1e-6.
+      eps_root: added to v under the root, >= 0. Default 0.0.
+      weight_decay: the coefficient wd of the parameters (a float), >= 0. Default 0.0.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing import reference as ref
+      >>> g = {"w": np.array([3.0, 4.0]), "b": np.array([1.0])}
+      >>> p = {"w": np.array([1.0, 1.0]), "b": np.array([0.0])}
+      >>> opt = ref.novograd(0.1, eps=0.0)
+      >>> u = opt.step(g, p)
+      >>> u = opt.step(g, p)
+      >>> print(np.round(u["w"], 4), np.round(u["b"], 4))
+      [-0.114 -0.152] [-0.19]
+    """
 
     def __init__(self, learning_rate, b1=0.9, b2=0.25, eps=1e-6, eps_root=0.0, weight_decay=0.0):
         self.lr, self.count = learning_rate, 0
@@ -374,7 +708,39 @@ def _polyak_step(g, value, f_min, max_learning_rate, eps, variant):
 
 
 class scale_by_polyak:
-    """u = gamma g with gamma the Polyak step (see _polyak_step); step(g, params=None, value=f)."""
+    """Float64 reference of :class:`gradtx.scale_by_polyak`: u = gamma g, the Polyak step size.
+
+    Loizou, Vaswani, Laradji & Lacoste-Julien 2021, "Stochastic Polyak Step-size for SGD: An Adaptive
+    Learning Rate for Fast Convergence", AISTATS (arXiv 2002.10542), SPS_max with c = 1; 'sps+' clips the gap
+    at 0 (Garrigos, Gower & Schaipp 2023, arXiv 2307.14528)::
+
+        gamma = min((f - f_min) / (||g||^2 + eps), max_learning_rate)      ((f - f_min)_+ for 'sps+')
+        gamma = 0 when ||g||^2 + eps <= 2.22e-16 (float64 machine epsilon)
+
+    Call ``step(g, params=None, value=f)`` once per update with the gradient ``g`` (a 1-D float64 vector,
+    the whole pytree raveled) and the loss ``f`` at the current parameters; it returns the update as a new
+    float64 array.
+
+    Args:
+      f_min: the (estimated) minimum of the loss. Default 0.0.
+      max_learning_rate: the cap gamma_max of the step size, > 0. Default 1.0.
+      eps: added to the squared gradient norm, >= 0. Default 0.0.
+      variant: 'sps' or 'sps+'. Default 'sps'.
+
+    Raises:
+      ValueError: ``the Polyak step needs value=f`` from ``step`` without ``value``, and ``variant must be 'sps'
+        or 'sps+'`` from ``step`` for another variant.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing import reference as ref
+      >>> tx = ref.scale_by_polyak(max_learning_rate=10.0)
+      >>> # f(w) = ||w||^2 at w = [1, 2]: f = 5, g = [2, 4], gamma = 5 / 20; then at w = [0.5, 1]
+      >>> print(np.round(tx.step(np.array([2.0, 4.0]), value=5.0), 4))
+      [0.5 1. ]
+      >>> print(np.round(tx.step(np.array([1.0, 2.0]), value=1.25), 4))
+      [0.25 0.5 ]
+    """
 
     def __init__(self, f_min=0.0, max_learning_rate=1.0, eps=0.0, variant="sps"):
         self.f_min, self.max_lr, self.eps, self.variant = float(f_min), float(max_learning_rate), float(eps), variant
@@ -385,8 +751,42 @@ class scale_by_polyak:
 
 
 class polyak_sgd:
-    """x <- x - s_t gamma g, gamma the Polyak step of the raw gradient (see _polyak_step), s_t = scaling(count);
-    step(g, params=None, value=f)."""
+    """Float64 reference of :func:`gradtx.polyak_sgd`: SGD with the Polyak step size.
+
+    Loizou, Vaswani, Laradji & Lacoste-Julien 2021, "Stochastic Polyak Step-size for SGD: An Adaptive
+    Learning Rate for Fast Convergence", AISTATS (arXiv 2002.10542), SPS_max with c = 1; 'sps+' clips the gap
+    at 0 (Garrigos, Gower & Schaipp 2023, arXiv 2307.14528)::
+
+        gamma = min((f - f_min) / (||g||^2 + eps), max_learning_rate)      ((f - f_min)_+ for 'sps+')
+        gamma = 0 when ||g||^2 + eps <= 2.22e-16 (float64 machine epsilon)
+
+    The update is u = -s_t gamma g with s_t = scaling(k - 1) (a float or a schedule of the 0-based count).
+
+    Call ``step(g, params=None, value=f)`` once per update with the gradient ``g`` (a 1-D float64 vector,
+    the whole pytree raveled) and the loss ``f`` at the current parameters; it returns the update as a new
+    float64 array.
+
+    Args:
+      max_learning_rate: the cap gamma_max of the step size, > 0. Default 1.0.
+      scaling: s_t, a float or a callable ``count -> float``. Default 1.0.
+      f_min: the (estimated) minimum of the loss. Default 0.0.
+      eps: added to the squared gradient norm, >= 0. Default 0.0.
+      variant: 'sps' or 'sps+'. Default 'sps'.
+
+    Raises:
+      ValueError: ``the Polyak step needs value=f`` from ``step`` without ``value``, and ``variant must be 'sps'
+        or 'sps+'`` from ``step`` for another variant.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing import reference as ref
+      >>> opt = ref.polyak_sgd(max_learning_rate=10.0)
+      >>> # f(w) = ||w||^2 at w = [1, 2]: f = 5, g = [2, 4], gamma = 5 / 20; then at w = [0.5, 1]
+      >>> print(np.round(opt.step(np.array([2.0, 4.0]), value=5.0), 4))
+      [-0.5 -1. ]
+      >>> print(np.round(opt.step(np.array([1.0, 2.0]), value=1.25), 4))
+      [-0.25 -0.5 ]
+    """
 
     def __init__(self, max_learning_rate=1.0, scaling=1.0, f_min=0.0, eps=0.0, variant="sps"):
         self.max_lr, self.scaling, self.f_min = float(max_learning_rate), scaling, float(f_min)
@@ -405,7 +805,25 @@ class polyak_sgd:
 
 
 class sign_sgd:
-    """x <- x - lr_t sign(g)."""
+    """Float64 reference of :func:`gradtx.sign_sgd`: signSGD, u = -lr_t sign(g).
+
+    Bernstein, Wang, Azizzadenesheli & Anandkumar 2018, "signSGD: Compressed Optimisation for Non-Convex
+    Problems", ICML (arXiv 1802.04434), Algorithm 1.
+
+    Call ``step(g, params=None)`` once per update with the gradient ``g`` (a 1-D float64 vector, the whole
+    pytree raveled); it returns the update as a new float64 array and keeps the state inside the object.
+
+    Args:
+      learning_rate: the step size lr_t: a float, or a callable ``count -> float`` evaluated at the 0-based
+        count k - 1 (e.g. a schedule of :mod:`gradtx.testing.reference.schedules`), > 0.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing import reference as ref
+      >>> print(np.round(ref.run(ref.sign_sgd(0.1), [[1.0, -2.0], [0.5, 2.0]]), 4))
+      [[-0.1  0.1]
+       [-0.1 -0.1]]
+    """
 
     def __init__(self, learning_rate):
         self.lr, self.count = learning_rate, 0
@@ -417,7 +835,30 @@ class sign_sgd:
 
 
 class signum:
-    """m_k = beta m_{k-1} + (1 - beta) g_k, m_0 = 0; x <- x - lr_t sign(m_k)."""
+    """Float64 reference of :func:`gradtx.signum`: Signum, the sign of the momentum.
+
+    Bernstein, Wang, Azizzadenesheli & Anandkumar 2018, "signSGD: Compressed Optimisation for Non-Convex
+    Problems", ICML (arXiv 1802.04434), Algorithm 2::
+
+        m_k = beta m_{k-1} + (1 - beta) g,  m_0 = 0;   u = -lr_t sign(m_k)
+
+    Call ``step(g, params=None)`` once per update with the gradient ``g`` (a 1-D float64 vector, the whole
+    pytree raveled); it returns the update as a new float64 array and keeps the state inside the object.
+
+    Args:
+      learning_rate: the step size lr_t: a float, or a callable ``count -> float`` evaluated at the 0-based
+        count k - 1 (e.g. a schedule of :mod:`gradtx.testing.reference.schedules`), > 0.
+      beta: the momentum decay, in [0, 1). Default 0.9.
+      accumulator_dtype: ignored (the reference computes in float64). Default None.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing import reference as ref
+      >>> print(np.round(ref.run(ref.signum(0.1), [[1.0, -2.0], [0.5, 2.0], [1.0, 1.0]]), 4))
+      [[-0.1  0.1]
+       [-0.1 -0.1]
+       [-0.1 -0.1]]
+    """
 
     def __init__(self, learning_rate, beta=0.9, accumulator_dtype=None):
         self.lr, self.beta, self.m, self.count = learning_rate, float(beta), None, 0

@@ -13,6 +13,8 @@ foundation's references take ``step(g, params=None)`` only). This module imports
 
 import numpy as np
 
+__all__ = ["MultiSteps", "apply_if_finite", "flatten", "lookahead"]
+
 
 def _vec(x):
     """A float64 copy of ``x`` (never a view of the caller's array)."""
@@ -48,10 +50,39 @@ def _clone(x):
 
 
 class MultiSteps:
-    """Gradient accumulation: over each group of k = every_k_schedule(emitted updates so far) mini-steps,
-    S = g_1 + ... + g_k; the first k - 1 mini-steps return 0, the k-th returns opt.step(S / k) (S if not
-    use_grad_mean) and starts a new group. A mini-step for which should_skip_update_fn(g, gradient_step,
-    params) is true returns 0 and changes nothing. accumulator_dtype is ignored (float64 throughout)."""
+    """Float64 reference of :class:`gradtx.MultiSteps`: gradient accumulation over k mini-steps.
+
+    Over each group of k = every_k_schedule(n) mini-steps (n the number of updates emitted so far), a plain sum
+    S = g_1 + ... + g_k is kept::
+
+        mini-steps 1 .. k-1 of a group:  u = 0
+        mini-step k:                     u = opt.step(S / k)   (S if not use_grad_mean);  a new group starts
+
+    A mini-step for which ``should_skip_update_fn(g, n, params)`` is true returns 0 and changes nothing.
+
+    Call ``step(g, params=None, **extra)`` once per update with the gradient ``g`` (a 1-D float64 vector,
+    the whole pytree raveled); it returns the update as a new float64 array. Extra keyword arguments go to the
+    wrapped reference when its ``step`` takes ``**kwargs``.
+
+    Args:
+      opt: the wrapped reference, stepped once per group.
+      every_k_schedule: k, an int >= 1, or a callable ``n -> k`` of the number of emitted updates.
+      use_grad_mean: whether to pass the mean S / k rather than the sum S. Default True.
+      should_skip_update_fn: None or a callable ``(g, n, params) -> bool``. Default None.
+      accumulator_dtype: ignored (the reference sums in float64). Default None.
+
+    Raises:
+      ValueError: ``every_k_schedule must be >= 1`` for an int k below 1.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing import reference as ref
+      >>> tx = ref.MultiSteps(ref.sgd(1.0), every_k_schedule=2)
+      >>> print(np.round(ref.run(tx, [[1.0, -2.0], [3.0, 4.0], [1.0, 1.0]]), 4))
+      [[ 0.  0.]
+       [-2. -1.]
+       [ 0.  0.]]
+    """
 
     def __init__(self, opt, every_k_schedule, use_grad_mean=True, should_skip_update_fn=None,
                  accumulator_dtype=None):
@@ -77,8 +108,33 @@ class MultiSteps:
 
 
 class apply_if_finite:
-    """u = inner.step(g) if g is finite or more than max_consecutive_errors non-finite g came in a row
-    (counting this one); otherwise u = 0 and the inner reference does not step."""
+    """Float64 reference of :class:`gradtx.apply_if_finite`: skips updates whose gradient is not finite.
+
+    ::
+
+        u = inner.step(g)   if g is finite, or if more than max_consecutive_errors non-finite gradients
+                            came in a row (counting this one)
+        u = 0               otherwise (the inner reference does not step)
+
+    The counters are kept as ``bad`` (the current run of non-finite gradients) and ``total``.
+
+    Call ``step(g, params=None, **extra)`` once per update with the gradient ``g`` (a 1-D float64 vector,
+    the whole pytree raveled); it returns the update as a new float64 array. Extra keyword arguments go to the
+    wrapped reference when its ``step`` takes ``**kwargs``.
+
+    Args:
+      inner: the wrapped reference.
+      max_consecutive_errors: how many non-finite gradients in a row are skipped, >= 0.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing import reference as ref
+      >>> tx = ref.apply_if_finite(ref.sgd(0.1), max_consecutive_errors=1)
+      >>> print(np.round(ref.run(tx, [[1.0, -2.0], [np.nan, 1.0], [3.0, 2.0]]), 4))
+      [[-0.1  0.2]
+       [ 0.   0. ]
+       [-0.3 -0.2]]
+    """
 
     def __init__(self, inner, max_consecutive_errors):
         self.inner, self.max, self.bad, self.total = inner, int(max_consecutive_errors), 0, 0
@@ -94,7 +150,24 @@ class apply_if_finite:
 
 
 class flatten:
-    """u = inner.step(g): the references already see the whole tree as one raveled vector."""
+    """Float64 reference of :class:`gradtx.flatten`: u = inner.step(g).
+
+    The references already see the whole pytree as one raveled vector, so flattening changes nothing.
+
+    Call ``step(g, params=None, **extra)`` once per update with the gradient ``g`` (a 1-D float64 vector,
+    the whole pytree raveled); it returns the update as a new float64 array. Extra keyword arguments go to the
+    wrapped reference when its ``step`` takes ``**kwargs``.
+
+    Args:
+      inner: the wrapped reference.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing import reference as ref
+      >>> print(np.round(ref.run(ref.flatten(ref.sgd(0.1)), [[1.0, -2.0], [0.5, 3.0]]), 4))
+      [[-0.1   0.2 ]
+       [-0.05 -0.3 ]]
+    """
 
     def __init__(self, inner):
         self.inner = inner
@@ -104,14 +177,39 @@ class flatten:
 
 
 class lookahead:
-    """Lookahead (Zhang, Lucas, Hinton & Ba 2019, arXiv 1907.08610, Algorithm 1), one fast step per call:
+    """Float64 reference of :class:`gradtx.lookahead`: fast and slow weights, one fast step per call.
 
-        fast <- fast + fast_optimizer.step(g, fast)                 (the inner loop)
+    Zhang, Lucas, Hinton & Ba 2019, "Lookahead Optimizer: k steps forward, 1 step back", NeurIPS (arXiv
+    1907.08610), Algorithm 1::
+
+        fast <- fast + fast_optimizer.step(g, fast)                  (the inner loop)
         every sync_period-th call:  slow <- slow + alpha (fast - slow);  fast <- slow
-                                    (and, with reset_state, a fresh fast optimizer)
+                                    (and, with reset_state, a fresh copy of the initial fast optimizer)
 
-    ``step(g, params)`` takes ``params = (fast, slow)`` (the reference keeps its own copies from the first
-    call on) and returns ``(fast_update, slow_update)``, the differences new - old.
+    Call ``step(g, params, **extra)`` with ``params = (fast, slow)`` (the reference keeps its own copies from the
+    first call on); it returns ``(fast_update, slow_update)``, the differences new - old, as float64 arrays.
+
+    Args:
+      fast_optimizer: the reference of the inner loop.
+      sync_period: the number of fast steps between synchronisations, >= 1.
+      slow_step_size: alpha, the slow weights' step towards the fast ones, in (0, 1].
+      reset_state: whether the fast optimizer restarts from its initial state at each synchronisation.
+        Default False.
+
+    Raises:
+      ValueError: ``sync_period must be >= 1`` for a smaller ``sync_period``.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing import reference as ref
+      >>> tx = ref.lookahead(ref.sgd(1.0), sync_period=2, slow_step_size=0.5)
+      >>> p = (np.array([1.0, 1.0]), np.array([1.0, 1.0]))
+      >>> fast_u, slow_u = tx.step(np.array([1.0, -1.0]), p)
+      >>> print(np.round(fast_u, 4), np.round(slow_u, 4))
+      [-1.  1.] [0. 0.]
+      >>> fast_u, slow_u = tx.step(np.array([1.0, -1.0]), p)  # slow += 0.5 (fast - slow); fast = slow
+      >>> print(np.round(fast_u, 4), np.round(slow_u, 4))
+      [0. 0.] [-1.  1.]
     """
 
     def __init__(self, fast_optimizer, sync_period, slow_step_size, reset_state=False):
