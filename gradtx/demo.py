@@ -6,18 +6,34 @@ across, a long flat floor along) the demo runs, each as one jitted ``lax.scan`` 
     gd_large     gradient descent, lr 1e-2: jumps between the walls forever; the loss stops falling while
                  the gradient stays large (training stuck is not a small gradient)
     gd_tiny      gradient descent, lr 1e-7, 100,000 steps: no oscillation, slides down the wall, and crawls
-    rms          the lecture's root-mean-square optimizer (sigma = RMS of all past gradients, the lecture's
-                 Adagrad), lr 0.1: turns the corner and walks the floor, with bursts across the valley once
-                 sigma along the quiet steep axis has shrunk (the lecture's "explosions")
+    rms          the lecture's form of Adagrad, lr 0.1: sigma = the root *mean* square of all past gradients
+                 (classic Adagrad, ``gradtx.adagrad``, divides by their root *sum* square, sqrt(t) times
+                 larger). It turns the corner and walks the floor, then bursts across the valley once sigma
+                 along the quiet steep axis has shrunk like 1/sqrt(t) (the lecture's "explosions"; classic
+                 Adagrad's step only shrinks and does not burst). Where its bursts leave it at the end
+                 depends on float32 rounding
     rms_decay    the same with learning-rate decay (constant, then 1/sqrt(t)): arrives smoothly
     rmsprop      the lecture's RMSProp (sigma_0 = |g_0|, exponential average, alpha 0.9), lr 0.1: reaches the
                  floor fast but keeps chattering across it with steps of about lr
     adam         Adam (Kingma & Ba), lr 0.1: RMSProp + momentum + bias correction
     adam_warmup_cosine  Adam with linear warm-up and cosine decay (peak 0.2)
 
-``run_demo`` returns the histories (name -> :class:`History` of iterates, losses and gradient norms),
-``summarize`` the table's numbers and verdicts, ``format_table`` the text, ``plot`` the figure, and ``main``
-is ``python -m gradtx demo``.
+The entry points are :func:`main` (``python -m gradtx demo``: runs, table, figures) and :func:`run_demo`
+(the histories, name -> :class:`History` of iterates, losses and gradient norms). The helpers they use stay
+importable from this module for the notebooks and tests: ``lecture_runs`` (the runs), ``run_optimizer`` (one
+run), ``summarize`` (the table's numbers and verdicts), ``format_table`` (its text), ``count_bursts``,
+``plot`` and ``diagnostics_figure`` (the figures) and ``lecture_saddle`` (``L = (1 - w1 w2)^2``).
+
+Each row of the table carries three readings of the run's end:
+
+- the demo's verdict: "converged" (the loss ended below ``TOLERANCE`` and its last ``PLATEAU_WINDOW`` steps
+  are at a critical point), "below tolerance, still settling" (below ``TOLERANCE`` but still moving),
+  "reached, bursting (N)", "reached, left again", "at the floor, chattering", "oscillating", "crawling";
+- :func:`gradtx.diagnostics.diagnose_plateau` over the last ``PLATEAU_WINDOW`` steps: "still descending",
+  "at a critical point (converged)", "at a critical point (stalled)", "oscillating" or "diverging";
+- :func:`gradtx.diagnostics.classify_critical_point` at the final iterate (the second-order test), with the
+  gradient counted as vanished below ``CRITICAL_GRAD_RTOL`` times the run's largest gradient norm, the same
+  relative rule as ``diagnose_plateau``'s.
 """
 
 from __future__ import annotations
@@ -35,26 +51,10 @@ import numpy as np
 
 import gradtx
 from gradtx import diagnostics, schedules
+from gradtx.diagnostics.plateau import CONVERGED, OSCILLATING
 from gradtx.testing.problems import NarrowValley, narrow_valley
 
-__all__ = [
-    "DEFAULT_STEPS",
-    "TINY_LR_STEPS",
-    "TOLERANCE",
-    "History",
-    "Run",
-    "Summary",
-    "count_bursts",
-    "diagnostics_figure",
-    "format_table",
-    "lecture_saddle",
-    "lecture_runs",
-    "main",
-    "plot",
-    "run_demo",
-    "run_optimizer",
-    "summarize",
-]
+__all__ = ["main", "run_demo"]
 
 DEFAULT_STEPS = 6000
 """Steps of every run but the tiny-learning-rate one; the adaptive runs reach the minimum by ~4,000."""
@@ -71,8 +71,9 @@ LEARNING_RATE = 0.1
 PLATEAU_WINDOW = 100
 """``diagnose_plateau`` judges the last this-many steps: "flat" = fell by < 0.1% of the loss scale in them."""
 
-CRITICAL_GRAD_TOL = 1e-3
-"""``classify_critical_point``'s gradient tolerance at a run's end (float32 gradients near the minimum)."""
+CRITICAL_GRAD_RTOL = 1e-3
+"""``classify_critical_point``'s gradient tolerance at a run's end, relative to the run's largest gradient norm
+(``diagnose_plateau``'s ``grad_rtol``): both columns of the table call the same gradients "vanished"."""
 
 DECAY_BEGIN = 1500
 """The rms_decay run keeps lr constant for this many steps (the walk down the valley), then lr sqrt(T/t)."""
@@ -130,7 +131,7 @@ def lecture_runs(steps: int = DEFAULT_STEPS, tiny_steps: int = TINY_LR_STEPS) ->
     return [
         Run("gd_large", "GD lr=1e-2", gradtx.sgd(1e-2), steps),
         Run("gd_tiny", "GD lr=1e-7", gradtx.sgd(1e-7), tiny_steps),
-        Run("rms", f"RMS (lecture Adagrad) lr={lr:g}", gradtx.rmsprop(lr, decay=None), steps),
+        Run("rms", f"RMS (lecture's Adagrad) lr={lr:g}", gradtx.rmsprop(lr, decay=None), steps),
         Run(
             "rms_decay",
             f"RMS + decay lr={lr:g}, 1/sqrt(t)",
@@ -192,7 +193,35 @@ def run_demo(
     problem: NarrowValley | None = None,
     runs: Sequence[Run] | None = None,
 ) -> dict[str, History]:
-    """Run the lecture's experiment; return ``{name: History}`` in the table's order (no plotting)."""
+    """Run the lecture's narrow-valley experiment and return every run's history (no table, no plotting).
+
+    Each run is ``w_{t+1} = w_t + update_t`` with the run's gradtx optimizer on ``problem.loss`` from
+    ``problem.start``, for its number of steps, as one jitted ``lax.scan`` in float32; the history holds the
+    iterates ``w_0 .. w_T``, the loss and the gradient norm ``||grad L(w_t)||`` at each.
+
+    Args:
+      steps: steps of every default run but the tiny-learning-rate one, an integer >= 1; default
+        ``DEFAULT_STEPS`` (6,000). Ignored when ``runs`` is given.
+      tiny_steps: steps of gradient descent with lr 1e-7, an integer >= 1; default ``TINY_LR_STEPS``
+        (100,000, the lecture's "100,000 points"). Ignored when ``runs`` is given.
+      problem: the valley, a :class:`gradtx.testing.problems.NarrowValley`; default ``narrow_valley()``.
+      runs: the runs (``Run(name, label, optimizer, steps)``) to make instead of the lecture's seven
+        (``lecture_runs(steps, tiny_steps)``); default None, the lecture's.
+
+    Returns:
+      ``{name: History}`` in the order of the runs, each ``History(params, loss, grad_norm)`` of float32
+      NumPy arrays of shapes ``(T + 1, 2)``, ``(T + 1,)`` and ``(T + 1,)``.
+
+    Examples:
+      Gradient descent with lr 1e-2 bounces between the walls: after 50 steps its loss is still above 100.
+
+      >>> import gradtx
+      >>> from gradtx.demo import Run, run_demo
+      >>> histories = run_demo(runs=[Run("gd_large", "GD lr=1e-2", gradtx.sgd(1e-2), 50)])
+      >>> h = histories["gd_large"]
+      >>> h.params.shape, h.loss.dtype, bool(h.loss[-1] > 100), bool(h.grad_norm[-1] > 190)
+      ((51, 2), dtype('float32'), True, True)
+    """
     problem = problem or narrow_valley()
     runs = lecture_runs(steps, tiny_steps) if runs is None else runs
     return {r.name: run_optimizer(r.optimizer, problem.loss, problem.start, r.steps) for r in runs}
@@ -245,26 +274,40 @@ class Summary:
     second_order: str = ""  # gradtx.diagnostics.classify_critical_point at the final iterate
 
 
-def _verdict(h: History, distance: float, start_distance: float, reached: int | None, bursts: int, tol: float) -> str:
+def _verdict(
+    h: History,
+    distance: float,
+    start_distance: float,
+    reached: int | None,
+    bursts: int,
+    tol: float,
+    plateau: str,
+) -> str:
     """A short reading of a run, from these rules in order:
 
-    - reached the tolerance and ends below it: "converged" (", N bursts" if any);
-      reached it but ends above it (inside a burst): "reached, bursting (N)";
+    - reached the tolerance and ends below it: "converged" (", N bursts" if any) when ``plateau`` (the
+      diagnosis of the last steps) is "at a critical point (converged)"; else, still moving inside the
+      tolerance (ringing after a burst): "below tolerance, still settling" (", N bursts");
+      reached it but ends above it (inside a burst): "reached, bursting (N)" or, without bursts, "reached,
+      left again";
     - within 1% of the start's distance to the minimum but above the tolerance: "at the floor, chattering";
     - the loss over the last 20% of the run changed by less than 1% while the gradient norm stayed above
-      1000 x the tolerance: "oscillating" (stuck, and not at a critical point);
+      1000 x the tolerance, and ``plateau`` agrees (the last steps reverse direction): "oscillating" (stuck,
+      and not at a critical point);
     - otherwise: "crawling".
     """
     if reached is not None:
         burst_note = f", {bursts} bursts" if bursts else ""
         if h.loss[-1] <= tol:
-            return "converged" + burst_note
+            if plateau == CONVERGED:
+                return "converged" + burst_note
+            return "below tolerance, still settling" + burst_note
         return f"reached, bursting ({bursts})" if bursts else "reached, left again"
     if distance <= 0.01 * start_distance:
         return "at the floor, chattering"
     tail = h.loss[int(0.8 * h.steps) :].astype(np.float64)
     change = (tail.max() - tail.min()) / max(float(np.abs(tail).max()), 1e-300)
-    if change < 0.01 and float(h.grad_norm[-1]) > 1000 * tol:
+    if change < 0.01 and float(h.grad_norm[-1]) > 1000 * tol and plateau == OSCILLATING:
         return "oscillating"
     return "crawling"
 
@@ -287,8 +330,10 @@ def summarize(
         bursts, _ = count_bursts(h.params)
         window = min(PLATEAU_WINDOW, len(h.loss))
         plateau = diagnostics.diagnose_plateau(h.loss, h.grad_norm, window, params=h.params).verdict
+        finite = h.grad_norm[np.isfinite(h.grad_norm)]
+        grad_tol = CRITICAL_GRAD_RTOL * float(finite.max()) if finite.size else 0.0
         second = diagnostics.classify_critical_point(
-            problem.loss, jnp.asarray(h.params[-1]), tol=1e-6, grad_tol=CRITICAL_GRAD_TOL
+            problem.loss, jnp.asarray(h.params[-1]), tol=1e-6, grad_tol=grad_tol
         ).verdict
         rows.append(
             Summary(
@@ -300,7 +345,7 @@ def summarize(
                 reached,
                 float(h.grad_norm[-1]),
                 bursts,
-                _verdict(h, distance, start_distance, reached, bursts, tol),
+                _verdict(h, distance, start_distance, reached, bursts, tol, plateau),
                 plateau,
                 second,
             )
@@ -538,7 +583,42 @@ def main(
     make_plot: bool = True,
     tol: float = TOLERANCE,
 ) -> int:
-    """``python -m gradtx demo``: run the experiment, print the table, write ``out/narrow_valley.png``."""
+    """``python -m gradtx demo``: run the lecture's experiment, print the table, write the figures.
+
+    Runs the seven optimizers of the narrow valley (:func:`run_demo`), prints one row per run (final loss,
+    distance to the minimum, the first step with loss <= ``tol``, final gradient norm, and three verdicts:
+    the demo's, :func:`gradtx.diagnostics.diagnose_plateau`'s over the last 100 steps, and the second-order
+    test :func:`gradtx.diagnostics.classify_critical_point` at the end), then the second-order test at the
+    lecture's saddle ``L = (1 - w1 w2)^2``, whose Hessian at the origin has eigenvalues -2 and 2. A flat loss
+    with a large gradient reads "oscillating" (not a critical point); a vanished gradient reads "at a critical
+    point", "(converged)" when the loss is at its floor 0 and "(stalled)" when it is not.
+
+    Args:
+      steps: steps of every run but the tiny-learning-rate one, an integer >= 1; default ``DEFAULT_STEPS``
+        (6,000).
+      tiny_steps: steps of gradient descent with lr 1e-7, an integer >= 1; default ``TINY_LR_STEPS``
+        (100,000).
+      out: the folder the figures are written to (created if missing); default ``"."``.
+      make_plot: write ``out/narrow_valley.png`` and ``out/diagnostics.png`` (needs matplotlib); default
+        True.
+      tol: the loss counted as "reached the minimum", > 0; default ``TOLERANCE`` (1e-3).
+
+    Returns:
+      The exit status, 0.
+
+    Examples:
+      A short run without figures (the full demo runs 6,000 and 100,000 steps):
+
+      >>> from gradtx.demo import main
+      >>> main(steps=300, tiny_steps=300, make_plot=False)
+      The lecture's narrow valley: NarrowValley(flat=0.002, steep=200, angle=0.01, minimum=[0.0, 0.0], ...)
+      ...
+      GD lr=1e-2 ... oscillating  oscillating  not critical
+      GD lr=1e-7 ... crawling  still descending  not critical
+      ...
+      The lecture's L = (1 - w1 w2)^2 at the origin: gradient norm 0, Hessian eigenvalues -2 and 2: saddle point
+      0
+    """
     t0 = time.perf_counter()
     problem = narrow_valley()
     runs = lecture_runs(steps, tiny_steps)

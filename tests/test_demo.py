@@ -9,6 +9,7 @@ import pytest
 
 import gradtx
 from gradtx import demo
+from gradtx.diagnostics.plateau import CONVERGED, OSCILLATING, STILL_DESCENDING
 from gradtx.testing.problems import narrow_valley
 
 STEPS = 5000  # fewer than the demo's 6,000; every behaviour below shows by step ~4,100
@@ -125,11 +126,69 @@ def test_table_rows_and_verdicts(rows):
 
 def test_diagnostics_read_the_runs(rows):
     """gradtx.diagnostics on the lecture's runs: the large-lr run is oscillating and not at a critical point;
-    the tiny-lr run is still descending (its steps keep their direction); Adam stopped at a local minimum."""
+    the tiny-lr run is still descending (its steps keep their direction); Adam converged to a local minimum."""
     assert (rows["gd_large"].plateau, rows["gd_large"].second_order) == ("oscillating", "not critical")
     assert (rows["gd_tiny"].plateau, rows["gd_tiny"].second_order) == ("still descending", "not critical")
-    assert (rows["adam"].plateau, rows["adam"].second_order) == ("stuck at a critical point", "local minimum")
-    assert "2nd-order test" in demo.format_table(list(rows.values()))
+    assert (rows["adam"].verdict, rows["adam"].plateau, rows["adam"].second_order) == (
+        "converged",
+        "at a critical point (converged)",
+        "local minimum",
+    )
+    text = demo.format_table(list(rows.values()))
+    assert "2nd-order test" in text and "stuck" not in text
+
+
+def test_the_three_readings_of_a_row_never_contradict(rows):
+    """A row never reads "converged" beside "oscillating": the demo says "converged" only where the last steps
+    are at a critical point with the loss at its floor, and then the second-order test finds the minimum."""
+    for r in rows.values():
+        if r.verdict.startswith("converged"):
+            assert (r.plateau, r.second_order) == (CONVERGED, "local minimum"), r
+        if r.plateau == OSCILLATING:
+            assert "converged" not in r.verdict and r.second_order == "not critical", r
+        if r.verdict == "oscillating":
+            assert r.plateau == OSCILLATING, r
+        if r.plateau == CONVERGED:
+            assert r.second_order == "local minimum", r
+
+
+def _valley_history(problem, params):
+    w = np.asarray(params, dtype=np.float64)
+    g = (w - problem.minimum) @ problem.A.T
+    return demo.History(
+        w.astype(np.float32),
+        problem.loss_np(w).astype(np.float32),
+        np.linalg.norm(g, axis=1).astype(np.float32),
+    )
+
+
+@pytest.mark.parametrize(
+    ("amplitude", "verdict", "plateau", "second_order"),
+    [
+        # ringing across the floor inside the tolerance (loss 4e-4) with a gradient of 0.4 (2e-3 of the largest)
+        (2e-3, "below tolerance, still settling", OSCILLATING, "not critical"),
+        # the same ringing 10^4 times smaller: the gradient vanished, the loss is at its floor
+        (2e-7, "converged", CONVERGED, "local minimum"),
+    ],
+)
+def test_a_run_inside_the_tolerance_is_converged_only_once_it_stops_moving(
+    problem, amplitude, verdict, plateau, second_order
+):
+    # a made-up run: 800 steps straight down the valley to its end, then 200 steps bouncing across the floor
+    across = problem.eigenvectors[:, np.argmax(problem.eigenvalues)]  # the steep direction, across the floor
+    path = np.linspace(problem.start, problem.minimum + 1e-3 * across, 800)
+    bounce = problem.minimum + amplitude * np.where(np.arange(200) % 2 == 0, 1.0, -1.0)[:, None] * across
+    h = _valley_history(problem, np.concatenate([path, bounce]))
+    (row,) = demo.summarize({"made_up": h}, problem)
+    assert row.final_loss <= TOL and row.steps_to_tolerance is not None
+    assert (row.verdict, row.plateau, row.second_order) == (verdict, plateau, second_order)
+
+
+def test_a_crawl_is_not_called_oscillating(problem):
+    # gradient descent with lr 1e-7 over 300 steps: the loss barely moves and the gradient is large, but the
+    # steps keep their direction: "crawling" / "still descending", not "oscillating"
+    (row,) = demo.summarize(demo.run_demo(runs=[demo.Run("gd_tiny", "GD", gradtx.sgd(1e-7), 300)]), problem)
+    assert (row.verdict, row.plateau) == ("crawling", STILL_DESCENDING)
 
 
 def test_optimizer_is_a_jit_argument(problem):

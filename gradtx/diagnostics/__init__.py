@@ -14,8 +14,8 @@ eigenvalues tell a saddle from a minimum.
     hutchinson_trace                reorthogonalisation, Hutchinson's trace estimator; no Hessian materialised
     classify_critical_point         gradient norm + extreme eigenvalues -> not critical / minimum / maximum /
                                     saddle point / degenerate
-    diagnose_plateau                loss and gradient-norm histories -> still descending / stuck at a critical
-                                    point / oscillating / diverging
+    diagnose_plateau                loss and gradient-norm histories -> still descending / at a critical point
+                                    (converged or stalled) / oscillating / diverging
     spike_guard(tx)                 skips (or scales down) updates whose loss or gradient norm is a z-score
                                     outlier, counting the events, with no host synchronisation
 
@@ -44,6 +44,8 @@ from gradtx.diagnostics.curvature import (
 )
 from gradtx.diagnostics.monitor import MonitoredState, current_hyperparams, metrics, monitored, step_count
 from gradtx.diagnostics.plateau import (
+    CONVERGED,
+    CRITICAL_POINT_VERDICTS,
     DIVERGING,
     OSCILLATING,
     PLATEAU_VERDICTS,
@@ -55,6 +57,8 @@ from gradtx.diagnostics.plateau import (
 from gradtx.diagnostics.spike import SpikeGuardState, spike_guard
 
 __all__ = [
+    "CONVERGED",
+    "CRITICAL_POINT_VERDICTS",
     "DEGENERATE",
     "DIVERGING",
     "LOCAL_MAXIMUM",
