@@ -35,6 +35,7 @@ from gradtx.combine import chain
 from gradtx.contrib._common import dot, safe_sqrt, sq_norm, whole_numbers
 from gradtx.fields import integer, non_negative, option, positive, pytree_class, recipe
 from gradtx.transforms import add_decayed_weights, scale_by_learning_rate
+from gradtx.tree.precision import widest_real_dtype
 
 __all__ = ["COCOBState", "MechanicState", "cocob", "mechanize", "scale_by_cocob"]
 
@@ -223,7 +224,7 @@ class MechanicState(NamedTuple):
     """
 
     base_optimizer_state: OptState
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # the step count's name shadows tuple.count
     r: jax.Array
     m: jax.Array
     v: jax.Array
@@ -287,7 +288,7 @@ class mechanize(GradientTransformation):
         whole_numbers(self, "num_betas")
 
     def init(self, params: Params) -> MechanicState:
-        dt = tree.widest_real_dtype(params)
+        dt = widest_real_dtype(params)
         zeros = jnp.zeros([self.num_betas], dt)
         return MechanicState(base_optimizer_state=self.base_optimizer.init(params), count=zero_count(), r=zeros,
                              m=zeros, v=zeros, s=jnp.full([self.num_betas], self.s_init, dt),

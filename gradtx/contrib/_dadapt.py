@@ -45,6 +45,7 @@ from gradtx.fields import (
     pytree_class,
     scalar_or_schedule,
 )
+from gradtx.tree.precision import complement, debias, ema, widest_real_dtype
 
 __all__ = ["DAdaptAdamWState", "ProdigyState", "dadapt_adamw", "prodigy"]
 
@@ -75,7 +76,7 @@ class ProdigyState(NamedTuple):
     params0: Updates
     estim_lr: jax.Array
     numerator_weighted: jax.Array
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # the step count's name shadows tuple.count
 
 
 class DAdaptAdamWState(NamedTuple):
@@ -102,14 +103,14 @@ class DAdaptAdamWState(NamedTuple):
     grad_sum: Updates
     estim_lr: jax.Array
     numerator_weighted: jax.Array
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # the step count's name shadows tuple.count
 
 
 class _Step(NamedTuple):
     """The scalars a D-Adaptation step starts from, in the statistics dtype ``dt``."""
 
     dt: Any
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # the step count's name shadows tuple.count
     d: jax.Array
     dlr: jax.Array
 
@@ -146,7 +147,7 @@ class _AdaptiveAdamW(GradientTransformation):
 
     def _fresh(self, params: Params) -> dict[str, Any]:
         """The state fields both start with: zero moments and gradient sum, ``d = estim_lr0``, ``r = 0``."""
-        dt = tree.widest_real_dtype(params)
+        dt = widest_real_dtype(params)
         return {"exp_avg": tree.zeros_like(params), "exp_avg_sq": tree.zeros_like(params),
                 "grad_sum": tree.zeros_like(params), "estim_lr": tree.hyper(self.estim_lr0, dt),
                 "numerator_weighted": jnp.zeros([], dt), "count": zero_count()}
@@ -163,7 +164,7 @@ class _AdaptiveAdamW(GradientTransformation):
         lr = jnp.asarray(schedule_value(self.learning_rate, state.count)).astype(dt)
         d = state.estim_lr
         b1, b2 = self.betas
-        bias = jnp.sqrt(tree.debias(b2, t, dt)) / tree.debias(b1, t, dt)  # gradtx.tree's one correction
+        bias = jnp.sqrt(debias(b2, t, dt)) / debias(b1, t, dt)  # gradtx.tree's one correction
         return _Step(dt, count, d, d * lr * bias)
 
 
@@ -347,8 +348,8 @@ class dadapt_adamw(_AdaptiveAdamW):
             return x.ema(b1, m, dg), x.ema(b2, v, g * g), x.ema(sb2, s, dg)
 
         m_new, v_new, s_new = tree.map_split(moments, 3, updates, state.exp_avg, state.exp_avg_sq, state.grad_sum)
-        numerator_weighted = tree.ema(sb2, state.numerator_weighted, dlr * numerator)
-        denominator = tree.complement(sb2, dt) * l1_norm(s_new, dt)
+        numerator_weighted = ema(sb2, state.numerator_weighted, dlr * numerator)
+        denominator = complement(sb2, dt) * l1_norm(s_new, dt)
         safe = denominator > 0
         d_new = jnp.where(safe, jnp.maximum(d, numerator_weighted / jnp.where(safe, denominator, 1)), d)
         decay = tree.hyper(self.weight_decay, dt) * dlr

@@ -16,6 +16,7 @@ not in the lowest parameter dtype as Optax does (see :mod:`gradtx.contrib._commo
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 from typing import Any, NamedTuple, cast
 
 import jax
@@ -47,6 +48,7 @@ from gradtx.fields import (
     recipe,
 )
 from gradtx.transforms import add_decayed_weights, scale_by_learning_rate
+from gradtx.tree.precision import widest_real_dtype
 
 __all__ = ["DoGState", "DoWGState", "InitStep", "dog", "dowg", "scale_by_dog", "scale_by_dowg"]
 
@@ -63,7 +65,7 @@ class InitStep(ValidationMixin):
     kind: str = choice(default=dataclasses.MISSING, choices=_INIT_STEP_KINDS)
     value: Scalar = positive(default=1e-6)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Any]:
         return iter((self.kind, self.value))
 
     def __getitem__(self, i: int) -> Any:
@@ -167,13 +169,13 @@ class scale_by_dog(GradientTransformation):
             self._fail("init_step", step, "must be a pair (kind, value) with kind one of "
                        + ", ".join(repr(k) for k in _INIT_STEP_KINDS))
         try:
-            step = InitStep(step[0], step[1])  # type: ignore[call-arg,index]
+            step = InitStep(step[0], step[1])
         except ValueError:
             self._fail("init_step", self.init_step, "must have a value > 0")
         object.__setattr__(self, "init_step", step)
 
     def init(self, params: Params) -> DoGState:
-        dt = tree.widest_real_dtype(params)
+        dt = widest_real_dtype(params)
         step = cast(InitStep, self.init_step)  # a pair made an InitStep by __check_init__
         kind, value = step.kind, step.value
         if kind == "distance":
@@ -324,7 +326,7 @@ class scale_by_dowg(GradientTransformation):
             self._check_range("eps", 0.0, lo_open=True)
 
     def init(self, params: Params) -> DoWGState:
-        dt = tree.widest_real_dtype(params)
+        dt = widest_real_dtype(params)
         first = self.eps if self.init_estim_sq_dist is None else self.init_estim_sq_dist
         return DoWGState(init_params=jax.tree.map(jnp.asarray, params), weighted_sq_norm_grads=jnp.zeros([], dt),
                          estim_sq_dist=tree.hyper(first, dt))

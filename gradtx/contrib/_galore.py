@@ -91,7 +91,7 @@ class GaLoreState(NamedTuple):
       (4, 1) (0, 0)
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # the step count's name shadows tuple.count
     base_optimizer_state: OptState
     projector: Updates
 
@@ -110,7 +110,10 @@ def _matrix(shape: tuple[int, ...], dims: Any) -> _Matrix:
     n = len(shape)
     if n < 2:
         raise ValueError(f"scale_by_galore: a leaf with dimension numbers {dims} must have rank >= 2, got {shape}")
-    norm = lambda ax: tuple(int(a) % n for a in ((ax,) if isinstance(ax, (int, np.integer)) else ax))  # noqa: E731
+
+    def norm(ax: Any) -> tuple[int, ...]:
+        return tuple(int(a) % n for a in ((ax,) if isinstance(ax, (int, np.integer)) else ax))
+
     red, out = norm(dims.reduction_axis), norm(dims.output_axis)
     if set(red) & set(out) or sorted(red + out) != list(range(n)):
         raise ValueError(f"scale_by_galore: dimension numbers {dims} for shape {shape} must split every axis into "
@@ -230,10 +233,12 @@ class scale_by_galore(GradientTransformation):
     ) -> tuple[Updates, GaLoreState]:
         del params
         leaves, treedef = jax.tree.flatten(updates)
-        projectors = treedef.flatten_up_to(state.projector)
+        projectors = treedef.flatten_up_to(state.projector)  # type: ignore[attr-defined]  # jaxlib: no PyTreeDef stub
         dims = self._dims(updates)
         refresh = state.count % self.update_proj_gap == 0
-        low, new_proj, mats = [], [], []
+        low: list[Any] = []
+        new_proj: list[Any] = []
+        mats: list[tuple[_Matrix, bool] | None] = []
         for g, p, d in zip(leaves, projectors, dims):
             if d is None:
                 low.append(g)
@@ -260,7 +265,8 @@ class scale_by_galore(GradientTransformation):
             jax.tree.unflatten(treedef, low), state.base_optimizer_state, None, **extra
         )
         out = []
-        for g, n, p, info in zip(leaves, treedef.flatten_up_to(low_updates), new_proj, mats):
+        low_leaves = treedef.flatten_up_to(low_updates)  # type: ignore[attr-defined]  # jaxlib: no PyTreeDef stub
+        for g, n, p, info in zip(leaves, low_leaves, new_proj, mats):
             if info is None:
                 out.append(n)
                 continue

@@ -29,6 +29,7 @@ from gradtx.base import (
 )
 from gradtx.contrib._common import dot, require_value, safe_sqrt, schedule_value, sq_norm
 from gradtx.fields import flag, non_negative, positive, probability, pytree_class, real, scalar_or_schedule
+from gradtx.tree.precision import debias, ema, widest_real_dtype
 
 __all__ = ["MomoAdamState", "MomoState", "momo", "momo_adam"]
 
@@ -59,7 +60,7 @@ class MomoState(NamedTuple):
     barf: jax.Array
     gamma: jax.Array
     lb: jax.Array
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # the step count's name shadows tuple.count
 
 
 class MomoAdamState(NamedTuple):
@@ -86,7 +87,7 @@ class MomoAdamState(NamedTuple):
     barf: jax.Array
     gamma: jax.Array
     lb: jax.Array
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # the step count's name shadows tuple.count
 
 
 def _start(name: str, updates: Updates, state: Any, params: Params | None, extra: dict[str, Any]) -> Any:
@@ -164,7 +165,7 @@ class momo(GradientTransformation):
     adapt_lower_bound: bool = flag(default=False)
 
     def init(self, params: Params) -> MomoState:
-        dt = tree.widest_real_dtype(params)
+        dt = widest_real_dtype(params)
         return MomoState(exp_avg=tree.zeros_like(params), barf=jnp.zeros([], dt), gamma=jnp.zeros([], dt),
                          lb=tree.hyper(self.lower_bound, dt), count=zero_count())
 
@@ -176,7 +177,7 @@ class momo(GradientTransformation):
         first = state.count == 0  # the averages start from their first values (rho = 0 at the first step)
 
         def average(old: Any, new: Any) -> Any:  # rho old + (1 - rho) new, the exact complement (gradtx.tree.ema)
-            return jnp.where(first, new, tree.ema(self.beta, old, new))
+            return jnp.where(first, new, ema(self.beta, old, new))
 
         def momentum(g: Any, m: Any) -> Any:
             x = tree.Leaf(g)
@@ -257,7 +258,7 @@ class momo_adam(GradientTransformation):
     adapt_lower_bound: bool = flag(default=False)
 
     def init(self, params: Params) -> MomoAdamState:
-        dt = tree.widest_real_dtype(params)
+        dt = widest_real_dtype(params)
         return MomoAdamState(exp_avg=tree.zeros_like(params), exp_avg_sq=tree.zeros_like(params),
                              barf=jnp.zeros([], dt), gamma=jnp.zeros([], dt), lb=tree.hyper(self.lower_bound, dt),
                              count=zero_count())
@@ -270,8 +271,8 @@ class momo_adam(GradientTransformation):
         count = safe_int32_increment(state.count)
         t = count.astype(dt)
         eps = tree.hyper(self.eps, dt)
-        barf = tree.ema(self.b1, state.barf, jnp.asarray(value).astype(dt))  # exact complements (gradtx.tree.ema)
-        bc2 = tree.debias(self.b2, t, dt)  # gradtx.tree's one bias correction
+        barf = ema(self.b1, state.barf, jnp.asarray(value).astype(dt))  # exact complements (gradtx.tree.ema)
+        bc2 = debias(self.b2, t, dt)  # gradtx.tree's one bias correction
 
         def moments(g: Any, m: Any, v: Any) -> tuple[Any, Any, Any]:
             x = tree.Leaf(g)
@@ -281,12 +282,12 @@ class momo_adam(GradientTransformation):
 
         m_new, v_new, precond = tree.map_split(moments, 3, updates, state.exp_avg, state.exp_avg_sq)
         m_sq = dot(m_new, jax.tree.map(lambda m, pc: m / pc, m_new, precond), dt)
-        gamma = tree.ema(self.b1, state.gamma, dot(updates, params, dt))
+        gamma = ema(self.b1, state.gamma, dot(updates, params, dt))
         iprod = dot(m_new, params, dt)
         alpha = jnp.asarray(schedule_value(self.learning_rate, state.count)).astype(dt)
         wd, floor = tree.hyper(self.weight_decay, dt), tree.hyper(self.lower_bound, dt)
         c = 1 + alpha * wd
-        bc1 = tree.debias(self.b1, t, dt)
+        bc1 = debias(self.b1, t, dt)
         lb = state.lb
         if self.adapt_lower_bound:
             cap = c * (barf - gamma) + iprod

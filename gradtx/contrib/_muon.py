@@ -85,6 +85,7 @@ from gradtx.fields import (
 )
 from gradtx.optimizers.classic import adamw
 from gradtx.transforms import add_decayed_weights, scale_by_learning_rate
+from gradtx.tree.precision import like
 
 __all__ = [
     "DION_NS_COEFFS",
@@ -156,7 +157,7 @@ class MuonState(NamedTuple):
       [ 3.4445 -4.775   2.0315]
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # the step count's name shadows tuple.count
     mu: Updates
     ns_coeffs: jax.Array
 
@@ -193,7 +194,10 @@ def _layout(shape: tuple[int, ...], dims: MuonDimensionNumbers, where: str) -> _
         raise ValueError(f"{where}: dimension numbers {dims} for shape {shape} must name disjoint, non-empty, "
                          "distinct reduction and output axes")
     batch = tuple(a for a in range(ndim) if a not in red and a not in out)
-    size = lambda axes: math.prod(shape[a] for a in axes)  # noqa: E731
+
+    def size(axes: tuple[int, ...]) -> int:
+        return math.prod(shape[a] for a in axes)
+
     return _Layout(batch + red + out, size(batch), size(red), size(out))
 
 
@@ -258,28 +262,28 @@ def _mh(x: jax.Array) -> jax.Array:
 def _newton_schulz(x: jax.Array, coeffs: jax.Array, steps: int, preconditioning: str, eps: Any) -> jax.Array:
     """``steps`` quintic Newton-Schulz iterations on each matrix of ``x`` (B, m, n) with m <= n, in the dtype of
     ``x``; ``coeffs`` is ``(3,)`` (every iteration) or ``(steps, 3)`` (one row per iteration)."""
-    rdt = jnp.finfo(x.dtype).dtype
+    rdt = jnp.finfo(x.dtype).dtype  # type: ignore[no-untyped-call]  # ml_dtypes' finfo.__new__ is unannotated
     e = tree.hyper(eps, rdt).astype(rdt)
     if preconditioning == "frobenius":
         nrm = safe_sqrt(jnp.sum(tree.abs_sq(x), axis=(-2, -1), keepdims=True))
-        x = x / tree.like(nrm + e, x)
+        x = x / like(nrm + e, x)
     elif preconditioning == "spectral":
         if x.size:
             nrm = jnp.linalg.norm(x, ord=2, axis=(-2, -1), keepdims=True)
         else:
             nrm = jnp.zeros((*x.shape[:1], 1, 1), rdt)
-        x = x / tree.like(nrm + e, x)
+        x = x / like(nrm + e, x)
     c = coeffs.astype(x.dtype)
     for i in range(steps):
         a_, b_, c_ = (c[i, 0], c[i, 1], c[i, 2]) if c.ndim == 2 else (c[0], c[1], c[2])
         a = x @ _mh(x)
         if i == 0 and preconditioning == "aol":
             s = jax.lax.rsqrt(jnp.maximum(jnp.sum(jnp.abs(a), axis=-1, keepdims=True), e))  # (B, m, 1), real
-            s = tree.like(s, x)
+            s = like(s, x)
             x, a = x * s, a * s * jnp.swapaxes(s, -1, -2)
         elif i == 0 and preconditioning == "schatten":
             f = safe_sqrt(jnp.sum(tree.abs_sq(a), axis=(-2, -1), keepdims=True))
-            s = tree.like(jax.lax.rsqrt(jnp.maximum(f, e)), x)
+            s = like(jax.lax.rsqrt(jnp.maximum(f, e)), x)
             x, a = x * s, a * s * s
         b = b_ * a + c_ * (a @ a)
         x = a_ * x + b @ x
@@ -567,7 +571,7 @@ class scale_by_muon(GradientTransformation):
         ortho = _orthogonalize_all(leaves, dims, state.ns_coeffs, self._steps, self.preconditioning, self.eps,
                                    "scale_by_muon.update")
         if self.adaptive:
-            ortho = [o if d is None else tree.like(jnp.real(jnp.vdot(m, o)), o) * o
+            ortho = [o if d is None else like(jnp.real(jnp.vdot(m, o)), o) * o
                      for m, o, d in zip(leaves, ortho, dims)]
         out = jax.tree.map(lambda g, o: o.astype(jnp.asarray(g).dtype), updates, jax.tree.unflatten(treedef, ortho))
         return out, MuonState(count=count, mu=tree.cast_like(mu, state.mu), ns_coeffs=state.ns_coeffs)

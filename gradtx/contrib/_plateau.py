@@ -17,6 +17,7 @@ from gradtx import tree
 from gradtx.base import GradientTransformation, Params, Scalar, Updates, safe_int32_increment, zero_count
 from gradtx.contrib._common import require_value, scaled
 from gradtx.fields import concrete_number, hyper, integer, non_negative, probability, pytree_class
+from gradtx.tree.precision import widest_real_dtype
 
 __all__ = ["ReduceLROnPlateauState", "reduce_on_plateau"]
 
@@ -44,7 +45,7 @@ class ReduceLROnPlateauState(NamedTuple):
     best_value: jax.Array
     plateau_count: jax.Array
     cooldown_count: jax.Array
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # the step count's name shadows tuple.count
     avg_value: jax.Array
 
 
@@ -109,7 +110,7 @@ class reduce_on_plateau(GradientTransformation):
             self._fail("atol", self.atol, "must be > 0 when rtol is 0 (some margin must define an improvement)")
 
     def init(self, params: Params) -> ReduceLROnPlateauState:
-        dt = tree.widest_real_dtype(params)
+        dt = widest_real_dtype(params)
         return ReduceLROnPlateauState(
             scale=jnp.ones([], dt),
             best_value=jnp.full([], jnp.inf, dt),

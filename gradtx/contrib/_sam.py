@@ -49,6 +49,7 @@ from gradtx.base import (
 )
 from gradtx.contrib._common import safe_sqrt, sq_norm
 from gradtx.fields import InvalidType, flag, integer, option, pytree_class
+from gradtx.tree.precision import widest_real_dtype
 from gradtx.wrappers import with_extra_args_support
 
 __all__ = ["NormalizeState", "SAMState", "normalize", "sam"]
@@ -79,7 +80,7 @@ class normalize(StatelessTransformation):
         self, updates: Updates, state: OptState, params: Params | None = None, **extra: Any
     ) -> tuple[Updates, OptState]:
         del params, extra
-        norm = safe_sqrt(sq_norm(updates, tree.widest_real_dtype(updates)))
+        norm = safe_sqrt(sq_norm(updates, widest_real_dtype(updates)))
         inv = jnp.where(norm == 0, jnp.zeros_like(norm), 1 / jnp.where(norm == 0, jnp.ones_like(norm), norm))
 
         def one(g: Any) -> Any:
@@ -199,7 +200,9 @@ class sam(GradientTransformation):
             return self._opaque(updates, state, params, grad_fn, extra)
         return self._transparent(updates, state, params, extra)
 
-    def _transparent(self, updates: Updates, state: SAMState, params: Params, extra: dict[str, Any]):
+    def _transparent(
+        self, updates: Updates, state: SAMState, params: Params, extra: dict[str, Any]
+    ) -> tuple[Updates, SAMState]:
         first = state.steps_since_sync == 0
         last = state.steps_since_sync == self.sync_period - 1
         adv_u, adv_state = self.adv_optimizer.update(updates, state.adv_state, params, **extra)
@@ -228,7 +231,7 @@ class sam(GradientTransformation):
         params: Params,
         grad_fn: Callable[[Params, int], Updates] | None,
         extra: dict[str, Any],
-    ):
+    ) -> tuple[Updates, SAMState]:
         if grad_fn is None:
             raise ValueError("sam.update: grad_fn(params, i) must be given as an extra argument when opaque_mode=True")
         adv_params, adv_grads, adv_state = params, updates, state.adv_state
@@ -237,7 +240,9 @@ class sam(GradientTransformation):
             adv_params = apply_updates(adv_params, _negate(adv_u))
             adv_grads = grad_fn(adv_params, i)
             if self.batch_axis_name is not None:
-                adv_grads = jax.lax.pmean(adv_grads, axis_name=self.batch_axis_name)
+                adv_grads = jax.lax.pmean(  # type: ignore[no-untyped-call]  # jax.lax.pmean is unannotated
+                    adv_grads, axis_name=self.batch_axis_name
+                )
         if self.reset_state:
             adv_state = self.adv_optimizer.init(params)
         out, opt_state = self.optimizer.update(adv_grads, state.opt_state, params, **extra)

@@ -26,7 +26,7 @@ differs.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import jax
 import jax.numpy as jnp
@@ -50,6 +50,7 @@ from gradtx.fields import Check, dtype_option, hyper, option, pytree_class, real
 from gradtx.optimizers import sgd
 from gradtx.schedules import warmup_constant_schedule
 from gradtx.transforms import add_decayed_weights, scale_by_learning_rate, scale_by_rms
+from gradtx.tree.precision import widest_real_dtype
 from gradtx.wrappers import with_extra_args_support
 
 __all__ = [
@@ -97,7 +98,7 @@ def _find_state(state: Any) -> ScheduleFreeState:
             "schedule_free_eval_params: state must be (or contain exactly one) ScheduleFreeState; "
             f"found {len(found)}"
         )
-    return found[0][1]
+    return cast(ScheduleFreeState, found[0][1])
 
 
 def schedule_free_eval_params(state: OptState, params: Params) -> Params:
@@ -197,7 +198,7 @@ class schedule_free(GradientTransformation):
         object.__setattr__(self, "base_optimizer", with_extra_args_support(self.base_optimizer))
 
     def init(self, params: Params) -> ScheduleFreeState:
-        dt = tree.widest_real_dtype(params)
+        dt = widest_real_dtype(params)
         z = tree.cast(params, self.state_dtype) if self.state_dtype is not None else params
         z = jax.tree.map(lambda x: jnp.array(x, copy=True), z)
         return ScheduleFreeState(

@@ -32,7 +32,7 @@ before the learning rate (theirs multiplies the already updated parameters, a di
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import jax
 import jax.numpy as jnp
@@ -53,6 +53,7 @@ from gradtx.combine import chain
 from gradtx.contrib._common import safe_sqrt, whole_numbers
 from gradtx.fields import flag, integer, non_negative, probability, pytree_class, recipe
 from gradtx.transforms import add_decayed_weights, scale_by_learning_rate
+from gradtx.tree.precision import ema
 
 __all__ = ["ScaleBySoapState", "scale_by_soap", "soap"]
 
@@ -76,7 +77,7 @@ class ScaleBySoapState(NamedTuple):
       [(3, 3), (2, 2)] ()
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # the step count's name shadows tuple.count
     mu: Updates
     nu: Updates
     preconditioners: Any
@@ -99,7 +100,7 @@ def _rotate(x: jax.Array, bases: tuple[jax.Array, ...], axes: tuple[int, ...], b
 def _eigenbasis(factor: jax.Array) -> jax.Array:
     """Eigenvectors of a symmetric factor, columns by descending eigenvalue."""
     _, vectors = jnp.linalg.eigh(factor)
-    return vectors[:, ::-1]
+    return cast(jax.Array, vectors[:, ::-1])
 
 
 @pytree_class
@@ -206,7 +207,7 @@ class scale_by_soap(GradientTransformation):
                                 axes, back=True)
             out = jnp.where(first, jnp.zeros_like(g32), step * direction)
             m_new, v_new = jnp.where(first, x.cast(m), m_new), jnp.where(first, x.cast(v), v_new)
-            ggs_new = tuple(tree.ema(shampoo_beta, f, _factor(g32, a).astype(f.dtype)) for f, a in zip(ggs, axes))
+            ggs_new = tuple(ema(shampoo_beta, f, _factor(g32, a).astype(f.dtype)) for f, a in zip(ggs, axes))
 
             def refreshed() -> tuple[Any, ...]:
                 # V's entries belong to the old eigenvectors: order them by those vectors' eigenvalue estimates

@@ -157,7 +157,7 @@ class SophiaState(NamedTuple):
       HutchinsonState [0. 0.]
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # the step count's name shadows tuple.count
     mu: Updates
     nu: Updates
     hessian_fn_state: OptState

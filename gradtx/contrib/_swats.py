@@ -45,6 +45,7 @@ from gradtx.base import (
 )
 from gradtx.contrib._common import safe_sqrt
 from gradtx.fields import non_negative, probability, pytree_class, scalar_or_schedule
+from gradtx.tree.precision import debias, ema, widest_real_dtype
 
 __all__ = ["ScaleBySwatsState", "swats"]
 
@@ -69,7 +70,7 @@ class ScaleBySwatsState(NamedTuple):
       False 0.0
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # the step count's name shadows tuple.count
     mu: Updates
     nu: Updates
     momentum: Updates
@@ -123,7 +124,7 @@ class swats(GradientTransformation):
     switch_tol: Scalar = non_negative(default=1e-9)
 
     def init(self, params: Params) -> ScaleBySwatsState:
-        dt = tree.widest_real_dtype(params)
+        dt = widest_real_dtype(params)
         zero = jnp.zeros((), dt)
         return ScaleBySwatsState(
             count=zero_count(),
@@ -144,8 +145,8 @@ class swats(GradientTransformation):
         count = safe_int32_increment(state.count)
         lr = self.learning_rate(state.count) if callable(self.learning_rate) else self.learning_rate
         # Exact decay complements and the one bias correction (gradtx.tree.ema / debias).
-        debias2 = tree.debias(self.b2, count, dt)
-        step = jnp.asarray(lr, dt) * jnp.sqrt(debias2) / tree.debias(self.b1, count, dt)
+        debias2 = debias(self.b2, count, dt)
+        step = jnp.asarray(lr, dt) * jnp.sqrt(debias2) / debias(self.b1, count, dt)
 
         def adam(g: Any, m: Any, a: Any) -> tuple[Any, Any, Any]:  # Adam's step p (lr included) and moments
             x = tree.Leaf(g)
@@ -160,7 +161,7 @@ class swats(GradientTransformation):
         pp = sum((jnp.sum(jnp.square(pi.astype(dt))) for pi in leaves_p), jnp.zeros((), dt))
         moves = pg != 0
         gamma = jnp.where(moves, pp / jnp.where(moves, -pg, 1), 0)
-        lam = jnp.where(moves, tree.ema(self.b2, state.lam, gamma.astype(dt)), state.lam)
+        lam = jnp.where(moves, ema(self.b2, state.lam, gamma.astype(dt)), state.lam)
         lam_hat = lam / debias2
         settle = moves & (count > 1) & (jnp.abs(lam_hat - gamma) < jnp.asarray(self.switch_tol, dt)) & (lam > 0)
         was = state.switched

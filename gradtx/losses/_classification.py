@@ -425,7 +425,7 @@ def multiclass_perceptron_loss(scores: ArrayLike, labels: ArrayLike) -> jax.Arra
 
 def _sparsemax(scores: jax.Array) -> jax.Array:
     """Sparsemax (Martins & Astudillo 2016): each last-axis row projected onto the probability simplex."""
-    return jnp.vectorize(projection_simplex, signature="(n)->(n)")(scores)
+    return cast(jax.Array, jnp.vectorize(projection_simplex, signature="(n)->(n)")(scores))
 
 
 @fill_doc(labels_returns=_LABELS_RETURNS)

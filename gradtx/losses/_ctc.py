@@ -101,7 +101,9 @@ def ctc_loss_with_forward_probs(
         """Add (in log space) ``from_label[:, n]`` to the blank state ``n + 1``."""
         return jnp.concatenate([blank_state[:, :1], jnp.logaddexp(blank_state[:, 1:], from_label)], axis=1)
 
-    def step(carry: tuple[jax.Array, jax.Array], frame: tuple[jax.Array, ...]):
+    def step(
+        carry: tuple[jax.Array, jax.Array], frame: tuple[jax.Array, ...]
+    ) -> tuple[tuple[jax.Array, jax.Array], tuple[jax.Array, jax.Array]]:
         blank_prev, label_prev = carry
         lp_label, lp_blank, pad = frame
         # Skip transition: after label n, label n+1 may follow directly unless it repeats label n.

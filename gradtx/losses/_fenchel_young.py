@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import jax
 import jax.numpy as jnp
@@ -45,7 +45,7 @@ def make_fenchel_young_loss(max_fun: Callable[..., Any]) -> Callable[..., jax.Ar
     rowwise_vdot = jnp.vectorize(jnp.vdot, signature="(n),(n)->()")
 
     def fenchel_young_loss(scores: Any, targets: Any, *args: Any, **kwargs: Any) -> jax.Array:
-        return rowwise_max(scores, *args, **kwargs) - rowwise_vdot(targets, scores)
+        return cast(jax.Array, rowwise_max(scores, *args, **kwargs) - rowwise_vdot(targets, scores))
 
     fenchel_young_loss.__doc__ = f"The Fenchel-Young loss of {getattr(max_fun, '__name__', repr(max_fun))}."
     return fenchel_young_loss

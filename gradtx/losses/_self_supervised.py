@@ -50,7 +50,7 @@ def ntxent(embeddings: ArrayLike, labels: ArrayLike, temperature: ArrayLike = 0.
             f"{fn}(embeddings of shape {embeddings.shape}, labels of shape {labels.shape}): labels and "
             "embeddings must have the same leading dimension"
         )
-    eps = jnp.finfo(embeddings.dtype).eps
+    eps = jnp.finfo(embeddings.dtype).eps  # type: ignore[no-untyped-call]  # ml_dtypes' finfo.__new__ is unannotated
     sim = cosine_similarity(embeddings[None, :, :], embeddings[:, None, :], epsilon=eps) / temperature
     n = embeddings.shape[0]
     same = labels[:, None] == labels[None, :]

@@ -49,6 +49,7 @@ def smooth_labels(
     c.check_floating("smooth_labels", "labels", labels)
     c.check_scalar_range("smooth_labels", "alpha", alpha, low=0.0, high=1.0)
     labels = jnp.asarray(labels)
+    count: int | jax.Array
     if where is None:
         count = jnp.size(labels, axis)
     else:

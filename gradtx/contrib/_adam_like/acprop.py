@@ -19,7 +19,7 @@ __all__ = ["acprop", "scale_by_acprop"]
 
 
 @pytree_class
-class scale_by_acprop(AdamLike):
+class scale_by_acprop(AdamLike[ScaleByBeliefState]):
     """ACProp's direction: AdaBelief's centred second moment, used asynchronously.
 
     Zhuang, Ding, Tang, Dvornek, Tatikonda, Papademetris & Duncan 2021, "Momentum Centering and Asynchronous Update

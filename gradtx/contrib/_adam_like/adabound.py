@@ -34,7 +34,7 @@ class ScaleByAdaBoundState(NamedTuple):
       ScaleByAdaBoundState 0 [0. 0.]
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # the step count's name shadows tuple.count
     mu: Updates
     nu: Updates
 
@@ -56,14 +56,14 @@ class ScaleByAmsBoundState(NamedTuple):
       ScaleByAmsBoundState [0. 0.]
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # the step count's name shadows tuple.count
     mu: Updates
     nu: Updates
     nu_max: Updates
 
 
 @pytree_class
-class scale_by_adabound(AdamLike):
+class scale_by_adabound(AdamLike[ScaleByAdaBoundState | ScaleByAmsBoundState]):
     """AdaBound / AMSBound's whole update: Adam with per-coordinate step sizes clipped to closing bounds.
 
     Luo, Xiong, Liu & Sun 2019, "Adaptive Gradient Methods with Dynamic Bound of Learning Rate", ICLR, arXiv
@@ -114,7 +114,7 @@ class scale_by_adabound(AdamLike):
     amsbound: bool = flag(default=False, kw_only=True)
 
     @property
-    def State(self) -> type:  # type: ignore[override]
+    def State(self) -> type:
         return ScaleByAmsBoundState if self.amsbound else ScaleByAdaBoundState
 
     @property

@@ -36,7 +36,7 @@ class ScaleByAdamMiniState(NamedTuple):
       (3, 4) (3, 1)
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # the step count's name shadows tuple.count
     mu: Updates
     nu: Updates
 
@@ -61,7 +61,7 @@ def _block_zeros(block: Any, p: Any, dtype: Any) -> jax.Array:
 
 
 @pytree_class
-class scale_by_adam_mini(AdamLike):
+class scale_by_adam_mini(AdamLike[ScaleByAdamMiniState]):
     """Adam-mini's direction: Adam with one second-moment value per parameter block.
 
     Zhang, Chen, Li et al. 2024, "Adam-mini: Use Fewer Learning Rates To Gain More", arXiv 2406.16793,

@@ -24,7 +24,7 @@ from gradtx.fields import (
     state_dtype,
 )
 from gradtx.schedules import Schedule
-from gradtx.schedules import schedule_dtype as _schedule_dtype
+from gradtx.schedules._base import schedule_dtype as _schedule_dtype
 from gradtx.transforms import add_decayed_weights, scale_by_learning_rate
 from gradtx.transforms.adam_base import AdamLike, Moment, Step
 
@@ -57,7 +57,7 @@ class ScaleByAdemamixState(NamedTuple):
       ('count', 'count_m2', 'm1', 'm2', 'nu')
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # the step count's name shadows tuple.count
     count_m2: jax.Array
     m1: Updates
     m2: Updates
@@ -65,7 +65,7 @@ class ScaleByAdemamixState(NamedTuple):
 
 
 @pytree_class
-class scale_by_ademamix(AdamLike):
+class scale_by_ademamix(AdamLike[ScaleByAdemamixState]):
     """AdEMAMix's direction: Adam's direction plus ``alpha`` times a slow EMA of the gradients.
 
     Pagliardini, Ablin & Grangier 2024, "The AdEMAMix Optimizer: Better, Faster, Older", arXiv 2409.03137,
@@ -265,7 +265,7 @@ class ScaleBySimplifiedAdEMAMixState(NamedTuple):
 
 
 @pytree_class
-class scale_by_simplified_ademamix(AdamLike):
+class scale_by_simplified_ademamix(AdamLike[ScaleBySimplifiedAdEMAMixState]):
     """Simplified AdEMAMix's direction: one undamped momentum buffer plus ``alpha`` times the gradient.
 
     Morwani, Vyas, Kakade et al. 2025, "Connections between Schedule-Free Optimizers, AdEMAMix, and Accelerated

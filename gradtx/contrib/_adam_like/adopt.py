@@ -39,7 +39,7 @@ def quarter_power(count: ArrayLike) -> jax.Array:
 
 
 @pytree_class
-class scale_by_adopt(AdamLike):
+class scale_by_adopt(AdamLike[ScaleByAdamState]):
     """ADOPT's direction: normalise by the *previous* second moment, then average.
 
     Taniguchi et al. 2024, "ADOPT: Modified Adam Can Converge with Any beta2 with the Optimal Rate", NeurIPS,

@@ -35,7 +35,7 @@ class MadgradState(NamedTuple):
       0 [1. 2.]
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # the step count's name shadows tuple.count
     grad_sum_sq: Updates
     s: Updates
     x0: Params
@@ -48,7 +48,7 @@ def _copy(block: Any, p: Any, dtype: Any) -> jax.Array:
 
 
 @pytree_class
-class scale_by_madgrad(AdamLike):
+class scale_by_madgrad(AdamLike[MadgradState]):
     """MADGRAD's whole update: dual averaging with a cube-root scale and momentum by averaging iterates.
 
     Defazio & Jelassi 2021, "Adaptivity without Compromise: A Momentumized, Adaptive, Dual Averaged Gradient

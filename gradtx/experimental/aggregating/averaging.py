@@ -199,9 +199,11 @@ class _average_then_accumulate(Aggregator):
         return chain(average_per_element_updates(self.per_elt_axis), accumulate_avg_updates(self.accumulation_steps))
 
     def init(self, params: Params) -> tuple[Any, ...]:
-        return self._chain().init(params)
+        return cast(tuple[Any, ...], self._chain().init(params))  # chain's state: a tuple
 
-    def update(self, updates: PerElementUpdates, state: Any, params: Params | None = None, **extra: Any):
+    def update(
+        self, updates: PerElementUpdates, state: Any, params: Params | None = None, **extra: Any
+    ) -> tuple[AggregatedUpdates, Any]:
         return self._chain().update(updates, state, params, **extra)
 
     def __repr__(self) -> str:
@@ -245,4 +247,4 @@ def average_incrementally_updates(
     """
     if per_elt_axis is None:
         return accumulate_avg_updates(accumulation_steps)
-    return _average_then_accumulate(per_elt_axis, accumulation_steps)  # type: ignore[call-arg]
+    return _average_then_accumulate(per_elt_axis, accumulation_steps)

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import jax
 
@@ -40,7 +40,7 @@ class _process(GradientTransformation):
 
     def update(
         self, updates: PerElementUpdates, state: tuple[Any, Any, Any], params: Params | None = None, **extra: Any
-    ):
+    ) -> tuple[Any, tuple[Any, Any, Any]]:
         pre_state, agg_state, post_state = state
         per_elt, pre_state = self.preprocessor.update(updates, pre_state, params, **extra)
         aggregated, agg_state = self.aggregator.update(per_elt, agg_state, params, **extra)
@@ -50,7 +50,7 @@ class _process(GradientTransformation):
         ready = tree.get(agg_state, "ready", True)
 
         def post(u: Any, s: Any, p: Any, kw: dict[str, Any]) -> tuple[Any, Any]:
-            return self.postprocessor.update(u, s, p, **kw)
+            return cast(tuple[Any, Any], self.postprocessor.update(u, s, p, **kw))
 
         def skip(u: Any, s: Any, p: Any, kw: dict[str, Any]) -> tuple[Any, Any]:
             out_struct = jax.eval_shape(post, u, s, p, kw)[0]
@@ -123,7 +123,7 @@ def process(
         [0.1 0.3]
     """
     cls = _process_aggregator if isinstance(aggregator, Aggregator) else _process
-    return cls(preprocessor, aggregator, postprocessor, aggregator_has_aux)  # type: ignore[call-arg]
+    return cls(preprocessor, aggregator, postprocessor, aggregator_has_aux)
 
 
 @recipe

@@ -36,6 +36,7 @@ from gradtx.experimental.aggregating._common import (
 )
 from gradtx.experimental.aggregating.aggregator import Aggregator, PerElementUpdates
 from gradtx.fields import integer, option, probability, pytree_class
+from gradtx.tree.precision import widest_real_dtype
 
 __all__ = [
     "PerElementMeanAndSumSqDiffGradsState",
@@ -228,7 +229,7 @@ class PerElementMeanAndVarianceEMAState(NamedTuple):
         0 0.5 [0. 0.]
     """
 
-    count: jax.Array  # int32
+    count: jax.Array  # type: ignore[assignment]  # int32; the field name shadows tuple.count
     ema_decay: jax.Array  # float
     mean_grads_ema: Updates
     variance_grads_ema: Updates
@@ -272,7 +273,7 @@ class track_per_element_mean_and_variance_with_ema(GradientTransformation):
     def init(self, params: Params) -> PerElementMeanAndVarianceEMAState:
         return PerElementMeanAndVarianceEMAState(
             count=zero_count(),
-            ema_decay=jnp.asarray(self.ema_decay, tree.widest_real_dtype(params)),
+            ema_decay=jnp.asarray(self.ema_decay, widest_real_dtype(params)),
             mean_grads_ema=tree.zeros_like(params),
             variance_grads_ema=tree.zeros_like(params),
         )
