@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from gradtx.base import Scalar  # noqa: F401  (the fields of the schedules in _basic and _composite)
+from gradtx.base import Scalar as Scalar  # the fields of the schedules in _basic and _composite
 from gradtx.fields import (
     Check,
     HyperparameterError,
@@ -162,7 +162,7 @@ def _counting_from_zero(call: Any) -> Any:
 
     @functools.wraps(call)
     def __call__(self: Any, count: Any) -> jax.Array:
-        return call(self, clamp_count(count))
+        return cast(jax.Array, call(self, clamp_count(count)))
 
     __call__._clamps_count = True  # type: ignore[attr-defined]
     return __call__

@@ -427,7 +427,9 @@ class sgdr_schedule(Schedule):
         object.__setattr__(self, "cosine_kwargs", tuple(dict(kwargs) for kwargs in cycles))
 
     def __call__(self, count: ArrayLike) -> jax.Array:
-        schedules, starts, start = [], [], 0
+        schedules: list[ScheduleFn] = []
+        starts: list[Scalar] = []
+        start: Scalar = 0
         for kwargs in self.cosine_kwargs:
             schedules.append(warmup_cosine_decay_schedule(**kwargs))
             start = start + kwargs["decay_steps"]

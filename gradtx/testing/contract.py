@@ -96,9 +96,10 @@ def _assert_close(a: Any, b: Any, rtol: float, what: str) -> None:
 
 
 def _run(tx: Any, params: Any, grads: list[Any], extra: dict[str, Any], jit: bool) -> tuple[list[Any], list[Any]]:
-    update = jax.jit(lambda t, g, s, p: t.update(g, s, p, **extra)) if jit else (
-        lambda t, g, s, p: t.update(g, s, p, **extra)
-    )
+    def step(t: Any, g: Any, s: Any, p: Any) -> Any:
+        return t.update(g, s, p, **extra)
+
+    update = jax.jit(step) if jit else step
     state = tx.init(params)
     outs, states = [], [state]
     p = params

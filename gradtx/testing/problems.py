@@ -15,16 +15,18 @@ This module imports NumPy and ``jax.numpy`` only; nothing from the rest of gradt
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import jax.numpy as jnp
 import numpy as np
-from numpy.typing import ArrayLike
+from numpy.typing import ArrayLike, NDArray
 
 __all__ = ["NarrowValley", "Quadratic", "Rosenbrock", "narrow_valley", "rosenbrock"]
 
 
-def _grid(fn: Any, xlim: tuple[float, float], ylim: tuple[float, float], n: int):
+def _grid(
+    fn: Any, xlim: tuple[float, float], ylim: tuple[float, float], n: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(X, Y, Z)`` with ``Z = fn(points)`` on an ``n x n`` float64 grid (for ``plt.contour``)."""
     xs = np.linspace(float(xlim[0]), float(xlim[1]), int(n))
     ys = np.linspace(float(ylim[0]), float(ylim[1]), int(n))
@@ -85,18 +87,18 @@ class Quadratic:
             raise ValueError(
                 f"Quadratic(A): A must be positive semi-definite, smallest eigenvalue {lam.min()!r}"
             )
-        self.A = A
-        self.dim = A.shape[0]
-        self.eigenvalues = lam
-        self.eigenvectors = Q
+        self.A: NDArray[np.float64] = A
+        self.dim: int = A.shape[0]
+        self.eigenvalues: NDArray[np.float64] = lam
+        self.eigenvectors: NDArray[np.float64] = Q
         x_star = np.zeros(self.dim) if x_star is None else np.asarray(x_star, dtype=np.float64)
         if x_star.shape != (self.dim,):
             raise ValueError(f"Quadratic(x_star): x_star must have shape ({self.dim},), got {x_star.shape}")
-        self.x_star = x_star
+        self.x_star: NDArray[np.float64] = x_star
 
     # The function, in JAX (any float dtype; batched over leading axes).
 
-    def _consts(self, w: Any):
+    def _consts(self, w: Any) -> tuple[jnp.ndarray, jnp.ndarray, jnp.ndarray]:
         dt = jnp.result_type(w) if jnp.issubdtype(jnp.result_type(w), jnp.floating) else jnp.float32
         return (
             jnp.asarray(self.x_star, dt),
@@ -123,11 +125,11 @@ class Quadratic:
     def loss_np(self, w: Any) -> np.ndarray:
         """The loss in float64 NumPy (batched over leading axes), for plots and references."""
         z = (np.asarray(w, dtype=np.float64) - self.x_star) @ self.eigenvectors
-        return 0.5 * np.sum(self.eigenvalues * z * z, axis=-1)
+        return cast(np.ndarray, 0.5 * np.sum(self.eigenvalues * z * z, axis=-1))
 
     @property
     def minimum(self) -> np.ndarray:
-        return self.x_star.copy()
+        return cast(np.ndarray, self.x_star.copy())
 
     @property
     def min_value(self) -> float:
@@ -149,7 +151,7 @@ class Quadratic:
         z0 = (x0 - self.x_star) @ self.eigenvectors
         t = np.arange(int(steps) + 1, dtype=np.float64)[:, None]
         z = np.power(self.gd_factors(lr)[None, :], t) * z0[None, :]
-        return self.x_star + z @ self.eigenvectors.T
+        return cast(np.ndarray, self.x_star + z @ self.eigenvectors.T)
 
     def __repr__(self) -> str:
         return f"Quadratic(dim={self.dim}, eigenvalues={np.array2string(self.eigenvalues, precision=4)})"
@@ -202,11 +204,12 @@ class NarrowValley(Quadratic):
 
     def floor(self, x: Any) -> np.ndarray:
         """The ``y`` of the valley floor above ``x`` (where ``v = 0``)."""
-        return self.x_star[1] + np.tan(self.angle) * (np.asarray(x, dtype=np.float64) - self.x_star[0])
+        x64 = np.asarray(x, dtype=np.float64)
+        return cast(np.ndarray, self.x_star[1] + np.tan(self.angle) * (x64 - self.x_star[0]))
 
     def contour_grid(
         self, xlim: tuple[float, float] | None = None, ylim: tuple[float, float] | None = None, n: int = 300
-    ):
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(X, Y, Z)``: the loss on an ``n x n`` float64 grid, by default around the start and minimum."""
         return _grid(self.loss_np, xlim or self.xlim, ylim or self.ylim, n)
 
@@ -319,7 +322,7 @@ class Rosenbrock:
     def loss_np(self, w: Any) -> np.ndarray:
         w = np.asarray(w, dtype=np.float64)
         x, y = w[..., 0], w[..., 1]
-        return (self.a - x) ** 2 + self.b * (y - x * x) ** 2
+        return cast(np.ndarray, (self.a - x) ** 2 + self.b * (y - x * x) ** 2)
 
     def hessian_at_minimum(self) -> np.ndarray:
         a, b = self.a, self.b
@@ -335,7 +338,7 @@ class Rosenbrock:
 
     def contour_grid(
         self, xlim: tuple[float, float] | None = None, ylim: tuple[float, float] | None = None, n: int = 300
-    ):
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(X, Y, Z)``: the loss on an ``n x n`` float64 grid."""
         return _grid(self.loss_np, xlim or self.xlim, ylim or self.ylim, n)
 

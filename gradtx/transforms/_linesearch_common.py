@@ -36,7 +36,7 @@ def value_dtype(params: Params) -> np.dtype:
     """The real dtype step sizes, values and slopes are computed in: float64 if any leaf computes in a
     64-bit type, else float32 (also for an empty tree)."""
     wide = any(
-        np.dtype(jnp.finfo(tree.compute_dtype(jnp.result_type(x))).dtype).itemsize >= 8
+        np.dtype(jnp.finfo(tree.compute_dtype(jnp.result_type(x))).dtype).itemsize >= 8  # type: ignore[no-untyped-call]  # jnp.finfo is unannotated
         for x in jax.tree.leaves(params)
     )
     return np.dtype(np.float64) if wide else np.dtype(np.float32)

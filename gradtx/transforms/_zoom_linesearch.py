@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import jax
 import jax.numpy as jnp
@@ -135,7 +135,7 @@ class _Zoom(NamedTuple):
     with sufficient decrease, used if the curvature condition cannot be met.
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # the step count's name shadows tuple.count
     stepsize: jax.Array
     value: jax.Array
     grad: Updates
@@ -171,14 +171,14 @@ def cubic_minimizer(a: Any, fa: Any, fpa: Any, b: Any, fb: Any, c: Any, fc: Any)
     denominator = (db * dc) ** 2 * (db - dc)
     big_a = (dc * dc * rb - db * db * rc) / denominator
     big_b = (-(dc**3) * rb + db**3 * rc) / denominator
-    return a + (-big_b + jnp.sqrt(big_b * big_b - 3.0 * big_a * fpa)) / (3.0 * big_a)
+    return cast(jax.Array, a + (-big_b + jnp.sqrt(big_b * big_b - 3.0 * big_a * fpa)) / (3.0 * big_a))
 
 
 def quadratic_minimizer(a: Any, fa: Any, fpa: Any, b: Any, fb: Any) -> jax.Array:
     """The critical point of the quadratic through ``(a, fa)`` and ``(b, fb)`` with slope ``fpa`` at ``a``."""
     db = b - a
     curvature = (fb - fa - fpa * db) / (db * db)
-    return a - fpa / (2.0 * curvature)
+    return cast(jax.Array, a - fpa / (2.0 * curvature))
 
 
 @pytree_class
@@ -337,8 +337,9 @@ class scale_by_zoom_linesearch(Linesearch[ScaleByZoomLinesearchState]):
             curvature = positive_or_inf(jnp.abs(slope) - h(self.curv_rtol) * jnp.abs(slope0))
             return decrease, curvature, jnp.maximum(decrease, curvature)
 
-        def advanced(s: _Zoom, point: tuple, errs: tuple, found: Any, done: Any, failed: Any, low: tuple,
-                     high: tuple, ref: tuple, safe: tuple) -> _Zoom:
+        def advanced(s: _Zoom, point: tuple[Any, ...], errs: tuple[Any, ...], found: Any, done: Any, failed: Any,
+                     low: tuple[Any, ...], high: tuple[Any, ...], ref: tuple[Any, ...],
+                     safe: tuple[Any, ...]) -> _Zoom:
             """The carry after one iteration: the ``point`` tried (step size, value, gradient, slope), its
             ``errs`` (decrease, curvature, their maximum), the flags, the new interval ends ``low`` and ``high``
             (step size, value, slope), the cubic's third point ``ref`` and the ``safe`` point."""

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar, cast
 
 import jax
 import jax.numpy as jnp
@@ -185,7 +185,7 @@ class AdamLike(GradientTransformation, Generic[StateT]):
 
     def init(self, params: Params) -> StateT:
         counts = {name: zero_count() for name in self.counts}
-        return self.State(**counts, **{m.name: m.init(self, params) for m in self.moments})
+        return cast(StateT, self.State(**counts, **{m.name: m.init(self, params) for m in self.moments}))
 
     def update(
         self, updates: Updates, state: StateT, params: Params | None = None, **extra: Any

@@ -103,7 +103,7 @@ class ScaleByAdamState(NamedTuple):
       1 [ 0.1 -0.2] [0.001 0.004]
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # the step count's name shadows tuple.count
     mu: Updates
     nu: Updates
 
@@ -126,7 +126,7 @@ class ScaleByAmsgradState(NamedTuple):
       [0.001 0.004] [1. 4.]
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # the step count's name shadows tuple.count
     mu: Updates
     nu: Updates
     nu_max: Updates
@@ -150,7 +150,7 @@ class ScaleByBeliefState(NamedTuple):
       [ 0.1 -0.2] [0.00081 0.00324]
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # the step count's name shadows tuple.count
     mu: Updates
     nu: Updates
 

@@ -86,7 +86,7 @@ class ScaleByRmsWithCountState(NamedTuple):
       1 [0.1 0.4]
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # the step count's name shadows tuple.count
     nu: Updates
 
 
@@ -146,7 +146,7 @@ class ScaleByRStdDevWithCountState(NamedTuple):
       1 [ 0.1 -0.2] [0.1 0.4]
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # the step count's name shadows tuple.count
     mu: Updates
     nu: Updates
 
@@ -166,7 +166,7 @@ class _CountedWhenNeeded(AdamLike[StateT]):
         return ("count",) if self._counts else ()
 
     @property
-    def State(self) -> type:  # type: ignore[override]
+    def State(self) -> type:
         return self._states[self._counts]
 
 

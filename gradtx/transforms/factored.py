@@ -76,7 +76,7 @@ class FactoredState(NamedTuple):
       1 [ 7. 28.] [ 2.5 10.  40. ] [0.]
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # the step count's name shadows tuple.count
     v_row: Updates
     v_col: Updates
     v: Updates
@@ -107,7 +107,7 @@ class ScaleBySM3State(NamedTuple):
 def _real_dtype(x: Any) -> np.dtype:
     """The real dtype of ``x`` (``float32`` for ``complex64``); statistics of squares are real."""
     dt = np.dtype(jnp.result_type(x))
-    return np.dtype(jnp.finfo(dt).dtype) if jnp.issubdtype(dt, jnp.inexact) else dt
+    return np.dtype(jnp.finfo(dt).dtype) if jnp.issubdtype(dt, jnp.inexact) else dt  # type: ignore[no-untyped-call]  # jnp.finfo is unannotated
 
 
 # --------------------------------------------------------------------------------------------------

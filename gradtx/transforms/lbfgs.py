@@ -59,7 +59,7 @@ class ScaleByLBFGSState(NamedTuple):
       1 [3. 4.] (3, 2) [0. 0. 0.]
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # the step count's name shadows tuple.count
     params: Params
     updates: Updates
     diff_params_memory: Any

@@ -387,6 +387,8 @@ def value_and_grad_from_state(
             del p, args, kwargs
             return jnp.asarray(value), grad
 
-        return jax.lax.cond(jnp.isfinite(value), stored, compute, params, fn_args, fn_kwargs)
+        finite = jnp.isfinite(value)
+        result: tuple[jax.Array, Updates] = jax.lax.cond(finite, stored, compute, params, fn_args, fn_kwargs)
+        return result
 
     return value_and_grad

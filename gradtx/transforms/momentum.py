@@ -69,7 +69,7 @@ class EmaState(NamedTuple):
       1 [0.1 0.2]
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # the step count's name shadows tuple.count
     ema: Updates
 
 
@@ -88,7 +88,7 @@ class BiasCorrectionState(NamedTuple):
       1
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # the step count's name shadows tuple.count
 
 
 @pytree_class

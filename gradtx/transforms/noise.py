@@ -11,7 +11,7 @@ accumulation applied every k steps.
 from __future__ import annotations
 
 import warnings
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import jax
 import jax.numpy as jnp
@@ -49,7 +49,7 @@ class AddNoiseState(NamedTuple):
       1 () key<fry>
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # the step count's name shadows tuple.count
     rng_key: jax.Array
 
 
@@ -70,7 +70,7 @@ class ApplyEvery(NamedTuple):
       1 [1. 2.]
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # the step count's name shadows tuple.count
     grad_acc: Updates
 
 
@@ -99,9 +99,9 @@ def as_key(key: Any) -> jax.Array:
     if isinstance(key, FrozenTree):
         key = key.tree
     if is_typed_key(key):
-        return key
+        return cast(jax.Array, key)
     if is_raw_key(key):
-        return jax.random.wrap_key_data(jnp.asarray(key))
+        return cast(jax.Array, jax.random.wrap_key_data(jnp.asarray(key)))
     return jax.random.key(key)
 
 

@@ -30,8 +30,7 @@ and NaN once its sum of squares overflowed.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -607,7 +606,9 @@ class _ParamBlockScale(_ByParams):
 
     min_scale: Scalar = non_negative(default=1e-3)
 
-    _size: ClassVar[Callable[[Any], jax.Array]]  # each subclass names its size function (_norm, _rms)
+    @staticmethod
+    def _size(x: Any) -> jax.Array:  # each subclass names its size function (_norm, _rms)
+        raise NotImplementedError
 
     def _leaf(self, u: Any, p: Any) -> Any:
         x = tree.Leaf(u)

@@ -50,7 +50,7 @@ class ScaleByScheduleState(NamedTuple):
       1
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # the step count's name shadows tuple.count
 
 
 def _scaled(updates: Updates, factor: Any) -> Updates:

@@ -99,7 +99,7 @@ class ScaleByLionState(NamedTuple):
       1 [ 0.01 -0.02]
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # the step count's name shadows tuple.count
     mu: Updates
 
 
@@ -181,7 +181,7 @@ class ScaleByNovogradState(NamedTuple):
       1 [0.6 0.8] 25.0
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # the step count's name shadows tuple.count
     mu: Updates
     nu: Updates
 

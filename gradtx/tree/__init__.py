@@ -60,21 +60,23 @@ from gradtx.tree.precision import (
     Leaf,
     abs_sq,
     bias_correction,
-    complement,  # noqa: F401  (gradtx vocabulary, outside Optax's tree namespace)
     compute_dtype,
-    debias,  # noqa: F401  (gradtx vocabulary, outside Optax's tree namespace)
-    decay_parts,  # noqa: F401  (gradtx vocabulary, outside Optax's tree namespace)
-    ema,  # noqa: F401  (gradtx vocabulary, outside Optax's tree namespace)
     hyper,
-    like,  # noqa: F401  (gradtx vocabulary, outside Optax's tree namespace)
     map_split,
     up,
     update_infinity_moment,
     update_moment,
     update_moment_per_elem_norm,
     wider,
-    widest_real_dtype,  # noqa: F401  (gradtx vocabulary, outside Optax's tree namespace)
 )
+
+# gradtx vocabulary, outside Optax's tree namespace (and __all__): re-exported explicitly.
+from gradtx.tree.precision import complement as complement
+from gradtx.tree.precision import debias as debias
+from gradtx.tree.precision import decay_parts as decay_parts
+from gradtx.tree.precision import ema as ema
+from gradtx.tree.precision import like as like
+from gradtx.tree.precision import widest_real_dtype as widest_real_dtype
 
 __all__ = [
     "Leaf",

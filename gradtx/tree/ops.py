@@ -564,7 +564,7 @@ class _Sums(NamedTuple):
 def _exponents(dt: Any) -> tuple[int, int, float]:
     """``(a, b, threshold)`` of a real float dtype: the scalings ``2^-a``, ``2^b`` and the ordinary sum below
     which the rescaled one is used (``tiny / eps``: terms below it may have been rounded as subnormals)."""
-    fi = jnp.finfo(dt)
+    fi = jnp.finfo(dt)  # type: ignore[no-untyped-call]  # jnp.finfo is unannotated
     return 3 * int(fi.maxexp) // 4, 3 * -int(fi.minexp) // 4, float(fi.tiny) / float(fi.eps)
 
 
@@ -588,7 +588,7 @@ def _cond(pred: jax.Array, rescaled: Callable[[Any], jax.Array], ordinary: Calla
     """``lax.cond(pred, rescaled, ordinary, operand)`` when traced; a Python branch on a concrete ``pred``
     (outside ``jit`` a ``lax.cond`` would trace and compile both branches at every call)."""
     if isinstance(pred, jax.core.Tracer):
-        return jax.lax.cond(pred, rescaled, ordinary, operand)
+        return typing.cast(jax.Array, jax.lax.cond(pred, rescaled, ordinary, operand))
     return rescaled(operand) if bool(pred) else ordinary(operand)
 
 
@@ -601,8 +601,10 @@ def _square_sums(x: Any, axis: Any = None, keepdims: bool = False, mean: bool = 
     a, b, _ = _exponents(rdt)
     # Behind a barrier: XLA's simplifier rewrites (x c)(x c) as (x x)(c c) for scalar x and constant c, which
     # is exactly the over/underflow this avoids (c c = 2^188 is inf in float32).
-    down, scale_up = jax.lax.optimization_barrier((jnp.asarray(2.0**-a, rdt), jnp.asarray(2.0**b, rdt)))
-    limit = jnp.asarray(2.0 ** (int(jnp.finfo(rdt).maxexp) - b - 1), rdt)  # keeps x 2^b finite (for gradients)
+    down, scale_up = jax.lax.optimization_barrier(  # type: ignore[no-untyped-call]  # unannotated in JAX
+        (jnp.asarray(2.0**-a, rdt), jnp.asarray(2.0**b, rdt)))
+    maxexp = int(jnp.finfo(rdt).maxexp)  # type: ignore[no-untyped-call]  # jnp.finfo is unannotated
+    limit = jnp.asarray(2.0 ** (maxexp - b - 1), rdt)  # keeps x 2^b finite (for gradients)
     parts = (jnp.real(x), jnp.imag(x)) if jnp.iscomplexobj(x) else (x,)
     bigs, smalls = [], []
     for p in parts:
@@ -960,7 +962,7 @@ def allclose(a: PyTree, b: PyTree, rtol: float = 1e-5, atol: float = 1e-8, equal
       >>> tree.allclose({"w": jnp.array([1.0, 2.0])}, {"w": jnp.array([1.0, 2.0 + 1e-7])})
       True
     """
-    if jax.tree.structure(a) != jax.tree.structure(b):
+    if jax.tree.structure(a) != jax.tree.structure(b):  # type: ignore[operator]  # jaxlib has no PyTreeDef stubs
         return False
     return all(
         bool(np.allclose(np.asarray(x), np.asarray(y), rtol=rtol, atol=atol, equal_nan=equal_nan))
@@ -1099,7 +1101,11 @@ def batch_shape(tree: PyTree, shape: tuple[int, ...] = ()) -> PyTree:
       >>> print(tree.batch_shape({"w": jnp.ones((2, 3))}, (5,))["w"].shape)
       (5, 2, 3)
     """
-    return _map(lambda x: jax.ShapeDtypeStruct(tuple(shape) + tuple(jnp.shape(x)), jnp.result_type(x)), tree)
+    def one(x: Any) -> jax.ShapeDtypeStruct:
+        full = tuple(shape) + tuple(jnp.shape(x))
+        return jax.ShapeDtypeStruct(full, jnp.result_type(x))  # type: ignore[no-untyped-call]  # unannotated in JAX
+
+    return _map(one, tree)
 
 
 def split_key_like(rng_key: jax.Array, target_tree: PyTree) -> PyTree:
@@ -1121,7 +1127,7 @@ def split_key_like(rng_key: jax.Array, target_tree: PyTree) -> PyTree:
       ['b', 'w']
     """
     treedef = jax.tree.structure(target_tree)
-    keys = jax.random.split(rng_key, treedef.num_leaves)
+    keys = jax.random.split(rng_key, treedef.num_leaves)  # type: ignore[attr-defined]  # jaxlib has no PyTreeDef stubs
     return jax.tree.unflatten(treedef, list(keys))
 
 

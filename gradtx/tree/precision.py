@@ -20,7 +20,7 @@ from __future__ import annotations
 import builtins
 import fractions
 from collections.abc import Callable
-from typing import Any, TypeGuard, cast
+from typing import Any, TypeGuard, TypeVar, cast
 
 import jax
 import jax.numpy as jnp
@@ -52,6 +52,8 @@ __all__ = [
     "widest_real_dtype",
 ]
 
+_T = TypeVar("_T")
+
 
 def compute_dtype(dtype: DTypeLike) -> np.dtype:
     """The dtype arithmetic runs in: ``dtype`` promoted to at least float32 (complex kept).
@@ -79,7 +81,7 @@ def compute_dtype(dtype: DTypeLike) -> np.dtype:
 
 
 def _real(dtype: np.dtype) -> np.dtype:
-    return np.dtype(jnp.finfo(dtype).dtype)
+    return np.dtype(jnp.finfo(dtype).dtype)  # type: ignore[no-untyped-call]  # jnp.finfo is unannotated
 
 
 def widest_real_dtype(tree: PyTree) -> np.dtype:
@@ -105,7 +107,7 @@ def widest_real_dtype(tree: PyTree) -> np.dtype:
             continue
         d = np.dtype(d)
         if jnp.issubdtype(d, jnp.complexfloating):
-            d = np.dtype(jnp.finfo(d).dtype)
+            d = np.dtype(jnp.finfo(d).dtype)  # type: ignore[no-untyped-call]  # jnp.finfo is unannotated
         if jnp.issubdtype(d, jnp.floating) and d.itemsize > dt.itemsize:
             dt = d
     return dt
@@ -654,7 +656,7 @@ class Leaf:
         """The ``Leaf`` of another array (or dtype) ``a``, sharing this one's per-update values."""
         return Leaf(a, self.shared)
 
-    def _memo(self, key: tuple[Any, ...], make: Callable[[], Any]) -> Any:
+    def _memo(self, key: tuple[Any, ...], make: Callable[[], _T]) -> _T:
         """``make()``, computed once per update for all the leaves sharing ``shared`` (a block's per-step scalars:
         bias corrections, complements). One traced value serves every leaf, as one written by hand would: XLA
         then compiles the same program (and rounds the same way) as a block that computes it once."""
@@ -662,7 +664,7 @@ class Leaf:
             return make()
         if key not in self.shared:
             self.shared[key] = make()
-        return self.shared[key]
+        return cast(_T, self.shared[key])
 
     def hyper(self, value: Any) -> jax.Array:
         """A real scalar hyperparameter in the real compute dtype."""

@@ -166,7 +166,8 @@ class MultiSteps(GradientTransformation):
                 self._fail("every_k_schedule", k, f"must be {_K}", InvalidType)
             elif v < 1:
                 self._fail("every_k_schedule", k, "must be >= 1")
-            object.__setattr__(self, "every_k_schedule", _StaticValue(int(v)))  # type: ignore[call-arg,arg-type]
+            assert v is not None  # _fail raised for None
+            object.__setattr__(self, "every_k_schedule", _StaticValue(int(v)))
         object.__setattr__(self, "accumulator_dtype", canonical_dtype(self.accumulator_dtype))
 
     # Optax's accessors.
@@ -226,7 +227,7 @@ class MultiSteps(GradientTransformation):
             skip_state=skip_state,
         )
 
-    def _accumulate(self, g: Any, a: Any, n: jax.Array) -> jax.Array:
+    def _accumulate(self, g: jax.Array, a: jax.Array, n: jax.Array) -> jax.Array:
         dt = wider_dtype(jnp.result_type(g), jnp.result_type(a))
         g, a = cast_leaf(g, dt), cast_leaf(a, dt)
         if self.use_grad_mean:
@@ -277,6 +278,6 @@ class MultiSteps(GradientTransformation):
             )
         if skip is not None:
             out = jax.tree.map(lambda u: jnp.where(skip, jnp.zeros_like(u), u), out)
-            kept = select_tree(skip, state[:4], new_state[:4])
-            new_state = MultiStepsState(*kept, skip_state=skip_state)
+            mini_step, gradient_step, inner_opt_state, acc_grads = select_tree(skip, state[:4], new_state[:4])
+            new_state = MultiStepsState(mini_step, gradient_step, inner_opt_state, acc_grads, skip_state=skip_state)
         return out, new_state

@@ -63,7 +63,7 @@ def with_extra_args_support(tx: TransformationLike) -> GradientTransformation:
       True
     """
     if isinstance(tx, FunctionTransformation) and not accepts_extra_args(tx.update):
-        return foreign(tx)  # type: ignore[call-arg]
+        return foreign(tx)
     return as_transformation(tx, "with_extra_args_support")
 
 
@@ -82,8 +82,8 @@ class _ExtraArgsType(type):
     def __instancecheck__(cls, obj: Any) -> bool:
         return _takes_extra_args(obj)
 
-    def __call__(cls, init: Callable[..., Any], update: Callable[..., Any]) -> Any:  # type: ignore[override]
-        return with_extra_args_support(GradientTransformation(init, update))  # type: ignore[call-arg]
+    def __call__(cls, init: Callable[..., Any], update: Callable[..., Any]) -> Any:
+        return with_extra_args_support(GradientTransformation(init, update))
 
 
 class GradientTransformationExtraArgs(metaclass=_ExtraArgsType):

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Hashable, Iterable
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import jax
 import jax.numpy as jnp
@@ -85,7 +85,7 @@ class InjectHyperparamsState(NamedTuple):
       ('count', 'hyperparams', 'inner_state')
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # the step count's name shadows tuple.count
     hyperparams: dict[str, Any]
     inner_state: OptState
 
@@ -112,7 +112,7 @@ class InjectStatefulHyperparamsState(NamedTuple):
       2 0.9
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # the step count's name shadows tuple.count
     hyperparams: dict[str, Any]
     hyperparams_states: dict[str, Any]
     inner_state: OptState
@@ -131,7 +131,7 @@ class WrappedScheduleState(NamedTuple):
       WrappedScheduleState(count=Array(0, dtype=int32))
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # the step count's name shadows tuple.count
 
 
 @pytree_class
@@ -281,7 +281,7 @@ class inject_hyperparams(ValidationMixin):
         if isinstance(names, str):
             names = (names,)
         try:
-            names = tuple(names)  # type: ignore[arg-type]
+            names = tuple(names)
         except TypeError:
             self._fail("static_args", self.static_args, f"must be {_STATIC_ARGS}", InvalidType)
         if not all(isinstance(n, str) for n in names):
@@ -305,14 +305,14 @@ class inject_hyperparams(ValidationMixin):
                 others.append((name, hashable_tree(value)))
             elif _is_stateful_schedule(value):
                 leaf = jax.tree_util.treedef_is_leaf(jax.tree_util.tree_structure(value))
-                schedules[name] = _StaticStatefulSchedule(value) if leaf else value  # type: ignore[call-arg]
+                schedules[name] = _StaticStatefulSchedule(value) if leaf else value
             elif callable(value):
-                schedules[name] = WrappedSchedule(value)  # type: ignore[call-arg]
+                schedules[name] = WrappedSchedule(cast(ScheduleFn, value))  # a callable argument is a schedule
             elif _is_numeric(value):
                 numeric[name] = value
             else:
                 others.append((name, hashable_tree(value)))
-        return injected_hyperparams(self, numeric, schedules, tuple(others))  # type: ignore[call-arg]
+        return injected_hyperparams(self, numeric, schedules, tuple(others))
 
     def __repr__(self) -> str:
         name = format_value(self.inner_factory)

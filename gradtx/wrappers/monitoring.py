@@ -132,7 +132,9 @@ class _measure(StatelessTransformation):
 
     fn: Callable[[Updates], Any] = function()
 
-    def update(self, updates: Updates, state: OptState, params: Params | None = None, **extra: Any):
+    def update(
+        self, updates: Updates, state: OptState, params: Params | None = None, **extra: Any
+    ) -> tuple[Updates, OptState]:
         del params, extra
         return self.fn(updates), state
 
@@ -188,7 +190,7 @@ class monitor(GradientTransformation):
             if isinstance(m, GradientTransformation) or (hasattr(m, "init") and hasattr(m, "update")):
                 converted[name] = with_extra_args_support(cast(TransformationLike, m))
             elif callable(m):
-                converted[name] = _measure(m)  # type: ignore[call-arg]
+                converted[name] = _measure(m)
             else:
                 self._fail("measures", self.measures, f"values must be callables or transformations, got {m!r}",
                            InvalidType)
@@ -198,7 +200,7 @@ class monitor(GradientTransformation):
     def init(self, params: Params) -> MonitorState:
         states, measurements = [], {}
         for name in self._names:
-            m = self.measures[name]
+            m = cast(GradientTransformation, self.measures[name])  # converted by __check_init__
             s = m.init(params)
             struct = jax.eval_shape(lambda p, s, m=m: m.update(p, s, p)[0], params, s)
             measurements[name] = _zeros_of(struct)
@@ -210,7 +212,8 @@ class monitor(GradientTransformation):
     ) -> tuple[Updates, MonitorState]:
         measurements, states = {}, []
         for name, s in zip(self._names, state.measure_states):
-            measurements[name], s = self.measures[name].update(updates, s, params, **extra)
+            m = cast(GradientTransformation, self.measures[name])  # converted by __check_init__
+            measurements[name], s = m.update(updates, s, params, **extra)
             states.append(s)
         return updates, MonitorState(measurements, tuple(states))
 
@@ -270,7 +273,7 @@ class measure_with_ema(GradientTransformation):
         object.__setattr__(self, "accumulator_dtype", canonical_dtype(self.accumulator_dtype))
 
     def _ema(self) -> GradientTransformation:
-        return ema(self.decay, self.debias, self.accumulator_dtype)  # type: ignore[call-arg]
+        return ema(self.decay, self.debias, self.accumulator_dtype)
 
     def _measured(self, updates: Updates) -> Any:
         return jax.tree.map(lambda x: _floating(x, self.accumulator_dtype), self.measure(updates))
