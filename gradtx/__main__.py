@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 WORKLOADS = ("W1", "W2", "W3")  # = gradtx.bench.WORKLOADS (not imported here: the parser stays light)
@@ -35,7 +35,7 @@ def _demo(args: argparse.Namespace) -> int:
     return demo.main(steps=args.steps, tiny_steps=args.tiny_steps, out=args.out, make_plot=not args.no_plot)
 
 
-def _choices(allowed: Sequence[str]):
+def _choices(allowed: Sequence[str]) -> Callable[[str], tuple[str, ...]]:
     def parse(text: str) -> tuple[str, ...]:
         items = tuple(t.strip() for t in text.split(",") if t.strip())
         bad = [t for t in items if t not in allowed]

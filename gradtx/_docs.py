@@ -55,7 +55,7 @@ def fill_doc(**passages: str) -> Callable[[_T], _T]:
             lines.extend(indent + part if part else "" for part in passages[key].strip("\n").split("\n"))
         if unused:
             raise KeyError(f"fill_doc: {getattr(obj, '__qualname__', obj)!r} has no line {{{sorted(unused)[0]}}}")
-        obj.__doc__ = "\n".join(lines)  # type: ignore[attr-defined]
+        obj.__doc__ = "\n".join(lines)
         return obj
 
     return decorate

@@ -33,7 +33,7 @@ import functools
 import inspect
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import jax
 import numpy as np
@@ -94,7 +94,7 @@ def _dtype(x: Any) -> np.dtype | None:
     if dtype is None or isinstance(x, (bool, int, float, complex)):
         return None
     try:
-        return np.dtype(dtype)
+        return cast(np.dtype, np.dtype(dtype))
     except TypeError:
         return None  # a typed PRNG key and other extended dtypes: compared by shape only
 
@@ -110,7 +110,7 @@ def _kind(dtype: np.dtype | None) -> str | None:
         return "boolean"
     if np.issubdtype(dtype, np.integer):
         return "integer"
-    return dtype.name
+    return cast(str, dtype.name)
 
 
 def _leaf_key(x: Any) -> Any:
@@ -214,7 +214,7 @@ def _check_state(call: str, expected: Any, state: Any, source: str, source_tree:
         return  # a stateless transformation ignores its state (Optax's accept None or {} as well)
     te = jax.tree_util.tree_structure(expected, is_leaf=_is_none)
     ts = jax.tree_util.tree_structure(state, is_leaf=_is_none)
-    if te != ts:
+    if te != ts:  # type: ignore[operator]  # jaxlib ships no stubs: PyTreeDef is unresolved
         where, _ = _first_structure_difference(expected, state)
         ke, ks = _skeleton(expected), _skeleton(state)
         le, ls = jax.tree.leaves(expected, is_leaf=_is_none), jax.tree.leaves(state, is_leaf=_is_none)
@@ -262,7 +262,7 @@ def _check_state(call: str, expected: Any, state: Any, source: str, source_tree:
 def _check_updates_params(call: str, updates: Any, params: Any) -> None:
     tu = jax.tree_util.tree_structure(updates, is_leaf=_is_none)
     tp = jax.tree_util.tree_structure(params, is_leaf=_is_none)
-    if tu != tp:
+    if tu != tp:  # type: ignore[operator]  # jaxlib ships no stubs: PyTreeDef is unresolved
         pu = [jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_flatten_with_path(updates, is_leaf=_is_none)[0]]
         pp = [jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_flatten_with_path(params, is_leaf=_is_none)[0]]
         where = next((f"updates{a} against params{b}" for a, b in zip(pu, pp) if a != b), None)
@@ -284,7 +284,9 @@ def _shape_mismatches(first: Any, second: Any) -> Any:
 
 
 def _check_new_state(call: str, old: Any, new: Any) -> None:
-    if jax.tree_util.tree_structure(old, is_leaf=_is_none) != jax.tree_util.tree_structure(new, is_leaf=_is_none):
+    t_old = jax.tree_util.tree_structure(old, is_leaf=_is_none)
+    t_new = jax.tree_util.tree_structure(new, is_leaf=_is_none)
+    if t_old != t_new:  # type: ignore[operator]  # jaxlib ships no stubs: PyTreeDef is unresolved
         return  # a foreign transformation's state may change containers (None placeholders filled in)
     for path, old_shape, new_shape in _shape_mismatches(old, new):
         raise StructureError(
@@ -343,7 +345,7 @@ def _inner_transformations(tx: Any) -> list[Any]:
 
     if not dataclasses.is_dataclass(tx):
         return []
-    out = []
+    out: list[Any] = []
     for f in dataclasses.fields(tx):
         value = getattr(tx, f.name, None)
         values = value.values() if isinstance(value, dict) else value if isinstance(value, (tuple, list)) else (value,)

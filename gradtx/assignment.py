@@ -64,10 +64,10 @@ def _solve_wide(cost: jax.Array) -> jax.Array:
         u, v, owner = carry
         owner = owner.at[0].set(row)
 
-        def not_free(state: tuple) -> jax.Array:
+        def not_free(state: tuple[jax.Array, ...]) -> jax.Array:
             return state[-1] >= 0
 
-        def relax(state: tuple) -> tuple:
+        def relax(state: tuple[jax.Array, ...]) -> tuple[jax.Array, ...]:
             u, v, seen, dist, prev, col, _ = state
             seen = seen.at[col].set(True)
             r = owner[col]
@@ -88,7 +88,7 @@ def _solve_wide(cost: jax.Array) -> jax.Array:
             dist = jnp.where(unseen, dist - step, dist)
             return u, v, seen, dist, prev, nxt, owner[nxt]
 
-        start = (
+        start: tuple[jax.Array, ...] = (
             u,
             v,
             jnp.zeros(m + 1, bool),

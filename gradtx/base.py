@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import inspect
 import sys
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol, TypeAlias, TypeVar, runtime_checkable
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol, TypeAlias, TypeVar, cast, runtime_checkable
 
 import jax
 import jax.numpy as jnp
@@ -285,6 +285,7 @@ _NNX_DATA_TYPES: set[type] = set()
 
 def _subclasses(cls: type) -> list[type]:
     out = [cls]
+    sub: type
     for sub in cls.__subclasses__():
         out.extend(_subclasses(sub))
     return out
@@ -397,7 +398,7 @@ class GradientTransformation(ValidationMixin):
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Self:
         if cls is GradientTransformation:
-            cls = FunctionTransformation
+            cls = cast("type[Self]", FunctionTransformation)  # a subclass: GradientTransformation(init, update)
         if cls not in _NNX_DATA_TYPES:
             _declare_to_nnx(cls)
         return object.__new__(cls)  # pyright: ignore[reportReturnType]  (a FunctionTransformation)
@@ -410,7 +411,7 @@ class GradientTransformation(ValidationMixin):
             self, updates: Updates, state: OptState, params: Params | None = None, **extra: Any
         ) -> tuple[Updates, OptState]: ...
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Callable[..., Any]]:
         return iter((self.init, self.update))
 
     def __getitem__(self, index: Any) -> Any:
@@ -425,7 +426,7 @@ class GradientTransformation(ValidationMixin):
 class FunctionTransformation(GradientTransformation):
     """A transformation made from two plain functions; both are static parts of the tree."""
 
-    init: Callable[[Params], OptState] = static_field()
+    init: Callable[[Params], OptState] = static_field()  # type: ignore[assignment]  # a field stands for the method
     update: Callable[..., tuple[Updates, OptState]] = static_field()
 
     def __repr__(self) -> str:
@@ -453,10 +454,12 @@ class foreign(GradientTransformation):
     def init(self, params: Params) -> OptState:
         return self.tx.init(params)
 
-    def update(self, updates: Updates, state: OptState, params: Params | None = None, **extra: Any):
+    def update(
+        self, updates: Updates, state: OptState, params: Params | None = None, **extra: Any
+    ) -> tuple[Updates, OptState]:
         if extra and accepts_extra_args(self.tx.update):
-            return self.tx.update(updates, state, params, **extra)
-        return self.tx.update(updates, state, params)
+            return cast("tuple[Updates, OptState]", self.tx.update(updates, state, params, **extra))
+        return cast("tuple[Updates, OptState]", self.tx.update(updates, state, params))
 
     def __repr__(self) -> str:
         init = getattr(self.tx, "init", None)
@@ -470,7 +473,7 @@ class foreign(GradientTransformation):
 def as_transformation(tx: Any, where: str = "chain") -> GradientTransformation:
     """Return ``tx`` as a gradtx transformation (foreign ones wrapped static); reject non-transformations."""
     if isinstance(tx, FunctionTransformation) and not accepts_extra_args(tx.update):
-        return foreign(tx)  # type: ignore[call-arg]  # its update takes no **kwargs: extra arguments are dropped
+        return foreign(tx)  # its update takes no **kwargs: extra arguments are dropped
     if isinstance(tx, GradientTransformation):
         return tx
     if hasattr(tx, "init") and hasattr(tx, "update"):
@@ -556,7 +559,7 @@ def check_tree_match(call: str, expected: PyTree, got: PyTree, what: str = "upda
     """
     te = jax.tree_util.tree_structure(expected, is_leaf=lambda x: x is None)
     tg = jax.tree_util.tree_structure(got, is_leaf=lambda x: x is None)
-    if te == tg:
+    if te == tg:  # type: ignore[operator]  # jaxlib ships no stubs: PyTreeDef is unresolved
         return
     pe, pg = _paths(expected), _paths(got)
     for a, b in zip(pe, pg):
@@ -769,7 +772,7 @@ def apply_updates(params: _ParamsT, updates: Updates) -> _ParamsT:
         p = jnp.asarray(p)
         return (p + u).astype(p.dtype)
 
-    return jax.tree.map(add, params, updates, is_leaf=lambda x: x is None)
+    return cast(_ParamsT, jax.tree.map(add, params, updates, is_leaf=lambda x: x is None))
 
 
 def incremental_update(new_tensors: PyTree, old_tensors: PyTree, step_size: Scalar) -> PyTree:

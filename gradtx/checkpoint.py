@@ -74,7 +74,7 @@ import sys
 import tempfile
 import zipfile
 from collections.abc import Iterator, Mapping
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import jax
 import jax.numpy as jnp
@@ -235,7 +235,12 @@ def _place(value: Any, template: Any, copy: bool) -> Any:
 
 
 def _restore(
-    template_state: Any, mapping: Mapping[str, Any], strict: bool, copy: bool, call: str, where: tuple | None = None
+    template_state: Any,
+    mapping: Mapping[str, Any],
+    strict: bool,
+    copy: bool,
+    call: str,
+    where: tuple[str, str] | None = None,
 ) -> LoadedState:
     """``mapping`` into ``template_state``; ``where`` (path, format): a file's, named in a ``CheckpointError``."""
     if not isinstance(mapping, Mapping):
@@ -444,7 +449,7 @@ def _parse_meta(text: str, call: str, path: str, fmt: str) -> dict[str, Any]:
     ok = ok and all(isinstance(meta.get(f), (str, type(None))) for f in ("optimizer", "gradtx_version", "jax_version"))
     if not ok:
         raise _bad(call, path, fmt, f"its {_META!r} entry is not gradtx's metadata: {text[:200]!r}")
-    return meta
+    return cast(dict[str, Any], meta)
 
 
 def _check_optimizer(meta: dict[str, Any] | None, tx: Any, strict: bool, path: str, fmt: str) -> None:
@@ -513,9 +518,11 @@ def _npz_meta(zf: zipfile.ZipFile, path: str, call: str) -> tuple[dict[str, Any]
     return _parse_meta(str(raw[()]), call, path, "npz"), members
 
 
-def _npz_entries(zf: zipfile.ZipFile, members: dict[str, str], dtypes: dict, path: str, call: str, load: bool) -> dict:
+def _npz_entries(
+    zf: zipfile.ZipFile, members: dict[str, str], dtypes: dict[str, str], path: str, call: str, load: bool
+) -> dict[str, Any]:
     """``{key: array}`` (``load``) or ``{key: {"shape", "dtype"}}``; object (pickled) arrays are refused."""
-    out = {}
+    out: dict[str, Any] = {}
     for k, name in members.items():
         with _reading(call, path, "npz", f"its entry {k!r} cannot be read: the archive is damaged"):
             shape, dtype = _npz_read(zf, name, header_only=True)

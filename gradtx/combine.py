@@ -331,7 +331,8 @@ def _is_leaf(x: Any) -> bool:
 
 def _is_childless(x: Any) -> bool:
     """``None``, ``MaskedNode()``, ``EmptyState()``, ``{}``: a pytree node without children."""
-    return not _is_leaf(x) and jax.tree.structure(x).num_nodes == 1
+    # for mypy: jaxlib ships no stubs, so PyTreeDef is unresolved (the ignore below)
+    return not _is_leaf(x) and jax.tree.structure(x).num_nodes == 1  # type: ignore[attr-defined]
 
 
 def _is_mask_fn(mask: Any) -> bool:
@@ -395,7 +396,8 @@ def _prune(prefix: Any, target: Any, fill: Any) -> Any:
     if _is_leaf(prefix):
         return prefix
     if _is_childless(target):
-        same = jax.tree.structure(prefix) == jax.tree.structure(target)
+        # for mypy: jaxlib ships no stubs, so PyTreeDef is unresolved (the ignore below)
+        same = jax.tree.structure(prefix) == jax.tree.structure(target)  # type: ignore[operator]
         return prefix if same else fill
     if _is_childless(prefix) or _is_leaf(target):
         return prefix
@@ -573,7 +575,8 @@ class masked(_Combinator):
         mask = self._mask_for(updates, call)
         if self.mask_compatible_extra_args:
             structure = jax.tree.structure(updates)
-            extra = {k: _split(mask, v, call) if jax.tree.structure(v) == structure else v for k, v in extra.items()}
+            # for mypy: jaxlib ships no stubs, so PyTreeDef is unresolved (the ignore below)
+            extra = {k: _split(mask, v, call) if jax.tree.structure(v) == structure else v for k, v in extra.items()}  # type: ignore[operator]
         inner_params = None if params is None else _split(mask, params, call)
         new, inner_state = self.inner.update(_split(mask, updates, call), state.inner_state, inner_params, **extra)
         return _merge(mask, new, updates, call), MaskedState(inner_state=inner_state)
@@ -815,8 +818,12 @@ class _conditional(_Combinator):
     forward_extra_args: bool = flag(default=False)
 
     # Class attributes, not fields: the state class, and the updates when inner does not run.
-    _state: ClassVar[Callable[..., Any]]
-    _skipped: ClassVar[Callable[[Updates], Updates]]
+    _state: ClassVar[Callable[..., ConditionallyTransformState | ConditionallyMaskState]]
+
+    if TYPE_CHECKING:  # a staticmethod in each subclass (mypy would bind a ClassVar callable to the instance)
+
+        @staticmethod
+        def _skipped(updates: Updates, /) -> Updates: ...
 
     def __check_init__(self) -> None:
         object.__setattr__(self, "inner", as_transformation(self.inner, type(self).__name__))

@@ -43,7 +43,7 @@ import functools
 import os
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import jax
 import jax.numpy as jnp
@@ -118,7 +118,7 @@ def inverse_sqrt_decay(peak: float, begin: int) -> Callable[[Any], jax.Array]:
 
     def schedule(count: Any) -> jax.Array:
         t = jnp.asarray(count).astype(jnp.float32) + 1
-        return peak32 * jnp.minimum(jnp.float32(1), jnp.sqrt(begin32 / t))
+        return cast(jax.Array, peak32 * jnp.minimum(jnp.float32(1), jnp.sqrt(begin32 / t)))
 
     schedule.__qualname__ = f"inverse_sqrt_decay(peak={peak:g}, begin={begin})"
     return schedule
@@ -158,10 +158,14 @@ def lecture_runs(steps: int = DEFAULT_STEPS, tiny_steps: int = TINY_LR_STEPS) ->
 
 
 @functools.partial(jax.jit, static_argnames=("loss_fn", "steps"))
-def _scan_run(optimizer: Any, w0: jax.Array, *, loss_fn: Callable[[jax.Array], jax.Array], steps: int):
+def _scan_run(
+    optimizer: Any, w0: jax.Array, *, loss_fn: Callable[[jax.Array], jax.Array], steps: int
+) -> tuple[jax.Array, jax.Array, jax.Array]:
     value_and_grad = jax.value_and_grad(loss_fn)
 
-    def step(carry, _):
+    def step(
+        carry: tuple[jax.Array, Any], _: Any
+    ) -> tuple[tuple[jax.Array, Any], tuple[jax.Array, jax.Array, jax.Array]]:
         w, state = carry
         loss, g = value_and_grad(w)
         updates, state = optimizer.update(g, state, w)
@@ -234,7 +238,7 @@ def run_demo(
 
 def step_lengths(params: np.ndarray) -> np.ndarray:
     """``|w_{t+1} - w_t|`` for ``t = 0 .. T-1`` (float64)."""
-    return np.linalg.norm(np.diff(np.asarray(params, dtype=np.float64), axis=0), axis=-1)
+    return cast(np.ndarray, np.linalg.norm(np.diff(np.asarray(params, dtype=np.float64), axis=0), axis=-1))
 
 
 def count_bursts(
@@ -506,11 +510,13 @@ def lecture_saddle(w: Any) -> jax.Array:
 
     At the origin the gradient vanishes and the Hessian ``[[0, -2], [-2, 0]]`` has eigenvalues -2 and 2.
     """
-    return (1.0 - w[0] * w[1]) ** 2
+    return cast(jax.Array, (1.0 - w[0] * w[1]) ** 2)
 
 
 @functools.partial(jax.jit, static_argnames=("loss_fn", "steps"))
-def _monitored_run(optimizer: Any, w0: jax.Array, *, loss_fn: Callable[[jax.Array], jax.Array], steps: int):
+def _monitored_run(
+    optimizer: Any, w0: jax.Array, *, loss_fn: Callable[[jax.Array], jax.Array], steps: int
+) -> Any:
     """``steps`` updates of ``optimizer`` (a ``monitored`` one) in one scan; returns the final state."""
     grad = jax.grad(loss_fn)
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import jax
 import jax.numpy as jnp
@@ -149,7 +149,7 @@ def _reduce(fn: Callable[..., Any], values: Any) -> jax.Array:
     """``fn(values, axis=0)`` in float32 or wider for floating values, returned in their dtype."""
     values = jnp.asarray(values)
     if not jnp.issubdtype(values.dtype, jnp.inexact):
-        return fn(values, axis=0)
+        return cast(jax.Array, fn(values, axis=0))
     return _astype(fn(_astype(values, _acc_dtype(values.dtype)), axis=0), values.dtype)
 
 
@@ -164,7 +164,7 @@ def _leaf_accumulator(kind: AccumulationType, num_microbatches: int) -> Accumula
         return jnp.zeros(s.shape, _acc_dtype(dtype))
 
     def add(c: Any, v: Any, i: Any) -> jax.Array:
-        return c + _astype(v, c.dtype)
+        return cast(jax.Array, c + _astype(v, c.dtype))
 
     if kind is AccumulationType.SUM:
         return Accumulator(zeros, add, lambda c: c, lambda vs: _reduce(jnp.sum, vs))
@@ -175,7 +175,7 @@ def _leaf_accumulator(kind: AccumulationType, num_microbatches: int) -> Accumula
 
         def running(c: Any, v: Any, i: Any) -> jax.Array:
             k = jnp.asarray(i).astype(c.dtype) + 1  # Welford: the mean of the first k outputs
-            return c + (_astype(v, c.dtype) - c) / k
+            return cast(jax.Array, c + (_astype(v, c.dtype) - c) / k)
 
         return Accumulator(zeros, running, lambda c: c, lambda vs: _reduce(jnp.mean, vs))
     if kind is AccumulationType.CONCAT:
@@ -604,6 +604,6 @@ def micro_grad(
             microbatch_size=microbatch_size,
             num_real_microbatches=num_real_microbatches,
         )
-        return run(*args, **kwargs)
+        return cast("tuple[Any, IndividualOutputs]", run(*args, **kwargs))
 
     return grad_fn

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import jax
 import jax.numpy as jnp
@@ -73,7 +73,7 @@ def _norm(x: jax.Array, ord: Any, axis: Any, keepdims: bool) -> jax.Array:  # no
     """``jnp.linalg.norm``; its l2 cases without overflow or underflow (``gradtx.tree.ops.l2_norm``)."""
     if _is_l2(ord, axis, x.ndim):
         return l2_norm(x, axis=axis, keepdims=keepdims)
-    return jnp.linalg.norm(x, ord=ord, axis=axis, keepdims=keepdims)
+    return cast(jax.Array, jnp.linalg.norm(x, ord=ord, axis=axis, keepdims=keepdims))
 
 
 def safe_norm(
@@ -166,10 +166,11 @@ def safe_increment(count: ArrayLike) -> jax.Array:
     """
     count = jnp.asarray(count)
     dt = count.dtype
+    top: int | np.floating[Any]
     if jnp.issubdtype(dt, jnp.integer):
         top = np.iinfo(dt).max
     elif jnp.issubdtype(dt, jnp.floating):
-        top = jnp.finfo(dt).max
+        top = jnp.finfo(dt).max  # type: ignore[no-untyped-call]  # unannotated in JAX (ml_dtypes.finfo)
     else:
         raise ValueError(f"safe_increment(count of dtype {dt}): count must have an integer or floating dtype")
     top_arr, one = jnp.asarray(top, dt), jnp.asarray(1, dt)
@@ -414,7 +415,7 @@ def matrix_inverse_pth_root(
 
     def not_done(state: tuple[Any, ...]) -> jax.Array:
         i, _, _, _, error, improving = state
-        return (i < _as(num_iters, i)) & (error > tol) & improving
+        return cast(jax.Array, (i < _as(num_iters, i)) & (error > tol) & improving)
 
     def body(state: tuple[Any, ...]) -> tuple[Any, ...]:
         i, m, h, _, error, _ = state

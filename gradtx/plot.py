@@ -33,7 +33,7 @@ def _new_axes(ax: Axes | None, figsize: tuple[float, float]) -> Axes:
     if ax is not None:
         return ax
     fig = _figure(figsize)
-    return fig.add_subplot(1, 1, 1)
+    return cast("Axes", fig.add_subplot(1, 1, 1))
 
 
 def _figure(figsize: tuple[float, float]) -> Any:
@@ -246,6 +246,7 @@ def trajectory(
     Z = np.asarray(jax.vmap(loss_fn)(points), dtype=np.float64).reshape(X.shape)
     ax = _new_axes(ax, (6.0, 4.5))
     positive = Z[np.isfinite(Z) & (Z > 0)]
+    lv: np.ndarray | int
     if positive.size and positive.max() > positive.min():
         lv = np.geomspace(positive.min(), positive.max(), int(levels))
     else:

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import jax
 import jax.numpy as jnp
@@ -43,6 +43,7 @@ from jax import core as jax_core
 from gradtx import tree as tree_lib
 from gradtx._docs import fill_doc
 from gradtx.base import PyTree, Scalar
+from gradtx.tree.precision import widest_real_dtype
 
 __all__ = [
     "projection_box",
@@ -388,7 +389,7 @@ def _l1_ball(v: jax.Array, s: jax.Array) -> jax.Array:
     """``v`` inside the l1 ball of radius ``s``, else its projection onto the sphere (a ``lax.cond``)."""
     inside = jnp.sum(jnp.abs(v)) <= s
     safe_s = jnp.where(jnp.isinf(s), 0, s)  # the sphere branch is not taken when s = inf
-    return jax.lax.cond(inside, lambda u: u, lambda u: _l1_sphere(u, safe_s), v)
+    return cast(jax.Array, jax.lax.cond(inside, lambda u: u, lambda u: _l1_sphere(u, safe_s), v))
 
 
 def projection_l1_sphere(tree: PyTree, scale: Scalar = 1) -> PyTree:
@@ -469,7 +470,7 @@ def projection_l2_sphere(tree: PyTree, scale: Scalar = 1) -> PyTree:
       [6. 8.]
     """
     _check_radius("projection_l2_sphere", "scale", scale, allow_inf=False)
-    s = jnp.asarray(scale, tree_lib.widest_real_dtype(_as_out(tree)))
+    s = jnp.asarray(scale, widest_real_dtype(_as_out(tree)))
     factor = jnp.where(s == 0, 0, s / jnp.sqrt(_sq_norm(tree)))
     return _scale_tree(factor, tree)
 

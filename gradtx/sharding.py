@@ -123,7 +123,7 @@ def zero1_shardings(
             free = [d for d in range(len(shape)) if spec[d] is None and shape[d] >= n and shape[d] % n == 0]
             if free:
                 spec[max(free, key=lambda d: (shape[d], -d))] = entry
-        return NamedSharding(mesh, PartitionSpec(*spec))
+        return NamedSharding(mesh, PartitionSpec(*spec))  # type: ignore[no-untyped-call]  # unannotated in JAX
 
     return jax.tree.map(one, state)
 
@@ -178,8 +178,9 @@ def state_shardings(opt: TransformationLike, params: Params) -> PyTree:
 
     def abstract(x: Any) -> jax.ShapeDtypeStruct:
         s = _named(x)
-        spec = s.spec if s is not None else PartitionSpec()
-        return jax.ShapeDtypeStruct(np.shape(x) if not hasattr(x, "shape") else x.shape, x.dtype,
+        spec = s.spec if s is not None else PartitionSpec()  # type: ignore[no-untyped-call]  # unannotated in JAX
+        # for mypy: JAX leaves ShapeDtypeStruct.__init__ unannotated (the ignore below)
+        return jax.ShapeDtypeStruct(np.shape(x) if not hasattr(x, "shape") else x.shape, x.dtype,  # type: ignore[no-untyped-call]
                                     sharding=NamedSharding(explicit, spec))
 
     with jax.sharding.use_abstract_mesh(explicit):
@@ -187,7 +188,8 @@ def state_shardings(opt: TransformationLike, params: Params) -> PyTree:
 
     def concrete(s: Any) -> NamedSharding:
         spec = getattr(getattr(s, "sharding", None), "spec", None)
-        return NamedSharding(mesh, spec if spec is not None else PartitionSpec())
+        # for mypy: JAX leaves PartitionSpec.__init__ unannotated (the ignore below)
+        return NamedSharding(mesh, spec if spec is not None else PartitionSpec())  # type: ignore[no-untyped-call]
 
     return jax.tree.map(concrete, shapes)
 

@@ -50,7 +50,7 @@ def _reset_peak_rss() -> bool:
 def memory_child(variant: str, size: int) -> dict[str, Any]:
     """In a fresh process: the memory one W1 Adam step needs above its live data (params, grads, state)."""
     shapes = {"w": (size,)}
-    abstract = {"w": jax.ShapeDtypeStruct((size,), jnp.float32)}
+    abstract = {"w": jax.ShapeDtypeStruct((size,), jnp.float32)}  # type: ignore[no-untyped-call]  # unannotated in JAX
     if variant.startswith("optax"):
         opt = optax_optimizer("adam")
         fn = optax_step(opt)
@@ -66,7 +66,7 @@ def memory_child(variant: str, size: int) -> dict[str, Any]:
     # A copy through NumPy makes every state page resident now (zeros may come from untouched pages, which
     # would count against the step that first writes them).
     state = fresh(jax.tree.map(np.asarray, opt.init(params)))
-    jax.block_until_ready((params, grads, state))
+    jax.block_until_ready((params, grads, state))  # type: ignore[no-untyped-call]  # unannotated in JAX
     gc.collect()
     live = sum(x.nbytes for x in jax.tree.leaves((params, grads, state)))
     device = jax.devices()[0]
@@ -76,13 +76,13 @@ def memory_child(variant: str, size: int) -> dict[str, Any]:
         exact = _reset_peak_rss()
         before, _ = _rss_now()
         new = compiled(params, state, grads)
-        jax.block_until_ready(new)
+        jax.block_until_ready(new)  # type: ignore[no-untyped-call]  # unannotated in JAX
         _, peak = _rss_now()
         extra, method = peak - before, "rss" + ("" if exact else " (peak not reset: upper bound)")
     else:
         before = stats["bytes_in_use"]
         new = compiled(params, state, grads)
-        jax.block_until_ready(new)
+        jax.block_until_ready(new)  # type: ignore[no-untyped-call]  # unannotated in JAX
         peak = (device.memory_stats() or {}).get("peak_bytes_in_use", before)
         extra, method = max(0, peak - before), "device peak_bytes_in_use"
     return {"variant": variant, "live_mib": live / 2**20, "extra_mib": extra / 2**20, "method": method}
@@ -153,7 +153,8 @@ def zero1_memory(config: BenchConfig, data_axis_sizes: Sequence[int] = (2, 8, 64
     from gradtx import sharding
 
     shapes = workload("W2", config)
-    params = jax.tree.map(lambda s: jax.ShapeDtypeStruct(s, jnp.float32), shapes, is_leaf=is_shape)
+    # for mypy: JAX leaves ShapeDtypeStruct.__init__ unannotated (the ignore below)
+    params = jax.tree.map(lambda s: jax.ShapeDtypeStruct(s, jnp.float32), shapes, is_leaf=is_shape)  # type: ignore[no-untyped-call]
     state = jax.eval_shape(optimizer("adam").init, params)
     leaves = jax.tree.leaves(state)
     replicated = sum(math.prod(x.shape) * np.dtype(x.dtype).itemsize for x in leaves)

@@ -101,6 +101,6 @@ def format_report(result: dict[str, Any]) -> str:
         for n, b in z["zero1"].items():
             lines.append(f"  ZeRO-1 over {n:>3} data devices: {b / mib:8.2f} MiB ({b / z['replicated_bytes']:.4f} x)")
     lines.append("")
-    parts = ", ".join(f"{k} {v:.0f}" for k, v in result.get("sections_s", {}).items())
-    lines.append(f"total {result['wall_s']:.1f} s ({parts})")
+    sections = ", ".join(f"{k} {v:.0f}" for k, v in result.get("sections_s", {}).items())
+    lines.append(f"total {result['wall_s']:.1f} s ({sections})")
     return "\n".join(lines)

@@ -137,11 +137,11 @@ def roofline(size: int, repeats: int, warmup: int = 2, min_sample_s: float = 0.0
             self.b = self.fn(self.b, c, s)
 
         def sync(self) -> None:
-            jax.block_until_ready(self.b)
+            jax.block_until_ready(self.b)  # type: ignore[no-untyped-call]  # unannotated in JAX
 
     variants = [Triad("triad", False), Triad("triad-donate", True)]
     times = time_variants(variants, repeats, warmup, min_sample_s)
-    out = {}
+    out: dict[str, Any] = {}
     for name, ts in times.items():
         med = _median(ts)
         out[name] = {"median_ms": med * 1e3, "gb_s": 3 * 4 * size / med / 1e9}
@@ -184,7 +184,8 @@ def compile_times(names: Sequence[str], config: BenchConfig) -> dict[str, dict[s
     out: dict[str, dict[str, dict[str, float]]] = {}
     for name in names:
         shapes = workload(name, config)
-        abstract = jax.tree.map(lambda s: jax.ShapeDtypeStruct(s, jnp.float32), shapes, is_leaf=is_shape)
+        # for mypy: JAX leaves ShapeDtypeStruct.__init__ unannotated (the ignore below)
+        abstract = jax.tree.map(lambda s: jax.ShapeDtypeStruct(s, jnp.float32), shapes, is_leaf=is_shape)  # type: ignore[no-untyped-call]
         opt = adam(LR)
         row = {
             "gradtx": _lower_compile(plain_step(opt), abstract, jax.eval_shape(opt.init, abstract), abstract),
@@ -219,7 +220,8 @@ def trace_scaling(leaves: Sequence[int], compile_up_to: int = 0) -> list[dict[st
     opt = chain(clip_by_global_norm(1.0), adam(LR))
     rows = []
     for n in leaves:
-        params = {f"p{i:05d}": jax.ShapeDtypeStruct((4, 4), jnp.float32) for i in range(n)}
+        # for mypy: JAX leaves ShapeDtypeStruct.__init__ unannotated (the ignore below)
+        params = {f"p{i:05d}": jax.ShapeDtypeStruct((4, 4), jnp.float32) for i in range(n)}  # type: ignore[no-untyped-call]
         state = jax.eval_shape(opt.init, params)
         gc.collect()
         t0 = time.perf_counter()

@@ -73,20 +73,22 @@ class JaxVariant(Variant):
         self.name = name
         self._step_fn, self._init = step_fn, init
         self._params0, self._to, self._from = params0, to_params, from_params
-        self._grads = jax.block_until_ready(self._to(fresh(grads)))
+        # for mypy: JAX leaves block_until_ready unannotated (the ignore below)
+        self._grads = jax.block_until_ready(self._to(fresh(grads)))  # type: ignore[no-untyped-call]
         self.p: Any = None
         self.s: Any = None
 
     def reset(self) -> None:
         self.p = self.s = None
-        self.p = jax.block_until_ready(self._to(fresh(self._params0)))
-        self.s = jax.block_until_ready(self._init(self.p))
+        # for mypy: JAX leaves block_until_ready unannotated (the ignores below)
+        self.p = jax.block_until_ready(self._to(fresh(self._params0)))  # type: ignore[no-untyped-call]
+        self.s = jax.block_until_ready(self._init(self.p))  # type: ignore[no-untyped-call]
 
     def step(self) -> None:
         self.p, self.s = self._step_fn(self.p, self.s, self._grads)
 
     def sync(self) -> None:
-        jax.block_until_ready((self.p, self.s))
+        jax.block_until_ready((self.p, self.s))  # type: ignore[no-untyped-call]  # unannotated in JAX
 
     def params(self) -> list[np.ndarray]:
         return [np.asarray(x) for x in jax.tree.leaves(self._from(self.p))]

@@ -41,7 +41,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, cast
 
 import jax
 import jax.numpy as jnp
@@ -144,7 +144,7 @@ def hvp(loss_fn: Callable[[PyTree], jax.Array], params: PyTree, v: PyTree) -> Py
       [2. 4. 6.]
     """
     tp, tv = jax.tree_util.tree_structure(params), jax.tree_util.tree_structure(v)
-    if tp != tv:
+    if tp != tv:  # type: ignore[operator]  # jaxlib ships no stubs: PyTreeDef is unresolved
         raise TypeError(f"hvp: v must have the tree structure of params: params is {tp}, v is {tv}")
     v = jax.tree.map(lambda t, p: jnp.asarray(t).astype(jnp.result_type(p)), v, params)
     return jax.jvp(jax.grad(loss_fn), (params,), (v,))[1]
@@ -175,7 +175,9 @@ def _compute_dtype(call: str, params: PyTree) -> tuple[np.dtype, int]:
     return widest, n
 
 
-def _flat_problem(loss_fn: Callable[[PyTree], jax.Array], params: PyTree, dtype: np.dtype):
+def _flat_problem(
+    loss_fn: Callable[[PyTree], jax.Array], params: PyTree, dtype: np.dtype
+) -> tuple[jax.Array, Callable[[jax.Array], jax.Array]]:
     """``(x0, f)``: the parameters raveled in ``dtype`` and ``f(x) = loss_fn(unravel(x))``."""
     params_c = jax.tree.map(lambda x: jnp.asarray(x).astype(dtype), params)
     x0, unravel = ravel_pytree(params_c)
@@ -226,7 +228,9 @@ def _project_out(basis: jax.Array, w: jax.Array) -> jax.Array:
     return w - jnp.matmul(coeffs, basis, precision=_HIGHEST)
 
 
-def _lanczos(matvec: Callable[[jax.Array], jax.Array], x0: jax.Array, m: int, key: jax.Array):
+def _lanczos(
+    matvec: Callable[[jax.Array], jax.Array], x0: jax.Array, m: int, key: jax.Array
+) -> tuple[jax.Array, jax.Array, jax.Array]:
     """``m`` Lanczos steps with full reorthogonalisation: ``(alpha, beta, last_beta)``.
 
     ``alpha`` (m,) and ``beta[:m-1]`` are the diagonal and off-diagonal of the tridiagonal ``T = Q^T H Q``;
@@ -237,7 +241,7 @@ def _lanczos(matvec: Callable[[jax.Array], jax.Array], x0: jax.Array, m: int, ke
     decides breakdown; on breakdown the second pass orthogonalises a restart vector instead.
     """
     n, dt = x0.shape[0], x0.dtype
-    eps = float(jnp.finfo(dt).eps)
+    eps = float(jnp.finfo(dt).eps)  # type: ignore[no-untyped-call]  # unannotated in JAX (ml_dtypes.finfo)
     q0 = jax.random.uniform(key, (n,), dt, -1.0, 1.0)
     q0 = q0 / jnp.linalg.norm(q0)
     basis = jnp.zeros((m + 1, n), dt).at[0].set(q0)
@@ -310,7 +314,9 @@ class HessianEigenvalues(NamedTuple):
 _WHICH = ("largest", "smallest", "both")
 
 
-def _extremes(lin: Callable[[jax.Array], jax.Array], x0: jax.Array, k: int, which: str, m: int, key: Any):
+def _extremes(
+    lin: Callable[[jax.Array], jax.Array], x0: jax.Array, k: int, which: str, m: int, key: Any
+) -> HessianEigenvalues:
     alpha, beta, last_beta = _lanczos(lin, x0, m, jax.random.PRNGKey(0) if key is None else key)
     theta, res = _ritz(alpha, beta, last_beta)
     largest = smallest = largest_res = smallest_res = None
@@ -404,10 +410,13 @@ def hessian_eigenvalues(
     k, m = _lanczos_args(call, n, k, which, num_iters)
 
     # One program, compiled once per loss_fn and options (inlined when called under an outer jit).
-    return _program(_eigenvalues_impl, loss_fn, dtype=dtype, k=k, which=which, m=m)(params, key)
+    program = _program(_eigenvalues_impl, loss_fn, dtype=dtype, k=k, which=which, m=m)
+    return cast(HessianEigenvalues, program(params, key))
 
 
-def _eigenvalues_impl(params: PyTree, key: Any, *, loss_fn: Any, dtype: Any, k: int, which: str, m: int):
+def _eigenvalues_impl(
+    params: PyTree, key: Any, *, loss_fn: Any, dtype: Any, k: int, which: str, m: int
+) -> HessianEigenvalues:
     x0, f = _flat_problem(loss_fn, params, dtype)
     _, lin = jax.linearize(jax.grad(f), x0)
     return _extremes(lin, x0, k, which, m, key)
@@ -458,7 +467,7 @@ def hutchinson_trace(
     dtype, n = _compute_dtype(call, params)
     s = _static_int(call, "num_samples", num_samples, 1)
 
-    return _program(_trace_impl, loss_fn, dtype=dtype, n=n, s=s)(params, key)
+    return cast(jax.Array, _program(_trace_impl, loss_fn, dtype=dtype, n=n, s=s)(params, key))
 
 
 def _trace_impl(params: PyTree, key: Any, *, loss_fn: Any, dtype: Any, n: int, s: int) -> jax.Array:
@@ -471,7 +480,7 @@ def _trace_impl(params: PyTree, key: Any, *, loss_fn: Any, dtype: Any, n: int, s
         return total + jnp.dot(z, lin(z), precision=_HIGHEST)
 
     total = lax.fori_loop(0, s, body, jnp.zeros((), dtype))
-    return total / jnp.asarray(s, dtype)
+    return cast(jax.Array, total / jnp.asarray(s, dtype))
 
 
 # --------------------------------------------------------------------------------------------------

@@ -78,6 +78,7 @@ from gradtx.base import (
 )
 from gradtx.fields import flag, integer, option, pytree_class
 from gradtx.tree.ops import leaves_norm
+from gradtx.tree.precision import widest_real_dtype
 
 __all__ = [
     "MonitoredState",
@@ -112,7 +113,7 @@ class MonitoredState(NamedTuple):
       1 1.0 [ 5. nan nan]
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # the step count's name shadows tuple.count
     inner_state: OptState
     last: dict[str, jax.Array]
     history: dict[str, jax.Array]
@@ -188,7 +189,9 @@ def _any(flags: list[jax.Array]) -> jax.Array | None:
     return out
 
 
-def _run(tx: Any, updates: Updates, state: OptState, params: Params | None, extra: dict[str, Any]):
+def _run(
+    tx: Any, updates: Updates, state: OptState, params: Params | None, extra: dict[str, Any]
+) -> tuple[Updates, OptState, jax.Array | None]:
     """``tx.update(updates, state, params, **extra)`` and whether a clipping block clipped (None: no block).
 
     Chains are run block by block (exactly the calls ``chain.update`` makes) so that each clipping block is
@@ -290,7 +293,7 @@ def _kth_smallest(keys: jax.Array, k: jax.Array, bits: int) -> jax.Array:
         return prefix | (d.astype(int_dt) << shift), rank
 
     prefix, _ = jax.lax.fori_loop(0, passes, one_pass, (jnp.zeros([], int_dt), k.astype(jnp.int32)))
-    return prefix
+    return cast(jax.Array, prefix)
 
 
 def _effective_lr(grads: Any, out: Any, dt: np.dtype) -> tuple[jax.Array, jax.Array, jax.Array]:
@@ -313,7 +316,7 @@ def _effective_lr(grads: Any, out: Any, dt: np.dtype) -> tuple[jax.Array, jax.Ar
         key1, key2 = s[k1], s[jnp.where(even, jnp.minimum(k1 + 1, keys.size - 1), k1)]
     else:
         # Materialise the keys once: without the barrier XLA may fuse tx's whole update into every pass.
-        keys = jax.lax.optimization_barrier(keys)
+        keys = jax.lax.optimization_barrier(keys)  # type: ignore[no-untyped-call]  # unannotated in JAX
         ok = keys != invalid
         lo, hi = jnp.min(keys), jnp.max(jnp.where(ok, keys, -1))
         key1 = _kth_smallest(keys, k1, bits)
@@ -406,7 +409,7 @@ class monitored(GradientTransformation):
         if isinstance(params, tree.ParamsMarker):  # tree.map_params asks which parts mirror the params: none
             clipped: Any = zero_count() if self._clips() else None
             return MonitoredState(zero_count(), inner_state, 0, 0, clipped)  # type: ignore[arg-type]
-        dt = tree.widest_real_dtype(params)
+        dt = widest_real_dtype(params)
         names = self._names(params)
         return MonitoredState(
             count=zero_count(),
@@ -441,7 +444,8 @@ class monitored(GradientTransformation):
                     values[name] = _ratio(u_groups[g], p_groups[g])
                 else:
                     values[name] = nan
-        if self.effective_lr and jax.tree.structure(updates) == jax.tree.structure(out):
+        # for mypy: jaxlib ships no stubs, so PyTreeDef is unresolved (the ignore below)
+        if self.effective_lr and jax.tree.structure(updates) == jax.tree.structure(out):  # type: ignore[operator]
             values.update(zip(_EFFECTIVE, _effective_lr(updates, out, dt)))  # else NaN: no element-wise pairing
         clipped_steps = state.clipped_steps
         if clipped is not None and clipped_steps is not None:

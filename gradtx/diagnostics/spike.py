@@ -49,6 +49,7 @@ from gradtx.base import (
     zero_count,
 )
 from gradtx.fields import choice, hyper, integer, option, probability, pytree_class
+from gradtx.tree.precision import widest_real_dtype
 
 __all__ = ["SpikeGuardState", "spike_guard"]
 
@@ -185,7 +186,7 @@ class spike_guard(GradientTransformation):
         object.__setattr__(self, "tx", as_transformation(self.tx, "spike_guard"))
 
     def init(self, params: Params) -> SpikeGuardState:
-        dt = tree.widest_real_dtype(params)
+        dt = widest_real_dtype(params)
         zero = jnp.zeros([], dt)
         return SpikeGuardState(
             num_observed=zero_count(),

@@ -9,7 +9,7 @@ import math
 import numbers
 import sys
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 if sys.version_info >= (3, 11):
     pass
@@ -265,7 +265,7 @@ def format_value(x: Any) -> str:
     if isinstance(x, (type, np.dtype)):
         return np.dtype(x).name if _is_dtype(x) else repr(x)
     if callable(x) and hasattr(x, "__qualname__") and not hasattr(x, "init"):
-        return x.__qualname__
+        return cast(str, x.__qualname__)
     return repr(x)
 
 

@@ -78,7 +78,7 @@ def as_pytree_callable(fn: Any) -> Any:
     if isinstance(fn, StaticCallable) or not callable(fn):
         return fn
     if jax.tree_util.treedef_is_leaf(jax.tree_util.tree_structure(fn)):
-        return StaticCallable(fn)  # type: ignore[call-arg]
+        return StaticCallable(fn)
     return fn
 
 
