@@ -1,4 +1,4 @@
-"""Types that catch mistakes: pyright on a typed user script (tests/typing/).
+"""Types that catch mistakes: pyright on a typed user script (tests/typing/), and mypy --strict on the package.
 
 ``user_script.py`` must be clean, and each ``reveal_type(...)  # revealed: T`` line must infer exactly ``T``
 (the types of ``init``, ``update`` and ``apply_updates`` results are part of the public API). ``mistakes.py``
@@ -78,3 +78,13 @@ def test_typical_mistakes_are_reported(diagnostics):
     unexpected = {line: msgs for line, msgs in got.items() if line not in expected}
     assert not missed, f"mistakes pyright does not report: {missed}"
     assert not unexpected, f"errors on lines with no mistake: {unexpected}"
+
+
+def test_package_is_clean_under_mypy_strict():
+    # pyproject.toml's [tool.mypy]: strict over gradtx/, the float64 NumPy references (plain untyped NumPy by
+    # design) excluded. About 12 s.
+    root = HERE.parents[1]
+    out = subprocess.run([sys.executable, "-m", "mypy", "--no-incremental"], capture_output=True, text=True, cwd=root,
+                         timeout=900)
+    assert out.returncode == 0, out.stdout[-6000:] + out.stderr[-2000:]
+    assert "Success" in out.stdout
