@@ -41,7 +41,7 @@ def _fresh_trace_counts():
 # garbage collection there, for programs held by reference cycles), and at once whenever the process holds more
 # than a quarter of the limit. A process stays near 700 mappings and the whole suite runs in one process
 # (``pytest -q`` without ``-n``); only programs shared between tests are compiled again.
-_CLEAR_EVERY = 25
+_CLEAR_EVERY = int(os.environ.get("GRADTX_TEST_CLEAR_EVERY", "25"))
 _tests_run = 0
 
 
