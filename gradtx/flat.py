@@ -13,12 +13,13 @@ on it unchanged, and everything it returns is made of the same few buffers::
     params = unpack(flat)                                 # the original tree, by slices and reshapes
 
 Layout. A ``FlatTree`` has children ``buffers`` (a tuple of 1-D arrays, one per distinct leaf dtype in order of
-first appearance) and static aux data ``(treedef, layout)``, ``layout[i] = (buffer index, offset, shape)`` for
-leaf ``i``. Leaves of size 0 take no room; scalars take one element; ``None`` leaves are empty subtrees in
-JAX and stay in the treedef (no room, and ``unpack`` gives ``None`` back). The empty tree packs to zero
-buffers. Two FlatTrees combine in ``jax.tree.map`` when their layouts are equal (``pack`` of trees with the
-same structure, shapes and dtypes); a buffer's dtype is not part of the layout, so a state stored in another
-dtype (``mu_dtype``) is a FlatTree of the same layout whose buffers have that dtype.
+first appearance) and static aux data ``(treedef, layout, padded)``, ``layout[i] = (buffer index, offset,
+shape)`` for leaf ``i`` and ``padded`` the buffers' lengths when ``pack(tree, multiple_of=N)`` padded them.
+Leaves of size 0 take no room; scalars take one element; ``None`` leaves are empty subtrees in JAX and stay in
+the treedef (no room, and ``unpack`` gives ``None`` back). The empty tree packs to zero buffers. Two FlatTrees
+combine in ``jax.tree.map`` when their layouts are equal (``pack`` of trees with the same structure, shapes and
+dtypes); a buffer's dtype is not part of the layout, so a state stored in another dtype (``mu_dtype``) is a
+FlatTree of the same layout whose buffers have that dtype.
 
 Which optimizers give the per-leaf result on a FlatTree. Elementwise maths (sgd, momentum, the Adam family,
 RMSProp, Adagrad, Lion, sign methods, schedules, weight decay without a mask) sees the same numbers in a
@@ -66,6 +67,8 @@ class FlatTree:
         appearance; stored as a tuple.
       treedef: the structure of the original tree (static aux data).
       layout: per original leaf, ``(buffer index, offset, shape)`` (static aux data).
+      padded: each buffer's length when :func:`pack` padded them (``multiple_of``), else ``()`` (static aux
+        data). Default ``()``.
 
     Raises:
       ValueError: from :meth:`unpack`, when a buffer does not fit the layout (``FlatTree.unpack: buffers of
@@ -85,12 +88,13 @@ class FlatTree:
       ((0, 0, (3,)), (1, 0, (2,)), (0, 3, (2, 2)))
     """
 
-    __slots__ = ("buffers", "layout", "treedef")
+    __slots__ = ("buffers", "layout", "padded", "treedef")
 
-    def __init__(self, buffers: Sequence[jax.Array], treedef: Any, layout: Layout):
+    def __init__(self, buffers: Sequence[jax.Array], treedef: Any, layout: Layout, padded: tuple[int, ...] = ()):
         self.buffers = tuple(buffers)
         self.treedef = treedef
         self.layout = layout
+        self.padded = tuple(padded)  # each buffer's length when padded beyond its leaves (pack(multiple_of=)); () not
 
     @property
     def num_leaves(self) -> int:
@@ -98,7 +102,13 @@ class FlatTree:
         return len(self.layout)
 
     def sizes(self) -> tuple[int, ...]:
-        """The length of each buffer, from the layout."""
+        """The length of each buffer: its leaves' elements, plus the zero padding of ``pack(multiple_of=)``."""
+        if self.padded:
+            return self.padded
+        return self.used()
+
+    def used(self) -> tuple[int, ...]:
+        """The elements of each buffer that hold leaves (the rest, if any, is padding), from the layout."""
         out = [0] * len(self.buffers)
         for b, off, shape in self.layout:
             out[b] = max(out[b], off + _size(shape))
@@ -124,8 +134,10 @@ class FlatTree:
                 f"FlatTree.unpack: buffers of shapes {got} do not fit the layout (vectors of lengths {self.sizes()}); "
                 "a per-buffer statistic, not a flat copy of the tree"
             )
+        used, sizes = self.used(), self.sizes()
         pieces = [
-            _split(buf, [_size(shape) for b, _, shape in self.layout if b == i]) for i, buf in enumerate(self.buffers)
+            _split(buf, [_size(shape) for b, _, shape in self.layout if b == i] + [sizes[i] - used[i]] * (
+                sizes[i] > used[i])) for i, buf in enumerate(self.buffers)
         ]
         cursor = [0] * len(self.buffers)
         leaves = []
@@ -154,37 +166,52 @@ def _split(buf: Any, sizes: list[int]) -> list[Any]:
     return list(lax.split(buf, sizes, axis=buf.ndim - 1))
 
 
-def _flatten_with_keys(flat: FlatTree) -> tuple[list[tuple[Any, Any]], tuple[Any, Layout]]:
+_Aux = tuple[Any, Layout, tuple[int, ...]]
+
+
+def _flatten_with_keys(flat: FlatTree) -> tuple[list[tuple[Any, Any]], _Aux]:
     keys = [jax.tree_util.GetAttrKey(f"buffers[{i}]") for i in range(len(flat.buffers))]
-    return list(zip(keys, flat.buffers)), (flat.treedef, flat.layout)
+    return list(zip(keys, flat.buffers)), (flat.treedef, flat.layout, flat.padded)
 
 
-def _flatten(flat: FlatTree) -> tuple[tuple[Any, ...], tuple[Any, Layout]]:
-    return flat.buffers, (flat.treedef, flat.layout)
+def _flatten(flat: FlatTree) -> tuple[tuple[Any, ...], _Aux]:
+    return flat.buffers, (flat.treedef, flat.layout, flat.padded)
 
 
-def _unflatten(aux: tuple[Any, Layout], children: Any) -> FlatTree:
+def _unflatten(aux: _Aux, children: Any) -> FlatTree:
     obj = object.__new__(FlatTree)
     obj.buffers = tuple(children)
-    obj.treedef, obj.layout = aux
+    obj.treedef, obj.layout, obj.padded = aux
     return obj
 
 
 jax.tree_util.register_pytree_with_keys(FlatTree, _flatten_with_keys, _unflatten, _flatten)
 
 
-def pack(tree: PyTree) -> FlatTree:
+def pack(tree: PyTree, *, multiple_of: int = 1) -> FlatTree:
     """``tree`` as a :class:`FlatTree`: the leaves of each dtype raveled and concatenated into one buffer.
 
     Buffers follow the order in which their dtypes first appear among the leaves (tree order). ``None``
     leaves stay ``None`` (they are empty subtrees), scalars take one element, 0-size leaves none; the empty
     tree packs to a FlatTree without buffers. Works inside ``jit`` (one concatenate per dtype).
 
+    ``multiple_of=N`` pads every buffer with zeros to a length divisible by ``N`` (at most ``N - 1`` elements
+    each), so a buffer splits evenly over ``N`` devices: ZeRO's exact ``1/N`` of the state per device
+    (:func:`gradtx.sharding.zero1_shardings`, ``make_step(zero=1 or 2)``). The padding is part of the layout
+    (``FlatTree.sizes``), so the gradients and the state built from a padded FlatTree are padded alike;
+    elementwise optimizers keep it at zero (a zero gradient gives a zero update) and global norms do not see
+    it.
+
     Args:
       tree: a pytree of arrays (or Python scalars), e.g. the parameters. A FlatTree is returned as it is.
+      multiple_of: pad each buffer to a multiple of this length, ``>= 1`` (keyword-only). Default 1 (none).
 
     Returns:
       The :class:`FlatTree` holding the leaves of ``tree``; ``unpack`` gives ``tree`` back.
+
+    Raises:
+      ValueError: ``multiple_of`` is not an integer ``>= 1`` (``pack(multiple_of=0): multiple_of must be an
+        integer >= 1``), or ``tree`` is a FlatTree padded to another multiple.
 
     Examples:
       >>> import jax.numpy as jnp
@@ -195,8 +222,15 @@ def pack(tree: PyTree) -> FlatTree:
       >>> updates, _ = opt.update(pack({"w": jnp.ones((2, 2)), "b": jnp.ones(2)}), opt.init(params), params)
       >>> print(unpack(gradtx.apply_updates(params, updates))["b"])
       [-0.5 -0.5]
+      >>> pack({"w": jnp.ones(5)}, multiple_of=4)  # padded to 8 elements for 4 devices
+      FlatTree(1 leaves in (float32[8]))
     """
+    if isinstance(multiple_of, bool) or not isinstance(multiple_of, (int, np.integer)) or multiple_of < 1:
+        raise ValueError(f"pack(multiple_of={multiple_of!r}): multiple_of must be an integer >= 1")
     if isinstance(tree, FlatTree):
+        if any(n % multiple_of for n in tree.sizes()):
+            raise ValueError(f"pack(multiple_of={multiple_of}): the FlatTree given has buffers of lengths "
+                             f"{tree.sizes()}; pack the original tree with multiple_of={multiple_of}")
         return tree
     leaves, treedef = jax.tree.flatten(tree)
     leaves = [jnp.asarray(x) for x in leaves]
@@ -215,8 +249,14 @@ def pack(tree: PyTree) -> FlatTree:
         layout.append((b, offsets[b], shape))
         offsets[b] += _size(shape)
         parts[b].append(jnp.reshape(x, (-1,)))
+    padded: tuple[int, ...] = ()
+    if multiple_of > 1 and any(n % multiple_of for n in offsets):
+        padded = tuple(-(-n // multiple_of) * multiple_of for n in offsets)
+        for p, n, m in zip(parts, offsets, padded):
+            if m > n:
+                p.append(jnp.zeros((m - n,), p[0].dtype))
     buffers = tuple(p[0] if len(p) == 1 else jnp.concatenate(p) for p in parts)
-    return FlatTree(buffers, treedef, tuple(layout))
+    return FlatTree(buffers, treedef, tuple(layout), padded)
 
 
 def unpack(tree: PyTree) -> PyTree:

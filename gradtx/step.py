@@ -83,15 +83,98 @@ def _distinct_buffers(params: Any, state: Any) -> tuple[Any, Any]:
     return jax.tree.unflatten(treedef, out) if copied else (params, state)
 
 
-def _grads_step(opt: Any) -> Callable[..., Any]:
+class _Zero:
+    """The layout constraints of ZeRO (Rajbhandari et al. 2020) inside the step; no-ops without ``zero``.
+
+    Stage 1: the new state is split over the data axis (``zero1_shardings``), the new parameters replicated
+    (XLA all-gathers the updated slices). Stage 2: the gradients are split too, so XLA reduce-scatters them
+    instead of all-reducing, and each device updates its slice from its slice of the gradient.
+    """
+
+    def __init__(self, stage: int, mesh: Any, axis: Any):
+        self.stage, self.mesh, self.axis = stage, mesh, axis
+
+    def _constrain(self, tree: Any, layout: Any) -> Any:
+        """``tree`` laid out as ``layout``: ``reshard`` on a mesh of Explicit axes, a constraint on Auto axes."""
+        if any(t == jax.sharding.AxisType.Explicit for t in self.mesh.axis_types):
+            return jax.sharding.reshard(tree, layout)  # type: ignore[no-untyped-call]  # untyped in JAX
+        return jax.lax.with_sharding_constraint(tree, layout)  # type: ignore[no-untyped-call]  # untyped in JAX
+
+    def _split(self, tree: Any) -> Any:
+        from gradtx.sharding import zero1_shardings  # imports jax.sharding machinery only when used
+
+        return self._constrain(tree, zero1_shardings(tree, self.mesh, self.axis))
+
+    def grads(self, grads: Any) -> Any:
+        return self._split(grads) if self.stage >= 2 else grads
+
+    def scattered(self, value_and_grad: Callable[..., Any]) -> Callable[..., Any]:
+        """``value_and_grad`` per device on its part of the batch, the gradients reduce-scattered.
+
+        Under ``shard_map``: every device differentiates the loss on its slice of each batch argument (split on
+        the first axis), and ``psum_scatter`` sums the gradients and leaves each device the slice of the sum
+        that ``zero1_shardings`` gives it (a buffer whose length divides by the device count splits on its
+        only axis; others stay whole, all-reduced). The loss is a mean over the batch, so the sums are divided
+        by the device count (the loss is averaged too).
+        """
+        from jax.sharding import NamedSharding, PartitionSpec
+
+        from gradtx.sharding import zero1_shardings
+
+        names = (self.axis,) if isinstance(self.axis, str) else tuple(self.axis)
+        n = 1
+        for a in names:
+            n *= self.mesh.shape[a]
+        entry = names[0] if len(names) == 1 else names
+
+        def run(params: Any, *args: Any, **kwargs: Any) -> Any:
+            specs = jax.tree.map(lambda s: s.spec, zero1_shardings(params, self.mesh, self.axis))
+
+            def local(params: Any, args: Any, kwargs: Any) -> Any:
+                # varying over the axis: each device's own gradient, not one JAX would all-reduce for us
+                params = jax.tree.map(lambda p: jax.lax.pcast(p, entry, to="varying"), params)
+                out, grads = value_and_grad(params, *args, **kwargs)
+
+                def reduce(g: Any, spec: Any) -> Any:
+                    dims = [d for d, e in enumerate(spec) if e is not None]
+                    if not dims:
+                        return jax.lax.psum(g, entry) / n  # type: ignore[no-untyped-call]
+                    summed = jax.lax.psum_scatter(  # type: ignore[no-untyped-call]
+                        g, entry, scatter_dimension=dims[0], tiled=True)
+                    return summed / n
+
+                loss = jax.lax.pmean(out, entry)  # type: ignore[no-untyped-call]
+                return loss, jax.tree.map(reduce, grads, specs)
+
+            batch = PartitionSpec(entry)  # type: ignore[no-untyped-call]  # unannotated in JAX
+            whole = PartitionSpec()  # type: ignore[no-untyped-call]
+            if any(t == jax.sharding.AxisType.Explicit for t in self.mesh.axis_types):  # inputs must match the specs
+                params = self._constrain(params, jax.tree.map(lambda _: NamedSharding(self.mesh, whole), params))
+                args, kwargs = self._constrain((args, kwargs), jax.tree.map(lambda _: NamedSharding(self.mesh, batch),
+                                                                            (args, kwargs)))
+            return jax.shard_map(local, mesh=self.mesh, in_specs=(whole, batch, batch),
+                                 out_specs=(whole, specs))(params, args, kwargs)
+
+        return run
+
+    def out(self, params: Any, state: Any) -> tuple[Any, Any]:
+        if not self.stage:
+            return params, state
+        from jax.sharding import NamedSharding, PartitionSpec
+
+        replicated = NamedSharding(self.mesh, PartitionSpec())  # type: ignore[no-untyped-call]  # unannotated in JAX
+        return self._constrain(params, jax.tree.map(lambda _: replicated, params)), self._split(state)
+
+
+def _grads_step(opt: Any, zero: _Zero) -> Callable[..., Any]:
     def step(params: Any, state: Any, grads: Any, **extra: Any) -> tuple[Any, Any]:
-        updates, state = opt.update(grads, state, params, **extra)
-        return apply_updates(params, updates), state
+        updates, state = opt.update(zero.grads(grads), state, params, **extra)
+        return zero.out(apply_updates(params, updates), state)
 
     return step
 
 
-def _loss_step(opt: Any, loss_fn: Callable[..., Any], has_aux: bool) -> Callable[..., Any]:
+def _loss_step(opt: Any, loss_fn: Callable[..., Any], has_aux: bool, zero: _Zero) -> Callable[..., Any]:
     pass_value = _passes_value(opt)
 
     def loss_of(params: Any, *args: Any, **kwargs: Any) -> Any:
@@ -99,13 +182,15 @@ def _loss_step(opt: Any, loss_fn: Callable[..., Any], has_aux: bool) -> Callable
         return loss_fn(tree, *args, **kwargs)
 
     value_and_grad = jax.value_and_grad(loss_of, has_aux=has_aux)
+    if zero.stage >= 2:
+        value_and_grad = zero.scattered(value_and_grad)
 
     def step(params: Any, state: Any, *args: Any, **kwargs: Any) -> tuple[Any, ...]:
         out, grads = value_and_grad(params, *args, **kwargs)
         loss = out[0] if has_aux else out
         extra = {"value": loss} if pass_value else {}
         updates, state = opt.update(grads, state, params, **extra)
-        params = apply_updates(params, updates)
+        params, state = zero.out(apply_updates(params, updates), state)
         return (params, state, loss, out[1]) if has_aux else (params, state, loss)
 
     return step
@@ -118,6 +203,9 @@ def make_step(
     has_aux: bool = False,
     donate: bool = True,
     jit: bool = True,
+    zero: int = 0,
+    mesh: jax.sharding.Mesh | None = None,
+    axis: str | tuple[str, ...] = "data",
 ) -> Callable[..., Any]:
     """A train step for ``opt`` (anything with ``init`` and ``update``, Optax's transformations included).
 
@@ -142,6 +230,15 @@ def make_step(
       donate: donate ``params`` and ``state`` to the jitted step (keyword-only; only with ``jit``). Default
         True: do not use the arrays passed in after the call.
       jit: compile the step with ``jax.jit`` (keyword-only). Default True.
+      zero: the ZeRO stage (Rajbhandari et al. 2020, arXiv:1910.02054), keyword-only: 0 (default: no
+        constraint, the state follows the parameters), 1 (the new state is split over ``axis`` of ``mesh`` by
+        :func:`gradtx.sharding.zero1_shardings`, the new parameters replicated) or 2 (the gradients are
+        split too: XLA reduce-scatters them instead of all-reducing). With params packed by
+        ``gradtx.flat.pack(tree, multiple_of=N)`` (``N`` devices on ``axis``) every state buffer splits
+        exactly, so each device holds ``1/N`` of the state; initialise it split with ``jax.jit(opt.init,
+        out_shardings=zero1_shardings(jax.eval_shape(opt.init, params), mesh, axis))(params)``.
+      mesh: the device mesh of ``zero`` (keyword-only; required with ``zero``). Default None.
+      axis: the data-parallel mesh axis (or tuple of axes) of ``zero`` (keyword-only). Default ``"data"``.
 
     Returns:
       The step function: ``step(params, state, grads, **extra) -> (params, state)`` without ``loss_fn``;
@@ -150,8 +247,9 @@ def make_step(
 
     Raises:
       InvalidValue: (a ``ValueError``) ``opt`` has no callable ``init`` and ``update`` (``make_step(opt=3):
-        opt must have init and update (a gradtx or Optax transformation)``), or ``has_aux=True`` without a
-        ``loss_fn``.
+        opt must have init and update (a gradtx or Optax transformation)``), ``has_aux=True`` without a
+        ``loss_fn``, ``zero`` not 0, 1 or 2, ``zero`` without a ``mesh`` or without ``jit``, or an ``axis``
+        the mesh lacks (``make_step(axis='batch'): axis must name axes of the mesh ('data',)``).
       InvalidType: (a ``TypeError``) ``loss_fn`` is not callable, or a flag is not a bool
         (``make_step(jit='yes'): jit must be True or False, not str``).
 
@@ -176,8 +274,19 @@ def make_step(
     has_aux, donate, jit = (_FLAG(call, n, v) for n, v in (("has_aux", has_aux), ("donate", donate), ("jit", jit)))
     if has_aux and loss_fn is None:
         fail(call, "has_aux", has_aux, "needs a loss_fn (without one the step takes gradients, not a loss)")
+    if isinstance(zero, bool) or zero not in (0, 1, 2):
+        fail(call, "zero", zero, "must be 0 (off), 1 or 2 (the ZeRO stage)")
+    if zero and not isinstance(mesh, jax.sharding.Mesh):
+        fail(call, "mesh", mesh, "must be a jax.sharding.Mesh when zero is 1 or 2")
+    if zero and not jit:
+        fail(call, "jit", jit, "must be True with zero (the layout constraints act inside a compiled step)")
+    if zero:
+        names = (axis,) if isinstance(axis, str) else tuple(axis)
+        if not names or any(n not in mesh.shape for n in names):  # type: ignore[union-attr]  # checked above
+            fail(call, "axis", axis, f"must name axes of the mesh {tuple(mesh.axis_names)}")  # type: ignore[union-attr]
 
-    raw = _grads_step(opt) if loss_fn is None else _loss_step(opt, loss_fn, has_aux)
+    layout = _Zero(zero, mesh, axis)
+    raw = _grads_step(opt, layout) if loss_fn is None else _loss_step(opt, loss_fn, has_aux, layout)
     if not jit:
         return raw
     jitted = jax.jit(raw, donate_argnums=(0, 1) if donate else ())

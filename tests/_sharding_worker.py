@@ -236,6 +236,55 @@ def check_zero1_step() -> None:
         ok(f"zero1_step[{name}] state bytes per device {expected} of {2 * p_bytes + 4}")
 
 
+def check_zero_flat() -> None:
+    """ZeRO over flat buffers padded to a multiple of 8 (gradtx.flat.pack(multiple_of=8)) with make_step(zero=1
+    or 2): the tree has 813 parameters (not divisible by 8, so per-leaf ZeRO-1 leaves a leaf replicated), the
+    padded buffer 816; every device holds exactly 1/8 of mu and nu (plus the replicated counter and clip
+    state), 5 steps of clip + AdamW equal the single-device per-leaf run, and stage 2 reduce-scatters the
+    gradients."""
+    data = batches()
+    tree = {**host_params(), "odd": np.linspace(-1.0, 1.0, 5).astype(np.float32)}
+
+    def loss(params, x, y):
+        return mlp_loss(params, x, y) + 0.1 * jnp.sum(params["odd"] ** 2)
+
+    opt = gradtx.chain(gradtx.clip_by_global_norm(1.0), gradtx.adamw(1e-2, weight_decay=1e-2))
+    dev = jax.devices()[0]
+    ref = jax.device_put(tree, dev)
+    ref_state = opt.init(ref)
+    ref_step = gradtx.make_step(opt, loss)
+    for x, y in data:
+        ref, ref_state, _ = ref_step(ref, ref_state, jax.device_put(x, dev), jax.device_put(y, dev))
+    want = {k: np.asarray(v) for k, v in ref.items()}
+    mesh = jax.make_mesh((8,), ("data",), axis_types=(AxisType.Auto,))
+    replicated = NamedSharding(mesh, P())
+    batch_sh = NamedSharding(mesh, P("data", None))
+    per_leaf = zero1_shardings(jax.eval_shape(opt.init, tree), mesh)
+    assert per_leaf[1][0].mu["odd"].spec == P(None), "a 5-element leaf cannot split 8 ways"
+    for stage in (1, 2):
+        params = jax.device_put(gradtx.flat.pack(tree, multiple_of=8), replicated)
+        assert params.sizes() == (816,), params.sizes()
+        state_sh = zero1_shardings(jax.eval_shape(opt.init, params), mesh)
+        state = jax.jit(opt.init, out_shardings=state_sh)(params)
+        expected = 2 * 816 * 4 // 8 + 4  # mu and nu split 8 ways; the int32 counter replicated (clip: no state)
+        assert set(device_bytes(state).values()) == {expected}, (device_bytes(state), expected)
+        step = gradtx.make_step(opt, loss, zero=stage, mesh=mesh)
+        x0, y0 = (jax.device_put(a, batch_sh) for a in data[0])
+        hlo = step.jitted.lower(params, state, x0, y0).compile().as_text()
+        if stage == 2:
+            assert "reduce-scatter" in hlo, "stage 2 should reduce-scatter the gradients"
+        for x, y in data:
+            params, state, _ = step(params, state, jax.device_put(x, batch_sh), jax.device_put(y, batch_sh))
+        assert set(device_bytes(state).values()) == {expected}
+        assert all(b.sharding.is_fully_replicated for b in params.buffers)
+        got = gradtx.flat.unpack(params)
+        assert_params_close({k: got[k] for k in host_params()}, {k: want[k] for k in host_params()},
+                            f"zero{stage} flat")
+        np.testing.assert_allclose(np.asarray(got["odd"]), want["odd"], rtol=2e-5, atol=2e-6)
+        np.testing.assert_array_equal(np.asarray(params.buffers[0])[813:], 0.0)  # the padding stays zero
+        ok(f"zero_flat[stage{stage}] state bytes per device {expected} of {2 * 816 * 4 + 4}")
+
+
 def check_device_bytes_errors() -> None:
     try:
         device_bytes({"x": jax.ShapeDtypeStruct((4,), jnp.float32)})
@@ -247,7 +296,7 @@ def check_device_bytes_errors() -> None:
 
 
 CHECKS = {f.__name__: f for f in (check_init_shardings, check_data_model_parallel, check_zero1_layout,
-                                  check_zero1_step, check_device_bytes_errors)}
+                                  check_zero1_step, check_zero_flat, check_device_bytes_errors)}
 
 if __name__ == "__main__":
     for name in sys.argv[1:] or list(CHECKS):

@@ -180,6 +180,48 @@ def test_pack_unpack_round_trip_mixed_dtypes_none_scalars_empty():
     assert pack({}).buffers == () and pack(flat) is flat
 
 
+def test_pack_multiple_of_pads_with_zeros_and_round_trips():
+    tree = _mixed()
+    flat = pack(tree, multiple_of=4)
+    # f32 7 -> 8, bf16 9 -> 12, i32 1 -> 4, f64 6 -> 8: each buffer a multiple of 4, at most 3 zeros added
+    assert [b.shape for b in flat.buffers] == [(8,), (12,), (4,), (8,)] and flat.sizes() == (8, 12, 4, 8)
+    assert flat.used() == (7, 9, 1, 6) and flat.fits()
+    for buf, used in zip(flat.buffers, flat.used()):
+        np.testing.assert_array_equal(np.asarray(buf, np.float64)[used:], 0.0)
+    _identical(unpack(flat), tree)
+    _identical(jax.jit(lambda t: unpack(pack(t, multiple_of=4)))(tree), tree)
+    # padded and unpadded layouts are different pytrees; a padded FlatTree passes through pack unchanged
+    assert jax.tree.structure(flat) != jax.tree.structure(pack(tree))
+    assert pack(flat, multiple_of=2) is flat and pack(flat, multiple_of=4) is flat
+    with pytest.raises(ValueError, match=r"pack\(multiple_of=3\): the FlatTree given has buffers of lengths"):
+        pack(flat, multiple_of=3)
+    for bad in (0, -2, 1.5, True):
+        with pytest.raises(ValueError, match=r"pack\(multiple_of=.*\): multiple_of must be an integer >= 1"):
+            pack(tree, multiple_of=bad)
+    # no padding needed: the same layout as without
+    even = {"w": jnp.ones(8, jnp.float32)}
+    assert jax.tree.structure(pack(even, multiple_of=4)) == jax.tree.structure(pack(even))
+
+
+def test_padded_adam_keeps_the_padding_at_zero_and_equals_per_leaf():
+    tree = {"w": jnp.asarray(np.random.default_rng(0).normal(size=(3, 3)), jnp.float32)}
+    grads = [{"w": jnp.asarray(np.random.default_rng(k).normal(size=(3, 3)), jnp.float32)} for k in (1, 2, 3)]
+    opt = gradtx.chain(gradtx.clip_by_global_norm(1.0), gradtx.adamw(0.1, weight_decay=0.1))
+    p, s = tree, opt.init(tree)
+    fp = pack(tree, multiple_of=8)
+    fs = opt.init(fp)
+    for g in grads:
+        u, s = opt.update(g, s, p)
+        p = apply_updates(p, u)
+        fu, fs = opt.update(pack(g, multiple_of=8), fs, fp)
+        fp = apply_updates(fp, fu)
+    assert fp.buffers[0].shape == (16,)
+    np.testing.assert_array_equal(np.asarray(fp.buffers[0])[9:], 0.0)
+    np.testing.assert_allclose(np.asarray(unpack(fp)["w"]), np.asarray(p["w"]), rtol=1e-6)
+    mu = fs[1][0].mu
+    assert mu.buffers[0].shape == (16,) and np.all(np.asarray(mu.buffers[0])[9:] == 0)
+
+
 def test_flat_trees_of_different_layouts_do_not_mix():
     a = pack({"x": jnp.ones((2, 2), jnp.float32)})
     b = pack({"x": jnp.ones((4,), jnp.float32)})

@@ -199,11 +199,49 @@ def test_flat_params_in_make_step_equal_per_leaf():
          r"make_step\(has_aux=1\): has_aux must be True or False"),
         ({"opt": gradtx.sgd(0.1), "donate": "yes"}, r"make_step\(donate='yes'\): donate must be True or False"),
         ({"opt": gradtx.sgd(0.1), "jit": None}, r"make_step\(jit=None\): jit must be True or False"),
+        ({"opt": gradtx.sgd(0.1), "zero": 3}, r"make_step\(zero=3\): zero must be 0 \(off\), 1 or 2"),
+        ({"opt": gradtx.sgd(0.1), "zero": True}, r"make_step\(zero=True\): zero must be 0"),
+        ({"opt": gradtx.sgd(0.1), "zero": 1}, r"make_step\(mesh=None\): mesh must be a jax.sharding.Mesh"),
+        ({"opt": gradtx.sgd(0.1), "zero": 2, "mesh": "ONE_DEVICE_MESH", "jit": False},
+         r"make_step\(jit=False\): jit must be True with zero"),
+        ({"opt": gradtx.sgd(0.1), "zero": 1, "mesh": "ONE_DEVICE_MESH", "axis": "batch"},
+         r"make_step\(axis='batch'\): axis must name axes of the mesh \('data',\)"),
     ],
 )
 def test_validation(kwargs, match):
+    if kwargs.get("mesh") == "ONE_DEVICE_MESH":
+        kwargs = {**kwargs, "mesh": jax.make_mesh((1,), ("data",))}
     with pytest.raises(ValueError, match=match):
         make_step(**kwargs)
+
+
+def test_zero_on_one_device_equals_the_plain_step():
+    """``zero=1`` and ``zero=2`` on a one-device mesh (the layout is trivial; 8 devices: tests/test_sharding.py)
+    give the plain step's numbers, with FlatTree params padded to a multiple of 4."""
+    mesh = jax.make_mesh((1,), ("data",))
+    rng = np.random.default_rng(5)
+    tree = {"w": jnp.asarray(rng.normal(size=(3, 2)), jnp.float32), "b": jnp.asarray(rng.normal(size=3), jnp.float32)}
+    x, y = jnp.asarray(rng.normal(size=(4, 3)), jnp.float32), jnp.asarray(rng.normal(size=(4, 2)), jnp.float32)
+
+    def loss(p, x, y):
+        return jnp.mean((x @ p["w"] + p["b"][:2] - y) ** 2)
+
+    opt = gradtx.adamw(0.1, weight_decay=0.1)
+    ref, ref_state = tree, opt.init(tree)
+    plain = make_step(opt, loss, donate=False)
+    for _ in range(3):
+        ref, ref_state, ref_loss = plain(ref, ref_state, x, y)
+    for stage in (1, 2):
+        params = pack(tree, multiple_of=4)
+        state = opt.init(params)
+        step = make_step(opt, loss, zero=stage, mesh=mesh)
+        for _ in range(3):
+            params, state, value = step(params, state, x, y)
+        got = unpack(params)
+        for k in tree:
+            np.testing.assert_allclose(np.asarray(got[k]), np.asarray(ref[k]), rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(float(value), float(ref_loss), rtol=1e-6)
+        assert params.sizes() == (12,) and np.all(np.asarray(params.buffers[0])[9:] == 0)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ import numpy as np
 
 from gradtx.bench.variants import available, fresh, optax_step, plain_step
 from gradtx.bench.workloads import LR, BenchConfig, is_shape, optax_optimizer, optimizer, random_tree, workload
+from gradtx.flat import pack
 from gradtx.optimizers import adam
 
 # The entry points; MEMORY_VARIANTS and memory_child (what each subprocess runs) stay importable.
@@ -129,24 +130,28 @@ def memory_usage(config: BenchConfig, variants: Sequence[str] = MEMORY_VARIANTS)
 
 
 def zero1_memory(config: BenchConfig, data_axis_sizes: Sequence[int] = (2, 8, 64)) -> dict[str, Any]:
-    """Per-device Adam-state bytes on W2: replicated (plain data parallelism) against ZeRO-1.
+    """Per-device Adam-state bytes on W2: replicated (plain data parallelism) against ZeRO-1, per leaf and flat.
 
     Planned, not allocated: ``jax.eval_shape`` of the state, :func:`gradtx.sharding.zero1_shardings` on an
     abstract mesh of ``n`` data-parallel devices, and each leaf's shard shape (the largest shard, as the
-    device holding it needs). Runs on any machine, whatever its device count.
+    device holding it needs). Runs on any machine, whatever its device count. ``zero1`` splits each leaf
+    along a dimension divisible by ``n`` (leaves without one stay whole on every device); ``zero1_flat``
+    packs the parameters with ``gradtx.flat.pack(params, multiple_of=n)``, so every state buffer splits
+    exactly: ``1/n`` of the state plus the replicated counter.
 
     Args:
       config: the sizes of W2.
       data_axis_sizes: the numbers of data-parallel devices ``n`` to plan for. Default ``(2, 8, 64)``.
 
     Returns:
-      ``{"workload": "W2", "optimizer": "adam", "replicated_bytes": int, "zero1": {str(n): bytes per device}}``.
+      ``{"workload": "W2", "optimizer": "adam", "replicated_bytes": int, "zero1": {str(n): bytes per device},
+      "zero1_flat": {str(n): bytes per device}}``.
 
     Example:
       >>> from gradtx.bench import BenchConfig, zero1_memory
       >>> plan = zero1_memory(BenchConfig.quick(), (2, 4))
-      >>> print(plan["replicated_bytes"], plan["zero1"])
-      546308 {'2': 273156, '4': 136580}
+      >>> print(plan["replicated_bytes"], plan["zero1"], plan["zero1_flat"])
+      546308 {'2': 273156, '4': 136580} {'2': 273156, '4': 136580}
     """
     from jax.sharding import AbstractMesh
 
@@ -158,12 +163,18 @@ def zero1_memory(config: BenchConfig, data_axis_sizes: Sequence[int] = (2, 8, 64
     state = jax.eval_shape(optimizer("adam").init, params)
     leaves = jax.tree.leaves(state)
     replicated = sum(math.prod(x.shape) * np.dtype(x.dtype).itemsize for x in leaves)
-    out: dict[str, Any] = {"workload": "W2", "optimizer": "adam", "replicated_bytes": int(replicated), "zero1": {}}
+    out: dict[str, Any] = {"workload": "W2", "optimizer": "adam", "replicated_bytes": int(replicated), "zero1": {},
+                           "zero1_flat": {}}
+
+    def per_device(state: Any, mesh: Any) -> int:
+        leaves = jax.tree.leaves(state)
+        layout = jax.tree.leaves(sharding.zero1_shardings(state, mesh, "data"))
+        return int(sum(math.prod(sh.shard_shape(x.shape)) * np.dtype(x.dtype).itemsize
+                       for x, sh in zip(leaves, layout)))
+
     for n in data_axis_sizes:
         mesh = AbstractMesh((int(n),), ("data",))
-        layout = jax.tree.leaves(sharding.zero1_shardings(state, mesh, "data"))
-        per_device = sum(
-            math.prod(sh.shard_shape(x.shape)) * np.dtype(x.dtype).itemsize for x, sh in zip(leaves, layout)
-        )
-        out["zero1"][str(int(n))] = int(per_device)
+        out["zero1"][str(int(n))] = per_device(state, mesh)
+        flat = jax.eval_shape(lambda p, n=int(n): pack(p, multiple_of=n), params)
+        out["zero1_flat"][str(int(n))] = per_device(jax.eval_shape(optimizer("adam").init, flat), mesh)
     return out

@@ -99,7 +99,12 @@ def format_report(result: dict[str, Any]) -> str:
         mib = 2.0**20
         lines.append(f"Adam state per device on W2 (planned): replicated {z['replicated_bytes'] / mib:.1f} MiB")
         for n, b in z["zero1"].items():
-            lines.append(f"  ZeRO-1 over {n:>3} data devices: {b / mib:8.2f} MiB ({b / z['replicated_bytes']:.4f} x)")
+            lines.append(f"  ZeRO-1 over {n:>3} data devices: {b / mib:8.2f} MiB ({b / z['replicated_bytes']:.4f} x)"
+                         " per leaf")
+            f = z.get("zero1_flat", {}).get(n)
+            if f is not None:
+                lines.append(f"  {'':>28}  {f / mib:8.2f} MiB ({f / z['replicated_bytes']:.4f} x) flat, padded "
+                             f"(1/{n} = {1 / int(n):.4f})")
     lines.append("")
     sections = ", ".join(f"{k} {v:.0f}" for k, v in result.get("sections_s", {}).items())
     lines.append(f"total {result['wall_s']:.1f} s ({sections})")
