@@ -30,6 +30,7 @@ from gradtx import (
     perturbations,
     plot,
     projections,
+    quantized,
     schedules,
     second_order,
     sharding,
@@ -164,6 +165,7 @@ from gradtx.precision import (  # precision policies for low-precision parameter
     stochastic_round,
     stochastic_rounding,
 )
+from gradtx.quantized import QuantizedStateState, quantized_state  # 8-bit optimizer state
 from gradtx.schedules import (  # schedules
     Schedule,
     constant_schedule,
@@ -351,6 +353,7 @@ __all__ = [
     "microbatching",
     "perturbations",
     "projections",
+    "quantized",
     "second_order",
     "AccumulationType",
     "Accumulator",
@@ -416,6 +419,8 @@ __all__ = [
     "InjectStatefulHyperparamsState",
     "join_schedules",
     "kahan_summation",
+    "quantized_state",
+    "QuantizedStateState",
     "KahanSummationState",
     "keep_params_nonnegative",
     "lamb",

@@ -35,7 +35,7 @@ PAGES = [
      "the authors' code.", ("gradtx.contrib",)),
     ("scale", "Sharding, the flat path and precision",
      "Sharded parameters, the flat multi-tensor path, precision policies and numerics.",
-     ("gradtx.sharding", "gradtx.flat", "gradtx.precision", "gradtx.numerics", "gradtx.step")),
+     ("gradtx.sharding", "gradtx.flat", "gradtx.precision", "gradtx.quantized", "gradtx.numerics", "gradtx.step")),
     ("other", "Projections, perturbations, microbatching and more",
      "The rest of Optax's namespaces, and checkpoints and plots.",
      ("gradtx.projections", "gradtx.perturbations", "gradtx.assignment", "gradtx.microbatching",
