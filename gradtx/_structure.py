@@ -388,6 +388,17 @@ def check_numeric_params(call: str, params: Any) -> None:
             )
 
 
+def _is_flat_tree(x: Any) -> bool:
+    return type(x).__name__ == "FlatTree" and type(x).__module__ == "gradtx.flat"  # no import: flat is a leaf module
+
+
+def _holds_flat_tree(tree: Any) -> bool:
+    """Whether ``tree`` is, or contains, a ``gradtx.flat.FlatTree``."""
+    if _is_flat_tree(tree):
+        return True
+    return any(_is_flat_tree(x) for x in jax.tree.leaves(tree, is_leaf=_is_flat_tree))
+
+
 def checked_init(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Wrap a block's ``init`` method: integer and boolean parameters are refused (see the module docstring)."""
     if getattr(fn, "_gradtx_checked", False) or not _takes_params(fn, 2):
@@ -400,6 +411,13 @@ def checked_init(fn: Callable[..., Any]) -> Callable[..., Any]:
             passes = _has_inner_transformation(self)
         if not (_ACTIVE.get() or passes):
             check_numeric_params(f"{type(self).__name__}.init", params)
+        refusal = getattr(self, "_flat_refusal", None)
+        reason = refusal() if refusal is not None else None
+        if reason and _holds_flat_tree(params):
+            raise StructureError(
+                f"{type(self).__name__}.init: the params are a gradtx.flat.FlatTree, but {reason}: on flat buffers "
+                "it would not compute its per-leaf result. Pass the parameter tree (gradtx.flat.unpack(params))."
+            )
         return fn(self, params, *args, **kwargs)
 
     init._gradtx_checked = True  # type: ignore[attr-defined]

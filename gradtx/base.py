@@ -346,7 +346,9 @@ class GradientTransformation(ValidationMixin):
     state that ``init`` would not make for the given params or updates (another optimizer's state, other
     shapes), updates shaped unlike the params, and integer or boolean parameters of a block (unless its class
     sets ``passes_integers = True``; a wrapper leaves the question to its blocks) raise a ``StructureError``
-    naming the call and the tree path.
+    naming the call and the tree path. So does a :class:`gradtx.flat.FlatTree` given to a block whose class
+    sets ``leaf_structured`` to a reason (a trust ratio per leaf, a factored moment, a mask written for the
+    tree): on flat buffers such a block would compute something other than its per-leaf result.
 
     Args:
       init: ``init(params) -> state`` (:class:`TransformInitFn`).
@@ -388,6 +390,14 @@ class GradientTransformation(ValidationMixin):
     # decides by kind (a block refuses them, a wrapper of other transformations lets its blocks decide).
     passes_integers: ClassVar[bool | None] = None
     params_like_updates: ClassVar[bool] = True  # update's params have the updates' tree (lookahead: not)
+    # Why the block's numbers depend on how the parameters are cut into leaves (a per-leaf norm, a factored
+    # moment, a mask written for the tree), or None: elementwise or global maths, which gives the per-leaf
+    # result on a gradtx.flat.FlatTree. A block with a reason refuses a FlatTree in init (StructureError).
+    leaf_structured: ClassVar[str | None] = None
+
+    def _flat_refusal(self) -> str | None:
+        """Why this object cannot run on a FlatTree (``leaf_structured``, or an option such as a mask)."""
+        return self.leaf_structured
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

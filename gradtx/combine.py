@@ -538,6 +538,9 @@ class masked(_Combinator):
       [-0.1 -0.2] [3.]
     """
 
+    # refused on a gradtx.flat.FlatTree (see GradientTransformation)
+    leaf_structured = "its mask is written for the parameter tree"
+
     inner: TransformationLike = option(accepts=_TRANSFORMATION)
     mask: MaskOrFn = option(accepts=_MASK, static=True)
     mask_compatible_extra_args: bool = flag(default=False, kw_only=True)
@@ -622,6 +625,9 @@ class partition(_Combinator):
       >>> print(updates["w"], updates["b"])
       [-1. -2.] [1.5]
     """
+
+    # refused on a gradtx.flat.FlatTree (see GradientTransformation)
+    leaf_structured = "its labels are written for the parameter tree"
 
     transforms: Mapping[Hashable, TransformationLike] = option(accepts="a mapping {label: transformation}")
     param_labels: PyTree | Callable[[Params], PyTree] = option(
@@ -729,6 +735,9 @@ class freeze(_Combinator):
       [1. 2.] [0.]
     """
 
+    # refused on a gradtx.flat.FlatTree (see GradientTransformation)
+    leaf_structured = "its mask is written for the parameter tree"
+
     mask: MaskOrFn = option(accepts=_MASK, static=True)
 
     def __check_init__(self) -> None:
@@ -777,6 +786,9 @@ class selective_transform(_Combinator):
       >>> print(updates["w"], updates["b"])
       [-0.1 -0.2] [0.]
     """
+
+    # refused on a gradtx.flat.FlatTree (see GradientTransformation)
+    leaf_structured = "its selection is written for the parameter tree"
 
     optimizer: TransformationLike = option(accepts=_TRANSFORMATION)
     freeze_mask: PyTree = option(accepts="a boolean or a tree of booleans (a prefix of the params)", static=True,

@@ -119,7 +119,7 @@ class FlatTree:
         :meth:`unpack` can cut it. Per-buffer statistics (a norm per buffer, a factored row) do not fit."""
         sizes = self.sizes()
         return all(
-            hasattr(buf, "shape") and len(buf.shape) >= 1 and buf.shape[-1] == n for buf, n in zip(self.buffers, sizes)
+            hasattr(buf, "ndim") and buf.ndim >= 1 and buf.shape[-1] == n for buf, n in zip(self.buffers, sizes)
         )
 
     def unpack(self) -> PyTree:

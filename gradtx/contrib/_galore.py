@@ -166,6 +166,9 @@ class scale_by_galore(GradientTransformation):
        [0. 0.]]
     """
 
+    # refused on a gradtx.flat.FlatTree (see GradientTransformation)
+    leaf_structured = "it projects each matrix onto its own low-rank subspace"
+
     rank: int = integer(default=128, lo=1, static=True)
     update_proj_gap: int = integer(default=200, lo=1, static=True)
     scale: Scalar = real(default=1.0)

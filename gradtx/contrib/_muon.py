@@ -515,6 +515,8 @@ class scale_by_muon(GradientTransformation):
        [0.   1.13]]
     """
 
+    leaf_structured = "it orthogonalizes each matrix"  # refused on a gradtx.flat.FlatTree (see GradientTransformation)
+
     ns_coeffs: str | Sequence[float] | Sequence[Sequence[float]] | ArrayLike = option(
         default=MUON_NS_COEFFS, accepts=_COEFFS, static=True
     )
@@ -609,6 +611,9 @@ class scale_by_shape(StatelessTransformation):
       >>> print(updates["w"][0, 0], updates["b"][0])  # sqrt(8 / 2) for the matrix; the vector unchanged
       2.0 1.0
     """
+
+    # refused on a gradtx.flat.FlatTree (see GradientTransformation)
+    leaf_structured = "it scales each matrix by its shape"
 
     weight_dimension_numbers: Any = option(default=None, accepts=_SPEC, optional=True, static=True)
     consistent_rms: Scalar | None = hyper(default=None, lo=0.0, optional=True)

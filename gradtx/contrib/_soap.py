@@ -148,6 +148,9 @@ class scale_by_soap(GradientTransformation):
        [ 0. -1.]]
     """
 
+    # refused on a gradtx.flat.FlatTree (see GradientTransformation)
+    leaf_structured = "its preconditioners are per dimension of each matrix"
+
     b1: Scalar = probability(default=0.95)
     b2: Scalar = probability(default=0.95)
     shampoo_beta: Scalar | None = probability(default=None, optional=True)

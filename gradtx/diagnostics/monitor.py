@@ -377,6 +377,9 @@ class monitored(GradientTransformation):
       1.0 0.02 0.1
     """
 
+    # refused on a gradtx.flat.FlatTree (see GradientTransformation)
+    leaf_structured = "its metrics are per leaf and per parameter group"
+
     tx: TransformationLike = option(accepts="a transformation (anything with init and update)")
     history: int = integer(default=100, lo=1, static=True)
     effective_lr: bool = flag(default=True)

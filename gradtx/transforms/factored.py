@@ -196,6 +196,9 @@ class scale_by_factored_rms(GradientTransformation):
        [ 1. -1.  1.]]
     """
 
+    # refused on a gradtx.flat.FlatTree (see GradientTransformation)
+    leaf_structured = "it factors the second moment along each leaf's two largest dimensions (per-leaf state)"
+
     factored: bool = flag(default=True)
     decay_rate: Scalar = hyper(default=0.8, lo=0.0, hi=math.inf, hi_open=True)  # finite, >= 0
     step_offset: int = integer(default=0)
@@ -318,6 +321,9 @@ class scale_by_sm3(GradientTransformation):
       >>> print(updates)  # (1 - b1) g / |g|
       [ 0.1 -0.1]
     """
+
+    # refused on a gradtx.flat.FlatTree (see GradientTransformation)
+    leaf_structured = "its accumulators are per dimension of each leaf"
 
     b1: Scalar = probability(default=0.9, closed=True)
     b2: Scalar = probability(default=1.0, closed=True)

@@ -412,6 +412,9 @@ class clip_by_block_rms(StatelessTransformation):
       [ 1. -1.  1. -1.]
     """
 
+    # refused on a gradtx.flat.FlatTree (see GradientTransformation)
+    leaf_structured = "it clips each leaf by its own RMS"
+
     threshold: Scalar = positive()
 
     def update(
@@ -478,6 +481,9 @@ class adaptive_grad_clip(_ByParams):
       >>> print(updates)
       [0.3 0.4]
     """
+
+    # refused on a gradtx.flat.FlatTree (see GradientTransformation)
+    leaf_structured = "it clips per unit of each leaf (norms along the leaf's dimensions)"
 
     clipping: Scalar = non_negative()
     eps: Scalar = non_negative(default=1e-3)
@@ -584,6 +590,9 @@ class centralize(StatelessTransformation):
        [-2.  2.]]
     """
 
+    # refused on a gradtx.flat.FlatTree (see GradientTransformation)
+    leaf_structured = "it subtracts each leaf's mean over its dimensions"
+
     def update(
         self, updates: Updates, state: EmptyState, params: Params | None = None, **extra: Any
     ) -> tuple[Updates, EmptyState]:
@@ -645,6 +654,9 @@ class scale_by_param_block_norm(_ParamBlockScale):
       [ 5. -5.]
     """
 
+    # refused on a gradtx.flat.FlatTree (see GradientTransformation)
+    leaf_structured = "it scales each leaf by its parameter's norm"
+
     _size = staticmethod(_norm)
 
 
@@ -677,6 +689,9 @@ class scale_by_param_block_rms(_ParamBlockScale):
       >>> print(updates)  # times rms(p) = 3
       [ 3. -3.]
     """
+
+    # refused on a gradtx.flat.FlatTree (see GradientTransformation)
+    leaf_structured = "it scales each leaf by its parameter's RMS"
 
     _size = staticmethod(_rms)
 
@@ -720,6 +735,9 @@ class scale_by_trust_ratio(_ByParams):
       >>> print(updates)  # r = ||p|| / ||g|| = 10
       [3. 4.]
     """
+
+    # refused on a gradtx.flat.FlatTree (see GradientTransformation)
+    leaf_structured = "its trust ratio is one norm ratio per leaf"
 
     min_norm: Scalar = non_negative(default=0.0)
     trust_coefficient: Scalar = real(default=1.0)
@@ -778,6 +796,9 @@ class scale_by_distance_over_gradients(GradientTransformation):
       >>> print(updates)  # rbar = 0.1 (1 + 5) = 0.6, sqrt(G) = 5: 0.12 g
       [0.36 0.48]
     """
+
+    # refused on a gradtx.flat.FlatTree (see GradientTransformation)
+    leaf_structured = "its distances and gradient sums are per leaf"
 
     reps_rel: Scalar = positive(default=1e-6)
     eps: Scalar = non_negative(default=1e-8)
@@ -873,6 +894,9 @@ class zero_nans(GradientTransformation):
       >>> print(updates, state.found_nan)
       [1. 0.] True
     """
+
+    # refused on a gradtx.flat.FlatTree (see GradientTransformation)
+    leaf_structured = "its state records NaNs per leaf"
 
     def init(self, params: Params) -> ZeroNansState:
         return ZeroNansState(found_nan=jax.tree.map(lambda _: jnp.zeros([], jnp.bool_), params))

@@ -118,6 +118,9 @@ class add_decayed_weights(GradientTransformation):
         if self.mask is not None and not callable(self.mask):
             object.__setattr__(self, "mask", hashable_tree(self.mask))
 
+    def _flat_refusal(self) -> str | None:
+        return "its mask is written for the parameter tree" if self.mask is not None else None
+
     def init(self, params: Params) -> EmptyState | ScaleByScheduleState:
         del params
         return schedule_state(self.weight_decay)

@@ -507,6 +507,9 @@ class scale_by_novograd(AdamLike[ScaleByNovogradState]):
       [0.6 0.8]
     """
 
+    # refused on a gradtx.flat.FlatTree (see GradientTransformation)
+    leaf_structured = "its second moment is one gradient norm per leaf"
+
     b1: Scalar = probability(default=0.9, closed=True)
     b2: Scalar = probability(default=0.25, closed=True)
     eps: Scalar = non_negative(default=1e-8)

@@ -111,6 +111,9 @@ class scale_by_adam_mini(AdamLike[ScaleByAdamMiniState]):
        [ 1.  1.]]
     """
 
+    # refused on a gradtx.flat.FlatTree (see GradientTransformation)
+    leaf_structured = "its second moment is one value per block of each leaf"
+
     b1: Scalar = probability(default=0.9)
     b2: Scalar = probability(default=0.999)
     eps: Scalar = non_negative(default=1e-8)

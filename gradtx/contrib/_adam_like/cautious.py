@@ -72,6 +72,12 @@ class cautious(GradientTransformation):
       [-1.  0.]
     """
 
+    # refused on a gradtx.flat.FlatTree when normalizing (see GradientTransformation)
+    leaf_structured = "it rescales each leaf by the fraction of its coordinates kept (normalize=True)"
+
+    def _flat_refusal(self) -> str | None:
+        return self.leaf_structured if self.normalize else None
+
     inner: TransformationLike = option(accepts="a transformation")
     normalize: bool = flag(default=True, kw_only=True)
     descent: bool = flag(default=True, kw_only=True)
