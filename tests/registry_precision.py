@@ -31,4 +31,10 @@ ENTRIES = [
          kind=OPT, complex_ok=True),
     Entry("adam(mu_dtype=bfloat16, nu_dtype=bfloat16)",
           lambda: gradtx.adam(1e-2, mu_dtype=jnp.bfloat16, nu_dtype=jnp.bfloat16), kind=OPT),
+    # 8-bit state: contract and fuzz only, like the bfloat16 state (a float32 near-tie picks the neighbouring
+    # code); tests/test_quantized.py checks it step by step against its float64 reference. On a FlatTree the
+    # blocks span leaves, so the quantization (not the maths) differs from the per-leaf run.
+    Entry("quantized_state(adam, block_size=4, min_size=0)",
+          lambda: gradtx.quantized_state(gradtx.adam(1e-2), block_size=4, min_size=0), kind=OPT,
+          leaf_structured=True),
 ]

@@ -60,6 +60,8 @@ NOT_DIFFERENTIABLE: dict[str, str] = {
     "sm3(momentum=None, schedule)": _SM3,
     "adam(mu_dtype=bfloat16, nu_dtype=bfloat16)": ("the moments are stored in bfloat16: their rounding makes the "
                                                    "loss piecewise constant at the scale of a 1e-6 step"),
+    "quantized_state(adam, block_size=4, min_size=0)": ("the moments are stored in 8-bit codes: rounding to the "
+                                                        "nearest code makes the loss piecewise constant"),
 }
 
 # Entries whose forward loss carries roundoff noise well above float64's, checked with a larger relative step:
