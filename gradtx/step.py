@@ -56,7 +56,7 @@ import jax.numpy as jnp
 
 from gradtx.base import GradientTransformation, TransformationLike, accepts_extra_args, apply_updates
 from gradtx.fields import Check, fail
-from gradtx.flat import FlatTree
+from gradtx.flat import FlatTree, pack
 
 __all__ = ["make_step"]
 
@@ -108,6 +108,25 @@ class _Zero:
     def grads(self, grads: Any) -> Any:
         return self._split(grads) if self.stage >= 2 else grads
 
+    def devices(self) -> int:
+        """The number of devices along the data axis (or axes)."""
+        names = (self.axis,) if isinstance(self.axis, str) else tuple(self.axis)
+        n = 1
+        for a in names:
+            n *= int(self.mesh.shape[a])
+        return n
+
+    def init(self, opt: Any, params: Any) -> tuple[Any, Any]:
+        """``(params, state)``: the params replicated on the mesh and ``opt.init`` laid out by ZeRO."""
+        from jax.sharding import NamedSharding, PartitionSpec
+
+        from gradtx.sharding import zero1_shardings
+
+        replicated = NamedSharding(self.mesh, PartitionSpec())  # type: ignore[no-untyped-call]  # unannotated in JAX
+        params = jax.device_put(params, replicated)
+        shardings = zero1_shardings(jax.eval_shape(opt.init, params), self.mesh, self.axis)
+        return params, jax.jit(opt.init, out_shardings=shardings)(params)
+
     def scattered(self, value_and_grad: Callable[..., Any]) -> Callable[..., Any]:
         """``value_and_grad`` per device on its part of the batch, the gradients reduce-scattered.
 
@@ -122,9 +141,7 @@ class _Zero:
         from gradtx.sharding import zero1_shardings
 
         names = (self.axis,) if isinstance(self.axis, str) else tuple(self.axis)
-        n = 1
-        for a in names:
-            n *= self.mesh.shape[a]
+        n = self.devices()
         entry = names[0] if len(names) == 1 else names
 
         def run(params: Any, *args: Any, **kwargs: Any) -> Any:
@@ -206,6 +223,7 @@ def make_step(
     zero: int = 0,
     mesh: jax.sharding.Mesh | None = None,
     axis: str | tuple[str, ...] = "data",
+    flat: bool = False,
 ) -> Callable[..., Any]:
     """A train step for ``opt`` (anything with ``init`` and ``update``, Optax's transformations included).
 
@@ -233,17 +251,26 @@ def make_step(
       zero: the ZeRO stage (Rajbhandari et al. 2020, arXiv:1910.02054), keyword-only: 0 (default: no
         constraint, the state follows the parameters), 1 (the new state is split over ``axis`` of ``mesh`` by
         :func:`gradtx.sharding.zero1_shardings`, the new parameters replicated) or 2 (the gradients are
-        split too: XLA reduce-scatters them instead of all-reducing). With params packed by
-        ``gradtx.flat.pack(tree, multiple_of=N)`` (``N`` devices on ``axis``) every state buffer splits
-        exactly, so each device holds ``1/N`` of the state; initialise it split with ``jax.jit(opt.init,
-        out_shardings=zero1_shardings(jax.eval_shape(opt.init, params), mesh, axis))(params)``.
+        split too: each device differentiates the loss, a mean over the batch, on its slice of every batch
+        argument, split on the first axis, and keeps its slice of the summed gradient). With FlatTree params
+        padded to a multiple of the ``N`` devices on ``axis`` (``flat=True``, or ``gradtx.flat.pack(tree,
+        multiple_of=N)``) every state buffer splits exactly: each device holds ``1/N`` of the state.
+        ``step.init(params)`` lays the state out (or ``jax.jit(opt.init, out_shardings=zero1_shardings(
+        jax.eval_shape(opt.init, params), mesh, axis))``).
       mesh: the device mesh of ``zero`` (keyword-only; required with ``zero``). Default None.
       axis: the data-parallel mesh axis (or tuple of axes) of ``zero`` (keyword-only). Default ``"data"``.
+      flat: run on :class:`gradtx.flat.FlatTree` params (keyword-only): ``step.init`` packs the parameter tree
+        (padded to a multiple of the device count of ``axis`` with ``zero``) and the step packs any tree it
+        is given; the step returns FlatTree params (``gradtx.flat.unpack`` gives the tree). Blocks with
+        per-leaf statistics refuse a FlatTree in ``init`` (``leaf_structured``). Default False.
 
     Returns:
       The step function: ``step(params, state, grads, **extra) -> (params, state)`` without ``loss_fn``;
       ``step(params, state, *args, **kwargs) -> (params, state, loss)`` (``+ (aux,)`` with ``has_aux``) with
-      one. A donating jitted step also has ``step.jitted``, the ``jax.jit`` function (for ``.lower(...)``).
+      one. It has ``step.init(params) -> (params, state)``, which prepares both for the step: packs the
+      params with ``flat``, and with ``zero`` initialises the state split over ``axis`` (the params
+      replicated). A donating jitted step also has ``step.jitted``, the ``jax.jit`` function (for
+      ``.lower(...)``).
 
     Raises:
       InvalidValue: (a ``ValueError``) ``opt`` has no callable ``init`` and ``update`` (``make_step(opt=3):
@@ -266,12 +293,20 @@ def make_step(
       >>> params, state, loss = step(params, state, jnp.eye(2), jnp.array([1.0, 2.0]))
       >>> print(params["w"], loss)
       [0.1 0.2] 2.5
+
+      The flat path in one line: the params become one buffer per dtype.
+
+      >>> step = make_step(opt, loss_fn, flat=True)
+      >>> params, state = step.init({"w": jnp.zeros(2), "b": jnp.zeros(3)})
+      >>> params
+      FlatTree(2 leaves in (float32[5]))
     """
     call = "make_step"
     if not (hasattr(opt, "init") and hasattr(opt, "update") and callable(opt.init) and callable(opt.update)):
         fail(call, "opt", opt, "must have init and update (a gradtx or Optax transformation)")
     loss_fn = _LOSS_FN(call, "loss_fn", loss_fn)
-    has_aux, donate, jit = (_FLAG(call, n, v) for n, v in (("has_aux", has_aux), ("donate", donate), ("jit", jit)))
+    has_aux, donate, jit, flat = (_FLAG(call, n, v) for n, v in (("has_aux", has_aux), ("donate", donate),
+                                                                ("jit", jit), ("flat", flat)))
     if has_aux and loss_fn is None:
         fail(call, "has_aux", has_aux, "needs a loss_fn (without one the step takes gradients, not a loss)")
     if isinstance(zero, bool) or zero not in (0, 1, 2):
@@ -287,16 +322,31 @@ def make_step(
 
     layout = _Zero(zero, mesh, axis)
     raw = _grads_step(opt, layout) if loss_fn is None else _loss_step(opt, loss_fn, has_aux, layout)
+    multiple = layout.devices() if zero else 1
+
+    def prepare(params: Any) -> Any:
+        return pack(params, multiple_of=multiple) if flat and not isinstance(params, FlatTree) else params
+
+    def init(params: Any) -> tuple[Any, Any]:
+        params = prepare(params)
+        if not zero:
+            return params, opt.init(params)
+        return layout.init(opt, params)
+
     if not jit:
-        return raw
-    jitted = jax.jit(raw, donate_argnums=(0, 1) if donate else ())
-    if not donate:
-        return jitted
+        run: Callable[..., Any] = raw
+    else:
+        run = jitted = jax.jit(raw, donate_argnums=(0, 1) if donate else ())
 
     def step(params: Any, state: Any, *args: Any, **kwargs: Any) -> Any:
-        # XLA refuses to donate one buffer twice: copy any array that appears again (checked before the call,
-        # a Python pass over the leaves; after the first step params and state are always distinct buffers).
-        return jitted(*_distinct_buffers(params, state), *args, **kwargs)
+        params = prepare(params)
+        if jit and donate:
+            # XLA refuses to donate one buffer twice: copy any array that appears again (checked before the
+            # call, a Python pass over the leaves; after the first step params and state are distinct buffers).
+            params, state = _distinct_buffers(params, state)
+        return run(params, state, *args, **kwargs)
 
-    step.jitted = jitted  # type: ignore[attr-defined]  # for .lower(...) and inspection
+    step.init = init  # type: ignore[attr-defined]
+    if jit:
+        step.jitted = jitted  # type: ignore[attr-defined]  # for .lower(...) and inspection
     return step

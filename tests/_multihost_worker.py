@@ -98,6 +98,17 @@ def main(process_id: int, port: int, out: str) -> None:
     results.update({f"zero1/{k}": np.asarray(v.addressable_data(0)) for k, v in params.items()})
     local = device_bytes(state)  # this process's devices only
     results["zero1_local_state_bytes"] = np.asarray(sorted(local.values()), np.int64)
+
+    # ZeRO-2 over flat buffers: make_step(zero=2) reduce-scatters the gradients across both processes
+    n = jax.device_count()
+    flat = jax.jit(lambda t: gradtx.flat.pack(t, multiple_of=n), out_shardings=replicated)(global_params())
+    flat_state = jax.jit(opt.init, out_shardings=zero1_shardings(jax.eval_shape(opt.init, flat), mesh))(flat)
+    step = gradtx.make_step(opt, loss, zero=2, mesh=mesh)
+    for x, y in global_batches():
+        flat, flat_state, _ = step(flat, flat_state, x, y)
+    tree = jax.jit(gradtx.flat.unpack, out_shardings=replicated)(flat)
+    results.update({f"zero2_flat/{k}": np.asarray(v.addressable_data(0)) for k, v in tree.items()})
+    results["zero2_flat_local_state_bytes"] = np.asarray(sorted(device_bytes(flat_state).values()), np.int64)
     np.savez(out, **results)
     print(f"process {process_id}: {jax.process_count()} processes, {jax.device_count()} devices, "
           f"state bytes per local device {sorted(local.values())}", flush=True)

@@ -262,13 +262,17 @@ def check_zero_flat() -> None:
     per_leaf = zero1_shardings(jax.eval_shape(opt.init, tree), mesh)
     assert per_leaf[1][0].mu["odd"].spec == P(None), "a 5-element leaf cannot split 8 ways"
     for stage in (1, 2):
-        params = jax.device_put(gradtx.flat.pack(tree, multiple_of=8), replicated)
+        if stage == 1:  # by hand
+            params = jax.device_put(gradtx.flat.pack(tree, multiple_of=8), replicated)
+            state_sh = zero1_shardings(jax.eval_shape(opt.init, params), mesh)
+            state = jax.jit(opt.init, out_shardings=state_sh)(params)
+            step = gradtx.make_step(opt, loss, zero=stage, mesh=mesh)
+        else:  # step.init packs (padded to 8) and lays the state out
+            step = gradtx.make_step(opt, loss, zero=stage, mesh=mesh, flat=True)
+            params, state = step.init(tree)
         assert params.sizes() == (816,), params.sizes()
-        state_sh = zero1_shardings(jax.eval_shape(opt.init, params), mesh)
-        state = jax.jit(opt.init, out_shardings=state_sh)(params)
         expected = 2 * 816 * 4 // 8 + 4  # mu and nu split 8 ways; the int32 counter replicated (clip: no state)
         assert set(device_bytes(state).values()) == {expected}, (device_bytes(state), expected)
-        step = gradtx.make_step(opt, loss, zero=stage, mesh=mesh)
         x0, y0 = (jax.device_put(a, batch_sh) for a in data[0])
         hlo = step.jitted.lower(params, state, x0, y0).compile().as_text()
         if stage == 2:

@@ -26,7 +26,8 @@ def _free_port() -> int:
 
 def test_two_process_data_parallel_step_equals_single_process(tmp_path):
     """Each of 2 processes (2 CPU devices each) feeds half of every global batch; plain data parallelism and
-    ZeRO-1 (Adam state split over the 4 devices of both processes) both give the parameters of the same steps
+    ZeRO-1 (Adam state split over the 4 devices of both processes) and ZeRO-2 over flat buffers
+    (``make_step(zero=2)``: the gradients reduce-scattered across the processes) give the parameters of the same steps
     run here in one process on the whole batch (float32 tolerance); both processes hold the same parameters,
     and each device holds a quarter of the moments (plus the replicated int32 counter)."""
     flags = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count=2".strip()  # keep conftest's
@@ -59,10 +60,11 @@ def test_two_process_data_parallel_step_equals_single_process(tmp_path):
     results = [dict(np.load(o)) for o in outs]
     param_bytes = sum(a.nbytes for a in host_params.values())
     for r in results:
-        for mode in ("dp", "zero1"):
+        for mode in ("dp", "zero1", "zero2_flat"):
             for k in want:
                 assert np.max(np.abs(want[k] - host_params[k])) > 1e-3, k  # the steps moved every leaf
                 np.testing.assert_allclose(r[f"{mode}/{k}"], want[k], rtol=2e-5, atol=2e-6, err_msg=f"{mode}/{k}")
                 np.testing.assert_array_equal(r[f"{mode}/{k}"], results[0][f"{mode}/{k}"])
         # 4 devices in all: mu and nu split 4 ways, the int32 counter replicated
         assert list(r["zero1_local_state_bytes"]) == [2 * param_bytes // 4 + 4] * 2, report
+        assert list(r["zero2_flat_local_state_bytes"]) == [2 * param_bytes // 4 + 4] * 2, report

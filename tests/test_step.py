@@ -199,6 +199,7 @@ def test_flat_params_in_make_step_equal_per_leaf():
          r"make_step\(has_aux=1\): has_aux must be True or False"),
         ({"opt": gradtx.sgd(0.1), "donate": "yes"}, r"make_step\(donate='yes'\): donate must be True or False"),
         ({"opt": gradtx.sgd(0.1), "jit": None}, r"make_step\(jit=None\): jit must be True or False"),
+        ({"opt": gradtx.sgd(0.1), "flat": 1}, r"make_step\(flat=1\): flat must be True or False"),
         ({"opt": gradtx.sgd(0.1), "zero": 3}, r"make_step\(zero=3\): zero must be 0 \(off\), 1 or 2"),
         ({"opt": gradtx.sgd(0.1), "zero": True}, r"make_step\(zero=True\): zero must be 0"),
         ({"opt": gradtx.sgd(0.1), "zero": 1}, r"make_step\(mesh=None\): mesh must be a jax.sharding.Mesh"),
@@ -242,6 +243,40 @@ def test_zero_on_one_device_equals_the_plain_step():
             np.testing.assert_allclose(np.asarray(got[k]), np.asarray(ref[k]), rtol=1e-6, atol=1e-7)
         np.testing.assert_allclose(float(value), float(ref_loss), rtol=1e-6)
         assert params.sizes() == (12,) and np.all(np.asarray(params.buffers[0])[9:] == 0)
+    # step.init does the packing (padded to the one device: no padding) and the layout
+    step = make_step(opt, loss, zero=2, mesh=mesh, flat=True)
+    params, state = step.init(tree)
+    assert isinstance(params, gradtx.FlatTree) and params.sizes() == (9,)
+    for _ in range(3):
+        params, state, value = step(params, state, x, y)
+    for k in tree:
+        np.testing.assert_allclose(np.asarray(unpack(params)[k]), np.asarray(ref[k]), rtol=1e-6, atol=1e-7)
+
+
+def test_flat_option_packs_and_refuses_leaf_structured_blocks():
+    rng = np.random.default_rng(6)
+    tree = {"w": jnp.asarray(rng.normal(size=(3, 2)), jnp.float32), "b": jnp.asarray(rng.normal(size=2), jnp.float32)}
+    x, y = jnp.asarray(rng.normal(size=(4, 3)), jnp.float32), jnp.asarray(rng.normal(size=(4, 2)), jnp.float32)
+
+    def loss(p, x, y):
+        return jnp.mean((x @ p["w"] + p["b"] - y) ** 2)
+
+    opt = gradtx.adam(0.1)
+    ref, ref_state = tree, opt.init(tree)
+    plain = make_step(opt, loss, donate=False)
+    step = make_step(opt, loss, flat=True)
+    params, state = step.init(tree)
+    assert isinstance(params, gradtx.FlatTree) and len(params.buffers) == 1
+    for _ in range(3):
+        ref, ref_state, _ = plain(ref, ref_state, x, y)
+        params, state, _ = step(params, state, x, y)
+    for k in tree:
+        np.testing.assert_allclose(np.asarray(unpack(params)[k]), np.asarray(ref[k]), rtol=1e-6, atol=1e-7)
+    # a tree given to a flat step is packed (the state must be the flat one)
+    again, _, _ = make_step(opt, loss, flat=True, donate=False)(tree, opt.init(pack(tree)), x, y)
+    assert isinstance(again, gradtx.FlatTree)
+    with pytest.raises(ValueError, match=r"scale_by_trust_ratio\.init: the params are a gradtx\.flat\.FlatTree"):
+        make_step(gradtx.lamb(0.1), loss, flat=True).init(tree)
 
 
 # --------------------------------------------------------------------------------------------------
