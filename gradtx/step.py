@@ -37,7 +37,14 @@ Equinox: partition the arrays from the static parts, combine inside the loss::
 
 Flat params. With ``params = gradtx.flat.pack(tree)`` (a :class:`~gradtx.flat.FlatTree`), the loss is called
 on ``unpack(params)`` automatically and the gradient comes back as a FlatTree, so only a few buffers per dtype
-cross the ``jit`` boundary however many leaves the model has (see :mod:`gradtx.flat`).
+cross the ``jit`` boundary however many leaves the model has (see :mod:`gradtx.flat`). ``make_step(...,
+flat=True)`` packs for you: ``params, state = step.init(tree)``.
+
+ZeRO. ``make_step(opt, loss_fn, zero=2, mesh=mesh, flat=True)`` and ``params, state = step.init(tree)``: the
+params are packed into buffers padded to a multiple of the data-parallel device count and replicated, the
+optimizer state is split evenly over the devices (each holds ``1/N`` of it), and every step reduce-scatters
+the gradients (each device differentiates the loss on its slice of the batch) and all-gathers the updated
+params. ``zero=1`` keeps the gradients' all-reduce and splits only the state.
 
 The loss value is passed to ``opt.update`` as ``value=loss`` (line searches and Polyak steps use it) when
 ``opt`` is a gradtx transformation or a foreign one whose ``update`` takes ``**kwargs``.
@@ -254,7 +261,8 @@ def make_step(
         split too: each device differentiates the loss, a mean over the batch, on its slice of every batch
         argument, split on the first axis, and keeps its slice of the summed gradient). With FlatTree params
         padded to a multiple of the ``N`` devices on ``axis`` (``flat=True``, or ``gradtx.flat.pack(tree,
-        multiple_of=N)``) every state buffer splits exactly: each device holds ``1/N`` of the state.
+        multiple_of=N)``) every state buffer splits exactly: each device holds ``1/N`` of the state. With
+        ``has_aux`` under stage 2 the aux is averaged over the devices (``pmean``: floating aux only).
         ``step.init(params)`` lays the state out (or ``jax.jit(opt.init, out_shardings=zero1_shardings(
         jax.eval_shape(opt.init, params), mesh, axis))``).
       mesh: the device mesh of ``zero`` (keyword-only; required with ``zero``). Default None.
