@@ -199,8 +199,9 @@ def pack(tree: PyTree, *, multiple_of: int = 1) -> FlatTree:
     each), so a buffer splits evenly over ``N`` devices: ZeRO's exact ``1/N`` of the state per device
     (:func:`gradtx.sharding.zero1_shardings`, ``make_step(zero=1 or 2)``). The padding is part of the layout
     (``FlatTree.sizes``), so the gradients and the state built from a padded FlatTree are padded alike;
-    elementwise optimizers keep it at zero (a zero gradient gives a zero update) and global norms do not see
-    it.
+    optimizers keep it at zero (a zero gradient and a zero parameter give a zero update) and global norms do
+    not see it. The exception is added noise (``add_noise``, ``noisy_sgd``), which lands in the padding too;
+    :func:`unpack` drops it.
 
     Args:
       tree: a pytree of arrays (or Python scalars), e.g. the parameters. A FlatTree is returned as it is.
