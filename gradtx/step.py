@@ -55,6 +55,7 @@ stores the params themselves), the step copies the repeated arrays before the ca
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -117,11 +118,9 @@ class _Zero:
 
     def devices(self) -> int:
         """The number of devices along the data axis (or axes)."""
-        names = (self.axis,) if isinstance(self.axis, str) else tuple(self.axis)
-        n = 1
-        for a in names:
-            n *= int(self.mesh.shape[a])
-        return n
+        from gradtx.sharding import _axes
+
+        return math.prod(int(self.mesh.shape[a]) for a in _axes(self.axis))
 
     def init(self, opt: Any, params: Any) -> tuple[Any, Any]:
         """``(params, state)``: the params replicated on the mesh and ``opt.init`` laid out by ZeRO."""
@@ -145,9 +144,9 @@ class _Zero:
         """
         from jax.sharding import NamedSharding, PartitionSpec
 
-        from gradtx.sharding import zero1_shardings
+        from gradtx.sharding import _axes, zero1_shardings
 
-        names = (self.axis,) if isinstance(self.axis, str) else tuple(self.axis)
+        names = _axes(self.axis)
         n = self.devices()
         entry = names[0] if len(names) == 1 else names
 
@@ -324,7 +323,9 @@ def make_step(
     if zero and not jit:
         fail(call, "jit", jit, "must be True with zero (the layout constraints act inside a compiled step)")
     if zero:
-        names = (axis,) if isinstance(axis, str) else tuple(axis)
+        from gradtx.sharding import _axes
+
+        names = _axes(axis)
         if not names or any(n not in mesh.shape for n in names):  # type: ignore[union-attr]  # checked above
             fail(call, "axis", axis, f"must name axes of the mesh {tuple(mesh.axis_names)}")  # type: ignore[union-attr]
 

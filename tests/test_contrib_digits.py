@@ -9,21 +9,13 @@ it (``test_every_contrib_optimizer_is_covered``).
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
 import gradtx.contrib
 
 pytest.importorskip("sklearn")
 
-_spec = importlib.util.spec_from_file_location(
-    "contrib_digits", Path(__file__).resolve().parents[1] / "benchmarks" / "contrib_digits.py"
-)
-assert _spec is not None and _spec.loader is not None
-bench = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(bench)
+from digits_bench import bench
 
 # Optimizers trained elsewhere, and the contrib names that are not optimizers.
 ELSEWHERE = {
