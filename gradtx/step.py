@@ -189,16 +189,32 @@ class _Zero:
         return self._constrain(params, jax.tree.map(lambda _: replicated, params)), self._split(state)
 
 
-def _grads_step(opt: Any, zero: _Zero) -> Callable[..., Any]:
+def _update_and_apply(opt: Any, fused: Callable[..., Any] | None) -> Callable[..., tuple[Any, Any]]:
+    """``(grads, state, params, **extra) -> (params, state)``: ``opt.update`` and ``apply_updates``, or the
+    fused kernel's step (:func:`gradtx.kernels.fused_step`) when there is one."""
+    if fused is not None:
+        return lambda grads, state, params, **extra: fused(grads, state, params)
+
+    def run(grads: Any, state: Any, params: Any, **extra: Any) -> tuple[Any, Any]:
+        updates, state = opt.update(grads, state, params, **extra)
+        return apply_updates(params, updates), state
+
+    return run
+
+
+def _grads_step(opt: Any, zero: _Zero, fused: Callable[..., Any] | None) -> Callable[..., Any]:
+    update = _update_and_apply(opt, fused)
+
     def step(params: Any, state: Any, grads: Any, **extra: Any) -> tuple[Any, Any]:
-        updates, state = opt.update(zero.grads(grads), state, params, **extra)
-        return zero.out(apply_updates(params, updates), state)
+        return zero.out(*update(zero.grads(grads), state, params, **extra))
 
     return step
 
 
-def _loss_step(opt: Any, loss_fn: Callable[..., Any], has_aux: bool, zero: _Zero) -> Callable[..., Any]:
+def _loss_step(opt: Any, loss_fn: Callable[..., Any], has_aux: bool, zero: _Zero,
+               fused: Callable[..., Any] | None) -> Callable[..., Any]:
     pass_value = _passes_value(opt)
+    update = _update_and_apply(opt, fused)
 
     def loss_of(params: Any, *args: Any, **kwargs: Any) -> Any:
         tree = params.unpack() if isinstance(params, FlatTree) else params
@@ -212,11 +228,30 @@ def _loss_step(opt: Any, loss_fn: Callable[..., Any], has_aux: bool, zero: _Zero
         out, grads = value_and_grad(params, *args, **kwargs)
         loss = out[0] if has_aux else out
         extra = {"value": loss} if pass_value else {}
-        updates, state = opt.update(grads, state, params, **extra)
-        params, state = zero.out(apply_updates(params, updates), state)
+        params, state = zero.out(*update(grads, state, params, **extra))
         return (params, state, loss, out[1]) if has_aux else (params, state, loss)
 
     return step
+
+
+def _fused(call: str, opt: Any, kernel: Any, zero: int) -> Callable[..., Any] | None:
+    """The fused kernel's step for ``make_step(kernel=...)``, or ``None`` for the blocks' step."""
+    from gradtx import kernels  # Pallas itself is imported only when a kernel is built
+
+    choices = ("off", *kernels.IMPLEMENTATIONS)
+    if not isinstance(kernel, str) or kernel not in choices:
+        fail(call, "kernel", kernel, "must be one of " + ", ".join(map(repr, choices)))
+    if kernel == "off":
+        return None
+    if kernel == "auto":
+        single_gpu = jax.default_backend() == "gpu" and jax.device_count() == 1
+        return kernels.fused_step(opt, "pallas") if single_gpu and not zero else None
+    why = kernels.why_not_fused(opt)
+    if why is not None:
+        fail(call, "kernel", kernel, f"needs an optimizer the fused kernel computes: {why}")
+    if zero:
+        fail(call, "kernel", kernel, "must be 'auto' or 'off' with zero (the kernel does not partition)")
+    return kernels.fused_step(opt, kernel)
 
 
 def make_step(
@@ -230,6 +265,7 @@ def make_step(
     mesh: jax.sharding.Mesh | None = None,
     axis: str | tuple[str, ...] = "data",
     flat: bool = False,
+    kernel: str = "auto",
 ) -> Callable[..., Any]:
     """A train step for ``opt`` (anything with ``init`` and ``update``, Optax's transformations included).
 
@@ -270,6 +306,12 @@ def make_step(
         (padded to a multiple of the device count of ``axis`` with ``zero``) and the step packs any tree it
         is given; the step returns FlatTree params (``gradtx.flat.unpack`` gives the tree). Blocks with
         per-leaf statistics refuse a FlatTree in ``init`` (``leaf_structured``). Default False.
+      kernel: the fused Adam kernel (:mod:`gradtx.kernels`) for ``gradtx.adam`` and ``gradtx.adamw``
+        (keyword-only): ``"auto"`` (the default) runs it compiled by Pallas on a single-GPU process without
+        ``zero``, and the blocks otherwise; ``"off"`` always runs the blocks; ``"pallas"``, ``"interpret"``
+        (Pallas's interpreter, any backend) and ``"xla"`` ask for that implementation and need an
+        optimizer the kernel computes (:func:`gradtx.kernels.why_not_fused`) and ``zero=0``. The state is
+        the blocks' either way; the results agree to float32 rounding.
 
     Returns:
       The step function: ``step(params, state, grads, **extra) -> (params, state)`` without ``loss_fn``;
@@ -282,8 +324,10 @@ def make_step(
     Raises:
       InvalidValue: (a ``ValueError``) ``opt`` has no callable ``init`` and ``update`` (``make_step(opt=3):
         opt must have init and update (a gradtx or Optax transformation)``), ``has_aux=True`` without a
-        ``loss_fn``, ``zero`` not 0, 1 or 2, ``zero`` without a ``mesh`` or without ``jit``, or an ``axis``
-        the mesh lacks (``make_step(axis='batch'): axis must name axes of the mesh ('data',)``).
+        ``loss_fn``, ``zero`` not 0, 1 or 2, ``zero`` without a ``mesh`` or without ``jit``, an ``axis``
+        the mesh lacks (``make_step(axis='batch'): axis must name axes of the mesh ('data',)``), an unknown
+        ``kernel``, or a kernel asked for an optimizer it does not compute or with ``zero``
+        (``make_step(kernel='pallas'): kernel needs an optimizer the fused kernel computes: ...``).
       InvalidType: (a ``TypeError``) ``loss_fn`` is not callable, or a flag is not a bool
         (``make_step(jit='yes'): jit must be True or False, not str``).
 
@@ -329,8 +373,9 @@ def make_step(
         if not names or any(n not in mesh.shape for n in names):  # type: ignore[union-attr]  # checked above
             fail(call, "axis", axis, f"must name axes of the mesh {tuple(mesh.axis_names)}")  # type: ignore[union-attr]
 
+    fused = _fused(call, opt, kernel, zero)
     layout = _Zero(zero, mesh, axis)
-    raw = _grads_step(opt, layout) if loss_fn is None else _loss_step(opt, loss_fn, has_aux, layout)
+    raw = _grads_step(opt, layout, fused) if loss_fn is None else _loss_step(opt, loss_fn, has_aux, layout, fused)
     multiple = layout.devices() if zero else 1
 
     def prepare(params: Any) -> Any:

@@ -29,7 +29,8 @@ ALLOWED = {
     "contrib": {"base", "fields", "tree", "numerics", "transforms", "combine", "wrappers", "schedules", "optimizers",
                 "contrib", "diagnostics"},
     "flat": set(),
-    "step": {"base", "fields", "flat", "sharding"},  # sharding: the ZeRO layouts of make_step(zero=)
+    "step": {"base", "fields", "flat", "kernels", "sharding"},  # sharding: ZeRO layouts; kernels: the fused step
+    "kernels": {"base", "fields", "tree", "transforms", "combine"},  # fused Adam: recognises the chains it computes
     "quantized": {"base", "fields"},  # 8-bit state: a wrapper over any transformation
     # a program: measures, exports nothing (workloads <- variants <- timing, memory; report)
     "bench": {"base", "fields", "combine", "flat", "optimizers", "sharding", "step", "transforms", "bench"},

@@ -11,8 +11,9 @@ median over repeats of ``t_variant / t_reference`` measured in the same round). 
 Variants, for Adam (lr 1e-3) and SGD with momentum 0.9 (lr 1e-3):
 
     gradtx-jit       jax.jit(update + apply_updates), no donation (the plain step: the correctness reference)
-    gradtx-donate    gradtx.step.make_step(opt): params and state donated, updated in place
+    gradtx-donate    gradtx.step.make_step(opt, kernel="off"): params and state donated, updated in place
     gradtx-flat      the same on gradtx.flat.pack(params/grads): a few buffers instead of one per leaf
+    gradtx-kernel    gradtx-flat with the fused Pallas Adam kernel (gradtx.kernels; Adam on a GPU only)
     optax-jit        Optax's step in jax.jit; optax-donate with donate_argnums=(0, 1) (when Optax is installed)
     torch-foreach    torch.optim with foreach=True; torch-fused with fused=True (when torch is installed)
 

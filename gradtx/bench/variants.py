@@ -1,8 +1,9 @@
 """Variants: one implementation of the optimizer step each, holding its own params and state.
 
     gradtx-jit       jax.jit(update + apply_updates), no donation (the plain step: the correctness reference)
-    gradtx-donate    gradtx.step.make_step(opt): params and state donated, updated in place
+    gradtx-donate    gradtx.step.make_step(opt, kernel="off"): params and state donated, updated in place
     gradtx-flat      the same on gradtx.flat.pack(params/grads): a few buffers instead of one per leaf
+    gradtx-kernel    gradtx-flat with the fused Pallas Adam kernel (gradtx.kernels; Adam on a GPU only)
     optax-jit        Optax's step in jax.jit; optax-donate with donate_argnums=(0, 1) (when Optax is installed)
     torch-foreach    torch.optim with foreach=True; torch-fused with fused=True (when torch is installed)
 
@@ -172,8 +173,9 @@ def make_variants(opt_name: str, shapes: PyTree, config: BenchConfig) -> list[Va
 
     Parameters are standard normal draws and gradients 0.01 times others (seeds ``config.seed`` and
     ``config.seed + 1``); every variant holds its own copies. The variants: ``gradtx-jit``, ``gradtx-donate``,
-    ``gradtx-flat``, then ``optax-jit`` and ``optax-donate`` (with ``config.optax`` and Optax installed) and
-    ``torch-foreach`` and ``torch-fused`` (with ``config.torch`` and torch installed).
+    ``gradtx-flat`` (these two with ``kernel="off"``: the blocks), ``gradtx-kernel`` (Adam on a GPU), then
+    ``optax-jit`` and ``optax-donate`` (with ``config.optax`` and Optax installed) and ``torch-foreach`` and
+    ``torch-fused`` (with ``config.torch`` and torch installed).
 
     Args:
       opt_name: ``"adam"`` (lr 1e-3) or ``"sgdm"`` (lr 1e-3, momentum 0.9).
@@ -197,9 +199,12 @@ def make_variants(opt_name: str, shapes: PyTree, config: BenchConfig) -> list[Va
     opt = optimizer(opt_name)
     out: list[Variant] = [
         JaxVariant("gradtx-jit", jax.jit(plain_step(opt)), opt.init, params0, grads),
-        JaxVariant("gradtx-donate", make_step(opt), opt.init, params0, grads),
-        JaxVariant("gradtx-flat", make_step(opt), opt.init, params0, grads, pack, unpack),
+        JaxVariant("gradtx-donate", make_step(opt, kernel="off"), opt.init, params0, grads),
+        JaxVariant("gradtx-flat", make_step(opt, kernel="off"), opt.init, params0, grads, pack, unpack),
     ]
+    if opt_name == "adam" and jax.default_backend() == "gpu":  # the Pallas kernel compiles for GPUs
+        out.append(JaxVariant("gradtx-kernel", make_step(opt, kernel="pallas"), opt.init, params0, grads, pack,
+                              unpack))
     if config.optax and available("optax"):
         oopt = optax_optimizer(opt_name)
         out.append(JaxVariant("optax-jit", jax.jit(optax_step(oopt)), oopt.init, params0, grads))
