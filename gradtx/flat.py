@@ -33,6 +33,11 @@ Gradients. :func:`unpack` slices each buffer with ``lax.split``, whose transpose
 ``jax.grad`` of ``loss(unpack(flat))`` with respect to ``flat`` is a FlatTree built by one concatenate per
 buffer, not by a scatter per leaf. ``gradtx.step.make_step`` calls the loss on ``unpack(params)`` for you.
 
+Model-parallel parameters. ``pack(tree, by_sharding=True)`` (what ``make_step(flat=True)`` does without ZeRO)
+groups leaves by sharding as well as dtype: leaves split over the same mesh axes share a 2-D buffer
+``(parts, columns)`` split by rows over those axes, each leaf's sharded dimension moved to the front, so every
+device keeps exactly the elements it held and an elementwise update needs no communication.
+
 Unlike ``gradtx.flatten`` (a wrapper that ravels inside every update, in one common dtype), the flat layout
 here is kept across steps, so the buffers themselves cross the ``jit`` boundary and are donated.
 """
@@ -46,12 +51,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+from jax.core import Tracer
 
 PyTree = Any  # a pytree of arrays (gradtx.base.PyTree; this module imports no other gradtx module)
 
 __all__ = ["FlatTree", "pack", "unpack"]
 
 Layout = tuple[tuple[int, int, tuple[int, ...]], ...]
+Split = tuple[tuple[int, int] | None, ...]  # per leaf: (the sharded dimension, its number of shards), or None
 
 
 class FlatTree:
@@ -69,6 +76,9 @@ class FlatTree:
       layout: per original leaf, ``(buffer index, offset, shape)`` (static aux data).
       padded: each buffer's length when :func:`pack` padded them (``multiple_of``), else ``()`` (static aux
         data). Default ``()``.
+      split: per original leaf, ``(dimension, parts)`` for a leaf :func:`pack` laid in the rows of a 2-D buffer
+        (``by_sharding=True``: split over mesh axes along that dimension), ``None`` for a leaf in a 1-D
+        buffer; ``()`` when every buffer is 1-D (static aux data). Default ``()``.
 
     Raises:
       ValueError: from :meth:`unpack`, when a buffer does not fit the layout (``FlatTree.unpack: buffers of
@@ -88,13 +98,27 @@ class FlatTree:
       ((0, 0, (3,)), (1, 0, (2,)), (0, 3, (2, 2)))
     """
 
-    __slots__ = ("buffers", "layout", "padded", "treedef")
+    __slots__ = ("buffers", "layout", "padded", "split", "treedef")
 
-    def __init__(self, buffers: Sequence[jax.Array], treedef: Any, layout: Layout, padded: tuple[int, ...] = ()):
+    def __init__(self, buffers: Sequence[jax.Array], treedef: Any, layout: Layout, padded: tuple[int, ...] = (),
+                 split: Split = ()):
         self.buffers = tuple(buffers)
         self.treedef = treedef
         self.layout = layout
         self.padded = tuple(padded)  # each buffer's length when padded beyond its leaves (pack(multiple_of=)); () not
+        self.split = tuple(split)  # per leaf (dim, parts) or None when pack(by_sharding=True) made 2-D buffers; () not
+
+    def _parts(self, i: int) -> int:
+        """How many rows buffer ``i`` has (its leaves' shards: one per device of the mesh axes), 0 for 1-D."""
+        if not self.split:
+            return 0
+        return next((sp[1] for (b, _, _), sp in zip(self.layout, self.split) if b == i and sp is not None), 0)
+
+    def _columns(self, k: int) -> int:
+        """The elements leaf ``k`` takes in each row of its buffer."""
+        size = _size(self.layout[k][2])
+        sp = self.split[k] if self.split else None
+        return size if sp is None else size // sp[1]
 
     @property
     def num_leaves(self) -> int:
@@ -110,8 +134,8 @@ class FlatTree:
     def used(self) -> tuple[int, ...]:
         """The elements of each buffer that hold leaves (the rest, if any, is padding), from the layout."""
         out = [0] * len(self.buffers)
-        for b, off, shape in self.layout:
-            out[b] = max(out[b], off + _size(shape))
+        for k, (b, off, _) in enumerate(self.layout):
+            out[b] = max(out[b], off + self._columns(k))
         return tuple(out)
 
     def fits(self) -> bool:
@@ -119,7 +143,9 @@ class FlatTree:
         :meth:`unpack` can cut it. Per-buffer statistics (a norm per buffer, a factored row) do not fit."""
         sizes = self.sizes()
         return all(
-            hasattr(buf, "ndim") and buf.ndim >= 1 and buf.shape[-1] == n for buf, n in zip(self.buffers, sizes)
+            hasattr(buf, "ndim") and buf.ndim >= 1 + (parts > 0) and buf.shape[-1] == n
+            and (not parts or buf.shape[-2] == parts)
+            for buf, n, parts in ((b, n, self._parts(i)) for i, (b, n) in enumerate(zip(self.buffers, sizes)))
         )
 
     def unpack(self) -> PyTree:
@@ -136,23 +162,44 @@ class FlatTree:
             )
         used, sizes = self.used(), self.sizes()
         pieces = [
-            _split(buf, [_size(shape) for b, _, shape in self.layout if b == i] + [sizes[i] - used[i]] * (
-                sizes[i] > used[i])) for i, buf in enumerate(self.buffers)
+            _split(buf, [self._columns(k) for k, (b, _, _) in enumerate(self.layout) if b == i]
+                   + [sizes[i] - used[i]] * (sizes[i] > used[i])) for i, buf in enumerate(self.buffers)
         ]
         cursor = [0] * len(self.buffers)
         leaves = []
-        for b, _, shape in self.layout:
+        for k, (b, _, shape) in enumerate(self.layout):
             piece = pieces[b][cursor[b]]
-            leaves.append(jnp.reshape(piece, (*piece.shape[:-1], *shape)))
+            sp = self.split[k] if self.split else None
+            if sp is None:
+                leaves.append(jnp.reshape(piece, (*piece.shape[:-1], *shape)))
+            else:  # rows are the shards of dimension d, moved to the front by pack: put it back
+                d, batch = sp[0], piece.shape[:-2]
+                rest = shape[:d] + shape[d + 1:]
+                moved = _reshape_rows(piece, (*batch, shape[d], *rest), len(batch))
+                leaves.append(jnp.moveaxis(moved, len(batch), len(batch) + d))
             cursor[b] += 1
         return jax.tree.unflatten(self.treedef, leaves)
 
     def __repr__(self) -> str:
         bufs = ", ".join(
-            f"{np.dtype(b.dtype).name}[{b.shape[0]}]" if hasattr(b, "dtype") and hasattr(b, "shape") else repr(b)
-            for b in self.buffers
+            f"{np.dtype(b.dtype).name}[{', '.join(map(str, b.shape))}]" if hasattr(b, "dtype") and hasattr(b, "shape")
+            else repr(b) for b in self.buffers
         )
         return f"FlatTree({self.num_leaves} leaves in ({bufs}))"
+
+
+def _reshape_rows(x: Any, shape: tuple[int, ...], axis: int) -> Any:
+    """``x`` reshaped to ``shape``, where dimension ``axis`` of both is the one split over devices (the leading
+    dimensions before it unchanged). On a mesh of Explicit axes JAX needs the result's sharding spelled out: the
+    same mesh axes on ``axis``, nothing after it."""
+    sharding = getattr(jax.typeof(x), "sharding", None)
+    spec = tuple(getattr(sharding, "spec", ())) + (None,) * x.ndim
+    mesh = getattr(sharding, "mesh", None)
+    explicit = mesh is not None and any(t == jax.sharding.AxisType.Explicit for t in getattr(mesh, "axis_types", ()))
+    if mesh is None or not explicit or spec[axis] is None:
+        return jnp.reshape(x, shape)
+    out = jax.sharding.PartitionSpec(*spec[:axis + 1], *([None] * (len(shape) - axis - 1)))  # type: ignore[no-untyped-call]
+    return lax.reshape(x, shape, out_sharding=jax.sharding.NamedSharding(mesh, out))
 
 
 def _size(shape: tuple[int, ...]) -> int:
@@ -166,29 +213,55 @@ def _split(buf: Any, sizes: list[int]) -> list[Any]:
     return list(lax.split(buf, sizes, axis=buf.ndim - 1))
 
 
-_Aux = tuple[Any, Layout, tuple[int, ...]]
+_Aux = tuple[Any, Layout, tuple[int, ...], Split]
 
 
 def _flatten_with_keys(flat: FlatTree) -> tuple[list[tuple[Any, Any]], _Aux]:
     keys = [jax.tree_util.GetAttrKey(f"buffers[{i}]") for i in range(len(flat.buffers))]
-    return list(zip(keys, flat.buffers)), (flat.treedef, flat.layout, flat.padded)
+    return list(zip(keys, flat.buffers)), (flat.treedef, flat.layout, flat.padded, flat.split)
 
 
 def _flatten(flat: FlatTree) -> tuple[tuple[Any, ...], _Aux]:
-    return flat.buffers, (flat.treedef, flat.layout, flat.padded)
+    return flat.buffers, (flat.treedef, flat.layout, flat.padded, flat.split)
 
 
 def _unflatten(aux: _Aux, children: Any) -> FlatTree:
     obj = object.__new__(FlatTree)
     obj.buffers = tuple(children)
-    obj.treedef, obj.layout, obj.padded = aux
+    obj.treedef, obj.layout, obj.padded, obj.split = aux
     return obj
 
 
 jax.tree_util.register_pytree_with_keys(FlatTree, _flatten_with_keys, _unflatten, _flatten)
 
 
-def pack(tree: PyTree, *, multiple_of: int = 1) -> FlatTree:
+def _shard_group(x: Any, path: str) -> tuple[Any, int, int, Any] | None:
+    """``(mesh, dimension, parts, axes)`` of a leaf split over mesh axes along one dimension; ``None`` when it is
+    whole on every device (replicated, one device, or not a ``NamedSharding``)."""
+    if isinstance(x, Tracer):
+        raise ValueError(f"pack(by_sharding=True): the leaf {path} is traced; pack reads each leaf's sharding, "
+                         "so call it outside jit (make_step's step.init does)")
+    sharding = getattr(x, "sharding", None)
+    if not isinstance(sharding, jax.sharding.NamedSharding):
+        return None
+    mesh = sharding.mesh
+    spec = tuple(sharding.spec) + (None,) * (x.ndim - len(sharding.spec))
+    split = []
+    for d, entry in enumerate(spec):
+        axes = () if entry is None else (entry,) if isinstance(entry, str) else tuple(entry)
+        parts = int(np.prod([mesh.shape[a] for a in axes], dtype=np.int64))
+        if parts > 1:
+            split.append((d, parts, entry))
+    if not split:
+        return None
+    if len(split) > 1:
+        raise ValueError(f"pack(by_sharding=True): the leaf {path} is split along {len(split)} dimensions "
+                         f"({sharding.spec}); a flat buffer groups leaves split along one dimension")
+    d, parts, entry = split[0]
+    return mesh, d, parts, entry
+
+
+def pack(tree: PyTree, *, multiple_of: int = 1, by_sharding: bool = False) -> FlatTree:
     """``tree`` as a :class:`FlatTree`: the leaves of each dtype raveled and concatenated into one buffer.
 
     Buffers follow the order in which their dtypes first appear among the leaves (tree order). ``None``
@@ -203,16 +276,28 @@ def pack(tree: PyTree, *, multiple_of: int = 1) -> FlatTree:
     not see it. The exception is added noise (``add_noise``, ``noisy_sgd``), which lands in the padding too;
     :func:`unpack` drops it.
 
+    ``by_sharding=True`` groups leaves by sharding too, for model-parallel parameters: the leaves split over
+    the same mesh axes (``NamedSharding``, along one dimension each, any one) share a 2-D buffer of shape
+    ``(parts, columns)`` split over those axes by its rows, each leaf's dimension ``d`` moved to the front and
+    its ``parts`` shards laid in the rows (``moveaxis(x, d, 0).reshape(parts, -1)``: every device keeps its own
+    elements, nothing moves between devices); replicated leaves share a 1-D buffer per dtype as above. An
+    elementwise optimizer on these buffers runs where the shards are, as per leaf.
+
     Args:
       tree: a pytree of arrays (or Python scalars), e.g. the parameters. A FlatTree is returned as it is.
       multiple_of: pad each buffer to a multiple of this length, ``>= 1`` (keyword-only). Default 1 (none).
+        A 2-D buffer's rows are padded.
+      by_sharding: group leaves by dtype and by sharding (keyword-only; needs concrete arrays, not tracers).
+        Default False: by dtype only, whatever the shardings.
 
     Returns:
       The :class:`FlatTree` holding the leaves of ``tree``; ``unpack`` gives ``tree`` back.
 
     Raises:
       ValueError: ``multiple_of`` is not an integer ``>= 1`` (``pack(multiple_of=0): multiple_of must be an
-        integer >= 1``), or ``tree`` is a FlatTree padded to another multiple.
+        integer >= 1``), ``tree`` is a FlatTree padded to another multiple, or, with ``by_sharding``, a leaf
+        is traced or split along two dimensions (``pack(by_sharding=True): the leaf ['w'] is split along 2
+        dimensions ...``).
 
     Examples:
       >>> import jax.numpy as jnp
@@ -233,31 +318,47 @@ def pack(tree: PyTree, *, multiple_of: int = 1) -> FlatTree:
             raise ValueError(f"pack(multiple_of={multiple_of}): the FlatTree given has buffers of lengths "
                              f"{tree.sizes()}; pack the original tree with multiple_of={multiple_of}")
         return tree
-    leaves, treedef = jax.tree.flatten(tree)
-    leaves = [jnp.asarray(x) for x in leaves]
-    dtypes: list[np.dtype] = []
+    if not isinstance(by_sharding, bool):
+        raise ValueError(f"pack(by_sharding={by_sharding!r}): by_sharding must be True or False")
+    with_paths, treedef = jax.tree_util.tree_flatten_with_path(tree)
+    groups: list[Any] = []  # per buffer: (dtype, mesh, axes) or (dtype,)
     parts: list[list[Any]] = []
     offsets: list[int] = []
-    layout = []
-    for x in leaves:
+    layout: list[tuple[int, int, tuple[int, ...]]] = []
+    split: list[tuple[int, int] | None] = []
+    for path, x in with_paths:
+        x = jnp.asarray(x)  # a jax.Array as it is (its sharding kept)
+        group = _shard_group(x, jax.tree_util.keystr(path)) if by_sharding else None
         dt = np.dtype(x.dtype)
-        if dt not in dtypes:
-            dtypes.append(dt)
+        key = (dt,) if group is None else (dt, group[0], group[3])
+        if key not in groups:
+            groups.append(key)
             parts.append([])
             offsets.append(0)
-        b = dtypes.index(dt)
+        b = groups.index(key)
         shape = tuple(int(d) for d in x.shape)
         layout.append((b, offsets[b], shape))
-        offsets[b] += _size(shape)
-        parts[b].append(jnp.reshape(x, (-1,)))
+        if group is None:
+            split.append(None)
+            offsets[b] += _size(shape)
+            parts[b].append(jnp.reshape(x, (-1,)))
+        else:  # the sharded dimension first, its shards as rows: each device keeps its own elements
+            _, d, n, _ = group
+            split.append((d, n))
+            offsets[b] += _size(shape) // n
+            parts[b].append(_reshape_rows(jnp.moveaxis(x, d, 0), (n, _size(shape) // n), 0))
     padded: tuple[int, ...] = ()
     if multiple_of > 1 and any(n % multiple_of for n in offsets):
         padded = tuple(-(-n // multiple_of) * multiple_of for n in offsets)
         for p, n, m in zip(parts, offsets, padded):
             if m > n:
-                p.append(jnp.zeros((m - n,), p[0].dtype))
-    buffers = tuple(p[0] if len(p) == 1 else jnp.concatenate(p) for p in parts)
-    return FlatTree(buffers, treedef, tuple(layout), padded)
+                p.append(jnp.zeros((*p[0].shape[:-1], m - n), p[0].dtype))
+    buffers = [p[0] if len(p) == 1 else jnp.concatenate(p, axis=-1) for p in parts]
+    for i, key in enumerate(groups):
+        if len(key) == 3:  # lay the 2-D buffer out by its rows over the leaves' mesh axes
+            spec = jax.sharding.PartitionSpec(key[2], None)  # type: ignore[no-untyped-call]  # unannotated in JAX
+            buffers[i] = jax.device_put(buffers[i], jax.sharding.NamedSharding(key[1], spec))
+    return FlatTree(tuple(buffers), treedef, tuple(layout), padded, tuple(split) if any(split) else ())
 
 
 def unpack(tree: PyTree) -> PyTree:

@@ -61,6 +61,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from jax.core import Tracer
 
 from gradtx.base import GradientTransformation, TransformationLike, accepts_extra_args, apply_updates
 from gradtx.fields import Check, fail
@@ -303,9 +304,11 @@ def make_step(
       mesh: the device mesh of ``zero`` (keyword-only; required with ``zero``). Default None.
       axis: the data-parallel mesh axis (or tuple of axes) of ``zero`` (keyword-only). Default ``"data"``.
       flat: run on :class:`gradtx.flat.FlatTree` params (keyword-only): ``step.init`` packs the parameter tree
-        (padded to a multiple of the device count of ``axis`` with ``zero``) and the step packs any tree it
-        is given; the step returns FlatTree params (``gradtx.flat.unpack`` gives the tree). Blocks with
-        per-leaf statistics refuse a FlatTree in ``init`` (``leaf_structured``). Default False.
+        (padded to a multiple of the device count of ``axis`` with ``zero``; without ``zero``, grouped by
+        sharding too, ``pack(by_sharding=True)``, so model-parallel leaves share buffers split where they are)
+        and the step packs any tree it is given; the step returns FlatTree params (``gradtx.flat.unpack``
+        gives the tree). Blocks with per-leaf statistics refuse a FlatTree in ``init`` (``leaf_structured``).
+        Default False.
       kernel: the fused Adam kernel (:mod:`gradtx.kernels`) for ``gradtx.adam`` and ``gradtx.adamw``
         (keyword-only): ``"auto"`` (the default) runs it compiled by Pallas on a single-GPU process without
         ``zero``, and the blocks otherwise; ``"off"`` always runs the blocks; ``"pallas"``, ``"interpret"``
@@ -379,7 +382,12 @@ def make_step(
     multiple = layout.devices() if zero else 1
 
     def prepare(params: Any) -> Any:
-        return pack(params, multiple_of=multiple) if flat and not isinstance(params, FlatTree) else params
+        if not flat or isinstance(params, FlatTree):
+            return params
+        # model-parallel leaves (split over mesh axes) get buffers of their own, laid out where they are; under
+        # zero the params are replicated, and traced leaves (a step called inside the user's jit) carry no layout
+        by_sharding = not zero and not any(isinstance(x, Tracer) for x in jax.tree.leaves(params))
+        return pack(params, multiple_of=multiple, by_sharding=by_sharding)
 
     def init(params: Any) -> tuple[Any, Any]:
         params = prepare(params)

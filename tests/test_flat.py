@@ -313,3 +313,31 @@ def test_flatten_wrapper_still_behaves():
         assert _close(u_in, u_wr) and _close(u_in, unpack(u_fl))
     # The same tree order (bfloat16 leaf first, then the float32 buffer) gives the same raveled state.
     assert _close(s_wr, s_fl)
+
+
+def test_pack_by_sharding_on_one_device_is_pack():
+    """Without leaves split over mesh axes, ``by_sharding`` changes nothing; bad values name the call."""
+    tree = {"w": jnp.ones((3, 4)), "b": jnp.arange(4.0), "h": jnp.ones(2, jnp.bfloat16)}
+    a, b = gradtx.flat.pack(tree), gradtx.flat.pack(tree, by_sharding=True)
+    assert jax.tree.structure(a) == jax.tree.structure(b) and b.split == ()
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+        np.testing.assert_array_equal(x, y)
+    with pytest.raises(ValueError, match=r"pack\(by_sharding=1\): by_sharding must be True or False"):
+        gradtx.flat.pack(tree, by_sharding=1)
+    with pytest.raises(ValueError, match=r"pack\(by_sharding=True\): the leaf \['b'\] is traced"):
+        jax.jit(lambda t: gradtx.flat.pack(t, by_sharding=True).buffers)(tree)
+
+
+def test_split_leaves_unpack_from_rows():
+    """A FlatTree whose 2-D buffer holds leaves by rows (as ``pack(by_sharding=True)`` lays out leaves split
+    over 2 devices, here built by hand on one device) unpacks each leaf from its rows, moved back."""
+    w = jnp.arange(24.0, dtype=jnp.float32).reshape(4, 6)   # split along dimension 1 into 2 parts
+    e = jnp.arange(8.0, dtype=jnp.float32).reshape(2, 4)    # split along dimension 0
+    rows = jnp.concatenate([e.reshape(2, 4), jnp.moveaxis(w, 1, 0).reshape(2, 12)], axis=1)  # in tree order
+    treedef = jax.tree.structure({"e": 0, "w": 0})
+    flat = gradtx.flat.FlatTree((rows,), treedef, ((0, 0, (2, 4)), (0, 4, (4, 6))), (), ((0, 2), (1, 2)))
+    assert flat.sizes() == (16,) and flat.fits()
+    back = flat.unpack()
+    np.testing.assert_array_equal(back["w"], w)
+    np.testing.assert_array_equal(back["e"], e)
+    assert repr(flat) == "FlatTree(2 leaves in (float32[2, 16]))"

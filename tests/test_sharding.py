@@ -51,7 +51,9 @@ def test_sharded_state_on_eight_devices():
       = total / 8 (plus the replicated counter), also planned from ``eval_shape`` before allocation;
     - exact ZeRO over flat buffers padded to a multiple of 8 (``pack(multiple_of=8)``), ``make_step(zero=1)``
       and ``zero=2`` (gradients reduce-scattered): 1/8 of the state per device on a tree of 813 parameters,
-      equal results.
+      equal results;
+    - model-parallel flat buffers (``pack(by_sharding=True)``, ``make_step(flat=True)``): one buffer per
+      sharding group, split where the leaves are, equal results, no collective in the AdamW update.
     """
     flags = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count=8".strip()  # keep conftest's
     env = dict(os.environ, XLA_FLAGS=flags, JAX_PLATFORMS="cpu")
@@ -69,6 +71,7 @@ def test_sharded_state_on_eight_devices():
             assert f"init_shardings[{mesh},{family}]" in names, report
     for name in ("data_model_parallel[explicit]", "data_model_parallel[auto]", "zero1_layout",
                  "zero1_step[adam]", "zero1_step[clip_adamw]", "zero_flat[stage1]", "zero_flat[stage2]",
+                 "flat_by_sharding[explicit]", "flat_by_sharding[auto]", "flat_by_sharding_errors",
                  "device_bytes_errors"):
         assert name in names, report
 
