@@ -12,8 +12,9 @@ write of ``m, v, p`` per element, in place.
 ``gradtx.adamw`` without a mask, ``nesterov``, ``mu_dtype`` or ``nu_dtype``: the chain of those three blocks)
 and returns ``(grads, state, params) -> (params, state)`` computing the same step, the same state (the
 chain's own ``ScaleByAdamState`` and schedule counts, so a checkpoint moves freely between the two) with the
-kernel per leaf (per buffer of a :class:`gradtx.flat.FlatTree`). ``gradtx.step.make_step`` uses it by
-itself on GPU (``kernel="auto"``).
+kernel per leaf (per buffer of a :class:`gradtx.flat.FlatTree`). ``gradtx.step.make_step(opt, loss_fn,
+kernel="pallas")`` runs it in the train step (off by default: checked in Pallas's interpreter on CPU, not yet
+run on a GPU).
 
 Implementations (``implementation=``): ``"pallas"`` compiles the kernel for the backend (Triton on GPU);
 ``"interpret"`` runs the same kernel in Pallas's interpreter (any backend: how the test suite checks it on
@@ -295,7 +296,7 @@ def fused_step(opt: Any, implementation: str = "auto", block_size: int = 1024) -
         params, state = step(grads, state, params)   # == apply_updates(params, opt.update(...)[0]), state
 
     Each leaf (each buffer of a :class:`gradtx.flat.FlatTree`) is one kernel call. ``gradtx.step.make_step``
-    uses this by itself on GPU.
+    uses this with ``kernel="pallas"`` (or ``"interpret"``, ``"auto"``, ``"xla"``).
 
     Args:
       opt: the optimizer to fuse.

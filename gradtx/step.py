@@ -244,14 +244,11 @@ def _fused(call: str, opt: Any, kernel: Any, zero: int) -> Callable[..., Any] | 
         fail(call, "kernel", kernel, "must be one of " + ", ".join(map(repr, choices)))
     if kernel == "off":
         return None
-    if kernel == "auto":
-        single_gpu = jax.default_backend() == "gpu" and jax.device_count() == 1
-        return kernels.fused_step(opt, "pallas") if single_gpu and not zero else None
     why = kernels.why_not_fused(opt)
     if why is not None:
         fail(call, "kernel", kernel, f"needs an optimizer the fused kernel computes: {why}")
     if zero:
-        fail(call, "kernel", kernel, "must be 'auto' or 'off' with zero (the kernel does not partition)")
+        fail(call, "kernel", kernel, "must be 'off' with zero (the kernel does not partition)")
     return kernels.fused_step(opt, kernel)
 
 
@@ -266,7 +263,7 @@ def make_step(
     mesh: jax.sharding.Mesh | None = None,
     axis: str | tuple[str, ...] = "data",
     flat: bool = False,
-    kernel: str = "auto",
+    kernel: str = "off",
 ) -> Callable[..., Any]:
     """A train step for ``opt`` (anything with ``init`` and ``update``, Optax's transformations included).
 
@@ -310,11 +307,12 @@ def make_step(
         gives the tree). Blocks with per-leaf statistics refuse a FlatTree in ``init`` (``leaf_structured``).
         Default False.
       kernel: the fused Adam kernel (:mod:`gradtx.kernels`) for ``gradtx.adam`` and ``gradtx.adamw``
-        (keyword-only): ``"auto"`` (the default) runs it compiled by Pallas on a single-GPU process without
-        ``zero``, and the blocks otherwise; ``"off"`` always runs the blocks; ``"pallas"``, ``"interpret"``
-        (Pallas's interpreter, any backend) and ``"xla"`` ask for that implementation and need an
-        optimizer the kernel computes (:func:`gradtx.kernels.why_not_fused`) and ``zero=0``. The state is
-        the blocks' either way; the results agree to float32 rounding.
+        (keyword-only): ``"off"`` (the default) runs the blocks; ``"pallas"`` (compiled, for a GPU),
+        ``"interpret"`` (Pallas's interpreter, any backend), ``"auto"`` (``"pallas"`` on a GPU, ``"xla"``
+        elsewhere) and ``"xla"`` (the kernel's arithmetic as XLA array operations) run the kernel and need an
+        optimizer it computes (:func:`gradtx.kernels.why_not_fused`) and ``zero=0``. The state is the blocks'
+        either way; the results agree to float32 rounding. Off by default until the kernel is measured on a
+        GPU (it is checked in the interpreter only).
 
     Returns:
       The step function: ``step(params, state, grads, **extra) -> (params, state)`` without ``loss_fn``;
