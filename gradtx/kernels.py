@@ -58,8 +58,9 @@ def _body(s: Callable[[str], Any], p: Any, g: Any, m: Any, v: Any, exact1: bool,
     """One Adam(W) step on arrays (a kernel block or whole arrays): the new ``(p, m, v)``.
 
     ``s(name)`` reads a per-step scalar; ``exact1``/``exact2`` say the decay's rounding error ``r`` is 0 (then
-    ``ema = c g + d m``, Optax's numbers), as in :func:`gradtx.tree.ema`. Computed in the moments' dtype, the
-    update rounded to the parameters' dtype before it is added (``apply_updates``).
+    ``ema = c g + d m``, Optax's numbers), as in :func:`gradtx.tree.ema`. Computed in the widest compute dtype
+    of the four arrays, the update rounded to the gradient's dtype after each block as the chain does and
+    added in the parameters' dtype (``apply_updates``).
     """
     ct = _compute_dtype(p.dtype, g.dtype, m.dtype, v.dtype)
     g32, p32, m, v = g.astype(ct), p.astype(ct), m.astype(ct), v.astype(ct)
@@ -109,7 +110,7 @@ def _pallas(p: jax.Array, g: jax.Array, m: jax.Array, v: jax.Array, vec: jax.Arr
         vo_ref[...] = v_new.astype(vo_ref.dtype)
 
     n = p.shape[0]
-    block = min(block_size, max(n, 1))
+    block = min(block_size, 1 << max(n - 1, 0).bit_length())  # a power of two (Triton's rule), edges masked
     spec = pl.BlockSpec((block,), lambda i: (i,))
     whole = pl.BlockSpec((_VECTOR,), lambda i: (0,))
     call = pl.pallas_call(

@@ -33,16 +33,17 @@ def ref_adamw(p: np.ndarray, grads: list[np.ndarray], lr: float, b1: float, b2: 
     return p, m, v
 
 
+@pytest.mark.parametrize("block_size", [8, 1024])  # edge blocks; one block larger than the array (power of two)
 @pytest.mark.parametrize("n", [1, 7, 37, 64])
 @pytest.mark.parametrize("how", ["interpret", "xla"])
-def test_kernel_matches_float64_reference(n: int, how: str) -> None:
+def test_kernel_matches_float64_reference(n: int, how: str, block_size: int) -> None:
     rng = np.random.default_rng(n)
     p0 = rng.normal(size=n).astype(np.float32)
     grads = [rng.normal(size=n).astype(np.float32) for _ in range(5)]
     p, m, v = jnp.asarray(p0), jnp.zeros(n), jnp.zeros(n)
     for k, g in enumerate(grads, start=1):
         p, m, v = adam_kernel(p, jnp.asarray(g), m, v, k, learning_rate=0.01, b1=0.8, b2=0.99, eps=1e-6,
-                              weight_decay=0.1, eps_root=1e-8, implementation=how, block_size=8)
+                              weight_decay=0.1, eps_root=1e-8, implementation=how, block_size=block_size)
     rp, rm, rv = ref_adamw(p0, grads, 0.01, 0.8, 0.99, 1e-6, 0.1, 1e-8)
     np.testing.assert_allclose(np.asarray(m), rm, rtol=2e-6, atol=1e-7)
     np.testing.assert_allclose(np.asarray(v), rv, rtol=2e-6, atol=1e-9)
