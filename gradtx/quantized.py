@@ -25,9 +25,15 @@ tensor).
 :class:`quantized_state` wraps any transformation: its state is stored with every floating leaf of at least
 ``min_size`` elements quantized (a :class:`QuantizedArray`), and ``update`` dequantizes, runs the inner
 update in float32, and quantizes the new state. Counters, keys, small leaves and complex leaves are kept as
-they are. What is *not* here: the paper's "stable embedding" layer (a layer norm and Xavier init for
-embeddings, a model change, not an optimizer one) and fused 8-bit kernels (the step dequantizes into float32
-temporaries inside the compiled program; memory between steps is what shrinks).
+they are. The paper's "stable embedding" is a model change (a layer norm and Xavier init for embeddings) plus
+32-bit optimizer state for the embedding (bitsandbytes' ``StableEmbedding``); the optimizer part is a
+``partition``::
+
+    gradtx.partition({"float32": gradtx.adamw(1e-3), "8bit": gradtx.quantized_state(gradtx.adamw(1e-3))},
+                     {"embed": "float32", "w": "8bit", ...})
+
+What is *not* here: the embedding layer itself (a model-side module) and fused 8-bit kernels (the step
+dequantizes into float32 temporaries inside the compiled program; memory between steps is what shrinks).
 """
 
 from __future__ import annotations

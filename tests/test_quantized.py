@@ -278,3 +278,32 @@ def test_large_and_subnormal_blocks_round_trip():
     assert 0.5 * x[6] < back[6] < 1.5 * x[6]  # 1e33 is 1.25e-5 of the block: a coarse decade of 4 cells
     tiny = back[:4]
     assert np.all(tiny == 0) or np.all(np.abs(tiny - x[:4]) <= 0.15 * np.abs(x[:4])), tiny
+
+
+def test_float32_state_for_the_embedding_with_partition():
+    """The optimizer side of the paper's stable embedding (Dettmers et al. 2022; bitsandbytes' ``StableEmbedding``
+    keeps the embedding's optimizer state in 32 bits): ``partition`` sends the embedding to plain AdamW and the
+    rest to 8-bit AdamW.
+    The embedding's state stays float32 and its steps equal plain AdamW's exactly; the rest is quantized."""
+    rng = np.random.default_rng(3)
+    params = {"embed": jnp.asarray(rng.normal(size=(512, 16)), jnp.float32),
+              "w": jnp.asarray(rng.normal(size=(128, 64)), jnp.float32)}
+    labels = {"embed": "float32", "w": "8bit"}
+    opt = gradtx.partition({"float32": gradtx.adamw(1e-2), "8bit": gradtx.quantized_state(gradtx.adamw(1e-2))},
+                           labels)
+    plain = gradtx.adamw(1e-2)
+    state, plain_state = opt.init(params), plain.init(params)
+    p, q = params, params
+    for _ in range(3):
+        g = jax.tree.map(lambda x: jnp.asarray(rng.normal(size=x.shape), jnp.float32), params)
+        u, state = opt.update(g, state, p)
+        p = gradtx.apply_updates(p, u)
+        v, plain_state = plain.update(g, plain_state, q)
+        q = gradtx.apply_updates(q, v)
+    np.testing.assert_array_equal(np.asarray(p["embed"]), np.asarray(q["embed"]))
+    leaves = jax.tree.leaves(state, is_leaf=lambda x: isinstance(x, QuantizedArray))
+    quantized = [x for x in leaves if isinstance(x, QuantizedArray)]
+    assert len(quantized) == 2 and all(x.shape == (128, 64) for x in quantized)  # mu and nu of "w"
+    float_moments = [x for x in leaves if getattr(x, "shape", None) == (512, 16)]
+    assert len(float_moments) == 2 and all(x.dtype == jnp.float32 for x in float_moments)
+    np.testing.assert_allclose(np.asarray(p["w"]), np.asarray(q["w"]), atol=5e-3)
