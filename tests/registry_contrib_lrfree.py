@@ -10,6 +10,8 @@ Prodigy and D-Adaptation run fewer steps against Optax: their step size ``d_k`` 
 of float32 sums, which float32 rounding moves by ~1e-5 relative after ~100 steps (both implementations round
 differently); 60 steps stay within the tier's 1e-4. In float64 they agree with Optax for 200 steps
 (tests/test_optax_crosscheck.py, test_same_updates_as_optax_in_float64_for_200_steps; also cocob and momo_adam).
+Prodigy with ``use_bias_correction=False`` has no Optax column (Optax always corrects); its reference is
+``prodigy_authors``, the transcription of the authors' code, not the paper-derived ``prodigy`` reference.
 """
 
 from __future__ import annotations
@@ -68,6 +70,16 @@ ENTRIES = [
           lambda: ref.prodigy(LRFREE_SCHED.ref(), (0.8, 0.99), 0.9, 1e-6, 1e-3, 2.0, 0.1, True).init(_x0()),
           lambda: optax.contrib.prodigy(LRFREE_SCHED.optax(), (0.8, 0.99), 0.9, 1e-6, 1e-3, 2.0, 0.1, True),
           needs_params=True, kind=OPT, steps=60),
+    # use_bias_correction=False (the authors' default; Optax has no option): the reference is the transcription
+    # of the authors' PyTorch step (konstmish/prodigy at 3efb213), with their argument names and defaults.
+    Entry("prodigy(use_bias_correction=False)", lambda: lf.prodigy(use_bias_correction=False),
+          lambda: ref.prodigy_authors().init(_x0()), None, needs_params=True, kind=OPT),
+    Entry("prodigy(use_bias_correction=False, schedule, beta3, weight_decay, safeguard_warmup, coef)",
+          lambda: lf.prodigy(LRFREE_SCHED.gradtx(), (0.8, 0.99), 0.9, 1e-6, 1e-3, 2.0, 0.1, True,
+                             use_bias_correction=False),
+          lambda: ref.prodigy_authors(LRFREE_SCHED.ref(), (0.8, 0.99), 0.9, 1e-6, 0.1, d0=1e-3, d_coef=2.0,
+                                      safeguard_warmup=True).init(_x0()),
+          None, needs_params=True, kind=OPT),
     same("dadapt_adamw", needs_params=True, kind=OPT, steps=60),
     same("dadapt_adamw(schedule, betas, weight_decay)", "dadapt_adamw", LRFREE_SCHED, (0.8, 0.99), 1e-6, 1e-3, 0.1,
          needs_params=True, kind=OPT, steps=60),

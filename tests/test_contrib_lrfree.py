@@ -9,6 +9,8 @@ each optimizer solves an ill-conditioned quadratic of the problem zoo.
 
 from __future__ import annotations
 
+import inspect
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -173,6 +175,130 @@ def test_warmup_from_zero_and_zero_gradients_stay_finite(name):
         want = oracle.step(np.asarray(ravel_pytree(g)[0]), np.asarray(ravel_pytree(params)[0]))
         np.testing.assert_allclose(np.asarray(ravel_pytree(u)[0]), want, rtol=1e-9, atol=1e-15)
         params = apply_updates(params, u)
+
+
+# --------------------------------------------------------------------------------------------------
+# Prodigy's use_bias_correction against the authors' code (konstmish/prodigy, commit 3efb213)
+# --------------------------------------------------------------------------------------------------
+
+# (gradtx keyword arguments, the authors' keyword arguments) of the same configuration.
+AUTHORS_CONFIGS = {
+    "defaults": ({}, {}),
+    "safeguard, decay, beta3, coef, schedule": (
+        {"learning_rate": lambda c: jnp.minimum((c.astype(jnp.float64) + 1) / 5, 1.0),  # float64: (c + 1) / 5
+         "betas": (0.8, 0.99), "beta3": 0.9, "eps": 1e-6, "estim_lr0": 1e-5, "estim_lr_coef": 2.0,
+         "weight_decay": 0.1, "safeguard_warmup": True},
+        {"lr": lambda k: min((k + 1) / 5, 1.0), "betas": (0.8, 0.99), "beta3": 0.9, "eps": 1e-6, "d0": 1e-5,
+         "d_coef": 2.0, "weight_decay": 0.1, "safeguard_warmup": True},
+    ),
+}
+
+
+def _authors_run(bias, ours, theirs, steps=30):
+    """gradtx's prodigy (float64, jitted, a nested tree) and the authors' transcription on the same gradient
+    stream of a noisy quadratic, params updated each step; yields (k, gradtx update, state, authors' update,
+    authors' reference)."""
+    params = {"w": jnp.full((3, 4), 0.5, jnp.float64), "b": jnp.zeros(5, jnp.float64)}
+    tx = lf.prodigy(**ours, use_bias_correction=bias)
+    oracle = ref.prodigy_authors(**theirs, use_bias_correction=bias).init(np.asarray(ravel_pytree(params)[0]))
+    step = jax.jit(tx.update)
+    state = tx.init(params)
+    rng = np.random.default_rng(7)
+    for k in range(steps):
+        x = np.asarray(ravel_pytree(params)[0])
+        g_flat = 3.0 * (x - 2.0) + 0.1 * rng.normal(size=x.shape)  # the gradient of a quadratic, with noise
+        g = ravel_pytree(params)[1](jnp.asarray(g_flat))
+        u, state = step(g, state, params)
+        yield k, np.asarray(ravel_pytree(u)[0]), state, oracle.step(g_flat, x), oracle
+        params = apply_updates(params, u)
+
+
+@pytest.mark.parametrize("bias", [False, True], ids=["authors_default", "use_bias_correction"])
+@pytest.mark.parametrize("config", sorted(AUTHORS_CONFIGS))
+def test_prodigy_is_the_authors_update_step_by_step(config, bias):
+    """For 30 steps the update, the estimate d (ProdigyState.estim_lr) and the numerator r (numerator_weighted)
+    equal the float64 transcription of the authors' PyTorch step, with their use_bias_correction either way;
+    the estimate grows (the check is not vacuous)."""
+    ours, theirs = AUTHORS_CONFIGS[config]
+    for k, u, state, want, oracle in _authors_run(bias, ours, theirs):
+        np.testing.assert_allclose(u, want, rtol=1e-10, atol=1e-300, err_msg=f"update at step {k + 1}")
+        np.testing.assert_allclose(float(state.estim_lr), oracle.d, rtol=1e-10, err_msg=f"d at step {k + 1}")
+        np.testing.assert_allclose(float(state.numerator_weighted), oracle.d_numerator, rtol=1e-10, atol=1e-300,
+                                   err_msg=f"r at step {k + 1}")
+        assert int(state.count) == oracle.k == k + 1
+    assert oracle.d > 100 * oracle.d0
+
+
+@pytest.mark.parametrize("bias", [False, True])
+def test_prodigy_with_b1_zero_differs_from_the_authors_by_the_new_estimate(bias):
+    """With b1 = 0 the authors' code has no first moment and steps by -dlr_k d g / denom with d already replaced
+    by d_{k+1} (dlr_k keeps d_k), while gradtx and Optax step by -dlr_k m_k / denom with m_k = d_k g: the updates
+    differ by the factor d_{k+1} / d_k (a difference written down, not reproduced); d and r agree."""
+    ours, theirs = {"betas": (0.0, 0.999)}, {"betas": (0.0, 0.999)}
+    d_prev = 1e-6
+    for k, u, state, want, oracle in _authors_run(bias, ours, theirs):
+        np.testing.assert_allclose(u, want * d_prev / oracle.d, rtol=1e-10, err_msg=f"update at step {k + 1}")
+        np.testing.assert_allclose(float(state.estim_lr), oracle.d, rtol=1e-10, err_msg=f"d at step {k + 1}")
+        d_prev = oracle.d
+    assert oracle.d > 100 * oracle.d0
+
+
+def test_prodigy_without_bias_correction_is_not_the_default():
+    """The two settings differ from the first step on (by (1 - b1) / sqrt(1 - b2) at step 1) and the estimates
+    part ways: the option is not a no-op."""
+    runs = {b: list(_authors_run(b, {}, {}, steps=20)) for b in (False, True)}
+    u_off, u_on = runs[False][0][1], runs[True][0][1]
+    np.testing.assert_allclose(u_off / u_on, 0.1 / np.sqrt(0.001), rtol=1e-9)
+    assert float(runs[False][-1][2].estim_lr) != pytest.approx(float(runs[True][-1][2].estim_lr), rel=1e-3)
+
+
+def test_prodigy_default_is_unchanged_optax_bias_correction():
+    """The default is use_bias_correction=True (keyword-only, after Optax's parameters): equal to the explicit
+    option as an object and bit for bit over 25 steps, and Optax's update (which always corrects) in float64."""
+    default, explicit = lf.prodigy(), lf.prodigy(use_bias_correction=True)
+    assert default.use_bias_correction is True and repr(default) == repr(explicit)
+    assert jax.tree.structure(default) != jax.tree.structure(lf.prodigy(use_bias_correction=False))  # static
+    parameter = inspect.signature(lf.prodigy).parameters["use_bias_correction"]
+    assert (parameter.kind, parameter.default) == (inspect.Parameter.KEYWORD_ONLY, True)
+    params = {"w": jnp.full((3, 4), 0.5, jnp.float64), "b": jnp.zeros(5, jnp.float64)}
+    states = [tx.init(params) for tx in (default, explicit, optax.contrib.prodigy())]
+    rng = np.random.default_rng(3)
+    for k in range(25):
+        g = jax.tree.map(lambda x: jnp.asarray(3.0 * (x - 2.0) + 0.1 * rng.normal(size=x.shape)), params)
+        outs = [tx.update(g, s, params) for tx, s in zip((default, explicit, optax.contrib.prodigy()), states)]
+        states = [o[1] for o in outs]
+        a, b, c = (np.asarray(ravel_pytree(o[0])[0]) for o in outs)
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_allclose(a, c, rtol=1e-10, err_msg=f"Optax at step {k + 1}")
+        params = apply_updates(params, outs[0][0])
+
+
+@pytest.mark.parametrize("bad", [2, 0, None, "no", 1.0, jnp.array(True)])
+def test_prodigy_use_bias_correction_is_validated(bad):
+    """Only True or False: the message names the call, the value and the type (TypeError, also a ValueError)."""
+    name = type(bad).__name__ if bad is not None else "None"
+    with pytest.raises(TypeError, match=rf"prodigy\(use_bias_correction=.*\): use_bias_correction must be True or "
+                       rf"False, not {name}") as e:
+        lf.prodigy(use_bias_correction=bad)
+    assert isinstance(e.value, ValueError)
+    with pytest.raises(TypeError, match="positional"):
+        lf.prodigy(1.0, (0.9, 0.999), None, 1e-8, 1e-6, 1.0, 0.0, False, False)  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("bias", [False, True])
+def test_prodigy_reference_from_the_paper_is_the_authors_transcription(bias):
+    """The two float64 references (ref.prodigy from the paper, ref.prodigy_authors from the code) agree for 200
+    steps in pure NumPy, with and without bias correction."""
+    x = np.full(8, 0.5)
+    paper = ref.prodigy(use_bias_correction=bias).init(x)
+    code = ref.prodigy_authors(use_bias_correction=bias).init(x)
+    rng = np.random.default_rng(11)
+    for k in range(200):
+        g = 3.0 * (x - 2.0) + 0.1 * rng.normal(size=x.shape)
+        u = paper.step(g, x)
+        np.testing.assert_allclose(u, code.step(g, x), rtol=1e-12, err_msg=f"step {k + 1}")
+        assert paper.d == pytest.approx(code.d, rel=1e-13)
+        x = x + u
 
 
 # --------------------------------------------------------------------------------------------------

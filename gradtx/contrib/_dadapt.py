@@ -152,9 +152,11 @@ class _AdaptiveAdamW(GradientTransformation):
                 "grad_sum": tree.zeros_like(params), "estim_lr": tree.hyper(self.estim_lr0, dt),
                 "numerator_weighted": jnp.zeros([], dt), "count": zero_count()}
 
-    def _start(self, name: str, updates: Updates, state: Any, params: Params | None) -> _Step:
-        """Checks the call, then ``dlr_k = d_k lr_k sqrt(1 - b2^k) / (1 - b1^k)`` with ``lr_k`` the schedule at
-        the 0-based count."""
+    def _start(
+        self, name: str, updates: Updates, state: Any, params: Params | None, bias_correction: bool = True
+    ) -> _Step:
+        """Checks the call, then ``dlr_k = d_k lr_k sqrt(1 - b2^k) / (1 - b1^k)`` (``d_k lr_k`` without
+        ``bias_correction``) with ``lr_k`` the schedule at the 0-based count."""
         require_params(f"{name}.update", params)
         check_tree_match(f"{name}.update", state.exp_avg, updates)
         check_tree_match(f"{name}.update", state.exp_avg, params, what="params")
@@ -163,6 +165,8 @@ class _AdaptiveAdamW(GradientTransformation):
         t = count.astype(dt)
         lr = jnp.asarray(schedule_value(self.learning_rate, state.count)).astype(dt)
         d = state.estim_lr
+        if not bias_correction:
+            return _Step(dt, count, d, d * lr)
         b1, b2 = self.betas
         bias = jnp.sqrt(debias(b2, t, dt)) / debias(b1, t, dt)  # gradtx.tree's one correction
         return _Step(dt, count, d, d * lr * bias)
@@ -173,9 +177,10 @@ class prodigy(_AdaptiveAdamW):
     """Prodigy: AdamW whose step size ``d_k`` is estimated on the fly (learning-rate free).
 
     Mishchenko & Defazio 2023, "Prodigy: An Expeditiously Adaptive Parameter-Free Learner", arXiv 2306.06101,
-    Algorithm 4 (the Adam version). With ``lr_k = learning_rate(k - 1)``, ``c_k = sqrt(1 - b2^k) / (1 - b1^k)``,
-    ``dlr_k = d_k lr_k c_k``, ``d_1 = estim_lr0``, ``b3 = sqrt(b2)`` unless given, ``x_0`` the parameters given
-    to ``init`` and inner products and norms over the whole tree::
+    Algorithm 4 (the Adam version). With ``lr_k = learning_rate(k - 1)``, ``c_k = sqrt(1 - b2^k) / (1 - b1^k)``
+    (``c_k = 1`` with ``use_bias_correction=False``), ``dlr_k = d_k lr_k c_k``, ``d_1 = estim_lr0``, ``b3 =
+    sqrt(b2)`` unless given, ``x_0`` the parameters given to ``init`` and inner products and norms over the
+    whole tree::
 
         m_k = b1 m_{k-1} + (1 - b1) d_k g_k
         v_k = b2 v_{k-1} + (1 - b2) d_k^2 g_k^2
@@ -191,6 +196,16 @@ class prodigy(_AdaptiveAdamW):
     ``update`` needs ``params``. Names, signature, defaults and state fields of ``optax.contrib.prodigy``.
     State: :class:`ProdigyState`.
 
+    Bias correction in gradtx, Optax and the authors' code: gradtx's default (``use_bias_correction=True``) is
+    Optax's behaviour (``optax.contrib.prodigy`` always corrects and has no option). The authors' PyTorch
+    ``Prodigy`` (github.com/konstmish/prodigy, ``prodigyopt/prodigy.py``, checked at commit 3efb213) has
+    ``use_bias_correction=False`` by default:
+    ``c_k = 1``, so ``dlr_k = d_k lr_k``, which scales the step and, through ``dlr_k``, the numerator ``r_k``
+    and the sum ``s_k`` (unless ``safeguard_warmup``), hence the estimate ``d_{k+1}``. To reproduce the
+    authors' default run, pass ``use_bias_correction=False`` (their ``d0``, ``d_coef`` are ``estim_lr0``,
+    ``estim_lr_coef``; their ``growth_rate=inf``, ``decouple=True`` are what gradtx computes). One difference
+    stays: with ``b1 = 0`` their step uses ``d_{k+1} g_k`` where gradtx and Optax use ``m_k = d_k g_k``.
+
     Args:
       learning_rate: a multiplier of the estimated step (1 at its peak), a number or a schedule of the 0-based
         step count. Default 1.
@@ -201,12 +216,15 @@ class prodigy(_AdaptiveAdamW):
       estim_lr_coef: the coefficient of the estimate, ``>= 0``. Default 1.
       weight_decay: the decoupled weight decay, ``>= 0`` (multiplied by ``dlr_k``). Default 0.
       safeguard_warmup: use ``d_k`` instead of ``dlr_k`` in ``s`` (for schedules with a warm-up). Default False.
+      use_bias_correction: keyword-only; ``True`` or ``False``: multiply ``dlr_k`` by Adam's correction
+        ``c_k`` (Optax's behaviour) or not (``c_k = 1``, the authors' default). Default True.
 
     Raises:
       ValueError: an option out of range, e.g. ``prodigy(betas=(0.9, 1.0)): betas must have betas[1] in [0, 1)``;
         at ``update``, no ``params``.
-      TypeError: an option of the wrong type, e.g. ``prodigy(betas=(0.9,)): betas must be a pair (b1, b2)``; at
-        ``update``, updates or params whose tree does not match the state's.
+      TypeError: an option of the wrong type (also a ``ValueError``), e.g. ``prodigy(betas=(0.9,)): betas must be
+        a pair (b1, b2)`` or ``prodigy(use_bias_correction=2): use_bias_correction must be True or False, not
+        int``; at ``update``, updates or params whose tree does not match the state's.
 
     Examples:
       >>> import jax.numpy as jnp
@@ -216,6 +234,14 @@ class prodigy(_AdaptiveAdamW):
       >>> updates, state = opt.update(jnp.ones(2), opt.init(params), params)
       >>> print(updates.round(9))  # the first step is about d_1 = estim_lr0 per coordinate
       [-1.e-06 -1.e-06]
+
+      The authors' default, without bias correction: the first step is ``(1 - b1) / sqrt(1 - b2)`` times
+      larger (about 3.16):
+
+      >>> authors = gradtx.contrib.prodigy(use_bias_correction=False)
+      >>> updates, state = authors.update(jnp.ones(2), authors.init(params), params)
+      >>> print((updates / 1e-6).round(4))
+      [-3.1623 -3.1623]
     """
 
     learning_rate: ScalarOrSchedule = scalar_or_schedule(default=1.0)
@@ -226,6 +252,7 @@ class prodigy(_AdaptiveAdamW):
     estim_lr_coef: Scalar = non_negative(default=1.0)
     weight_decay: Scalar = non_negative(default=0.0)
     safeguard_warmup: bool = flag(default=False)
+    use_bias_correction: bool = flag(default=True, kw_only=True)
 
     def init(self, params: Params) -> ProdigyState:
         return ProdigyState(params0=jax.tree.map(jnp.asarray, params), **self._fresh(params))
@@ -234,7 +261,7 @@ class prodigy(_AdaptiveAdamW):
         self, updates: Updates, state: ProdigyState, params: Params | None = None, **extra: Any
     ) -> tuple[Updates, ProdigyState]:
         del extra
-        dt, count, d, dlr = self._start("prodigy", updates, state, params)
+        dt, count, d, dlr = self._start("prodigy", updates, state, params, self.use_bias_correction)
         b1, b2 = self.betas
         b3 = safe_sqrt(tree.hyper(b2, dt)) if self.beta3 is None else tree.hyper(self.beta3, dt)
         d0 = tree.hyper(self.estim_lr0, dt)

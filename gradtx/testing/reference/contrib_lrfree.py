@@ -25,6 +25,7 @@ __all__ = [
     "scale_by_dowg",
     "dowg",
     "prodigy",
+    "prodigy_authors",
     "dadapt_adamw",
     "scale_by_cocob",
     "cocob",
@@ -334,8 +335,9 @@ class prodigy:
 
     Mishchenko & Defazio 2023, "Prodigy: An Expeditiously Adaptive Parameter-Free Learner", arXiv 2306.06101,
     Algorithm 4. The paper's ``(1 - b3)`` factors of ``r`` and ``s`` are dropped (they cancel in ``r / ||s||_1``) and
-    both are divided by ``d_1 = estim_lr0``; the Adam bias correction ``c_k = sqrt(1 - b2^k) / (1 - b1^k)`` multiplies
-    the step ``dlr_k = d_k lr_k c_k``; the new estimate ``d_{k+1}`` multiplies ``eps``::
+    both are divided by ``d_1 = estim_lr0``; the Adam bias correction ``c_k = sqrt(1 - b2^k) / (1 - b1^k)`` (1 with
+    ``use_bias_correction=False``, the authors' default) multiplies the step ``dlr_k = d_k lr_k c_k``; the new
+    estimate ``d_{k+1}`` multiplies ``eps``::
 
         m = b1 m + (1 - b1) d_k g;   v = b2 v + (1 - b2) d_k^2 g^2
         r = b3 r + (d_k / d_1) dlr_k <g, x_0 - x>;   s = b3 s + (d_k / d_1) (dlr_k, or d_k if safeguard) g
@@ -356,6 +358,8 @@ class prodigy:
       estim_lr_coef: the coefficient ``coef`` of the new estimate, > 0. Default 1.0.
       weight_decay: the decoupled weight decay (times ``dlr``), >= 0. Default 0.0.
       safeguard_warmup: use ``d_k`` instead of ``dlr_k`` in ``s``. Default False.
+      use_bias_correction: keyword-only; multiply ``dlr_k`` by ``c_k`` (True, Optax's behaviour) or not (False,
+        the authors' default). Default True.
 
     Raises:
       ValueError: ``this reference needs params`` when ``step`` is called without ``params``.
@@ -370,8 +374,9 @@ class prodigy:
     """
 
     def __init__(self, learning_rate=1.0, betas=(0.9, 0.999), beta3=None, eps=1e-8, estim_lr0=1e-6,
-                 estim_lr_coef=1.0, weight_decay=0.0, safeguard_warmup=False):
+                 estim_lr_coef=1.0, weight_decay=0.0, safeguard_warmup=False, *, use_bias_correction=True):
         self.lr = learning_rate
+        self.bias_correction = bool(use_bias_correction)
         self.b1, self.b2 = float(betas[0]), float(betas[1])
         self.b3 = math.sqrt(self.b2) if beta3 is None else float(beta3)
         self.eps, self.d0, self.coef, self.wd = float(eps), float(estim_lr0), float(estim_lr_coef), float(weight_decay)
@@ -396,7 +401,7 @@ class prodigy:
         lr = _value(self.lr, self.k)
         self.k += 1
         k, d = self.k, self.d
-        dlr = d * lr * math.sqrt(1 - self.b2**k) / (1 - self.b1**k)
+        dlr = d * lr * (math.sqrt(1 - self.b2**k) / (1 - self.b1**k) if self.bias_correction else 1.0)
         self.m = self.b1 * self.m + (1 - self.b1) * d * g
         self.v = self.b2 * self.v + (1 - self.b2) * (d * g) ** 2
         self.r = self.b3 * self.r + (d / self.d0) * dlr * float(g @ (self.x0 - x))
@@ -405,6 +410,115 @@ class prodigy:
         if denom > 0:
             self.d = max(d, self.coef * self.r / denom)
         return -dlr * self.m / (np.sqrt(self.v) + self.d * self.eps) - self.wd * dlr * x
+
+
+class prodigy_authors:
+    """Float64 transcription of the authors' PyTorch ``Prodigy.step`` (one parameter group, one flat tensor).
+
+    Transcribed (read, not copied) from github.com/konstmish/prodigy, ``prodigyopt/prodigy.py`` at commit
+    3efb213ee8af5a6bf76f28726398433a847b38e9 (2025-01-16), with its argument names and defaults, including
+    ``use_bias_correction=False``. Kept close to the authors' structure, independently of ``prodigy``
+    (which is written from the paper): the running maximum ``d_max`` and ``growth_rate``, the numerator
+    decayed before the gradient's term is added, the step skipped (update 0, step counter not advanced) while
+    the denominator is 0, the decoupled decay and the Adam step as two terms, the ``beta1 = 0`` branch
+    without a first moment, and the coupled decay (``decouple=False``) added to the gradient. The authors' FSDP
+    and ``slice_p`` paths are left out (``slice_p = 1``: every coordinate). With ``k`` the 0-based step counter::
+
+        c = sqrt(1 - b2^(k+1)) / (1 - b1^(k+1)) if use_bias_correction else 1;   dlr = d lr c
+        r = b3 r + (d / d0) dlr <g, x_0 - x>;   m = b1 m + d (1 - b1) g;   v = b2 v + d^2 (1 - b2) g^2
+        s = b3 s + (d / d0) (d if safeguard_warmup else dlr) g
+        d_hat = d_coef r / ||s||_1;   d = max(d, d_hat) if d == d0;   d_max = max(d_max, d_hat)
+        d = min(d_max, d growth_rate);   u = -decay dlr x - dlr m / (sqrt(v) + d eps)
+
+    (``dlr`` keeps the old ``d``; ``eps`` is scaled by the new one). With ``beta1 = 0`` there is no ``m`` and the
+    step is ``-dlr d g / (sqrt(v) + d eps)`` with the *new* ``d``: gradtx and Optax use ``m = d g`` with the old
+    one, so they differ there by the factor ``d_{k+1} / d_k`` (tests/test_contrib_lrfree.py writes it down).
+
+    ``u = ref.step(g, params)`` returns ``u`` (what ``step`` adds to ``params``); ``ref.d`` is the estimate,
+    ``ref.d_numerator`` the numerator ``r``, ``ref.k`` the step counter.
+
+    Args:
+      lr: the learning-rate multiplier, > 0, a float or a callable of the 0-based counter ``k``. Default 1.0.
+      betas: ``(beta1, beta2)``, each in [0, 1). Default ``(0.9, 0.999)``.
+      beta3: the decay of ``r`` and ``s``, or None for ``sqrt(beta2)``. Default None.
+      eps: added to ``sqrt(v)`` (times ``d``), > 0. Default 1e-8.
+      weight_decay: the weight decay, >= 0. Default 0.
+      decouple: AdamW's decoupled decay (True) or an L2 term added to the gradient (False). Default True.
+      use_bias_correction: multiply ``dlr`` by Adam's correction. Default False (the authors' default).
+      safeguard_warmup: ``d`` instead of ``dlr`` in ``s``. Default False.
+      d0: the initial estimate, > 0. Default 1e-6.
+      d_coef: the coefficient of the estimate. Default 1.0.
+      growth_rate: the largest factor by which ``d`` may grow in a step. Default ``inf``.
+
+    Raises:
+      ValueError: ``this reference needs params`` when ``step`` is called without ``params``.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing.reference import contrib_lrfree as ref
+      >>> x = np.array([1.0, 1.0])
+      >>> r = ref.prodigy_authors(d0=0.1).init(x)
+      >>> print(np.round(r.step(np.array([1.0, -2.0]), x), 4))  # (1 - b1) / sqrt(1 - b2) d0 sign(g)
+      [-0.3162  0.3162]
+    """
+
+    def __init__(self, lr=1.0, betas=(0.9, 0.999), beta3=None, eps=1e-8, weight_decay=0.0, decouple=True,
+                 use_bias_correction=False, safeguard_warmup=False, d0=1e-6, d_coef=1.0, growth_rate=math.inf):
+        self.lr, self.beta1, self.beta2 = lr, float(betas[0]), float(betas[1])
+        self.beta3 = math.sqrt(self.beta2) if beta3 is None else float(beta3)
+        self.eps, self.decay, self.decouple = float(eps), float(weight_decay), bool(decouple)
+        self.use_bias_correction, self.safeguard_warmup = bool(use_bias_correction), bool(safeguard_warmup)
+        self.d0, self.d_coef, self.growth_rate = float(d0), float(d_coef), float(growth_rate)
+        self.d = self.d_max = self.d0
+        self.d_numerator, self.k = 0.0, 0
+        self.exp_avg = self.exp_avg_sq = self.s = self.p0 = None
+
+    def init(self, params):
+        self.p0 = _vec(params)
+        return self
+
+    def step(self, g, params=None):
+        p = _need(params)
+        if self.p0 is None:
+            self.init(p)
+        assert self.p0 is not None
+        grad = _vec(g)
+        beta1, beta2, beta3, k, d = self.beta1, self.beta2, self.beta3, self.k, self.d
+        lr = _value(self.lr, k)
+        bias_correction = math.sqrt(1 - beta2 ** (k + 1)) / (1 - beta1 ** (k + 1)) if self.use_bias_correction else 1.0
+        dlr = d * lr * bias_correction
+        d_numerator = self.d_numerator * beta3
+        if self.decay != 0 and not self.decouple:
+            grad = grad + self.decay * p
+        if self.exp_avg_sq is None:
+            self.s, self.exp_avg_sq = np.zeros_like(p), np.zeros_like(p)
+            self.exp_avg = np.zeros_like(p) if beta1 > 0 else None
+        assert self.s is not None and self.exp_avg_sq is not None
+        delta_numerator = (d / self.d0) * dlr * float(grad @ (self.p0 - p))
+        if beta1 > 0:
+            assert self.exp_avg is not None
+            self.exp_avg = self.exp_avg * beta1 + d * (1 - beta1) * grad
+        self.exp_avg_sq = self.exp_avg_sq * beta2 + d * d * (1 - beta2) * grad * grad
+        self.s = self.s * beta3 + (d / self.d0) * (d if self.safeguard_warmup else dlr) * grad
+        d_denom = float(np.sum(np.abs(self.s)))
+        if d_denom == 0:  # the authors return before the step (the moments above are kept)
+            return np.zeros_like(p)
+        self.d_numerator = d_numerator + delta_numerator
+        d_hat = self.d_coef * self.d_numerator / d_denom
+        if d == self.d0:
+            d = max(d, d_hat)
+        self.d_max = max(self.d_max, d_hat)
+        self.d = d = min(self.d_max, d * self.growth_rate)
+        denom = np.sqrt(self.exp_avg_sq) + d * self.eps
+        u = np.zeros_like(p)  # the authors add both terms to p in place; their sum is returned (no x - p rounding)
+        if self.decay != 0 and self.decouple:
+            u = u + p * (-self.decay * dlr)
+        if beta1 > 0:
+            u = u - dlr * self.exp_avg / denom
+        else:
+            u = u - dlr * d * grad / denom
+        self.k = k + 1
+        return u
 
 
 class dadapt_adamw:
