@@ -15,6 +15,12 @@ the update to float32 cancellation (gradtx computes ``(1 - momentum) ((x0 - x) -
 
 AdEMAMix's ``b3`` schedule is given to Optax in float32: Optax lets a float64 schedule value promote its slow EMA
 to float64 (its state dtype then changes after the first step); gradtx keeps the state dtype.
+
+Two entries reproduce the authors' own code (issue 18) rather than gradtx's defaults: AdEMAMix with the paper's
+warm-ups as the docstrings spell them, against the transcription of the authors' PyTorch optimizer
+(``apple/ml-ademamix`` c3d73c0, warm-ups at the 1-based step), and C-AdamW with ``rescale="mean_clamp"`` (the
+authors' ``c_adamw.py`` since ``kyleliang919/C-Optim`` ccadd18; the reference is gradtx's own convention for
+``eps``, see ``ref.cautious_adamw``).
 """
 
 from __future__ import annotations
@@ -48,6 +54,20 @@ def _b3_f32(count):  # Optax's state would follow a float64 schedule value to fl
 
 MADGRAD_SCHED = Sched("cosine_decay_schedule", 0.1, 200, 0.5)
 
+T_WARM = 100  # AdEMAMix's warm-up length in the entry below: it ends inside the 200 steps of the tiers
+
+
+def _paper_b3():  # the paper's b3 warm-up from b1, read at the 1-based step (ademamix_b3_schedule's default)
+    return c.ademamix_b3_schedule(0.999, T_WARM, 0.9)
+
+
+def _paper_alpha():  # alpha min(k / T, 1) at the 1-based step k = count + 1
+    return gradtx.schedules.linear_schedule(5.0 / T_WARM, 5.0, T_WARM - 1)
+
+
+def _f32(schedule):  # Optax's state would follow a float64 schedule value to float64 (see the module docstring)
+    return lambda count: jnp.asarray(schedule(count), jnp.float32)
+
 ENTRIES = [
     # --- ADOPT ------------------------------------------------------------------------------------------
     same("scale_by_adopt"),
@@ -59,6 +79,12 @@ ENTRIES = [
          optax=lambda: optax.contrib.scale_by_ademamix(0.8, 0.99, _b3_f32, 3.0, 1e-6, 1e-8)),
     same("ademamix(mask)", "ademamix", 1e-2, weight_decay=0.1, mask=MASK, needs_params=True, kind=OPT,
          leaf_structured=True),
+    Entry("ademamix(paper warm-ups, as the authors' PyTorch)",
+          lambda: c.ademamix(1e-2, b3=_paper_b3(), alpha=_paper_alpha(), weight_decay=0.1),
+          lambda: ref.ademamix_authors(1e-2, (0.9, 0.999, 0.999), 5.0, beta3_warmup=T_WARM, alpha_warmup=T_WARM,
+                                       weight_decay=0.1),
+          lambda: optax.contrib.ademamix(1e-2, b3=_f32(_paper_b3()), alpha=_f32(_paper_alpha()), weight_decay=0.1),
+          needs_params=True, kind=OPT),
     same("scale_by_simplified_ademamix(alpha, eps_root)", "scale_by_simplified_ademamix", 0.9, 0.99, 2.0, 1e-8,
          1e-10),
     same("simplified_ademamix(alpha, weight_decay)", "simplified_ademamix", 1e-3, 0.9, 0.99, alpha=2.0,
@@ -82,6 +108,8 @@ ENTRIES = [
          kind=OPT, per_leaf=True),
     same("cautious_adamw(weight_decay, mask)", "cautious_adamw", 1e-2, weight_decay=0.5, mask=MASK, optax=None,
          needs_params=True, kind=OPT, per_leaf=True, leaf_structured=True),
+    same("cautious_adamw(rescale=mean_clamp)", "cautious_adamw", 1e-2, 0.8, 0.99, weight_decay=0.1,
+         rescale="mean_clamp", optax=None, needs_params=True, kind=OPT, per_leaf=True, leaf_structured=True),
     # --- AdaBound / AMSBound ------------------------------------------------------------------------------
     same("adabound(weight_decay)", "adabound", 1e-2, final_lr=0.05, gamma=0.05, weight_decay=0.01, optax=None,
          needs_params=True, kind=OPT),

@@ -160,6 +160,83 @@ def test_cautious_on_a_block_with_descent_false_equals_cautious_on_the_optimizer
     assert all(np.all(np.asarray(x) == 0) for x in jax.tree.leaves(u))
 
 
+def _leaves(rng, shapes):
+    return {k: jnp.asarray(rng.normal(size=shape)) for k, shape in shapes.items()}
+
+
+@pytest.mark.parametrize("rescale,commit", [("mean_clamp", "ccadd18"), ("numel_over_sum", "3106e07")])
+def test_cautious_adamw_reproduces_the_authors_c_adamw(rescale, commit):
+    """cautious_adamw(rescale=...) against the float64 transcription of the authors' c_adamw.py
+    (kyleliang919/C-Optim at ``commit``): 25 float64 steps, the first included, parameters evolving, leaves of
+    1, 3, 4x5 and 64 coordinates, weight decay on. With eps = 0 the two agree to rounding (1e-12); with eps =
+    1e-8 they differ only by the authors' eps placement (their eps is eps / sqrt(1 - b2^k) here): relative
+    differences up to eps / sqrt(v_hat (1 - b2^k)), below 1e-4 on this stream."""
+    from gradtx.testing.reference import contrib_adam as ref
+
+    shapes = {"a": (1,), "b": (3,), "w": (4, 5), "z": (64,)}
+    for eps, rtol in ((0.0, 1e-12), (1e-8, 1e-4)):
+        rng = np.random.default_rng(11)
+        p = _leaves(rng, shapes)
+        ours = c.cautious_adamw(1e-2, 0.8, 0.99, eps, weight_decay=0.1, rescale=rescale)
+        theirs = ref.cautious_adamw_authors(1e-2, (0.8, 0.99), eps, weight_decay=0.1, rescale=rescale)
+        state = ours.init(p)
+        for k in range(25):
+            g = _leaves(rng, shapes)
+            u, state = ours.update(g, state, p)
+            want = theirs.step({key: np.asarray(v) for key, v in g.items()},
+                               {key: np.asarray(v) for key, v in p.items()})
+            for key in shapes:
+                np.testing.assert_allclose(np.asarray(u[key]), want[key], rtol=rtol, atol=1e-15,
+                                           err_msg=f"{rescale} eps={eps} step {k + 1} leaf {key}")
+            p = gradtx.apply_updates(p, u)
+
+
+def test_cautious_rescalings_differ_as_documented_and_the_default_is_unchanged():
+    """The default is still n / (sum(phi) + 1) (cautious and cautious_adamw, equal to the float64 reference with
+    its default); "mean_clamp" is 1 / max(mean(phi), 1e-3): an all-agreeing leaf keeps its update exactly, and
+    with 1 of 4000 coordinates kept the boost is capped at 1000 (numel_over_sum gives 4000 / 2 = 2000);
+    normalize=False ignores rescale; a bad rescale names the call."""
+    from gradtx.testing.reference import contrib_adam as ref
+
+    g = {"a": jnp.asarray([1.0, -2.0, 3.0]), "big": jnp.ones(4000)}
+    fixed = {"a": jnp.asarray([-1.0, -1.0, -1.0]), "big": jnp.zeros(4000).at[7].set(-1.0)}
+    inner = gradtx.stateless(lambda updates, params: fixed)
+    assert c.cautious(inner).rescale == "numel_over_sum" and "rescale='numel_over_sum'" in repr(c.cautious(inner))
+    default, _ = c.cautious(inner).update(g, None)
+    old, _ = c.cautious(inner, rescale="numel_over_sum").update(g, None)
+    new, _ = c.cautious(inner, rescale="mean_clamp").update(g, None)
+    plain, _ = c.cautious(inner, rescale="mean_clamp", normalize=False).update(g, None)
+    for key in g:
+        np.testing.assert_array_equal(default[key], old[key])
+    np.testing.assert_allclose(old["a"], [-1.0 * 3 / 3, 0.0, -1.0 * 3 / 3], rtol=1e-12)
+    np.testing.assert_allclose(new["a"], [-1.0 * 3 / 2, 0.0, -1.0 * 3 / 2], rtol=1e-12)
+    assert float(old["big"][7]) == -2000.0 and float(new["big"][7]) == pytest.approx(-1000.0, rel=1e-12)
+    np.testing.assert_array_equal(plain["a"], [-1.0, 0.0, -1.0])
+    agree = {"a": jnp.asarray([1.0, 2.0])}
+    u, _ = c.cautious(gradtx.scale(-0.5), rescale="mean_clamp").update(agree, None)
+    np.testing.assert_array_equal(u["a"], [-0.5, -1.0])
+    rng = np.random.default_rng(5)
+    p = _leaves(rng, {"w": (3, 4), "b": (2,)})
+    ours, explicit = c.cautious_adamw(1e-2, weight_decay=0.1), c.cautious_adamw(1e-2, weight_decay=0.1,
+                                                                                 rescale="numel_over_sum")
+    oracle = ref.cautious_adamw(1e-2, weight_decay=0.1)
+    s1, s2 = ours.init(p), explicit.init(p)
+    for k in range(10):
+        gk = _leaves(rng, {"w": (3, 4), "b": (2,)})
+        u1, s1 = ours.update(gk, s1, p)
+        u2, s2 = explicit.update(gk, s2, p)
+        want = oracle.step({key: np.asarray(v) for key, v in gk.items()},
+                           {key: np.asarray(v) for key, v in p.items()})
+        for key in p:
+            np.testing.assert_array_equal(u1[key], u2[key])
+            np.testing.assert_allclose(u1[key], want[key], rtol=1e-12, err_msg=f"step {k + 1}")
+    with pytest.raises(ValueError, match=r"cautious\(rescale='mean'\): rescale must be one of 'numel_over_sum', "
+                                         r"'mean_clamp'"):
+        c.cautious(gradtx.sgd(0.1), rescale="mean")
+    with pytest.raises(ValueError, match=r"cautious_adamw\(rescale='mean'\): rescale must be one of"):
+        c.cautious_adamw(1e-3, rescale="mean")
+
+
 def test_cautious_adamw_decays_every_coordinate_unlike_cautious_of_adamw():
     """One step from theta = (1, 1), g = (0.1, -0.1), lr = 1, wd = 10 (closed forms; Adam's first direction is
     g / (|g| + eps) ~ sign g). cautious(adamw): u = -(sign g + 10 theta) = (-11, -9); the second coordinate agrees
@@ -316,14 +393,23 @@ def test_validation_messages(make, message):
 
 
 def test_ademamix_b3_schedule_interpolates_the_half_life():
-    """The paper's b3 warm-up: b3(0) = b3_start (+1e-8, the authors' guard inside the log), b3(count >= warmup)
-    = b3, and in between the half-life log(0.5) / log(b3) - 1 is linear in the count; equal to the float64
-    transcription of the authors' scheduler at every count, also under jit."""
+    """The paper's b3 warm-up read at the count (one_based=False): b3(0) = b3_start (+1e-8, the authors' guard
+    inside the log), b3(count >= warmup) = b3, and in between the half-life log(0.5) / log(b3) - 1 is linear in the
+    count; equal to the float64 transcription of the authors' scheduler at every count, also under jit. The
+    default (one_based=True) is the same curve one count ahead: b3(count) = b3_false(count + 1) bit for bit,
+    b3 from count warmup - 1 on."""
     from gradtx.testing.reference import contrib_adam as ref
 
-    sched = c.ademamix_b3_schedule(0.9999, 100, b3_start=0.9)
-    want = ref.ademamix_b3_schedule(0.9999, 100, 0.9)
+    sched = c.ademamix_b3_schedule(0.9999, 100, b3_start=0.9, one_based=False)
+    want = ref.ademamix_b3_schedule(0.9999, 100, 0.9, one_based=False)
+    ahead = c.ademamix_b3_schedule(0.9999, 100, b3_start=0.9)
+    assert ahead.one_based and "one_based=True" in repr(ahead)
     counts = np.arange(0, 130)
+    got_ahead = np.asarray(jax.jit(jax.vmap(ahead))(jnp.asarray(counts)), np.float64)
+    np.testing.assert_array_equal(got_ahead, np.asarray(jax.vmap(sched)(jnp.asarray(counts + 1)), np.float64))
+    np.testing.assert_allclose(got_ahead, [ref.ademamix_b3_schedule(0.9999, 100, 0.9)(int(k)) for k in counts],
+                               rtol=1e-12)
+    assert np.all(got_ahead[99:] == 0.9999) and got_ahead[98] < 0.9999
     got = np.asarray(jax.jit(jax.vmap(sched))(jnp.asarray(counts)), np.float64)
     np.testing.assert_allclose(got, [want(int(k)) for k in counts], rtol=1e-12)
     np.testing.assert_allclose(got[0], 0.9 + 1e-8, rtol=1e-14)
@@ -332,20 +418,23 @@ def test_ademamix_b3_schedule_interpolates_the_half_life():
     np.testing.assert_allclose(np.diff(half_life), (half_life[-1] - half_life[0]) / 99, rtol=1e-7)
     with pytest.raises(ValueError, match=r"ademamix_b3_schedule\(b3=1.0\): b3 must be in \[0, 1\)"):
         c.ademamix_b3_schedule(1.0, 10)
+    with pytest.raises(TypeError, match=r"ademamix_b3_schedule\(one_based=1\): one_based must be True or False"):
+        c.ademamix_b3_schedule(0.999, 10, one_based=1)
 
 
-def test_ademamix_with_the_papers_warm_ups_matches_optax_and_the_reference():
-    """ademamix with b3 = ademamix_b3_schedule and alpha = linear_schedule(0, alpha, T) (the paper's recipe):
-    150 float64 steps equal the reference run with the NumPy schedules, and optax.contrib.ademamix given the
-    same schedules."""
+def test_ademamix_with_the_count_read_warm_ups_matches_optax_and_the_reference():
+    """ademamix with b3 = ademamix_b3_schedule(one_based=False) and alpha = linear_schedule(0, alpha, T) (the
+    warm-ups read at the 0-based count, as the authors' Optax port does): 150 float64 steps equal the reference
+    run with the NumPy schedules, and optax.contrib.ademamix given the same schedules."""
     import optax
 
     from gradtx.testing.reference import contrib_adam as ref
 
-    b3, alpha = c.ademamix_b3_schedule(0.999, 100, 0.9), gradtx.schedules.linear_schedule(0.0, 5.0, 100)
+    b3 = c.ademamix_b3_schedule(0.999, 100, 0.9, one_based=False)
+    alpha = gradtx.schedules.linear_schedule(0.0, 5.0, 100)
     ours = c.ademamix(1e-2, b3=b3, alpha=alpha, weight_decay=0.1)
     theirs = optax.contrib.ademamix(1e-2, b3=b3, alpha=alpha, weight_decay=0.1)
-    oracle = ref.ademamix(1e-2, b3=ref.ademamix_b3_schedule(0.999, 100, 0.9),
+    oracle = ref.ademamix(1e-2, b3=ref.ademamix_b3_schedule(0.999, 100, 0.9, one_based=False),
                           alpha=lambda k: 5.0 * min(k, 100) / 100, weight_decay=0.1)
     rng = np.random.default_rng(4)
     p = jnp.asarray(rng.normal(size=5))
@@ -358,6 +447,52 @@ def test_ademamix_with_the_papers_warm_ups_matches_optax_and_the_reference():
         np.testing.assert_allclose(u1, want, rtol=1e-10, err_msg=f"step {k + 1}")
         np.testing.assert_allclose(u1, u2, rtol=1e-10, err_msg=f"step {k + 1}")
         p = gradtx.apply_updates(p, u1)
+
+
+@pytest.mark.parametrize("t_alpha,t_b3", [(100, 100), (30, 60), (1, 1)])
+def test_ademamix_documented_recipe_reproduces_the_authors_pytorch_run(t_alpha, t_b3):
+    """The recipe of the docstrings, ademamix(lr, b1, b2, b3=ademamix_b3_schedule(b3, T_b3, b1),
+    alpha=linear_schedule(alpha / T_a, alpha, T_a - 1)) (alpha itself for T_a = 1), against the float64
+    transcription of the authors' PyTorch AdEMAMix (apple/ml-ademamix c3d73c0, pytorch/ademamix.py, warm-ups at
+    the 1-based step): 150 float64 steps, parameters evolving, weight decay on, equal to 1e-12 at every step;
+    the first step uses alpha / T_a, not 0. Without warm-ups (constant b3 and alpha, gradtx's defaults otherwise)
+    the two runs agree too."""
+    from gradtx.testing.reference import contrib_adam as ref
+
+    lr, b1, b2, b3, alpha, wd = 1e-2, 0.9, 0.999, 0.999, 5.0, 0.1
+    alpha_s = alpha if t_alpha == 1 else gradtx.schedules.linear_schedule(alpha / t_alpha, alpha, t_alpha - 1)
+    runs = [
+        (c.ademamix(lr, b1, b2, b3=c.ademamix_b3_schedule(b3, t_b3, b1), alpha=alpha_s, weight_decay=wd),
+         ref.ademamix_authors(lr, (b1, b2, b3), alpha, beta3_warmup=t_b3, alpha_warmup=t_alpha, weight_decay=wd)),
+        (c.ademamix(lr, b1, b2, b3, alpha, weight_decay=wd),
+         ref.ademamix_authors(lr, (b1, b2, b3), alpha, weight_decay=wd)),
+    ]
+    for ours, theirs in runs:
+        rng = np.random.default_rng(7)
+        p = jnp.asarray(rng.normal(size=6))
+        state = ours.init(p)
+        for k in range(150):
+            g = jnp.asarray(rng.normal(size=6))
+            u, state = ours.update(g, state, p)
+            want = theirs.step(np.asarray(g), np.asarray(p))
+            np.testing.assert_allclose(np.asarray(u), want, rtol=1e-12, atol=1e-16, err_msg=f"step {k + 1}")
+            p = gradtx.apply_updates(p, u)
+    if t_alpha > 1:  # the first step: alpha_1 = alpha / T_a (the old 0-based recipe gave alpha = 0)
+        assert float(alpha_s(0)) == pytest.approx(alpha / t_alpha, rel=1e-15)
+        assert ref.ademamix_authors.linear_warmup_scheduler(1, alpha, 0, t_alpha) == pytest.approx(alpha / t_alpha)
+
+
+def test_ademamix_defaults_are_unchanged():
+    """ademamix and scale_by_ademamix keep Optax's defaults (alpha 5.0 and 6.0, b3 0.9999, constants) and read
+    schedules at the 0-based count: a schedule c -> c + 1 passed as alpha gives step 1 alpha = 1."""
+    ours = c.scale_by_ademamix()
+    assert (ours.b1, ours.b2, ours.b3, ours.alpha, ours.eps, ours.eps_root) == (0.9, 0.999, 0.9999, 6.0, 1e-8, 0.0)
+    chain = c.ademamix(1e-3)
+    assert "alpha=5.0" in repr(chain) and "b3=0.9999" in repr(chain)
+    g = jnp.asarray([1.0, -2.0], jnp.float64)
+    probe = c.scale_by_ademamix(0.9, 0.999, 0.5, lambda count: jnp.asarray(count, jnp.float64) + 1.0, 0.0)
+    u, _ = probe.update(g, probe.init(g))
+    np.testing.assert_allclose(u, (1 + 1.0 * 0.5) * np.sign(np.asarray(g)), rtol=1e-12)
 
 
 def test_schedules_are_leaves_and_repr_reads_like_the_call():

@@ -15,6 +15,7 @@ from gradtx.combine import chain
 from gradtx.contrib._common import safe_sqrt
 from gradtx.fields import (
     dtype_option,
+    flag,
     non_negative,
     positive,
     probability,
@@ -75,7 +76,11 @@ class scale_by_ademamix(AdamLike[ScaleByAdemamixState]):
         u    = (m1_k / (1 - b1^k) + alpha m2_k) / (sqrt(nu_k / (1 - b2^k) + eps_root) + eps)
 
     The slow EMA is not bias-corrected (it fills slowly on purpose). ``b3`` and ``alpha`` may be schedules of the
-    0-based ``count_m2`` (the paper's warm-ups of both: :class:`ademamix_b3_schedule` and a linear schedule).
+    0-based ``count_m2``, as in Optax (step ``k`` reads them at ``k - 1``). The paper's warm-ups, with ``T`` the
+    warm-up length and ``k`` the 1-based step, are ``alpha_k = alpha min(k / T, 1)`` and ``b3_k`` from
+    :class:`ademamix_b3_schedule`; evaluated at ``k`` (as the paper's Algorithm 1 and the authors' PyTorch
+    ``AdEMAMix`` do), they are ``alpha=gradtx.schedules.linear_schedule(alpha / T, alpha, T - 1)`` (``T > 1``)
+    and ``b3=ademamix_b3_schedule(b3, T, b1)`` here (see :func:`ademamix`).
     Deviation from Optax: ``nu`` is stored in the parameter dtype (Optax stores it in ``mu_dtype``, which it
     documents as the first-moment dtype); ``mu_dtype`` stores ``m1`` and ``m2``. Complex parameters follow Optax
     (``|g|^2 = g conj(g)``). The output points uphill: follow it with ``scale_by_learning_rate``
@@ -138,17 +143,31 @@ class ademamix_b3_schedule(Schedule):
     stays::
 
         hl(b) = log(0.5) / log(b + 1e-8) - 1,      hl^-1(t) = 0.5 ** (1 / (t + 1))
-        a = count / warmup;   b3(count) = hl^-1((1 - a) hl(b3_start) + a hl(b3))   for count < warmup
+        k = count + 1   (one_based=True, the default)   or   k = count   (one_based=False)
+        a = k / warmup;   b3(count) = hl^-1((1 - a) hl(b3_start) + a hl(b3))   for k < warmup, else b3
 
-    (``count`` 0-based; a linear ramp of ``b3`` itself would leave the half-life short for most of the warm-up).
+    (a linear ramp of ``b3`` itself would leave the half-life short for most of the warm-up). Like every
+    schedule it is called with the 0-based count (``count_m2``); the authors' PyTorch ``AdEMAMix``
+    (``apple/ml-ademamix`` commit c3d73c0, ``pytorch/ademamix.py``) and the paper's Algorithm 1 evaluate their
+    schedulers at the 1-based step ``k = count + 1``, so with the default ``one_based=True`` the value step ``k``
+    uses is theirs, from ``b3(0) = hl^-1((1 - 1 / warmup) hl(b3_start) + hl(b3) / warmup)`` to ``b3`` at step
+    ``warmup``. ``one_based=False`` evaluates at the count itself (``b3(0) = b3_start``): the authors' own Optax
+    port (``optax/ademamix.py`` in the same repository, whose ``beta3_scheduler`` reads ``count_m2`` and has no
+    ``1e-8`` guard), and gradtx before issue 18.
+
     The paper warms ``b3`` up from ``b3_start = b1`` and ``alpha`` linearly from 0 over the same number of
-    steps, both usually the whole run: ``alpha = gradtx.schedules.linear_schedule(0.0, alpha, warmup)``. Pass it
+    steps ``T``, both usually the whole run; the authors' run is ``b3=ademamix_b3_schedule(b3, T, b1)`` and
+    ``alpha=gradtx.schedules.linear_schedule(alpha / T, alpha, T - 1)`` (``alpha min(k / T, 1)`` at the 1-based
+    step: ``alpha / T`` at the first step, never 0; for ``T = 1`` pass ``alpha`` itself). With
+    ``one_based=False`` the matching alpha is ``linear_schedule(0.0, alpha, T)`` (0 at the first step). Pass it
     as ``b3`` of :func:`ademamix` or :class:`scale_by_ademamix`; calling it returns ``b3(count)``, a float array.
 
     Args:
       b3: the final decay rate, in ``[0, 1)``.
-      warmup: the number of warm-up steps, ``> 0``.
-      b3_start: the decay rate at count 0, in ``[0, 1)``. Default 0.9.
+      warmup: the number of warm-up steps ``T``, ``> 0``.
+      b3_start: the decay rate the warm-up starts from (the value at step 0), in ``[0, 1)``. Default 0.9.
+      one_based: evaluate the warm-up at the 1-based step ``count + 1`` (the authors' PyTorch code and the
+        paper) rather than at the 0-based count (their Optax port); keyword-only. Default True.
 
     Raises:
       ValueError: an option out of range, e.g. ``ademamix_b3_schedule(warmup=0): warmup must be > 0``.
@@ -157,13 +176,17 @@ class ademamix_b3_schedule(Schedule):
     Examples:
       >>> import gradtx
       >>> schedule = gradtx.contrib.ademamix_b3_schedule(b3=0.9999, warmup=100)
-      >>> print(schedule(0), schedule(50), schedule(100))
-      0.9 0.9998 0.9999
+      >>> print([round(float(schedule(c)), 4) for c in (0, 49, 99)])  # the values of steps 1, 50 and 100
+      [0.9909, 0.9998, 0.9999]
+      >>> schedule = gradtx.contrib.ademamix_b3_schedule(b3=0.9999, warmup=100, one_based=False)
+      >>> print([round(float(schedule(c)), 4) for c in (0, 50, 100)])  # the values of steps 0, 50 and 100
+      [0.9, 0.9998, 0.9999]
     """
 
     b3: Scalar = probability()
     warmup: Scalar = positive()
     b3_start: Scalar = probability(default=0.9)
+    one_based: bool = flag(default=True, kw_only=True)
 
     def __call__(self, count: Any) -> jax.Array:
         dt = _schedule_dtype(self)
@@ -172,7 +195,8 @@ class ademamix_b3_schedule(Schedule):
         def hl(b: Any) -> jax.Array:
             return half / jnp.log(jnp.asarray(b, dt) + jnp.asarray(1e-8, dt)) - 1
 
-        a = jnp.asarray(count, dt) / jnp.asarray(self.warmup, dt)
+        step = jnp.asarray(count, dt) + jnp.asarray(1 if self.one_based else 0, dt)
+        a = step / jnp.asarray(self.warmup, dt)
         mixed = (1 - a) * hl(self.b3_start) + a * hl(self.b3)
         return jnp.where(a < 1, jnp.asarray(0.5, dt) ** (1 / (jnp.where(a < 1, mixed, 0) + 1)),
                          jnp.asarray(self.b3, dt))
@@ -202,8 +226,23 @@ def ademamix(
     with ``m1_hat``, ``nu_hat`` Adam's bias-corrected moments and ``m2`` the slow EMA (see
     :class:`scale_by_ademamix`); weight decay decoupled and multiplied by the learning rate. Pagliardini, Ablin &
     Grangier 2024, "The AdEMAMix Optimizer: Better, Faster, Older", arXiv 2409.03137. Signature and defaults of
-    ``optax.contrib.ademamix``; for the paper's warm-ups pass ``b3=ademamix_b3_schedule(...)`` and a linear
-    schedule as ``alpha``.
+    ``optax.contrib.ademamix`` (``b3`` and ``alpha`` schedules read the 0-based count, as ``learning_rate``
+    does).
+
+    The paper's warm-ups over ``T`` steps, as the authors' PyTorch ``AdEMAMix`` runs them
+    (``apple/ml-ademamix`` commit c3d73c0: ``alpha min(k / T, 1)`` and the half-life warm-up of ``b3`` from
+    ``b1``, at the 1-based step ``k``)::
+
+        ademamix(lr, b1, b2, b3=ademamix_b3_schedule(b3, T, b1),
+                 alpha=gradtx.schedules.linear_schedule(alpha / T, alpha, T - 1), weight_decay=wd)
+
+    (``T > 1``). The shift by one lives in the schedules, not here, so that the recipe keeps Optax's signature
+    and its reading of schedules (``optax.contrib.ademamix`` 0.2.8 also reads them at ``count_m2``: given these
+    schedule objects it makes the same run); ``linear_schedule(0.0, alpha, T)`` would give ``alpha = 0`` at the
+    first step, as the authors' Optax port does (pair it with ``ademamix_b3_schedule(..., one_based=False)``).
+    The defaults are Optax's and the authors' Optax port's (``alpha = 5``, no warm-up); the authors' PyTorch class
+    defaults to ``alpha = 2`` and no warm-up. With constant ``b3`` and ``alpha`` a step is the authors' PyTorch
+    step exactly (``eps`` outside the bias-corrected root, decay ``lr wd theta``).
 
     Args:
       learning_rate: the step size ``lr``, a number or a schedule of the 0-based step count.

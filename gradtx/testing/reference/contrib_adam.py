@@ -22,6 +22,7 @@ __all__ = [
     "adopt",
     "ademamix_b3_schedule",
     "ademamix",
+    "ademamix_authors",
     "scale_by_ademamix",
     "simplified_ademamix",
     "scale_by_simplified_ademamix",
@@ -31,6 +32,7 @@ __all__ = [
     "scale_by_acprop",
     "cautious",
     "cautious_adamw",
+    "cautious_adamw_authors",
     "adabound",
     "amsbound",
     "scale_by_adabound",
@@ -175,17 +177,19 @@ class adopt:
 # ----------------------------------------------------------------------------------------------------
 
 
-def ademamix_b3_schedule(b3, warmup, b3_start=0.9):
+def ademamix_b3_schedule(b3, warmup, b3_start=0.9, one_based=True):
     """Float64 reference of :func:`gradtx.contrib.ademamix_b3_schedule`: AdEMAMix's warm-up of ``b3``.
 
     The authors' ``linear_hl_warmup_scheduler`` (apple/ml-ademamix; Pagliardini et al. 2024, arXiv 2409.03137):
     the half-life ``h(b) = log(0.5) / log(b + 1e-8) - 1`` is interpolated linearly from ``h(b3_start)`` to
-    ``h(b3)`` over ``warmup`` steps and mapped back by ``0.5 ** (1 / (h + 1))``; ``b3`` from ``warmup`` on.
+    ``h(b3)`` over ``warmup`` steps and mapped back by ``0.5 ** (1 / (h + 1))``; ``b3`` from ``warmup`` on. The
+    authors' PyTorch optimizer evaluates it at the 1-based step, i.e. at ``count + 1`` (``one_based``).
 
     Args:
       b3: the final decay, in [0, 1).
       warmup: the number of warm-up steps, > 0.
-      b3_start: the decay at count 0. Default 0.9.
+      b3_start: the decay the warm-up starts from (at step 0). Default 0.9.
+      one_based: evaluate at ``count + 1`` (True) or at ``count`` (False). Default True.
 
     Returns:
       A callable ``count -> float`` of the 0-based count.
@@ -193,7 +197,7 @@ def ademamix_b3_schedule(b3, warmup, b3_start=0.9):
     Examples:
       >>> import numpy as np
       >>> from gradtx.testing.reference import contrib_adam as ref
-      >>> schedule = ref.ademamix_b3_schedule(0.999, 100)
+      >>> schedule = ref.ademamix_b3_schedule(0.999, 100, one_based=False)
       >>> print(np.round([schedule(0), schedule(50), schedule(100)], 4))
       [0.9   0.998 0.999]
     """
@@ -202,12 +206,141 @@ def ademamix_b3_schedule(b3, warmup, b3_start=0.9):
         return math.log(0.5) / math.log(b + 1e-8) - 1
 
     def schedule(count):
-        if count >= warmup:
+        step = max(count, 0) + (1 if one_based else 0)
+        if step >= warmup:
             return b3
-        a = count / warmup
+        a = step / warmup
         return 0.5 ** (1 / ((1 - a) * half_life(b3_start) + a * half_life(b3) + 1))
 
     return schedule
+
+
+class ademamix_authors:
+    """The authors' PyTorch AdEMAMix, transcribed step for step in float64 (not a gradtx reference).
+
+    ``AdEMAMix.step`` with ``linear_warmup_scheduler`` and ``linear_hl_warmup_scheduler`` of
+    ``pytorch/ademamix.py`` in ``apple/ml-ademamix`` at commit c3d73c09f1287e5c33b95189bb0aa7de0a5a7667 (the
+    repository's head; the file is unchanged since its first commit e732715). With ``k`` the 1-based step::
+
+        alpha_k = alpha min(k / alpha_warmup, 1)          (alpha if alpha_warmup is None)
+        b3_k    = f^-1((1 - a) f(b1) + a f(b3)),  a = k / beta3_warmup, for k < beta3_warmup; else b3
+                  f(b) = log(0.5) / log(b + 1e-8) - 1,  f^-1(t) = 0.5 ** (1 / (t + 1))
+        m1 = b1 m1 + (1 - b1) g  (m1 = g if b1 = 0);   m2 = b3_k m2 + (1 - b3_k) g;   v = b2 v + (1 - b2) g^2
+        u  = -lr ((m1 / (1 - b1^k) + alpha_k m2) / (sqrt(v) / sqrt(1 - b2^k) + eps) + wd theta)
+
+    Note that the warm-ups are evaluated at ``k``, not ``k - 1``; the warm-up of ``b3`` starts from ``b1``.
+    ``u = ref.step(g, params)`` on 1-D float64 vectors returns ``u = theta_new - theta`` (a new array);
+    ``params`` is needed when ``weight_decay`` is not 0.
+
+    Args:
+      lr: the learning rate (a float, constant). Default 1e-3.
+      betas: ``(b1, b2, b3)``. Default (0.9, 0.999, 0.9999).
+      alpha: the final weight of the slow EMA. Default 2.0 (the authors' PyTorch default).
+      beta3_warmup: the warm-up length of ``b3`` in steps, or None (no warm-up). Default None.
+      alpha_warmup: the warm-up length of ``alpha`` in steps, or None (no warm-up). Default None.
+      eps: added to the bias-corrected root. Default 1e-8.
+      weight_decay: the decoupled weight decay (multiplied by ``lr``). Default 0.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing.reference import contrib_adam as ref
+      >>> r = ref.ademamix_authors(0.1, alpha=5.0, alpha_warmup=10)
+      >>> print(np.round(r.step(np.array([1.0, -2.0])), 6))  # alpha_1 = 0.5, b3 = 0.9999: not alpha = 0
+      [-0.100005  0.100005]
+    """
+
+    def __init__(self, lr=1e-3, betas=(0.9, 0.999, 0.9999), alpha=2.0, beta3_warmup=None, alpha_warmup=None,
+                 eps=1e-8, weight_decay=0.0):
+        self.lr, self.betas, self.alpha = float(lr), tuple(float(b) for b in betas), float(alpha)
+        self.beta3_warmup, self.alpha_warmup = beta3_warmup, alpha_warmup
+        self.eps, self.wd = float(eps), float(weight_decay)
+        self.step_count, self.fast = 0, None
+        self.slow = self.sq = None
+
+    @staticmethod
+    def linear_warmup_scheduler(step, alpha_end, alpha_start=0, warmup=1):
+        """The authors' ``linear_warmup_scheduler``: linear from ``alpha_start`` to ``alpha_end`` over ``warmup``.
+
+        Args:
+          step: the 1-based step.
+          alpha_end: the value from ``warmup`` on.
+          alpha_start: the value at step 0. Default 0.
+          warmup: the warm-up length. Default 1.
+
+        Returns:
+          The value at ``step``, a float.
+
+        Examples:
+          >>> from gradtx.testing.reference import contrib_adam as ref
+          >>> ref.ademamix_authors.linear_warmup_scheduler(1, 5.0, warmup=10)
+          0.5
+        """
+        if step < warmup:
+            a = step / float(warmup)
+            return (1.0 - a) * alpha_start + a * alpha_end
+        return alpha_end
+
+    @staticmethod
+    def linear_hl_warmup_scheduler(step, beta_end, beta_start=0, warmup=1):
+        """The authors' ``linear_hl_warmup_scheduler``: the half-life grows linearly over ``warmup`` steps.
+
+        Args:
+          step: the 1-based step.
+          beta_end: the value from ``warmup`` on.
+          beta_start: the value the warm-up starts from (at step 0). Default 0.
+          warmup: the warm-up length. Default 1.
+
+        Returns:
+          The value at ``step``, a float.
+
+        Examples:
+          >>> from gradtx.testing.reference import contrib_adam as ref
+          >>> round(ref.ademamix_authors.linear_hl_warmup_scheduler(1, 0.9999, 0.9, 100), 4)
+          0.9909
+        """
+
+        def f(beta, eps=1e-8):
+            return math.log(0.5) / math.log(beta + eps) - 1
+
+        def f_inv(t):
+            return math.pow(0.5, 1 / (t + 1))
+
+        if step < warmup:
+            a = step / float(warmup)
+            return f_inv((1.0 - a) * f(beta_start) + a * f(beta_end))
+        return beta_end
+
+    def step(self, g, params=None):
+        g = _vec(g)
+        p = np.zeros_like(g) if params is None else _vec(params)
+        beta1, beta2, beta3_final = self.betas
+        if self.fast is None:
+            self.fast = np.zeros_like(g) if beta1 != 0.0 else None
+            self.slow, self.sq = np.zeros_like(g), np.zeros_like(g)
+        self.step_count += 1
+        bias_correction1 = 1 - beta1**self.step_count
+        bias_correction2 = 1 - beta2**self.step_count
+        if self.alpha_warmup is not None:
+            alpha = self.linear_warmup_scheduler(self.step_count, alpha_end=self.alpha, alpha_start=0,
+                                                 warmup=self.alpha_warmup)
+        else:
+            alpha = self.alpha
+        if self.beta3_warmup is not None:
+            beta3 = self.linear_hl_warmup_scheduler(self.step_count, beta_end=beta3_final, beta_start=beta1,
+                                                    warmup=self.beta3_warmup)
+        else:
+            beta3 = beta3_final
+        if beta1 != 0.0:
+            self.fast = self.fast * beta1 + (1 - beta1) * g
+            fast = self.fast
+        else:
+            fast = g
+        self.slow = self.slow * beta3 + (1 - beta3) * g
+        self.sq = self.sq * beta2 + (1 - beta2) * g * g
+        denom = np.sqrt(self.sq) / math.sqrt(bias_correction2) + self.eps
+        update = (fast / bias_correction1 + alpha * self.slow) / denom
+        update = update + self.wd * p
+        return -self.lr * update  # p.add_(-lr * update)
 
 
 class ademamix:
@@ -567,19 +700,30 @@ class scale_by_acprop(acprop):
 # ----------------------------------------------------------------------------------------------------
 
 
+def _rescaled(phi, normalize, rescale):
+    """The kept coordinates ``phi`` (0 or 1) of one leaf, rescaled as :class:`cautious` says."""
+    if not normalize:
+        return phi
+    if rescale == "mean_clamp":
+        return phi / max(phi.mean(), 1e-3)
+    return phi * np.size(phi) / (phi.sum() + 1.0)
+
+
 class cautious:
     """Float64 reference of :func:`gradtx.contrib.cautious` (descent updates), per leaf.
 
     Liang, Chen, Liu & Liu 2024, "Cautious Optimizers: Improving Training with One Line of Code", arXiv 2411.16085,
     Algorithm 1: runs the flat reference ``inner`` on the concatenated leaves, then per leaf of ``n`` coordinates
     keeps the coordinates where the update opposes the gradient, ``phi = 1[u g < 0]``, scaled by
-    ``n / (sum(phi) + 1)`` when ``normalize``: ``u' = phi u``.
+    ``n / (sum(phi) + 1)`` (``rescale="numel_over_sum"``) or ``1 / max(mean(phi), 1e-3)`` (``"mean_clamp"``) when
+    ``normalize``: ``u' = phi u``.
 
     ``out = ref.step(g, params=None)`` takes and returns ``{leaf path: float64 array}`` dicts.
 
     Args:
       inner: the reference of the wrapped optimizer (an object with ``step(g, params)`` on flat vectors).
-      normalize: rescale by ``n / (sum(phi) + 1)``. Default True.
+      normalize: rescale the kept coordinates. Default True.
+      rescale: ``"numel_over_sum"`` or ``"mean_clamp"``. Default ``"numel_over_sum"``.
 
     Examples:
       >>> import numpy as np
@@ -590,8 +734,8 @@ class cautious:
       [-0.0667  0.1333]
     """
 
-    def __init__(self, inner, normalize=True):
-        self.inner, self.normalize = inner, normalize
+    def __init__(self, inner, normalize=True, rescale="numel_over_sum"):
+        self.inner, self.normalize, self.rescale = inner, normalize, rescale
 
     def step(self, g, params=None):
         keys = list(g)
@@ -603,9 +747,7 @@ class cautious:
             n = np.size(g[k])
             uk, gk = u[i:i + n], np.ravel(g[k])
             i += n
-            phi = (uk * gk < 0).astype(np.float64)
-            if self.normalize:
-                phi = phi * n / (phi.sum() + 1.0)
+            phi = _rescaled((uk * gk < 0).astype(np.float64), self.normalize, self.rescale)
             out[k] = (uk * phi).reshape(np.shape(g[k]))
         return out
 
@@ -616,7 +758,8 @@ class cautious_adamw:
     Liang et al. 2024, arXiv 2411.16085, Algorithm 2 (the authors' ``c_adamw.py``). Per leaf of ``n``
     coordinates, with Adam's moments ``m``, ``v`` and ``k`` the 1-based step::
 
-        phi = 1[m g > 0] * n / (sum(1[m g > 0]) + 1)      (no rescaling if not normalize)
+        phi = 1[m g > 0] * n / (sum(1[m g > 0]) + 1)      (rescale="numel_over_sum"; none if not normalize)
+        phi = 1[m g > 0] / max(mean(1[m g > 0]), 1e-3)     (rescale="mean_clamp")
         u = -lr (phi * (m / (1 - b1^k)) / (sqrt(v / (1 - b2^k)) + eps) + wd mask * theta)
 
     The decay is not masked by ``phi``; ``eps`` is outside the bias-corrected root (Optax's Adam convention; the
@@ -631,7 +774,8 @@ class cautious_adamw:
       eps: added outside the root, >= 0. Default 1e-8.
       weight_decay: the decoupled weight decay, >= 0. Default 1e-4.
       mask: a flat boolean vector in the tree's ravel order (cut into the leaves), or None. Default None.
-      normalize: rescale by ``n / (sum(phi) + 1)``. Default True.
+      normalize: rescale the kept coordinates. Default True.
+      rescale: ``"numel_over_sum"`` or ``"mean_clamp"``. Default ``"numel_over_sum"``.
 
     Examples:
       >>> import numpy as np
@@ -642,10 +786,11 @@ class cautious_adamw:
       [-0.0667  0.0667]
     """
 
-    def __init__(self, learning_rate, b1=0.9, b2=0.999, eps=1e-8, weight_decay=1e-4, mask=None, normalize=True):
+    def __init__(self, learning_rate, b1=0.9, b2=0.999, eps=1e-8, weight_decay=1e-4, mask=None, normalize=True,
+                 rescale="numel_over_sum"):
         self.lr, self.b1, self.b2, self.eps, self.wd = learning_rate, float(b1), float(b2), float(eps), float(
             weight_decay)
-        self.mask, self.normalize = mask, normalize
+        self.mask, self.normalize, self.rescale = mask, normalize, rescale
         self.m, self.v, self.k = {}, {}, 0
 
     def step(self, g, params=None):
@@ -657,12 +802,80 @@ class cautious_adamw:
             gk = _vec(gk)
             self.m[key] = self.b1 * self.m.get(key, 0.0) + (1 - self.b1) * gk
             self.v[key] = self.b2 * self.v.get(key, 0.0) + (1 - self.b2) * gk * gk
-            phi = (self.m[key] * gk > 0).astype(np.float64)
-            if self.normalize:
-                phi = phi * np.size(gk) / (phi.sum() + 1.0)
+            phi = _rescaled((self.m[key] * gk > 0).astype(np.float64), self.normalize, self.rescale)
             d = phi * (self.m[key] / (1 - self.b1**k)) / (np.sqrt(self.v[key] / (1 - self.b2**k)) + self.eps)
             d = d + _decay(self.wd, _vec(params[key]), masks[key])  # type: ignore[index]
             out[key] = -lr * d
+        return out
+
+
+class cautious_adamw_authors:
+    """The authors' C-AdamW (``c_adamw.py`` of ``kyleliang919/C-Optim``) transcribed in float64; not a gradtx reference.
+
+    ``AdamW.step`` (the per-parameter loop) at commit ccadd1847bf1f35ccb3ab296d71a117167bc2e99 (2025-01-14,
+    ``rescale="mean_clamp"``: ``mask.div_(mask.mean().clamp_(min=1e-3))``) and, for ``rescale="numel_over_sum"``,
+    at its parent 3106e07 (``mask * (mask.numel() / (mask.sum() + 1))``). Per parameter tensor, ``k`` 1-based::
+
+        theta <- theta - lr wd theta                               (before the step, if wd > 0)
+        m = b1 m + (1 - b1) g;   v = b2 v + (1 - b2) g^2;   denom = sqrt(v) + eps
+        step_size = lr sqrt(1 - b2^k) / (1 - b1^k)                 (lr if not correct_bias)
+        mask = 1[m g > 0], rescaled;   theta <- theta - step_size (m mask) / denom
+
+    ``out = ref.step(g, params)`` takes and returns ``{leaf path: float64 array}`` dicts; ``out`` is
+    ``theta_new - theta``, the sum of the two in-place increments (``params`` needed when ``weight_decay`` is not
+    0).
+
+    Args:
+      lr: the learning rate (a float, constant). Default 1e-3.
+      betas: ``(b1, b2)``. Default (0.9, 0.999).
+      eps: added to ``sqrt(v)`` before the bias correction. Default 1e-6 (the authors' default).
+      weight_decay: the decoupled weight decay (multiplied by ``lr``). Default 0.
+      correct_bias: use Adam's bias corrections. Default True.
+      rescale: ``"mean_clamp"`` (ccadd18 and later) or ``"numel_over_sum"`` (before). Default ``"mean_clamp"``.
+
+    Examples:
+      >>> import numpy as np
+      >>> from gradtx.testing.reference import contrib_adam as ref
+      >>> r = ref.cautious_adamw_authors(0.1, eps=0.0)
+      >>> print(np.round(r.step({"w": np.array([1.0, -2.0])})["w"], 4))
+      [-0.1  0.1]
+    """
+
+    def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-6, weight_decay=0.0, correct_bias=True,
+                 rescale="mean_clamp"):
+        self.lr, self.betas, self.eps, self.wd = float(lr), tuple(float(b) for b in betas), float(eps), float(
+            weight_decay)
+        self.correct_bias, self.rescale = correct_bias, rescale
+        self.state = {}
+
+    def step(self, g, params=None):
+        out = {}
+        for key, grad in g.items():
+            grad = _vec(grad)
+            p = np.zeros_like(grad) if params is None else _vec(params[key])
+            decay = np.zeros_like(grad)
+            state = self.state.setdefault(key, {"step": 0, "exp_avg": np.zeros_like(grad),
+                                                "exp_avg_sq": np.zeros_like(grad)})
+            beta1, beta2 = self.betas
+            state["step"] += 1
+            if self.wd > 0.0:
+                decay = p * (-self.lr * self.wd)  # p.add_(p, alpha=-lr * wd)
+            state["exp_avg"] = state["exp_avg"] * beta1 + grad * (1.0 - beta1)
+            state["exp_avg_sq"] = state["exp_avg_sq"] * beta2 + grad * grad * (1.0 - beta2)
+            exp_avg = state["exp_avg"]
+            denom = np.sqrt(state["exp_avg_sq"]) + self.eps
+            step_size = self.lr
+            if self.correct_bias:
+                bias_correction1 = 1.0 - beta1 ** state["step"]
+                bias_correction2 = 1.0 - beta2 ** state["step"]
+                step_size = step_size * math.sqrt(bias_correction2) / bias_correction1
+            mask = (exp_avg * grad > 0).astype(np.float64)
+            if self.rescale == "mean_clamp":
+                mask = mask / max(mask.mean(), 1e-3)
+            else:
+                mask = mask * (mask.size / (mask.sum() + 1))
+            norm_grad = (exp_avg * mask) / denom
+            out[key] = decay + norm_grad * (-step_size)  # p.add_(norm_grad, alpha=-step_size)
         return out
 
 
