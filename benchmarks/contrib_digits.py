@@ -36,6 +36,7 @@ RECIPES: dict[str, tuple[Callable[[], Any], str | None]] = {
     "adam(1e-2) (baseline)": (lambda: gradtx.adam(1e-2), None),
     "acprop(1e-2)": (lambda: contrib.acprop(1e-2), None),
     "adabound(1e-2, final_lr=0.1)": (lambda: contrib.adabound(1e-2, final_lr=0.1), None),
+    "adam_atan2(1e-2)": (lambda: contrib.adam_atan2(1e-2), None),
     "adam_mini(1e-2)": (lambda: contrib.adam_mini(1e-2), None),
     "ademamix(1e-2)": (lambda: contrib.ademamix(1e-2), None),
     "adopt(1e-2)": (lambda: contrib.adopt(1e-2), None),
@@ -47,6 +48,7 @@ RECIPES: dict[str, tuple[Callable[[], Any], str | None]] = {
     "dog(init_step=('heuristic', 1e-4))": (lambda: contrib.dog(1.0, ("heuristic", 1e-4)), None),
     "dowg()": (lambda: contrib.dowg(), None),
     "galore(1e-2, rank=16)": (lambda: contrib.galore(1e-2, rank=16, update_proj_gap=50), None),
+    "laprop(1e-2)": (lambda: contrib.laprop(1e-2), None),
     "madgrad(2e-2)": (lambda: contrib.madgrad(2e-2), None),
     "mars_adamw(1e-2)": (lambda: contrib.mars_adamw(1e-2), None),
     "mechanize(adam(1e-2), s_init=1e-4)": (lambda: contrib.mechanize(gradtx.adam(1e-2), s_init=1e-4), None),
@@ -62,6 +64,7 @@ RECIPES: dict[str, tuple[Callable[[], Any], str | None]] = {
     "schedule_free_sgd(0.5)": (lambda: contrib.schedule_free_sgd(0.5), None),
     "simplified_ademamix(1e-3)": (lambda: contrib.simplified_ademamix(1e-3, 0.9, 0.99, alpha=2.0), None),
     "soap(1e-2)": (lambda: contrib.soap(1e-2), None),
+    "stable_adamw(1e-2)": (lambda: contrib.stable_adamw(1e-2), None),
     "sophia(5e-3)": (lambda: contrib.sophia(5e-3), "obj_fn"),
     "swats(1e-2, switch_tol=0.05)": (lambda: contrib.swats(1e-2, switch_tol=0.05), None),
 }

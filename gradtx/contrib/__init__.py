@@ -9,9 +9,9 @@ zoo (``tests/test_contrib_*.py`` and the registry tiers).
 Recipes (full optimizers; ``scale_by_*`` is the block without the learning rate, where there is one):
 
 ==============================================  ===========================================================
-Adam-like                                       acprop, adabound, amsbound, adam_mini, ademamix,
+Adam-like                                       acprop, adabound, amsbound, adam_atan2, adam_mini, ademamix,
                                                 simplified_ademamix, adopt, cautious / cautious_adamw,
-                                                madgrad, mars_adamw, swats
+                                                laprop, madgrad, mars_adamw, stable_adamw, swats
 learning-rate free or adapting                  cocob, mechanize, dadapt_adamw, prodigy, dog, dowg, momo,
                                                 momo_adam, reduce_on_plateau, schedule_free (_sgd, _adamw)
 matrix and second-order                         muon (orthogonalize_via_newton_schulz, scale_by_shape),
@@ -44,6 +44,7 @@ from gradtx.contrib._adam_like import (
     ScaleBySimplifiedAdEMAMixState,
     acprop,
     adabound,
+    adam_atan2,
     adam_mini,
     ademamix,
     ademamix_b3_schedule,
@@ -51,17 +52,22 @@ from gradtx.contrib._adam_like import (
     amsbound,
     cautious,
     cautious_adamw,
+    laprop,
     madgrad,
     mars_adamw,
     scale_by_acprop,
     scale_by_adabound,
+    scale_by_adam_atan2,
     scale_by_adam_mini,
     scale_by_ademamix,
     scale_by_adopt,
+    scale_by_laprop,
     scale_by_madgrad,
     scale_by_mars,
     scale_by_simplified_ademamix,
+    scale_by_stable_adamw,
     simplified_ademamix,
+    stable_adamw,
 )
 from gradtx.contrib._coin_betting import (
     COCOBState,
@@ -154,6 +160,7 @@ from gradtx.contrib._swats import (
 __all__ = [
     "acprop",
     "adabound",
+    "adam_atan2",
     "adam_mini",
     "ademamix",
     "ademamix_b3_schedule",
@@ -178,6 +185,7 @@ __all__ = [
     "GaLoreState",
     "hutchinson_estimator_diag_hessian",
     "HutchinsonState",
+    "laprop",
     "madgrad",
     "MadgradState",
     "mars_adamw",
@@ -203,6 +211,7 @@ __all__ = [
     "SAMState",
     "scale_by_acprop",
     "scale_by_adabound",
+    "scale_by_adam_atan2",
     "scale_by_adam_mini",
     "scale_by_ademamix",
     "scale_by_adopt",
@@ -210,12 +219,14 @@ __all__ = [
     "scale_by_dog",
     "scale_by_dowg",
     "scale_by_galore",
+    "scale_by_laprop",
     "scale_by_madgrad",
     "scale_by_mars",
     "scale_by_muon",
     "scale_by_shape",
     "scale_by_simplified_ademamix",
     "scale_by_soap",
+    "scale_by_stable_adamw",
     "scale_by_sophia",
     "ScaleByAdaBoundState",
     "ScaleByAdamMiniState",
@@ -237,5 +248,6 @@ __all__ = [
     "split_real_and_imaginary",
     "SplitRealAndImaginaryArrays",
     "SplitRealAndImaginaryState",
+    "stable_adamw",
     "swats",
 ]

@@ -1,13 +1,13 @@
 """Adam-like research optimizers: ADOPT, AdEMAMix (and its simplified form), MADGRAD, ACProp, Cautious, AdaBound
-and AMSBound, MARS (AdamW form) and Adam-mini; each a block (``scale_by_*``) and a recipe (one ``chain``), one
-module per optimizer, answered here and in ``gradtx.contrib``.
+and AMSBound, MARS (AdamW form), Adam-mini, LaProp, StableAdamW and Adam-atan2; each a block (``scale_by_*``) and
+a recipe (one ``chain``), one module per optimizer, answered here and in ``gradtx.contrib``.
 
 ``k`` is the 1-based step, ``g`` the incoming gradient, ``lr`` the learning rate (a number or a schedule of the
 0-based count). The blocks with moments state only their fields, moments and direction
 (:class:`gradtx.transforms.adam_base.AdamLike`). Arithmetic runs in float32 or wider (``gradtx.tree.Leaf``);
 states are stored in the parameter dtype (``mu_dtype`` and the keyword-only ``nu_dtype`` override the first and
-second moment's where the block has them: ADOPT, AdEMAMix, Adam-mini); each step uses the unrounded new moments
-and rounds them only to store them; outputs keep the gradient's dtype.
+second moment's where the block has them: ADOPT, AdEMAMix, Adam-mini, LaProp, StableAdamW, Adam-atan2); each step
+uses the unrounded new moments and rounds them only to store them; outputs keep the gradient's dtype.
 
 =======================  =================================================================================
 adopt                    scale_by_adopt -> scale_by_learning_rate                     (Taniguchi et al. 2024)
@@ -19,6 +19,9 @@ cautious(tx)             tx, then the update masked where it disagrees with g in
 adabound / amsbound      add_decayed_weights (L2) -> scale_by_adabound (lr inside)          (Luo et al. 2019)
 mars_adamw               scale_by_mars -> scale_by_adam -> add_decayed_weights -> lr      (Yuan et al. 2024)
 adam_mini                scale_by_adam_mini -> add_decayed_weights -> lr                  (Zhang et al. 2024)
+laprop                   scale_by_laprop -> add_decayed_weights -> lr                     (Ziyin et al. 2020)
+stable_adamw             scale_by_stable_adamw -> add_decayed_weights -> lr            (Wortsman et al. 2023)
+adam_atan2               scale_by_adam_atan2 -> add_decayed_weights -> lr               (Everett et al. 2024)
 =======================  =================================================================================
 
 The Optax ones (adopt, ademamix, simplified_ademamix, madgrad, acprop) keep ``optax.contrib``'s names, signatures,
@@ -35,6 +38,7 @@ from gradtx.contrib._adam_like.adabound import (
     amsbound,
     scale_by_adabound,
 )
+from gradtx.contrib._adam_like.adam_atan2 import adam_atan2, scale_by_adam_atan2
 from gradtx.contrib._adam_like.adam_mini import ScaleByAdamMiniState, adam_mini, scale_by_adam_mini
 from gradtx.contrib._adam_like.ademamix import (
     ScaleByAdemamixState,
@@ -47,8 +51,10 @@ from gradtx.contrib._adam_like.ademamix import (
 )
 from gradtx.contrib._adam_like.adopt import adopt, quarter_power, scale_by_adopt
 from gradtx.contrib._adam_like.cautious import cautious, cautious_adamw
+from gradtx.contrib._adam_like.laprop import laprop, scale_by_laprop
 from gradtx.contrib._adam_like.madgrad import MadgradState, madgrad, scale_by_madgrad
 from gradtx.contrib._adam_like.mars import ScaleByMarsState, mars_adamw, scale_by_mars
+from gradtx.contrib._adam_like.stable_adamw import scale_by_stable_adamw, stable_adamw
 
 __all__ = [
     "MadgradState",
@@ -60,6 +66,7 @@ __all__ = [
     "ScaleBySimplifiedAdEMAMixState",
     "acprop",
     "adabound",
+    "adam_atan2",
     "adam_mini",
     "ademamix",
     "ademamix_b3_schedule",
@@ -67,16 +74,21 @@ __all__ = [
     "amsbound",
     "cautious",
     "cautious_adamw",
+    "laprop",
     "madgrad",
     "mars_adamw",
     "quarter_power",
     "scale_by_acprop",
     "scale_by_adabound",
+    "scale_by_adam_atan2",
     "scale_by_adam_mini",
     "scale_by_ademamix",
     "scale_by_adopt",
+    "scale_by_laprop",
     "scale_by_madgrad",
     "scale_by_mars",
     "scale_by_simplified_ademamix",
+    "scale_by_stable_adamw",
     "simplified_ademamix",
+    "stable_adamw",
 ]
