@@ -1,4 +1,4 @@
-"""Registry entries for the matrix optimizers of gradtx.contrib (Muon, SOAP), collected by tests/registry.py.
+"""Registry entries for the matrix optimizers of gradtx.contrib (Muon, SOAP, GaLore), collected by tests/registry.py.
 
 Every entry is per leaf (``per_leaf=True``: the reference, ``gradtx.testing.reference.contrib_matrix``, sees
 ``{leaf path: array}``) and leaf-structured (the flat path packs the matrices into vectors, which are not
@@ -40,6 +40,17 @@ ENTRIES = [
          kind=OPT, per_leaf=True, leaf_structured=True),
     same("muon(schedule, schatten, ns_steps=3)", "muon", SCHED, ns_steps=3, preconditioning="schatten", beta=0.9,
          kind=OPT, per_leaf=True, leaf_structured=True),
+    # Keller Jordan's reference momentum (KellerJordan/Muon): no bias correction, plain AdamW on the other leaves;
+    # not an Optax option (optax=None). tests/test_contrib_matrix.py checks it against the transcription.
+    Entry("scale_by_muon(momentum_form='reference')",
+          lambda: _muon.scale_by_muon(beta=0.9, momentum_form="reference", weight_dimension_numbers=last_two_axes),
+          lambda: rm.scale_by_muon(beta=0.9, momentum_form="reference", weight_dimension_numbers=rm.last_two_axes),
+          per_leaf=True, leaf_structured=True),
+    same("muon(momentum_form='reference')", "muon", 1e-2, momentum_form="reference", optax=None, kind=OPT,
+         per_leaf=True, leaf_structured=True),
+    same("muon(momentum_form='reference', nesterov=False, weight decay)", "muon", 1e-2, eps=1e-7, weight_decay=0.1,
+         nesterov=False, adam_weight_decay=0.05, momentum_form="reference", optax=None, needs_params=True, kind=OPT,
+         per_leaf=True, leaf_structured=True),
 ]
 
 ENTRIES += [
@@ -58,4 +69,15 @@ ENTRIES += [
          leaf_structured=True),
     same("galore(weight_decay, scale, update_proj_gap=40)", "galore", 1e-2, update_proj_gap=40, scale=0.5,
          weight_decay=0.1, optax=None, needs_params=True, kind=OPT, per_leaf=True, leaf_structured=True),
+    # The authors' projection types (jiaweizzhao/GaLore's GaLoreProjector); 'std' is their default, the shorter side.
+    same("scale_by_galore(proj_type='std')", "scale_by_galore", 2, 25, proj_type="std", optax=None, per_leaf=True,
+         leaf_structured=True),
+    same("scale_by_galore(proj_type='left', update_proj_gap=10)", "scale_by_galore", 2, 10, proj_type="left",
+         optax=None, per_leaf=True, leaf_structured=True),
+    same("scale_by_galore(proj_type='right')", "scale_by_galore", 1, 25, proj_type="right", optax=None,
+         per_leaf=True, leaf_structured=True),
+    # 'full' at rank 1: at a refresh the r x r gradient U^T G V is diagonal up to roundoff, which Adam scales up to
+    # ~1e-8 relative (eps = 1e-8) differently for each SVD implementation, above the float64 oracle's tolerance.
+    same("galore(proj_type='full', weight_decay)", "galore", 1e-2, 1, update_proj_gap=30, weight_decay=0.1,
+         proj_type="full", optax=None, needs_params=True, kind=OPT, per_leaf=True, leaf_structured=True),
 ]

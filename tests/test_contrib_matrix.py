@@ -1,6 +1,7 @@
 """Matrix optimizers of gradtx.contrib: Muon (closed forms of the Newton-Schulz map, rank > 2 parameters through
 dimension numbers (Optax #1271), one batched iteration per matrix shape, Optax's block on matrices and tensors,
-presets, consistent RMS, the AdamW side, convergence on the problem zoo) and SOAP."""
+presets, consistent RMS, the AdamW side, convergence on the problem zoo, Keller Jordan's reference momentum form),
+SOAP and GaLore (Optax's projection side and the authors' proj_type values)."""
 
 from __future__ import annotations
 
@@ -523,6 +524,217 @@ def test_galore_converges_on_a_quadratic():
     _, loss, p0 = _matrix_quadratic()
     p = _run(galore(0.05, rank=2, update_proj_gap=20), loss, p0, 400)
     assert float(loss(p)) < 1e-2 * float(loss(p0)), (float(loss(p)), float(loss(p0)))
+
+
+# The authors' own projection types (issue 18): jiaweizzhao/GaLore at rm.GALORE_COMMIT.
+
+GALORE_PROJ_TYPES = ("reverse_std", "std", "left", "right", "full")
+
+
+def _authors_params():
+    rng = np.random.default_rng(34)
+    return {"tall": jnp.asarray(rng.normal(size=(7, 4))), "wide": jnp.asarray(rng.normal(size=(3, 6))),
+            "b": jnp.asarray(rng.normal(size=(5,)))}
+
+
+@pytest.mark.parametrize("proj_type", GALORE_PROJ_TYPES)
+def test_galore_proj_type_reproduces_the_authors_adamw_step_by_step(proj_type):
+    """galore(proj_type=t) with an Adam base is the authors' GaLore AdamW (galore_torch/adamw.py +
+    GaLoreProjector, transcribed in rm.galore_adamw) for eps = 0 and no weight decay: the same parameters after
+    each of 15 steps in float64 (three projector refreshes, update_proj_gap=6; the transcription's SVD fixes the
+    singular vectors' signs as gradtx does, since the moments carried across a refresh depend on them). 'full' runs
+    at rank 1: at a refresh its r x r gradient U^T G V is diagonal up to roundoff, which Adam with eps = 0 turns into
+    +-1 entries, so at rank >= 2 the comparison would test the two SVDs' roundoff, not the rule."""
+    params = _authors_params()
+    rank = 1 if proj_type == "full" else 2
+    tx = galore(0.05, rank=rank, update_proj_gap=6, scale=0.5, base_optimizer=gradtx.scale_by_adam(eps=0.0),
+                proj_type=proj_type)
+    authors = rm.galore_adamw(lr=0.05, eps=0.0, rank=rank, update_proj_gap=6, scale=0.5, proj_type=proj_type,
+                              svd=rm._svd_fixed_signs)
+    state, step, p = tx.init(params), jax.jit(tx.update), params
+    want = _by_path(params)
+    rng = np.random.default_rng(35)
+    for k in range(15):
+        g = jax.tree.map(lambda x: jnp.asarray(rng.normal(size=x.shape)), params)
+        u, state = step(g, state, p)
+        p = gradtx.apply_updates(p, u)
+        want = authors.step(want, _by_path(g))
+        for key in params:
+            np.testing.assert_allclose(np.asarray(p[key]), want[f"['{key}']"], rtol=1e-11, atol=1e-12,
+                                       err_msg=f"{proj_type} {key} step {k + 1}")
+
+
+@pytest.mark.parametrize("proj_type", ["reverse_std", "std", "left", "right"])
+def test_galore_rank_at_least_the_short_side_matches_the_authors(proj_type):
+    """rank=8 >= min(m, n): the low-rank gradient of 'reverse_std' on the wide matrix is square (3 x 3), where the
+    authors' project_back chooses its side by shape and fails; the transcription then uses the side project used,
+    and gradtx equals it for 6 steps (the projection is then the full row or column space)."""
+    params = _authors_params()
+    tx = galore(0.05, rank=8, update_proj_gap=4, base_optimizer=gradtx.scale_by_adam(eps=0.0), proj_type=proj_type)
+    authors = rm.galore_adamw(lr=0.05, eps=0.0, rank=8, update_proj_gap=4, proj_type=proj_type,
+                              svd=rm._svd_fixed_signs)
+    state, p, want = tx.init(params), params, _by_path(params)
+    rng = np.random.default_rng(41)
+    for k in range(6):
+        g = jax.tree.map(lambda x: jnp.asarray(rng.normal(size=x.shape)), params)
+        u, state = tx.update(g, state, p)
+        p, want = gradtx.apply_updates(p, u), authors.step(want, _by_path(g))
+        for key in params:
+            np.testing.assert_allclose(np.asarray(p[key]), want[f"['{key}']"], rtol=1e-11, atol=1e-12,
+                                       err_msg=f"{proj_type} {key} step {k + 1}")
+
+
+def test_galore_proj_type_shapes_and_the_default_is_optax_reverse_std():
+    """Projector and low-rank moment shapes per type, as the authors' (7 x 4 tall, 3 x 6 wide, rank 2): the default
+    is 'reverse_std' (the longer side) with Optax's state shapes; 'std' (the authors' default) the shorter side."""
+    params = {"tall": jnp.zeros((7, 4)), "wide": jnp.zeros((3, 6))}
+    want = {"reverse_std": {"tall": ((7, 2), (2, 4)), "wide": ((6, 2), (3, 2))},
+            "std": {"tall": ((4, 2), (7, 2)), "wide": ((3, 2), (2, 6))},
+            "left": {"tall": ((7, 2), (2, 4)), "wide": ((3, 2), (2, 6))},
+            "right": {"tall": ((4, 2), (7, 2)), "wide": ((6, 2), (3, 2))},
+            "full": {"tall": ((11, 2), (2, 2)), "wide": ((9, 2), (2, 2))}}
+    for proj_type, shapes in want.items():
+        state = scale_by_galore(rank=2, proj_type=proj_type).init(params)
+        for key, (proj, low) in shapes.items():
+            assert state.projector[key].shape == proj, (proj_type, key)
+            assert state.base_optimizer_state.mu[key].shape == low, (proj_type, key)
+    theirs = optax.contrib.scale_by_galore(rank=2).init(params)
+    ours = scale_by_galore(rank=2).init(params)
+    assert jax.tree.map(jnp.shape, ours.projector) == jax.tree.map(jnp.shape, theirs.projector)
+    assert repr(scale_by_galore(rank=2)) == repr(scale_by_galore(rank=2, proj_type="reverse_std"))
+    assert galore(0.1).transforms[0].proj_type == "reverse_std"
+
+
+def test_galore_default_is_unchanged_and_std_differs():
+    """The default equals proj_type='reverse_std' and the float64 reference of Optax's rule (numbers unchanged by
+    the new option); 'std' gives other updates on a tall matrix (the sides differ)."""
+    params = _authors_params()
+    rng = np.random.default_rng(36)
+    grads = [jax.tree.map(lambda x: jnp.asarray(rng.normal(size=x.shape)), params) for _ in range(8)]
+    runs = {}
+    for name, tx in {"default": galore(0.05, rank=2, update_proj_gap=3),
+                     "reverse_std": galore(0.05, rank=2, update_proj_gap=3, proj_type="reverse_std"),
+                     "std": galore(0.05, rank=2, update_proj_gap=3, proj_type="std")}.items():
+        state, out = tx.init(params), []
+        for g in grads:
+            u, state = tx.update(g, state, params)
+            out.append(u)
+        runs[name] = out
+    oracle = rm.galore(0.05, rank=2, update_proj_gap=3)
+    for k, (a, b, g) in enumerate(zip(runs["default"], runs["reverse_std"], grads)):
+        want = oracle.step(_by_path(g), _by_path(params))
+        for key in params:
+            np.testing.assert_array_equal(np.asarray(a[key]), np.asarray(b[key]))
+            np.testing.assert_allclose(np.asarray(a[key]), want[f"['{key}']"], rtol=1e-10, atol=1e-12,
+                                       err_msg=f"{key} step {k + 1}")
+    assert not np.allclose(np.asarray(runs["default"][0]["tall"]), np.asarray(runs["std"][0]["tall"]))
+
+
+def test_galore_proj_type_validation():
+    with pytest.raises(ValueError, match=r"scale_by_galore\(proj_type='center'\): proj_type must be one of "
+                                         r"'reverse_std', 'std', 'left', 'right', 'full'"):
+        scale_by_galore(proj_type="center")
+    with pytest.raises(ValueError, match=r"galore\(proj_type=None\): proj_type must be one of"):
+        galore(0.1, proj_type=None)
+    with pytest.raises(TypeError):
+        scale_by_galore(2, 10, 1.0, None, None, "std")  # keyword-only
+
+
+# --------------------------------------------------------------------------------------------------
+# Muon's reference momentum form (issue 18): KellerJordan/Muon at rm.MUON_COMMIT
+# --------------------------------------------------------------------------------------------------
+
+TORCH_LAYOUT = MuonDimensionNumbers(reduction_axis=1, output_axis=0)  # torch's (out, in) weights
+
+
+def _muon_params(scale=1.0):
+    rng = np.random.default_rng(37)
+    return {"w": jnp.asarray(scale * rng.normal(size=(6, 4))), "v": jnp.asarray(scale * rng.normal(size=(3, 5))),
+            "b": jnp.asarray(scale * rng.normal(size=(5,)))}
+
+
+@pytest.mark.parametrize("nesterov", [True, False])
+@pytest.mark.parametrize("grad_scale", [1.0, 1e-8])
+def test_muon_reference_form_reproduces_keller_jordans_muon_step_by_step(nesterov, grad_scale):
+    """muon(momentum_form='reference') is KellerJordan/Muon's SingleDeviceMuonWithAuxAdam (muon_update,
+    zeropower_via_newtonschulz5 and adam_update, transcribed in rm.muon_with_aux_adam): the same parameters after
+    each of 20 steps in float64, with weight decay on both sides. Gradients of size 1e-8 make the Newton-Schulz eps
+    (1e-7) matter: it acts on ||M_k|| (not bias-corrected) as in the reference's X.norm() + 1e-7."""
+    params = _muon_params()
+    dims = {"w": TORCH_LAYOUT, "v": TORCH_LAYOUT, "b": None}
+    tx = muon(0.02, beta=0.9, eps=1e-7, weight_decay=0.1, nesterov=nesterov, adam_b1=0.8, adam_b2=0.95,
+              adam_weight_decay=0.05, adam_learning_rate=3e-3, muon_weight_dimension_numbers=dims,
+              momentum_form="reference")
+    ref = rm.muon_with_aux_adam(lr=0.02, momentum=0.9, weight_decay=0.1, nesterov=nesterov, ns_eps=1e-7,
+                                adam_lr=3e-3, adam_betas=(0.8, 0.95), adam_eps=1e-7, adam_weight_decay=0.05)
+    state, step, p = tx.init(params), jax.jit(tx.update), params
+    want = _by_path(params)
+    rng = np.random.default_rng(38)
+    for k in range(20):
+        g = jax.tree.map(lambda x: jnp.asarray(grad_scale * rng.normal(size=x.shape)), params)
+        u, state = step(g, state, p)
+        p = gradtx.apply_updates(p, u)
+        want = ref.step(want, _by_path(g))
+        for key in params:
+            np.testing.assert_allclose(np.asarray(p[key]), want[f"['{key}']"], rtol=1e-11, atol=1e-13,
+                                       err_msg=f"{key} step {k + 1}")
+
+
+def test_muon_reference_form_matches_the_spec_and_differs_from_optax_form():
+    """scale_by_muon(momentum_form='reference') equals the float64 spec and rm.muon_update (one matrix, 10 steps);
+    with Nesterov the Optax form's first updates differ (bias-corrected blend), and the two forms agree once
+    beta^k is negligible for a constant gradient."""
+    rng = np.random.default_rng(39)
+    g0 = rng.normal(size=(4, 6))
+    tx = scale_by_muon(beta=0.5, momentum_form="reference")
+    spec = rm.scale_by_muon(beta=0.5, momentum_form="reference")
+    state, m = tx.init(jnp.zeros((4, 6))), np.zeros((4, 6))
+    for k in range(10):
+        g = g0 + 0.3 * rng.normal(size=g0.shape)
+        u, state = tx.update(jnp.asarray(g), state)
+        want, m = rm.muon_update(g.T, m.T, beta=0.5, eps=1e-8)  # torch layout: the transpose, no shape scale here
+        want, m = want.T / max(1.0, 6 / 4) ** 0.5, m.T  # undo the reference's sqrt(max(1, out / in))
+        np.testing.assert_allclose(np.asarray(u), want, rtol=1e-11, atol=1e-13, err_msg=f"step {k + 1}")
+        np.testing.assert_allclose(np.asarray(u), spec.step({"w": g})["w"], rtol=1e-11, atol=1e-13)
+        np.testing.assert_allclose(np.asarray(state.mu), m, rtol=1e-12, atol=1e-14)
+    stream = [jnp.asarray(rng.normal(size=(4, 6))) for _ in range(2)] + [jnp.asarray(g0)] * 60
+    ref, opt = scale_by_muon(beta=0.5, momentum_form="reference"), scale_by_muon(beta=0.5)
+    sr, so = ref.init(stream[0]), opt.init(stream[0])
+    for k, g in enumerate(stream):
+        ur, sr = ref.update(g, sr)
+        uo, so = opt.update(g, so)
+        if k == 1:  # the two blends of M_2 and G_2 point in different directions
+            assert not np.allclose(np.asarray(ur), np.asarray(uo), atol=1e-3)
+    np.testing.assert_allclose(np.asarray(ur), np.asarray(uo), rtol=1e-9, atol=1e-9)
+
+
+def test_muon_default_momentum_form_is_unchanged_optax():
+    """The default is momentum_form='optax': the same recipe as the explicit option, equal to optax.contrib.muon on
+    matrices (and its AdamW side Nesterov, as Optax's) for 30 steps; the reference form's AdamW has no Nesterov."""
+    assert repr(muon(1e-2)) == repr(muon(1e-2, momentum_form="optax"))
+    assert repr(scale_by_muon()) == repr(scale_by_muon(momentum_form="optax"))
+    assert muon(1e-2).transforms["adam"].transforms[0].nesterov
+    assert not muon(1e-2, momentum_form="reference").transforms["adam"].transforms[0].nesterov
+    params = {"w": jnp.zeros((6, 4), jnp.float32), "v": jnp.zeros((3, 5), jnp.float32)}
+    ours, theirs = muon(1e-2, weight_decay=0.1), optax.contrib.muon(1e-2, weight_decay=0.1)
+    s1, s2 = ours.init(params), theirs.init(params)
+    rng, p = np.random.default_rng(40), params
+    for k in range(30):
+        g = jax.tree.map(lambda x: jnp.asarray(rng.normal(size=x.shape), jnp.float32), params)
+        u1, s1 = ours.update(g, s1, p)
+        u2, s2 = theirs.update(g, s2, p)
+        for key in params:
+            np.testing.assert_allclose(np.asarray(u1[key]), np.asarray(u2[key]), rtol=2e-4, atol=2e-6,
+                                       err_msg=f"{key} step {k + 1}")
+        p = gradtx.apply_updates(p, u1)
+
+
+def test_muon_momentum_form_validation():
+    with pytest.raises(ValueError, match=r"scale_by_muon\(momentum_form='jordan'\): momentum_form must be one of "
+                                         r"'optax', 'reference'"):
+        scale_by_muon(momentum_form="jordan")
+    with pytest.raises(ValueError, match=r"muon\(momentum_form=True\): momentum_form must be one of"):
+        muon(1e-2, momentum_form=True)
 
 
 def test_compute_muon_reshape_puts_batch_then_fan_in_then_fan_out_and_inverts():

@@ -3,15 +3,29 @@
 Zhao, Zhang, Chen, Wang, Anandkumar & Tian 2024, "GaLore: Memory-Efficient LLM Training by Gradient Low-Rank
 Projection", ICML. For a matrix parameter (``m x n`` after reshaping by dimension numbers) with gradient
 ``G_k``, every ``update_proj_gap`` steps (from the first) the projector is refreshed from the SVD
-``G_k = U S V^T``::
+``G_k = U S V^T``, on the side ``proj_type`` chooses::
 
-    m >= n:  P = U[:, :r]   (m x r),  R_k = P^T G_k  (r x n),  u = scale * P  N(R_k)
-    m <  n:  P = V[:, :r]   (n x r),  R_k = G_k P    (m x r),  u = scale * N(R_k) P^T
+    'left':   P = U[:, :r]  (m x r),  R_k = P^T G_k    (r x n),  u = scale * P N(R_k)
+    'right':  Q = V[:, :r]  (n x r),  R_k = G_k Q      (m x r),  u = scale * N(R_k) Q^T
+    'full':   both,                   R_k = P^T G_k Q  (r x r),  u = scale * P N(R_k) Q^T
+    'reverse_std' (the default): 'left' if m >= n else 'right'   (projects the longer side, as Optax)
+    'std':                       'right' if m >= n else 'left'   (projects the shorter side, as the paper)
 
 with ``r = min(rank, m, n)`` and ``N`` the base optimizer (default ``scale_by_adam()``), whose state lives in
 the low-rank space and is kept across refreshes (the paper's Algorithm 2). Other leaves go through the base
 optimizer at full size. ``galore`` chains it with decoupled weight decay in the full space and the learning
 rate, as ``optax.contrib.galore`` (same names, signatures, defaults and ``GaLoreState`` fields).
+
+The projection side. The paper's Algorithm 2 and the authors' code (``jiaweizzhao/GaLore``,
+``galore_torch/galore_projector.py``, ``GaLoreProjector``, commit 2cc66f88cce189e505affbb91042a8e77f5bf4e9)
+default to ``proj_type='std'``: the low-rank gradient has the shorter side's length ``min(m, n)`` times ``r``,
+and the projector spans the shorter side. ``optax.contrib.galore`` 0.2.8 projects the longer side (the left
+singular vectors when ``m >= n``, else the right ones), which is the authors' ``'reverse_std'``; gradtx's default
+follows Optax (its signatures do), so ``proj_type='std'`` gives the authors' default. The authors' other types,
+``'left'``, ``'right'`` and ``'full'``, are offered with their spellings. For a 2-D leaf, ``'full'`` keeps both
+``P`` and ``Q`` in the one projector array, stacked as ``(m + n, r)``. At a refresh its ``r x r`` gradient
+``P^T G Q`` is diagonal up to roundoff, and an elementwise base such as Adam magnifies those off-diagonal
+roundoff entries by up to ``1 / eps`` (as in the authors' code).
 
 Deviations from Optax 0.2.8: the SVD runs in float32 or wider (Optax always uses float32, also for float64
 parameters) and the projection matmuls too (Optax multiplies in the parameter dtype); each singular vector's
@@ -46,10 +60,13 @@ from gradtx.base import (
 )
 from gradtx.combine import chain
 from gradtx.contrib._common import whole_numbers
-from gradtx.fields import FrozenTree, hashable_tree, integer, option, pytree_class, real, recipe
+from gradtx.fields import FrozenTree, choice, hashable_tree, integer, option, pytree_class, real, recipe
 from gradtx.transforms import add_decayed_weights, scale_by_adam, scale_by_learning_rate
 
 __all__ = ["GaLoreDimensionNumbers", "GaLoreState", "galore", "scale_by_galore"]
+
+PROJ_TYPES = ("reverse_std", "std", "left", "right", "full")
+"""The values of ``proj_type``, the authors' spellings (``GaLoreProjector`` in ``jiaweizzhao/GaLore``)."""
 
 
 class GaLoreDimensionNumbers(NamedTuple):
@@ -80,8 +97,8 @@ class GaLoreState(NamedTuple):
     Attributes:
       count: the number of steps taken, an int32 scalar.
       base_optimizer_state: the base optimizer's state, made for the low-rank gradients.
-      projector: per leaf, the projector ``P`` (``(m, r)`` or ``(n, r)``) of a projected leaf, a ``(0, 0)``
-        placeholder for the others.
+      projector: per leaf, the projector of a projected leaf (``(m, r)`` for the left side, ``(n, r)`` for the
+        right, ``(m + n, r)`` stacking both for ``proj_type='full'``), a ``(0, 0)`` placeholder for the others.
 
     Examples:
       >>> import jax.numpy as jnp
@@ -147,11 +164,17 @@ class scale_by_galore(GradientTransformation):
       weight_dimension_numbers: which leaves are projected and how they reshape to matrices (static): None
         (rank-2 leaves are projected), one :class:`GaLoreDimensionNumbers` for every leaf of rank >= 2, a tree of
         them (None: not projected), or a callable ``params -> such a tree``. Default None.
+      proj_type: which singular vectors project each matrix (static, keyword-only), the authors' names:
+        ``'reverse_std'`` (the longer side: left when ``m >= n``, else right; Optax's behaviour),
+        ``'std'`` (the shorter side; the paper's Algorithm 2 and the authors' default), ``'left'`` (always
+        ``U``), ``'right'`` (always ``V``) or ``'full'`` (both: ``P^T G Q``, an ``r x r`` low-rank gradient).
+        Default ``'reverse_std'``.
 
     Raises:
-      ValueError: an option out of range, e.g. ``scale_by_galore(rank=0): rank must be a whole number >= 1``; at
-        ``init`` or ``update``, dimension numbers that do not fit a leaf (``scale_by_galore: dimension numbers ...
-        for shape ... must split every axis into disjoint reduction and output axes``).
+      ValueError: an option out of range, e.g. ``scale_by_galore(rank=0): rank must be a whole number >= 1`` or
+        ``scale_by_galore(proj_type='x'): proj_type must be one of 'reverse_std', 'std', 'left', 'right',
+        'full'``; at ``init`` or ``update``, dimension numbers that do not fit a leaf (``scale_by_galore:
+        dimension numbers ... for shape ... must split every axis into disjoint reduction and output axes``).
       TypeError: ``base_optimizer`` is not a transformation (``scale_by_galore: expected a transformation with
         init and update, got 3``), or an option of the wrong type.
 
@@ -164,6 +187,11 @@ class scale_by_galore(GradientTransformation):
       >>> print(updates)  # the rank-1 projection P P^T G of G
       [[3. 0.]
        [0. 0.]]
+      >>> tall = jnp.array([[3.0, 0.0], [0.0, 1.0], [0.0, 0.0]])  # m = 3 > n = 2
+      >>> for proj_type in ("reverse_std", "std"):  # Optax's projector (3 x 1), the authors' default (2 x 1)
+      ...     print(gradtx.contrib.scale_by_galore(rank=1, proj_type=proj_type).init(tall).projector.shape)
+      (3, 1)
+      (2, 1)
     """
 
     # refused on a gradtx.flat.FlatTree (see GradientTransformation)
@@ -181,6 +209,7 @@ class scale_by_galore(GradientTransformation):
         optional=True,
         static=True,
     )
+    proj_type: str = choice(default="reverse_std", choices=PROJ_TYPES, kw_only=True)
 
     def __check_init__(self) -> None:
         whole_numbers(self, "rank", "update_proj_gap")
@@ -205,11 +234,22 @@ class scale_by_galore(GradientTransformation):
                              is_leaf=lambda x: x is None or _is_dims(x))
         return [s[0] for s in jax.tree.leaves(slots, is_leaf=lambda x: isinstance(x, list))]
 
+    def _side(self, mat: _Matrix) -> str:
+        """Which singular vectors project this matrix: ``'left'``, ``'right'`` or ``'full'`` (both)."""
+        if self.proj_type == "std":
+            return "right" if mat.rows >= mat.cols else "left"
+        if self.proj_type == "reverse_std":
+            return "left" if mat.rows >= mat.cols else "right"
+        return self.proj_type
+
     def _low_rank_shape(self, mat: _Matrix) -> tuple[tuple[int, int], tuple[int, int]]:
         r = min(self.rank, mat.rows, mat.cols)
-        if mat.rows >= mat.cols:
+        side = self._side(mat)
+        if side == "left":
             return (mat.rows, r), (r, mat.cols)
-        return (mat.cols, r), (mat.rows, r)
+        if side == "right":
+            return (mat.cols, r), (mat.rows, r)
+        return (mat.rows + mat.cols, r), (r, r)
 
     def init(self, params: Params) -> GaLoreState:
         leaves, treedef = jax.tree.flatten(params)
@@ -241,7 +281,7 @@ class scale_by_galore(GradientTransformation):
         refresh = state.count % self.update_proj_gap == 0
         low: list[Any] = []
         new_proj: list[Any] = []
-        mats: list[tuple[_Matrix, bool] | None] = []
+        mats: list[tuple[_Matrix, str] | None] = []
         for g, p, d in zip(leaves, projectors, dims):
             if d is None:
                 low.append(g)
@@ -251,19 +291,30 @@ class scale_by_galore(GradientTransformation):
             mat = _matrix(tuple(jnp.shape(g)), d)
             x = tree.Leaf(g)
             g2 = jnp.transpose(x.cast(g), mat.perm).reshape(mat.rows, mat.cols)
-            left = mat.rows >= mat.cols
+            side = self._side(mat)
             r = p.shape[1]
 
-            def fresh(g2: jax.Array = g2, left: bool = left, r: int = r, p: jax.Array = p) -> jax.Array:
+            def fresh(g2: jax.Array = g2, side: str = side, r: int = r, p: jax.Array = p) -> jax.Array:
                 u, _, vt = jnp.linalg.svd(g2, full_matrices=False)
-                basis = u[:, :r] if left else vt[:r, :].T
-                return _fix_signs(basis).astype(p.dtype)
+                if side == "left":
+                    basis = _fix_signs(u[:, :r])
+                elif side == "right":
+                    basis = _fix_signs(vt[:r, :].T)
+                else:
+                    basis = jnp.concatenate([_fix_signs(u[:, :r]), _fix_signs(vt[:r, :].T)], axis=0)
+                return basis.astype(p.dtype)
 
             p = jax.lax.cond(refresh, fresh, lambda p=p: p)
             pc = x.cast(p)
-            low.append(x.out(pc.T @ g2 if left else g2 @ pc))
+            if side == "left":
+                r2 = pc.T @ g2
+            elif side == "right":
+                r2 = g2 @ pc
+            else:
+                r2 = pc[: mat.rows].T @ g2 @ pc[mat.rows:]
+            low.append(x.out(r2))
             new_proj.append(p)
-            mats.append((mat, left))
+            mats.append((mat, side))
         low_updates, base_state = cast(TransformationLike, self.base_optimizer).update(
             jax.tree.unflatten(treedef, low), state.base_optimizer_state, None, **extra
         )
@@ -273,10 +324,16 @@ class scale_by_galore(GradientTransformation):
             if info is None:
                 out.append(n)
                 continue
-            mat, left = info
+            mat, side = info
             y = tree.Leaf(n)
             n32, pc = y.cast(n), y.cast(p)
-            full = (pc @ n32 if left else n32 @ pc.T) * y.hyper(self.scale)
+            if side == "left":
+                full = pc @ n32
+            elif side == "right":
+                full = n32 @ pc.T
+            else:
+                full = pc[: mat.rows] @ n32 @ pc[mat.rows:].T
+            full = full * y.hyper(self.scale)
             shape = tuple(jnp.shape(g))
             full = jnp.transpose(full.reshape(tuple(shape[a] for a in mat.perm)),
                                  tuple(int(a) for a in np.argsort(mat.perm)))
@@ -296,6 +353,8 @@ def galore(
     weight_decay: Scalar = 0.0,
     mask: MaskOrFn = None,
     weight_dimension_numbers: Any = None,
+    *,
+    proj_type: str = "reverse_std",
 ) -> chain:
     """GaLore (Zhao et al. 2024): a base optimizer on low-rank gradient projections, with decoupled weight decay.
 
@@ -316,12 +375,17 @@ def galore(
         prefix of it), or a function ``params -> such a tree``. Default None.
       weight_dimension_numbers: which leaves are projected (see :class:`scale_by_galore`). Default None (the
         rank-2 leaves).
+      proj_type: the projection side (keyword-only): ``'reverse_std'`` (the longer side, Optax's behaviour),
+        ``'std'`` (the shorter side: the paper's Algorithm 2 and the authors' default ``GaLoreProjector``),
+        ``'left'``, ``'right'`` or ``'full'`` (see :class:`scale_by_galore`). Default ``'reverse_std'``; pass
+        ``proj_type='std'`` for the authors' default.
 
     Returns:
       A ``chain`` of the three blocks; its state is ``(GaLoreState, EmptyState, EmptyState)``.
 
     Raises:
-      ValueError: an option out of range, e.g. ``galore(rank=0): rank must be a whole number >= 1``.
+      ValueError: an option out of range, e.g. ``galore(rank=0): rank must be a whole number >= 1`` or
+        ``galore(proj_type='x'): proj_type must be one of 'reverse_std', 'std', 'left', 'right', 'full'``.
       TypeError: an option of the wrong type, e.g. a string learning rate.
 
     Examples:
@@ -332,9 +396,12 @@ def galore(
       >>> updates, state = opt.update(jnp.array([[3.0, 0.0], [0.0, 1.0]]), opt.init(params), params)
       >>> print(updates[0, 0], state[0].projector.shape)  # Adam's -lr sign on the rank-1 projection
       -0.1 (2, 1)
+      >>> opt = gradtx.contrib.galore(learning_rate=0.1, rank=1, proj_type="std")  # the authors' default
+      >>> print(opt.init(jnp.zeros((3, 2)))[0].projector.shape)  # the shorter side's (n x r) projector
+      (2, 1)
     """
     return chain(
-        scale_by_galore(rank, update_proj_gap, scale, base_optimizer, weight_dimension_numbers),
+        scale_by_galore(rank, update_proj_gap, scale, base_optimizer, weight_dimension_numbers, proj_type=proj_type),
         add_decayed_weights(weight_decay, mask),
         scale_by_learning_rate(learning_rate),
     )

@@ -32,6 +32,26 @@ Newton-Schulz iteration together as one batch (one batched matmul chain per shap
 to ``chain(scale_by_muon, scale_by_shape, add_decayed_weights, scale_by_learning_rate)`` and every other leaf to
 ``adamw`` (``adam_*`` arguments, the same ``eps``, ``mu_dtype`` and ``nesterov``), as in ``optax.contrib.muon``.
 
+The momentum form. The equations above are Optax's (``momentum_form='optax'``, the default, because gradtx's
+signatures and defaults are Optax's). Keller Jordan's reference implementation (``KellerJordan/Muon``,
+``muon.py``, ``muon_update`` and ``zeropower_via_newtonschulz5``, commit
+857d1adc159e098212f828d927460782d3da59e9) has no bias correction and blends the Nesterov step with the raw
+gradient; ``momentum_form='reference'`` follows it::
+
+    M_k   = beta M_{k-1} + (1 - beta) G_k                  (momentum.lerp_(grad, 1 - beta))
+    M_hat = M_k                                             (nesterov=False)
+    M_hat = beta M_k + (1 - beta) G_k                       (nesterov=True: grad.lerp_(momentum, beta))
+    X_0   = M_hat / (||M_hat||_F + eps)                     (X / (X.norm() + 1e-7))
+
+Without Nesterov the two forms differ only through ``eps``: the Newton-Schulz map is scale-invariant except for
+``eps``, which acts on ``||M_k||_F`` in the reference and on ``||M_k / (1 - beta^k)||_F`` in Optax's form. With
+Nesterov (the default of both) they blend ``M_k`` and ``G_k`` differently in the first steps
+(``beta / (1 - beta^(k+1))`` against ``(1 - beta) / (1 - beta^k)``, versus ``beta`` against ``1 - beta``) and
+agree once ``beta^k`` is negligible. In :func:`muon`, the reference form also gives the non-matrix leaves plain
+AdamW (the reference's ``adam_update``), where Optax's form passes ``nesterov`` on (NAdam). For the reference's
+own numbers pass ``eps=1e-7``; its auxiliary Adam's defaults are ``adam_b2=0.95`` and an eps of 1e-10 (gradtx's
+``muon`` shares ``eps`` between both sides); it iterates Newton-Schulz in bfloat16 (gradtx in float32 or wider).
+
 Conventions and deviations from ``optax.contrib`` 0.2.8 (same names, signatures, defaults, state fields):
 arithmetic in float32 or wider (Optax iterates in the parameter dtype: bfloat16 matmuls for bfloat16
 parameters); with 2-D ``ns_coeffs`` Optax raises when they have more rows than ``ns_steps`` although its
@@ -115,6 +135,9 @@ NS_COEFFS_PRESETS = {"standard": MUON_NS_COEFFS, "dion": DION_NS_COEFFS}
 """Preset names accepted for ``ns_coeffs`` (Optax's names)."""
 
 PRECONDITIONINGS = ("frobenius", "spectral", "aol", "schatten")
+
+MOMENTUM_FORMS = ("optax", "reference")
+"""The values of ``momentum_form``: Optax's bias-corrected momentum, or Keller Jordan's reference (no correction)."""
 
 
 class MuonDimensionNumbers(NamedTuple):
@@ -469,7 +492,7 @@ def _hashable_spec(obj: Any, name: str) -> None:
 
 @pytree_class
 class scale_by_muon(GradientTransformation):
-    """Muon's direction: Nesterov momentum with bias correction, orthogonalized by Newton-Schulz.
+    """Muon's direction: (Nesterov) momentum, bias-corrected as Optax's or not as Jordan's, orthogonalized by NS.
 
     Jordan et al. 2024, "Muon: An optimizer for hidden layers in neural networks" (blog post and
     ``KellerJordan/Muon``); equations in the module docstring::
@@ -497,6 +520,10 @@ class scale_by_muon(GradientTransformation):
       preconditioning: the scaling of ``X_0``: ``'frobenius'``, ``'spectral'``, ``'aol'`` or ``'schatten'``
         (keyword-only). Default ``'frobenius'``.
       weight_dimension_numbers: which leaves are matrices and how (see above; static, keyword-only). Default None.
+      momentum_form: ``'optax'`` (``M_hat`` bias-corrected, Optax's Nesterov form) or ``'reference'`` (Keller
+        Jordan's ``muon_update``: ``M_hat = M_k``, or ``beta M_k + (1 - beta) G_k`` with ``nesterov``; no bias
+        correction, so ``eps`` acts on ``||M_k||_F`` as in the reference's ``X.norm() + eps``); static,
+        keyword-only. Default ``'optax'``.
 
     Raises:
       ValueError: an option out of range, e.g. ``scale_by_muon: ns_coeffs must have shape (3,) or (n, 3), got
@@ -513,6 +540,11 @@ class scale_by_muon(GradientTransformation):
       >>> print(updates)  # NS of the (scaled) gradient
       [[0.75 0.  ]
        [0.   1.13]]
+      >>> ref = gradtx.contrib.scale_by_muon(beta=0.5, nesterov=False, ns_coeffs=(1.0, 0.0, 0.0),
+      ...                                    momentum_form="reference")  # NS with (1, 0, 0) only normalises
+      >>> m, _ = ref.update(jnp.array([[3.0, 4.0]]), ref.init(jnp.zeros((1, 2))))
+      >>> print(m)  # (1 - beta) G / ||(1 - beta) G||
+      [[0.6 0.8]]
     """
 
     leaf_structured = "it orthogonalizes each matrix"  # refused on a gradtx.flat.FlatTree (see GradientTransformation)
@@ -528,6 +560,7 @@ class scale_by_muon(GradientTransformation):
     adaptive: bool = flag(default=False, kw_only=True)
     preconditioning: str = choice(default="frobenius", choices=PRECONDITIONINGS, kw_only=True)
     weight_dimension_numbers: Any = option(default=None, accepts=_SPEC, optional=True, static=True, kw_only=True)
+    momentum_form: str = choice(default="optax", choices=MOMENTUM_FORMS, kw_only=True)
 
     def __check_init__(self) -> None:
         object.__setattr__(self, "ns_coeffs", _resolve_coeffs(self.ns_coeffs, "scale_by_muon"))
@@ -562,6 +595,8 @@ class scale_by_muon(GradientTransformation):
             g = x.cast(g)
             new = x.ema(self.beta, m, g)
             bc = x.cast(x.debias(self.beta, count))
+            if self.momentum_form == "reference":  # Jordan's muon_update: no bias correction
+                return new, (x.ema(self.beta, new, g) if self.nesterov else new)
             if self.nesterov:
                 bc_next = x.cast(x.debias(self.beta, next_count))
                 return new, x.ema(self.beta, new / bc_next, g / bc)
@@ -700,6 +735,7 @@ def muon(
     adam_learning_rate: ScalarOrSchedule | None = None,
     muon_weight_dimension_numbers: Any = None,
     consistent_rms: Scalar | None = None,
+    momentum_form: str = "optax",
 ) -> partition:
     """Muon (Jordan et al. 2024) on the matrices, AdamW on every other leaf (``optax.contrib.muon``'s recipe).
 
@@ -736,6 +772,10 @@ def muon(
         through it (keyword-only). Default None.
       consistent_rms: :class:`scale_by_shape`'s target RMS ``>= 0``, or None (width scaling; keyword-only).
         Default None.
+      momentum_form: ``'optax'`` (Optax's bias-corrected momentum; AdamW gets ``nesterov``) or ``'reference'``
+        (Keller Jordan's ``KellerJordan/Muon``: no bias correction, Nesterov as ``beta M_k + (1 - beta) G_k``,
+        plain AdamW without Nesterov on the other leaves); see :class:`scale_by_muon` and the module docstring
+        (keyword-only). Default ``'optax'``.
 
     Returns:
       A ``partition`` sending the ``'muon'`` leaves to the Muon chain and the ``'adam'`` leaves to ``adamw``; its
@@ -744,7 +784,8 @@ def muon(
     Raises:
       ValueError: an option out of range, e.g. ``muon(ns_coeffs='foo'): ns_coeffs must be one of 'standard',
         'dion' or coefficients`` or ``muon(preconditioning='x'): preconditioning must be one of 'frobenius',
-        'spectral', 'aol', 'schatten'``.
+        'spectral', 'aol', 'schatten'`` or ``muon(momentum_form='x'): momentum_form must be one of 'optax',
+        'reference'``.
       TypeError: an option of the wrong type, e.g. a string learning rate.
 
     Examples:
@@ -767,13 +808,15 @@ def muon(
         {
             "muon": chain(
                 scale_by_muon(_resolve_coeffs(ns_coeffs, "muon"), ns_steps, beta, eps, mu_dtype, nesterov=nesterov,
-                              adaptive=adaptive, preconditioning=preconditioning, weight_dimension_numbers=dims),
+                              adaptive=adaptive, preconditioning=preconditioning, weight_dimension_numbers=dims,
+                              momentum_form=momentum_form),
                 scale_by_shape(dims, consistent_rms),
                 add_decayed_weights(weight_decay, weight_decay_mask),
                 scale_by_learning_rate(learning_rate),
             ),
             "adam": adamw(learning_rate if adam_learning_rate is None else adam_learning_rate, adam_b1, adam_b2, eps,
-                          adam_eps_root, mu_dtype, adam_weight_decay, nesterov=nesterov),
+                          adam_eps_root, mu_dtype, adam_weight_decay,
+                          nesterov=nesterov and momentum_form == "optax"),
         },
         muon_labels(frozen),
     )
