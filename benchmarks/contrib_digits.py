@@ -62,6 +62,7 @@ RECIPES: dict[str, tuple[Callable[[], Any], str | None]] = {
         lambda: contrib.sam(gradtx.sgd(0.1, 0.9), gradtx.chain(contrib.normalize(), gradtx.sgd(0.05))), None),
     "schedule_free_adamw(1e-2)": (lambda: contrib.schedule_free_adamw(1e-2), None),
     "schedule_free_sgd(0.5)": (lambda: contrib.schedule_free_sgd(0.5), None),
+    "shampoo(1e-2)": (lambda: contrib.shampoo(1e-2), None),
     "simplified_ademamix(1e-3)": (lambda: contrib.simplified_ademamix(1e-3, 0.9, 0.99, alpha=2.0), None),
     "soap(1e-2)": (lambda: contrib.soap(1e-2), None),
     "stable_adamw(1e-2)": (lambda: contrib.stable_adamw(1e-2), None),

@@ -53,6 +53,8 @@ RTOL, ATOL = 1e-4, 1e-9
 _SM3 = ("b2 = 1.0 is the end of its range [0, 1] and a switch: SM3 accumulates g^2 with weight 1 if b2 == 1, "
         "else 1 - b2 (Optax's convention), so the loss jumps when b2 moves below 1")
 NOT_DIFFERENTIABLE: dict[str, str] = {
+    "scale_by_shampoo(b2=1: Gupta et al. sums, no graft, b1=0)": "b2 = 1 switches the statistics from averages "
+    "(weight 1 - b2) to sums (weight 1): the loss jumps along b2 at 1",
     "dog": ("DoG's first step moves exactly r_eps ||g|| / sqrt(||g||^2 + eps), within 1e-9 relative of r_eps, and the "
             "next reads max(r_eps, ||x - x_0||): a finite difference of 1e-6 crosses the kink of the max"),
     "scale_by_sm3": _SM3,

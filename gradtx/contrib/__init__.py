@@ -15,7 +15,7 @@ Adam-like                                       acprop, adabound, amsbound, adam
 learning-rate free or adapting                  cocob, mechanize, dadapt_adamw, prodigy, dog, dowg, momo,
                                                 momo_adam, reduce_on_plateau, schedule_free (_sgd, _adamw)
 matrix and second-order                         muon (orthogonalize_via_newton_schulz, scale_by_shape),
-                                                galore, soap, sophia (hutchinson_estimator_diag_hessian)
+                                                galore, shampoo, soap, sophia (hutchinson_estimator_diag_hessian)
 wrappers and others                             sam (normalize), split_real_and_imaginary, dpsgd
                                                 (differentially_private_aggregate)
 ==============================================  ===========================================================
@@ -140,6 +140,11 @@ from gradtx.contrib._schedule_free import (
     schedule_free_eval_params,
     schedule_free_sgd,
 )
+from gradtx.contrib._shampoo import (
+    ScaleByShampooState,
+    scale_by_shampoo,
+    shampoo,
+)
 from gradtx.contrib._soap import (
     ScaleBySoapState,
     scale_by_soap,
@@ -224,6 +229,7 @@ __all__ = [
     "scale_by_mars",
     "scale_by_muon",
     "scale_by_shape",
+    "scale_by_shampoo",
     "scale_by_simplified_ademamix",
     "scale_by_soap",
     "scale_by_stable_adamw",
@@ -233,6 +239,7 @@ __all__ = [
     "ScaleByAdemamixState",
     "ScaleByAmsBoundState",
     "ScaleByMarsState",
+    "ScaleByShampooState",
     "ScaleBySimplifiedAdEMAMixState",
     "ScaleBySoapState",
     "ScaleBySwatsState",
@@ -241,6 +248,7 @@ __all__ = [
     "schedule_free_eval_params",
     "schedule_free_sgd",
     "ScheduleFreeState",
+    "shampoo",
     "simplified_ademamix",
     "soap",
     "sophia",

@@ -17,8 +17,9 @@ One module per family, each importing only NumPy and the standard library and sh
   checked independently) and ``run``; ``schedules``: the schedules;
 - ``adam_family``, ``sign_family``, ``normalization``, ``factored``, ``schedules_extra``, ``combine``,
   ``wrappers``, ``linesearch``: the other families;
-- ``contrib_adam``, ``contrib_lrfree``, ``contrib_matrix``, ``contrib_misc``, ``contrib_round2``, ``contrib_swats``,
-  ``losses``, ``precision``, ``projections``: reached through their modules only (``reference.contrib_adam.adopt``).
+- ``contrib_adam``, ``contrib_lrfree``, ``contrib_matrix``, ``contrib_misc``, ``contrib_round2``,
+  ``contrib_shampoo``, ``contrib_swats``, ``losses``, ``precision``, ``projections``: reached through their
+  modules only (``reference.contrib_adam.adopt``).
 
 The package namespace holds every public name of ``core``, ``schedules`` and the families of the second item:
 ``reference.adam`` is ``reference.core.adam``, ``reference.scale_by_yogi`` is
@@ -43,6 +44,7 @@ from gradtx.testing.reference import (
     contrib_matrix,
     contrib_misc,
     contrib_round2,
+    contrib_shampoo,
     contrib_swats,
     core,
     factored,
@@ -67,6 +69,7 @@ MODULES = (
     contrib_matrix,
     contrib_misc,
     contrib_round2,
+    contrib_shampoo,
     contrib_swats,
     losses,
     precision,
