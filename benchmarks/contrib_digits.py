@@ -48,6 +48,7 @@ RECIPES: dict[str, tuple[Callable[[], Any], str | None]] = {
     "dog(init_step=('heuristic', 1e-4))": (lambda: contrib.dog(1.0, ("heuristic", 1e-4)), None),
     "dowg()": (lambda: contrib.dowg(), None),
     "galore(1e-2, rank=16)": (lambda: contrib.galore(1e-2, rank=16, update_proj_gap=50), None),
+    "kron(1e-2)": (lambda: contrib.kron(1e-2), None),
     "laprop(1e-2)": (lambda: contrib.laprop(1e-2), None),
     "madgrad(2e-2)": (lambda: contrib.madgrad(2e-2), None),
     "mars_adamw(1e-2)": (lambda: contrib.mars_adamw(1e-2), None),

@@ -15,7 +15,8 @@ Adam-like                                       acprop, adabound, amsbound, adam
 learning-rate free or adapting                  cocob, mechanize, dadapt_adamw, prodigy, dog, dowg, momo,
                                                 momo_adam, reduce_on_plateau, schedule_free (_sgd, _adamw)
 matrix and second-order                         muon (orthogonalize_via_newton_schulz, scale_by_shape),
-                                                galore, shampoo, soap, sophia (hutchinson_estimator_diag_hessian)
+                                                galore, kron (PSGD), shampoo, soap, sophia
+                                                (hutchinson_estimator_diag_hessian)
 wrappers and others                             sam (normalize), split_real_and_imaginary, dpsgd
                                                 (differentially_private_aggregate)
 ==============================================  ===========================================================
@@ -127,6 +128,11 @@ from gradtx.contrib._privacy import (
     differentially_private_aggregate,
     dpsgd,
 )
+from gradtx.contrib._psgd import (
+    ScaleByKronState,
+    kron,
+    scale_by_kron,
+)
 from gradtx.contrib._sam import (
     NormalizeState,
     SAMState,
@@ -190,6 +196,7 @@ __all__ = [
     "GaLoreState",
     "hutchinson_estimator_diag_hessian",
     "HutchinsonState",
+    "kron",
     "laprop",
     "madgrad",
     "MadgradState",
@@ -224,6 +231,7 @@ __all__ = [
     "scale_by_dog",
     "scale_by_dowg",
     "scale_by_galore",
+    "scale_by_kron",
     "scale_by_laprop",
     "scale_by_madgrad",
     "scale_by_mars",
@@ -238,6 +246,7 @@ __all__ = [
     "ScaleByAdamMiniState",
     "ScaleByAdemamixState",
     "ScaleByAmsBoundState",
+    "ScaleByKronState",
     "ScaleByMarsState",
     "ScaleByShampooState",
     "ScaleBySimplifiedAdEMAMixState",

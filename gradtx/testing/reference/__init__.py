@@ -17,7 +17,7 @@ One module per family, each importing only NumPy and the standard library and sh
   checked independently) and ``run``; ``schedules``: the schedules;
 - ``adam_family``, ``sign_family``, ``normalization``, ``factored``, ``schedules_extra``, ``combine``,
   ``wrappers``, ``linesearch``: the other families;
-- ``contrib_adam``, ``contrib_lrfree``, ``contrib_matrix``, ``contrib_misc``, ``contrib_round2``,
+- ``contrib_adam``, ``contrib_lrfree``, ``contrib_matrix``, ``contrib_misc``, ``contrib_psgd``, ``contrib_round2``,
   ``contrib_shampoo``, ``contrib_swats``, ``losses``, ``precision``, ``projections``: reached through their
   modules only (``reference.contrib_adam.adopt``).
 
@@ -43,6 +43,7 @@ from gradtx.testing.reference import (
     contrib_lrfree,
     contrib_matrix,
     contrib_misc,
+    contrib_psgd,
     contrib_round2,
     contrib_shampoo,
     contrib_swats,
@@ -68,6 +69,7 @@ MODULES = (
     contrib_lrfree,
     contrib_matrix,
     contrib_misc,
+    contrib_psgd,
     contrib_round2,
     contrib_shampoo,
     contrib_swats,
