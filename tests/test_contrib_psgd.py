@@ -86,7 +86,7 @@ def test_output_rms_is_clipped_to_1_1():
     assert float(jnp.sqrt(jnp.mean(u["w"] ** 2))) == pytest.approx(1.1, rel=1e-5)
 
 
-@pytest.mark.parametrize("p, period", [(1.0, 1), (0.5, 2), (1 / 3, 3), (0.3, 4)])
+@pytest.mark.parametrize("p, period", [(1.0, 1), (0.3, 4)])  # every step; ceil(1 / p) with a remainder
 def test_fit_counter(p, period):
     """The preconditioner is fitted when counter >= 1 / p (kron's deterministic schedule), then counter = 0."""
     tx = scale_by_kron(preconditioner_update_probability=p)
